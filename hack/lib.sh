@@ -1,0 +1,47 @@
+# Shared settings for the hack/ scripts: versions, cache and run folders, ports.
+# Sourced, not run. Everything built or downloaded lives outside the clone, keyed by version,
+# so a fresh clone on a warm machine starts the test bed in seconds (DESIGN.md §6).
+
+ARKIVE_CACHE="${ARKIVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/arkive}"
+ARKIVE_RUN="${ARKIVE_RUN:-$ARKIVE_CACHE/run}"
+ARKIVE_BIN="$ARKIVE_CACHE/bin"
+
+TEMPORAL_CLI_VERSION=v1.5.1        # newer tags carry a replace directive and do not `go install`
+KUBE_VERSION=v1.37.1               # kube-apiserver built from source for envtest (v1.37.2 is not on the proxy)
+KUBE_STAGING_VERSION=v0.37.1       # the staging modules that go with KUBE_VERSION
+KAFKA_VERSION=3.9.1                # org.apache.kafka:kafka_2.13 from Maven Central, KRaft mode
+SCALA_BINARY=2.13
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+FAKE_GCS_VERSION=v1.56.1
+AZURITE_VERSION=3.37.0
+CONTROLLER_GEN_VERSION=v0.23.0
+STATICCHECK_VERSION=v0.8.2
+WORKFLOWCHECK_VERSION=v0.6.0
+
+# Loopback ports of the shared test servers; override to run two beds side by side.
+ARKIVE_TEMPORAL_PORT="${ARKIVE_TEMPORAL_PORT:-17233}"
+ARKIVE_TEMPORAL_UI_PORT="${ARKIVE_TEMPORAL_UI_PORT:-18233}"
+ARKIVE_KAFKA_PORT="${ARKIVE_KAFKA_PORT:-19092}"
+ARKIVE_KAFKA_CONTROLLER_PORT="${ARKIVE_KAFKA_CONTROLLER_PORT:-19093}"
+ARKIVE_MINIO_PORT="${ARKIVE_MINIO_PORT:-19000}"
+ARKIVE_AZURITE_PORT="${ARKIVE_AZURITE_PORT:-19010}"
+ARKIVE_GCS_PORT="${ARKIVE_GCS_PORT:-19020}"
+
+ENVTEST_ASSETS="$ARKIVE_CACHE/envtest-$KUBE_VERSION"
+KAFKA_HOME="$ARKIVE_CACHE/kafka-$KAFKA_VERSION"
+AZURITE_HOME="$ARKIVE_CACHE/azurite-$AZURITE_VERSION"
+
+log() { printf '[arkive-hack] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# versioned_go_install BIN MODULE_PATH VERSION: go install into $ARKIVE_CACHE/<bin>-<version>/ once,
+# then link it into $ARKIVE_BIN so every script finds the pinned build.
+versioned_go_install() {
+  local bin=$1 pkg=$2 version=$3 dir="$ARKIVE_CACHE/$1-$3"
+  if [ ! -x "$dir/$bin" ]; then
+    log "building $bin $version (once per version)"
+    GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" || die "go install $pkg@$version failed"
+  fi
+  mkdir -p "$ARKIVE_BIN"
+  ln -sfn "$dir/$bin" "$ARKIVE_BIN/$bin"
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Starts and stops the shared real test servers on loopback: Temporal dev server, Apache Kafka
+# (KRaft), MinIO, Azurite and fake-gcs-server. kube-apiserver + etcd are started per test package
+# by envtest from $KUBEBUILDER_ASSETS. Idempotent: a server whose pid is alive is left running.
+# `hack/servers.sh start` writes $ARKIVE_RUN/env, the variables tests read to find each server.
+# Usage: hack/servers.sh start|stop|env
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+mkdir -p "$ARKIVE_RUN"
+
+alive() { [ -f "$ARKIVE_RUN/$1.pid" ] && kill -0 "$(cat "$ARKIVE_RUN/$1.pid")" 2>/dev/null; }
+
+# spawn NAME CMD...: start a server in its own session with its output in $ARKIVE_RUN/NAME.log.
+spawn() {
+  local name=$1; shift
+  alive "$name" && return 0
+  log "starting $name"
+  setsid "$@" >"$ARKIVE_RUN/$name.log" 2>&1 </dev/null &
+  echo $! >"$ARKIVE_RUN/$name.pid"
+}
+
+# wait_port NAME PORT: poll until the port accepts connections or the server died (60 s budget).
+wait_port() {
+  local name=$1 port=$2 deadline=$((SECONDS + 90))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    alive "$name" || { tail -n 40 "$ARKIVE_RUN/$name.log" >&2; die "$name exited during start"; }
+    [ $SECONDS -lt $deadline ] || { tail -n 40 "$ARKIVE_RUN/$name.log" >&2; die "$name not listening on $port"; }
+    sleep 0.2
+  done
+}
+
+start_temporal() {
+  spawn temporal "$ARKIVE_BIN/temporal" server start-dev --ip 127.0.0.1 --port "$ARKIVE_TEMPORAL_PORT" \
+    --ui-port "$ARKIVE_TEMPORAL_UI_PORT" --headless --log-level warn --db-filename "$ARKIVE_RUN/temporal.db"
+  wait_port temporal "$ARKIVE_TEMPORAL_PORT"
+}
+
+start_kafka() {
+  local dir="$ARKIVE_RUN/kafka"
+  if ! alive kafka; then
+    # A fresh log dir each start: tests create their own topics and must not see old ones.
+    rm -rf "$dir" && mkdir -p "$dir/data"
+    cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,CONTROLLER://127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+message.max.bytes=16777216
+PROPS
+    printf 'log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$dir/log4j.properties"
+    local java_opts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_HOME/libs/*")
+    java "${java_opts[@]}" kafka.tools.StorageTool format -t "$(java "${java_opts[@]}" kafka.tools.StorageTool random-uuid)" \
+      -c "$dir/server.properties" >"$ARKIVE_RUN/kafka-format.log" 2>&1 || { cat "$ARKIVE_RUN/kafka-format.log" >&2; die "kafka storage format failed"; }
+    spawn kafka java "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
+  fi
+  wait_port kafka "$ARKIVE_KAFKA_PORT"
+}
+
+start_minio() {
+  mkdir -p "$ARKIVE_RUN/minio"
+  MINIO_ROOT_USER=arkive MINIO_ROOT_PASSWORD=arkive-secret-key MINIO_BROWSER=off \
+    spawn minio "$ARKIVE_BIN/minio" server --quiet --address "127.0.0.1:$ARKIVE_MINIO_PORT" "$ARKIVE_RUN/minio"
+  wait_port minio "$ARKIVE_MINIO_PORT"
+}
+
+start_azurite() {
+  mkdir -p "$ARKIVE_RUN/azurite"
+  spawn azurite "$AZURITE_HOME/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$ARKIVE_AZURITE_PORT" \
+    --location "$ARKIVE_RUN/azurite" --skipApiVersionCheck --loose
+  wait_port azurite "$ARKIVE_AZURITE_PORT"
+}
+
+start_gcs() {
+  mkdir -p "$ARKIVE_RUN/gcs"
+  spawn gcs "$ARKIVE_BIN/fake-gcs-server" -scheme http -host 127.0.0.1 -port "$ARKIVE_GCS_PORT" \
+    -backend memory -public-host "127.0.0.1:$ARKIVE_GCS_PORT"
+  wait_port gcs "$ARKIVE_GCS_PORT"
+}
+
+write_env() {
+  cat >"$ARKIVE_RUN/env" <<ENV
+export ARKIVE_TEST_TEMPORAL=127.0.0.1:$ARKIVE_TEMPORAL_PORT
+export ARKIVE_TEST_KAFKA=127.0.0.1:$ARKIVE_KAFKA_PORT
+export ARKIVE_TEST_MINIO=http://127.0.0.1:$ARKIVE_MINIO_PORT
+export ARKIVE_TEST_MINIO_ACCESS_KEY=arkive
+export ARKIVE_TEST_MINIO_SECRET_KEY=arkive-secret-key
+export ARKIVE_TEST_AZURITE=http://127.0.0.1:$ARKIVE_AZURITE_PORT/devstoreaccount1
+export ARKIVE_TEST_GCS=http://127.0.0.1:$ARKIVE_GCS_PORT/storage/v1/
+export KUBEBUILDER_ASSETS=$ENVTEST_ASSETS
+export ARKIVE_TEST_KCAT=$(command -v kcat || true)
+ENV
+}
+
+stop_all() {
+  local name
+  for name in temporal kafka minio azurite gcs; do
+    if alive "$name"; then
+      log "stopping $name"
+      kill -TERM -- "-$(cat "$ARKIVE_RUN/$name.pid")" 2>/dev/null || true
+    fi
+    rm -f "$ARKIVE_RUN/$name.pid"
+  done
+}
+
+case "${1:-}" in
+  start)
+    shift
+    servers=("$@"); [ ${#servers[@]} -eq 0 ] && servers=(temporal kafka minio azurite gcs)
+    for s in "${servers[@]}"; do "start_$s"; done
+    write_env
+    log "servers up; variables in $ARKIVE_RUN/env" ;;
+  stop) stop_all ;;
+  env) write_env; cat "$ARKIVE_RUN/env" ;;
+  *) die "usage: hack/servers.sh start [server...]|stop|env" ;;
+esac

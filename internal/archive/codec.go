@@ -1,0 +1,158 @@
+package archive
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// Codec names the compression of a segment body. The numeric values are stored in segment
+// headers: never renumber them.
+type Codec uint8
+
+const (
+	CodecNone Codec = 0
+	CodecZstd Codec = 1
+	CodecS2   Codec = 2
+	CodecLZ4  Codec = 3
+	CodecGzip Codec = 4
+)
+
+// Codecs lists every codec, in a stable order (tests and benchmarks iterate over it).
+var Codecs = []Codec{CodecNone, CodecZstd, CodecS2, CodecLZ4, CodecGzip}
+
+var codecNames = map[Codec]string{CodecNone: "none", CodecZstd: "zstd", CodecS2: "s2", CodecLZ4: "lz4", CodecGzip: "gzip"}
+
+func (c Codec) String() string {
+	if n, ok := codecNames[c]; ok {
+		return n
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// ParseCodec maps the API's codec names (as in KafkaBackup.spec.compression.codec) to a Codec.
+func ParseCodec(name string) (Codec, error) {
+	for c, n := range codecNames {
+		if n == name {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown compression codec %q (want none, zstd, s2, lz4 or gzip)", name)
+}
+
+// Compression is a codec with its level. Level 0 means the codec's default. Valid levels:
+// zstd 1–22 (mapped onto the encoder's four speeds as zstd.EncoderLevelFromZstd does), s2 1–3
+// (fast, better, best), lz4 1–9, gzip 1–9; none takes no level.
+type Compression struct {
+	Codec Codec
+	Level int
+}
+
+// Validate reports a level outside the codec's range.
+func (c Compression) Validate() error {
+	lo, hi := 0, 0
+	switch c.Codec {
+	case CodecNone:
+	case CodecZstd:
+		lo, hi = 1, 22
+	case CodecS2:
+		lo, hi = 1, 3
+	case CodecLZ4, CodecGzip:
+		lo, hi = 1, 9
+	default:
+		return fmt.Errorf("unknown codec %d", uint8(c.Codec))
+	}
+	if c.Level != 0 && (c.Level < lo || c.Level > hi) {
+		if hi == 0 {
+			return fmt.Errorf("compression level: codec %s takes no level, got %d", c.Codec, c.Level)
+		}
+		return fmt.Errorf("compression level: %d is outside %d–%d for codec %s", c.Level, lo, hi, c.Codec)
+	}
+	return nil
+}
+
+// newCompressor wraps w so that bytes written to the result come out compressed on w. Close
+// flushes the codec's frame; it does not close w.
+func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	switch c.Codec {
+	case CodecNone:
+		return nopWriteCloser{w}, nil
+	case CodecZstd:
+		level := zstd.SpeedDefault
+		if c.Level != 0 {
+			level = zstd.EncoderLevelFromZstd(c.Level)
+		}
+		// One goroutine: segments are written many at a time by parallel activities, and a
+		// concurrent encoder would multiply the memory each one holds.
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1))
+	case CodecS2:
+		opts := []s2.WriterOption{s2.WriterConcurrency(1)}
+		switch c.Level {
+		case 2:
+			opts = append(opts, s2.WriterBetterCompression())
+		case 3:
+			opts = append(opts, s2.WriterBestCompression())
+		}
+		return s2.NewWriter(w, opts...), nil
+	case CodecLZ4:
+		zw := lz4.NewWriter(w)
+		opts := []lz4.Option{lz4.ConcurrencyOption(1), lz4.ChecksumOption(false)}
+		if c.Level != 0 {
+			opts = append(opts, lz4.CompressionLevelOption(lz4Levels[c.Level-1]))
+		}
+		if err := zw.Apply(opts...); err != nil {
+			return nil, fmt.Errorf("configure lz4: %w", err)
+		}
+		return zw, nil
+	case CodecGzip:
+		level := gzip.DefaultCompression
+		if c.Level != 0 {
+			level = c.Level
+		}
+		return gzip.NewWriterLevel(w, level)
+	}
+	return nil, fmt.Errorf("unknown codec %d", uint8(c.Codec))
+}
+
+var lz4Levels = [9]lz4.CompressionLevel{lz4.Level1, lz4.Level2, lz4.Level3, lz4.Level4, lz4.Level5, lz4.Level6, lz4.Level7, lz4.Level8, lz4.Level9}
+
+// newDecompressor reads the codec's stream from r. Close releases the decoder's resources.
+func newDecompressor(r io.Reader, c Codec) (io.ReadCloser, error) {
+	switch c {
+	case CodecNone:
+		return io.NopCloser(r), nil
+	case CodecZstd:
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+		if err != nil {
+			return nil, err
+		}
+		return zstdReadCloser{d}, nil
+	case CodecS2:
+		return io.NopCloser(s2.NewReader(r)), nil
+	case CodecLZ4:
+		return io.NopCloser(lz4.NewReader(r)), nil
+	case CodecGzip:
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		zr.Multistream(false)
+		return zr, nil
+	}
+	return nil, fmt.Errorf("unknown codec %d", uint8(c))
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+type zstdReadCloser struct{ *zstd.Decoder }
+
+func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }

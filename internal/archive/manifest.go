@@ -1,0 +1,225 @@
+package archive
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ManifestVersion is the version of the manifest document; readers refuse newer ones.
+const ManifestVersion = 1
+
+// Manifest is the checkpoint of one Kafka backup: the only list of data readers may trust. It
+// is written after the segments it names (write data, then the manifest that makes it visible),
+// so a segment that no manifest names is an unfinished write and is ignored.
+type Manifest struct {
+	Version int    `json:"version"`
+	Backup  string `json:"backup"`
+	// Generation increases by one with every committed manifest.
+	Generation  int64     `json:"generation"`
+	CommittedAt time.Time `json:"committedAt"`
+	Topics      []Topic   `json:"topics,omitempty"`
+	// GroupOffsets are snapshots of consumer-group offsets, oldest first.
+	GroupOffsets []GroupOffsetsSnapshot `json:"groupOffsets,omitempty"`
+	// Runs is the history of scheduled runs, oldest first (empty for continuous backups).
+	Runs []Run `json:"runs,omitempty"`
+}
+
+// Topic is the captured metadata and data of one topic.
+type Topic struct {
+	Name       string            `json:"name"`
+	TopicID    string            `json:"topicId,omitempty"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+	Data       []Partition       `json:"data,omitempty"`
+}
+
+// Partition lists a partition's committed segments and the known holes between them.
+type Partition struct {
+	Partition int32 `json:"partition"`
+	// StartOffset is where the backup of this partition began.
+	StartOffset int64 `json:"startOffset"`
+	// NextOffset is the first offset not yet covered: capture resumes here.
+	NextOffset int64        `json:"nextOffset"`
+	Segments   []SegmentRef `json:"segments,omitempty"`
+	Gaps       []Gap        `json:"gaps,omitempty"`
+}
+
+// SegmentRef names one committed segment object and what its footer holds. Offsets missing
+// inside [FirstOffset, LastOffset] are offsets the broker did not return (compaction, control
+// records, aborted transactions); Count says how many records are there.
+type SegmentRef struct {
+	Key          string `json:"key"`
+	FirstOffset  int64  `json:"firstOffset"`
+	LastOffset   int64  `json:"lastOffset"`
+	Count        int64  `json:"count"`
+	MinTimestamp int64  `json:"minTimestamp"`
+	MaxTimestamp int64  `json:"maxTimestamp"`
+	StoredBytes  int64  `json:"storedBytes"`
+	PayloadBytes int64  `json:"payloadBytes"`
+	ContentCRC   uint32 `json:"contentCrc"`
+	Codec        string `json:"codec"`
+	Encrypted    bool   `json:"encrypted,omitempty"`
+}
+
+// GapReason says why offsets between two segments are absent from the backup.
+type GapReason string
+
+const (
+	// GapCompacted: offsets removed by log compaction before they were read.
+	GapCompacted GapReason = "Compacted"
+	// GapRetention: the log start offset moved past offsets not yet backed up (data lost at the
+	// source before the backup could read it); surfaced as a warning.
+	GapRetention GapReason = "Retention"
+	// GapTransaction: control records or aborted transactional records, skipped under read_committed.
+	GapTransaction GapReason = "Transaction"
+)
+
+// Gap is a range of offsets [From, To] known to hold no backed-up record.
+type Gap struct {
+	From   int64     `json:"from"`
+	To     int64     `json:"to"`
+	Reason GapReason `json:"reason"`
+}
+
+// GroupOffsetsSnapshot is the committed offsets of consumer groups at one moment.
+type GroupOffsetsSnapshot struct {
+	Time   time.Time     `json:"time"`
+	Groups []GroupOffset `json:"groups"`
+}
+
+// GroupOffset is one committed offset of one group on one partition.
+type GroupOffset struct {
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Metadata  string `json:"metadata,omitempty"`
+}
+
+// Run is one scheduled backup run.
+type Run struct {
+	ID      string    `json:"id"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end,omitzero"`
+	Records int64     `json:"records"`
+	Bytes   int64     `json:"bytes"`
+	Outcome string    `json:"outcome"`
+	// Upto is the high watermark per topic/partition the run captured to ("topic/partition" keys).
+	Upto map[string]int64 `json:"upto,omitempty"`
+}
+
+// MarshalManifest validates m and encodes it.
+func MarshalManifest(m *Manifest) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// UnmarshalManifest decodes and validates a manifest; name is used in errors.
+func UnmarshalManifest(name string, b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", name, err)
+	}
+	if m.Version > ManifestVersion || m.Version < 1 {
+		return nil, fmt.Errorf("manifest %s: unsupported version %d (this build reads up to %d)", name, m.Version, ManifestVersion)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", name, err)
+	}
+	return &m, nil
+}
+
+// Validate checks the invariants readers rely on: topics unique, and per partition segments and
+// gaps ordered, non-overlapping and within [StartOffset, NextOffset).
+func (m *Manifest) Validate() error {
+	if m.Backup == "" {
+		return fmt.Errorf("backup: must not be empty")
+	}
+	seen := map[string]bool{}
+	for _, t := range m.Topics {
+		if t.Name == "" {
+			return fmt.Errorf("topics: a topic has no name")
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("topics: %s appears twice", t.Name)
+		}
+		seen[t.Name] = true
+		parts := map[int32]bool{}
+		for _, p := range t.Data {
+			if p.Partition < 0 || (t.Partitions > 0 && p.Partition >= t.Partitions) {
+				return fmt.Errorf("topic %s: partition %d outside 0..%d", t.Name, p.Partition, t.Partitions-1)
+			}
+			if parts[p.Partition] {
+				return fmt.Errorf("topic %s: partition %d appears twice", t.Name, p.Partition)
+			}
+			parts[p.Partition] = true
+			if err := p.validate(); err != nil {
+				return fmt.Errorf("topic %s partition %d: %w", t.Name, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Partition) validate() error {
+	if p.StartOffset < 0 || p.NextOffset < p.StartOffset {
+		return fmt.Errorf("offsets: start %d and next %d are not an ordered range", p.StartOffset, p.NextOffset)
+	}
+	type span struct {
+		from, to int64
+		what     string
+	}
+	spans := make([]span, 0, len(p.Segments)+len(p.Gaps))
+	for _, s := range p.Segments {
+		if s.Key == "" || s.FirstOffset > s.LastOffset || s.Count < 1 || s.Count > s.LastOffset-s.FirstOffset+1 {
+			return fmt.Errorf("segment %q: offsets %d–%d with %d records are inconsistent", s.Key, s.FirstOffset, s.LastOffset, s.Count)
+		}
+		spans = append(spans, span{s.FirstOffset, s.LastOffset, "segment " + s.Key})
+	}
+	for _, g := range p.Gaps {
+		if g.From > g.To {
+			return fmt.Errorf("gap %d–%d is reversed", g.From, g.To)
+		}
+		spans = append(spans, span{g.From, g.To, fmt.Sprintf("gap %d–%d", g.From, g.To)})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return int(min(max(a.from-b.from, -1), 1)) })
+	for i, s := range spans {
+		if s.from < p.StartOffset || s.to >= p.NextOffset {
+			return fmt.Errorf("%s lies outside the covered range %d–%d", s.what, p.StartOffset, p.NextOffset-1)
+		}
+		if i > 0 && s.from <= spans[i-1].to {
+			return fmt.Errorf("%s overlaps %s", s.what, spans[i-1].what)
+		}
+	}
+	return nil
+}
+
+// Holes returns the offset ranges in [StartOffset, NextOffset) covered neither by a segment nor
+// by a recorded gap: data the manifest should have and does not. A valid, complete backup has none.
+func (p *Partition) Holes() []Gap {
+	type span struct{ from, to int64 }
+	spans := make([]span, 0, len(p.Segments)+len(p.Gaps))
+	for _, s := range p.Segments {
+		spans = append(spans, span{s.FirstOffset, s.LastOffset})
+	}
+	for _, g := range p.Gaps {
+		spans = append(spans, span{g.From, g.To})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return int(min(max(a.from-b.from, -1), 1)) })
+	var holes []Gap
+	next := p.StartOffset
+	for _, s := range spans {
+		if s.from > next {
+			holes = append(holes, Gap{From: next, To: s.from - 1})
+		}
+		next = max(next, s.to+1)
+	}
+	if next < p.NextOffset {
+		holes = append(holes, Gap{From: next, To: p.NextOffset - 1})
+	}
+	return holes
+}

@@ -1,0 +1,739 @@
+package archive
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+)
+
+// Segment object layout (docs/format.md is the reference):
+//
+//	header   "ARKS" | version u8 | codec u8 | flags u8 | 0 u8 | [keyID 8 | salt 32] | crc32c u32
+//	body     codec stream (sealed in chunks when encrypted) of:
+//	           block*  = uvarint count>0 | uvarint len | payload (count record frames) | crc32c u32
+//	           end     = uvarint 0
+//	           footer  = "ARKF" | count u64 | first i64 | last i64 | minTs i64 | maxTs i64 |
+//	                     payload bytes u64 | content crc32c u32 | footer crc32c u32
+//	trailer  crc32c u32 of every stored byte between header and trailer | "ARKE"
+//
+// Records are grouped in blocks so the reader checks each block's CRC before it hands out any
+// record of it: a corrupt object yields an error, never a wrong record. The codec stream runs
+// across blocks, so grouping costs no compression ratio. The trailer covers the stored bytes
+// themselves, so damage the codec would not notice (a gzip header's timestamp, say) is still
+// reported.
+const (
+	segmentMagic   = "ARKS"
+	footerMagic    = "ARKF"
+	FormatVersion  = 1
+	flagEncrypted  = 1 << 0
+	headerBaseSize = 8
+	footerSize     = 4 + 6*8 + 4 + 4
+	trailerMagic   = "ARKE"
+	trailerSize    = 8
+	// DefaultBlockSize is how many bytes of record frames a block gathers before it is checked
+	// and flushed; a larger record makes a block of its own.
+	DefaultBlockSize = 128 << 10
+	// maxBlockPayload bounds what a reader accepts for one block, so a corrupt length cannot
+	// make it allocate without limit. Kafka records are far smaller.
+	maxBlockPayload = 1 << 30
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Footer is the summary at the end of every segment.
+type Footer struct {
+	Count        int64
+	FirstOffset  int64 // -1 when Count is 0
+	LastOffset   int64 // -1 when Count is 0
+	MinTimestamp int64
+	MaxTimestamp int64
+	PayloadBytes int64  // uncompressed bytes of record frames
+	ContentCRC   uint32 // CRC32C over every block payload, in order
+}
+
+// CorruptError reports damage found while reading an object: where, and what.
+type CorruptError struct {
+	Object string // the object's key, as the caller named it
+	Pos    int64  // byte position in the stored object at which the damage was detected
+	Reason string
+	Err    error // the underlying cause, when there is one
+}
+
+func (e *CorruptError) Error() string {
+	name := e.Object
+	if name == "" {
+		name = "<unnamed>"
+	}
+	msg := fmt.Sprintf("segment %s: corrupt at byte %d: %s", name, e.Pos, e.Reason)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// ErrWrongKey is wrapped by errors from reading an object encrypted under another key.
+var ErrWrongKey = errors.New("object is encrypted with a different key")
+
+// WriterOptions configure a segment writer.
+type WriterOptions struct {
+	Compression Compression
+	// Key, when set, encrypts the object with AES-256-GCM; it must be KeySize bytes.
+	Key []byte
+	// BlockSize overrides DefaultBlockSize.
+	BlockSize int
+	// Rand is the source of the per-object salt; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// SegmentWriter streams records into one segment object. Memory stays at one block plus the
+// codec's window, whatever the segment's size.
+type SegmentWriter struct {
+	out       *countingWriter
+	enc       *encryptWriter // nil when not encrypted
+	comp      io.WriteCloser
+	block     []byte
+	blockSize int
+	inBlock   uint64
+	scratch   [binary.MaxVarintLen64]byte
+	footer    Footer
+	prevTs    int64
+	crc       uint32
+	closed    bool
+	err       error
+}
+
+// NewSegmentWriter writes the header to w and returns a writer for the records. Close must be
+// called to finish the object; it does not close w.
+func NewSegmentWriter(w io.Writer, opts WriterOptions) (*SegmentWriter, error) {
+	if err := opts.Compression.Validate(); err != nil {
+		return nil, err
+	}
+	hdr := []byte{segmentMagic[0], segmentMagic[1], segmentMagic[2], segmentMagic[3], FormatVersion, byte(opts.Compression.Codec), 0, 0}
+	var salt []byte
+	if opts.Key != nil {
+		if len(opts.Key) != KeySize {
+			return nil, fmt.Errorf("encryption key must be %d bytes, got %d", KeySize, len(opts.Key))
+		}
+		hdr[6] |= flagEncrypted
+		id := KeyID(opts.Key)
+		hdr = append(hdr, id[:]...)
+		salt = make([]byte, encSaltSize)
+		src := opts.Rand
+		if src == nil {
+			src = rand.Reader
+		}
+		if _, err := io.ReadFull(src, salt); err != nil {
+			return nil, fmt.Errorf("read encryption salt: %w", err)
+		}
+		hdr = append(hdr, salt...)
+	}
+	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
+	sw := &SegmentWriter{out: &countingWriter{w: w}, blockSize: opts.BlockSize}
+	if sw.blockSize <= 0 {
+		sw.blockSize = DefaultBlockSize
+	}
+	if _, err := sw.out.Write(hdr); err != nil {
+		return nil, fmt.Errorf("write segment header: %w", err)
+	}
+	sw.out.crcOn = true
+	var body io.Writer = sw.out
+	if opts.Key != nil {
+		enc, err := newEncryptWriter(sw.out, opts.Key, salt, hdr)
+		if err != nil {
+			return nil, err
+		}
+		sw.enc, body = enc, enc
+	}
+	comp, err := newCompressor(body, opts.Compression)
+	if err != nil {
+		return nil, err
+	}
+	sw.comp = comp
+	sw.block = make([]byte, 0, sw.blockSize+sw.blockSize/8)
+	sw.footer = Footer{FirstOffset: -1, LastOffset: -1, MinTimestamp: math.MaxInt64, MaxTimestamp: math.MinInt64}
+	return sw, nil
+}
+
+// Append adds one record. Offsets must be non-negative and strictly increasing.
+func (w *SegmentWriter) Append(r *Record) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("append to closed segment writer")
+	}
+	if r.Offset < 0 || r.Offset <= w.footer.LastOffset {
+		return fmt.Errorf("record offset %d: must be non-negative and greater than the previous offset %d", r.Offset, w.footer.LastOffset)
+	}
+	if r.TimestampType > LogAppendTime {
+		return fmt.Errorf("record offset %d: unknown timestamp type %d", r.Offset, r.TimestampType)
+	}
+	b := w.block
+	b = append(b, byte(r.TimestampType))
+	b = binary.AppendUvarint(b, uint64(r.Offset-w.footer.LastOffset))
+	b = binary.AppendVarint(b, r.Timestamp-w.prevTs)
+	b = appendNullable(b, r.Key)
+	b = appendNullable(b, r.Value)
+	b = binary.AppendUvarint(b, uint64(len(r.Headers)))
+	for _, h := range r.Headers {
+		b = binary.AppendUvarint(b, uint64(len(h.Key)))
+		b = append(b, h.Key...)
+		b = appendNullable(b, h.Value)
+	}
+	w.block = b
+	w.inBlock++
+
+	f := &w.footer
+	if f.Count == 0 {
+		f.FirstOffset = r.Offset
+	}
+	f.Count++
+	f.LastOffset = r.Offset
+	f.MinTimestamp = min(f.MinTimestamp, r.Timestamp)
+	f.MaxTimestamp = max(f.MaxTimestamp, r.Timestamp)
+	w.prevTs = r.Timestamp
+	if len(w.block) >= w.blockSize {
+		return w.flushBlock()
+	}
+	return nil
+}
+
+// appendNullable writes a length as a zigzag varint, -1 for null, then the bytes.
+func appendNullable(b, v []byte) []byte {
+	if v == nil {
+		return binary.AppendVarint(b, -1)
+	}
+	return append(binary.AppendVarint(b, int64(len(v))), v...)
+}
+
+func (w *SegmentWriter) flushBlock() error {
+	if w.inBlock == 0 {
+		return nil
+	}
+	crc := crc32.Checksum(w.block, castagnoli)
+	w.crc = crc32.Update(w.crc, castagnoli, w.block)
+	w.footer.PayloadBytes += int64(len(w.block))
+	n := binary.PutUvarint(w.scratch[:], w.inBlock)
+	n += binary.PutUvarint(w.scratch[n:], uint64(len(w.block)))
+	if err := w.write(w.scratch[:n]); err != nil {
+		return err
+	}
+	if err := w.write(w.block); err != nil {
+		return err
+	}
+	if err := w.write(binary.LittleEndian.AppendUint32(w.scratch[:0], crc)); err != nil {
+		return err
+	}
+	w.inBlock = 0
+	// Give back the memory of an outsized record so one large record does not pin it.
+	if cap(w.block) > 4*w.blockSize {
+		w.block = make([]byte, 0, w.blockSize+w.blockSize/8)
+	} else {
+		w.block = w.block[:0]
+	}
+	return nil
+}
+
+func (w *SegmentWriter) write(p []byte) error {
+	if _, err := w.comp.Write(p); err != nil {
+		w.err = fmt.Errorf("write segment body: %w", err)
+		return w.err
+	}
+	return nil
+}
+
+// Close writes the last block, the end marker and the footer, and flushes the codec and the
+// encryption. It returns the footer. It does not close the underlying writer.
+func (w *SegmentWriter) Close() (Footer, error) {
+	if w.closed {
+		return w.Footer(), w.err
+	}
+	w.closed = true
+	if w.err != nil {
+		return Footer{}, w.err
+	}
+	if err := w.flushBlock(); err != nil {
+		return Footer{}, err
+	}
+	w.footer.ContentCRC = w.crc
+	f := w.Footer()
+	if err := w.write(appendFooter([]byte{0}, f)); err != nil {
+		return Footer{}, err
+	}
+	if err := w.comp.Close(); err != nil {
+		return Footer{}, fmt.Errorf("finish segment compression: %w", err)
+	}
+	if w.enc != nil {
+		if err := w.enc.Close(); err != nil {
+			return Footer{}, fmt.Errorf("finish segment encryption: %w", err)
+		}
+	}
+	w.out.crcOn = false
+	trailer := append(binary.LittleEndian.AppendUint32(nil, w.out.crc), trailerMagic...)
+	if _, err := w.out.Write(trailer); err != nil {
+		return Footer{}, fmt.Errorf("write segment trailer: %w", err)
+	}
+	return f, nil
+}
+
+// Footer is the summary so far; final after Close.
+func (w *SegmentWriter) Footer() Footer {
+	f := w.footer
+	if f.Count == 0 {
+		f.MinTimestamp, f.MaxTimestamp = 0, 0
+	}
+	return f
+}
+
+// StoredBytes is how many bytes have reached the underlying writer.
+func (w *SegmentWriter) StoredBytes() int64 { return w.out.n }
+
+func appendFooter(b []byte, f Footer) []byte {
+	start := len(b)
+	b = append(b, footerMagic...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(f.Count))
+	for _, v := range []int64{f.FirstOffset, f.LastOffset, f.MinTimestamp, f.MaxTimestamp, f.PayloadBytes} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.LittleEndian.AppendUint32(b, f.ContentCRC)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// ReaderOptions configure a segment reader.
+type ReaderOptions struct {
+	// Name is the object's key; every error names it.
+	Name string
+	// Key decrypts an encrypted object. Reading an encrypted object without it is an error.
+	Key []byte
+}
+
+// SegmentReader streams the records of one segment object, checking every block before it
+// hands out its records, and the footer, the end of the stream and the object at the end.
+type SegmentReader struct {
+	name    string
+	src     *countingReader
+	hold    *holdbackReader
+	body    *bufio.Reader // plaintext codec stream
+	dec     io.ReadCloser
+	stream  *bufio.Reader // decompressed record stream
+	spos    int64         // position in the record stream
+	block   []byte
+	rest    []byte // unread part of the current block
+	left    uint64 // records left in the current block
+	rec     Record
+	hdrs    []Header
+	prevOff int64
+	prevTs  int64
+	seen    Footer
+	crc     uint32
+	footer  Footer
+	err     error
+}
+
+// NewSegmentReader reads and checks the header of a segment object.
+func NewSegmentReader(r io.Reader, opts ReaderOptions) (*SegmentReader, error) {
+	sr := &SegmentReader{name: opts.Name, src: &countingReader{r: r}, prevOff: -1}
+	hdr := make([]byte, headerBaseSize, headerBaseSize+KeyIDSize+encSaltSize+4)
+	if _, err := io.ReadFull(sr.src, hdr); err != nil {
+		return nil, sr.wrap(err, "read header")
+	}
+	if string(hdr[:4]) != segmentMagic {
+		return nil, sr.corrupt(0, "not an Arkive segment (bad magic)", nil)
+	}
+	if hdr[4] != FormatVersion {
+		return nil, sr.corrupt(4, fmt.Sprintf("unsupported format version %d", hdr[4]), nil)
+	}
+	codec, flags := Codec(hdr[5]), hdr[6]
+	if _, ok := codecNames[codec]; !ok {
+		return nil, sr.corrupt(5, fmt.Sprintf("unknown codec %d", hdr[5]), nil)
+	}
+	if flags&^flagEncrypted != 0 || hdr[7] != 0 {
+		return nil, sr.corrupt(6, fmt.Sprintf("unknown header flags %#x", flags), nil)
+	}
+	encrypted := flags&flagEncrypted != 0
+	if encrypted {
+		hdr = hdr[:headerBaseSize+KeyIDSize+encSaltSize]
+		if _, err := io.ReadFull(sr.src, hdr[headerBaseSize:]); err != nil {
+			return nil, sr.wrap(err, "read header")
+		}
+	}
+	var sum [4]byte
+	if _, err := io.ReadFull(sr.src, sum[:]); err != nil {
+		return nil, sr.wrap(err, "read header")
+	}
+	if binary.LittleEndian.Uint32(sum[:]) != crc32.Checksum(hdr, castagnoli) {
+		return nil, sr.corrupt(int64(len(hdr)), "header checksum mismatch", nil)
+	}
+	hdr = append(hdr, sum[:]...)
+	sr.hold = newHoldbackReader(sr.src)
+	var body io.Reader = sr.hold
+	if encrypted {
+		if opts.Key == nil {
+			return nil, sr.corrupt(0, "object is encrypted and no key was given", ErrWrongKey)
+		}
+		if len(opts.Key) != KeySize {
+			return nil, fmt.Errorf("segment %s: encryption key must be %d bytes, got %d", sr.name, KeySize, len(opts.Key))
+		}
+		if id := KeyID(opts.Key); string(id[:]) != string(hdr[headerBaseSize:headerBaseSize+KeyIDSize]) {
+			return nil, sr.corrupt(headerBaseSize, "the given key is not the one the object was encrypted with", ErrWrongKey)
+		}
+		d, err := newDecryptReader(sr.src, sr.hold, opts.Key, hdr[headerBaseSize+KeyIDSize:headerBaseSize+KeyIDSize+encSaltSize], hdr)
+		if err != nil {
+			return nil, err
+		}
+		body = d
+	}
+	sr.body = bufio.NewReaderSize(body, 32<<10)
+	dec, err := newDecompressor(sr.body, codec)
+	if err != nil {
+		return nil, sr.wrap(err, "open "+codec.String()+" stream")
+	}
+	sr.dec = dec
+	sr.stream = bufio.NewReaderSize(dec, 64<<10)
+	sr.seen = Footer{FirstOffset: -1, LastOffset: -1, MinTimestamp: math.MaxInt64, MaxTimestamp: math.MinInt64}
+	return sr, nil
+}
+
+// Next returns the next record, or io.EOF once the footer and the end of the object have been
+// checked. The record and its slices are valid until the next call; Clone what you keep.
+func (r *SegmentReader) Next() (*Record, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	for r.left == 0 {
+		done, err := r.nextBlock()
+		if err != nil {
+			r.err = err
+			return nil, err
+		}
+		if done {
+			r.err = io.EOF
+			return nil, io.EOF
+		}
+	}
+	if err := r.parseRecord(); err != nil {
+		r.err = err
+		return nil, err
+	}
+	return &r.rec, nil
+}
+
+// Footer is the segment's footer, valid once Next has returned io.EOF.
+func (r *SegmentReader) Footer() Footer { return r.footer }
+
+// Close releases the decoder. It does not close the underlying reader.
+func (r *SegmentReader) Close() error { return r.dec.Close() }
+
+// nextBlock loads and checks the next block; done is true after the footer has been verified.
+func (r *SegmentReader) nextBlock() (done bool, err error) {
+	count, err := r.uvarint("block record count")
+	if err != nil {
+		return false, err
+	}
+	if count == 0 {
+		return true, r.finish()
+	}
+	n, err := r.uvarint("block length")
+	if err != nil {
+		return false, err
+	}
+	if n > maxBlockPayload || count > n/6 { // a record frame is at least 6 bytes
+		return false, r.corrupt(r.src.n, fmt.Sprintf("implausible block of %d bytes for %d records", n, count), nil)
+	}
+	if err := r.readBlock(int(n)); err != nil {
+		return false, err
+	}
+	var sum [4]byte
+	if err := r.readFull(sum[:], "block checksum"); err != nil {
+		return false, err
+	}
+	if binary.LittleEndian.Uint32(sum[:]) != crc32.Checksum(r.block, castagnoli) {
+		return false, r.corrupt(r.src.n, fmt.Sprintf("block checksum mismatch (record stream byte %d)", r.spos), nil)
+	}
+	r.crc = crc32.Update(r.crc, castagnoli, r.block)
+	r.seen.PayloadBytes += int64(n)
+	r.rest, r.left = r.block, count
+	return false, nil
+}
+
+// readBlock reads n bytes, growing the buffer as data arrives so a corrupt length fails at the
+// end of the data rather than by allocating n bytes up front.
+func (r *SegmentReader) readBlock(n int) error {
+	r.block = r.block[:0]
+	for len(r.block) < n {
+		step := min(n-len(r.block), 4<<20)
+		if cap(r.block)-len(r.block) < step {
+			grown := make([]byte, len(r.block), len(r.block)+max(step, cap(r.block)))
+			copy(grown, r.block)
+			r.block = grown
+		}
+		start := len(r.block)
+		r.block = r.block[:start+step]
+		if err := r.readFull(r.block[start:], "block"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *SegmentReader) parseRecord() error {
+	p := r.rest
+	bad := func(what string) error {
+		return r.corrupt(r.src.n, fmt.Sprintf("malformed record after offset %d: %s", r.prevOff, what), nil)
+	}
+	if len(p) < 1 || p[0] > byte(LogAppendTime) {
+		return bad("attributes")
+	}
+	rec := &r.rec
+	rec.TimestampType = TimestampType(p[0])
+	p = p[1:]
+	delta, k := binary.Uvarint(p)
+	if k <= 0 || delta == 0 || delta > math.MaxInt64-uint64(r.prevOff) {
+		return bad("offset delta")
+	}
+	p = p[k:]
+	tsDelta, k := binary.Varint(p)
+	if k <= 0 {
+		return bad("timestamp")
+	}
+	p = p[k:]
+	var ok bool
+	if rec.Key, p, ok = readNullable(p); !ok {
+		return bad("key")
+	}
+	if rec.Value, p, ok = readNullable(p); !ok {
+		return bad("value")
+	}
+	nh, k := binary.Uvarint(p)
+	if k <= 0 || nh > uint64(len(p)) {
+		return bad("header count")
+	}
+	p = p[k:]
+	r.hdrs = r.hdrs[:0]
+	for range nh {
+		kl, k := binary.Uvarint(p)
+		if k <= 0 || kl > uint64(len(p)-k) {
+			return bad("header key")
+		}
+		key := string(p[k : k+int(kl)])
+		p = p[k+int(kl):]
+		var v []byte
+		if v, p, ok = readNullable(p); !ok {
+			return bad("header value")
+		}
+		r.hdrs = append(r.hdrs, Header{Key: key, Value: v})
+	}
+	rec.Headers = nil
+	if nh > 0 {
+		rec.Headers = r.hdrs
+	}
+	rec.Offset = r.prevOff + int64(delta)
+	rec.Timestamp = r.prevTs + tsDelta
+	r.prevOff, r.prevTs = rec.Offset, rec.Timestamp
+	r.left--
+	r.rest = p
+	if r.left == 0 && len(p) != 0 {
+		return bad("trailing bytes in block")
+	}
+	if r.left > 0 && len(p) == 0 {
+		return bad("block ends before its last record")
+	}
+	s := &r.seen
+	if s.Count == 0 {
+		s.FirstOffset = rec.Offset
+	}
+	s.Count++
+	s.LastOffset = rec.Offset
+	s.MinTimestamp = min(s.MinTimestamp, rec.Timestamp)
+	s.MaxTimestamp = max(s.MaxTimestamp, rec.Timestamp)
+	return nil
+}
+
+func readNullable(p []byte) (v, rest []byte, ok bool) {
+	n, k := binary.Varint(p)
+	if k <= 0 || n < -1 || n > int64(len(p)-k) {
+		return nil, nil, false
+	}
+	if n == -1 {
+		return nil, p[k:], true
+	}
+	return p[k : k+int(n) : k+int(n)], p[k+int(n):], true
+}
+
+// finish reads the footer, checks it against what was read, and checks that nothing follows.
+func (r *SegmentReader) finish() error {
+	var b [footerSize]byte
+	if err := r.readFull(b[:], "footer"); err != nil {
+		return err
+	}
+	if string(b[:4]) != footerMagic || binary.LittleEndian.Uint32(b[footerSize-4:]) != crc32.Checksum(b[:footerSize-4], castagnoli) {
+		return r.corrupt(r.src.n, "footer checksum mismatch", nil)
+	}
+	le := binary.LittleEndian
+	f := Footer{
+		Count: int64(le.Uint64(b[4:])), FirstOffset: int64(le.Uint64(b[12:])), LastOffset: int64(le.Uint64(b[20:])),
+		MinTimestamp: int64(le.Uint64(b[28:])), MaxTimestamp: int64(le.Uint64(b[36:])), PayloadBytes: int64(le.Uint64(b[44:])),
+		ContentCRC: le.Uint32(b[52:]),
+	}
+	seen := r.seen
+	seen.ContentCRC = r.crc
+	if seen.Count == 0 {
+		seen.MinTimestamp, seen.MaxTimestamp = 0, 0
+	}
+	if f != seen {
+		return r.corrupt(r.src.n, fmt.Sprintf("footer says %+v but the records say %+v", f, seen), nil)
+	}
+	// Nothing may follow the footer: not in the record stream, not in the codec stream.
+	if _, err := r.stream.ReadByte(); err != io.EOF {
+		if err == nil {
+			return r.corrupt(r.src.n, "data after the footer", nil)
+		}
+		return r.wrap(err, "after footer")
+	}
+	if _, err := r.body.ReadByte(); err != io.EOF {
+		if err == nil {
+			return r.corrupt(r.src.n, "data after the end of the compressed stream", nil)
+		}
+		return r.wrap(err, "after compressed stream")
+	}
+	// The body reader only reports EOF once the object is exhausted, so the trailer is known.
+	t := r.hold.trailer()
+	if len(t) != trailerSize || string(t[4:]) != trailerMagic {
+		return r.corrupt(r.src.n, "missing or damaged trailer", nil)
+	}
+	if binary.LittleEndian.Uint32(t) != r.hold.crc {
+		return r.corrupt(r.src.n-trailerSize, "stored bytes checksum mismatch", nil)
+	}
+	r.footer = f
+	return nil
+}
+
+func (r *SegmentReader) uvarint(what string) (uint64, error) {
+	v, err := binary.ReadUvarint(byteCounter{r})
+	if err != nil {
+		return 0, r.wrap(err, "read "+what)
+	}
+	return v, nil
+}
+
+func (r *SegmentReader) readFull(p []byte, what string) error {
+	n, err := io.ReadFull(r.stream, p)
+	r.spos += int64(n)
+	if err != nil {
+		return r.wrap(err, "read "+what)
+	}
+	return nil
+}
+
+// wrap turns a read failure into an error naming the object: an I/O error of the underlying
+// reader passes through as such; anything else (codec errors, early EOF) is corruption.
+func (r *SegmentReader) wrap(err error, what string) error {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		if ce.Object == "" {
+			ce.Object = r.name
+		}
+		return ce
+	}
+	if r.src.err != nil && !errors.Is(r.src.err, io.EOF) {
+		return fmt.Errorf("segment %s: %s: %w", r.name, what, r.src.err)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// Not wrapped: callers test errors.Is(err, io.EOF) for a clean end, and a truncated
+		// object must never look like one.
+		return r.corrupt(r.src.n, what+": object is truncated", nil)
+	}
+	return r.corrupt(r.src.n, what, err)
+}
+
+func (r *SegmentReader) corrupt(pos int64, reason string, err error) error {
+	return &CorruptError{Object: r.name, Pos: pos, Reason: reason, Err: err}
+}
+
+type byteCounter struct{ r *SegmentReader }
+
+func (b byteCounter) ReadByte() (byte, error) {
+	c, err := b.r.stream.ReadByte()
+	if err == nil {
+		b.r.spos++
+	}
+	return c, err
+}
+
+type countingWriter struct {
+	w     io.Writer
+	n     int64
+	crcOn bool
+	crc   uint32
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if c.crcOn {
+		c.crc = crc32.Update(c.crc, castagnoli, p[:n])
+	}
+	return n, err
+}
+
+// holdbackReader passes through all but the last trailerSize bytes of r, checksumming what it
+// passes; at the end of r the held bytes are the trailer. This lets the body be streamed
+// without knowing its length.
+type holdbackReader struct {
+	r       io.Reader
+	buf     []byte
+	pending []byte
+	crc     uint32
+	eof     bool
+}
+
+func newHoldbackReader(r io.Reader) *holdbackReader {
+	return &holdbackReader{r: r, buf: make([]byte, 32<<10)}
+}
+
+func (h *holdbackReader) Read(p []byte) (int, error) {
+	for len(h.pending) <= trailerSize {
+		if h.eof {
+			return 0, io.EOF
+		}
+		copy(h.buf, h.pending)
+		n, err := h.r.Read(h.buf[len(h.pending):])
+		h.pending = h.buf[:len(h.pending)+n]
+		if err == io.EOF {
+			h.eof = true
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, h.pending[:len(h.pending)-trailerSize])
+	h.crc = crc32.Update(h.crc, castagnoli, p[:n])
+	h.pending = h.pending[n:]
+	return n, nil
+}
+
+// trailer returns the held-back bytes; valid once Read has returned io.EOF.
+func (h *holdbackReader) trailer() []byte { return h.pending }
+
+// countingReader counts the bytes read from the object and remembers the first error, so
+// errors can say where they happened and tell I/O failures from corruption.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
