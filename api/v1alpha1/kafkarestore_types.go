@@ -1,0 +1,167 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// BackupSource names a backup in a Storage.
+type BackupSource struct {
+	// storage is the name of the Storage holding the backup.
+	// +kubebuilder:validation:MinLength=1
+	Storage string `json:"storage"`
+	// backup is the backup's name in the storage (the KafkaBackup's namespace/name by default).
+	// +kubebuilder:validation:MinLength=1
+	Backup string `json:"backup"`
+	// runID selects one run of a scheduled backup; empty means everything backed up.
+	// +optional
+	RunID string `json:"runID,omitempty"`
+}
+
+// TopicMapping restores one source topic, optionally under another name.
+type TopicMapping struct {
+	// source topic name in the backup.
+	// +kubebuilder:validation:MinLength=1
+	Source string `json:"source"`
+	// target topic name; empty means the same name.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]{1,249}$`
+	// +optional
+	Target string `json:"target,omitempty"`
+}
+
+// PartitionMapping says which target partition a record goes to.
+// +kubebuilder:validation:Enum=Same;KeyHash;RoundRobin
+type PartitionMapping string
+
+const (
+	// PartitionSame keeps each record's partition number.
+	PartitionSame PartitionMapping = "Same"
+	// PartitionKeyHash places keyed records as the Java producer's default partitioner would
+	// (murmur2 of the key modulo the target's partition count).
+	PartitionKeyHash PartitionMapping = "KeyHash"
+	// PartitionRoundRobin spreads records over the target's partitions in turn.
+	PartitionRoundRobin PartitionMapping = "RoundRobin"
+)
+
+// RestoreWindow restricts a restore to records within time and/or offset bounds (inclusive).
+// +kubebuilder:validation:XValidation:rule="!has(self.fromTime) || !has(self.toTime) || self.fromTime <= self.toTime",message="fromTime must not be after toTime",fieldPath=".fromTime"
+// +kubebuilder:validation:XValidation:rule="!has(self.fromOffset) || !has(self.toOffset) || self.fromOffset <= self.toOffset",message="fromOffset must not be greater than toOffset",fieldPath=".fromOffset"
+type RestoreWindow struct {
+	// fromTime: records with a timestamp before this are skipped.
+	// +optional
+	FromTime *metav1.Time `json:"fromTime,omitempty"`
+	// toTime: records with a timestamp after this are skipped (point-in-time restore).
+	// +optional
+	ToTime *metav1.Time `json:"toTime,omitempty"`
+	// fromOffset: records below this source offset are skipped, on every partition.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FromOffset *int64 `json:"fromOffset,omitempty"`
+	// toOffset: records above this source offset are skipped, on every partition.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ToOffset *int64 `json:"toOffset,omitempty"`
+}
+
+// KafkaRestoreSpec declares what to restore and where.
+type KafkaRestoreSpec struct {
+	// source is the backup to restore from.
+	Source BackupSource `json:"source"`
+	// target is the name of the KafkaCluster to restore into.
+	// +kubebuilder:validation:MinLength=1
+	Target string `json:"target"`
+	// topics to restore, with optional renames; empty means every topic in the backup.
+	// +listType=map
+	// +listMapKey=source
+	// +optional
+	Topics []TopicMapping `json:"topics,omitempty"`
+	// partitionMapping is Same (default), KeyHash or RoundRobin.
+	// +kubebuilder:default=Same
+	// +optional
+	PartitionMapping PartitionMapping `json:"partitionMapping,omitempty"`
+	// window restricts the records restored.
+	// +optional
+	Window *RestoreWindow `json:"window,omitempty"`
+	// createTopics creates missing target topics with the captured partition count and configs.
+	// +kubebuilder:default=true
+	// +optional
+	CreateTopics *bool `json:"createTopics,omitempty"`
+	// originHeaders adds headers carrying each record's original topic, partition, offset and timestamp.
+	// +optional
+	OriginHeaders bool `json:"originHeaders,omitempty"`
+	// consumerGroups whose captured offsets are translated and restored.
+	// +optional
+	ConsumerGroups []string `json:"consumerGroups,omitempty"`
+	// allowNonEmpty permits restoring into target partitions that already hold records.
+	// +optional
+	AllowNonEmpty bool `json:"allowNonEmpty,omitempty"`
+	// dryRun stops after planning and shows the plan in the status.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+	// rateLimit caps throughput.
+	// +optional
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// RestorePhase is the state of a restore.
+// +kubebuilder:validation:Enum=Draft;Ready;Restoring;Done;Failed
+type RestorePhase string
+
+const (
+	RestoreDraft     RestorePhase = "Draft"
+	RestoreReady     RestorePhase = "Ready"
+	RestoreRestoring RestorePhase = "Restoring"
+	RestoreDone      RestorePhase = "Done"
+	RestoreFailed    RestorePhase = "Failed"
+)
+
+// RestoreProgress counts what a restore has written.
+type RestoreProgress struct {
+	// records written.
+	Records int64 `json:"records"`
+	// bytes of records written.
+	Bytes int64 `json:"bytes"`
+	// percent of the planned records written, 0-100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Percent int32 `json:"percent"`
+}
+
+// KafkaRestoreStatus is what the workflow reports.
+type KafkaRestoreStatus struct {
+	WorkStatus `json:",inline"`
+	// phase is Draft, Ready, Restoring, Done or Failed.
+	// +optional
+	Phase RestorePhase `json:"phase,omitempty"`
+	// progress of the restore.
+	// +optional
+	Progress *RestoreProgress `json:"progress,omitempty"`
+	// startTime of the restore.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// completionTime of the restore.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// KafkaRestore restores Kafka topics from a backup into a KafkaCluster.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=kr,categories=arkive
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress.percent`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type KafkaRestore struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   KafkaRestoreSpec   `json:"spec"`
+	Status KafkaRestoreStatus `json:"status,omitempty"`
+}
+
+// KafkaRestoreList is a list of KafkaRestore.
+// +kubebuilder:object:root=true
+type KafkaRestoreList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []KafkaRestore `json:"items"`
+}
+
+func init() { SchemeBuilder.Register(&KafkaRestore{}, &KafkaRestoreList{}) }

@@ -1,0 +1,67 @@
+// Package testenv finds the real test servers that hack/servers.sh starts. Each accessor reads
+// the environment variable the script writes; when it is missing the test fails in CI (and
+// whenever ARKIVE_REQUIRE_SERVERS is set, as `make test` does) and is skipped elsewhere, so a
+// bare `go test ./...` on a laptop still runs the pure tests.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// Names of the variables hack/servers.sh writes to $ARKIVE_RUN/env.
+const (
+	EnvTemporal        = "ARKIVE_TEST_TEMPORAL"
+	EnvKafka           = "ARKIVE_TEST_KAFKA"
+	EnvMinIO           = "ARKIVE_TEST_MINIO"
+	EnvMinIOAccessKey  = "ARKIVE_TEST_MINIO_ACCESS_KEY"
+	EnvMinIOSecretKey  = "ARKIVE_TEST_MINIO_SECRET_KEY"
+	EnvAzurite         = "ARKIVE_TEST_AZURITE"
+	EnvGCS             = "ARKIVE_TEST_GCS"
+	EnvKubeAssets      = "KUBEBUILDER_ASSETS"
+	EnvKcat            = "ARKIVE_TEST_KCAT"
+	envRequireServers  = "ARKIVE_REQUIRE_SERVERS"
+	azuriteAccountName = "devstoreaccount1"
+	// AzuriteAccountKey is Azurite's published well-known development key, not a secret.
+	AzuriteAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UTAfBlGCzJ8ce/n1IX1Sy6IkQmNKeSIfS4LdALM6yw=="
+)
+
+// Require returns the value of an environment variable naming a test server, failing or
+// skipping the test when it is unset.
+func Require(t testing.TB, name string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	msg := name + " is not set: start the real test servers with `hack/servers.sh start` and `. $ARKIVE_RUN/env`, or run `make test`"
+	if os.Getenv("CI") != "" || os.Getenv(envRequireServers) != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Temporal is the host:port of the Temporal dev server.
+func Temporal(t testing.TB) string { return Require(t, EnvTemporal) }
+
+// Kafka is the bootstrap address of the real Kafka broker.
+func Kafka(t testing.TB) string { return Require(t, EnvKafka) }
+
+// KubeAssets is the folder with kube-apiserver, etcd and kubectl for envtest.
+func KubeAssets(t testing.TB) string { return Require(t, EnvKubeAssets) }
+
+// Kcat is the path of kcat, the independent Kafka client used to check data.
+func Kcat(t testing.TB) string { return Require(t, EnvKcat) }
+
+// MinIO is the endpoint URL and static credentials of the MinIO server.
+func MinIO(t testing.TB) (endpoint, accessKey, secretKey string) {
+	return Require(t, EnvMinIO), Require(t, EnvMinIOAccessKey), Require(t, EnvMinIOSecretKey)
+}
+
+// Azurite is the blob service URL (including the account path) and account of Azurite.
+func Azurite(t testing.TB) (serviceURL, account, key string) {
+	return Require(t, EnvAzurite), azuriteAccountName, AzuriteAccountKey
+}
+
+// GCS is the JSON API endpoint of fake-gcs-server.
+func GCS(t testing.TB) string { return Require(t, EnvGCS) }
