@@ -23,7 +23,7 @@ const (
 	envRequireServers  = "ARKIVE_REQUIRE_SERVERS"
 	azuriteAccountName = "devstoreaccount1"
 	// AzuriteAccountKey is Azurite's published well-known development key, not a secret.
-	AzuriteAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UTAfBlGCzJ8ce/n1IX1Sy6IkQmNKeSIfS4LdALM6yw=="
+	AzuriteAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
 // Require returns the value of an environment variable naming a test server, failing or

@@ -1,0 +1,391 @@
+// Package blobstore opens the object storage a Storage resource describes (S3, GCS, Azure Blob,
+// a volume, or memory) as a gocloud.dev bucket, and owns every object key through Layout.
+package blobstore
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"cloud.google.com/go/storage"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/azureblob"
+	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/blob/gcsblob"
+	"gocloud.dev/blob/memblob"
+	"gocloud.dev/blob/s3blob"
+	"gocloud.dev/gcerrors"
+	"gocloud.dev/gcp"
+	"golang.org/x/oauth2/google"
+	"google.golang.org/api/option"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+)
+
+// SecretResolver reads one Secret key when a connection is opened. Values never leave the
+// activity that asked for them: workflows carry only the reference.
+type SecretResolver interface {
+	Resolve(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error)
+}
+
+// SecretFunc adapts a function to SecretResolver.
+type SecretFunc func(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error)
+
+// Resolve calls f.
+func (f SecretFunc) Resolve(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) {
+	return f(ctx, ref)
+}
+
+// DirSecrets resolves references from files laid out as <dir>/<secret>/<key>, the layout
+// Kubernetes uses for mounted Secrets and `arkive run --secrets-dir` reads.
+func DirSecrets(dir string) SecretResolver {
+	return SecretFunc(func(_ context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) {
+		if strings.ContainsAny(ref.Name+ref.Key, `/\`) || ref.Name == ".." || ref.Key == ".." {
+			return nil, fmt.Errorf("secret %s#%s: invalid name", ref.Name, ref.Key)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, ref.Name, ref.Key))
+		if err != nil {
+			return nil, fmt.Errorf("secret %s#%s: %w", ref.Name, ref.Key, err)
+		}
+		return b, nil
+	})
+}
+
+// Store is an opened bucket. It embeds the gocloud bucket (with the Storage prefix applied)
+// and adds durability for volume storage.
+type Store struct {
+	*blob.Bucket
+	// dir is the root folder of volume storage, where writes are fsynced; empty otherwise.
+	dir string
+}
+
+// Open opens the bucket spec describes. Credentials are read through secrets.
+func Open(ctx context.Context, spec arkivev1.StorageSpec, secrets SecretResolver) (*Store, error) {
+	var (
+		b   *blob.Bucket
+		dir string
+		err error
+	)
+	switch {
+	case spec.S3 != nil:
+		b, err = openS3(ctx, spec.S3, secrets)
+	case spec.GCS != nil:
+		b, err = openGCS(ctx, spec.GCS, secrets)
+	case spec.Azure != nil:
+		b, err = openAzure(ctx, spec.Azure, secrets)
+	case spec.Volume != nil:
+		dir = spec.Volume.Path
+		b, err = OpenDir(dir)
+	default:
+		return nil, errors.New("storage: set exactly one of s3, gcs, azure and volume")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if spec.Prefix != "" {
+		p := strings.TrimSuffix(spec.Prefix, "/") + "/"
+		b = blob.PrefixedBucket(b, p)
+		if dir != "" {
+			dir = filepath.Join(dir, filepath.FromSlash(p))
+		}
+	}
+	return &Store{Bucket: b, dir: dir}, nil
+}
+
+// OpenDir opens a folder as a bucket, creating it if needed. Writes go to a temporary file
+// beside the target and are renamed into place, so a failed write leaves nothing visible.
+func OpenDir(dir string) (*blob.Bucket, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("storage volume path %q: must be absolute", dir)
+	}
+	// NoTempDir keeps temporary files on the same filesystem, so the rename is atomic on a PVC.
+	b, err := fileblob.OpenBucket(dir, &fileblob.Options{CreateDir: true, NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
+	if err != nil {
+		return nil, fmt.Errorf("open storage volume %s: %w", dir, err)
+	}
+	return b, nil
+}
+
+// OpenMem opens an in-memory bucket, for tests and dry runs.
+func OpenMem() *Store { return &Store{Bucket: memblob.OpenBucket(nil)} }
+
+// OpenURL opens a bucket from a gocloud.dev URL (s3://bucket?endpoint=…, gs://, azblob://,
+// file:///path, mem://), as the command line takes them. Credentials come from the environment.
+func OpenURL(ctx context.Context, url string) (*Store, error) {
+	if path, ok := strings.CutPrefix(url, "file://"); ok && !strings.Contains(path, "?") {
+		b, err := OpenDir(path)
+		if err != nil {
+			return nil, err
+		}
+		return &Store{Bucket: b, dir: path}, nil
+	}
+	b, err := blob.OpenBucket(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", url, err)
+	}
+	return &Store{Bucket: b}, nil
+}
+
+// Put writes an object whole and makes it durable before returning.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	w, err := s.NewWriter(ctx, key, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return w.Close()
+}
+
+// Writer streams one object. Nothing is visible under its key until Close succeeds; a write
+// whose context is cancelled fails at Close and leaves the previous object, if any, in place.
+type Writer struct {
+	w     *blob.Writer
+	key   string
+	store *Store
+}
+
+// NewWriter starts writing an object. It shadows blob.Bucket.NewWriter so that every write
+// gets the same guarantees on every backend.
+func (s *Store) NewWriter(ctx context.Context, key string, opts *blob.WriterOptions) (*Writer, error) {
+	w, err := s.Bucket.NewWriter(ctx, key, opts)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", key, err)
+	}
+	return &Writer{w: w, key: key, store: s}, nil
+}
+
+// Write appends to the object.
+func (w *Writer) Write(p []byte) (int, error) { return w.w.Write(p) }
+
+// Close commits the object and, on volume storage, makes it durable.
+func (w *Writer) Close() (err error) {
+	defer func() {
+		// gocloud.dev v0.47.0's azureblob writer dereferences a nil pipe in Close when its
+		// upload failed (e.g. the activity was cancelled). The upload has failed by then and
+		// nothing was committed, so report it as the failed write it is rather than crash.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write %s: aborted: %v", w.key, r)
+		}
+	}()
+	if err := w.w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", w.key, err)
+	}
+	return w.store.Sync(w.key)
+}
+
+// Sync makes a written object durable: on volume storage it fsyncs the file and its folder
+// (object stores are durable once a write returns). Call it before writing a manifest that
+// names the object.
+func (s *Store) Sync(key string) error {
+	if s.dir == "" {
+		return nil
+	}
+	path := filepath.Join(s.dir, filepath.FromSlash(key))
+	for _, p := range []string{path, filepath.Dir(path)} {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", key, err)
+		}
+		err = f.Sync()
+		_ = f.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// IsNotFound reports whether err says an object does not exist.
+func IsNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
+
+// EncryptionKey reads the Storage's client-side encryption key, or nil when none is set. The
+// Secret holds 32 raw bytes or their base64.
+func EncryptionKey(ctx context.Context, spec arkivev1.StorageSpec, secrets SecretResolver) ([]byte, error) {
+	if spec.Encryption == nil {
+		return nil, nil
+	}
+	ref := spec.Encryption.KeySecret
+	raw, err := secrets.Resolve(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("storage encryption key: %w", err)
+	}
+	if len(raw) == archive.KeySize {
+		return raw, nil
+	}
+	dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(dec) != archive.KeySize {
+		return nil, fmt.Errorf("storage encryption key %s#%s: want %d bytes, raw or base64-encoded", ref.Name, ref.Key, archive.KeySize)
+	}
+	return dec, nil
+}
+
+func resolveString(ctx context.Context, secrets SecretResolver, name, key string) (string, error) {
+	v, err := secrets.Resolve(ctx, arkivev1.SecretKeyRef{Name: name, Key: key})
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(v)), nil
+}
+
+func openS3(ctx context.Context, spec *arkivev1.S3Storage, secrets SecretResolver) (*blob.Bucket, error) {
+	region := spec.Region
+	if region == "" && spec.Endpoint != "" {
+		region = "us-east-1" // S3-compatible stores ignore it, but the SDK requires one
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	if c := spec.CredentialsSecret; c != nil {
+		id, err := resolveString(ctx, secrets, c.Name, defaulted(c.AccessKeyIDKey, "AWS_ACCESS_KEY_ID"))
+		if err != nil {
+			return nil, fmt.Errorf("storage s3 credentials: %w", err)
+		}
+		secret, err := resolveString(ctx, secrets, c.Name, defaulted(c.SecretAccessKeyKey, "AWS_SECRET_ACCESS_KEY"))
+		if err != nil {
+			return nil, fmt.Errorf("storage s3 credentials: %w", err)
+		}
+		token := ""
+		if c.SessionTokenKey != "" {
+			if token, err = resolveString(ctx, secrets, c.Name, c.SessionTokenKey); err != nil {
+				return nil, fmt.Errorf("storage s3 credentials: %w", err)
+			}
+		}
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, token)))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("storage s3 config: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if spec.Endpoint != "" {
+			o.BaseEndpoint = aws.String(spec.Endpoint)
+		}
+		o.UsePathStyle = spec.ForcePathStyle
+		// S3-compatible stores do not all speak the newer default checksums.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	b, err := s3blob.OpenBucket(ctx, client, spec.Bucket, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open s3 bucket %s: %w", spec.Bucket, err)
+	}
+	return b, nil
+}
+
+func openGCS(ctx context.Context, spec *arkivev1.GCSStorage, secrets SecretResolver) (*blob.Bucket, error) {
+	var (
+		client *gcp.HTTPClient
+		opts   gcsblob.Options
+	)
+	switch {
+	case spec.CredentialsSecret != nil:
+		js, err := secrets.Resolve(ctx, *spec.CredentialsSecret)
+		if err != nil {
+			return nil, fmt.Errorf("storage gcs credentials: %w", err)
+		}
+		creds, err := google.CredentialsFromJSON(ctx, js, storage.ScopeReadWrite)
+		if err != nil {
+			return nil, fmt.Errorf("storage gcs credentials %s#%s: %w", spec.CredentialsSecret.Name, spec.CredentialsSecret.Key, err)
+		}
+		if client, err = gcp.NewHTTPClient(gcp.DefaultTransport(), gcp.CredentialsTokenSource(creds)); err != nil {
+			return nil, err
+		}
+	case spec.Endpoint != "":
+		// An emulator endpoint without credentials: talk to it unauthenticated.
+		client = &gcp.HTTPClient{Client: http.Client{Transport: gcp.DefaultTransport()}}
+		opts.ClientOptions = append(opts.ClientOptions, option.WithoutAuthentication())
+	default:
+		creds, err := gcp.DefaultCredentials(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("storage gcs ambient credentials: %w", err)
+		}
+		if client, err = gcp.NewHTTPClient(gcp.DefaultTransport(), gcp.CredentialsTokenSource(creds)); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Endpoint != "" {
+		opts.ClientOptions = append(opts.ClientOptions, option.WithEndpoint(spec.Endpoint))
+	}
+	b, err := gcsblob.OpenBucket(ctx, client, spec.Bucket, &opts)
+	if err != nil {
+		return nil, fmt.Errorf("open gcs bucket %s: %w", spec.Bucket, err)
+	}
+	return b, nil
+}
+
+// AzureContainerURL is the container URL a spec names.
+func AzureContainerURL(spec *arkivev1.AzureStorage) string {
+	svc := spec.Endpoint
+	if svc == "" {
+		svc = "https://" + spec.AccountName + ".blob.core.windows.net"
+	}
+	return strings.TrimSuffix(svc, "/") + "/" + spec.Container
+}
+
+// AzureContainerClient builds the Azure SDK client for a spec: shared key, SAS or workload identity.
+func AzureContainerClient(ctx context.Context, spec *arkivev1.AzureStorage, secrets SecretResolver) (*container.Client, error) {
+	url := AzureContainerURL(spec)
+	opts := &container.ClientOptions{ClientOptions: policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 3}}}
+	switch {
+	case spec.AccountKeySecret != nil:
+		key, err := resolveString(ctx, secrets, spec.AccountKeySecret.Name, spec.AccountKeySecret.Key)
+		if err != nil {
+			return nil, fmt.Errorf("storage azure account key: %w", err)
+		}
+		cred, err := azblob.NewSharedKeyCredential(spec.AccountName, key)
+		if err != nil {
+			return nil, fmt.Errorf("storage azure account key %s#%s: %w", spec.AccountKeySecret.Name, spec.AccountKeySecret.Key, err)
+		}
+		return container.NewClientWithSharedKeyCredential(url, cred, opts)
+	case spec.SASTokenSecret != nil:
+		sas, err := resolveString(ctx, secrets, spec.SASTokenSecret.Name, spec.SASTokenSecret.Key)
+		if err != nil {
+			return nil, fmt.Errorf("storage azure sas token: %w", err)
+		}
+		return container.NewClientWithNoCredential(url+"?"+strings.TrimPrefix(sas, "?"), opts)
+	default:
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("storage azure workload identity: %w", err)
+		}
+		return container.NewClient(url, cred, opts)
+	}
+}
+
+func openAzure(ctx context.Context, spec *arkivev1.AzureStorage, secrets SecretResolver) (*blob.Bucket, error) {
+	client, err := AzureContainerClient(ctx, spec, secrets)
+	if err != nil {
+		return nil, err
+	}
+	b, err := azureblob.OpenBucket(ctx, client, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open azure container %s: %w", spec.Container, err)
+	}
+	return b, nil
+}
+
+func defaulted(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+

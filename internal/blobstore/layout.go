@@ -1,0 +1,150 @@
+package blobstore
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Layout is the one place object keys are made; nothing else builds storage paths. Keys are
+// relative to the Storage's prefix:
+//
+//	kafka/<backup>/manifest.json
+//	kafka/<backup>/topics/<topic>/<partition>/<first:020d>-<last:020d>.seg
+//	schemas/<backup>/manifest.json
+//	schemas/<backup>/snapshots/<snapshot>.json.zst
+//
+// <backup> is one or more name segments joined by "/" (Arkive uses <namespace>/<name>).
+
+var (
+	backupSegment = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+	topicName     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+	snapshotID    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+)
+
+// ValidateBackupName checks a backup name: DNS-label-like segments joined by "/".
+func ValidateBackupName(name string) error {
+	if name == "" {
+		return fmt.Errorf("backup name: must not be empty")
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if !backupSegment.MatchString(seg) || strings.Contains(seg, "..") {
+			return fmt.Errorf("backup name %q: segment %q must be lower-case letters, digits, '.' and '-'", name, seg)
+		}
+	}
+	return nil
+}
+
+// KafkaLayout is the key space of one Kafka backup.
+type KafkaLayout struct{ root string }
+
+// Kafka returns the key space of the named Kafka backup.
+func Kafka(backup string) (KafkaLayout, error) {
+	if err := ValidateBackupName(backup); err != nil {
+		return KafkaLayout{}, err
+	}
+	return KafkaLayout{root: "kafka/" + backup + "/"}, nil
+}
+
+// Root is the prefix under which everything of this backup lives.
+func (l KafkaLayout) Root() string { return l.root }
+
+// Manifest is the key of the backup's manifest.
+func (l KafkaLayout) Manifest() string { return l.root + "manifest.json" }
+
+// PartitionPrefix is the prefix of one partition's segments.
+func (l KafkaLayout) PartitionPrefix(topic string, partition int32) (string, error) {
+	if !topicName.MatchString(topic) || topic == "." || topic == ".." {
+		return "", fmt.Errorf("topic name %q is not a valid Kafka topic name", topic)
+	}
+	if partition < 0 {
+		return "", fmt.Errorf("topic %s: partition %d is negative", topic, partition)
+	}
+	return fmt.Sprintf("%stopics/%s/%d/", l.root, topic, partition), nil
+}
+
+// Segment is the key of the segment holding offsets first..last of a partition. Keys sort by
+// offset because offsets are zero-padded.
+func (l KafkaLayout) Segment(topic string, partition int32, first, last int64) (string, error) {
+	p, err := l.PartitionPrefix(topic, partition)
+	if err != nil {
+		return "", err
+	}
+	if first < 0 || last < first {
+		return "", fmt.Errorf("segment offsets %d-%d are not an ordered range", first, last)
+	}
+	return fmt.Sprintf("%s%020d-%020d.seg", p, first, last), nil
+}
+
+// SegmentKey is what a segment key says about its content.
+type SegmentKey struct {
+	Topic       string
+	Partition   int32
+	First, Last int64
+}
+
+// ParseSegment reads a segment key made by Segment; ok is false for any other key.
+func (l KafkaLayout) ParseSegment(key string) (SegmentKey, bool) {
+	rest, found := strings.CutPrefix(key, l.root+"topics/")
+	if !found {
+		return SegmentKey{}, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || !topicName.MatchString(parts[0]) {
+		return SegmentKey{}, false
+	}
+	p, err := strconv.ParseInt(parts[1], 10, 32)
+	if err != nil || p < 0 {
+		return SegmentKey{}, false
+	}
+	name, found := strings.CutSuffix(parts[2], ".seg")
+	first, last, found2 := strings.Cut(name, "-")
+	if !found || !found2 || len(first) != 20 || len(last) != 20 {
+		return SegmentKey{}, false
+	}
+	f, err1 := strconv.ParseInt(first, 10, 64)
+	t, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || t < f {
+		return SegmentKey{}, false
+	}
+	return SegmentKey{Topic: parts[0], Partition: int32(p), First: f, Last: t}, true
+}
+
+// SchemaLayout is the key space of one Schema Registry backup.
+type SchemaLayout struct{ root string }
+
+// Schemas returns the key space of the named Schema Registry backup.
+func Schemas(backup string) (SchemaLayout, error) {
+	if err := ValidateBackupName(backup); err != nil {
+		return SchemaLayout{}, err
+	}
+	return SchemaLayout{root: "schemas/" + backup + "/"}, nil
+}
+
+// Root is the prefix under which everything of this backup lives.
+func (l SchemaLayout) Root() string { return l.root }
+
+// Manifest is the key of the list of snapshots.
+func (l SchemaLayout) Manifest() string { return l.root + "manifest.json" }
+
+// Snapshot is the key of one snapshot object.
+func (l SchemaLayout) Snapshot(id string) (string, error) {
+	if !snapshotID.MatchString(id) || id == "." || id == ".." {
+		return "", fmt.Errorf("snapshot id %q: must be 1-128 letters, digits, '.', '_' or '-'", id)
+	}
+	return l.root + "snapshots/" + id + ".json.zst", nil
+}
+
+// KafkaBackupFromManifestKey returns the backup name a manifest key belongs to.
+func KafkaBackupFromManifestKey(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, "kafka/")
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, "/manifest.json")
+	if !ok || ValidateBackupName(name) != nil {
+		return "", false
+	}
+	return name, true
+}
