@@ -34,36 +34,11 @@ import (
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/secrets"
 )
 
-// SecretResolver reads one Secret key when a connection is opened. Values never leave the
-// activity that asked for them: workflows carry only the reference.
-type SecretResolver interface {
-	Resolve(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error)
-}
-
-// SecretFunc adapts a function to SecretResolver.
-type SecretFunc func(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error)
-
-// Resolve calls f.
-func (f SecretFunc) Resolve(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) {
-	return f(ctx, ref)
-}
-
-// DirSecrets resolves references from files laid out as <dir>/<secret>/<key>, the layout
-// Kubernetes uses for mounted Secrets and `arkive run --secrets-dir` reads.
-func DirSecrets(dir string) SecretResolver {
-	return SecretFunc(func(_ context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) {
-		if strings.ContainsAny(ref.Name+ref.Key, `/\`) || ref.Name == ".." || ref.Key == ".." {
-			return nil, fmt.Errorf("secret %s#%s: invalid name", ref.Name, ref.Key)
-		}
-		b, err := os.ReadFile(filepath.Join(dir, ref.Name, ref.Key))
-		if err != nil {
-			return nil, fmt.Errorf("secret %s#%s: %w", ref.Name, ref.Key, err)
-		}
-		return b, nil
-	})
-}
+// SecretResolver reads the Secret keys a Storage spec references.
+type SecretResolver = secrets.Resolver
 
 // Store is an opened bucket. It embeds the gocloud bucket (with the Storage prefix applied)
 // and adds durability for volume storage.
@@ -74,7 +49,7 @@ type Store struct {
 }
 
 // Open opens the bucket spec describes. Credentials are read through secrets.
-func Open(ctx context.Context, spec arkivev1.StorageSpec, secrets SecretResolver) (*Store, error) {
+func Open(ctx context.Context, spec arkivev1.StorageSpec, sr SecretResolver) (*Store, error) {
 	var (
 		b   *blob.Bucket
 		dir string
@@ -82,11 +57,11 @@ func Open(ctx context.Context, spec arkivev1.StorageSpec, secrets SecretResolver
 	)
 	switch {
 	case spec.S3 != nil:
-		b, err = openS3(ctx, spec.S3, secrets)
+		b, err = openS3(ctx, spec.S3, sr)
 	case spec.GCS != nil:
-		b, err = openGCS(ctx, spec.GCS, secrets)
+		b, err = openGCS(ctx, spec.GCS, sr)
 	case spec.Azure != nil:
-		b, err = openAzure(ctx, spec.Azure, secrets)
+		b, err = openAzure(ctx, spec.Azure, sr)
 	case spec.Volume != nil:
 		dir = spec.Volume.Path
 		b, err = OpenDir(dir)
@@ -217,12 +192,12 @@ func IsNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound
 
 // EncryptionKey reads the Storage's client-side encryption key, or nil when none is set. The
 // Secret holds 32 raw bytes or their base64.
-func EncryptionKey(ctx context.Context, spec arkivev1.StorageSpec, secrets SecretResolver) ([]byte, error) {
+func EncryptionKey(ctx context.Context, spec arkivev1.StorageSpec, sr SecretResolver) ([]byte, error) {
 	if spec.Encryption == nil {
 		return nil, nil
 	}
 	ref := spec.Encryption.KeySecret
-	raw, err := secrets.Resolve(ctx, ref)
+	raw, err := sr.Resolve(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("storage encryption key: %w", err)
 	}
@@ -236,15 +211,7 @@ func EncryptionKey(ctx context.Context, spec arkivev1.StorageSpec, secrets Secre
 	return dec, nil
 }
 
-func resolveString(ctx context.Context, secrets SecretResolver, name, key string) (string, error) {
-	v, err := secrets.Resolve(ctx, arkivev1.SecretKeyRef{Name: name, Key: key})
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(v)), nil
-}
-
-func openS3(ctx context.Context, spec *arkivev1.S3Storage, secrets SecretResolver) (*blob.Bucket, error) {
+func openS3(ctx context.Context, spec *arkivev1.S3Storage, sr SecretResolver) (*blob.Bucket, error) {
 	region := spec.Region
 	if region == "" && spec.Endpoint != "" {
 		region = "us-east-1" // S3-compatible stores ignore it, but the SDK requires one
@@ -254,17 +221,17 @@ func openS3(ctx context.Context, spec *arkivev1.S3Storage, secrets SecretResolve
 		opts = append(opts, awsconfig.WithRegion(region))
 	}
 	if c := spec.CredentialsSecret; c != nil {
-		id, err := resolveString(ctx, secrets, c.Name, defaulted(c.AccessKeyIDKey, "AWS_ACCESS_KEY_ID"))
+		id, err := secrets.String(ctx, sr, c.Name, defaulted(c.AccessKeyIDKey, "AWS_ACCESS_KEY_ID"))
 		if err != nil {
 			return nil, fmt.Errorf("storage s3 credentials: %w", err)
 		}
-		secret, err := resolveString(ctx, secrets, c.Name, defaulted(c.SecretAccessKeyKey, "AWS_SECRET_ACCESS_KEY"))
+		secret, err := secrets.String(ctx, sr, c.Name, defaulted(c.SecretAccessKeyKey, "AWS_SECRET_ACCESS_KEY"))
 		if err != nil {
 			return nil, fmt.Errorf("storage s3 credentials: %w", err)
 		}
 		token := ""
 		if c.SessionTokenKey != "" {
-			if token, err = resolveString(ctx, secrets, c.Name, c.SessionTokenKey); err != nil {
+			if token, err = secrets.String(ctx, sr, c.Name, c.SessionTokenKey); err != nil {
 				return nil, fmt.Errorf("storage s3 credentials: %w", err)
 			}
 		}
@@ -290,14 +257,14 @@ func openS3(ctx context.Context, spec *arkivev1.S3Storage, secrets SecretResolve
 	return b, nil
 }
 
-func openGCS(ctx context.Context, spec *arkivev1.GCSStorage, secrets SecretResolver) (*blob.Bucket, error) {
+func openGCS(ctx context.Context, spec *arkivev1.GCSStorage, sr SecretResolver) (*blob.Bucket, error) {
 	var (
 		client *gcp.HTTPClient
 		opts   gcsblob.Options
 	)
 	switch {
 	case spec.CredentialsSecret != nil:
-		js, err := secrets.Resolve(ctx, *spec.CredentialsSecret)
+		js, err := sr.Resolve(ctx, *spec.CredentialsSecret)
 		if err != nil {
 			return nil, fmt.Errorf("storage gcs credentials: %w", err)
 		}
@@ -341,12 +308,12 @@ func AzureContainerURL(spec *arkivev1.AzureStorage) string {
 }
 
 // AzureContainerClient builds the Azure SDK client for a spec: shared key, SAS or workload identity.
-func AzureContainerClient(ctx context.Context, spec *arkivev1.AzureStorage, secrets SecretResolver) (*container.Client, error) {
+func AzureContainerClient(ctx context.Context, spec *arkivev1.AzureStorage, sr SecretResolver) (*container.Client, error) {
 	url := AzureContainerURL(spec)
 	opts := &container.ClientOptions{ClientOptions: policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 3}}}
 	switch {
 	case spec.AccountKeySecret != nil:
-		key, err := resolveString(ctx, secrets, spec.AccountKeySecret.Name, spec.AccountKeySecret.Key)
+		key, err := secrets.String(ctx, sr, spec.AccountKeySecret.Name, spec.AccountKeySecret.Key)
 		if err != nil {
 			return nil, fmt.Errorf("storage azure account key: %w", err)
 		}
@@ -356,7 +323,7 @@ func AzureContainerClient(ctx context.Context, spec *arkivev1.AzureStorage, secr
 		}
 		return container.NewClientWithSharedKeyCredential(url, cred, opts)
 	case spec.SASTokenSecret != nil:
-		sas, err := resolveString(ctx, secrets, spec.SASTokenSecret.Name, spec.SASTokenSecret.Key)
+		sas, err := secrets.String(ctx, sr, spec.SASTokenSecret.Name, spec.SASTokenSecret.Key)
 		if err != nil {
 			return nil, fmt.Errorf("storage azure sas token: %w", err)
 		}
@@ -370,8 +337,8 @@ func AzureContainerClient(ctx context.Context, spec *arkivev1.AzureStorage, secr
 	}
 }
 
-func openAzure(ctx context.Context, spec *arkivev1.AzureStorage, secrets SecretResolver) (*blob.Bucket, error) {
-	client, err := AzureContainerClient(ctx, spec, secrets)
+func openAzure(ctx context.Context, spec *arkivev1.AzureStorage, sr SecretResolver) (*blob.Bucket, error) {
+	client, err := AzureContainerClient(ctx, spec, sr)
 	if err != nil {
 		return nil, err
 	}

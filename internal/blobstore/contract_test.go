@@ -19,19 +19,9 @@ import (
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 )
-
-// secretMap resolves references from an in-memory map "name#key" → value.
-type secretMap map[string]string
-
-func (m secretMap) Resolve(_ context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) {
-	v, ok := m[ref.Name+"#"+ref.Key]
-	if !ok {
-		return nil, fmt.Errorf("secret %s#%s not found", ref.Name, ref.Key)
-	}
-	return []byte(v), nil
-}
 
 // runPrefix isolates this run's objects on servers that keep data between runs.
 func runPrefix(t *testing.T) string {
@@ -72,13 +62,13 @@ func backends(t *testing.T) map[string]func(t *testing.T) *blobstore.Store {
 			return open(t, arkivev1.StorageSpec{S3: &arkivev1.S3Storage{
 				Bucket: testBucket, Endpoint: endpoint, ForcePathStyle: true,
 				CredentialsSecret: &arkivev1.S3Credentials{Name: "minio"},
-			}}, secretMap{"minio#AWS_ACCESS_KEY_ID": id, "minio#AWS_SECRET_ACCESS_KEY": secret})
+			}}, secrets.Map{"minio#AWS_ACCESS_KEY_ID": id, "minio#AWS_SECRET_ACCESS_KEY": secret})
 		},
 		"azurite": func(t *testing.T) *blobstore.Store {
 			svc, account, key := testenv.Azurite(t)
 			spec := &arkivev1.AzureStorage{AccountName: account, Container: testBucket, Endpoint: svc,
 				AccountKeySecret: &arkivev1.SecretKeyRef{Name: "azure", Key: "key"}}
-			secrets := secretMap{"azure#key": key}
+			secrets := secrets.Map{"azure#key": key}
 			cc, err := blobstore.AzureContainerClient(ctx, spec, secrets)
 			require.NoError(t, err)
 			if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {

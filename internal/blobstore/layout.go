@@ -148,3 +148,6 @@ func KafkaBackupFromManifestKey(key string) (string, bool) {
 	}
 	return name, true
 }
+
+// ProbeKey is the key of a connectivity-check object; checks delete it again.
+func ProbeKey(id string) string { return ".arkive/probe/" + id }

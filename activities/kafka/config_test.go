@@ -1,0 +1,142 @@
+package kafka_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
+)
+
+// Produce and consume through the configuration Arkive builds, on the real broker.
+func TestConfigProducesAndConsumesOnRealBroker(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	ctx := context.Background()
+	cfg, err := kafka.Config(ctx, arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap},
+		ClientOverrides: map[string]string{"client.id": "arkive-test"}}, secrets.Map{})
+	require.NoError(t, err)
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer admin.Close()
+	topic := fmt.Sprintf("config-test-%d", time.Now().UnixNano())
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 1}, false))
+
+	producer, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer producer.Close()
+	var sent []*sarama.ProducerMessage
+	for i := range 50 {
+		m := &sarama.ProducerMessage{Topic: topic, Partition: 1, Value: sarama.ByteEncoder(fmt.Sprintf("value-%d", i)),
+			Headers: []sarama.RecordHeader{{Key: []byte("h"), Value: []byte("1")}, {Key: []byte("h"), Value: []byte("2")}}}
+		if i%3 != 0 {
+			m.Key = sarama.StringEncoder(fmt.Sprintf("key-%d", i))
+		}
+		sent = append(sent, m)
+	}
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	producer2, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer producer2.Close()
+	require.NoError(t, producer2.SendMessages(sent))
+
+	consumer, err := sarama.NewConsumer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, 1, sarama.OffsetOldest)
+	require.NoError(t, err)
+	defer pc.Close()
+	deadline := time.After(30 * time.Second)
+	for i := range sent {
+		select {
+		case msg := <-pc.Messages():
+			require.Equal(t, int64(i), msg.Offset)
+			require.Equal(t, fmt.Sprintf("value-%d", i), string(msg.Value))
+			if i%3 == 0 {
+				require.Nil(t, msg.Key, "a message sent without key must come back with a null key")
+			} else {
+				require.Equal(t, fmt.Sprintf("key-%d", i), string(msg.Key))
+			}
+			require.Len(t, msg.Headers, 2)
+			require.Equal(t, "2", string(msg.Headers[1].Value))
+		case err := <-pc.Errors():
+			t.Fatalf("consume: %v", err)
+		case <-deadline:
+			t.Fatalf("consumed %d of %d messages before the deadline", i, len(sent))
+		}
+	}
+}
+
+func TestConfigSecurity(t *testing.T) {
+	ctx := context.Background()
+	caPEM := selfSignedCA(t)
+	sr := secrets.Map{"kafka-tls#ca.crt": string(caPEM), "kafka-user#username": "alice\n", "kafka-user#password": "s3cret\n"}
+
+	cfg, err := kafka.Config(ctx, arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:9093"},
+		SecurityProtocol: arkivev1.SecuritySASLSSL, TLS: &arkivev1.TLSConfig{SecretName: "kafka-tls"},
+		SASL: &arkivev1.KafkaSASL{Mechanism: arkivev1.SASLScramSHA512, SecretName: "kafka-user"}}, sr)
+	require.NoError(t, err)
+	require.True(t, cfg.Net.TLS.Enable)
+	require.NotNil(t, cfg.Net.TLS.Config.RootCAs)
+	require.Empty(t, cfg.Net.TLS.Config.Certificates, "no client certificate in the secret: no mutual TLS")
+	require.True(t, cfg.Net.SASL.Enable)
+	require.Equal(t, sarama.SASLMechanism(sarama.SASLTypeSCRAMSHA512), cfg.Net.SASL.Mechanism)
+	require.Equal(t, "alice", cfg.Net.SASL.User)
+	require.Equal(t, "s3cret", cfg.Net.SASL.Password)
+	scram := cfg.Net.SASL.SCRAMClientGeneratorFunc()
+	require.NoError(t, scram.Begin("alice", "s3cret", ""))
+	first, err := scram.Step("")
+	require.NoError(t, err)
+	require.Contains(t, first, "n=alice", "SCRAM client-first message")
+
+	tests := map[string]struct {
+		spec arkivev1.KafkaClusterSpec
+		want string
+	}{
+		"unknown override":       {arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:1"}, ClientOverrides: map[string]string{"linger.ms": "5"}}, "spec.clientOverrides[linger.ms]: unsupported setting"},
+		"bad override value":     {arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:1"}, ClientOverrides: map[string]string{"request.timeout.ms": "soon"}}, "spec.clientOverrides[request.timeout.ms]"},
+		"sasl without block":     {arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:1"}, SecurityProtocol: arkivev1.SecuritySASLPlaintext}, "spec.sasl: required"},
+		"missing sasl secret":    {arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:1"}, SecurityProtocol: arkivev1.SecuritySASLPlaintext, SASL: &arkivev1.KafkaSASL{Mechanism: arkivev1.SASLPlain, SecretName: "nope"}}, "spec.sasl: secret nope#username: not found"},
+		"ca that is not pem":     {arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:1"}, SecurityProtocol: arkivev1.SecuritySSL, TLS: &arkivev1.TLSConfig{SecretName: "junk"}}, "spec.tls.caKey"},
+		"half a client cert":     {arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:1"}, SecurityProtocol: arkivev1.SecuritySSL, TLS: &arkivev1.TLSConfig{SecretName: "half"}}, "only one of the client certificate and key"},
+		"unknown sasl mechanism": {arkivev1.KafkaClusterSpec{BootstrapServers: []string{"k:1"}, SecurityProtocol: arkivev1.SecuritySASLPlaintext, SASL: &arkivev1.KafkaSASL{Mechanism: "GSSAPI", SecretName: "kafka-user"}}, "spec.sasl.mechanism"},
+	}
+	sr["junk#ca.crt"] = "not a certificate"
+	sr["half#ca.crt"] = string(caPEM)
+	sr["half#tls.crt"] = string(caPEM)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := kafka.Config(ctx, tc.spec, sr)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func selfSignedCA(t *testing.T) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "arkive test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

@@ -1,0 +1,46 @@
+// Package worker registers every workflow and activity under its stable name and runs them.
+package worker
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/activities/storage"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/check"
+)
+
+// Options configure a worker.
+type Options struct {
+	// TaskQueue to poll; empty means workflows.DefaultTaskQueue.
+	TaskQueue string
+	// Secrets returns the Secret resolver for a namespace (Kubernetes Secrets in a cluster,
+	// files with --secrets-dir standalone).
+	Secrets func(namespace string) secrets.Resolver
+	// MaxConcurrentActivities bounds parallel activities; 0 means the SDK default.
+	MaxConcurrentActivities int
+}
+
+// Register adds every Arkive workflow and activity to r under its constant name.
+func Register(r sdkworker.Registry, opts Options) {
+	r.RegisterWorkflowWithOptions(check.CheckConnection, workflow.RegisterOptions{Name: check.WorkflowName})
+
+	st := &storage.Activities{Secrets: opts.Secrets}
+	kf := &kafka.Activities{Secrets: opts.Secrets}
+	r.RegisterActivityWithOptions(st.Check, activity.RegisterOptions{Name: check.ActivityCheckStorage})
+	r.RegisterActivityWithOptions(kf.Check, activity.RegisterOptions{Name: check.ActivityCheckKafka})
+}
+
+// New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.
+func New(c client.Client, opts Options) sdkworker.Worker {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.DefaultTaskQueue
+	}
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities})
+	Register(w, opts)
+	return w
+}

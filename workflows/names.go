@@ -1,0 +1,24 @@
+// Package workflows holds Arkive's deterministic workflow code, one package per resource kind,
+// and the names every workflow shares. Nothing here imports Kubernetes, Kafka or blob packages:
+// workflows decide, activities (in activities/) move bytes.
+package workflows
+
+import "strings"
+
+// DefaultTaskQueue is the task queue workers poll unless configured otherwise.
+const DefaultTaskQueue = "arkive"
+
+// Signal and query names, the same on every kind (DESIGN.md §4).
+const (
+	SignalPause   = "pause"
+	SignalResume  = "resume"
+	SignalTrigger = "trigger"
+	SignalUpdate  = "update"
+	QueryStatus   = "status"
+)
+
+// WorkflowID is the deterministic id of the workflow that runs a resource:
+// arkive/<kind-lowercase>/<namespace>/<name>.
+func WorkflowID(kind, namespace, name string) string {
+	return "arkive/" + strings.ToLower(kind) + "/" + namespace + "/" + name
+}
