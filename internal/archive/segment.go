@@ -53,7 +53,15 @@ type Footer struct {
 	MinTimestamp int64
 	MaxTimestamp int64
 	PayloadBytes int64  // uncompressed bytes of record frames
-	ContentCRC   uint32 // CRC32C over every block payload, in order
+	ContentCRC   uint32 // CRC32C over the blocks' CRC32Cs, in order: a fingerprint of the records
+}
+
+// updateContentCRC folds one block's CRC into the content CRC. Chaining block CRCs instead of
+// checksumming the payload twice keeps one pass over the data.
+func updateContentCRC(content, block uint32) uint32 {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], block)
+	return crc32.Update(content, castagnoli, b[:])
 }
 
 // CorruptError reports damage found while reading an object: where, and what.
@@ -218,7 +226,7 @@ func (w *SegmentWriter) flushBlock() error {
 		return nil
 	}
 	crc := crc32.Checksum(w.block, castagnoli)
-	w.crc = crc32.Update(w.crc, castagnoli, w.block)
+	w.crc = updateContentCRC(w.crc, crc)
 	w.footer.PayloadBytes += int64(len(w.block))
 	n := binary.PutUvarint(w.scratch[:], w.inBlock)
 	n += binary.PutUvarint(w.scratch[n:], uint64(len(w.block)))
@@ -454,10 +462,11 @@ func (r *SegmentReader) nextBlock() (done bool, err error) {
 	if err := r.readFull(sum[:], "block checksum"); err != nil {
 		return false, err
 	}
-	if binary.LittleEndian.Uint32(sum[:]) != crc32.Checksum(r.block, castagnoli) {
+	crc := binary.LittleEndian.Uint32(sum[:])
+	if crc != crc32.Checksum(r.block, castagnoli) {
 		return false, r.corrupt(r.src.n, fmt.Sprintf("block checksum mismatch (record stream byte %d)", r.spos), nil)
 	}
-	r.crc = crc32.Update(r.crc, castagnoli, r.block)
+	r.crc = updateContentCRC(r.crc, crc)
 	r.seen.PayloadBytes += int64(n)
 	r.rest, r.left = r.block, count
 	return false, nil

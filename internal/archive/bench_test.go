@@ -1,0 +1,179 @@
+package archive
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// benchRecords makes about total bytes of 400-byte JSON records, the shape the overhead target
+// is stated for: keys, timestamps a few milliseconds apart, consecutive offsets, no headers.
+func benchRecords(total int) []*Record {
+	rng := rand.New(rand.NewPCG(21, 22))
+	var recs []*Record
+	ts := int64(1_763_700_000_000)
+	names := []string{"checkout", "payment", "refund", "shipment", "inventory", "login"}
+	for off, size := int64(0), 0; size < total; off++ {
+		v := fmt.Sprintf(`{"id":"%016x","type":"%s","user":%d,"amount":%d.%02d,"currency":"EUR","ts":%d,"items":[{"sku":"SKU-%06d","qty":%d},{"sku":"SKU-%06d","qty":%d}],"region":"eu-west-%d","session":"%032x"}`,
+			rng.Uint64(), names[rng.IntN(len(names))], rng.IntN(1_000_000), rng.IntN(10_000), rng.IntN(100), ts,
+			rng.IntN(1_000_000), 1+rng.IntN(5), rng.IntN(1_000_000), 1+rng.IntN(5), rng.IntN(3), rng.Uint64())
+		for len(v) < 400 {
+			v = v[:len(v)-1] + `,"pad":"` + string(bytes.Repeat([]byte{'x'}, max(0, 400-len(v)-9))) + `"}`
+		}
+		r := &Record{Offset: off, Timestamp: ts, Key: fmt.Appendf(nil, "user-%d", rng.IntN(100_000)), Value: []byte(v[:400])}
+		recs = append(recs, r)
+		size += len(r.Key) + len(r.Value)
+		ts += rng.Int64N(5)
+	}
+	return recs
+}
+
+// plain is what "the bare compressor on the same bytes" compresses: every key and value,
+// back to back, with nothing of the format around them.
+func plain(recs []*Record) []byte {
+	var b bytes.Buffer
+	for _, r := range recs {
+		b.Write(r.Key)
+		b.Write(r.Value)
+	}
+	return b.Bytes()
+}
+
+func bareCompress(w io.Writer, c Compression, data []byte) error {
+	zw, err := newCompressor(w, c)
+	if err != nil {
+		return err
+	}
+	// Fed in record-sized writes, as a producer of plain records would feed it.
+	for len(data) > 0 {
+		n := min(len(data), 400)
+		if _, err := zw.Write(data[:n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return zw.Close()
+}
+
+func encodeSegment(w io.Writer, opts WriterOptions, recs []*Record) error {
+	sw, err := NewSegmentWriter(w, opts)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := sw.Append(r); err != nil {
+			return err
+		}
+	}
+	_, err = sw.Close()
+	return err
+}
+
+type benchVariant struct {
+	name string
+	opts WriterOptions
+}
+
+func benchVariants() []benchVariant {
+	var vs []benchVariant
+	for _, c := range Codecs {
+		vs = append(vs, benchVariant{c.String(), WriterOptions{Compression: Compression{Codec: c}}})
+	}
+	return append(vs, benchVariant{"zstd+aes", WriterOptions{Compression: Compression{Codec: CodecZstd}, Key: testKey}})
+}
+
+const benchBytes = 4 << 20
+
+// BenchmarkSegmentEncode times the segment writer and the bare compressor on the same records
+// in the same loop and reports:
+//   - x-bare-compressor: segment throughput / bare compressor throughput (target ≥ 0.9);
+//   - overhead-pct: how much larger the segment is than the bare compressed records (target ≤ 3).
+func BenchmarkSegmentEncode(b *testing.B) {
+	recs := benchRecords(benchBytes)
+	raw := plain(recs)
+	for _, v := range benchVariants() {
+		b.Run(v.name, func(b *testing.B) {
+			var segBuf, bareBuf bytes.Buffer
+			var segDur, bareDur time.Duration
+			for b.Loop() {
+				segBuf.Reset()
+				bareBuf.Reset()
+				t0 := time.Now()
+				if err := bareCompress(&bareBuf, v.opts.Compression, raw); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := encodeSegment(&segBuf, v.opts, recs); err != nil {
+					b.Fatal(err)
+				}
+				segDur += time.Since(t1)
+				bareDur += t1.Sub(t0)
+			}
+			mb := float64(len(raw)) * float64(b.N) / 1e6
+			b.ReportMetric(mb/segDur.Seconds(), "seg-MB/s")
+			b.ReportMetric(mb/bareDur.Seconds(), "bare-MB/s")
+			b.ReportMetric(bareDur.Seconds()/segDur.Seconds(), "x-bare-compressor")
+			b.ReportMetric(100*float64(segBuf.Len()-bareBuf.Len())/float64(bareBuf.Len()), "overhead-pct")
+			b.ReportMetric(float64(len(raw))/float64(segBuf.Len()), "compression-ratio")
+		})
+	}
+}
+
+// BenchmarkSegmentDecode times reading every record of a segment (checksums, framing,
+// decryption) against decompressing the bare compressed records to io.Discard.
+func BenchmarkSegmentDecode(b *testing.B) {
+	recs := benchRecords(benchBytes)
+	raw := plain(recs)
+	for _, v := range benchVariants() {
+		b.Run(v.name, func(b *testing.B) {
+			var segBuf, bareBuf bytes.Buffer
+			if err := encodeSegment(&segBuf, v.opts, recs); err != nil {
+				b.Fatal(err)
+			}
+			if err := bareCompress(&bareBuf, v.opts.Compression, raw); err != nil {
+				b.Fatal(err)
+			}
+			var segDur, bareDur time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				d, err := newDecompressor(bytes.NewReader(bareBuf.Bytes()), v.opts.Compression.Codec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, d); err != nil {
+					b.Fatal(err)
+				}
+				_ = d.Close()
+				t1 := time.Now()
+				r, err := NewSegmentReader(bytes.NewReader(segBuf.Bytes()), ReaderOptions{Name: "bench", Key: v.opts.Key})
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for {
+					_, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				_ = r.Close()
+				segDur += time.Since(t1)
+				bareDur += t1.Sub(t0)
+				if n != len(recs) {
+					b.Fatalf("read %d of %d records", n, len(recs))
+				}
+			}
+			mb := float64(len(raw)) * float64(b.N) / 1e6
+			b.ReportMetric(mb/segDur.Seconds(), "seg-MB/s")
+			b.ReportMetric(mb/bareDur.Seconds(), "bare-MB/s")
+			b.ReportMetric(bareDur.Seconds()/segDur.Seconds(), "x-bare-compressor")
+		})
+	}
+}
