@@ -210,4 +210,4 @@ type KafkaBackupList struct {
 	Items           []KafkaBackup `json:"items"`
 }
 
-func init() { SchemeBuilder.Register(&KafkaBackup{}, &KafkaBackupList{}) }
+func init() { register(&KafkaBackup{}, &KafkaBackupList{}) }

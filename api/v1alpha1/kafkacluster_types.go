@@ -86,4 +86,4 @@ type KafkaClusterList struct {
 	Items           []KafkaCluster `json:"items"`
 }
 
-func init() { SchemeBuilder.Register(&KafkaCluster{}, &KafkaClusterList{}) }
+func init() { register(&KafkaCluster{}, &KafkaClusterList{}) }

@@ -164,4 +164,4 @@ type KafkaRestoreList struct {
 	Items           []KafkaRestore `json:"items"`
 }
 
-func init() { SchemeBuilder.Register(&KafkaRestore{}, &KafkaRestoreList{}) }
+func init() { register(&KafkaRestore{}, &KafkaRestoreList{}) }

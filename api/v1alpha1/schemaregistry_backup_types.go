@@ -76,4 +76,4 @@ type SchemaRegistryBackupList struct {
 	Items           []SchemaRegistryBackup `json:"items"`
 }
 
-func init() { SchemeBuilder.Register(&SchemaRegistryBackup{}, &SchemaRegistryBackupList{}) }
+func init() { register(&SchemaRegistryBackup{}, &SchemaRegistryBackupList{}) }

@@ -102,4 +102,4 @@ type SchemaRegistryRestoreList struct {
 	Items           []SchemaRegistryRestore `json:"items"`
 }
 
-func init() { SchemeBuilder.Register(&SchemaRegistryRestore{}, &SchemaRegistryRestoreList{}) }
+func init() { register(&SchemaRegistryRestore{}, &SchemaRegistryRestoreList{}) }

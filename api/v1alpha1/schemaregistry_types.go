@@ -58,4 +58,4 @@ type SchemaRegistryList struct {
 	Items           []SchemaRegistry `json:"items"`
 }
 
-func init() { SchemeBuilder.Register(&SchemaRegistry{}, &SchemaRegistryList{}) }
+func init() { register(&SchemaRegistry{}, &SchemaRegistryList{}) }

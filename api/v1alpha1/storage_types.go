@@ -141,4 +141,4 @@ type StorageList struct {
 	Items           []Storage `json:"items"`
 }
 
-func init() { SchemeBuilder.Register(&Storage{}, &StorageList{}) }
+func init() { register(&Storage{}, &StorageList{}) }

@@ -268,7 +268,7 @@ func openGCS(ctx context.Context, spec *arkivev1.GCSStorage, sr SecretResolver) 
 		if err != nil {
 			return nil, fmt.Errorf("storage gcs credentials: %w", err)
 		}
-		creds, err := google.CredentialsFromJSON(ctx, js, storage.ScopeReadWrite)
+		creds, err := google.CredentialsFromJSONWithType(ctx, js, google.ServiceAccount, storage.ScopeReadWrite)
 		if err != nil {
 			return nil, fmt.Errorf("storage gcs credentials %s#%s: %w", spec.CredentialsSecret.Name, spec.CredentialsSecret.Key, err)
 		}
@@ -355,4 +355,3 @@ func defaulted(v, def string) string {
 	}
 	return v
 }
-

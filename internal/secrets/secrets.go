@@ -27,7 +27,9 @@ type Resolver interface {
 type Func func(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error)
 
 // Resolve calls f.
-func (f Func) Resolve(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) { return f(ctx, ref) }
+func (f Func) Resolve(ctx context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) {
+	return f(ctx, ref)
+}
 
 // Dir resolves references from files laid out as <dir>/<secret>/<key>: the layout of mounted
 // Secrets, and what `arkive run --secrets-dir` reads.

@@ -1,0 +1,50 @@
+# Arkive — see README.md. Tools are pinned in hack/lib.sh and cached in ~/.cache/arkive.
+SHELL := /usr/bin/env bash
+CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/arkive
+BIN := $(CACHE)/bin
+
+.PHONY: all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
+
+all: build
+
+build:
+	go build ./...
+
+tools:
+	bash hack/install.sh tools
+
+# Deepcopy methods for the API types.
+generate: tools
+	$(BIN)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+# CRD manifests into deploy/crd.
+manifests: tools
+	$(BIN)/controller-gen crd paths=./api/... output:crd:dir=deploy/crd
+
+verify-generated:
+	bash hack/verify-generated.sh
+
+# go vet, staticcheck, and workflowcheck (determinism of everything under workflows/).
+lint: tools
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+	$(BIN)/staticcheck ./...
+	$(BIN)/workflowcheck ./workflows/...
+	@! grep -rlE '"(k8s.io|sigs.k8s.io|github.com/IBM/sarama|gocloud.dev)[^"]*"' --include='*.go' workflows/ || { echo "workflows/ must not import Kubernetes, Kafka or blob packages"; exit 1; }
+
+# Everything: real Temporal, kube-apiserver + etcd, Kafka, MinIO, Azurite, fake GCS.
+test:
+	bash hack/test.sh
+
+# Benchmarks; each reports x-bare-compressor and overhead-pct (docs/benchmarks.md).
+bench:
+	go test -run '^$$' -bench . -benchtime 40x ./internal/archive/...
+
+fuzz:
+	go test ./internal/archive -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s
+
+servers-start:
+	bash hack/servers.sh start
+
+servers-stop:
+	bash hack/servers.sh stop

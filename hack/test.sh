@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it: installs what is missing, starts the real
+# test servers, checks generated files and lint, runs every Go test against the real servers,
+# and stops the servers it started. Extra arguments go to `go test` (e.g. -run TestBlob).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+
+bash hack/install.sh
+bash hack/servers.sh start
+trap 'bash hack/servers.sh stop' EXIT
+. "$ARKIVE_RUN/env"
+export ARKIVE_REQUIRE_SERVERS=1 # a missing server fails a test instead of skipping it
+export PATH="$ARKIVE_BIN:$PATH"
+
+bash hack/verify-generated.sh
+make --no-print-directory lint
+log "running go test (real servers: Temporal $ARKIVE_TEST_TEMPORAL, Kafka $ARKIVE_TEST_KAFKA, MinIO, Azurite, fake GCS, envtest)"
+go test -count=1 -timeout 40m "${@:-./...}"
