@@ -76,8 +76,16 @@ func (c Compression) Validate() error {
 }
 
 // newCompressor wraps w so that bytes written to the result come out compressed on w. Close
-// flushes the codec's frame; it does not close w.
+// flushes the codec's frame; it does not close w. The codec's own content checksum is left out
+// where the library allows: segment blocks carry CRC32Cs that are checked before any record is
+// used, and the trailer covers every stored byte, so a second checksum would protect nothing.
 func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	return newCodecWriter(w, c, false)
+}
+
+// newCodecWriter is newCompressor with a choice of the codec's own checksums (the benchmarks'
+// bare compressor keeps the library defaults).
+func newCodecWriter(w io.Writer, c Compression, codecChecksums bool) (io.WriteCloser, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -91,7 +99,7 @@ func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 		}
 		// One goroutine: segments are written many at a time by parallel activities, and a
 		// concurrent encoder would multiply the memory each one holds.
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1))
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(codecChecksums))
 	case CodecS2:
 		opts := []s2.WriterOption{s2.WriterConcurrency(1)}
 		switch c.Level {
@@ -124,18 +132,27 @@ func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 var lz4Levels = [9]lz4.CompressionLevel{lz4.Level1, lz4.Level2, lz4.Level3, lz4.Level4, lz4.Level5, lz4.Level6, lz4.Level7, lz4.Level8, lz4.Level9}
 
 // newDecompressor reads the codec's stream from r. Close releases the decoder's resources.
+// Codec checksums are not verified where our own cover the same bytes (see newCompressor).
 func newDecompressor(r io.Reader, c Codec) (io.ReadCloser, error) {
+	return newCodecReader(r, c, false)
+}
+
+func newCodecReader(r io.Reader, c Codec, codecChecksums bool) (io.ReadCloser, error) {
 	switch c {
 	case CodecNone:
 		return io.NopCloser(r), nil
 	case CodecZstd:
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20),
+			zstd.IgnoreChecksum(!codecChecksums))
 		if err != nil {
 			return nil, err
 		}
 		return zstdReadCloser{d}, nil
 	case CodecS2:
-		return io.NopCloser(s2.NewReader(r)), nil
+		if codecChecksums {
+			return io.NopCloser(s2.NewReader(r)), nil
+		}
+		return io.NopCloser(s2.NewReader(r, s2.ReaderIgnoreCRC())), nil
 	case CodecLZ4:
 		return io.NopCloser(lz4.NewReader(r)), nil
 	case CodecGzip:

@@ -15,8 +15,8 @@ import (
 //
 //	header   "ARKS" | version u8 | codec u8 | flags u8 | 0 u8 | [keyID 8 | salt 32] | crc32c u32
 //	body     codec stream (sealed in chunks when encrypted) of:
-//	           block*  = uvarint count>0 | uvarint len | payload (count record frames) | crc32c u32
-//	           end     = uvarint 0
+//	           block*  = count u32 (>0) | len u32 | payload (count record frames) | crc32c u32
+//	           end     = count u32 (=0) | len u32 (=0)
 //	           footer  = "ARKF" | count u64 | first i64 | last i64 | minTs i64 | maxTs i64 |
 //	                     payload bytes u64 | content crc32c u32 | footer crc32c u32
 //	trailer  crc32c u32 of every stored byte between header and trailer | "ARKE"
@@ -109,7 +109,7 @@ type SegmentWriter struct {
 	block     []byte
 	blockSize int
 	inBlock   uint64
-	scratch   [binary.MaxVarintLen64]byte
+	scratch   [8]byte
 	footer    Footer
 	prevTs    int64
 	crc       uint32
@@ -228,9 +228,9 @@ func (w *SegmentWriter) flushBlock() error {
 	crc := crc32.Checksum(w.block, castagnoli)
 	w.crc = updateContentCRC(w.crc, crc)
 	w.footer.PayloadBytes += int64(len(w.block))
-	n := binary.PutUvarint(w.scratch[:], w.inBlock)
-	n += binary.PutUvarint(w.scratch[n:], uint64(len(w.block)))
-	if err := w.write(w.scratch[:n]); err != nil {
+	binary.LittleEndian.PutUint32(w.scratch[0:], uint32(w.inBlock))
+	binary.LittleEndian.PutUint32(w.scratch[4:], uint32(len(w.block)))
+	if err := w.write(w.scratch[:8]); err != nil {
 		return err
 	}
 	if err := w.write(w.block); err != nil {
@@ -272,7 +272,7 @@ func (w *SegmentWriter) Close() (Footer, error) {
 	}
 	w.footer.ContentCRC = w.crc
 	f := w.Footer()
-	if err := w.write(appendFooter([]byte{0}, f)); err != nil {
+	if err := w.write(appendFooter(make([]byte, 8, 8+footerSize), f)); err != nil {
 		return Footer{}, err
 	}
 	if err := w.comp.Close(); err != nil {
@@ -330,7 +330,6 @@ type SegmentReader struct {
 	hold    *holdbackReader
 	body    *bufio.Reader // plaintext codec stream
 	dec     io.ReadCloser
-	stream  *bufio.Reader // decompressed record stream
 	spos    int64         // position in the record stream
 	block   []byte
 	rest    []byte // unread part of the current block
@@ -404,7 +403,6 @@ func NewSegmentReader(r io.Reader, opts ReaderOptions) (*SegmentReader, error) {
 		return nil, sr.wrap(err, "open "+codec.String()+" stream")
 	}
 	sr.dec = dec
-	sr.stream = bufio.NewReaderSize(dec, 64<<10)
 	sr.seen = Footer{FirstOffset: -1, LastOffset: -1, MinTimestamp: math.MaxInt64, MaxTimestamp: math.MinInt64}
 	return sr, nil
 }
@@ -441,28 +439,22 @@ func (r *SegmentReader) Close() error { return r.dec.Close() }
 
 // nextBlock loads and checks the next block; done is true after the footer has been verified.
 func (r *SegmentReader) nextBlock() (done bool, err error) {
-	count, err := r.uvarint("block record count")
-	if err != nil {
+	var hdr [8]byte
+	if err := r.readFull(hdr[:], "block header"); err != nil {
 		return false, err
 	}
-	if count == 0 {
+	count, n := uint64(binary.LittleEndian.Uint32(hdr[:])), uint64(binary.LittleEndian.Uint32(hdr[4:]))
+	if count == 0 && n == 0 {
 		return true, r.finish()
 	}
-	n, err := r.uvarint("block length")
-	if err != nil {
-		return false, err
-	}
-	if n > maxBlockPayload || count > n/6 { // a record frame is at least 6 bytes
+	if n > maxBlockPayload || count == 0 || count > n/6 { // a record frame is at least 6 bytes
 		return false, r.corrupt(r.src.n, fmt.Sprintf("implausible block of %d bytes for %d records", n, count), nil)
 	}
-	if err := r.readBlock(int(n)); err != nil {
+	if err := r.readBlock(int(n) + 4); err != nil {
 		return false, err
 	}
-	var sum [4]byte
-	if err := r.readFull(sum[:], "block checksum"); err != nil {
-		return false, err
-	}
-	crc := binary.LittleEndian.Uint32(sum[:])
+	crc := binary.LittleEndian.Uint32(r.block[n:])
+	r.block = r.block[:n]
 	if crc != crc32.Checksum(r.block, castagnoli) {
 		return false, r.corrupt(r.src.n, fmt.Sprintf("block checksum mismatch (record stream byte %d)", r.spos), nil)
 	}
@@ -600,8 +592,9 @@ func (r *SegmentReader) finish() error {
 		return r.corrupt(r.src.n, fmt.Sprintf("footer says %+v but the records say %+v", f, seen), nil)
 	}
 	// Nothing may follow the footer: not in the record stream, not in the codec stream.
-	if _, err := r.stream.ReadByte(); err != io.EOF {
-		if err == nil {
+	var one [1]byte
+	if n, err := io.ReadFull(r.dec, one[:]); err != io.EOF {
+		if n > 0 || err == nil {
 			return r.corrupt(r.src.n, "data after the footer", nil)
 		}
 		return r.wrap(err, "after footer")
@@ -624,16 +617,8 @@ func (r *SegmentReader) finish() error {
 	return nil
 }
 
-func (r *SegmentReader) uvarint(what string) (uint64, error) {
-	v, err := binary.ReadUvarint(byteCounter{r})
-	if err != nil {
-		return 0, r.wrap(err, "read "+what)
-	}
-	return v, nil
-}
-
 func (r *SegmentReader) readFull(p []byte, what string) error {
-	n, err := io.ReadFull(r.stream, p)
+	n, err := io.ReadFull(r.dec, p)
 	r.spos += int64(n)
 	if err != nil {
 		return r.wrap(err, "read "+what)
@@ -664,16 +649,6 @@ func (r *SegmentReader) wrap(err error, what string) error {
 
 func (r *SegmentReader) corrupt(pos int64, reason string, err error) error {
 	return &CorruptError{Object: r.name, Pos: pos, Reason: reason, Err: err}
-}
-
-type byteCounter struct{ r *SegmentReader }
-
-func (b byteCounter) ReadByte() (byte, error) {
-	c, err := b.r.stream.ReadByte()
-	if err == nil {
-		b.r.spos++
-	}
-	return c, err
 }
 
 type countingWriter struct {
