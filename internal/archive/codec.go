@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 
@@ -156,7 +157,9 @@ func newCodecReader(r io.Reader, c Codec, codecChecksums bool) (io.ReadCloser, e
 	case CodecLZ4:
 		return io.NopCloser(lz4.NewReader(r)), nil
 	case CodecGzip:
-		zr, err := gzip.NewReader(r)
+		// A concrete *bufio.Reader takes flate's fast path (a ByteReader interface would cost a
+		// call per byte).
+		zr, err := gzip.NewReader(bufio.NewReaderSize(r, 32<<10))
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -328,9 +327,9 @@ type SegmentReader struct {
 	name    string
 	src     *countingReader
 	hold    *holdbackReader
-	body    *bufio.Reader // plaintext codec stream
+	body    io.Reader // plaintext codec stream
 	dec     io.ReadCloser
-	spos    int64         // position in the record stream
+	spos    int64 // position in the record stream
 	block   []byte
 	rest    []byte // unread part of the current block
 	left    uint64 // records left in the current block
@@ -346,7 +345,8 @@ type SegmentReader struct {
 
 // NewSegmentReader reads and checks the header of a segment object.
 func NewSegmentReader(r io.Reader, opts ReaderOptions) (*SegmentReader, error) {
-	sr := &SegmentReader{name: opts.Name, src: &countingReader{r: r}, prevOff: -1}
+	sr := &SegmentReader{name: opts.Name, src: &countingReader{r: r}, prevOff: -1,
+		block: make([]byte, 0, DefaultBlockSize+DefaultBlockSize/4)}
 	hdr := make([]byte, headerBaseSize, headerBaseSize+KeyIDSize+encSaltSize+4)
 	if _, err := io.ReadFull(sr.src, hdr); err != nil {
 		return nil, sr.wrap(err, "read header")
@@ -397,8 +397,8 @@ func NewSegmentReader(r io.Reader, opts ReaderOptions) (*SegmentReader, error) {
 		}
 		body = d
 	}
-	sr.body = bufio.NewReaderSize(body, 32<<10)
-	dec, err := newDecompressor(sr.body, codec)
+	sr.body = body
+	dec, err := newDecompressor(body, codec)
 	if err != nil {
 		return nil, sr.wrap(err, "open "+codec.String()+" stream")
 	}
@@ -599,7 +599,7 @@ func (r *SegmentReader) finish() error {
 		}
 		return r.wrap(err, "after footer")
 	}
-	if _, err := r.body.ReadByte(); err != io.EOF {
+	if n, err := io.Copy(io.Discard, r.body); err != nil || n > 0 {
 		if err == nil {
 			return r.corrupt(r.src.n, "data after the end of the compressed stream", nil)
 		}
@@ -610,7 +610,7 @@ func (r *SegmentReader) finish() error {
 	if len(t) != trailerSize || string(t[4:]) != trailerMagic {
 		return r.corrupt(r.src.n, "missing or damaged trailer", nil)
 	}
-	if binary.LittleEndian.Uint32(t) != r.hold.crc {
+	if binary.LittleEndian.Uint32(t) != r.hold.checksum() {
 		return r.corrupt(r.src.n-trailerSize, "stored bytes checksum mismatch", nil)
 	}
 	r.footer = f
@@ -667,43 +667,61 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// holdbackReader passes through all but the last trailerSize bytes of r, checksumming what it
-// passes; at the end of r the held bytes are the trailer. This lets the body be streamed
-// without knowing its length.
+// holdbackReader passes through all but the last trailerSize bytes of r; at the end of r the
+// held bytes are the trailer. This lets the body be streamed without knowing its length. The
+// bytes passed through are checksummed in bulk when the buffer is refilled.
 type holdbackReader struct {
-	r       io.Reader
-	buf     []byte
-	pending []byte
-	crc     uint32
-	eof     bool
+	r          io.Reader
+	buf        []byte
+	start, end int // unread bytes are buf[start:end]
+	summed     int // buf[summed:start] was read but is not yet in crc
+	crc        uint32
+	eof        bool
 }
 
 func newHoldbackReader(r io.Reader) *holdbackReader {
 	return &holdbackReader{r: r, buf: make([]byte, 32<<10)}
 }
 
-func (h *holdbackReader) Read(p []byte) (int, error) {
-	for len(h.pending) <= trailerSize {
-		if h.eof {
-			return 0, io.EOF
-		}
-		copy(h.buf, h.pending)
-		n, err := h.r.Read(h.buf[len(h.pending):])
-		h.pending = h.buf[:len(h.pending)+n]
+// fill makes more than trailerSize bytes available, unless r is exhausted.
+func (h *holdbackReader) fill() error {
+	for h.end-h.start <= trailerSize && !h.eof {
+		h.crc = crc32.Update(h.crc, castagnoli, h.buf[h.summed:h.start])
+		h.end = copy(h.buf, h.buf[h.start:h.end])
+		h.start, h.summed = 0, 0
+		n, err := h.r.Read(h.buf[h.end:])
+		h.end += n
 		if err == io.EOF {
 			h.eof = true
 		} else if err != nil {
-			return 0, err
+			return err
 		}
 	}
-	n := copy(p, h.pending[:len(h.pending)-trailerSize])
-	h.crc = crc32.Update(h.crc, castagnoli, p[:n])
-	h.pending = h.pending[n:]
+	return nil
+}
+
+func (h *holdbackReader) Read(p []byte) (int, error) {
+	if err := h.fill(); err != nil {
+		return 0, err
+	}
+	avail := h.end - h.start - trailerSize
+	if avail <= 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, h.buf[h.start:h.start+avail])
+	h.start += n
 	return n, nil
 }
 
+// checksum is the CRC32C of every byte passed through so far.
+func (h *holdbackReader) checksum() uint32 {
+	h.crc = crc32.Update(h.crc, castagnoli, h.buf[h.summed:h.start])
+	h.summed = h.start
+	return h.crc
+}
+
 // trailer returns the held-back bytes; valid once Read has returned io.EOF.
-func (h *holdbackReader) trailer() []byte { return h.pending }
+func (h *holdbackReader) trailer() []byte { return h.buf[h.start:h.end] }
 
 // countingReader counts the bytes read from the object and remembers the first error, so
 // errors can say where they happened and tell I/O failures from corruption.
