@@ -102,19 +102,33 @@ func BenchmarkSegmentEncode(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			var segBuf, bareBuf bytes.Buffer
 			var segDur, bareDur time.Duration
-			for b.Loop() {
-				segBuf.Reset()
+			bare := func() {
 				bareBuf.Reset()
-				t0 := time.Now()
+				t := time.Now()
 				if err := bareCompress(&bareBuf, v.opts.Compression, recs); err != nil {
 					b.Fatal(err)
 				}
-				t1 := time.Now()
+				bareDur += time.Since(t)
+			}
+			seg := func() {
+				segBuf.Reset()
+				t := time.Now()
 				if err := encodeSegment(&segBuf, v.opts, recs); err != nil {
 					b.Fatal(err)
 				}
-				segDur += time.Since(t1)
-				bareDur += t1.Sub(t0)
+				segDur += time.Since(t)
+			}
+			i := 0
+			for b.Loop() {
+				// Alternate who goes first, so garbage, warm pools and caches one leaves behind
+				// fall on both sides equally.
+				if i++; i%2 == 0 {
+					bare()
+					seg()
+				} else {
+					seg()
+					bare()
+				}
 			}
 			mb := float64(len(raw)) * float64(b.N) / 1e6
 			b.ReportMetric(mb/segDur.Seconds(), "seg-MB/s")
@@ -142,8 +156,8 @@ func BenchmarkSegmentDecode(b *testing.B) {
 			}
 			var segDur, bareDur time.Duration
 			sink := make([]byte, 128<<10)
-			for b.Loop() {
-				t0 := time.Now()
+			bare := func() {
+				t := time.Now()
 				d, err := newCodecReader(bytes.NewReader(bareBuf.Bytes()), v.opts.Compression.Codec, true)
 				if err != nil {
 					b.Fatal(err)
@@ -160,7 +174,10 @@ func BenchmarkSegmentDecode(b *testing.B) {
 					}
 				}
 				_ = d.Close()
-				t1 := time.Now()
+				bareDur += time.Since(t)
+			}
+			seg := func() {
+				t := time.Now()
 				r, err := NewSegmentReader(bytes.NewReader(segBuf.Bytes()), ReaderOptions{Name: "bench", Key: v.opts.Key})
 				if err != nil {
 					b.Fatal(err)
@@ -177,10 +194,19 @@ func BenchmarkSegmentDecode(b *testing.B) {
 					n++
 				}
 				_ = r.Close()
-				segDur += time.Since(t1)
-				bareDur += t1.Sub(t0)
+				segDur += time.Since(t)
 				if n != len(recs) {
 					b.Fatalf("read %d of %d records", n, len(recs))
+				}
+			}
+			i := 0
+			for b.Loop() {
+				if i++; i%2 == 0 {
+					bare()
+					seg()
+				} else {
+					seg()
+					bare()
 				}
 			}
 			mb := float64(len(raw)) * float64(b.N) / 1e6

@@ -486,53 +486,50 @@ func (r *SegmentReader) readBlock(n int) error {
 
 func (r *SegmentReader) parseRecord() error {
 	p := r.rest
-	bad := func(what string) error {
-		return r.corrupt(r.src.n, fmt.Sprintf("malformed record after offset %d: %s", r.prevOff, what), nil)
-	}
 	if len(p) < 1 || p[0] > byte(LogAppendTime) {
-		return bad("attributes")
+		return r.badRecord("attributes")
 	}
 	rec := &r.rec
 	rec.TimestampType = TimestampType(p[0])
 	p = p[1:]
-	delta, k := binary.Uvarint(p)
+	delta, k := uvarint(p)
 	if k <= 0 || delta == 0 || delta > math.MaxInt64-uint64(r.prevOff) {
-		return bad("offset delta")
+		return r.badRecord("offset delta")
 	}
 	p = p[k:]
-	tsDelta, k := binary.Varint(p)
+	tsDelta, k := varint(p)
 	if k <= 0 {
-		return bad("timestamp")
+		return r.badRecord("timestamp")
 	}
 	p = p[k:]
 	var ok bool
 	if rec.Key, p, ok = readNullable(p); !ok {
-		return bad("key")
+		return r.badRecord("key")
 	}
 	if rec.Value, p, ok = readNullable(p); !ok {
-		return bad("value")
+		return r.badRecord("value")
 	}
-	nh, k := binary.Uvarint(p)
+	nh, k := uvarint(p)
 	if k <= 0 || nh > uint64(len(p)) {
-		return bad("header count")
+		return r.badRecord("header count")
 	}
 	p = p[k:]
-	r.hdrs = r.hdrs[:0]
-	for range nh {
-		kl, k := binary.Uvarint(p)
-		if k <= 0 || kl > uint64(len(p)-k) {
-			return bad("header key")
-		}
-		key := string(p[k : k+int(kl)])
-		p = p[k+int(kl):]
-		var v []byte
-		if v, p, ok = readNullable(p); !ok {
-			return bad("header value")
-		}
-		r.hdrs = append(r.hdrs, Header{Key: key, Value: v})
-	}
 	rec.Headers = nil
 	if nh > 0 {
+		r.hdrs = r.hdrs[:0]
+		for range nh {
+			kl, k := uvarint(p)
+			if k <= 0 || kl > uint64(len(p)-k) {
+				return r.badRecord("header key")
+			}
+			key := string(p[k : k+int(kl)])
+			p = p[k+int(kl):]
+			var v []byte
+			if v, p, ok = readNullable(p); !ok {
+				return r.badRecord("header value")
+			}
+			r.hdrs = append(r.hdrs, Header{Key: key, Value: v})
+		}
 		rec.Headers = r.hdrs
 	}
 	rec.Offset = r.prevOff + int64(delta)
@@ -541,10 +538,10 @@ func (r *SegmentReader) parseRecord() error {
 	r.left--
 	r.rest = p
 	if r.left == 0 && len(p) != 0 {
-		return bad("trailing bytes in block")
+		return r.badRecord("trailing bytes in block")
 	}
 	if r.left > 0 && len(p) == 0 {
-		return bad("block ends before its last record")
+		return r.badRecord("block ends before its last record")
 	}
 	s := &r.seen
 	if s.Count == 0 {
@@ -557,8 +554,29 @@ func (r *SegmentReader) parseRecord() error {
 	return nil
 }
 
+func (r *SegmentReader) badRecord(what string) error {
+	return r.corrupt(r.src.n, fmt.Sprintf("malformed record after offset %d: %s", r.prevOff, what), nil)
+}
+
+// uvarint and varint decode like encoding/binary with a fast path for one-byte values, which
+// most deltas, lengths and counts are.
+func uvarint(p []byte) (uint64, int) {
+	if len(p) > 0 && p[0] < 0x80 {
+		return uint64(p[0]), 1
+	}
+	return binary.Uvarint(p)
+}
+
+func varint(p []byte) (int64, int) {
+	if len(p) > 0 && p[0] < 0x80 {
+		u := uint64(p[0])
+		return int64(u>>1) ^ -int64(u&1), 1
+	}
+	return binary.Varint(p)
+}
+
 func readNullable(p []byte) (v, rest []byte, ok bool) {
-	n, k := binary.Varint(p)
+	n, k := varint(p)
 	if k <= 0 || n < -1 || n > int64(len(p)-k) {
 		return nil, nil, false
 	}
