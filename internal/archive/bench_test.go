@@ -91,6 +91,20 @@ func benchVariants() []benchVariant {
 
 const benchBytes = 4 << 20
 
+// alternate runs both sides once per iteration, swapping who goes first, so garbage, warm pools
+// and caches one side leaves behind fall on both equally.
+func alternate(b *testing.B, bare, seg func()) {
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			bare()
+			seg()
+		} else {
+			seg()
+			bare()
+		}
+	}
+}
+
 // BenchmarkSegmentEncode times the segment writer and the bare compressor on the same records
 // in the same loop and reports:
 //   - x-bare-compressor: segment throughput / bare compressor throughput (target ≥ 0.9);
@@ -118,18 +132,7 @@ func BenchmarkSegmentEncode(b *testing.B) {
 				}
 				segDur += time.Since(t)
 			}
-			i := 0
-			for b.Loop() {
-				// Alternate who goes first, so garbage, warm pools and caches one leaves behind
-				// fall on both sides equally.
-				if i++; i%2 == 0 {
-					bare()
-					seg()
-				} else {
-					seg()
-					bare()
-				}
-			}
+			alternate(b, bare, seg)
 			mb := float64(len(raw)) * float64(b.N) / 1e6
 			b.ReportMetric(mb/segDur.Seconds(), "seg-MB/s")
 			b.ReportMetric(mb/bareDur.Seconds(), "bare-MB/s")
@@ -199,16 +202,7 @@ func BenchmarkSegmentDecode(b *testing.B) {
 					b.Fatalf("read %d of %d records", n, len(recs))
 				}
 			}
-			i := 0
-			for b.Loop() {
-				if i++; i%2 == 0 {
-					bare()
-					seg()
-				} else {
-					seg()
-					bare()
-				}
-			}
+			alternate(b, bare, seg)
 			mb := float64(len(raw)) * float64(b.N) / 1e6
 			b.ReportMetric(mb/segDur.Seconds(), "seg-MB/s")
 			b.ReportMetric(mb/bareDur.Seconds(), "bare-MB/s")

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -165,34 +166,54 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
+// span is an offset range a segment or a gap covers.
+type span struct {
+	from, to int64
+	segment  int // index into Segments, or -1 for a gap
+	gap      int // index into Gaps, or -1 for a segment
+}
+
+// spans lists the segments and gaps of a partition in offset order.
+func (p *Partition) spans() []span {
+	spans := make([]span, 0, len(p.Segments)+len(p.Gaps))
+	for i, s := range p.Segments {
+		spans = append(spans, span{s.FirstOffset, s.LastOffset, i, -1})
+	}
+	for i, g := range p.Gaps {
+		spans = append(spans, span{g.From, g.To, -1, i})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	return spans
+}
+
+func (p *Partition) describe(s span) string {
+	if s.segment >= 0 {
+		return "segment " + p.Segments[s.segment].Key
+	}
+	return fmt.Sprintf("gap %d–%d", s.from, s.to)
+}
+
 func (p *Partition) validate() error {
 	if p.StartOffset < 0 || p.NextOffset < p.StartOffset {
 		return fmt.Errorf("offsets: start %d and next %d are not an ordered range", p.StartOffset, p.NextOffset)
 	}
-	type span struct {
-		from, to int64
-		what     string
-	}
-	spans := make([]span, 0, len(p.Segments)+len(p.Gaps))
 	for _, s := range p.Segments {
 		if s.Key == "" || s.FirstOffset > s.LastOffset || s.Count < 1 || s.Count > s.LastOffset-s.FirstOffset+1 {
 			return fmt.Errorf("segment %q: offsets %d–%d with %d records are inconsistent", s.Key, s.FirstOffset, s.LastOffset, s.Count)
 		}
-		spans = append(spans, span{s.FirstOffset, s.LastOffset, "segment " + s.Key})
 	}
 	for _, g := range p.Gaps {
 		if g.From > g.To {
 			return fmt.Errorf("gap %d–%d is reversed", g.From, g.To)
 		}
-		spans = append(spans, span{g.From, g.To, fmt.Sprintf("gap %d–%d", g.From, g.To)})
 	}
-	slices.SortFunc(spans, func(a, b span) int { return int(min(max(a.from-b.from, -1), 1)) })
+	spans := p.spans()
 	for i, s := range spans {
 		if s.from < p.StartOffset || s.to >= p.NextOffset {
-			return fmt.Errorf("%s lies outside the covered range %d–%d", s.what, p.StartOffset, p.NextOffset-1)
+			return fmt.Errorf("%s lies outside the covered range %d–%d", p.describe(s), p.StartOffset, p.NextOffset-1)
 		}
 		if i > 0 && s.from <= spans[i-1].to {
-			return fmt.Errorf("%s overlaps %s", s.what, spans[i-1].what)
+			return fmt.Errorf("%s overlaps %s", p.describe(s), p.describe(spans[i-1]))
 		}
 	}
 	return nil
@@ -201,18 +222,9 @@ func (p *Partition) validate() error {
 // Holes returns the offset ranges in [StartOffset, NextOffset) covered neither by a segment nor
 // by a recorded gap: data the manifest should have and does not. A valid, complete backup has none.
 func (p *Partition) Holes() []Gap {
-	type span struct{ from, to int64 }
-	spans := make([]span, 0, len(p.Segments)+len(p.Gaps))
-	for _, s := range p.Segments {
-		spans = append(spans, span{s.FirstOffset, s.LastOffset})
-	}
-	for _, g := range p.Gaps {
-		spans = append(spans, span{g.From, g.To})
-	}
-	slices.SortFunc(spans, func(a, b span) int { return int(min(max(a.from-b.from, -1), 1)) })
 	var holes []Gap
 	next := p.StartOffset
-	for _, s := range spans {
+	for _, s := range p.spans() {
 		if s.from > next {
 			holes = append(holes, Gap{From: next, To: s.from - 1})
 		}

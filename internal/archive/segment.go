@@ -55,6 +55,22 @@ type Footer struct {
 	ContentCRC   uint32 // CRC32C over the blocks' CRC32Cs, in order: a fingerprint of the records
 }
 
+// emptyFooter is the starting point of a footer being accumulated.
+func emptyFooter() Footer {
+	return Footer{FirstOffset: -1, LastOffset: -1, MinTimestamp: math.MaxInt64, MaxTimestamp: math.MinInt64}
+}
+
+// add accounts for one record; offsets arrive in increasing order.
+func (f *Footer) add(offset, timestamp int64) {
+	if f.Count == 0 {
+		f.FirstOffset = offset
+	}
+	f.Count++
+	f.LastOffset = offset
+	f.MinTimestamp = min(f.MinTimestamp, timestamp)
+	f.MaxTimestamp = max(f.MaxTimestamp, timestamp)
+}
+
 // updateContentCRC folds one block's CRC into the content CRC. Chaining block CRCs instead of
 // checksumming the payload twice keeps one pass over the data.
 func updateContentCRC(content, block uint32) uint32 {
@@ -164,7 +180,7 @@ func NewSegmentWriter(w io.Writer, opts WriterOptions) (*SegmentWriter, error) {
 	}
 	sw.comp = comp
 	sw.block = make([]byte, 0, sw.blockSize+sw.blockSize/8)
-	sw.footer = Footer{FirstOffset: -1, LastOffset: -1, MinTimestamp: math.MaxInt64, MaxTimestamp: math.MinInt64}
+	sw.footer = emptyFooter()
 	return sw, nil
 }
 
@@ -197,14 +213,7 @@ func (w *SegmentWriter) Append(r *Record) error {
 	w.block = b
 	w.inBlock++
 
-	f := &w.footer
-	if f.Count == 0 {
-		f.FirstOffset = r.Offset
-	}
-	f.Count++
-	f.LastOffset = r.Offset
-	f.MinTimestamp = min(f.MinTimestamp, r.Timestamp)
-	f.MaxTimestamp = max(f.MaxTimestamp, r.Timestamp)
+	w.footer.add(r.Offset, r.Timestamp)
 	w.prevTs = r.Timestamp
 	if len(w.block) >= w.blockSize {
 		return w.flushBlock()
@@ -403,7 +412,7 @@ func NewSegmentReader(r io.Reader, opts ReaderOptions) (*SegmentReader, error) {
 		return nil, sr.wrap(err, "open "+codec.String()+" stream")
 	}
 	sr.dec = dec
-	sr.seen = Footer{FirstOffset: -1, LastOffset: -1, MinTimestamp: math.MaxInt64, MaxTimestamp: math.MinInt64}
+	sr.seen = emptyFooter()
 	return sr, nil
 }
 
@@ -543,14 +552,7 @@ func (r *SegmentReader) parseRecord() error {
 	if r.left > 0 && len(p) == 0 {
 		return r.badRecord("block ends before its last record")
 	}
-	s := &r.seen
-	if s.Count == 0 {
-		s.FirstOffset = rec.Offset
-	}
-	s.Count++
-	s.LastOffset = rec.Offset
-	s.MinTimestamp = min(s.MinTimestamp, rec.Timestamp)
-	s.MaxTimestamp = max(s.MaxTimestamp, rec.Timestamp)
+	r.seen.add(rec.Offset, rec.Timestamp)
 	return nil
 }
 
