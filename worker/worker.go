@@ -12,6 +12,7 @@ import (
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/check"
+	"arkive.io/arkive/workflows/kafkabackup"
 )
 
 // Options configure a worker.
@@ -21,6 +22,8 @@ type Options struct {
 	// Secrets returns the Secret resolver for a namespace (Kubernetes Secrets in a cluster,
 	// files with --secrets-dir standalone).
 	Secrets func(namespace string) secrets.Resolver
+	// SpoolDir holds segments while they fill; empty means the system temp folder.
+	SpoolDir string
 	// MaxConcurrentActivities bounds parallel activities; 0 means the SDK default.
 	MaxConcurrentActivities int
 }
@@ -30,9 +33,10 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterWorkflowWithOptions(check.CheckConnection, workflow.RegisterOptions{Name: check.WorkflowName})
 
 	st := &storage.Activities{Secrets: opts.Secrets}
-	kf := &kafka.Activities{Secrets: opts.Secrets}
+	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir}
 	r.RegisterActivityWithOptions(st.Check, activity.RegisterOptions{Name: check.ActivityCheckStorage})
 	r.RegisterActivityWithOptions(kf.Check, activity.RegisterOptions{Name: check.ActivityCheckKafka})
+	r.RegisterActivityWithOptions(kf.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

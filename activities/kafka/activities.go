@@ -18,6 +18,8 @@ import (
 type Activities struct {
 	// Secrets returns the resolver for a resource's namespace.
 	Secrets func(namespace string) secrets.Resolver
+	// SpoolDir holds segments while they fill; empty means the system temp folder.
+	SpoolDir string
 }
 
 // Check connects to the cluster and reads its metadata.

@@ -1,0 +1,391 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// Capture streams one partition into segments on storage, from in.From until in.Until is
+// covered or in.MaxRunTime has passed, and returns the segments it uploaded.
+//
+// A segment's bytes are spooled to a local file while it fills (its key names its last offset,
+// which is known only when it rolls), then uploaded under its final key. After each upload the
+// activity heartbeats its durable progress; a retry resumes from there. A segment uploaded after
+// the last heartbeat reached the server is an orphan that no manifest names: the retry writes
+// those offsets again, so nothing is lost and the manifest never lists an offset twice.
+func (a *Activities) Capture(ctx context.Context, in kafkabackup.CaptureInput) (kafkabackup.CaptureResult, error) {
+	c, err := a.newCapture(ctx, in)
+	if err != nil {
+		return kafkabackup.CaptureResult{}, err
+	}
+	defer c.close()
+	return c.run(ctx)
+}
+
+type capture struct {
+	in        kafkabackup.CaptureInput
+	comp      archive.Compression
+	key       []byte // encryption key, nil when storage is not encrypted
+	tsType    archive.TimestampType
+	layout    blobstore.KafkaLayout
+	store     *blobstore.Store
+	client    sarama.Client
+	spoolDir  string
+	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
+
+	durable kafkabackup.CaptureProgress // uploaded segments and the offset after them
+	pos     int64                       // offset after the last record read
+	result  kafkabackup.CaptureResult
+	seg     *openSegment
+	hdrs    []archive.Header
+}
+
+type openSegment struct {
+	file    *os.File
+	buf     *bufio.Writer
+	w       *archive.SegmentWriter
+	first   int64 // first offset the segment covers (where reading started), ≤ its first record
+	last    int64 // offset of its last record
+	bytes   int64 // record bytes appended
+	opened  time.Time
+	records int64
+}
+
+func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput) (*capture, error) {
+	invalid := func(format string, args ...any) error {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkabackup.ErrInvalidSpec, nil)
+	}
+	var kspec arkivev1.KafkaClusterSpec
+	if err := json.Unmarshal(in.Kafka, &kspec); err != nil {
+		return nil, invalid("kafka cluster spec: %v", err)
+	}
+	var sspec arkivev1.StorageSpec
+	if err := json.Unmarshal(in.Storage, &sspec); err != nil {
+		return nil, invalid("storage spec: %v", err)
+	}
+	codec, err := archive.ParseCodec(in.Compression.Codec)
+	if err != nil {
+		return nil, invalid("spec.compression.codec: %v", err)
+	}
+	comp := archive.Compression{Codec: codec, Level: in.Compression.Level}
+	if err := comp.Validate(); err != nil {
+		return nil, invalid("spec.compression: %v", err)
+	}
+	if in.MaxSegmentBytes <= 0 || in.MaxSegmentInterval <= 0 {
+		return nil, invalid("spec.maxSegmentBytes and spec.maxSegmentInterval must be positive")
+	}
+	if in.From < 0 {
+		return nil, invalid("capture of %s/%d: start offset %d is negative", in.Topic, in.Partition, in.From)
+	}
+	layout, err := blobstore.Kafka(in.Backup)
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	if _, err := layout.PartitionPrefix(in.Topic, in.Partition); err != nil {
+		return nil, invalid("%v", err)
+	}
+
+	c := &capture{in: in, comp: comp, layout: layout, spoolDir: a.SpoolDir, heartbeat: recordHeartbeat}
+	c.durable = kafkabackup.CaptureProgress{Start: in.From, Next: in.From}
+	if activity.HasHeartbeatDetails(ctx) {
+		var p kafkabackup.CaptureProgress
+		if err := activity.GetHeartbeatDetails(ctx, &p); err == nil && p.Start == in.From && p.Next >= in.From {
+			c.durable = p
+		}
+	}
+	c.pos = c.durable.Next
+
+	sr := a.Secrets(in.Namespace)
+	if c.store, err = blobstore.Open(ctx, sspec, sr); err != nil {
+		return nil, classify(err)
+	}
+	if c.key, err = blobstore.EncryptionKey(ctx, sspec, sr); err != nil {
+		c.close()
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
+	}
+	cfg, err := Config(ctx, kspec, sr)
+	if err != nil {
+		c.close()
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
+	}
+	// read_committed: records of aborted transactions and control records are not backed up.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.Fetch.Default = 1 << 20
+	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
+	if c.client, err = sarama.NewClient(kspec.BootstrapServers, cfg); err != nil {
+		c.close()
+		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
+	}
+	if c.tsType, err = topicTimestampType(kspec.BootstrapServers, cfg, in.Topic); err != nil {
+		c.close()
+		return nil, classify(err)
+	}
+	return c, nil
+}
+
+func recordHeartbeat(ctx context.Context, p kafkabackup.CaptureProgress) {
+	activity.RecordHeartbeat(ctx, p)
+}
+
+// topicTimestampType reads message.timestamp.type: Kafka fixes the timestamp type per topic,
+// and the consumer protocol as sarama exposes it carries only the timestamp.
+func topicTimestampType(brokers []string, cfg *sarama.Config, topic string) (archive.TimestampType, error) {
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("connect to %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"message.timestamp.type"}})
+	if err != nil {
+		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	for _, e := range entries {
+		if e.Name == "message.timestamp.type" && e.Value == "LogAppendTime" {
+			return archive.LogAppendTime, nil
+		}
+	}
+	return archive.CreateTime, nil
+}
+
+func (c *capture) close() {
+	c.discardSegment()
+	if c.client != nil {
+		_ = c.client.Close()
+	}
+	if c.store != nil {
+		_ = c.store.Close()
+	}
+}
+
+func (c *capture) done() bool { return c.in.Until >= 0 && c.pos >= c.in.Until }
+
+func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
+	in := c.in
+	c.result.Topic, c.result.Partition = in.Topic, in.Partition
+	oldest, err := c.client.GetOffset(in.Topic, in.Partition, sarama.OffsetOldest)
+	if err != nil {
+		return c.result, classify(fmt.Errorf("log start offset of %s/%d: %w", in.Topic, in.Partition, err))
+	}
+	if c.result.HighWatermark, err = c.client.GetOffset(in.Topic, in.Partition, sarama.OffsetNewest); err != nil {
+		return c.result, classify(fmt.Errorf("high watermark of %s/%d: %w", in.Topic, in.Partition, err))
+	}
+	if c.pos < oldest {
+		// The source deleted offsets before they were backed up: say so, never hide it.
+		c.durable.Gaps = append(c.durable.Gaps, archive.Gap{From: c.pos, To: oldest - 1, Reason: archive.GapRetention})
+		c.pos, c.durable.Next = oldest, oldest
+	}
+	if c.done() {
+		return c.finish(true), nil
+	}
+
+	consumer, err := sarama.NewConsumerFromClient(c.client)
+	if err != nil {
+		return c.result, classify(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(in.Topic, in.Partition, c.pos)
+	if err != nil {
+		return c.result, classify(fmt.Errorf("consume %s/%d from %d: %w", in.Topic, in.Partition, c.pos, err))
+	}
+	defer pc.Close()
+
+	started := time.Now()
+	lastRecord := started
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastBeat := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return c.result, ctx.Err()
+		case msg, ok := <-pc.Messages():
+			if !ok {
+				return c.result, fmt.Errorf("consumer of %s/%d stopped", in.Topic, in.Partition)
+			}
+			if err := c.append(msg); err != nil {
+				return c.result, err
+			}
+			lastRecord = time.Now()
+			if c.seg.bytes >= in.MaxSegmentBytes || c.done() {
+				if err := c.roll(ctx); err != nil {
+					return c.result, err
+				}
+			}
+			if c.done() {
+				return c.finish(true), nil
+			}
+		case err := <-pc.Errors():
+			return c.result, classify(err)
+		case now := <-tick.C:
+			if c.seg != nil && now.Sub(c.seg.opened) >= in.MaxSegmentInterval {
+				if err := c.roll(ctx); err != nil {
+					return c.result, err
+				}
+			}
+			// Under read_committed nothing comes for offsets that hold only control records or
+			// aborted transactions. Once the broker's high watermark is past Until and nothing has
+			// arrived for a while, the rest up to Until holds no committed record.
+			if in.Until >= 0 && c.pos < in.Until && now.Sub(lastRecord) >= 2*time.Second && pc.HighWaterMarkOffset() >= in.Until {
+				if err := c.roll(ctx); err != nil {
+					return c.result, err
+				}
+				c.durable.Gaps = append(c.durable.Gaps, archive.Gap{From: c.pos, To: in.Until - 1, Reason: archive.GapTransaction})
+				c.pos, c.durable.Next = in.Until, in.Until
+				return c.finish(true), nil
+			}
+			if in.MaxRunTime > 0 && now.Sub(started) >= in.MaxRunTime {
+				if err := c.roll(ctx); err != nil {
+					return c.result, err
+				}
+				return c.finish(false), nil
+			}
+			if now.Sub(lastBeat) >= time.Second {
+				c.heartbeat(ctx, c.durable)
+				lastBeat = now
+			}
+		}
+	}
+}
+
+func (c *capture) finish(done bool) kafkabackup.CaptureResult {
+	c.result.CaptureProgress = c.durable
+	c.result.Done = done
+	return c.result
+}
+
+func (c *capture) append(msg *sarama.ConsumerMessage) error {
+	if c.seg == nil {
+		if err := c.openSegment(); err != nil {
+			return err
+		}
+	}
+	c.hdrs = c.hdrs[:0]
+	size := int64(len(msg.Key) + len(msg.Value))
+	for _, h := range msg.Headers {
+		c.hdrs = append(c.hdrs, archive.Header{Key: string(h.Key), Value: h.Value})
+		size += int64(len(h.Key) + len(h.Value))
+	}
+	rec := archive.Record{Offset: msg.Offset, Timestamp: msg.Timestamp.UnixMilli(), TimestampType: c.tsType,
+		Key: msg.Key, Value: msg.Value, Headers: c.hdrs}
+	if len(c.hdrs) == 0 {
+		rec.Headers = nil
+	}
+	if err := c.seg.w.Append(&rec); err != nil {
+		return fmt.Errorf("spool segment of %s/%d: %w", c.in.Topic, c.in.Partition, err)
+	}
+	c.seg.last = msg.Offset
+	c.seg.bytes += size
+	c.seg.records++
+	c.result.Records++
+	c.result.Bytes += size
+	c.pos = msg.Offset + 1
+	return nil
+}
+
+func (c *capture) openSegment() error {
+	f, err := os.CreateTemp(c.spoolDir, "arkive-segment-*.seg")
+	if err != nil {
+		return fmt.Errorf("spool segment: %w", err)
+	}
+	buf := bufio.NewWriterSize(f, 256<<10)
+	w, err := archive.NewSegmentWriter(buf, archive.WriterOptions{Compression: c.comp, Key: c.key})
+	if err != nil {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
+	}
+	c.seg = &openSegment{file: f, buf: buf, w: w, first: c.pos, opened: time.Now()}
+	return nil
+}
+
+func (c *capture) discardSegment() {
+	if c.seg != nil {
+		_ = c.seg.file.Close()
+		_ = os.Remove(c.seg.file.Name())
+		c.seg = nil
+	}
+}
+
+// roll finishes the open segment, uploads it under its final key, and heartbeats the new
+// durable position. Without an open segment it does nothing.
+func (c *capture) roll(ctx context.Context) error {
+	s := c.seg
+	if s == nil {
+		return nil
+	}
+	defer c.discardSegment()
+	footer, err := s.w.Close()
+	if err == nil {
+		err = s.buf.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("finish segment of %s/%d: %w", c.in.Topic, c.in.Partition, err)
+	}
+	key, err := c.layout.Segment(c.in.Topic, c.in.Partition, s.first, s.last)
+	if err != nil {
+		return err
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind spooled segment %s: %w", key, err)
+	}
+	w, err := c.store.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/vnd.arkive.segment"})
+	if err != nil {
+		return classify(err)
+	}
+	if _, err := io.Copy(w, s.file); err != nil {
+		_ = w.Close()
+		return classify(fmt.Errorf("upload %s: %w", key, err))
+	}
+	if err := w.Close(); err != nil {
+		return classify(err)
+	}
+	c.durable.Segments = append(c.durable.Segments, archive.SegmentRef{
+		Key: key, FirstOffset: s.first, LastOffset: s.last, Count: footer.Count,
+		MinTimestamp: footer.MinTimestamp, MaxTimestamp: footer.MaxTimestamp,
+		StoredBytes: s.w.StoredBytes(), PayloadBytes: footer.PayloadBytes, ContentCRC: footer.ContentCRC,
+		Codec: c.comp.Codec.String(), Encrypted: c.key != nil,
+	})
+	c.durable.Next = s.last + 1
+	c.heartbeat(ctx, c.durable)
+	return nil
+}
+
+// classify turns a failure into what the workflow should do with it: permanent causes stop
+// retrying with a stable type the status can show; everything else is retried.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return err
+	}
+	switch {
+	case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
+		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrTopicNotFound, err)
+	case errors.Is(err, sarama.ErrSASLAuthenticationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed),
+		errors.Is(err, sarama.ErrClusterAuthorizationFailed):
+		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrAuthentication, err)
+	case gcerrors.Code(err) == gcerrors.PermissionDenied:
+		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrStorageAccessDenied, err)
+	}
+	return err
+}

@@ -1,0 +1,272 @@
+package kafka_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+var encKey = bytes.Repeat([]byte{42}, archive.KeySize)
+
+type captureEnv struct {
+	bootstrap string
+	storage   arkivev1.StorageSpec
+	secrets   secrets.Map
+	acts      *kafka.Activities
+}
+
+func newCaptureEnv(t *testing.T) *captureEnv {
+	dir := t.TempDir()
+	sr := secrets.Map{"backup-key#key": base64.StdEncoding.EncodeToString(encKey)}
+	return &captureEnv{
+		bootstrap: testenv.Kafka(t),
+		storage: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir},
+			Encryption: &arkivev1.StorageEncryption{KeySecret: arkivev1.SecretKeyRef{Name: "backup-key", Key: "key"}}},
+		secrets: sr,
+		acts:    &kafka.Activities{Secrets: func(string) secrets.Resolver { return sr }, SpoolDir: t.TempDir()},
+	}
+}
+
+func (e *captureEnv) input(t *testing.T, topic string, from, until int64) kafkabackup.CaptureInput {
+	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{e.bootstrap}})
+	require.NoError(t, err)
+	sj, err := json.Marshal(e.storage)
+	require.NoError(t, err)
+	return kafkabackup.CaptureInput{Namespace: "default", Backup: "default/orders", Kafka: kj, Storage: sj,
+		Topic: topic, Partition: 0, From: from, Until: until, Compression: kafkabackup.Compression{Codec: "zstd"},
+		MaxSegmentBytes: 256 << 10, MaxSegmentInterval: time.Minute, MaxRunTime: 2 * time.Minute}
+}
+
+func (e *captureEnv) run(t *testing.T, in kafkabackup.CaptureInput, heartbeat *kafkabackup.CaptureProgress) (kafkabackup.CaptureResult, error) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(e.acts.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
+	if heartbeat != nil {
+		env.SetHeartbeatDetails(heartbeat)
+	}
+	val, err := env.ExecuteActivity(kafkabackup.ActivityCapture, in)
+	if err != nil {
+		return kafkabackup.CaptureResult{}, err
+	}
+	var res kafkabackup.CaptureResult
+	require.NoError(t, val.Get(&res))
+	return res, nil
+}
+
+// readBack reads every segment a capture reported, checking that they cover offsets
+// contiguously, and returns their records.
+func (e *captureEnv) readBack(t *testing.T, res kafkabackup.CaptureResult) []*archive.Record {
+	store, err := blobstore.Open(context.Background(), e.storage, e.secrets)
+	require.NoError(t, err)
+	defer store.Close()
+	var out []*archive.Record
+	next := res.Start
+	for _, ref := range res.Segments {
+		require.Equal(t, next, ref.FirstOffset, "segments must cover offsets contiguously")
+		r, err := store.NewReader(context.Background(), ref.Key, nil)
+		require.NoError(t, err)
+		sr, err := archive.NewSegmentReader(r, archive.ReaderOptions{Name: ref.Key, Key: encKey})
+		require.NoError(t, err)
+		for {
+			rec, err := sr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, rec.Offset, ref.FirstOffset)
+			require.LessOrEqual(t, rec.Offset, ref.LastOffset)
+			out = append(out, rec.Clone())
+		}
+		require.Equal(t, ref.Count, sr.Footer().Count)
+		require.Equal(t, ref.ContentCRC, sr.Footer().ContentCRC)
+		_ = sr.Close()
+		_ = r.Close()
+		next = ref.LastOffset + 1
+	}
+	return out
+}
+
+func newTopic(t *testing.T, bootstrap string, configs map[string]*string) string {
+	cfg := sarama.NewConfig()
+	cfg.Version = kafka.ProtocolVersion
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer admin.Close()
+	topic := fmt.Sprintf("capture-%d", time.Now().UnixNano())
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1, ConfigEntries: configs}, false))
+	return topic
+}
+
+// produce sends the messages in order and returns each one's offset.
+func produce(t *testing.T, bootstrap string, msgs []*sarama.ProducerMessage) {
+	cfg := sarama.NewConfig()
+	cfg.Version = kafka.ProtocolVersion
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.MaxMessageBytes = 8 << 20
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	for _, m := range msgs {
+		_, _, err := p.SendMessage(m)
+		require.NoError(t, err)
+	}
+}
+
+func edgeCaseMessages(topic string) []*sarama.ProducerMessage {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 5<<20/16) // 5 MiB
+	var msgs []*sarama.ProducerMessage
+	ts := time.UnixMilli(1_763_700_000_000)
+	for i := range 400 {
+		m := &sarama.ProducerMessage{Topic: topic, Partition: 0, Timestamp: ts.Add(time.Duration(i%7-3) * time.Second)}
+		switch i % 6 {
+		case 0: // null key
+			m.Value = sarama.ByteEncoder(fmt.Appendf(nil, `{"n":%d}`, i))
+		case 1: // tombstone
+			m.Key = sarama.StringEncoder(fmt.Sprintf("k%d", i))
+		case 2: // empty value and empty key
+			m.Key, m.Value = sarama.ByteEncoder([]byte{}), sarama.ByteEncoder([]byte{})
+		case 3: // duplicate header keys, a null and an empty header value
+			m.Key, m.Value = sarama.StringEncoder("h"), sarama.StringEncoder("headers")
+			m.Headers = []sarama.RecordHeader{{Key: []byte("dup"), Value: []byte("1")}, {Key: []byte("dup"), Value: []byte("2")},
+				{Key: []byte("null"), Value: nil}, {Key: []byte("empty"), Value: []byte{}}}
+		default:
+			m.Key, m.Value = sarama.StringEncoder(fmt.Sprintf("key-%d", i)), sarama.ByteEncoder(bytes.Repeat([]byte{byte(i)}, i*37))
+		}
+		if i == 100 || i == 300 {
+			m.Value = sarama.ByteEncoder(big)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+func encoded(e sarama.Encoder) []byte {
+	if e == nil {
+		return nil
+	}
+	b, _ := e.Encode()
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func TestCaptureKeepsEveryRecordExactly(t *testing.T) {
+	e := newCaptureEnv(t)
+	topic := newTopic(t, e.bootstrap, map[string]*string{"max.message.bytes": ptr("8388608")})
+	msgs := edgeCaseMessages(topic)
+	produce(t, e.bootstrap, msgs)
+
+	res, err := e.run(t, e.input(t, topic, 0, int64(len(msgs))), nil)
+	require.NoError(t, err)
+	require.True(t, res.Done)
+	require.Equal(t, int64(len(msgs)), res.Next)
+	require.Equal(t, int64(len(msgs)), res.HighWatermark)
+	require.Greater(t, len(res.Segments), 3, "small maxSegmentBytes must roll several segments")
+	require.Empty(t, res.Gaps)
+
+	got := e.readBack(t, res)
+	require.Len(t, got, len(msgs))
+	for i, m := range msgs {
+		r := got[i]
+		require.Equal(t, int64(i), r.Offset)
+		require.Equal(t, m.Timestamp.UnixMilli(), r.Timestamp, "record %d timestamp", i)
+		require.Equal(t, archive.CreateTime, r.TimestampType)
+		wantKey, wantValue := encoded(m.Key), encoded(m.Value)
+		require.Equal(t, wantKey == nil, r.Key == nil, "record %d: key null-ness", i)
+		require.Equal(t, wantValue == nil, r.Value == nil, "record %d: value null-ness", i)
+		require.True(t, bytes.Equal(wantKey, r.Key) && bytes.Equal(wantValue, r.Value), "record %d payload", i)
+		require.Len(t, r.Headers, len(m.Headers), "record %d headers", i)
+		for j, h := range m.Headers {
+			require.Equal(t, string(h.Key), r.Headers[j].Key)
+			require.Equal(t, h.Value == nil, r.Headers[j].Value == nil, "record %d header %d null-ness", i, j)
+			require.True(t, bytes.Equal(h.Value, r.Headers[j].Value))
+		}
+	}
+}
+
+// A retried attempt resumes from its heartbeat: uploaded segments are kept, not captured again.
+func TestCaptureResumesFromHeartbeat(t *testing.T) {
+	e := newCaptureEnv(t)
+	topic := newTopic(t, e.bootstrap, map[string]*string{"max.message.bytes": ptr("8388608")})
+	msgs := edgeCaseMessages(topic)
+	produce(t, e.bootstrap, msgs)
+
+	first, err := e.run(t, e.input(t, topic, 0, 150), nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(150), first.Next)
+
+	resumed, err := e.run(t, e.input(t, topic, 0, int64(len(msgs))), &first.CaptureProgress)
+	require.NoError(t, err)
+	require.Equal(t, first.Segments, resumed.Segments[:len(first.Segments)], "segments from the heartbeat are kept")
+	require.Equal(t, int64(150), resumed.Segments[len(first.Segments)].FirstOffset, "capture resumes at the heartbeat's next offset")
+	require.Equal(t, int64(len(msgs)-150), resumed.Records, "only offsets after the heartbeat are read again")
+	require.Len(t, e.readBack(t, resumed), len(msgs))
+}
+
+// LogAppendTime topics keep the broker's timestamps and say so; checked against kcat, a
+// client Arkive did not write.
+func TestCaptureLogAppendTimeMatchesKcat(t *testing.T) {
+	e := newCaptureEnv(t)
+	kcat := testenv.Kcat(t)
+	topic := newTopic(t, e.bootstrap, map[string]*string{"message.timestamp.type": ptr("LogAppendTime")})
+	var msgs []*sarama.ProducerMessage
+	for i := range 20 {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(fmt.Sprint(i)), Timestamp: time.UnixMilli(1000)})
+	}
+	produce(t, e.bootstrap, msgs)
+	res, err := e.run(t, e.input(t, topic, 0, 20), nil)
+	require.NoError(t, err)
+	got := e.readBack(t, res)
+
+	out, err := exec.Command(kcat, "-C", "-b", e.bootstrap, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q", "-f", "%o %T\n").Output()
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, len(got))
+	for i, line := range lines {
+		f := strings.Fields(line)
+		off, _ := strconv.ParseInt(f[0], 10, 64)
+		ts, _ := strconv.ParseInt(f[1], 10, 64)
+		require.Equal(t, off, got[i].Offset)
+		require.Equal(t, ts, got[i].Timestamp, "offset %d: timestamp differs from kcat's", off)
+		require.Equal(t, archive.LogAppendTime, got[i].TimestampType)
+		require.NotEqual(t, int64(1000), got[i].Timestamp, "the broker's append time replaces the producer's")
+	}
+}
+
+func TestCaptureUnknownTopicIsPermanent(t *testing.T) {
+	e := newCaptureEnv(t)
+	_, err := e.run(t, e.input(t, "no-such-topic-"+strconv.FormatInt(time.Now().UnixNano(), 10), 0, -1), nil)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, kafkabackup.ErrTopicNotFound, appErr.Type())
+	require.True(t, appErr.NonRetryable())
+}
+
+func ptr(s string) *string { return &s }
