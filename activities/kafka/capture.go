@@ -153,13 +153,19 @@ func topicTimestampType(brokers []string, cfg *sarama.Config, topic string) (arc
 		return 0, fmt.Errorf("connect to %v: %w", brokers, err)
 	}
 	defer admin.Close()
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"message.timestamp.type"}})
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic,
+		ConfigNames: []string{"message.timestamp.type"}}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
 	}
-	for _, e := range entries {
-		if e.Name == "message.timestamp.type" && e.Value == "LogAppendTime" {
-			return archive.LogAppendTime, nil
+	for _, r := range results {
+		if r.ErrorCode != sarama.ErrNoError {
+			return 0, fmt.Errorf("describe topic %s: %w", topic, r.ErrorCode)
+		}
+		for _, e := range r.Configs {
+			if e.Name == "message.timestamp.type" && e.Value == "LogAppendTime" {
+				return archive.LogAppendTime, nil
+			}
 		}
 	}
 	return archive.CreateTime, nil
