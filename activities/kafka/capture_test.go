@@ -20,8 +20,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/activities/kafka"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
