@@ -31,12 +31,15 @@ type Options struct {
 // Register adds every Arkive workflow and activity to r under its constant name.
 func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterWorkflowWithOptions(check.CheckConnection, workflow.RegisterOptions{Name: check.WorkflowName})
+	r.RegisterWorkflowWithOptions(kafkabackup.KafkaBackup, workflow.RegisterOptions{Name: kafkabackup.WorkflowName})
 
 	st := &storage.Activities{Secrets: opts.Secrets}
 	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir}
 	r.RegisterActivityWithOptions(st.Check, activity.RegisterOptions{Name: check.ActivityCheckStorage})
 	r.RegisterActivityWithOptions(kf.Check, activity.RegisterOptions{Name: check.ActivityCheckKafka})
 	r.RegisterActivityWithOptions(kf.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
+	r.RegisterActivityWithOptions(kf.Discover, activity.RegisterOptions{Name: kafkabackup.ActivityDiscover})
+	r.RegisterActivityWithOptions(kf.Commit, activity.RegisterOptions{Name: kafkabackup.ActivityCommit})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

@@ -221,7 +221,9 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return c.result, ctx.Err()
+			// Cancelled (the backup was paused or updated): report what is uploaded, so the
+			// workflow commits it rather than capturing it again.
+			return c.result, temporal.NewCanceledError(c.durable)
 		case msg, ok := <-pc.Messages():
 			if !ok {
 				return c.result, fmt.Errorf("consumer of %s/%d stopped", in.Topic, in.Partition)

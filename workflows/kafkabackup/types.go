@@ -11,7 +11,9 @@ import (
 
 // Registered activity names: part of the contract with running histories, never rename.
 const (
-	ActivityCapture = "arkive.kafka.Capture"
+	ActivityCapture  = "arkive.kafka.Capture"
+	ActivityDiscover = "arkive.kafka.Discover"
+	ActivityCommit   = "arkive.kafka.Commit"
 )
 
 // Error types of non-retryable failures, shown in the resource's status.
@@ -71,4 +73,62 @@ type CaptureResult struct {
 	Done    bool  `json:"done"`
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"bytes"`
+}
+
+// Connection is what every activity of one backup needs to reach Kafka and storage: specs
+// as JSON holding Secret references only, and the namespace those references live in.
+type Connection struct {
+	Namespace string          `json:"namespace"`
+	Backup    string          `json:"backup"`
+	Kafka     json.RawMessage `json:"kafka"`
+	Storage   json.RawMessage `json:"storage"`
+}
+
+// DiscoverInput selects topics: names or globs, minus exclusions.
+type DiscoverInput struct {
+	Connection
+	Include        []string `json:"include"`
+	Exclude        []string `json:"exclude,omitempty"`
+	CaptureConfigs bool     `json:"captureConfigs"`
+}
+
+// DiscoverResult is what the cluster holds for the selected topics, sorted by name.
+type DiscoverResult struct {
+	Topics []TopicInfo `json:"topics"`
+}
+
+// TopicInfo is one topic's metadata and, per partition, its offsets at discovery.
+type TopicInfo struct {
+	Name       string            `json:"name"`
+	Configs    map[string]string `json:"configs,omitempty"`
+	Partitions []PartitionInfo   `json:"partitions"`
+}
+
+// PartitionInfo is a partition's log start offset and high watermark.
+type PartitionInfo struct {
+	Partition     int32 `json:"partition"`
+	LogStart      int64 `json:"logStart"`
+	HighWatermark int64 `json:"highWatermark"`
+}
+
+// CommitInput merges capture results into the manifest. Time is the workflow's clock.
+type CommitInput struct {
+	Connection
+	Time     time.Time       `json:"time"`
+	Topics   []TopicInfo     `json:"topics,omitempty"`
+	Captures []CaptureResult `json:"captures,omitempty"`
+	Run      *archive.Run    `json:"run,omitempty"`
+}
+
+// CommitResult is the manifest generation written and every partition's next offset.
+type CommitResult struct {
+	Generation int64            `json:"generation"`
+	Next       []PartitionState `json:"next"`
+}
+
+// PartitionState is where capture of one partition continues.
+type PartitionState struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Next      int64  `json:"next"`
 }

@@ -1,0 +1,128 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+
+	"github.com/IBM/sarama"
+	"go.temporal.io/sdk/temporal"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// Discover lists the topics a backup selects, with their partitions' offsets and, if asked,
+// their configs (so a restore can recreate them).
+func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput) (kafkabackup.DiscoverResult, error) {
+	for _, g := range append(slices.Clone(in.Include), in.Exclude...) {
+		if _, err := path.Match(g, ""); err != nil {
+			return kafkabackup.DiscoverResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("topic pattern %q: %v", g, err), kafkabackup.ErrInvalidSpec, nil)
+		}
+	}
+	var kspec arkivev1.KafkaClusterSpec
+	if err := json.Unmarshal(in.Kafka, &kspec); err != nil {
+		return kafkabackup.DiscoverResult{}, temporal.NewNonRetryableApplicationError("kafka cluster spec: "+err.Error(), kafkabackup.ErrInvalidSpec, nil)
+	}
+	cfg, err := Config(ctx, kspec, a.Secrets(in.Namespace))
+	if err != nil {
+		return kafkabackup.DiscoverResult{}, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
+	}
+	client, err := sarama.NewClient(kspec.BootstrapServers, cfg)
+	if err != nil {
+		return kafkabackup.DiscoverResult{}, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
+	}
+	defer client.Close()
+	if err := client.RefreshMetadata(); err != nil {
+		return kafkabackup.DiscoverResult{}, classify(err)
+	}
+	names, err := client.Topics()
+	if err != nil {
+		return kafkabackup.DiscoverResult{}, classify(err)
+	}
+	slices.Sort(names)
+	var res kafkabackup.DiscoverResult
+	for _, name := range names {
+		if !matchAny(in.Include, name) || matchAny(in.Exclude, name) || isInternal(name) {
+			continue
+		}
+		parts, err := client.Partitions(name)
+		if err != nil {
+			return res, classify(fmt.Errorf("partitions of %s: %w", name, err))
+		}
+		slices.Sort(parts)
+		t := kafkabackup.TopicInfo{Name: name}
+		for _, p := range parts {
+			start, err := client.GetOffset(name, p, sarama.OffsetOldest)
+			if err != nil {
+				return res, classify(fmt.Errorf("log start offset of %s/%d: %w", name, p, err))
+			}
+			hwm, err := client.GetOffset(name, p, sarama.OffsetNewest)
+			if err != nil {
+				return res, classify(fmt.Errorf("high watermark of %s/%d: %w", name, p, err))
+			}
+			t.Partitions = append(t.Partitions, kafkabackup.PartitionInfo{Partition: p, LogStart: start, HighWatermark: hwm})
+		}
+		res.Topics = append(res.Topics, t)
+	}
+	if in.CaptureConfigs && len(res.Topics) > 0 {
+		if err := describeTopicConfigs(kspec.BootstrapServers, cfg, res.Topics); err != nil {
+			return res, classify(err)
+		}
+	}
+	return res, nil
+}
+
+// describeTopicConfigs records the non-default configs of each topic: what a restore must set.
+func describeTopicConfigs(brokers []string, cfg *sarama.Config, topics []kafkabackup.TopicInfo) error {
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	resources := make([]*sarama.ConfigResource, len(topics))
+	for i, t := range topics {
+		resources[i] = &sarama.ConfigResource{Type: sarama.TopicResource, Name: t.Name}
+	}
+	results, err := admin.DescribeConfigs(resources, sarama.DescribeConfigsOptions{})
+	if err != nil {
+		return fmt.Errorf("describe topic configs: %w", err)
+	}
+	byName := map[string]*sarama.ConfigResourceResult{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	for i := range topics {
+		r := byName[topics[i].Name]
+		if r == nil || r.ErrorCode != sarama.ErrNoError {
+			continue // deleted since listing; the next discovery will not see it
+		}
+		for _, e := range r.Configs {
+			if e.Default || e.Source == sarama.SourceDefault || e.Source == sarama.SourceStaticBroker || e.Sensitive {
+				continue
+			}
+			if topics[i].Configs == nil {
+				topics[i].Configs = map[string]string{}
+			}
+			topics[i].Configs[e.Name] = e.Value
+		}
+	}
+	return nil
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// isInternal reports Kafka's own topics, which a glob like "*" must not pick up.
+func isInternal(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}

@@ -1,0 +1,5 @@
+package kafkabackup
+
+import "go.temporal.io/sdk/converter"
+
+func converterFromEnv() converter.DataConverter { return converter.GetDefaultDataConverter() }

@@ -1,0 +1,528 @@
+package kafkabackup
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/workflows"
+)
+
+// WorkflowName is the registered name of the KafkaBackup workflow.
+const WorkflowName = "arkive.KafkaBackup"
+
+// Modes and phases, as the KafkaBackup API names them.
+const (
+	ModeContinuous = "Continuous"
+	ModeScheduled  = "Scheduled"
+
+	PhaseDraft     = "Draft"
+	PhaseReady     = "Ready"
+	PhaseStreaming = "Streaming"
+	PhasePaused    = "Paused"
+	PhaseFailed    = "Failed"
+	PhaseCompleted = "Completed"
+)
+
+// continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
+const continueAfterEvents = 4000
+
+// Stream selects topics by name or glob.
+type Stream struct {
+	Topic   string `json:"topic"`
+	Enabled bool   `json:"enabled"`
+}
+
+// Spec is what the workflow acts on: the KafkaBackup spec in plain types.
+type Spec struct {
+	Enabled             bool          `json:"enabled"`
+	Streams             []Stream      `json:"streams,omitempty"`
+	Exclude             []string      `json:"exclude,omitempty"`
+	Mode                string        `json:"mode"`
+	Schedule            string        `json:"schedule,omitempty"`
+	StartFromLatest     bool          `json:"startFromLatest,omitempty"`
+	Compression         Compression   `json:"compression"`
+	MaxSegmentBytes     int64         `json:"maxSegmentBytes"`
+	MaxSegmentInterval  time.Duration `json:"maxSegmentInterval"`
+	DiscoveryInterval   time.Duration `json:"discoveryInterval"`
+	CaptureTopicConfigs bool          `json:"captureTopicConfigs"`
+}
+
+// Input starts (or continues, with State) a KafkaBackup workflow.
+type Input struct {
+	Connection
+	Spec  Spec   `json:"spec"`
+	State *State `json:"state,omitempty"`
+}
+
+// State is what survives continue-as-new.
+type State struct {
+	Next           []PartitionState `json:"next,omitempty"`
+	Runs           []archive.Run    `json:"runs,omitempty"`
+	LastSuccess    time.Time        `json:"lastSuccess,omitzero"`
+	PausedBySignal bool             `json:"pausedBySignal,omitempty"`
+	Warnings       []string         `json:"warnings,omitempty"`
+}
+
+// Status answers the status query.
+type Status struct {
+	Phase       string            `json:"phase"`
+	Reason      string            `json:"reason,omitempty"`
+	Partitions  []PartitionStatus `json:"partitions,omitempty"`
+	LastSuccess time.Time         `json:"lastSuccess,omitzero"`
+	CurrentRun  *archive.Run      `json:"currentRun,omitempty"`
+	Runs        []archive.Run     `json:"runs,omitempty"`
+	LastError   string            `json:"lastError,omitempty"`
+	Warnings    []string          `json:"warnings,omitempty"`
+	Generation  int64             `json:"generation,omitempty"`
+}
+
+// PartitionStatus is one partition's committed offset and how far the source is ahead.
+type PartitionStatus struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Committed int64  `json:"committed"`
+	Lag       int64  `json:"lag"`
+}
+
+type backup struct {
+	in            Input
+	state         State
+	status        Status
+	hwm           map[string]int64 // topic/partition → high watermark at the last discovery
+	topics        []TopicInfo
+	lastDiscovery time.Time
+	pause         workflow.ReceiveChannel
+	resume        workflow.ReceiveChannel
+	trigger       workflow.ReceiveChannel
+	update        workflow.ReceiveChannel
+	triggered     bool // a trigger signal asked for a scheduled run now
+	specChanged   bool // an update arrived during the current cycle
+}
+
+// KafkaBackup keeps a backup of the selected topics in step with the source: forever in
+// continuous mode, on a cron schedule in scheduled mode.
+func KafkaBackup(ctx workflow.Context, in Input) error {
+	b := &backup{in: in, hwm: map[string]int64{},
+		pause: workflow.GetSignalChannel(ctx, workflows.SignalPause), resume: workflow.GetSignalChannel(ctx, workflows.SignalResume),
+		trigger: workflow.GetSignalChannel(ctx, workflows.SignalTrigger), update: workflow.GetSignalChannel(ctx, workflows.SignalUpdate)}
+	if in.State != nil {
+		b.state = *in.State
+	}
+	b.status.Runs, b.status.LastSuccess, b.status.Warnings = b.state.Runs, b.state.LastSuccess, b.state.Warnings
+	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshot(), nil }); err != nil {
+		return err
+	}
+	for {
+		b.drainSignals(ctx)
+		if reason := b.inactiveReason(); reason != "" {
+			b.setPhase(inactivePhase(reason), reason)
+			b.waitForSignal(ctx)
+			continue
+		}
+		var err error
+		if b.in.Spec.Mode == ModeScheduled {
+			err = b.scheduled(ctx)
+		} else {
+			err = b.continuous(ctx)
+		}
+		if err != nil {
+			var appErr *temporal.ApplicationError
+			if errors.As(err, &appErr) && appErr.NonRetryable() {
+				// A cause a person must fix: stop, say why, and wait for an update or resume.
+				b.status.LastError = appErr.Message()
+				b.setPhase(PhaseFailed, appErr.Type())
+				b.waitForSignal(ctx)
+				continue
+			}
+			return err
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
+			b.drainSignals(ctx)
+			next := b.in
+			st := b.state
+			next.State = &st
+			return workflow.NewContinueAsNewError(ctx, KafkaBackup, next)
+		}
+	}
+}
+
+// inactiveReason says why nothing should run now, or "" when the backup should run.
+func (b *backup) inactiveReason() string {
+	switch {
+	case !slices.ContainsFunc(b.in.Spec.Streams, func(s Stream) bool { return s.Enabled }) && len(b.in.Spec.Streams) == 0:
+		return "NoStreams"
+	case b.state.PausedBySignal:
+		return "PausedBySignal"
+	case !b.in.Spec.Enabled:
+		return "PausedBySpec"
+	case !slices.ContainsFunc(b.in.Spec.Streams, func(s Stream) bool { return s.Enabled }):
+		return "AllStreamsDisabled"
+	}
+	return ""
+}
+
+func inactivePhase(reason string) string {
+	if reason == "NoStreams" {
+		return PhaseDraft
+	}
+	return PhasePaused
+}
+
+func (b *backup) setPhase(phase, reason string) { b.status.Phase, b.status.Reason = phase, reason }
+
+// drainSignals applies every signal already received, without blocking.
+func (b *backup) drainSignals(ctx workflow.Context) {
+	for b.receiveOne(ctx, false) {
+	}
+}
+
+// waitForSignal blocks until a signal arrives and applies it.
+func (b *backup) waitForSignal(ctx workflow.Context) { b.receiveOne(ctx, true) }
+
+// addSignals adds a case per signal to sel; each receives the signal, applies it, and then
+// calls after (when not nil).
+func (b *backup) addSignals(ctx workflow.Context, sel workflow.Selector, after func()) {
+	done := func() {
+		if after != nil {
+			after()
+		}
+	}
+	sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.state.PausedBySignal = true; done() })
+	sel.AddReceive(b.resume, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.state.PausedBySignal = false; done() })
+	sel.AddReceive(b.trigger, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.triggered = true; done() })
+	sel.AddReceive(b.update, func(c workflow.ReceiveChannel, _ bool) {
+		var s Spec
+		c.Receive(ctx, &s)
+		b.in.Spec = s // offsets live in state, so a new spec keeps every checkpoint
+		b.specChanged = true
+		b.status.LastError = ""
+		done()
+	})
+}
+
+func (b *backup) receiveOne(ctx workflow.Context, block bool) bool {
+	got := false
+	sel := workflow.NewSelector(ctx)
+	b.addSignals(ctx, sel, func() { got = true })
+	if !block {
+		sel.AddDefault(func() {})
+	}
+	sel.Select(ctx)
+	return got
+}
+
+func (b *backup) snapshot() Status {
+	s := b.status
+	s.Partitions = nil
+	for _, p := range b.state.Next {
+		lag := max(0, b.hwm[key(p.Topic, p.Partition)]-p.Next)
+		s.Partitions = append(s.Partitions, PartitionStatus{Topic: p.Topic, Partition: p.Partition, Committed: p.Next, Lag: lag})
+	}
+	return s
+}
+
+func key(topic string, partition int32) string { return fmt.Sprintf("%s/%d", topic, partition) }
+
+func (b *backup) activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    time.Minute,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrTopicNotFound, ErrAuthentication, ErrStorageAccessDenied}},
+	})
+}
+
+// discover refreshes the topic list when the discovery interval has passed (or force is set).
+func (b *backup) discover(ctx workflow.Context, force bool) error {
+	now := workflow.Now(ctx)
+	if !force && !b.lastDiscovery.IsZero() && now.Sub(b.lastDiscovery) < b.in.Spec.DiscoveryInterval {
+		return nil
+	}
+	var include []string
+	for _, s := range b.in.Spec.Streams {
+		if s.Enabled {
+			include = append(include, s.Topic)
+		}
+	}
+	var res DiscoverResult
+	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityDiscover,
+		DiscoverInput{Connection: b.in.Connection, Include: include, Exclude: b.in.Spec.Exclude, CaptureConfigs: b.in.Spec.CaptureTopicConfigs}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+	b.topics, b.lastDiscovery = res.Topics, now
+	for _, t := range res.Topics {
+		for _, p := range t.Partitions {
+			b.hwm[key(t.Name, p.Partition)] = p.HighWatermark
+			if !slices.ContainsFunc(b.state.Next, func(s PartitionState) bool { return s.Topic == t.Name && s.Partition == p.Partition }) {
+				// A new partition starts where the spec says; later ones continue from the checkpoint.
+				from := p.LogStart
+				if b.in.Spec.StartFromLatest {
+					from = p.HighWatermark
+				}
+				b.state.Next = append(b.state.Next, PartitionState{Topic: t.Name, Partition: p.Partition, Next: from})
+			}
+		}
+	}
+	return nil
+}
+
+// selected reports whether a partition's topic is still selected by the last discovery.
+func (b *backup) selected(topic string) bool {
+	return slices.ContainsFunc(b.topics, func(t TopicInfo) bool { return t.Name == topic })
+}
+
+// continuous runs one cycle: capture every selected partition for about one segment interval,
+// then commit what was written. A pause or update signal cancels the captures early.
+func (b *backup) continuous(ctx workflow.Context) error {
+	force := b.specChanged // new streams must be looked up now
+	b.specChanged = false
+	if err := b.discover(ctx, force); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(b.state.Next, func(p PartitionState) bool { return b.selected(p.Topic) }) {
+		// Streams match no topic yet: look again after the discovery interval, not in a loop.
+		b.setPhase(PhaseReady, "NoMatchingTopics")
+		b.sleep(ctx, b.in.Spec.DiscoveryInterval)
+		return nil
+	}
+	b.setPhase(PhaseStreaming, "")
+	runFor := max(b.in.Spec.MaxSegmentInterval, 10*time.Second)
+	results, err := b.captureAll(ctx, runFor, nil)
+	if err != nil {
+		return err
+	}
+	return b.commit(ctx, results, nil)
+}
+
+// sleep waits for d or until a signal arrives (and is applied), whichever comes first.
+func (b *backup) sleep(ctx workflow.Context, d time.Duration) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+	b.addSignals(ctx, sel, nil)
+	sel.Select(ctx)
+}
+
+// captureAll runs one Capture activity per selected partition, in parallel, and returns their
+// results, including the progress of captures cancelled by a signal.
+func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until map[string]int64) ([]CaptureResult, error) {
+	cctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	stopped := false // set when a signal cancels the captures on purpose
+	actx := b.activityCtx(cctx, runFor+5*time.Minute)
+	type pending struct {
+		p PartitionState
+		f workflow.Future
+	}
+	var running []pending
+	for _, p := range b.state.Next {
+		if !b.selected(p.Topic) {
+			continue
+		}
+		u := int64(-1)
+		if until != nil {
+			var ok bool
+			if u, ok = until[key(p.Topic, p.Partition)]; !ok || p.Next >= u {
+				continue
+			}
+		}
+		in := CaptureInput{Namespace: b.in.Namespace, Backup: b.in.Backup, Kafka: b.in.Kafka, Storage: b.in.Storage,
+			Topic: p.Topic, Partition: p.Partition, From: p.Next, Until: u, Compression: b.in.Spec.Compression,
+			MaxSegmentBytes: b.in.Spec.MaxSegmentBytes, MaxSegmentInterval: b.in.Spec.MaxSegmentInterval, MaxRunTime: runFor}
+		running = append(running, pending{p, workflow.ExecuteActivity(actx, ActivityCapture, in)})
+	}
+	results := make([]CaptureResult, 0, len(running))
+	var firstErr error
+	left := len(running)
+	sel := workflow.NewSelector(ctx)
+	for _, r := range running {
+		sel.AddFuture(r.f, func(f workflow.Future) {
+			left--
+			var res CaptureResult
+			err := f.Get(ctx, &res)
+			var canceled *temporal.CanceledError
+			switch {
+			case err == nil:
+				results = append(results, res)
+			case errors.As(err, &canceled) && stopped:
+				// Cancelled on purpose: keep what it reports as uploaded; without details the
+				// next cycle simply captures from the last committed offset again.
+				var prog CaptureProgress
+				if canceled.HasDetails() && canceled.Details(&prog) == nil {
+					results = append(results, CaptureResult{CaptureProgress: prog, Topic: r.p.Topic, Partition: r.p.Partition})
+				}
+			case firstErr == nil:
+				firstErr = err
+				cancel()
+			}
+		})
+	}
+	// A pause or a new spec ends the captures early; their progress is still committed.
+	b.addSignals(ctx, sel, func() {
+		if b.state.PausedBySignal || b.specChanged {
+			stopped = true
+			cancel()
+		}
+	})
+	for left > 0 {
+		sel.Select(ctx)
+	}
+	if firstErr != nil {
+		// Commit what did get written before reporting the failure.
+		if err := b.commit(ctx, results, nil); err != nil {
+			return nil, err
+		}
+		return nil, firstErr
+	}
+	return results, nil
+}
+
+func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *archive.Run) error {
+	var res CommitResult
+	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityCommit,
+		CommitInput{Connection: b.in.Connection, Time: workflow.Now(ctx), Topics: b.topics, Captures: results, Run: run}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+	for _, n := range res.Next {
+		if i := slices.IndexFunc(b.state.Next, func(s PartitionState) bool { return s.Topic == n.Topic && s.Partition == n.Partition }); i >= 0 {
+			b.state.Next[i].Next = n.Next
+		}
+	}
+	for _, r := range results {
+		for _, g := range r.Gaps {
+			if g.Reason == archive.GapRetention {
+				b.state.Warnings = append(b.state.Warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", r.Topic, r.Partition, g.From, g.To))
+			}
+		}
+	}
+	b.state.LastSuccess = workflow.Now(ctx)
+	b.status.LastSuccess, b.status.Generation, b.status.Warnings, b.status.LastError = b.state.LastSuccess, res.Generation, b.state.Warnings, ""
+	return nil
+}
+
+// scheduled waits for the next cron tick (or a trigger), then captures every selected
+// partition up to the high watermark read at the run's start and records the run.
+func (b *backup) scheduled(ctx workflow.Context) error {
+	if !b.triggered {
+		// Parsing may read the time zone database (CRON_TZ=), so it runs as a side effect whose
+		// result the history records; the next tick is computed from workflow time.
+		var tick struct {
+			Next time.Time
+			Err  string
+		}
+		now := workflow.Now(ctx)
+		if err := workflow.SideEffect(ctx, func(workflow.Context) any {
+			s, err := cron.ParseStandard(b.in.Spec.Schedule)
+			if err != nil {
+				return struct {
+					Next time.Time
+					Err  string
+				}{Err: err.Error()}
+			}
+			return struct {
+				Next time.Time
+				Err  string
+			}{Next: s.Next(now)}
+		}).Get(&tick); err != nil {
+			return err
+		}
+		if tick.Err != "" {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("spec.schedule %q: %s", b.in.Spec.Schedule, tick.Err), ErrInvalidSpec, nil)
+		}
+		next := tick.Next
+		// Before the first run the backup is Ready; after a successful run it stays Completed.
+		if n := len(b.state.Runs); n > 0 && b.state.Runs[n-1].Outcome == "Succeeded" {
+			b.setPhase(PhaseCompleted, "WaitingForSchedule")
+		} else {
+			b.setPhase(PhaseReady, "WaitingForSchedule")
+		}
+		tctx, cancelTimer := workflow.WithCancel(ctx)
+		timer := workflow.NewTimer(tctx, next.Sub(workflow.Now(ctx)))
+		fired := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(timer, func(workflow.Future) { fired = true })
+		b.addSignals(ctx, sel, nil)
+		sel.Select(ctx)
+		cancelTimer()
+		if !fired && !b.triggered {
+			return nil // paused, resumed or updated: the main loop decides again
+		}
+	}
+	b.triggered = false
+	start := workflow.Now(ctx)
+	run := &archive.Run{ID: "run-" + start.UTC().Format("20060102T150405Z"), Start: start, Outcome: "Running", Upto: map[string]int64{}}
+	b.status.CurrentRun = run
+	defer func() { b.status.CurrentRun = nil }()
+	b.setPhase(PhaseStreaming, "ScheduledRun")
+	if err := b.discover(ctx, true); err != nil {
+		return b.endRun(ctx, run, err)
+	}
+	for _, p := range b.state.Next {
+		if b.selected(p.Topic) {
+			run.Upto[key(p.Topic, p.Partition)] = b.hwm[key(p.Topic, p.Partition)]
+		}
+	}
+	runFor := max(b.in.Spec.MaxSegmentInterval, 10*time.Second)
+	for {
+		results, err := b.captureAll(ctx, runFor, run.Upto)
+		if err != nil {
+			return b.endRun(ctx, run, err)
+		}
+		for _, r := range results {
+			run.Records += r.Records
+			run.Bytes += r.Bytes
+		}
+		if err := b.commit(ctx, results, run); err != nil {
+			return b.endRun(ctx, run, err)
+		}
+		if b.state.PausedBySignal || b.reachedUpto(run.Upto) {
+			break
+		}
+		b.drainSignals(ctx)
+	}
+	return b.endRun(ctx, run, nil)
+}
+
+func (b *backup) reachedUpto(upto map[string]int64) bool {
+	for _, p := range b.state.Next {
+		if u, ok := upto[key(p.Topic, p.Partition)]; ok && p.Next < u {
+			return false
+		}
+	}
+	return true
+}
+
+// endRun records the run's outcome in the manifest and the status.
+func (b *backup) endRun(ctx workflow.Context, run *archive.Run, cause error) error {
+	run.End = workflow.Now(ctx)
+	run.Outcome = "Succeeded"
+	if cause != nil || !b.reachedUpto(run.Upto) {
+		run.Outcome = "Failed"
+		if cause == nil {
+			run.Outcome = "Paused"
+		}
+	}
+	if err := b.commit(ctx, nil, run); err != nil && cause == nil {
+		cause = err
+	}
+	b.state.Runs = append(b.state.Runs, *run)
+	if len(b.state.Runs) > 20 {
+		b.state.Runs = b.state.Runs[len(b.state.Runs)-20:]
+	}
+	b.status.Runs = b.state.Runs
+	if cause == nil && run.Outcome == "Succeeded" {
+		b.setPhase(PhaseCompleted, run.ID)
+	}
+	return cause
+}

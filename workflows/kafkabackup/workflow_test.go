@@ -1,0 +1,207 @@
+package kafkabackup
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/workflows"
+)
+
+// fakeCluster answers the activities like a cluster whose partitions grow by 100 records per
+// capture, and keeps the committed offsets as the Commit activity would.
+type fakeCluster struct {
+	mu        sync.Mutex
+	hwm       map[string]int64
+	committed map[string]int64
+	captures  []CaptureInput
+	expected  []int64 // the committed offset of each capture's partition when it started
+	commits   []CommitInput
+}
+
+func newFake() *fakeCluster {
+	return &fakeCluster{hwm: map[string]int64{"orders/0": 1000, "orders/1": 500}, committed: map[string]int64{}}
+}
+
+func (f *fakeCluster) discover(DiscoverInput) (DiscoverResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return DiscoverResult{Topics: []TopicInfo{{Name: "orders", Partitions: []PartitionInfo{
+		{Partition: 0, LogStart: 0, HighWatermark: f.hwm["orders/0"]}, {Partition: 1, LogStart: 20, HighWatermark: f.hwm["orders/1"]}}}}}, nil
+}
+
+func (f *fakeCluster) capture(in CaptureInput) (CaptureResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.captures = append(f.captures, in)
+	want, ok := f.committed[key(in.Topic, in.Partition)]
+	if !ok {
+		want = map[int32]int64{0: 0, 1: 20}[in.Partition] // log start offsets: nothing committed yet
+	}
+	f.expected = append(f.expected, want)
+	next := in.From + 100
+	if in.Until >= 0 {
+		next = in.Until
+	}
+	seg := archive.SegmentRef{Key: "k", FirstOffset: in.From, LastOffset: next - 1, Count: next - in.From}
+	return CaptureResult{CaptureProgress: CaptureProgress{Start: in.From, Next: next, Segments: []archive.SegmentRef{seg}},
+		Topic: in.Topic, Partition: in.Partition, Done: in.Until >= 0, Records: next - in.From}, nil
+}
+
+func (f *fakeCluster) commit(in CommitInput) (CommitResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.commits = append(f.commits, in)
+	for _, c := range in.Captures {
+		f.committed[key(c.Topic, c.Partition)] = c.Next
+	}
+	var res CommitResult
+	for _, p := range []struct {
+		t string
+		p int32
+	}{{"orders", 0}, {"orders", 1}} {
+		if n, ok := f.committed[key(p.t, p.p)]; ok {
+			res.Next = append(res.Next, PartitionState{Topic: p.t, Partition: p.p, Next: n})
+		}
+	}
+	res.Generation = int64(len(f.commits))
+	return res, nil
+}
+
+func newEnv(t *testing.T, f *fakeCluster) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(f.discover, activity.RegisterOptions{Name: ActivityDiscover})
+	env.RegisterActivityWithOptions(f.capture, activity.RegisterOptions{Name: ActivityCapture})
+	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
+	// A capture takes workflow time, as the real one runs for about a segment interval.
+	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
+		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
+	return env
+}
+
+func spec(mode string) Spec {
+	return Spec{Enabled: true, Streams: []Stream{{Topic: "orders", Enabled: true}}, Mode: mode, Schedule: "0 2 * * *",
+		Compression: Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20, MaxSegmentInterval: 30 * time.Second, DiscoveryInterval: time.Minute}
+}
+
+func query(t *testing.T, env *testsuite.TestWorkflowEnvironment) Status {
+	v, err := env.QueryWorkflow(workflows.QueryStatus)
+	require.NoError(t, err)
+	var s Status
+	require.NoError(t, v.Get(&s))
+	return s
+}
+
+func TestContinuousCapturesFromCommittedOffsetsAndPauses(t *testing.T) {
+	f := newFake()
+	env := newEnv(t, f)
+	var streaming, paused, resumed Status
+	var capturesAtPause int
+	env.RegisterDelayedCallback(func() { streaming = query(t, env); env.SignalWorkflow(workflows.SignalPause, nil) }, 95*time.Second)
+	env.RegisterDelayedCallback(func() {
+		paused = query(t, env)
+		f.mu.Lock()
+		capturesAtPause = len(f.captures)
+		f.mu.Unlock()
+	}, 10*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		f.mu.Lock()
+		require.Equal(t, capturesAtPause, len(f.captures), "no capture while paused")
+		f.mu.Unlock()
+		env.SignalWorkflow(workflows.SignalResume, nil)
+	}, 20*time.Minute)
+	env.RegisterDelayedCallback(func() { resumed = query(t, env); env.CancelWorkflow() }, 22*time.Minute)
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+	require.True(t, env.IsWorkflowCompleted())
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, env.GetWorkflowError(), &canceled, "the workflow ran until the test cancelled it")
+
+	require.Equal(t, PhaseStreaming, streaming.Phase)
+	require.Equal(t, PhasePaused, paused.Phase)
+	require.Equal(t, "PausedBySignal", paused.Reason)
+	require.Equal(t, PhaseStreaming, resumed.Phase)
+
+	// Partition 1 starts at its log start offset; every capture continues where the last commit ended.
+	for i, c := range f.captures {
+		require.Equal(t, f.expected[i], c.From, "capture %d of %s/%d must start at the committed offset", i, c.Topic, c.Partition)
+		require.Equal(t, int64(-1), c.Until, "continuous captures have no end offset")
+	}
+	require.GreaterOrEqual(t, len(f.captures), 6)
+	require.NotEmpty(t, resumed.Partitions)
+}
+
+func TestScheduledRunCapturesUpToStartHighWatermarks(t *testing.T) {
+	f := newFake()
+	env := newEnv(t, f)
+	start := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	var status Status
+	env.RegisterDelayedCallback(func() {
+		f.mu.Lock()
+		f.hwm["orders/0"] = 5000 // grows after the first run started: the next run's concern
+		f.mu.Unlock()
+	}, 2*time.Hour+time.Second)
+	env.RegisterDelayedCallback(func() { status = query(t, env); env.CancelWorkflow() }, 30*time.Hour)
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeScheduled)})
+
+	require.Len(t, status.Runs, 2, "runs at 02:00 on two days")
+	first := status.Runs[0]
+	require.Equal(t, start.Add(2*time.Hour), first.Start.UTC())
+	require.Equal(t, "Succeeded", first.Outcome)
+	require.Equal(t, map[string]int64{"orders/0": 1000, "orders/1": 500}, first.Upto)
+	require.Equal(t, map[string]int64{"orders/0": 5000, "orders/1": 500}, status.Runs[1].Upto)
+	require.Equal(t, PhaseCompleted, status.Phase)
+	for _, c := range f.captures {
+		require.GreaterOrEqual(t, c.Until, int64(0), "scheduled captures stop at the run's high watermark")
+	}
+}
+
+func TestScheduledTriggerRunsNow(t *testing.T) {
+	f := newFake()
+	env := newEnv(t, f)
+	var status Status
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalTrigger, nil) }, time.Minute)
+	env.RegisterDelayedCallback(func() { status = query(t, env); env.CancelWorkflow() }, 5*time.Minute)
+	s := spec(ModeScheduled)
+	s.Schedule = "@yearly"
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: s})
+	require.Len(t, status.Runs, 1)
+	require.Equal(t, "Succeeded", status.Runs[0].Outcome)
+}
+
+func TestLongBackupContinuesAsNewWithItsOffsets(t *testing.T) {
+	f := newFake()
+	env := newEnv(t, f)
+	// The test environment does not count events; say the history has grown long after a few cycles.
+	env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(continueAfterEvents + 1) }, 3*time.Minute)
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
+	var next Input
+	require.NoError(t, converterFromEnv().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.State)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Equal(t, f.committed["orders/0"], stateNext(next.State, "orders", 0), "the new run continues from the committed offset")
+}
+
+func stateNext(s *State, topic string, p int32) int64 {
+	for _, n := range s.Next {
+		if n.Topic == topic && n.Partition == p {
+			return n.Next
+		}
+	}
+	return -1
+}
