@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"go.temporal.io/sdk/client"
+	"k8s.io/apimachinery/pkg/util/yaml"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/specs"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// resources are the objects of one YAML file, by kind and name.
+type resources struct {
+	clusters map[string]*arkivev1.KafkaCluster
+	storages map[string]*arkivev1.Storage
+	backups  []*arkivev1.KafkaBackup
+}
+
+// loadResources reads the same multi-document YAML `kubectl apply -f` takes.
+func loadResources(r io.Reader) (*resources, error) {
+	res := &resources{clusters: map[string]*arkivev1.KafkaCluster{}, storages: map[string]*arkivev1.Storage{}}
+	dec := yaml.NewYAMLOrJSONDecoder(r, 64<<10)
+	for doc := 1; ; doc++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if len(raw) == 0 || string(raw) == "null" {
+			continue
+		}
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if head.APIVersion != arkivev1.GroupVersion.String() {
+			return nil, fmt.Errorf("document %d: apiVersion %q is not %s", doc, head.APIVersion, arkivev1.GroupVersion)
+		}
+		var err error
+		switch head.Kind {
+		case "KafkaCluster":
+			o := &arkivev1.KafkaCluster{}
+			err = strictUnmarshal(raw, o)
+			res.clusters[o.Name] = o
+		case "Storage":
+			o := &arkivev1.Storage{}
+			err = strictUnmarshal(raw, o)
+			res.storages[o.Name] = o
+		case "KafkaBackup":
+			o := &arkivev1.KafkaBackup{}
+			err = strictUnmarshal(raw, o)
+			res.backups = append(res.backups, o)
+		default:
+			return nil, fmt.Errorf("document %d: kind %q is not supported by arkive run (KafkaCluster, Storage, KafkaBackup)", doc, head.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d (%s): %w", doc, head.Kind, err)
+		}
+	}
+	return res, nil
+}
+
+// strictUnmarshal refuses unknown fields, so a misspelt field is an error, not a silent default.
+func strictUnmarshal(raw []byte, into any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	return d.Decode(into)
+}
+
+// backupInputs builds the workflow input of every KafkaBackup in the file.
+func (r *resources) backupInputs() ([]kafkabackup.Input, []string, error) {
+	if len(r.backups) == 0 {
+		return nil, nil, errors.New("the file holds no KafkaBackup")
+	}
+	var inputs []kafkabackup.Input
+	var ids []string
+	for _, kb := range r.backups {
+		kc, ok := r.clusters[kb.Spec.Source]
+		if !ok {
+			return nil, nil, fmt.Errorf("KafkaBackup %s: spec.source: no KafkaCluster %q in the file", kb.Name, kb.Spec.Source)
+		}
+		st, ok := r.storages[kb.Spec.Sink]
+		if !ok {
+			return nil, nil, fmt.Errorf("KafkaBackup %s: spec.sink: no Storage %q in the file", kb.Name, kb.Spec.Sink)
+		}
+		in, err := specs.KafkaBackupInput(kb, kc, st)
+		if err != nil {
+			return nil, nil, fmt.Errorf("KafkaBackup %s: %w", kb.Name, err)
+		}
+		inputs = append(inputs, in)
+		ids = append(ids, workflows.WorkflowID("KafkaBackup", in.Namespace, kb.Name))
+	}
+	return inputs, ids, nil
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f workerFlags
+	var file string
+	var noWorker bool
+	fs := flag.NewFlagSet("arkive run", flag.ContinueOnError)
+	f.register(fs)
+	fs.StringVar(&file, "f", "", "YAML file with KafkaCluster, Storage and KafkaBackup resources (- for stdin)")
+	fs.BoolVar(&noWorker, "no-worker", false, "only start or update the workflows; do not run a worker in this process")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	if file == "" {
+		return errors.New("-f: a resource file is required")
+	}
+	in := io.Reader(os.Stdin)
+	if file != "-" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		in = fh
+	}
+	res, err := loadResources(in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	inputs, ids, err := res.backupInputs()
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	c, err := f.dial(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for i, input := range inputs {
+		// Start, or hand the running workflow the new spec: its checkpoints stay.
+		run, err := c.SignalWithStartWorkflow(ctx, ids[i], workflows.SignalUpdate, input.Spec,
+			client.StartWorkflowOptions{ID: ids[i], TaskQueue: f.taskQueue}, kafkabackup.WorkflowName, input)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", ids[i], err)
+		}
+		fmt.Fprintf(stdout, "%s started or updated (run %s)\n", ids[i], run.GetRunID())
+	}
+	if noWorker {
+		return nil
+	}
+	return runWorker(ctx, c, f, stderr)
+}

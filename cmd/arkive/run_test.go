@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+const goodFile = `apiVersion: arkive.io/v1alpha1
+kind: KafkaCluster
+metadata: {name: local}
+spec:
+  bootstrapServers: ["%s"]
+---
+apiVersion: arkive.io/v1alpha1
+kind: Storage
+metadata: {name: disk}
+spec:
+  volume: {path: "%s"}
+---
+apiVersion: arkive.io/v1alpha1
+kind: KafkaBackup
+metadata: {name: %s, namespace: team-a}
+spec:
+  source: local
+  sink: disk
+  streams: [{topic: "%s"}]
+  maxSegmentInterval: 1s
+%s`
+
+func TestRunFileErrorsNameTheField(t *testing.T) {
+	tests := map[string]struct {
+		extra, want string
+	}{
+		"bad cron":        {"  mode: Scheduled\n  schedule: \"61 * * * *\"\n", "spec.schedule"},
+		"unknown field":   {"  compresion: {codec: zstd}\n", `unknown field "compresion"`},
+		"gzip level":      {"  compression: {codec: gzip, level: 12}\n", "spec.compression.level"},
+		"tiny segments":   {"  maxSegmentBytes: 10\n", "spec.maxSegmentBytes"},
+		"unknown codec":   {"  compression: {codec: brotli}\n", "spec.compression.codec"},
+		"missing storage": {"", "spec.sink"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			doc := fmt.Sprintf(goodFile, "k:9092", "/tmp/x", "b", "t", tc.extra)
+			if name == "missing storage" {
+				doc = strings.Replace(doc, "sink: disk", "sink: elsewhere", 1)
+			}
+			res, err := loadResources(strings.NewReader(doc))
+			if err == nil {
+				_, _, err = res.backupInputs()
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := loadResources(strings.NewReader("apiVersion: v1\nkind: Secret\n"))
+	require.ErrorContains(t, err, `apiVersion "v1" is not arkive.io/v1alpha1`)
+}
+
+func TestRunStartsABackupAndStatusPrintsIt(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	temporal := testenv.Temporal(t)
+	topic := fmt.Sprintf("cli-%d", time.Now().UnixNano())
+	cfg := sarama.NewConfig()
+	cfg.Version = kafka.ProtocolVersion
+	cfg.Producer.Return.Successes = true
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
+	_ = admin.Close()
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	for i := range 100 {
+		_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
+	_ = p.Close()
+
+	file := filepath.Join(t.TempDir(), "backup.yaml")
+	name := strings.ReplaceAll(topic, "cli-", "b")
+	require.NoError(t, os.WriteFile(file, fmt.Appendf(nil, goodFile, bootstrap, t.TempDir(), name, topic, ""), 0o600))
+	queue := "cli-" + name
+	common := []string{"--temporal-address", temporal, "--task-queue", queue}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out, errOut bytes.Buffer
+	go func() { done <- runCmd(ctx, append([]string{"-f", file}, common...), &out, &errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		c, err := (&temporalFlags{address: temporal, namespace: "default"}).dial(&errOut)
+		if err == nil {
+			_ = c.TerminateWorkflow(context.Background(), "arkive/kafkabackup/team-a/"+name, "", "test done")
+			c.Close()
+		}
+	})
+
+	// Poll `arkive status` until the committed offset reaches the 100 records produced.
+	deadline := time.Now().Add(90 * time.Second)
+	var status bytes.Buffer
+	for {
+		status.Reset()
+		err := statusCmd(context.Background(), append([]string{"kafkabackup/" + name, "-n", "team-a"}, common...), &status, &errOut)
+		if err == nil && strings.Contains(status.String(), `"committed": 100`) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "backup did not commit all records in time; last status:\n%s\n%s", status.String(), errOut.String())
+		time.Sleep(250 * time.Millisecond) // polling interval, not synchronisation
+	}
+	require.Contains(t, out.String(), "arkive/kafkabackup/team-a/"+name+" started or updated")
+	require.Contains(t, status.String(), `"phase": "`+kafkabackup.PhaseStreaming+`"`)
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"arkive.io/arkive/workflows"
+)
+
+// kinds maps what users type to the kind in workflow ids.
+var kinds = map[string]string{
+	"kafkabackup": "KafkaBackup", "kafkabackups": "KafkaBackup", "kb": "KafkaBackup",
+}
+
+func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var t temporalFlags
+	var namespace string
+	fs := flag.NewFlagSet("arkive status", flag.ContinueOnError)
+	t.register(fs)
+	fs.StringVar(&namespace, "n", "default", "namespace of the resource")
+	if err := parseFlags(fs, reorder(args), stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("want one KIND/NAME argument, such as kafkabackup/orders")
+	}
+	kindArg, name, ok := strings.Cut(fs.Arg(0), "/")
+	kind := kinds[strings.ToLower(kindArg)]
+	if !ok || kind == "" || name == "" {
+		return fmt.Errorf("%q: want KIND/NAME with KIND one of kafkabackup (kb)", fs.Arg(0))
+	}
+	c, err := t.dial(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id := workflows.WorkflowID(kind, namespace, name)
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", id, err)
+	}
+	var raw json.RawMessage
+	if err := v.Get(&raw); err != nil {
+		return fmt.Errorf("read status of %s: %w", id, err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n%s\n", id, out.String())
+	return nil
+}
+
+// reorder moves flags before the positional argument, so "status kb/x -n prod" works too.
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		if strings.HasPrefix(args[i], "-") {
+			flags = append(flags, args[i])
+			if !strings.Contains(args[i], "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, args[i])
+	}
+	return append(flags, pos...)
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/worker"
+)
+
+type workerFlags struct {
+	temporalFlags
+	concurrency int
+	metricsPort int
+	secretsDir  string
+	spoolDir    string
+}
+
+func (w *workerFlags) register(fs *flag.FlagSet) {
+	w.temporalFlags.register(fs)
+	fs.IntVar(&w.concurrency, "concurrency", envInt("ARKIVE_CONCURRENCY", 0), "max concurrent activities, 0 for the SDK default (env ARKIVE_CONCURRENCY)")
+	fs.IntVar(&w.metricsPort, "metrics-port", envInt("ARKIVE_METRICS_PORT", 0), "serve /metrics and /healthz on this port, 0 for off (env ARKIVE_METRICS_PORT)")
+	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
+	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
+}
+
+func (w *workerFlags) options() worker.Options {
+	var resolver secrets.Resolver = noSecrets
+	if w.secretsDir != "" {
+		resolver = secrets.Dir(w.secretsDir)
+	}
+	return worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency,
+		Secrets: func(string) secrets.Resolver { return resolver }}
+}
+
+// noSecrets answers every reference with a clear error: the worker was started without a
+// secret source.
+var noSecrets = secrets.Func(func(_ context.Context, ref arkivev1.SecretKeyRef) ([]byte, error) {
+	return nil, fmt.Errorf("secret %s#%s: this worker has no secret source (start it with --secrets-dir)", ref.Name, ref.Key)
+})
+
+func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	var f workerFlags
+	fs := flag.NewFlagSet("arkive worker", flag.ContinueOnError)
+	f.register(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	c, err := f.dial(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return runWorker(ctx, c, f, stderr)
+}
+
+// runWorker runs a worker (and the metrics endpoint) until ctx ends.
+func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Writer) error {
+	if f.metricsPort > 0 {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		srv := &http.Server{Addr: net.JoinHostPort("", strconv.Itoa(f.metricsPort)), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintln(stderr, "arkive: metrics endpoint:", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	w := worker.New(c, f.options())
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", f.taskQueue, err)
+	}
+	fmt.Fprintf(stderr, "arkive: worker polling task queue %q on %s (namespace %s)\n", f.taskQueue, f.address, f.namespace)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+func ignoreHelp(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}

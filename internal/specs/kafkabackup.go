@@ -1,0 +1,125 @@
+// Package specs turns resources (as applied with kubectl, or read from a file by `arkive run`)
+// into workflow inputs. It applies the CRD defaults itself, because outside the API server
+// nobody else does, and validates what admission cannot (a cron's fields, say), naming the field.
+package specs
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// Defaults of KafkaBackup fields, the same as the CRD's.
+const (
+	DefaultMaxSegmentBytes    = 64 << 20
+	DefaultMaxSegmentInterval = 5 * time.Minute
+	DefaultDiscoveryInterval  = time.Minute
+)
+
+// BackupName is the name a backup has in storage: <namespace>/<name>.
+func BackupName(namespace, name string) string { return namespace + "/" + name }
+
+// KafkaBackupInput builds the workflow input for a KafkaBackup from it and the KafkaCluster
+// and Storage it names. Specs travel as JSON with Secret references only.
+func KafkaBackupInput(kb *arkivev1.KafkaBackup, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkabackup.Input, error) {
+	ns := kb.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	if kc.Name != kb.Spec.Source {
+		return kafkabackup.Input{}, fmt.Errorf("spec.source: KafkaCluster %q is not the one given (%q)", kb.Spec.Source, kc.Name)
+	}
+	if st.Name != kb.Spec.Sink {
+		return kafkabackup.Input{}, fmt.Errorf("spec.sink: Storage %q is not the one given (%q)", kb.Spec.Sink, st.Name)
+	}
+	spec, err := KafkaBackupSpec(kb.Spec)
+	if err != nil {
+		return kafkabackup.Input{}, err
+	}
+	kj, err := json.Marshal(kc.Spec)
+	if err != nil {
+		return kafkabackup.Input{}, err
+	}
+	sj, err := json.Marshal(st.Spec)
+	if err != nil {
+		return kafkabackup.Input{}, err
+	}
+	return kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: ns, Backup: BackupName(ns, kb.Name), Kafka: kj, Storage: sj}, Spec: spec}, nil
+}
+
+// KafkaBackupSpec converts and validates a KafkaBackup spec, applying the CRD defaults.
+func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
+	out := kafkabackup.Spec{
+		Enabled:             s.Enabled == nil || *s.Enabled,
+		Exclude:             s.ExcludeTopics,
+		Mode:                string(s.Mode),
+		Schedule:            s.Schedule,
+		StartFromLatest:     s.StartFrom == arkivev1.StartLatest,
+		Compression:         kafkabackup.Compression{Codec: "zstd"},
+		MaxSegmentBytes:     DefaultMaxSegmentBytes,
+		MaxSegmentInterval:  DefaultMaxSegmentInterval,
+		DiscoveryInterval:   DefaultDiscoveryInterval,
+		CaptureTopicConfigs: s.CaptureTopicConfigs == nil || *s.CaptureTopicConfigs,
+	}
+	if out.Mode == "" {
+		out.Mode = kafkabackup.ModeContinuous
+	}
+	for i, st := range s.Streams {
+		if st.Topic == "" {
+			return out, fmt.Errorf("spec.streams[%d].topic: must not be empty", i)
+		}
+		out.Streams = append(out.Streams, kafkabackup.Stream{Topic: st.Topic, Enabled: st.Enabled == nil || *st.Enabled})
+	}
+	switch out.Mode {
+	case kafkabackup.ModeContinuous:
+		if s.Schedule != "" {
+			return out, fmt.Errorf("spec.schedule: not allowed when mode is Continuous")
+		}
+	case kafkabackup.ModeScheduled:
+		if _, err := cron.ParseStandard(s.Schedule); err != nil {
+			return out, fmt.Errorf("spec.schedule: %q is not a valid cron expression: %v", s.Schedule, err)
+		}
+	default:
+		return out, fmt.Errorf("spec.mode: %q is not Continuous or Scheduled", s.Mode)
+	}
+	if c := s.Compression; c != nil {
+		if c.Codec != "" {
+			out.Compression.Codec = string(c.Codec)
+		}
+		if c.Level != nil {
+			out.Compression.Level = int(*c.Level)
+		}
+	}
+	codec, err := archive.ParseCodec(out.Compression.Codec)
+	if err != nil {
+		return out, fmt.Errorf("spec.compression.codec: %v", err)
+	}
+	if err := (archive.Compression{Codec: codec, Level: out.Compression.Level}).Validate(); err != nil {
+		return out, fmt.Errorf("spec.compression.level: %v", err)
+	}
+	if s.MaxSegmentBytes != nil {
+		if *s.MaxSegmentBytes < 1024 {
+			return out, fmt.Errorf("spec.maxSegmentBytes: %d is below 1024", *s.MaxSegmentBytes)
+		}
+		out.MaxSegmentBytes = *s.MaxSegmentBytes
+	}
+	if s.MaxSegmentInterval != nil {
+		if s.MaxSegmentInterval.Duration < time.Second {
+			return out, fmt.Errorf("spec.maxSegmentInterval: %s is below 1s", s.MaxSegmentInterval.Duration)
+		}
+		out.MaxSegmentInterval = s.MaxSegmentInterval.Duration
+	}
+	if s.DiscoveryInterval != nil {
+		if s.DiscoveryInterval.Duration < time.Second {
+			return out, fmt.Errorf("spec.discoveryInterval: %s is below 1s", s.DiscoveryInterval.Duration)
+		}
+		out.DiscoveryInterval = s.DiscoveryInterval.Duration
+	}
+	return out, nil
+}
