@@ -358,7 +358,9 @@ func (c *capture) roll(ctx context.Context) error {
 	if err != nil {
 		return classify(err)
 	}
-	if _, err := io.Copy(w, s.file); err != nil {
+	// Keep heartbeating while a large segment uploads, so a slow upload is not taken for a
+	// dead worker.
+	if _, err := io.Copy(w, &beatingReader{r: s.file, beat: func() { c.heartbeat(ctx, c.durable) }}); err != nil {
 		_ = w.Close()
 		return classify(fmt.Errorf("upload %s: %w", key, err))
 	}
@@ -396,4 +398,19 @@ func classify(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrStorageAccessDenied, err)
 	}
 	return err
+}
+
+// beatingReader calls beat at most once a second while it is read.
+type beatingReader struct {
+	r    io.Reader
+	beat func()
+	last time.Time
+}
+
+func (b *beatingReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(b.last) >= time.Second {
+		b.beat()
+		b.last = now
+	}
+	return b.r.Read(p)
 }

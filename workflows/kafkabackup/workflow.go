@@ -233,7 +233,9 @@ func key(topic string, partition int32) string { return fmt.Sprintf("%s/%d", top
 func (b *backup) activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
-		HeartbeatTimeout:    time.Minute,
+		// Captures heartbeat every second (also while uploading), so a dead worker is noticed
+		// within seconds and its partitions move on.
+		HeartbeatTimeout:    10 * time.Second,
 		WaitForCancellation: true,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrTopicNotFound, ErrAuthentication, ErrStorageAccessDenied}},

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"arkive.io/arkive/activities/kafka"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/specs"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+const (
+	crashPartitions = 4
+	crashRecords    = 1_000_000
+	crashKills      = 10
+)
+
+// produceSequence writes n records round-robin over the partitions; each value is its own
+// per-partition sequence number, so a record's value must equal its offset.
+func produceSequence(t *testing.T, bootstrap, topic string, seq []int, n int) {
+	partitions := len(seq)
+	cfg := sarama.NewConfig()
+	cfg.Version = kafka.ProtocolVersion
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Idempotent = true // no duplicates, in order, even on retries
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	batch := make([]*sarama.ProducerMessage, 0, min(n, 20_000))
+	for i := range n {
+		part := i % partitions
+		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Partition: int32(part), Value: sarama.StringEncoder(strconv.Itoa(seq[part]))})
+		seq[part]++
+		if len(batch) == cap(batch) || i == n-1 {
+			require.NoError(t, p.SendMessages(batch)) // every batch acknowledged before the next
+			batch = batch[:0]
+		}
+	}
+}
+
+func buildArkive(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "arkive")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Run(), "build arkive")
+	return bin
+}
+
+// Crash safety: the worker process is SIGKILLed at random moments at least ten times during a
+// backup of a million records, and restarted; afterwards the archive holds every offset from 0
+// to the high watermark exactly once, each with its own value.
+func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long crash test")
+	}
+	bootstrap := testenv.Kafka(t)
+	temporal := testenv.Temporal(t)
+	topic := fmt.Sprintf("crash-%d", time.Now().UnixNano())
+	cfg := sarama.NewConfig()
+	cfg.Version = kafka.ProtocolVersion
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: crashPartitions, ReplicationFactor: 1}, false))
+	_ = admin.Close()
+	seq := make([]int, crashPartitions)
+	produceSequence(t, bootstrap, topic, seq, crashRecords)
+	bin := buildArkive(t)
+
+	dir := t.TempDir()
+	name := "crash" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	queue := "crash-" + name
+	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s",
+		Streams: []arkivev1.BackupStream{{Topic: topic}}, MaxSegmentBytes: ptrTo[int64](256 << 10)}}
+	kb.Name, kb.Namespace = name, "default"
+	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
+	kc.Name = "k"
+	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
+	st.Name = "s"
+	in, err := specs.KafkaBackupInput(kb, kc, st)
+	require.NoError(t, err)
+	in.Spec.MaxSegmentInterval = time.Second
+
+	c, err := client.Dial(client.Options{HostPort: temporal})
+	require.NoError(t, err)
+	defer c.Close()
+	wid := workflows.WorkflowID("KafkaBackup", "default", name)
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	defer func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") }()
+
+	startWorker := func() *exec.Cmd {
+		cmd := exec.Command(bin, "worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir())
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	// Records keep arriving during the kills, so every kill lands during a running backup.
+	stopProducing := make(chan struct{})
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for {
+			select {
+			case <-stopProducing:
+				return
+			case <-time.After(200 * time.Millisecond): // production pace
+				produceSequence(t, bootstrap, topic, seq, 400)
+			}
+		}
+	}()
+	// Kill moments spread over 0.5–30 s of a worker's life, in random order. A new worker waits
+	// up to the 10 s heartbeat timeout for the killed one's captures, and a cycle commits after
+	// about 10 s more: so some kills land before any work, some mid-capture, some after a commit.
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	killAfter := make([]time.Duration, crashKills)
+	for i := range killAfter {
+		killAfter[i] = 500*time.Millisecond + time.Duration(i)*3*time.Second + time.Duration(rng.IntN(500))*time.Millisecond
+	}
+	rng.Shuffle(len(killAfter), func(i, j int) { killAfter[i], killAfter[j] = killAfter[j], killAfter[i] })
+	progressAtKill := make([]int64, 0, crashKills)
+	for _, after := range killAfter {
+		w := startWorker()
+		// The kill schedule is the fault being injected, not a wait for anything.
+		time.Sleep(after)
+		progressAtKill = append(progressAtKill, committedTotal(c, wid)) // answered by the live worker
+		require.NoError(t, w.Process.Signal(syscall.SIGKILL))
+		_ = w.Wait()
+	}
+	close(stopProducing)
+	<-produced
+	total := 0
+	for _, n := range seq {
+		total += n
+	}
+	final := startWorker()
+	defer func() { _ = final.Process.Kill(); _ = final.Wait() }()
+
+	deadline := time.Now().Add(5 * time.Minute)
+	for committedTotal(c, wid) < int64(total) {
+		require.True(t, time.Now().Before(deadline), "backup did not finish; committed %d of %d", committedTotal(c, wid), total)
+		time.Sleep(500 * time.Millisecond) // polling interval
+	}
+	t.Logf("kill moments %v; committed records at each kill %v; %d records in all", killAfter, progressAtKill, total)
+	require.True(t, slices.ContainsFunc(progressAtKill, func(n int64) bool { return n > 0 }), "some kill must land after a commit")
+
+	store, err := blobstore.Open(context.Background(), st.Spec, nil)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, _ := blobstore.Kafka(in.Backup)
+	m, err := kafka.ReadManifest(context.Background(), store, layout)
+	require.NoError(t, err)
+	require.Len(t, m.Topics, 1)
+	require.Len(t, m.Topics[0].Data, crashPartitions)
+	read := 0
+	for _, part := range m.Topics[0].Data {
+		require.Equal(t, int64(0), part.StartOffset)
+		require.Equal(t, int64(seq[part.Partition]), part.NextOffset)
+		require.Empty(t, part.Holes())
+		want := int64(0)
+		for _, ref := range part.Segments {
+			r, err := store.NewReader(context.Background(), ref.Key, nil)
+			require.NoError(t, err)
+			sr, err := archive.NewSegmentReader(r, archive.ReaderOptions{Name: ref.Key})
+			require.NoError(t, err)
+			for {
+				rec, err := sr.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				require.Equal(t, want, rec.Offset, "partition %d: offsets must appear once each, in order", part.Partition)
+				require.Equal(t, strconv.FormatInt(rec.Offset, 10), string(rec.Value), "partition %d offset %d", part.Partition, rec.Offset)
+				want++
+				read++
+			}
+			_ = r.Close()
+		}
+		require.Equal(t, part.NextOffset, want)
+	}
+	require.Equal(t, total, read)
+}
+
+// committedTotal sums the committed offsets the status query reports (0 if it cannot answer).
+func committedTotal(c client.Client, wid string) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(ctx, wid, "", workflows.QueryStatus)
+	if err != nil {
+		return 0
+	}
+	var s kafkabackup.Status
+	if v.Get(&s) != nil {
+		return 0
+	}
+	var n int64
+	for _, p := range s.Partitions {
+		n += p.Committed
+	}
+	return n
+}
+
+func ptrTo[T any](v T) *T { return &v }

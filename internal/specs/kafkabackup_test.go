@@ -1,0 +1,43 @@
+package specs
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// Outside a cluster nobody applies the CRD defaults: these must be the CRD's values
+// (api/v1alpha1/kafkabackup_types.go, checked on a real API server in validation_test.go).
+func TestKafkaBackupSpecAppliesCRDDefaults(t *testing.T) {
+	off := false
+	got, err := KafkaBackupSpec(arkivev1.KafkaBackupSpec{Source: "k", Sink: "s",
+		Streams: []arkivev1.BackupStream{{Topic: "a.*"}, {Topic: "b", Enabled: &off}}})
+	require.NoError(t, err)
+	require.Equal(t, kafkabackup.Spec{Enabled: true, Mode: kafkabackup.ModeContinuous,
+		Streams:     []kafkabackup.Stream{{Topic: "a.*", Enabled: true}, {Topic: "b", Enabled: false}},
+		Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20, MaxSegmentInterval: 5 * time.Minute,
+		DiscoveryInterval: time.Minute, CaptureTopicConfigs: true}, got)
+}
+
+func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
+	tests := map[string]struct {
+		spec arkivev1.KafkaBackupSpec
+		want string
+	}{
+		"minute 61":      {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeScheduled, Schedule: "61 * * * *"}, "spec.schedule"},
+		"month 13":       {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeScheduled, Schedule: "0 0 1 13 *"}, "spec.schedule"},
+		"short interval": {arkivev1.KafkaBackupSpec{MaxSegmentInterval: &metav1.Duration{Duration: time.Millisecond}}, "spec.maxSegmentInterval"},
+		"empty stream":   {arkivev1.KafkaBackupSpec{Streams: []arkivev1.BackupStream{{}}}, "spec.streams[0].topic"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := KafkaBackupSpec(tc.spec)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
