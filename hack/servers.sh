@@ -101,6 +101,7 @@ export ARKIVE_TEST_AZURITE=http://127.0.0.1:$ARKIVE_AZURITE_PORT/devstoreaccount
 export ARKIVE_TEST_GCS=http://127.0.0.1:$ARKIVE_GCS_PORT/storage/v1/
 export KUBEBUILDER_ASSETS=$ENVTEST_ASSETS
 export ARKIVE_TEST_KCAT=$(command -v kcat || true)
+export ARKIVE_TEST_TEMPORAL_CLI=$ARKIVE_BIN/temporal
 ENV
 }
 

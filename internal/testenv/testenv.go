@@ -20,6 +20,7 @@ const (
 	EnvGCS             = "ARKIVE_TEST_GCS"
 	EnvKubeAssets      = "KUBEBUILDER_ASSETS"
 	EnvKcat            = "ARKIVE_TEST_KCAT"
+	EnvTemporalCLI     = "ARKIVE_TEST_TEMPORAL_CLI"
 	envRequireServers  = "ARKIVE_REQUIRE_SERVERS"
 	azuriteAccountName = "devstoreaccount1"
 	// AzuriteAccountKey is Azurite's published well-known development key, not a secret.
@@ -49,6 +50,9 @@ func Kafka(t testing.TB) string { return Require(t, EnvKafka) }
 
 // KubeAssets is the folder with kube-apiserver, etcd and kubectl for envtest.
 func KubeAssets(t testing.TB) string { return Require(t, EnvKubeAssets) }
+
+// TemporalCLI is the path of the temporal command line, as users signal workflows with it.
+func TemporalCLI(t testing.TB) string { return Require(t, EnvTemporalCLI) }
 
 // Kcat is the path of kcat, the independent Kafka client used to check data.
 func Kcat(t testing.TB) string { return Require(t, EnvKcat) }
