@@ -40,6 +40,7 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
 	r.RegisterActivityWithOptions(kf.Discover, activity.RegisterOptions{Name: kafkabackup.ActivityDiscover})
 	r.RegisterActivityWithOptions(kf.Commit, activity.RegisterOptions{Name: kafkabackup.ActivityCommit})
+	r.RegisterActivityWithOptions(kf.ApplyRetention, activity.RegisterOptions{Name: kafkabackup.ActivityRetain})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

@@ -99,7 +99,12 @@ func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {
 		case c.Start != p.NextOffset:
 			return fmt.Errorf("capture of %s/%d starts at %d but the backup continues at %d", c.Topic, c.Partition, c.Start, p.NextOffset)
 		}
-		p.Segments = append(p.Segments, c.Segments...)
+		for _, seg := range c.Segments {
+			if in.Run != nil {
+				seg.Run = in.Run.ID // retention drops data by run
+			}
+			p.Segments = append(p.Segments, seg)
+		}
 		p.Gaps = append(p.Gaps, c.Gaps...)
 		p.NextOffset = c.Next
 	}

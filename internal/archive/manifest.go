@@ -62,6 +62,8 @@ type SegmentRef struct {
 	ContentCRC   uint32 `json:"contentCrc"`
 	Codec        string `json:"codec"`
 	Encrypted    bool   `json:"encrypted,omitempty"`
+	// Run is the scheduled run that wrote the segment; empty in continuous mode.
+	Run string `json:"run,omitempty"`
 }
 
 // GapReason says why offsets between two segments are absent from the backup.
@@ -234,4 +236,34 @@ func (p *Partition) Holes() []Gap {
 		holes = append(holes, Gap{From: next, To: p.NextOffset - 1})
 	}
 	return holes
+}
+
+// TrimBefore drops the oldest segments for which drop says so, stopping at the first one it
+// keeps, so what remains is still one contiguous range; StartOffset moves to the first kept
+// segment (or to NextOffset when none is kept) and gaps below it go. It returns the dropped
+// segments.
+func (p *Partition) TrimBefore(drop func(SegmentRef) bool) []SegmentRef {
+	n := 0
+	for n < len(p.Segments) && drop(p.Segments[n]) {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	dropped := slices.Clone(p.Segments[:n])
+	p.Segments = slices.Delete(p.Segments, 0, n)
+	start := p.NextOffset
+	if len(p.Segments) > 0 {
+		start = p.Segments[0].FirstOffset
+	}
+	p.StartOffset = start
+	kept := p.Gaps[:0]
+	for _, g := range p.Gaps {
+		if g.To >= start {
+			g.From = max(g.From, start)
+			kept = append(kept, g)
+		}
+	}
+	p.Gaps = kept
+	return dropped
 }

@@ -67,3 +67,22 @@ func TestPartitionHoles(t *testing.T) {
 	require.Equal(t, []Gap{{From: 20, To: 39}, {From: 70, To: 99}}, p.Holes())
 	require.Equal(t, []Gap{{From: 0, To: 4}}, (&Partition{NextOffset: 5}).Holes(), "an empty partition is one hole")
 }
+
+func TestPartitionTrimBeforeKeepsOneContiguousRange(t *testing.T) {
+	p := Partition{StartOffset: 0, NextOffset: 400,
+		Segments: []SegmentRef{seg("a", 0, 99, 100), seg("b", 150, 249, 100), seg("c", 250, 399, 100)},
+		Gaps:     []Gap{{From: 100, To: 149, Reason: GapRetention}}}
+	p.Segments[0].Run, p.Segments[1].Run, p.Segments[2].Run = "r1", "r2", "r1"
+	// r1 is dropped only as a prefix: "c" stays because "b" before it is kept.
+	dropped := p.TrimBefore(func(s SegmentRef) bool { return s.Run == "r1" })
+	require.Equal(t, []string{"a"}, []string{dropped[0].Key})
+	require.Equal(t, int64(150), p.StartOffset)
+	require.Empty(t, p.Gaps, "gaps below the new start go")
+	require.Empty(t, p.Holes())
+	require.NoError(t, p.validate())
+
+	all := p.TrimBefore(func(SegmentRef) bool { return true })
+	require.Len(t, all, 2)
+	require.Equal(t, p.NextOffset, p.StartOffset, "an emptied partition starts where capture continues")
+	require.NoError(t, p.validate())
+}

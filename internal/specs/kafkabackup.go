@@ -115,6 +115,20 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		}
 		out.MaxSegmentInterval = s.MaxSegmentInterval.Duration
 	}
+	if r := s.Retention; r != nil {
+		if r.KeepLast != nil {
+			if *r.KeepLast < 1 {
+				return out, fmt.Errorf("spec.retention.keepLast: %d is below 1", *r.KeepLast)
+			}
+			out.KeepLast = int(*r.KeepLast)
+		}
+		if r.MaxAge != nil {
+			if r.MaxAge.Duration <= 0 {
+				return out, fmt.Errorf("spec.retention.maxAge: %s is not positive", r.MaxAge.Duration)
+			}
+			out.MaxAge = r.MaxAge.Duration
+		}
+	}
 	if s.DiscoveryInterval != nil {
 		if s.DiscoveryInterval.Duration < time.Second {
 			return out, fmt.Errorf("spec.discoveryInterval: %s is below 1s", s.DiscoveryInterval.Duration)

@@ -14,6 +14,7 @@ const (
 	ActivityCapture  = "arkive.kafka.Capture"
 	ActivityDiscover = "arkive.kafka.Discover"
 	ActivityCommit   = "arkive.kafka.Commit"
+	ActivityRetain   = "arkive.kafka.ApplyRetention"
 )
 
 // Error types of non-retryable failures, shown in the resource's status.
@@ -131,4 +132,22 @@ type PartitionState struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Next      int64  `json:"next"`
+}
+
+// RetentionInput says what the backup must keep; the activity drops the rest, oldest first.
+type RetentionInput struct {
+	Connection
+	// KeepRuns, when not nil, lists the runs whose data stays; segments of other runs go.
+	KeepRuns []string `json:"keepRuns,omitempty"`
+	// Before, when set, lets segments whose newest record is older go.
+	Before time.Time `json:"before,omitzero"`
+	// Protect is a run whose data never goes (the newest successful one).
+	Protect string    `json:"protect,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// RetentionResult counts what went.
+type RetentionResult struct {
+	DeletedSegments int   `json:"deletedSegments"`
+	DeletedBytes    int64 `json:"deletedBytes"`
 }

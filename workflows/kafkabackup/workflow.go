@@ -52,6 +52,10 @@ type Spec struct {
 	MaxSegmentInterval  time.Duration `json:"maxSegmentInterval"`
 	DiscoveryInterval   time.Duration `json:"discoveryInterval"`
 	CaptureTopicConfigs bool          `json:"captureTopicConfigs"`
+	// KeepLast keeps the data of this many successful scheduled runs (0: no limit).
+	KeepLast int `json:"keepLast,omitempty"`
+	// MaxAge drops data whose newest record is older (0: no limit).
+	MaxAge time.Duration `json:"maxAge,omitempty"`
 }
 
 // Input starts (or continues, with State) a KafkaBackup workflow.
@@ -68,6 +72,7 @@ type State struct {
 	LastSuccess    time.Time        `json:"lastSuccess,omitzero"`
 	PausedBySignal bool             `json:"pausedBySignal,omitempty"`
 	Warnings       []string         `json:"warnings,omitempty"`
+	RunSeq         int              `json:"runSeq,omitempty"` // numbers runs, so ids are unique
 }
 
 // Status answers the status query.
@@ -102,6 +107,7 @@ type backup struct {
 	resume        workflow.ReceiveChannel
 	trigger       workflow.ReceiveChannel
 	update        workflow.ReceiveChannel
+	lastRetention time.Time
 	triggered     bool // a trigger signal asked for a scheduled run now
 	specChanged   bool // an update arrived during the current cycle
 }
@@ -302,7 +308,15 @@ func (b *backup) continuous(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	return b.commit(ctx, results, nil)
+	if err := b.commit(ctx, results, nil); err != nil {
+		return err
+	}
+	// Age-based retention, at most once per discovery interval.
+	if b.in.Spec.MaxAge > 0 && workflow.Now(ctx).Sub(b.lastRetention) >= b.in.Spec.DiscoveryInterval {
+		b.lastRetention = workflow.Now(ctx)
+		return b.retain(ctx)
+	}
+	return nil
 }
 
 // sleep waits for d or until a signal arrives (and is applied), whichever comes first.
@@ -463,7 +477,9 @@ func (b *backup) scheduled(ctx workflow.Context) error {
 	}
 	b.triggered = false
 	start := workflow.Now(ctx)
-	run := &archive.Run{ID: "run-" + start.UTC().Format("20060102T150405Z"), Start: start, Outcome: "Running", Upto: map[string]int64{}}
+	b.state.RunSeq++
+	run := &archive.Run{ID: fmt.Sprintf("run-%06d-%s", b.state.RunSeq, start.UTC().Format("20060102T150405Z")),
+		Start: start, Outcome: "Running", Upto: map[string]int64{}}
 	b.status.CurrentRun = run
 	defer func() { b.status.CurrentRun = nil }()
 	b.setPhase(PhaseStreaming, "ScheduledRun")
@@ -525,6 +541,49 @@ func (b *backup) endRun(ctx workflow.Context, run *archive.Run, cause error) err
 	b.status.Runs = b.state.Runs
 	if cause == nil && run.Outcome == "Succeeded" {
 		b.setPhase(PhaseCompleted, run.ID)
+		cause = b.retain(ctx)
 	}
 	return cause
+}
+
+// retain applies the retention policy. Which runs stay is decided here; the activity trims the
+// manifest first and deletes objects after. The newest successful run is never dropped.
+func (b *backup) retain(ctx workflow.Context) error {
+	spec := b.in.Spec
+	if spec.KeepLast <= 0 && spec.MaxAge <= 0 {
+		return nil
+	}
+	in := RetentionInput{Connection: b.in.Connection, Time: workflow.Now(ctx)}
+	if spec.MaxAge > 0 {
+		in.Before = workflow.Now(ctx).Add(-spec.MaxAge)
+	}
+	var succeeded []int
+	for i, r := range b.state.Runs {
+		if r.Outcome == "Succeeded" {
+			succeeded = append(succeeded, i)
+		}
+	}
+	if len(succeeded) > 0 {
+		in.Protect = b.state.Runs[succeeded[len(succeeded)-1]].ID
+	}
+	if spec.KeepLast > 0 && len(succeeded) > spec.KeepLast {
+		// Keep the last KeepLast successful runs and every run after the oldest of them, so
+		// what stays is one contiguous range.
+		from := succeeded[len(succeeded)-spec.KeepLast]
+		in.KeepRuns = []string{}
+		for _, r := range b.state.Runs[from:] {
+			in.KeepRuns = append(in.KeepRuns, r.ID)
+		}
+	} else if spec.MaxAge <= 0 {
+		return nil
+	}
+	var res RetentionResult
+	if err := workflow.ExecuteActivity(b.activityCtx(ctx, 10*time.Minute), ActivityRetain, in).Get(ctx, &res); err != nil {
+		return err
+	}
+	if in.KeepRuns != nil {
+		b.state.Runs = slices.DeleteFunc(b.state.Runs, func(r archive.Run) bool { return !slices.Contains(in.KeepRuns, r.ID) })
+		b.status.Runs = b.state.Runs
+	}
+	return nil
 }

@@ -1,0 +1,113 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"go.temporal.io/sdk/temporal"
+	"gocloud.dev/blob"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// ApplyRetention drops the oldest data the policy no longer keeps. It writes the trimmed
+// manifest first and deletes objects after, so a reader never finds the manifest naming a
+// deleted segment. Deletion covers every segment object below a partition's new start offset,
+// which also removes what killed captures left there, and makes a retry finish the job.
+func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.RetentionInput) (kafkabackup.RetentionResult, error) {
+	var res kafkabackup.RetentionResult
+	var sspec arkivev1.StorageSpec
+	if err := json.Unmarshal(in.Storage, &sspec); err != nil {
+		return res, temporal.NewNonRetryableApplicationError("storage spec: "+err.Error(), kafkabackup.ErrInvalidSpec, nil)
+	}
+	layout, err := blobstore.Kafka(in.Backup)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
+	}
+	store, err := blobstore.Open(ctx, sspec, a.Secrets(in.Namespace))
+	if err != nil {
+		return res, classify(err)
+	}
+	defer store.Close()
+	m, err := ReadManifest(ctx, store, layout)
+	if err != nil || m == nil {
+		return res, err
+	}
+	drop := func(s archive.SegmentRef) bool {
+		if in.Protect != "" && s.Run == in.Protect {
+			return false
+		}
+		if in.KeepRuns != nil && s.Run != "" && !slices.Contains(in.KeepRuns, s.Run) {
+			return true
+		}
+		return !in.Before.IsZero() && s.MaxTimestamp < in.Before.UnixMilli()
+	}
+	for ti := range m.Topics {
+		for pi := range m.Topics[ti].Data {
+			p := &m.Topics[ti].Data[pi]
+			newest := ""
+			if in.KeepRuns == nil && len(p.Segments) > 0 {
+				newest = p.Segments[len(p.Segments)-1].Key // age alone never empties a partition
+			}
+			p.TrimBefore(func(s archive.SegmentRef) bool { return s.Key != newest && drop(s) })
+		}
+	}
+	if in.KeepRuns != nil {
+		m.Runs = slices.DeleteFunc(m.Runs, func(r archive.Run) bool { return !slices.Contains(in.KeepRuns, r.ID) && r.ID != in.Protect })
+	}
+	m.Generation++
+	m.CommittedAt = in.Time
+	data, err := archive.MarshalManifest(m)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), "InconsistentCommit", nil)
+	}
+	if err := store.Put(ctx, layout.Manifest(), data); err != nil {
+		return res, classify(err)
+	}
+	for _, t := range m.Topics {
+		for _, p := range t.Data {
+			prefix, err := layout.PartitionPrefix(t.Name, p.Partition)
+			if err != nil {
+				return res, err
+			}
+			n, bytes, err := deleteBelow(ctx, store, layout, prefix, p.StartOffset)
+			res.DeletedSegments += n
+			res.DeletedBytes += bytes
+			if err != nil {
+				return res, classify(err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// deleteBelow deletes the segment objects under prefix that end before offset.
+func deleteBelow(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, prefix string, offset int64) (int, int64, error) {
+	n, total := 0, int64(0)
+	it := store.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return n, total, nil
+		}
+		if err != nil {
+			return n, total, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		k, ok := layout.ParseSegment(obj.Key)
+		if !ok || k.Last >= offset {
+			continue
+		}
+		if err := store.Delete(ctx, obj.Key); err != nil && !blobstore.IsNotFound(err) {
+			return n, total, fmt.Errorf("delete %s: %w", obj.Key, err)
+		}
+		n++
+		total += obj.Size
+	}
+}
