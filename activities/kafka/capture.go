@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
@@ -394,7 +393,7 @@ func classify(err error) error {
 	case errors.Is(err, sarama.ErrSASLAuthenticationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed),
 		errors.Is(err, sarama.ErrClusterAuthorizationFailed):
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrAuthentication, err)
-	case gcerrors.Code(err) == gcerrors.PermissionDenied:
+	case blobstore.IsAccessDenied(err):
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrStorageAccessDenied, err)
 	}
 	return err

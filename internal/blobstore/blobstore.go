@@ -21,6 +21,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
 	"gocloud.dev/blob/fileblob"
@@ -354,4 +355,21 @@ func defaulted(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// IsAccessDenied reports whether err says the credentials were refused: gocloud's
+// PermissionDenied, plus S3's codes for bad credentials, which gocloud reports as Unknown.
+// Retrying these does not help; a person must fix the Storage or its Secret.
+func IsAccessDenied(err error) bool {
+	if gcerrors.Code(err) == gcerrors.PermissionDenied {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "AllAccessDisabled":
+			return true
+		}
+	}
+	return false
 }

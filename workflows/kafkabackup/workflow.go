@@ -33,6 +33,20 @@ const (
 // continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
 const continueAfterEvents = 4000
 
+// retryPause is how long the workflow waits after an activity gave up on a passing cause.
+const retryPause = 30 * time.Second
+
+// rootMessage is the innermost error message: the cause, without Temporal's wrapping.
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
 // Stream selects topics by name or glob.
 type Stream struct {
 	Topic   string `json:"topic"`
@@ -126,6 +140,9 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 		return err
 	}
 	for {
+		if ctx.Err() != nil {
+			return ctx.Err() // cancelled (the resource was deleted): stop cleanly
+		}
 		b.drainSignals(ctx)
 		if reason := b.inactiveReason(); reason != "" {
 			b.setPhase(inactivePhase(reason), reason)
@@ -139,6 +156,9 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 			err = b.continuous(ctx)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return err // the workflow itself was cancelled (the resource was deleted): stop
+			}
 			var appErr *temporal.ApplicationError
 			if errors.As(err, &appErr) && appErr.NonRetryable() {
 				// A cause a person must fix: stop, say why, and wait for an update or resume.
@@ -147,7 +167,12 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 				b.waitForSignal(ctx)
 				continue
 			}
-			return err
+			// A cause that may pass (broker or storage unreachable): say so in the status, wait,
+			// and try again; capture resumes from the last commit.
+			b.status.LastError = rootMessage(err)
+			b.status.Reason = "Retrying"
+			b.sleep(ctx, retryPause)
+			continue
 		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
 			b.drainSignals(ctx)
@@ -217,6 +242,7 @@ func (b *backup) receiveOne(ctx workflow.Context, block bool) bool {
 	got := false
 	sel := workflow.NewSelector(ctx)
 	b.addSignals(ctx, sel, func() { got = true })
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 	if !block {
 		sel.AddDefault(func() {})
 	}
@@ -243,7 +269,10 @@ func (b *backup) activityCtx(ctx workflow.Context, timeout time.Duration) workfl
 		// within seconds and its partitions move on.
 		HeartbeatTimeout:    10 * time.Second,
 		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		// A few attempts, then the workflow sees the error and shows it in the status instead of
+		// retrying in silence; it tries again after retryPause.
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
+			MaximumAttempts:        5,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrTopicNotFound, ErrAuthentication, ErrStorageAccessDenied}},
 	})
 }
@@ -299,6 +328,13 @@ func (b *backup) continuous(ctx workflow.Context) error {
 	if !slices.ContainsFunc(b.state.Next, func(p PartitionState) bool { return b.selected(p.Topic) }) {
 		// Streams match no topic yet: look again after the discovery interval, not in a loop.
 		b.setPhase(PhaseReady, "NoMatchingTopics")
+		var names []string
+		for _, st := range b.in.Spec.Streams {
+			if st.Enabled {
+				names = append(names, st.Topic)
+			}
+		}
+		b.status.LastError = fmt.Sprintf("no topic matches the streams %v", names)
 		b.sleep(ctx, b.in.Spec.DiscoveryInterval)
 		return nil
 	}
@@ -326,6 +362,7 @@ func (b *backup) sleep(ctx workflow.Context, d time.Duration) {
 	sel := workflow.NewSelector(ctx)
 	sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
 	b.addSignals(ctx, sel, nil)
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 	sel.Select(ctx)
 }
 
@@ -424,6 +461,9 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 	}
 	b.state.LastSuccess = workflow.Now(ctx)
 	b.status.LastSuccess, b.status.Generation, b.status.Warnings, b.status.LastError = b.state.LastSuccess, res.Generation, b.state.Warnings, ""
+	if b.status.Reason == "Retrying" {
+		b.status.Reason = ""
+	}
 	return nil
 }
 

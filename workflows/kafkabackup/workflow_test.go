@@ -205,3 +205,17 @@ func stateNext(s *State, topic string, p int32) int64 {
 	}
 	return -1
 }
+
+// Deleting a resource cancels its workflow; a paused backup must stop too, not wait forever.
+func TestCancelStopsAPausedBackup(t *testing.T) {
+	f := newFake()
+	env := newEnv(t, f)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Hour)
+	s := spec(ModeContinuous)
+	s.Enabled = false
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: s})
+	require.True(t, env.IsWorkflowCompleted())
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, env.GetWorkflowError(), &canceled)
+	require.Empty(t, f.captures, "a paused backup captures nothing")
+}
