@@ -45,10 +45,14 @@ start_kafka() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,CONTROLLER://127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,CONTROLLER://127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$ARKIVE_KAFKA_SASL_USER="$ARKIVE_KAFKA_SASL_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
@@ -62,11 +66,16 @@ message.max.bytes=16777216
 PROPS
     printf 'log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$dir/log4j.properties"
     local java_opts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_HOME/libs/*")
+    # SCRAM credentials live in the KRaft metadata log, so they are added when storage is formatted.
     java "${java_opts[@]}" kafka.tools.StorageTool format -t "$(java "${java_opts[@]}" kafka.tools.StorageTool random-uuid)" \
-      -c "$dir/server.properties" >"$ARKIVE_RUN/kafka-format.log" 2>&1 || { cat "$ARKIVE_RUN/kafka-format.log" >&2; die "kafka storage format failed"; }
+      -c "$dir/server.properties" \
+      --add-scram "SCRAM-SHA-256=[name=$ARKIVE_KAFKA_SASL_USER,password=$ARKIVE_KAFKA_SASL_PASSWORD]" \
+      --add-scram "SCRAM-SHA-512=[name=$ARKIVE_KAFKA_SASL_USER,password=$ARKIVE_KAFKA_SASL_PASSWORD]" \
+      >"$ARKIVE_RUN/kafka-format.log" 2>&1 || { cat "$ARKIVE_RUN/kafka-format.log" >&2; die "kafka storage format failed"; }
     spawn kafka java "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
   fi
   wait_port kafka "$ARKIVE_KAFKA_PORT"
+  wait_port kafka "$ARKIVE_KAFKA_SASL_PORT"
 }
 
 start_minio() {
@@ -94,6 +103,9 @@ write_env() {
   cat >"$ARKIVE_RUN/env" <<ENV
 export ARKIVE_TEST_TEMPORAL=127.0.0.1:$ARKIVE_TEMPORAL_PORT
 export ARKIVE_TEST_KAFKA=127.0.0.1:$ARKIVE_KAFKA_PORT
+export ARKIVE_TEST_KAFKA_SASL=127.0.0.1:$ARKIVE_KAFKA_SASL_PORT
+export ARKIVE_TEST_KAFKA_SASL_USER=$ARKIVE_KAFKA_SASL_USER
+export ARKIVE_TEST_KAFKA_SASL_PASSWORD=$ARKIVE_KAFKA_SASL_PASSWORD
 export ARKIVE_TEST_MINIO=http://127.0.0.1:$ARKIVE_MINIO_PORT
 export ARKIVE_TEST_MINIO_ACCESS_KEY=arkive
 export ARKIVE_TEST_MINIO_SECRET_KEY=arkive-secret-key

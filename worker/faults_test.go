@@ -76,3 +76,54 @@ func TestFaultsShowInStatus(t *testing.T) {
 	require.True(t, strings.Contains(s.LastError, "127.0.0.1:1"), "the message names the broker: %q", s.LastError)
 	require.NotContains(t, s.LastError, "wrong-secret")
 }
+
+// A backup over SASL/SCRAM works, its password appears nowhere in the workflow history, and a
+// wrong password ends as a permanent AuthenticationFailed without retrying.
+func TestSASLBackupKeepsThePasswordOutOfHistory(t *testing.T) {
+	saslBootstrap, user, password := testenv.KafkaSASL(t)
+	bootstrap := testenv.Kafka(t)
+	ctx := context.Background()
+	topic := fmt.Sprintf("sasl-%d", time.Now().UnixNano())
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, saramaConfig())
+	require.NoError(t, err)
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
+	_ = admin.Close()
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, saramaConfig())
+	require.NoError(t, err)
+	for i := range 20 {
+		_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
+	_ = p.Close()
+
+	c, queue := startWorker(t, secrets.Map{"good#username": user, "good#password": password, "bad#username": user, "bad#password": "wrong-" + password})
+	run := func(name, secret string) string {
+		kj, _ := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{saslBootstrap}, SecurityProtocol: arkivev1.SecuritySASLPlaintext,
+			SASL: &arkivev1.KafkaSASL{Mechanism: arkivev1.SASLScramSHA512, SecretName: secret}})
+		sj, _ := json.Marshal(arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}})
+		in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/" + name, Kafka: kj, Storage: sj},
+			Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: topic, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
+				Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20,
+				MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute}}
+		wid := workflows.WorkflowID("KafkaBackup", "default", name)
+		_, err := c.SignalWithStartWorkflow(ctx, wid, workflows.SignalTrigger, nil, client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
+		return wid
+	}
+	suffix := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	good := run("sasl-good"+suffix, "good")
+	bad := run("sasl-bad"+suffix, "bad")
+
+	s := waitForStatus(t, c, good, func(s kafkabackup.Status) bool { return len(s.Runs) == 1 })
+	require.Equal(t, "Succeeded", s.Runs[0].Outcome)
+	require.Equal(t, int64(20), s.Runs[0].Records)
+
+	s = waitForStatus(t, c, bad, func(s kafkabackup.Status) bool { return s.Phase == kafkabackup.PhaseFailed })
+	require.Equal(t, kafkabackup.ErrAuthentication, s.Reason)
+	require.Contains(t, s.LastError, "SASL Authentication failed")
+
+	for _, wid := range []string{good, bad} {
+		requireNotInHistory(t, c, wid, "", password, `"secretName"`)
+	}
+}

@@ -140,3 +140,33 @@ func selfSignedCA(t *testing.T) []byte {
 	require.NoError(t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// SASL PLAIN and SCRAM authenticate against the real broker through the configuration Arkive
+// builds; a wrong password is reported as an authentication failure.
+func TestConfigAuthenticatesWithSASLOnRealBroker(t *testing.T) {
+	bootstrap, user, password := testenv.KafkaSASL(t)
+	for _, mech := range []arkivev1.SASLMechanism{arkivev1.SASLPlain, arkivev1.SASLScramSHA256, arkivev1.SASLScramSHA512} {
+		t.Run(string(mech), func(t *testing.T) {
+			for _, tc := range []struct {
+				password string
+				ok       bool
+			}{{password, true}, {"not-" + password, false}} {
+				sr := secrets.Map{"kafka-user#username": user, "kafka-user#password": tc.password}
+				cfg, err := kafka.Config(context.Background(), arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap},
+					SecurityProtocol: arkivev1.SecuritySASLPlaintext, SASL: &arkivev1.KafkaSASL{Mechanism: mech, SecretName: "kafka-user"}}, sr)
+				require.NoError(t, err)
+				cfg.Metadata.Retry.Max = 0
+				client, err := sarama.NewClient([]string{bootstrap}, cfg)
+				if tc.ok {
+					require.NoError(t, err)
+					_, err = client.Controller()
+					require.NoError(t, err)
+					_ = client.Close()
+					continue
+				}
+				require.Error(t, err)
+				require.ErrorIs(t, err, sarama.ErrSASLAuthenticationFailed, "a wrong password must be classified as an authentication failure")
+			}
+		})
+	}
+}

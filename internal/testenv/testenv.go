@@ -13,6 +13,9 @@ import (
 const (
 	EnvTemporal        = "ARKIVE_TEST_TEMPORAL"
 	EnvKafka           = "ARKIVE_TEST_KAFKA"
+	EnvKafkaSASL       = "ARKIVE_TEST_KAFKA_SASL"
+	EnvKafkaSASLUser   = "ARKIVE_TEST_KAFKA_SASL_USER"
+	EnvKafkaSASLPass   = "ARKIVE_TEST_KAFKA_SASL_PASSWORD"
 	EnvMinIO           = "ARKIVE_TEST_MINIO"
 	EnvMinIOAccessKey  = "ARKIVE_TEST_MINIO_ACCESS_KEY"
 	EnvMinIOSecretKey  = "ARKIVE_TEST_MINIO_SECRET_KEY"
@@ -47,6 +50,12 @@ func Temporal(t testing.TB) string { return Require(t, EnvTemporal) }
 
 // Kafka is the bootstrap address of the real Kafka broker.
 func Kafka(t testing.TB) string { return Require(t, EnvKafka) }
+
+// KafkaSASL is the SASL_PLAINTEXT listener of the real broker and its test user, who may
+// authenticate with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+func KafkaSASL(t testing.TB) (bootstrap, user, password string) {
+	return Require(t, EnvKafkaSASL), Require(t, EnvKafkaSASLUser), Require(t, EnvKafkaSASLPass)
+}
 
 // KubeAssets is the folder with kube-apiserver, etcd and kubectl for envtest.
 func KubeAssets(t testing.TB) string { return Require(t, EnvKubeAssets) }
