@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
@@ -24,18 +22,9 @@ import (
 // Faults end in a status that names the cause; permanent ones stop retrying.
 func TestFaultsShowInStatus(t *testing.T) {
 	bootstrap := testenv.Kafka(t)
-	endpoint, id, secretKey := testenv.MinIO(t)
+	endpoint, id, _ := testenv.MinIOBucket(t, "arkive-faults")
 	ctx := context.Background()
-	s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: id, SecretAccessKey: secretKey}, nil
-		})})
-	_, _ = s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("arkive-faults")})
-	topic := fmt.Sprintf("faults-%d", time.Now().UnixNano())
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, saramaConfig())
-	require.NoError(t, err)
-	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
-	_ = admin.Close()
+	topic := testenv.Topic(t, "faults", 1, nil)
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, saramaConfig())
 	require.NoError(t, err)
 	_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("x")})
@@ -83,11 +72,7 @@ func TestSASLBackupKeepsThePasswordOutOfHistory(t *testing.T) {
 	saslBootstrap, user, password := testenv.KafkaSASL(t)
 	bootstrap := testenv.Kafka(t)
 	ctx := context.Background()
-	topic := fmt.Sprintf("sasl-%d", time.Now().UnixNano())
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, saramaConfig())
-	require.NoError(t, err)
-	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
-	_ = admin.Close()
+	topic := testenv.Topic(t, "sasl", 1, nil)
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, saramaConfig())
 	require.NoError(t, err)
 	for i := range 20 {

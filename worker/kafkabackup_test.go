@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
@@ -58,13 +54,8 @@ func bytesOf(e sarama.Encoder) []byte {
 // topic, and the archive holds exactly the committed records per partition, in order.
 func TestKafkaBackupEndToEnd(t *testing.T) {
 	bootstrap := testenv.Kafka(t)
-	endpoint, id, secretKey := testenv.MinIO(t)
+	endpoint, id, secretKey := testenv.MinIOBucket(t, "arkive-e2e")
 	ctx := context.Background()
-	s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: id, SecretAccessKey: secretKey}, nil
-		})})
-	_, _ = s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("arkive-e2e")})
 
 	prefix := fmt.Sprintf("e2e%d", time.Now().UnixNano())
 	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, saramaConfig())
@@ -200,21 +191,10 @@ func slicesIndex(ts []archive.Topic, name string) int {
 
 func readPartition(t *testing.T, store *blobstore.Store, p archive.Partition) []*archive.Record {
 	var out []*archive.Record
-	for _, ref := range p.Segments {
-		r, err := store.NewReader(context.Background(), ref.Key, nil)
-		require.NoError(t, err)
-		sr, err := archive.NewSegmentReader(r, archive.ReaderOptions{Name: ref.Key})
-		require.NoError(t, err)
-		for {
-			rec, err := sr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err)
-			out = append(out, rec.Clone())
-		}
-		_ = r.Close()
-	}
+	require.NoError(t, kafka.ReadPartition(context.Background(), store, p, nil, func(r *archive.Record) error {
+		out = append(out, r.Clone())
+		return nil
+	}))
 	return out
 }
 

@@ -26,11 +26,7 @@ import (
 func TestScheduledRetentionKeepsLastTwoRuns(t *testing.T) {
 	bootstrap := testenv.Kafka(t)
 	ctx := context.Background()
-	topic := fmt.Sprintf("retain-%d", time.Now().UnixNano())
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, saramaConfig())
-	require.NoError(t, err)
-	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
-	_ = admin.Close()
+	topic := testenv.Topic(t, "retain", 1, nil)
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, saramaConfig())
 	require.NoError(t, err)
 	defer p.Close()

@@ -56,11 +56,7 @@ func committed(s kafkabackup.Status) int64 {
 func TestSignalsFromTheTemporalCLI(t *testing.T) {
 	bootstrap := testenv.Kafka(t)
 	ctx := context.Background()
-	topic := fmt.Sprintf("signals-%d", time.Now().UnixNano())
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, saramaConfig())
-	require.NoError(t, err)
-	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
-	_ = admin.Close()
+	topic := testenv.Topic(t, "signals", 1, nil)
 
 	// A steady trickle of records, so a paused backup would have something to capture.
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, saramaConfig())

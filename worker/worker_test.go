@@ -16,9 +16,6 @@ import (
 	"arkive.io/arkive/worker"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/check"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // startWorker runs a worker on the real Temporal dev server on a task queue of its own.
@@ -56,14 +53,8 @@ func specJSON(t *testing.T, spec any) json.RawMessage {
 // The connectivity check runs end to end: Temporal dev server → worker → MinIO / Kafka, and the
 // secret it used never appears in the workflow's history.
 func TestCheckConnectionOnDevServer(t *testing.T) {
-	endpoint, id, secretKey := testenv.MinIO(t)
+	endpoint, id, secretKey := testenv.MinIOBucket(t, "arkive-check")
 	bootstrap := testenv.Kafka(t)
-	ctx := context.Background()
-	s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: id, SecretAccessKey: secretKey}, nil
-		})})
-	_, _ = s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("arkive-check")})
 
 	sr := secrets.Map{"minio#AWS_ACCESS_KEY_ID": id, "minio#AWS_SECRET_ACCESS_KEY": secretKey,
 		"wrong#AWS_ACCESS_KEY_ID": id, "wrong#AWS_SECRET_ACCESS_KEY": "not-the-key"}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -79,13 +77,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	}
 	bootstrap := testenv.Kafka(t)
 	temporal := testenv.Temporal(t)
-	topic := fmt.Sprintf("crash-%d", time.Now().UnixNano())
-	cfg := sarama.NewConfig()
-	cfg.Version = kafka.ProtocolVersion
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, cfg)
-	require.NoError(t, err)
-	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: crashPartitions, ReplicationFactor: 1}, false))
-	_ = admin.Close()
+	topic := testenv.Topic(t, "crash", crashPartitions, nil)
 	seq := make([]int, crashPartitions)
 	produceSequence(t, bootstrap, topic, seq, crashRecords)
 	bin := buildArkive(t)
@@ -181,24 +173,13 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 		require.Equal(t, int64(seq[part.Partition]), part.NextOffset)
 		require.Empty(t, part.Holes())
 		want := int64(0)
-		for _, ref := range part.Segments {
-			r, err := store.NewReader(context.Background(), ref.Key, nil)
-			require.NoError(t, err)
-			sr, err := archive.NewSegmentReader(r, archive.ReaderOptions{Name: ref.Key})
-			require.NoError(t, err)
-			for {
-				rec, err := sr.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				require.NoError(t, err)
-				require.Equal(t, want, rec.Offset, "partition %d: offsets must appear once each, in order", part.Partition)
-				require.Equal(t, strconv.FormatInt(rec.Offset, 10), string(rec.Value), "partition %d offset %d", part.Partition, rec.Offset)
-				want++
-				read++
-			}
-			_ = r.Close()
-		}
+		require.NoError(t, kafka.ReadPartition(context.Background(), store, part, nil, func(rec *archive.Record) error {
+			require.Equal(t, want, rec.Offset, "partition %d: offsets must appear once each, in order", part.Partition)
+			require.Equal(t, strconv.FormatInt(rec.Offset, 10), string(rec.Value), "partition %d offset %d", part.Partition, rec.Offset)
+			want++
+			read++
+			return nil
+		}))
 		require.Equal(t, part.NextOffset, want)
 	}
 	require.Equal(t, total, read)

@@ -1,0 +1,46 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// MinIOBucket makes sure a bucket exists on MinIO and returns the endpoint and credentials.
+func MinIOBucket(t testing.TB, bucket string) (endpoint, accessKey, secretKey string) {
+	t.Helper()
+	endpoint, accessKey, secretKey = MinIO(t)
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, nil
+		})})
+	_, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	var owned interface{ ErrorCode() string }
+	if err != nil && !(errors.As(err, &owned) && (owned.ErrorCode() == "BucketAlreadyOwnedByYou" || owned.ErrorCode() == "BucketAlreadyExists")) {
+		t.Fatalf("create MinIO bucket %s: %v", bucket, err)
+	}
+	return endpoint, accessKey, secretKey
+}
+
+// Topic creates a topic with a unique name starting with prefix on the real broker.
+func Topic(t testing.TB, prefix string, partitions int32, configs map[string]*string) string {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_0_0_0
+	admin, err := sarama.NewClusterAdmin([]string{Kafka(t)}, cfg)
+	if err != nil {
+		t.Fatalf("connect to Kafka: %v", err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	if err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false); err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+	return name
+}
