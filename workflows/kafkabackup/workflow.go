@@ -355,6 +355,24 @@ func (b *backup) continuous(ctx workflow.Context) error {
 	return nil
 }
 
+// commitBatches splits capture results so that no batch names more than maxSegmentsPerCommit
+// segments (a capture with more goes alone). There is always at least one batch, so topic
+// metadata and run entries are committed even when nothing was captured.
+func commitBatches(results []CaptureResult) [][]CaptureResult {
+	batches := [][]CaptureResult{nil}
+	n := 0
+	for i := range results {
+		segs := len(results[i].Segments)
+		if n > 0 && n+segs > maxSegmentsPerCommit {
+			batches = append(batches, nil)
+			n = 0
+		}
+		batches[len(batches)-1] = append(batches[len(batches)-1], results[i])
+		n += segs
+	}
+	return batches
+}
+
 // sleep waits for d or until a signal arrives (and is applied), whichever comes first.
 func (b *backup) sleep(ctx workflow.Context, d time.Duration) {
 	tctx, cancel := workflow.WithCancel(ctx)
@@ -440,12 +458,21 @@ func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until ma
 	return results, nil
 }
 
+// maxSegmentsPerCommit keeps a Commit's input well below Temporal's payload limits (a segment
+// reference is about 300 bytes): a cycle over many partitions commits in batches.
+const maxSegmentsPerCommit = 500
+
 func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *archive.Run) error {
 	var res CommitResult
-	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityCommit,
-		CommitInput{Connection: b.in.Connection, Time: workflow.Now(ctx), Topics: b.topics, Captures: results, Run: run}).Get(ctx, &res)
-	if err != nil {
-		return err
+	batches := commitBatches(results)
+	for i, batch := range batches {
+		in := CommitInput{Connection: b.in.Connection, Time: workflow.Now(ctx), Topics: b.topics, Captures: batch}
+		if i == len(batches)-1 {
+			in.Run = run // the run is recorded with its last data
+		}
+		if err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityCommit, in).Get(ctx, &res); err != nil {
+			return err
+		}
 	}
 	for _, n := range res.Next {
 		if i := slices.IndexFunc(b.state.Next, func(s PartitionState) bool { return s.Topic == n.Topic && s.Partition == n.Partition }); i >= 0 {

@@ -219,3 +219,27 @@ func TestCancelStopsAPausedBackup(t *testing.T) {
 	require.ErrorAs(t, env.GetWorkflowError(), &canceled)
 	require.Empty(t, f.captures, "a paused backup captures nothing")
 }
+
+func TestCommitBatchesStayBelowTheSegmentLimit(t *testing.T) {
+	withSegments := func(counts ...int) []CaptureResult {
+		var rs []CaptureResult
+		for i, n := range counts {
+			rs = append(rs, CaptureResult{Partition: int32(i), CaptureProgress: CaptureProgress{Segments: make([]archive.SegmentRef, n)}})
+		}
+		return rs
+	}
+	sizes := func(batches [][]CaptureResult) [][]int32 {
+		var out [][]int32
+		for _, b := range batches {
+			var ps []int32
+			for _, r := range b {
+				ps = append(ps, r.Partition)
+			}
+			out = append(out, ps)
+		}
+		return out
+	}
+	require.Equal(t, [][]int32{{0, 1, 2}}, sizes(commitBatches(withSegments(100, 100, 100))))
+	require.Equal(t, [][]int32{{0}, {1}, {2}, {3}}, sizes(commitBatches(withSegments(300, 300, 600, 10))), "a capture over the limit goes alone")
+	require.Len(t, commitBatches(nil), 1, "an empty commit still records topics and runs")
+}
