@@ -27,16 +27,7 @@ type sent struct {
 	headers    []sarama.RecordHeader
 }
 
-func saramaConfig() *sarama.Config {
-	cfg := sarama.NewConfig()
-	cfg.Version = kafka.ProtocolVersion
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Idempotent = true
-	cfg.Producer.MaxMessageBytes = 8 << 20
-	cfg.Net.MaxOpenRequests = 1
-	return cfg
-}
+func saramaConfig() *sarama.Config { return testenv.ProducerConfig() }
 
 func bytesOf(e sarama.Encoder) []byte {
 	if e == nil {

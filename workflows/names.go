@@ -22,3 +22,7 @@ const (
 func WorkflowID(kind, namespace, name string) string {
 	return "arkive/" + strings.ToLower(kind) + "/" + namespace + "/" + name
 }
+
+// ErrInvalidSpec is the ApplicationError type, shared by every kind, for a spec that cannot
+// work; it is never retried and shows in the resource's status.
+const ErrInvalidSpec = "InvalidSpec"

@@ -133,7 +133,7 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 		c.close()
 		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
 	}
-	if c.tsType, err = topicTimestampType(kspec.BootstrapServers, cfg, in.Topic); err != nil {
+	if c.tsType, err = topicTimestampType(c.client, in.Topic); err != nil {
 		c.close()
 		return nil, classify(err)
 	}
@@ -146,25 +146,17 @@ func recordHeartbeat(ctx context.Context, p kafkabackup.CaptureProgress) {
 
 // topicTimestampType reads message.timestamp.type: Kafka fixes the timestamp type per topic,
 // and the consumer protocol as sarama exposes it carries only the timestamp.
-func topicTimestampType(brokers []string, cfg *sarama.Config, topic string) (archive.TimestampType, error) {
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		return 0, fmt.Errorf("connect to %v: %w", brokers, err)
+func topicTimestampType(client sarama.Client, topic string) (archive.TimestampType, error) {
+	configs, errs, err := describeTopics(client, []string{topic}, []string{"message.timestamp.type"})
+	if err == nil {
+		err = errs[topic]
 	}
-	defer admin.Close()
-	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic,
-		ConfigNames: []string{"message.timestamp.type"}}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
 	}
-	for _, r := range results {
-		if r.ErrorCode != sarama.ErrNoError {
-			return 0, fmt.Errorf("describe topic %s: %w", topic, r.ErrorCode)
-		}
-		for _, e := range r.Configs {
-			if e.Name == "message.timestamp.type" && e.Value == "LogAppendTime" {
-				return archive.LogAppendTime, nil
-			}
+	for _, e := range configs[topic] {
+		if e.Name == "message.timestamp.type" && e.Value == "LogAppendTime" {
+			return archive.LogAppendTime, nil
 		}
 	}
 	return archive.CreateTime, nil

@@ -98,14 +98,7 @@ func newTopic(t *testing.T, _ string, configs map[string]*string) string {
 
 // produce sends the messages in order and returns each one's offset.
 func produce(t *testing.T, bootstrap string, msgs []*sarama.ProducerMessage) {
-	cfg := sarama.NewConfig()
-	cfg.Version = kafka.ProtocolVersion
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.MaxMessageBytes = 8 << 20
-	cfg.Producer.Idempotent = true
-	cfg.Net.MaxOpenRequests = 1
-	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)
 	defer p.Close()
 	for _, m := range msgs {

@@ -69,7 +69,7 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 		res.Topics = append(res.Topics, t)
 	}
 	if in.CaptureConfigs && len(res.Topics) > 0 {
-		if err := describeTopicConfigs(kspec.BootstrapServers, cfg, res.Topics); err != nil {
+		if err := describeTopicConfigs(client, res.Topics); err != nil {
 			return res, classify(err)
 		}
 	}
@@ -77,30 +77,17 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 }
 
 // describeTopicConfigs records the non-default configs of each topic: what a restore must set.
-func describeTopicConfigs(brokers []string, cfg *sarama.Config, topics []kafkabackup.TopicInfo) error {
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to %v: %w", brokers, err)
-	}
-	defer admin.Close()
-	resources := make([]*sarama.ConfigResource, len(topics))
+func describeTopicConfigs(client sarama.Client, topics []kafkabackup.TopicInfo) error {
+	names := make([]string, len(topics))
 	for i, t := range topics {
-		resources[i] = &sarama.ConfigResource{Type: sarama.TopicResource, Name: t.Name}
+		names[i] = t.Name
 	}
-	results, err := admin.DescribeConfigs(resources, sarama.DescribeConfigsOptions{})
+	configs, _, err := describeTopics(client, names, nil) // a topic deleted since listing is left out
 	if err != nil {
 		return fmt.Errorf("describe topic configs: %w", err)
 	}
-	byName := map[string]*sarama.ConfigResourceResult{}
-	for _, r := range results {
-		byName[r.Name] = r
-	}
 	for i := range topics {
-		r := byName[topics[i].Name]
-		if r == nil || r.ErrorCode != sarama.ErrNoError {
-			continue // deleted since listing; the next discovery will not see it
-		}
-		for _, e := range r.Configs {
+		for _, e := range configs[topics[i].Name] {
 			if e.Default || e.Source == sarama.SourceDefault || e.Source == sarama.SourceStaticBroker || e.Sensitive {
 				continue
 			}
@@ -111,6 +98,33 @@ func describeTopicConfigs(brokers []string, cfg *sarama.Config, topics []kafkaba
 		}
 	}
 	return nil
+}
+
+// describeTopics reads topic configs (only keys, when given) over the client's connection to
+// the controller, as sarama's admin does, rather than opening a second connection per activity.
+// Per-topic failures (such as an unknown topic) come back in errs.
+func describeTopics(client sarama.Client, topics, keys []string) (configs map[string][]*sarama.ConfigEntry, errs map[string]error, err error) {
+	controller, err := client.Controller()
+	if err != nil {
+		return nil, nil, err
+	}
+	req := &sarama.DescribeConfigsRequest{Version: 1}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, &sarama.ConfigResource{Type: sarama.TopicResource, Name: t, ConfigNames: keys})
+	}
+	resp, err := controller.DescribeConfigs(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	configs, errs = map[string][]*sarama.ConfigEntry{}, map[string]error{}
+	for _, r := range resp.Resources {
+		if kerr := sarama.KError(r.ErrorCode); kerr != sarama.ErrNoError {
+			errs[r.Name] = kerr
+			continue
+		}
+		configs[r.Name] = r.Configs
+	}
+	return configs, errs, nil
 }
 
 func matchAny(patterns []string, name string) bool {

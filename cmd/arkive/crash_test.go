@@ -37,13 +37,8 @@ const (
 // per-partition sequence number, so a record's value must equal its offset.
 func produceSequence(t *testing.T, bootstrap, topic string, seq []int, n int) {
 	partitions := len(seq)
-	cfg := sarama.NewConfig()
-	cfg.Version = kafka.ProtocolVersion
+	cfg := testenv.ProducerConfig() // idempotent: no duplicates, in order, even on retries
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Idempotent = true // no duplicates, in order, even on retries
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.Compression = sarama.CompressionLZ4
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
 	require.NoError(t, err)

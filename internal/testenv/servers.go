@@ -44,3 +44,16 @@ func Topic(t testing.TB, prefix string, partitions int32, configs map[string]*st
 	}
 	return name
 }
+
+// ProducerConfig is the producer the tests write with: idempotent (no duplicates, in order,
+// even on retries), acknowledged by all replicas, records up to 8 MiB.
+func ProducerConfig() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_0_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Producer.MaxMessageBytes = 8 << 20
+	cfg.Net.MaxOpenRequests = 1
+	return cfg
+}

@@ -10,6 +10,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/workflows"
 )
 
 // Registered names. They are part of the contract with running histories: never rename.
@@ -25,8 +27,8 @@ const (
 	KindKafkaCluster = "KafkaCluster"
 )
 
-// ErrInvalidSpec is the ApplicationError type for a spec that cannot work; it is not retried.
-const ErrInvalidSpec = "InvalidSpec"
+// ErrInvalidSpec is the shared type of spec errors (workflows.ErrInvalidSpec).
+const ErrInvalidSpec = workflows.ErrInvalidSpec
 
 // Input names the resource to check. Spec is the resource's spec as JSON: it holds Secret
 // references, never Secret values, and the workflow does not look inside it.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/workflows"
 )
 
 // Registered activity names: part of the contract with running histories, never rename.
@@ -19,7 +20,7 @@ const (
 
 // Error types of non-retryable failures, shown in the resource's status.
 const (
-	ErrInvalidSpec         = "InvalidSpec"
+	ErrInvalidSpec         = workflows.ErrInvalidSpec
 	ErrTopicNotFound       = "TopicNotFound"
 	ErrAuthentication      = "AuthenticationFailed"
 	ErrStorageAccessDenied = "StorageAccessDenied"

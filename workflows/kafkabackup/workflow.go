@@ -187,7 +187,7 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 // inactiveReason says why nothing should run now, or "" when the backup should run.
 func (b *backup) inactiveReason() string {
 	switch {
-	case !slices.ContainsFunc(b.in.Spec.Streams, func(s Stream) bool { return s.Enabled }) && len(b.in.Spec.Streams) == 0:
+	case len(b.in.Spec.Streams) == 0:
 		return "NoStreams"
 	case b.state.PausedBySignal:
 		return "PausedBySignal"
