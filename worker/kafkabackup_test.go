@@ -49,6 +49,65 @@ func TestKafkaBackupEndToEnd(t *testing.T) {
 	ctx := context.Background()
 
 	prefix := fmt.Sprintf("e2e%d", time.Now().UnixNano())
+	want := produceEdgeCases(t, bootstrap, prefix)
+
+	sr := secrets.Map{"minio#AWS_ACCESS_KEY_ID": id, "minio#AWS_SECRET_ACCESS_KEY": secretKey}
+	c, queue := startWorker(t, sr)
+	storage := arkivev1.StorageSpec{S3: &arkivev1.S3Storage{Bucket: "arkive-e2e", Endpoint: endpoint, ForcePathStyle: true,
+		CredentialsSecret: &arkivev1.S3Credentials{Name: "minio"}}, Prefix: prefix}
+	kj, _ := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
+	sj, _ := json.Marshal(storage)
+	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/e2e", Kafka: kj, Storage: sj},
+		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: prefix + "-*", Enabled: true}}, Mode: kafkabackup.ModeScheduled,
+			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20,
+			MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute, CaptureTopicConfigs: true}}
+	wid := workflows.WorkflowID("KafkaBackup", "default", prefix)
+	_, err := c.SignalWithStartWorkflow(ctx, wid, workflows.SignalTrigger, nil,
+		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
+
+	status := waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return len(s.Runs) == 1 || s.Phase == kafkabackup.PhaseFailed })
+	require.Equal(t, "Succeeded", status.Runs[0].Outcome, "run: %+v, last error %q", status.Runs[0], status.LastError)
+
+	store, err := blobstore.Open(ctx, storage, sr)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, _ := blobstore.Kafka("default/e2e")
+	m, err := kafka.ReadManifest(ctx, store, layout)
+	require.NoError(t, err)
+	require.NotNil(t, m)
+	require.Len(t, m.Topics, 3)
+	require.Equal(t, "compact", m.Topics[slicesIndex(m.Topics, prefix+"-compacted")].Configs["cleanup.policy"], "topic configs are captured")
+	for _, topic := range m.Topics {
+		for _, part := range topic.Data {
+			k := fmt.Sprintf("%s/%d", topic.Name, part.Partition)
+			require.Empty(t, part.Holes(), "%s: every offset up to the run's high watermark is covered", k)
+			got := readPartition(t, store, part)
+			require.Len(t, got, len(want[k]), "%s: records", k)
+			for i, w := range want[k] {
+				r := got[i]
+				require.True(t, (w.key == nil) == (r.Key == nil) && bytes.Equal(w.key, r.Key), "%s record %d key", k, i)
+				require.True(t, (w.value == nil) == (r.Value == nil) && bytes.Equal(w.value, r.Value), "%s record %d value", k, i)
+				require.Len(t, r.Headers, len(w.headers))
+				for j, h := range w.headers {
+					require.Equal(t, string(h.Key), r.Headers[j].Key)
+					require.Equal(t, h.Value == nil, r.Headers[j].Value == nil)
+				}
+				if i > 0 {
+					require.Greater(t, r.Offset, got[i-1].Offset)
+				}
+			}
+		}
+	}
+}
+
+// produceEdgeCases creates <prefix>-plain (2 partitions, records up to 8 MiB), -compacted and
+// -txn, writes the edge cases a backup must keep (null and empty keys and values, tombstones,
+// duplicate and null headers, 5 MiB values, committed and aborted transactions) and returns the
+// committed records per "topic/partition", in order.
+func produceEdgeCases(t *testing.T, bootstrap, prefix string) map[string][]sent {
+	t.Helper()
 	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, saramaConfig())
 	require.NoError(t, err)
 	defer admin.Close()
@@ -120,55 +179,7 @@ func TestKafkaBackupEndToEnd(t *testing.T) {
 	}
 	require.NoError(t, tp.Close())
 
-	sr := secrets.Map{"minio#AWS_ACCESS_KEY_ID": id, "minio#AWS_SECRET_ACCESS_KEY": secretKey}
-	c, queue := startWorker(t, sr)
-	storage := arkivev1.StorageSpec{S3: &arkivev1.S3Storage{Bucket: "arkive-e2e", Endpoint: endpoint, ForcePathStyle: true,
-		CredentialsSecret: &arkivev1.S3Credentials{Name: "minio"}}, Prefix: prefix}
-	kj, _ := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
-	sj, _ := json.Marshal(storage)
-	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/e2e", Kafka: kj, Storage: sj},
-		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: prefix + "-*", Enabled: true}}, Mode: kafkabackup.ModeScheduled,
-			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20,
-			MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute, CaptureTopicConfigs: true}}
-	wid := workflows.WorkflowID("KafkaBackup", "default", prefix)
-	_, err = c.SignalWithStartWorkflow(ctx, wid, workflows.SignalTrigger, nil,
-		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
-
-	status := waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return len(s.Runs) == 1 || s.Phase == kafkabackup.PhaseFailed })
-	require.Equal(t, "Succeeded", status.Runs[0].Outcome, "run: %+v, last error %q", status.Runs[0], status.LastError)
-
-	store, err := blobstore.Open(ctx, storage, sr)
-	require.NoError(t, err)
-	defer store.Close()
-	layout, _ := blobstore.Kafka("default/e2e")
-	m, err := kafka.ReadManifest(ctx, store, layout)
-	require.NoError(t, err)
-	require.NotNil(t, m)
-	require.Len(t, m.Topics, 3)
-	require.Equal(t, "compact", m.Topics[slicesIndex(m.Topics, prefix+"-compacted")].Configs["cleanup.policy"], "topic configs are captured")
-	for _, topic := range m.Topics {
-		for _, part := range topic.Data {
-			k := fmt.Sprintf("%s/%d", topic.Name, part.Partition)
-			require.Empty(t, part.Holes(), "%s: every offset up to the run's high watermark is covered", k)
-			got := readPartition(t, store, part)
-			require.Len(t, got, len(want[k]), "%s: records", k)
-			for i, w := range want[k] {
-				r := got[i]
-				require.True(t, (w.key == nil) == (r.Key == nil) && bytes.Equal(w.key, r.Key), "%s record %d key", k, i)
-				require.True(t, (w.value == nil) == (r.Value == nil) && bytes.Equal(w.value, r.Value), "%s record %d value", k, i)
-				require.Len(t, r.Headers, len(w.headers))
-				for j, h := range w.headers {
-					require.Equal(t, string(h.Key), r.Headers[j].Key)
-					require.Equal(t, h.Value == nil, r.Headers[j].Value == nil)
-				}
-				if i > 0 {
-					require.Greater(t, r.Offset, got[i-1].Offset)
-				}
-			}
-		}
-	}
+	return want
 }
 
 func slicesIndex(ts []archive.Topic, name string) int {

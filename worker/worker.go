@@ -13,6 +13,7 @@ import (
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/check"
 	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
 )
 
 // Options configure a worker.
@@ -32,6 +33,7 @@ type Options struct {
 func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterWorkflowWithOptions(check.CheckConnection, workflow.RegisterOptions{Name: check.WorkflowName})
 	r.RegisterWorkflowWithOptions(kafkabackup.KafkaBackup, workflow.RegisterOptions{Name: kafkabackup.WorkflowName})
+	r.RegisterWorkflowWithOptions(kafkarestore.KafkaRestore, workflow.RegisterOptions{Name: kafkarestore.WorkflowName})
 
 	st := &storage.Activities{Secrets: opts.Secrets}
 	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir}
@@ -41,6 +43,10 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.Discover, activity.RegisterOptions{Name: kafkabackup.ActivityDiscover})
 	r.RegisterActivityWithOptions(kf.Commit, activity.RegisterOptions{Name: kafkabackup.ActivityCommit})
 	r.RegisterActivityWithOptions(kf.ApplyRetention, activity.RegisterOptions{Name: kafkabackup.ActivityRetain})
+	r.RegisterActivityWithOptions(kf.PlanRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPlan})
+	r.RegisterActivityWithOptions(kf.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
+	r.RegisterActivityWithOptions(kf.Restore, activity.RegisterOptions{Name: kafkarestore.ActivityRestore})
+	r.RegisterActivityWithOptions(kf.RestoreGroupOffsets, activity.RegisterOptions{Name: kafkarestore.ActivityGroups})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

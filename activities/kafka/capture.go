@@ -65,6 +65,9 @@ type openSegment struct {
 	bytes   int64 // record bytes appended
 	opened  time.Time
 	records int64
+	// maxRecord is the largest record's key, value and header bytes: a restore checks it
+	// against the target's max.message.bytes before writing anything.
+	maxRecord int64
 }
 
 func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput) (*capture, error) {
@@ -292,6 +295,7 @@ func (c *capture) append(msg *sarama.ConsumerMessage) error {
 	}
 	c.seg.last = msg.Offset
 	c.seg.bytes += size
+	c.seg.maxRecord = max(c.seg.maxRecord, size)
 	c.seg.records++
 	c.result.Records++
 	c.result.Bytes += size
@@ -361,7 +365,7 @@ func (c *capture) roll(ctx context.Context) error {
 	c.durable.Segments = append(c.durable.Segments, archive.SegmentRef{
 		Key: key, FirstOffset: s.first, LastOffset: s.last, Count: footer.Count,
 		MinTimestamp: footer.MinTimestamp, MaxTimestamp: footer.MaxTimestamp,
-		StoredBytes: s.w.StoredBytes(), PayloadBytes: footer.PayloadBytes, ContentCRC: footer.ContentCRC,
+		StoredBytes: s.w.StoredBytes(), PayloadBytes: footer.PayloadBytes, ContentCRC: footer.ContentCRC, MaxRecordBytes: s.maxRecord,
 		Codec: c.comp.Codec.String(), Encrypted: c.key != nil,
 	})
 	c.durable.Next = s.last + 1

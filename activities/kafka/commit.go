@@ -115,10 +115,23 @@ func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {
 			m.Runs = append(m.Runs, *in.Run)
 		}
 	}
+	if g := in.Groups; g != nil {
+		// A new snapshot only when something moved, so an idle backup keeps its history short.
+		if n := len(m.GroupOffsets); n == 0 || !slices.Equal(m.GroupOffsets[n-1].Groups, g.Groups) {
+			m.GroupOffsets = append(m.GroupOffsets, *g)
+			if len(m.GroupOffsets) > maxGroupSnapshots {
+				m.GroupOffsets = slices.Delete(m.GroupOffsets, 0, len(m.GroupOffsets)-maxGroupSnapshots)
+			}
+		}
+	}
 	m.Generation++
 	m.CommittedAt = in.Time
 	return nil
 }
+
+// maxGroupSnapshots bounds the consumer-group history a manifest keeps: enough for a
+// point-in-time restore to find the offsets near its time over days of discovery intervals.
+const maxGroupSnapshots = 100
 
 func manifestTopic(m *archive.Manifest, name string) *archive.Topic {
 	i := slices.IndexFunc(m.Topics, func(t archive.Topic) bool { return t.Name == name })

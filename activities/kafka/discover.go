@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/workflows/kafkabackup"
 )
 
@@ -73,7 +75,48 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 			return res, classify(err)
 		}
 	}
+	if len(res.Topics) > 0 {
+		if res.Groups, err = groupOffsets(client, res.Topics); err != nil {
+			return res, classify(err)
+		}
+	}
 	return res, nil
+}
+
+// groupOffsets reads every consumer group's committed offsets on the given topics.
+func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo) ([]archive.GroupOffset, error) {
+	// Not closed: closing an admin made from a client closes the client, which the caller owns.
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := admin.ListConsumerGroups()
+	if err != nil {
+		return nil, fmt.Errorf("list consumer groups: %w", err)
+	}
+	parts := map[string][]int32{}
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			parts[t.Name] = append(parts[t.Name], p.Partition)
+		}
+	}
+	var out []archive.GroupOffset
+	for _, g := range slices.Sorted(maps.Keys(groups)) {
+		resp, err := admin.ListConsumerGroupOffsets(g, parts)
+		if err != nil {
+			return nil, fmt.Errorf("offsets of consumer group %s: %w", g, err)
+		}
+		for _, t := range topics {
+			for _, p := range t.Partitions {
+				b := resp.GetBlock(t.Name, p.Partition)
+				if b == nil || b.Err != sarama.ErrNoError || b.Offset < 0 {
+					continue // no commit by this group here
+				}
+				out = append(out, archive.GroupOffset{Group: g, Topic: t.Name, Partition: p.Partition, Offset: b.Offset, Metadata: b.Metadata})
+			}
+		}
+	}
+	return out, nil
 }
 
 // describeTopicConfigs records the non-default configs of each topic: what a restore must set.

@@ -59,9 +59,11 @@ type SegmentRef struct {
 	MaxTimestamp int64  `json:"maxTimestamp"`
 	StoredBytes  int64  `json:"storedBytes"`
 	PayloadBytes int64  `json:"payloadBytes"`
-	ContentCRC   uint32 `json:"contentCrc"`
-	Codec        string `json:"codec"`
-	Encrypted    bool   `json:"encrypted,omitempty"`
+	// MaxRecordBytes is the largest record's key, value and header bytes (0: not recorded).
+	MaxRecordBytes int64  `json:"maxRecordBytes,omitempty"`
+	ContentCRC     uint32 `json:"contentCrc"`
+	Codec          string `json:"codec"`
+	Encrypted      bool   `json:"encrypted,omitempty"`
 	// Run is the scheduled run that wrote the segment; empty in continuous mode.
 	Run string `json:"run,omitempty"`
 }

@@ -94,9 +94,11 @@ type DiscoverInput struct {
 	CaptureConfigs bool     `json:"captureConfigs"`
 }
 
-// DiscoverResult is what the cluster holds for the selected topics, sorted by name.
+// DiscoverResult is what the cluster holds for the selected topics, sorted by name, and the
+// consumer groups' committed offsets on them (so a restore can move the groups too).
 type DiscoverResult struct {
-	Topics []TopicInfo `json:"topics"`
+	Topics []TopicInfo           `json:"topics"`
+	Groups []archive.GroupOffset `json:"groups,omitempty"`
 }
 
 // TopicInfo is one topic's metadata and, per partition, its offsets at discovery.
@@ -120,6 +122,8 @@ type CommitInput struct {
 	Topics   []TopicInfo     `json:"topics,omitempty"`
 	Captures []CaptureResult `json:"captures,omitempty"`
 	Run      *archive.Run    `json:"run,omitempty"`
+	// Groups, when set, is a new snapshot of consumer-group offsets.
+	Groups *archive.GroupOffsetsSnapshot `json:"groups,omitempty"`
 }
 
 // CommitResult is the manifest generation written and every partition's next offset.

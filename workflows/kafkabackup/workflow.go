@@ -117,6 +117,7 @@ type backup struct {
 	hwm           map[string]int64 // topic/partition → high watermark at the last discovery
 	topics        []TopicInfo
 	lastDiscovery time.Time
+	groups        *archive.GroupOffsetsSnapshot // captured at the last discovery, not yet committed
 	pause         workflow.ReceiveChannel
 	resume        workflow.ReceiveChannel
 	trigger       workflow.ReceiveChannel
@@ -296,6 +297,7 @@ func (b *backup) discover(ctx workflow.Context, force bool) error {
 		return err
 	}
 	b.topics, b.lastDiscovery = res.Topics, now
+	b.groups = &archive.GroupOffsetsSnapshot{Time: now, Groups: res.Groups}
 	for _, t := range res.Topics {
 		for _, p := range t.Partitions {
 			b.hwm[key(t.Name, p.Partition)] = p.HighWatermark
@@ -469,11 +471,13 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 		in := CommitInput{Connection: b.in.Connection, Time: workflow.Now(ctx), Topics: b.topics, Captures: batch}
 		if i == len(batches)-1 {
 			in.Run = run // the run is recorded with its last data
+			in.Groups = b.groups
 		}
 		if err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityCommit, in).Get(ctx, &res); err != nil {
 			return err
 		}
 	}
+	b.groups = nil
 	for _, n := range res.Next {
 		if i := slices.IndexFunc(b.state.Next, func(s PartitionState) bool { return s.Topic == n.Topic && s.Partition == n.Partition }); i >= 0 {
 			b.state.Next[i].Next = n.Next

@@ -1,0 +1,589 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/time/rate"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+// Origin header names, added when a restore asks for them.
+const (
+	HeaderOriginTopic     = "arkive.origin.topic"
+	HeaderOriginPartition = "arkive.origin.partition"
+	HeaderOriginOffset    = "arkive.origin.offset"
+	HeaderOriginTimestamp = "arkive.origin.timestamp"
+)
+
+// maxOffsetRanges bounds the offset map a stream returns (it travels in workflow history).
+const maxOffsetRanges = 10_000
+
+// Restore writes one stream into the target cluster, exactly once across any number of
+// crashes and retries.
+//
+// The stream is a fixed sequence (source partitions in order, each in offset order, filtered by
+// the window), and every target partition has this stream as its only writer, so what a target
+// partition holds past the checkpoint is a prefix of the records this stream routes to it. On
+// start the activity therefore compares each target partition's end with the checkpoint: the
+// records beyond it were written by an attempt that died before checkpointing them; they are
+// read back, checked against the records they must be, and skipped instead of written again.
+// Within an attempt an idempotent producer keeps retries from duplicating.
+//
+// The checkpoint (Progress) only ever advances over records the target acknowledged, in stream
+// order, and is heartbeated every second; a retried attempt starts from the last heartbeat, a new
+// activity from the progress the workflow holds.
+func (a *Activities) Restore(ctx context.Context, in kafkarestore.RestoreInput) (kafkarestore.Progress, error) {
+	r, err := a.newRestorer(ctx, in)
+	if err != nil {
+		return kafkarestore.Progress{}, err
+	}
+	defer r.close()
+	return r.run(ctx)
+}
+
+type restorer struct {
+	in       kafkarestore.RestoreInput
+	store    *blobstore.Store
+	key      []byte
+	topic    archive.Topic
+	client   sarama.Client
+	producer sarama.AsyncProducer
+	consumer sarama.Consumer
+	bytesLim *rate.Limiter
+	recLim   *rate.Limiter
+	deadline time.Time // the activity stops at a checkpoint after this (zero: never)
+
+	index     int64                              // stream index of the next record routed
+	tail      []int64                            // per target partition: records found beyond the checkpoint, not yet matched
+	verifiers map[int32]sarama.PartitionConsumer // read those records back
+	collected sync.WaitGroup
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	progress kafkarestore.Progress
+	inflight []*pending // routed records in stream order, not yet folded into progress
+	groups   []archive.GroupOffset
+	failed   error
+	failedCh chan struct{}
+}
+
+// pending is one routed record on its way to the target.
+type pending struct {
+	part      int
+	partition int32
+	offset    int64
+	index     int64
+	tp        int32
+	target    int64
+	bytes     int64
+	verified  bool
+	done      bool
+}
+
+func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInput) (*restorer, error) {
+	if in.Target.Partitions < 1 || len(in.Target.Baseline) != int(in.Target.Partitions) {
+		return nil, invalidRestore("target topic %s: %d partitions with %d baseline offsets", in.Target.Name, in.Target.Partitions, len(in.Target.Baseline))
+	}
+	r := &restorer{in: in, verifiers: map[int32]sarama.PartitionConsumer{}, failedCh: make(chan struct{})}
+	r.cond = sync.NewCond(&r.mu)
+	r.progress = kafkarestore.Progress{Target: slices.Clone(in.Target.Baseline)}
+	if in.Resume != nil {
+		r.progress = *in.Resume
+	}
+	if activity.HasHeartbeatDetails(ctx) {
+		var p kafkarestore.Progress
+		if err := activity.GetHeartbeatDetails(ctx, &p); err == nil && len(p.Target) == len(in.Target.Baseline) && p.Records >= r.progress.Records {
+			r.progress = p
+		}
+	}
+	if len(r.progress.Target) != int(in.Target.Partitions) {
+		return nil, invalidRestore("resume of %s: checkpoint has %d target partitions, the target %d", in.Target.Name, len(r.progress.Target), in.Target.Partitions)
+	}
+	r.index = r.progress.Index
+	if in.MaxRunTime > 0 {
+		r.deadline = time.Now().Add(in.MaxRunTime)
+	}
+	for _, g := range in.Groups {
+		if !slices.ContainsFunc(r.progress.Groups, func(t kafkarestore.TranslatedGroup) bool {
+			return t.Group == g.Group && t.SourcePartition == g.Partition
+		}) {
+			r.groups = append(r.groups, g)
+		}
+	}
+	if l := in.RateLimit; l.BytesPerSecond > 0 {
+		r.bytesLim = rate.NewLimiter(rate.Limit(l.BytesPerSecond), int(max(l.BytesPerSecond, in.Target.MaxMessageBytes)))
+	}
+	if l := in.RateLimit; l.RecordsPerSecond > 0 {
+		r.recLim = rate.NewLimiter(rate.Limit(l.RecordsPerSecond), int(max(l.RecordsPerSecond, 1)))
+	}
+
+	store, key, m, err := a.openBackup(ctx, in.Connection)
+	if err != nil {
+		return nil, err
+	}
+	r.store, r.key = store, key
+	if m.Generation < in.Generation {
+		r.close()
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: manifest generation %d is older than the planned %d", in.Backup, m.Generation, in.Generation), "CorruptManifest", nil)
+	}
+	ti := slices.IndexFunc(m.Topics, func(t archive.Topic) bool { return t.Name == in.Stream.Source })
+	if ti < 0 {
+		r.close()
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("topic %s is no longer in backup %s", in.Stream.Source, in.Backup), kafkarestore.ErrBackupNotFound, nil)
+	}
+	r.topic = m.Topics[ti]
+
+	cfg, kspec, err := a.targetConfig(ctx, in.Connection)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	cfg.Producer.Idempotent = true // retries within an attempt never duplicate
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner // the stream routes each record itself
+	cfg.Producer.MaxMessageBytes = int(in.Target.MaxMessageBytes)
+	cfg.Producer.Retry.Max = 10
+	cfg.Consumer.Return.Errors = true
+	if r.client, err = sarama.NewClient(kspec.BootstrapServers, cfg); err != nil {
+		r.close()
+		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
+	}
+	if err := r.checkTarget(); err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.producer, err = sarama.NewAsyncProducerFromClient(r.client); err != nil {
+		r.close()
+		return nil, classify(err)
+	}
+	r.collected.Add(2)
+	go r.collectSuccesses()
+	go r.collectErrors()
+	return r, nil
+}
+
+// checkTarget compares every target partition's end with the checkpoint and opens a reader on
+// the records past it, which an earlier attempt wrote.
+func (r *restorer) checkTarget() error {
+	r.tail = make([]int64, r.in.Target.Partitions)
+	for tp := range r.in.Target.Partitions {
+		if !r.writes(tp) {
+			continue // another stream's partition
+		}
+		end, err := r.client.GetOffset(r.in.Target.Name, tp, sarama.OffsetNewest)
+		if err != nil {
+			return classify(fmt.Errorf("end offset of target %s/%d: %w", r.in.Target.Name, tp, err))
+		}
+		tail := end - r.progress.Target[tp]
+		if tail < 0 {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("target %s/%d ends at offset %d, before the %d this restore had written up to: records were deleted",
+				r.in.Target.Name, tp, end, r.progress.Target[tp]), kafkarestore.ErrTargetChanged, nil)
+		}
+		r.tail[tp] = tail
+		if tail == 0 {
+			continue
+		}
+		if r.consumer == nil {
+			if r.consumer, err = sarama.NewConsumerFromClient(r.client); err != nil {
+				return classify(err)
+			}
+		}
+		pc, err := r.consumer.ConsumePartition(r.in.Target.Name, tp, r.progress.Target[tp])
+		if err != nil {
+			return classify(fmt.Errorf("read back target %s/%d: %w", r.in.Target.Name, tp, err))
+		}
+		r.verifiers[tp] = pc
+	}
+	return nil
+}
+
+func (r *restorer) close() {
+	for _, pc := range r.verifiers {
+		_ = pc.Close()
+	}
+	if r.consumer != nil {
+		_ = r.consumer.Close()
+	}
+	if r.producer != nil {
+		r.producer.AsyncClose()
+		r.collected.Wait()
+	}
+	if r.client != nil {
+		_ = r.client.Close()
+	}
+	if r.store != nil {
+		_ = r.store.Close()
+	}
+}
+
+func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go r.heartbeat(ctx, stop)
+
+	err := r.stream(ctx)
+	timeUp := errors.Is(err, errTimeUp)
+	if err == nil || timeUp {
+		err = r.waitInflight(ctx.Done())
+	}
+	if err == nil && timeUp {
+		return r.snapshot(), nil // a checkpoint: the workflow starts the next activity from it
+	}
+	if err == nil {
+		err = r.finish()
+	}
+	if err == nil {
+		return r.snapshot(), nil
+	}
+	if ctx.Err() != nil {
+		// Paused or timed out: let what is in flight land, so the progress handed back is as far
+		// as the target really is (a later attempt would find the rest anyway).
+		wait := make(chan struct{})
+		timer := time.AfterFunc(10*time.Second, func() { close(wait) })
+		_ = r.waitInflight(wait)
+		timer.Stop()
+		return r.snapshot(), temporal.NewCanceledError(r.snapshot())
+	}
+	return r.snapshot(), classifyRestore(err)
+}
+
+func classifyRestore(err error) error {
+	var perr *sarama.ProducerError
+	if errors.As(err, &perr) && errors.Is(perr.Err, sarama.ErrMessageSizeTooLarge) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrPreflight, err)
+	}
+	return classify(err)
+}
+
+// stream reads the stream's records from the checkpoint on and routes each to the target.
+func (r *restorer) stream(ctx context.Context) error {
+	w := r.in.Window
+	for pi := r.progress.Part; pi < len(r.in.Stream.Partitions); pi++ {
+		sp := r.in.Stream.Partitions[pi]
+		var from int64
+		if pi == r.progress.Part {
+			from = r.progress.Next
+		}
+		di := slices.IndexFunc(r.topic.Data, func(p archive.Partition) bool { return p.Partition == sp.Partition })
+		if di < 0 {
+			continue
+		}
+		for _, seg := range r.topic.Data[di].Segments {
+			if seg.LastOffset < from || seg.FirstOffset >= sp.Upto || !w.Overlaps(seg) {
+				continue
+			}
+			err := readSegment(ctx, r.store, seg, r.key, func(rec *archive.Record) error {
+				if rec.Offset < from || rec.Offset >= sp.Upto || !w.Contains(rec.Offset, rec.Timestamp) {
+					return nil
+				}
+				return r.send(ctx, pi, sp.Partition, rec)
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writes reports whether this stream writes to target partition tp: with Same mapping only its
+// own partitions, otherwise all of them.
+func (r *restorer) writes(tp int32) bool {
+	if r.in.Mapping != kafkarestore.MappingSame {
+		return true
+	}
+	return slices.ContainsFunc(r.in.Stream.Partitions, func(p kafkarestore.StreamPartition) bool { return p.Partition == tp })
+}
+
+// route picks the target partition of the stream's next record.
+func (r *restorer) route(partition int32, key []byte) int32 {
+	n := r.in.Target.Partitions
+	switch {
+	case r.in.Mapping == kafkarestore.MappingSame:
+		return partition
+	case r.in.Mapping == kafkarestore.MappingKeyHash && key != nil:
+		return keyPartition(key, n)
+	default: // RoundRobin, and KeyHash records without a key (the Java client's choice for those is not reproducible)
+		return int32(r.index % int64(n))
+	}
+}
+
+// errTimeUp ends an activity's stream at its MaxRunTime.
+var errTimeUp = errors.New("run time is up")
+
+func (r *restorer) send(ctx context.Context, part int, partition int32, rec *archive.Record) error {
+	if !r.deadline.IsZero() && time.Now().After(r.deadline) {
+		return errTimeUp
+	}
+	tp := r.route(partition, rec.Key)
+	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, tp: tp, bytes: recordBytes(rec)}
+	r.index++
+	msg := r.message(rec, partition, tp)
+	if r.tail[tp] > 0 {
+		got, err := r.readBack(ctx, tp)
+		if err != nil {
+			return err
+		}
+		if !sameRecord(msg, got) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"target %s/%d offset %d is not the record this restore wrote there (source %s/%d offset %d): another producer wrote to the target",
+				r.in.Target.Name, tp, got.Offset, r.in.Stream.Source, partition, rec.Offset), kafkarestore.ErrTargetChanged, nil)
+		}
+		r.tail[tp]--
+		p.target, p.verified, p.done = got.Offset, true, true
+		r.mu.Lock()
+		r.inflight = append(r.inflight, p)
+		r.fold()
+		r.mu.Unlock()
+		return nil
+	}
+	if r.recLim != nil {
+		if err := r.recLim.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if r.bytesLim != nil {
+		if err := r.bytesLim.WaitN(ctx, int(min(p.bytes, int64(r.bytesLim.Burst())))); err != nil {
+			return err
+		}
+	}
+	msg.Metadata = p
+	r.mu.Lock()
+	r.inflight = append(r.inflight, p)
+	r.mu.Unlock()
+	select {
+	case r.producer.Input() <- msg:
+		return nil
+	case <-r.failedCh:
+		return r.failure()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// message builds the producer message for a record; the record's buffers are copied, since
+// the segment reader reuses them.
+func (r *restorer) message(rec *archive.Record, partition, tp int32) *sarama.ProducerMessage {
+	msg := &sarama.ProducerMessage{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp)}
+	if rec.Key != nil {
+		msg.Key = sarama.ByteEncoder(bytes.Clone(rec.Key))
+	}
+	if rec.Value != nil {
+		msg.Value = sarama.ByteEncoder(bytes.Clone(rec.Value))
+	}
+	n := len(rec.Headers)
+	if r.in.OriginHeaders {
+		n += 4
+	}
+	if n > 0 {
+		msg.Headers = make([]sarama.RecordHeader, 0, n)
+		for _, h := range rec.Headers {
+			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: bytes.Clone(h.Value)})
+		}
+	}
+	if r.in.OriginHeaders {
+		msg.Headers = append(msg.Headers,
+			sarama.RecordHeader{Key: []byte(HeaderOriginTopic), Value: []byte(r.in.Stream.Source)},
+			sarama.RecordHeader{Key: []byte(HeaderOriginPartition), Value: strconv.AppendInt(nil, int64(partition), 10)},
+			sarama.RecordHeader{Key: []byte(HeaderOriginOffset), Value: strconv.AppendInt(nil, rec.Offset, 10)},
+			sarama.RecordHeader{Key: []byte(HeaderOriginTimestamp), Value: strconv.AppendInt(nil, rec.Timestamp, 10)})
+	}
+	return msg
+}
+
+// sameRecord compares what a message would write with a record read from the target.
+func sameRecord(msg *sarama.ProducerMessage, got *sarama.ConsumerMessage) bool {
+	if !bytes.Equal(encoded(msg.Key), got.Key) || !bytes.Equal(encoded(msg.Value), got.Value) || len(msg.Headers) != len(got.Headers) {
+		return false
+	}
+	for i, h := range msg.Headers {
+		if !bytes.Equal(h.Key, got.Headers[i].Key) || !bytes.Equal(h.Value, got.Headers[i].Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func encoded(e sarama.Encoder) []byte {
+	if e == nil {
+		return nil
+	}
+	b, _ := e.Encode()
+	return b
+}
+
+// readBack returns the next record an earlier attempt wrote to target partition tp.
+func (r *restorer) readBack(ctx context.Context, tp int32) (*sarama.ConsumerMessage, error) {
+	pc := r.verifiers[tp]
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case m := <-pc.Messages():
+		return m, nil
+	case err := <-pc.Errors():
+		return nil, fmt.Errorf("read back target %s/%d: %w", r.in.Target.Name, tp, err)
+	case <-timer.C:
+		return nil, fmt.Errorf("read back target %s/%d: no record within 30s", r.in.Target.Name, tp)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (r *restorer) collectSuccesses() {
+	defer r.collected.Done()
+	for msg := range r.producer.Successes() {
+		p := msg.Metadata.(*pending)
+		r.mu.Lock()
+		p.target, p.done = msg.Offset, true
+		r.fold()
+		r.mu.Unlock()
+	}
+}
+
+func (r *restorer) collectErrors() {
+	defer r.collected.Done()
+	for perr := range r.producer.Errors() {
+		r.mu.Lock()
+		if r.failed == nil {
+			r.failed = perr
+			close(r.failedCh)
+			r.cond.Broadcast()
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *restorer) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// fold advances the checkpoint over the acknowledged prefix of the stream. Called with mu held.
+func (r *restorer) fold() {
+	n := 0
+	for n < len(r.inflight) && r.inflight[n].done {
+		p := r.inflight[n]
+		pr := &r.progress
+		pr.Part, pr.Next, pr.Index = p.part, p.offset+1, p.index+1
+		pr.Target[p.tp] = p.target + 1
+		pr.Records++
+		pr.Bytes += p.bytes
+		if p.verified {
+			pr.Verified++
+		}
+		if k := len(pr.OffsetMap) - 1; k >= 0 && pr.OffsetMap[k].Partition == p.partition && pr.OffsetMap[k].TargetPartition == p.tp &&
+			pr.OffsetMap[k].SourceFrom+pr.OffsetMap[k].Count == p.offset && pr.OffsetMap[k].TargetFrom+pr.OffsetMap[k].Count == p.target {
+			pr.OffsetMap[k].Count++
+		} else if len(pr.OffsetMap) < maxOffsetRanges {
+			pr.OffsetMap = append(pr.OffsetMap, kafkarestore.OffsetRange{Partition: p.partition, SourceFrom: p.offset, TargetPartition: p.tp, TargetFrom: p.target, Count: 1})
+		} else {
+			pr.OffsetMapTruncated = true
+		}
+		// A group resumes at the first restored record it had not consumed on the source.
+		r.groups = slices.DeleteFunc(r.groups, func(g archive.GroupOffset) bool {
+			if g.Partition != p.partition || g.Offset > p.offset {
+				return false
+			}
+			pr.Groups = append(pr.Groups, r.translated(g, p.tp, p.target))
+			return true
+		})
+		n++
+	}
+	if n > 0 {
+		r.inflight = slices.Delete(r.inflight, 0, n)
+		r.cond.Broadcast()
+	}
+}
+
+func (r *restorer) translated(g archive.GroupOffset, tp int32, offset int64) kafkarestore.TranslatedGroup {
+	return kafkarestore.TranslatedGroup{Group: g.Group, SourcePartition: g.Partition, SourceOffset: g.Offset,
+		Topic: r.in.Target.Name, Partition: tp, Offset: offset, Metadata: g.Metadata}
+}
+
+// waitInflight blocks until every routed record is acknowledged, a send failed, or stop closes.
+func (r *restorer) waitInflight(stop <-chan struct{}) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-stop:
+			r.mu.Lock()
+			r.cond.Broadcast()
+			r.mu.Unlock()
+		case <-done:
+		}
+	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.inflight) > 0 && r.failed == nil {
+		select {
+		case <-stop:
+			return errors.New("stopped while records were in flight")
+		default:
+		}
+		r.cond.Wait()
+	}
+	return r.failed
+}
+
+// finish checks nothing unexplained is left in the target and places the groups whose
+// position lies past every restored record at the end of their partition.
+func (r *restorer) finish() error {
+	for tp, n := range r.tail {
+		if n > 0 {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("target %s/%d holds %d records after the last one this restore wrote: another producer wrote to the target",
+				r.in.Target.Name, tp, n), kafkarestore.ErrTargetChanged, nil)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range r.groups {
+		r.progress.Groups = append(r.progress.Groups, r.translated(g, g.Partition, r.progress.Target[g.Partition]))
+	}
+	r.groups = nil
+	r.progress.Part, r.progress.Next = len(r.in.Stream.Partitions), 0
+	r.progress.Done = true
+	return nil
+}
+
+func (r *restorer) snapshot() kafkarestore.Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.progress
+	p.Target = slices.Clone(p.Target)
+	p.OffsetMap = slices.Clone(p.OffsetMap)
+	p.Groups = slices.Clone(p.Groups)
+	return p
+}
+
+func (r *restorer) heartbeat(ctx context.Context, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			activity.RecordHeartbeat(ctx, r.snapshot())
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,406 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/IBM/sarama"
+	"go.temporal.io/sdk/temporal"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+func invalidRestore(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkarestore.ErrInvalidSpec, nil)
+}
+
+// openBackup opens a restore's storage and reads the backup's manifest.
+func (a *Activities) openBackup(ctx context.Context, conn kafkarestore.Connection) (*blobstore.Store, []byte, *archive.Manifest, error) {
+	var sspec arkivev1.StorageSpec
+	if err := json.Unmarshal(conn.Storage, &sspec); err != nil {
+		return nil, nil, nil, invalidRestore("storage spec: %v", err)
+	}
+	layout, err := blobstore.Kafka(conn.Backup)
+	if err != nil {
+		return nil, nil, nil, invalidRestore("spec.source.backup: %v", err)
+	}
+	sr := a.Secrets(conn.Namespace)
+	store, err := blobstore.Open(ctx, sspec, sr)
+	if err != nil {
+		return nil, nil, nil, classify(err)
+	}
+	key, err := blobstore.EncryptionKey(ctx, sspec, sr)
+	if err != nil {
+		_ = store.Close()
+		return nil, nil, nil, invalidRestore("%v", err)
+	}
+	m, err := ReadManifest(ctx, store, layout)
+	if err != nil {
+		_ = store.Close()
+		return nil, nil, nil, err
+	}
+	if m == nil {
+		_ = store.Close()
+		return nil, nil, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("spec.source.backup: backup %q not found (no %s in the storage)", conn.Backup, layout.Manifest()),
+			kafkarestore.ErrBackupNotFound, nil)
+	}
+	return store, key, m, nil
+}
+
+// PlanRestore decides which topics, partitions and offsets a restore writes, from the manifest.
+func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput) (kafkarestore.Plan, error) {
+	spec := in.Spec
+	switch spec.PartitionMapping {
+	case kafkarestore.MappingSame, kafkarestore.MappingKeyHash, kafkarestore.MappingRoundRobin:
+	default:
+		return kafkarestore.Plan{}, invalidRestore("spec.partitionMapping: %q is not Same, KeyHash or RoundRobin", spec.PartitionMapping)
+	}
+	if len(spec.ConsumerGroups) > 0 && spec.PartitionMapping != kafkarestore.MappingSame {
+		// A group's position on one source partition has no single place in a target partition
+		// that mixes records of several source partitions.
+		return kafkarestore.Plan{}, invalidRestore("spec.consumerGroups: offsets can only be translated with partitionMapping Same, not %s", spec.PartitionMapping)
+	}
+	store, key, m, err := a.openBackup(ctx, in.Connection)
+	if err != nil {
+		return kafkarestore.Plan{}, err
+	}
+	defer store.Close()
+
+	var run *archive.Run
+	if spec.RunID != "" {
+		i := slices.IndexFunc(m.Runs, func(r archive.Run) bool { return r.ID == spec.RunID })
+		if i < 0 {
+			return kafkarestore.Plan{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("spec.source.runID: backup %q has no run %q", in.Backup, spec.RunID), kafkarestore.ErrBackupNotFound, nil)
+		}
+		run = &m.Runs[i]
+	}
+
+	mappings := spec.Topics
+	if len(mappings) == 0 {
+		for _, t := range m.Topics {
+			mappings = append(mappings, kafkarestore.TopicMapping{Source: t.Name})
+		}
+	}
+	plan := kafkarestore.Plan{Generation: m.Generation}
+	targets := map[string]string{}
+	for i, tm := range mappings {
+		target := orDefault(tm.Target, tm.Source)
+		if prev, ok := targets[target]; ok {
+			return plan, invalidRestore("spec.topics[%d].target: %s is also the target of %s; each target topic takes one source topic", i, target, prev)
+		}
+		targets[target] = tm.Source
+		ti := slices.IndexFunc(m.Topics, func(t archive.Topic) bool { return t.Name == tm.Source })
+		if ti < 0 {
+			return plan, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("spec.topics[%d].source: topic %q is not in backup %q", i, tm.Source, in.Backup), kafkarestore.ErrBackupNotFound, nil)
+		}
+		t := m.Topics[ti]
+		pt := kafkarestore.PlannedTopic{Source: t.Name, Target: target, Partitions: t.Partitions, Configs: t.Configs}
+		var merged *kafkarestore.Stream
+		for _, p := range t.Data {
+			upto := p.NextOffset
+			if run != nil {
+				if u, ok := run.Upto[fmt.Sprintf("%s/%d", t.Name, p.Partition)]; ok {
+					upto = min(upto, u)
+				} else {
+					upto = p.StartOffset // the run did not cover this partition
+				}
+			}
+			if spec.Window.ToOffset != nil {
+				upto = min(upto, *spec.Window.ToOffset+1)
+			}
+			pt.Partitions = max(pt.Partitions, p.Partition+1)
+			s := kafkarestore.Stream{Source: t.Name, Target: target, Partitions: []kafkarestore.StreamPartition{{Partition: p.Partition, Upto: upto}}}
+			for _, seg := range p.Segments {
+				if seg.FirstOffset >= upto || !spec.Window.Overlaps(seg) {
+					continue
+				}
+				s.Records += seg.Count
+				s.Bytes += seg.PayloadBytes
+				size := seg.MaxRecordBytes
+				if size == 0 {
+					// Written before segments recorded it: read the segment to find out.
+					if size, err = largestRecord(ctx, store, seg, key); err != nil {
+						return plan, err
+					}
+				}
+				pt.MaxRecordBytes = max(pt.MaxRecordBytes, size)
+			}
+			plan.Records += s.Records
+			plan.Bytes += s.Bytes
+			if spec.PartitionMapping == kafkarestore.MappingSame {
+				plan.Streams = append(plan.Streams, s)
+				continue
+			}
+			if merged == nil {
+				plan.Streams = append(plan.Streams, kafkarestore.Stream{Source: t.Name, Target: target})
+				merged = &plan.Streams[len(plan.Streams)-1]
+			}
+			merged.Partitions = append(merged.Partitions, s.Partitions...)
+			merged.Records += s.Records
+			merged.Bytes += s.Bytes
+		}
+		plan.Topics = append(plan.Topics, pt)
+	}
+	plan.Groups, plan.Warnings = selectGroups(m, spec, plan.Topics)
+	return plan, nil
+}
+
+// selectGroups picks the selected groups' offsets on the planned topics from the newest
+// snapshot at or before the window's end (the groups as they were at that point in time).
+func selectGroups(m *archive.Manifest, spec kafkarestore.Spec, topics []kafkarestore.PlannedTopic) ([]archive.GroupOffset, []string) {
+	if len(spec.ConsumerGroups) == 0 {
+		return nil, nil
+	}
+	var snap *archive.GroupOffsetsSnapshot
+	for i := range m.GroupOffsets {
+		if spec.Window.ToTime.IsZero() || !m.GroupOffsets[i].Time.After(spec.Window.ToTime) {
+			snap = &m.GroupOffsets[i]
+		}
+	}
+	if snap == nil {
+		return nil, []string{"the backup holds no consumer-group offsets from before the restore's point in time"}
+	}
+	var out []archive.GroupOffset
+	var warnings []string
+	for _, g := range spec.ConsumerGroups {
+		found := false
+		for _, o := range snap.Groups {
+			if o.Group == g && slices.ContainsFunc(topics, func(t kafkarestore.PlannedTopic) bool { return t.Source == o.Topic }) {
+				out = append(out, o)
+				found = true
+			}
+		}
+		if !found {
+			warnings = append(warnings, fmt.Sprintf("consumer group %s has no offsets on the restored topics in the backup (snapshot of %s)", g, snap.Time.Format("2006-01-02T15:04:05Z07:00")))
+		}
+	}
+	return out, warnings
+}
+
+// largestRecord reads one segment and returns its largest record's key, value and header bytes.
+func largestRecord(ctx context.Context, store *blobstore.Store, seg archive.SegmentRef, key []byte) (int64, error) {
+	var largest int64
+	err := readSegment(ctx, store, seg, key, func(r *archive.Record) error {
+		largest = max(largest, recordBytes(r))
+		return nil
+	})
+	return largest, classify(err)
+}
+
+func recordBytes(r *archive.Record) int64 {
+	n := int64(len(r.Key) + len(r.Value))
+	for _, h := range r.Headers {
+		n += int64(len(h.Key) + len(h.Value))
+	}
+	return n
+}
+
+// recordOverhead bounds what a one-record batch adds to a record's bytes (batch header,
+// record framing, and the origin headers when asked for).
+func recordOverhead(originHeaders bool) int64 {
+	if originHeaders {
+		return 61 + 64 + 160
+	}
+	return 61 + 64
+}
+
+// PreflightRestore checks the target before anything is written: reachable, topics exist or
+// may be created, partition counts fit the mapping, the largest record fits, partitions are
+// empty (unless allowed), selected groups are not active. Only when every check passes does
+// it create the missing topics; it returns each target partition's end offset.
+func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.PreflightInput) (kafkarestore.PreflightResult, error) {
+	client, err := a.targetClient(ctx, in.Connection)
+	if err != nil {
+		return kafkarestore.PreflightResult{}, err
+	}
+	defer client.Close()
+	if err := client.RefreshMetadata(); err != nil {
+		return kafkarestore.PreflightResult{}, classify(fmt.Errorf("target cluster: %w", err))
+	}
+	existing, err := client.Topics()
+	if err != nil {
+		return kafkarestore.PreflightResult{}, classify(err)
+	}
+	brokerMax, err := brokerMaxMessageBytes(client)
+	if err != nil {
+		return kafkarestore.PreflightResult{}, classify(err)
+	}
+	var problems []string
+	var res kafkarestore.PreflightResult
+	var create []kafkarestore.PlannedTopic
+	for _, pt := range in.Plan.Topics {
+		tt := kafkarestore.TargetTopic{Name: pt.Target}
+		if slices.Contains(existing, pt.Target) {
+			parts, err := client.Partitions(pt.Target)
+			if err != nil {
+				return res, classify(fmt.Errorf("partitions of %s: %w", pt.Target, err))
+			}
+			tt.Partitions = int32(len(parts))
+			configs, errs, err := describeTopics(client, []string{pt.Target}, []string{"max.message.bytes"})
+			if err == nil {
+				err = errs[pt.Target]
+			}
+			if err != nil {
+				return res, classify(fmt.Errorf("describe target topic %s: %w", pt.Target, err))
+			}
+			tt.MaxMessageBytes = brokerMax
+			for _, e := range configs[pt.Target] {
+				if v, err := strconv.ParseInt(e.Value, 10, 64); e.Name == "max.message.bytes" && err == nil {
+					tt.MaxMessageBytes = v
+				}
+			}
+			for p := range tt.Partitions {
+				start, err := client.GetOffset(pt.Target, p, sarama.OffsetOldest)
+				if err != nil {
+					return res, classify(err)
+				}
+				end, err := client.GetOffset(pt.Target, p, sarama.OffsetNewest)
+				if err != nil {
+					return res, classify(err)
+				}
+				if end > start && !in.Spec.AllowNonEmpty {
+					problems = append(problems, fmt.Sprintf("target topic %s partition %d already holds %d records (set spec.allowNonEmpty to write anyway)", pt.Target, p, end-start))
+				}
+				tt.Baseline = append(tt.Baseline, end)
+			}
+		} else {
+			if !in.Spec.CreateTopics {
+				problems = append(problems, fmt.Sprintf("target topic %s does not exist and spec.createTopics is false", pt.Target))
+				continue
+			}
+			tt.Partitions = max(pt.Partitions, 1)
+			tt.MaxMessageBytes = brokerMax
+			if v, err := strconv.ParseInt(pt.Configs["max.message.bytes"], 10, 64); err == nil {
+				tt.MaxMessageBytes = v
+			}
+			tt.Baseline = make([]int64, tt.Partitions)
+			create = append(create, pt)
+		}
+		if in.Spec.PartitionMapping == kafkarestore.MappingSame && tt.Partitions < pt.Partitions {
+			problems = append(problems, fmt.Sprintf("target topic %s has %d partitions; partitionMapping Same needs %d (source topic %s); use KeyHash or RoundRobin, or add partitions",
+				pt.Target, tt.Partitions, pt.Partitions, pt.Source))
+		}
+		if need := pt.MaxRecordBytes + recordOverhead(in.Spec.OriginHeaders); pt.MaxRecordBytes > 0 && need > tt.MaxMessageBytes {
+			problems = append(problems, fmt.Sprintf("topic %s: the largest record to restore needs %d bytes, over the target %s's max.message.bytes of %d",
+				pt.Source, need, pt.Target, tt.MaxMessageBytes))
+		}
+		res.Targets = append(res.Targets, tt)
+	}
+	if groups := groupNames(in.Plan.Groups); len(groups) > 0 {
+		admin, err := sarama.NewClusterAdminFromClient(client) // not closed: that would close client
+		if err != nil {
+			return res, classify(err)
+		}
+		descs, err := admin.DescribeConsumerGroups(groups)
+		if err != nil {
+			return res, classify(fmt.Errorf("describe consumer groups on the target: %w", err))
+		}
+		for _, d := range descs {
+			if d.State != "Empty" && d.State != "Dead" && d.State != "" {
+				problems = append(problems, fmt.Sprintf("consumer group %s is %s on the target with %d member(s); stop its consumers first", d.GroupId, d.State, len(d.Members)))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return res, temporal.NewNonRetryableApplicationError(strings.Join(problems, "; "), kafkarestore.ErrPreflight, nil)
+	}
+	if len(create) > 0 {
+		admin, err := sarama.NewClusterAdminFromClient(client)
+		if err != nil {
+			return res, classify(err)
+		}
+		for _, pt := range create {
+			if err := admin.CreateTopic(pt.Target, targetTopicDetail(pt), false); err != nil && !errorsIsTopicExists(err) {
+				return res, classify(fmt.Errorf("create target topic %s: %w", pt.Target, err))
+			}
+			res.Created = append(res.Created, pt.Target)
+		}
+	}
+	return res, nil
+}
+
+// targetTopicDetail is a created topic: the captured partition count and configs, but with
+// CreateTime timestamps, so the restored records keep their original timestamps (a
+// LogAppendTime topic would stamp them with the time of the restore).
+func targetTopicDetail(pt kafkarestore.PlannedTopic) *sarama.TopicDetail {
+	d := &sarama.TopicDetail{NumPartitions: max(pt.Partitions, 1), ReplicationFactor: -1, ConfigEntries: map[string]*string{}}
+	for k, v := range pt.Configs {
+		if k == "message.timestamp.type" {
+			continue
+		}
+		d.ConfigEntries[k] = &v
+	}
+	return d
+}
+
+func errorsIsTopicExists(err error) bool {
+	var te *sarama.TopicError
+	return errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists
+}
+
+func groupNames(groups []archive.GroupOffset) []string {
+	var names []string
+	for _, g := range groups {
+		if !slices.Contains(names, g.Group) {
+			names = append(names, g.Group)
+		}
+	}
+	return names
+}
+
+// brokerMaxMessageBytes is the broker's message.max.bytes: the limit of topics without their own.
+func brokerMaxMessageBytes(client sarama.Client) (int64, error) {
+	controller, err := client.Controller()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := controller.DescribeConfigs(&sarama.DescribeConfigsRequest{Version: 1, Resources: []*sarama.ConfigResource{{
+		Type: sarama.BrokerResource, Name: strconv.Itoa(int(controller.ID())), ConfigNames: []string{"message.max.bytes"}}}})
+	if err != nil {
+		return 0, fmt.Errorf("describe broker config: %w", err)
+	}
+	for _, r := range resp.Resources {
+		for _, e := range r.Configs {
+			if v, err := strconv.ParseInt(e.Value, 10, 64); e.Name == "message.max.bytes" && err == nil {
+				return v, nil
+			}
+		}
+	}
+	return 1048588, nil // Kafka's default
+}
+
+// targetClient connects to the restore's target cluster.
+func (a *Activities) targetClient(ctx context.Context, conn kafkarestore.Connection) (sarama.Client, error) {
+	cfg, kspec, err := a.targetConfig(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	client, err := sarama.NewClient(kspec.BootstrapServers, cfg)
+	if err != nil {
+		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
+	}
+	return client, nil
+}
+
+func (a *Activities) targetConfig(ctx context.Context, conn kafkarestore.Connection) (*sarama.Config, arkivev1.KafkaClusterSpec, error) {
+	var kspec arkivev1.KafkaClusterSpec
+	if err := json.Unmarshal(conn.Kafka, &kspec); err != nil {
+		return nil, kspec, invalidRestore("kafka cluster spec: %v", err)
+	}
+	cfg, err := Config(ctx, kspec, a.Secrets(conn.Namespace))
+	if err != nil {
+		return nil, kspec, invalidRestore("%v", err)
+	}
+	return cfg, kspec, nil
+}

@@ -1,0 +1,109 @@
+package specs
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+// KafkaRestoreInput builds the workflow input for a KafkaRestore from it, the target
+// KafkaCluster and the source Storage. Specs travel as JSON with Secret references only.
+func KafkaRestoreInput(kr *arkivev1.KafkaRestore, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkarestore.RunInput, error) {
+	ns := kr.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	if kc.Name != kr.Spec.Target {
+		return kafkarestore.RunInput{}, fmt.Errorf("spec.target: KafkaCluster %q is not the one given (%q)", kr.Spec.Target, kc.Name)
+	}
+	if st.Name != kr.Spec.Source.Storage {
+		return kafkarestore.RunInput{}, fmt.Errorf("spec.source.storage: Storage %q is not the one given (%q)", kr.Spec.Source.Storage, st.Name)
+	}
+	spec, err := KafkaRestoreSpec(kr.Spec)
+	if err != nil {
+		return kafkarestore.RunInput{}, err
+	}
+	kj, err := json.Marshal(kc.Spec)
+	if err != nil {
+		return kafkarestore.RunInput{}, err
+	}
+	sj, err := json.Marshal(st.Spec)
+	if err != nil {
+		return kafkarestore.RunInput{}, err
+	}
+	return kafkarestore.RunInput{Input: kafkarestore.Input{
+		Connection: kafkarestore.Connection{Namespace: ns, Backup: kr.Spec.Source.Backup, Kafka: kj, Storage: sj}, Spec: spec}}, nil
+}
+
+// KafkaRestoreSpec converts and validates a KafkaRestore spec, applying the CRD defaults.
+func KafkaRestoreSpec(s arkivev1.KafkaRestoreSpec) (kafkarestore.Spec, error) {
+	out := kafkarestore.Spec{
+		RunID:            s.Source.RunID,
+		PartitionMapping: string(s.PartitionMapping),
+		CreateTopics:     s.CreateTopics == nil || *s.CreateTopics,
+		OriginHeaders:    s.OriginHeaders,
+		ConsumerGroups:   slices.Clone(s.ConsumerGroups),
+		AllowNonEmpty:    s.AllowNonEmpty,
+		DryRun:           s.DryRun,
+	}
+	if s.Source.Backup == "" {
+		return out, fmt.Errorf("spec.source.backup: must not be empty")
+	}
+	if out.PartitionMapping == "" {
+		out.PartitionMapping = kafkarestore.MappingSame
+	}
+	switch out.PartitionMapping {
+	case kafkarestore.MappingSame, kafkarestore.MappingKeyHash, kafkarestore.MappingRoundRobin:
+	default:
+		return out, fmt.Errorf("spec.partitionMapping: %q is not Same, KeyHash or RoundRobin", s.PartitionMapping)
+	}
+	if len(s.ConsumerGroups) > 0 && out.PartitionMapping != kafkarestore.MappingSame {
+		return out, fmt.Errorf("spec.consumerGroups: offsets can only be translated with partitionMapping Same, not %s", out.PartitionMapping)
+	}
+	targets := map[string]bool{}
+	for i, t := range s.Topics {
+		if t.Source == "" {
+			return out, fmt.Errorf("spec.topics[%d].source: must not be empty", i)
+		}
+		target := t.Target
+		if target == "" {
+			target = t.Source
+		}
+		if targets[target] {
+			return out, fmt.Errorf("spec.topics[%d].target: %s is the target of another topic too", i, target)
+		}
+		targets[target] = true
+		out.Topics = append(out.Topics, kafkarestore.TopicMapping{Source: t.Source, Target: t.Target})
+	}
+	if w := s.Window; w != nil {
+		if w.FromTime != nil {
+			out.Window.FromTime = w.FromTime.Time
+		}
+		if w.ToTime != nil {
+			out.Window.ToTime = w.ToTime.Time
+		}
+		if !out.Window.FromTime.IsZero() && !out.Window.ToTime.IsZero() && out.Window.FromTime.After(out.Window.ToTime) {
+			return out, fmt.Errorf("spec.window.fromTime: %s is after toTime %s", out.Window.FromTime, out.Window.ToTime)
+		}
+		out.Window.FromOffset, out.Window.ToOffset = w.FromOffset, w.ToOffset
+		if w.FromOffset != nil && w.ToOffset != nil && *w.FromOffset > *w.ToOffset {
+			return out, fmt.Errorf("spec.window.fromOffset: %d is greater than toOffset %d", *w.FromOffset, *w.ToOffset)
+		}
+	}
+	if rl := s.RateLimit; rl != nil {
+		if rl.BytesPerSecond != nil {
+			out.RateLimit.BytesPerSecond = *rl.BytesPerSecond
+		}
+		if rl.RecordsPerSecond != nil {
+			out.RateLimit.RecordsPerSecond = *rl.RecordsPerSecond
+		}
+		if out.RateLimit.BytesPerSecond < 0 || out.RateLimit.RecordsPerSecond < 0 {
+			return out, fmt.Errorf("spec.rateLimit: limits must not be negative")
+		}
+	}
+	slices.Sort(out.ConsumerGroups)
+	return out, nil
+}

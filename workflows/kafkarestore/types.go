@@ -1,0 +1,287 @@
+// Package kafkarestore decides what a KafkaRestore writes and in which order: plan, preflight,
+// restore, consumer-group offsets. This file holds the plain types shared with the activities
+// that move the bytes (activities/kafka).
+package kafkarestore
+
+import (
+	"time"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// Registered names: part of the contract with running histories, never rename.
+const (
+	WorkflowName      = "arkive.KafkaRestore"
+	ActivityPlan      = "arkive.kafka.PlanRestore"
+	ActivityPreflight = "arkive.kafka.PreflightRestore"
+	ActivityRestore   = "arkive.kafka.Restore"
+	ActivityGroups    = "arkive.kafka.RestoreGroupOffsets"
+)
+
+// Phases, as the KafkaRestore API names them.
+const (
+	PhaseDraft     = "Draft"
+	PhaseReady     = "Ready"
+	PhaseRestoring = "Restoring"
+	PhaseDone      = "Done"
+	PhaseFailed    = "Failed"
+)
+
+// Partition mappings.
+const (
+	MappingSame       = "Same"
+	MappingKeyHash    = "KeyHash"
+	MappingRoundRobin = "RoundRobin"
+)
+
+// Error types of non-retryable failures, shown in the resource's status.
+const (
+	ErrInvalidSpec         = workflows.ErrInvalidSpec
+	ErrBackupNotFound      = "BackupNotFound"
+	ErrPreflight           = "PreflightFailed"
+	ErrTargetChanged       = "TargetChanged"
+	ErrGroupActive         = "ConsumerGroupActive"
+	ErrAuthentication      = kafkabackup.ErrAuthentication
+	ErrStorageAccessDenied = kafkabackup.ErrStorageAccessDenied
+)
+
+// Connection reaches the backup (Storage, Backup) and the target cluster (Kafka): specs as JSON
+// holding Secret references only.
+type Connection = kafkabackup.Connection
+
+// TopicMapping restores Source under Target (Target empty: the same name).
+type TopicMapping struct {
+	Source string `json:"source"`
+	Target string `json:"target,omitempty"`
+}
+
+// Window bounds the restored records, inclusive; zero values do not bound.
+type Window struct {
+	FromTime   time.Time `json:"fromTime,omitzero"`
+	ToTime     time.Time `json:"toTime,omitzero"`
+	FromOffset *int64    `json:"fromOffset,omitempty"`
+	ToOffset   *int64    `json:"toOffset,omitempty"`
+}
+
+// Contains reports whether a record at offset with timestamp ts (Unix ms) is restored.
+func (w Window) Contains(offset, ts int64) bool {
+	switch {
+	case w.FromOffset != nil && offset < *w.FromOffset,
+		w.ToOffset != nil && offset > *w.ToOffset,
+		!w.FromTime.IsZero() && ts < w.FromTime.UnixMilli(),
+		!w.ToTime.IsZero() && ts > w.ToTime.UnixMilli():
+		return false
+	}
+	return true
+}
+
+// Overlaps reports whether a segment's offset and time bounds may hold a restored record.
+func (w Window) Overlaps(s archive.SegmentRef) bool {
+	switch {
+	case w.FromOffset != nil && s.LastOffset < *w.FromOffset,
+		w.ToOffset != nil && s.FirstOffset > *w.ToOffset,
+		!w.FromTime.IsZero() && s.MaxTimestamp < w.FromTime.UnixMilli(),
+		!w.ToTime.IsZero() && s.MinTimestamp > w.ToTime.UnixMilli():
+		return false
+	}
+	return true
+}
+
+// RateLimit caps a restore stream's throughput; 0 means no cap.
+type RateLimit struct {
+	BytesPerSecond   int64 `json:"bytesPerSecond,omitempty"`
+	RecordsPerSecond int64 `json:"recordsPerSecond,omitempty"`
+}
+
+// Spec is what the workflow acts on: the KafkaRestore spec in plain types.
+type Spec struct {
+	RunID            string         `json:"runID,omitempty"`
+	Topics           []TopicMapping `json:"topics,omitempty"`
+	PartitionMapping string         `json:"partitionMapping"`
+	Window           Window         `json:"window,omitzero"`
+	CreateTopics     bool           `json:"createTopics"`
+	OriginHeaders    bool           `json:"originHeaders,omitempty"`
+	ConsumerGroups   []string       `json:"consumerGroups,omitempty"`
+	AllowNonEmpty    bool           `json:"allowNonEmpty,omitempty"`
+	DryRun           bool           `json:"dryRun,omitempty"`
+	RateLimit        RateLimit      `json:"rateLimit,omitzero"`
+}
+
+// Input starts a KafkaRestore workflow.
+type Input struct {
+	Connection
+	Spec Spec `json:"spec"`
+}
+
+// PlanInput asks which data a restore writes.
+type PlanInput struct {
+	Connection
+	Spec Spec `json:"spec"`
+}
+
+// Plan is what the restore will write. Segments are not listed (a large backup has too many
+// for a workflow's history): each stream reads the manifest again and restores offsets below
+// the Upto fixed here, so data a running backup adds later is not part of this restore.
+type Plan struct {
+	Generation int64          `json:"generation"`
+	Topics     []PlannedTopic `json:"topics"`
+	Streams    []Stream       `json:"streams"`
+	// Records and Bytes are upper bounds: whole segments overlapping the window.
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+	// Groups are the selected groups' captured offsets on the planned partitions.
+	Groups   []archive.GroupOffset `json:"groups,omitempty"`
+	Warnings []string              `json:"warnings,omitempty"`
+}
+
+// PlannedTopic is one source topic, where it goes, and what the backup captured of it.
+type PlannedTopic struct {
+	Source     string            `json:"source"`
+	Target     string            `json:"target"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+	// MaxRecordBytes is the largest planned record (key, value and headers).
+	MaxRecordBytes int64 `json:"maxRecordBytes"`
+}
+
+// Stream is the unit of one restore activity: source partitions of one topic written in
+// order. With Same mapping a stream is one partition (streams run in parallel, on any worker);
+// with KeyHash and RoundRobin it is a whole topic, so each target partition has one writer and
+// its content is a prefix of a known sequence, which is what makes resuming exact.
+type Stream struct {
+	Source     string            `json:"source"`
+	Target     string            `json:"target"`
+	Partitions []StreamPartition `json:"partitions"`
+	Records    int64             `json:"records"`
+	Bytes      int64             `json:"bytes"`
+}
+
+// StreamPartition is one source partition and the first offset this restore does not read.
+type StreamPartition struct {
+	Partition int32 `json:"partition"`
+	Upto      int64 `json:"upto"`
+}
+
+// PreflightInput checks the target against the plan before anything is written.
+type PreflightInput struct {
+	Connection
+	Spec Spec `json:"spec"`
+	Plan Plan `json:"plan"`
+}
+
+// PreflightResult is the state of the target topics every stream starts from.
+type PreflightResult struct {
+	Targets []TargetTopic `json:"targets"`
+	Created []string      `json:"created,omitempty"`
+}
+
+// TargetTopic is a target topic's partition count, record size limit, and each partition's
+// end offset before the restore wrote anything.
+type TargetTopic struct {
+	Name            string  `json:"name"`
+	Partitions      int32   `json:"partitions"`
+	MaxMessageBytes int64   `json:"maxMessageBytes"`
+	Baseline        []int64 `json:"baseline"`
+}
+
+// RestoreInput asks an activity to write one stream. Resume, when set, is the last progress
+// the workflow holds; the activity checks the target against it before writing more.
+type RestoreInput struct {
+	Connection
+	Stream        Stream                `json:"stream"`
+	Target        TargetTopic           `json:"target"`
+	Mapping       string                `json:"mapping"`
+	Window        Window                `json:"window,omitzero"`
+	OriginHeaders bool                  `json:"originHeaders,omitempty"`
+	RateLimit     RateLimit             `json:"rateLimit,omitzero"`
+	Generation    int64                 `json:"generation"`
+	Groups        []archive.GroupOffset `json:"groups,omitempty"`
+	Resume        *Progress             `json:"resume,omitempty"`
+	// MaxRunTime bounds the activity: it then stops at a checkpoint and returns (Done false).
+	MaxRunTime time.Duration `json:"maxRunTime,omitempty"`
+}
+
+// Progress is a consistent checkpoint of a stream: every record before (Part, Next) in stream
+// order is in the target, and Target holds each target partition's offset after them.
+type Progress struct {
+	Part   int     `json:"part"` // index into Stream.Partitions
+	Next   int64   `json:"next"` // next source offset to read in that partition
+	Index  int64   `json:"index"`
+	Target []int64 `json:"target"`
+	// Records and Bytes written so far.
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+	// OffsetMap is the source → target offset map so far, run-length encoded.
+	OffsetMap []OffsetRange `json:"offsetMap,omitempty"`
+	// Groups are the translated offsets found so far.
+	Groups []TranslatedGroup `json:"groups,omitempty"`
+	// Verified counts records found already in the target on resume (written before a crash).
+	Verified int64 `json:"verified,omitempty"`
+	// OffsetMapTruncated says the map stopped at maxOffsetRanges ranges.
+	OffsetMapTruncated bool `json:"offsetMapTruncated,omitempty"`
+	Done               bool `json:"done,omitempty"`
+}
+
+// OffsetRange maps Count consecutive source offsets from SourceFrom of Partition to
+// consecutive target offsets from TargetFrom of TargetPartition.
+type OffsetRange struct {
+	Partition       int32 `json:"partition"`
+	SourceFrom      int64 `json:"sourceFrom"`
+	TargetPartition int32 `json:"targetPartition"`
+	TargetFrom      int64 `json:"targetFrom"`
+	Count           int64 `json:"count"`
+}
+
+// GroupOffset is a consumer group's committed offset on a source partition.
+type GroupOffset = archive.GroupOffset
+
+// TranslatedGroup is a group's offset on the target: where a consumer of the target resumes.
+type TranslatedGroup struct {
+	Group           string `json:"group"`
+	SourcePartition int32  `json:"sourcePartition"`
+	SourceOffset    int64  `json:"sourceOffset"`
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	Offset          int64  `json:"offset"`
+	Metadata        string `json:"metadata,omitempty"`
+}
+
+// GroupsInput commits translated group offsets on the target.
+type GroupsInput struct {
+	Connection
+	Groups []TranslatedGroup `json:"groups"`
+}
+
+// Status answers the status query.
+type Status struct {
+	Phase          string            `json:"phase"`
+	Reason         string            `json:"reason,omitempty"`
+	Plan           *Plan             `json:"plan,omitempty"`
+	Records        int64             `json:"records"`
+	Bytes          int64             `json:"bytes"`
+	Percent        int32             `json:"percent"`
+	Partitions     []PartitionStatus `json:"partitions,omitempty"`
+	Groups         []TranslatedGroup `json:"groups,omitempty"`
+	StartTime      time.Time         `json:"startTime,omitzero"`
+	CompletionTime time.Time         `json:"completionTime,omitzero"`
+	LastError      string            `json:"lastError,omitempty"`
+	Warnings       []string          `json:"warnings,omitempty"`
+}
+
+// PartitionStatus is one stream's progress.
+type PartitionStatus struct {
+	Source     string  `json:"source"`
+	Partitions []int32 `json:"partitions"`
+	Target     string  `json:"target"`
+	Records    int64   `json:"records"`
+	Planned    int64   `json:"planned"`
+	Done       bool    `json:"done"`
+}
+
+// Result is what a finished restore returns: the status and every stream's offset map.
+type Result struct {
+	Status     Status          `json:"status"`
+	OffsetMaps [][]OffsetRange `json:"offsetMaps,omitempty"`
+}

@@ -1,0 +1,374 @@
+package kafkarestore
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/workflows"
+)
+
+// continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
+const continueAfterEvents = 4000
+
+// retryPause is how long the workflow waits after an activity gave up on a passing cause.
+const retryPause = 30 * time.Second
+
+// streamRunTime bounds one Restore activity, so progress reaches the status (and history) at a
+// steady pace and streams can move between workers; each start costs well under a second.
+const streamRunTime = 30 * time.Second
+
+// State is what survives continue-as-new.
+type State struct {
+	Plan      *Plan            `json:"plan,omitempty"`
+	Preflight *PreflightResult `json:"preflight,omitempty"`
+	Progress  []*Progress      `json:"progress,omitempty"`
+	StartTime time.Time        `json:"startTime,omitzero"`
+	Paused    bool             `json:"paused,omitempty"`
+}
+
+// Input carries the state when the workflow continues as new.
+type RunInput struct {
+	Input
+	State *State `json:"state,omitempty"`
+}
+
+type restore struct {
+	in     Input
+	state  State
+	status Status
+	pause  workflow.ReceiveChannel
+	resume workflow.ReceiveChannel
+}
+
+// KafkaRestore plans a restore, checks the target, writes every stream exactly once, then moves
+// the consumer groups. Phases: Draft (planning) → Ready (checked) → Restoring → Done, or Failed
+// with the reason in the status.
+func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
+	r := &restore{in: in.Input, pause: workflow.GetSignalChannel(ctx, workflows.SignalPause),
+		resume: workflow.GetSignalChannel(ctx, workflows.SignalResume)}
+	if in.State != nil {
+		r.state = *in.State
+	}
+	if r.state.StartTime.IsZero() {
+		r.state.StartTime = workflow.Now(ctx)
+	}
+	r.status = Status{Phase: PhaseDraft, StartTime: r.state.StartTime}
+	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return r.snapshot(), nil }); err != nil {
+		return Result{}, err
+	}
+	res, err := r.run(ctx)
+	if err != nil {
+		var can *workflow.ContinueAsNewError
+		if errors.As(err, &can) || ctx.Err() != nil {
+			return res, err
+		}
+		r.status.Phase, r.status.LastError = PhaseFailed, rootMessage(err)
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			r.status.Reason = appErr.Type()
+		}
+		r.status.CompletionTime = workflow.Now(ctx)
+		return Result{Status: r.snapshot()}, err
+	}
+	return res, nil
+}
+
+func (r *restore) run(ctx workflow.Context) (Result, error) {
+	if r.state.Plan == nil {
+		var plan Plan
+		if err := r.attempt(ctx, func() error {
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, 0), ActivityPlan, PlanInput{Connection: r.in.Connection, Spec: r.in.Spec}).Get(ctx, &plan)
+		}); err != nil {
+			return Result{}, err
+		}
+		r.state.Plan = &plan
+	}
+	r.status.Plan = r.state.Plan
+	r.status.Warnings = r.state.Plan.Warnings
+	if r.in.Spec.DryRun {
+		r.status.Phase, r.status.Reason = PhaseReady, "DryRun"
+		r.status.CompletionTime = workflow.Now(ctx)
+		return Result{Status: r.snapshot()}, nil
+	}
+	if r.state.Preflight == nil {
+		var pre PreflightResult
+		if err := r.attempt(ctx, func() error {
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityPreflight,
+				PreflightInput{Connection: r.in.Connection, Spec: r.in.Spec, Plan: *r.state.Plan}).Get(ctx, &pre)
+		}); err != nil {
+			return Result{}, err
+		}
+		r.state.Preflight = &pre
+		r.state.Progress = make([]*Progress, len(r.state.Plan.Streams))
+	}
+	r.status.Phase = PhaseReady
+	for !r.allDone() {
+		r.drainSignals(ctx)
+		if r.state.Paused {
+			r.status.Phase, r.status.Reason = PhaseRestoring, "PausedBySignal"
+			r.waitForSignal(ctx)
+			continue
+		}
+		if ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
+		r.status.Phase, r.status.Reason = PhaseRestoring, ""
+		if err := r.restoreStreams(ctx); err != nil {
+			return Result{}, err
+		}
+		if !r.allDone() && workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
+			st := r.state
+			return Result{}, workflow.NewContinueAsNewError(ctx, KafkaRestore, RunInput{Input: r.in, State: &st})
+		}
+	}
+	var groups []TranslatedGroup
+	for _, p := range r.state.Progress {
+		groups = append(groups, p.Groups...)
+	}
+	if len(groups) > 0 {
+		if err := r.attempt(ctx, func() error {
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityGroups, GroupsInput{Connection: r.in.Connection, Groups: groups}).Get(ctx, nil)
+		}); err != nil {
+			return Result{}, err
+		}
+	}
+	r.status.Phase, r.status.Reason, r.status.LastError = PhaseDone, "", ""
+	r.status.CompletionTime = workflow.Now(ctx)
+	res := Result{Status: r.snapshot()}
+	for _, p := range r.state.Progress {
+		res.OffsetMaps = append(res.OffsetMaps, p.OffsetMap)
+	}
+	return res, nil
+}
+
+func (r *restore) allDone() bool {
+	for _, p := range r.state.Progress {
+		if p == nil || !p.Done {
+			return false
+		}
+	}
+	return true
+}
+
+// restoreStreams runs every unfinished stream for up to streamRunTime, in parallel, and keeps
+// their progress. A pause cancels them; they hand back their progress.
+func (r *restore) restoreStreams(ctx workflow.Context) error {
+	cctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	actx := r.activityCtx(cctx, streamRunTime+10*time.Minute, 20*time.Second)
+	plan, pre := r.state.Plan, r.state.Preflight
+	var firstErr error
+	left := 0
+	sel := workflow.NewSelector(ctx)
+	// The spec's rate limit is for the whole restore: share it among the streams that run.
+	limit, running := r.in.Spec.RateLimit, int64(0)
+	for _, p := range r.state.Progress {
+		if p == nil || !p.Done {
+			running++
+		}
+	}
+	if running > 0 {
+		if limit.BytesPerSecond > 0 {
+			limit.BytesPerSecond = max(1, limit.BytesPerSecond/running)
+		}
+		if limit.RecordsPerSecond > 0 {
+			limit.RecordsPerSecond = max(1, limit.RecordsPerSecond/running)
+		}
+	}
+	for i, s := range plan.Streams {
+		if p := r.state.Progress[i]; p != nil && p.Done {
+			continue
+		}
+		var target TargetTopic
+		for _, t := range pre.Targets {
+			if t.Name == s.Target {
+				target = t
+			}
+		}
+		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
+			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, RateLimit: limit,
+			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], MaxRunTime: streamRunTime}
+		left++
+		sel.AddFuture(workflow.ExecuteActivity(actx, ActivityRestore, in), func(f workflow.Future) {
+			left--
+			var p Progress
+			err := f.Get(ctx, &p)
+			var canceled *temporal.CanceledError
+			var timeout *temporal.TimeoutError
+			switch {
+			case err == nil:
+				r.state.Progress[i] = &p
+			case errors.As(err, &canceled):
+				if canceled.HasDetails() && canceled.Details(&p) == nil {
+					r.state.Progress[i] = &p
+				}
+			default:
+				// Keep the furthest checkpoint the attempts reported; a later activity checks
+				// the target against it, so even an older one would not duplicate.
+				if errors.As(err, &timeout) && timeout.HasLastHeartbeatDetails() && timeout.LastHeartbeatDetails(&p) == nil {
+					r.state.Progress[i] = &p
+				}
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+			}
+		})
+	}
+	sel.AddReceive(r.pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); r.state.Paused = true; cancel() })
+	sel.AddReceive(r.resume, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); r.state.Paused = false })
+	for left > 0 {
+		sel.Select(ctx)
+	}
+	if firstErr == nil {
+		r.status.LastError = ""
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(firstErr, &appErr) && appErr.NonRetryable() {
+		return firstErr
+	}
+	// A cause that may pass: say so, wait, and go on from the checkpoints.
+	r.status.LastError, r.status.Reason = rootMessage(firstErr), "Retrying"
+	r.sleep(ctx, retryPause)
+	return nil
+}
+
+// streamGroups are the plan's group offsets on a stream's source partitions.
+func streamGroups(plan *Plan, s Stream) []GroupOffset {
+	var out []GroupOffset
+	for _, g := range plan.Groups {
+		if g.Topic != s.Source {
+			continue
+		}
+		for _, p := range s.Partitions {
+			if p.Partition == g.Partition {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}
+
+// attempt runs fn until it succeeds or fails for good; between tries the status shows why.
+func (r *restore) attempt(ctx workflow.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil {
+			r.status.LastError = ""
+			return nil
+		}
+		var appErr *temporal.ApplicationError
+		if ctx.Err() != nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+			return err
+		}
+		r.status.LastError, r.status.Reason = rootMessage(err), "Retrying"
+		r.sleep(ctx, retryPause)
+	}
+}
+
+func (r *restore) activityCtx(ctx workflow.Context, timeout, heartbeat time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    heartbeat,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
+			MaximumAttempts: 10,
+			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrBackupNotFound, ErrPreflight, ErrTargetChanged, ErrGroupActive,
+				ErrAuthentication, ErrStorageAccessDenied, "CorruptManifest"}},
+	})
+}
+
+// sleep waits for d, or until a pause or resume signal arrives (and is applied).
+func (r *restore) sleep(ctx workflow.Context, d time.Duration) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+	r.addSignals(ctx, sel, nil)
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	sel.Select(ctx)
+}
+
+func (r *restore) addSignals(ctx workflow.Context, sel workflow.Selector, after func()) {
+	sel.AddReceive(r.pause, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		r.state.Paused = true
+		if after != nil {
+			after()
+		}
+	})
+	sel.AddReceive(r.resume, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		r.state.Paused = false
+		if after != nil {
+			after()
+		}
+	})
+}
+
+func (r *restore) drainSignals(ctx workflow.Context) {
+	for {
+		got := false
+		sel := workflow.NewSelector(ctx)
+		r.addSignals(ctx, sel, func() { got = true })
+		sel.AddDefault(func() {})
+		sel.Select(ctx)
+		if !got {
+			return
+		}
+	}
+}
+
+func (r *restore) waitForSignal(ctx workflow.Context) {
+	sel := workflow.NewSelector(ctx)
+	r.addSignals(ctx, sel, nil)
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	sel.Select(ctx)
+}
+
+func (r *restore) snapshot() Status {
+	s := r.status
+	s.Records, s.Bytes, s.Partitions, s.Groups = 0, 0, nil, nil
+	if r.state.Plan == nil {
+		return s
+	}
+	var planned int64
+	for i, st := range r.state.Plan.Streams {
+		ps := PartitionStatus{Source: st.Source, Target: st.Target, Planned: st.Records}
+		for _, p := range st.Partitions {
+			ps.Partitions = append(ps.Partitions, p.Partition)
+		}
+		if i < len(r.state.Progress) && r.state.Progress[i] != nil {
+			p := r.state.Progress[i]
+			ps.Records, ps.Done = p.Records, p.Done
+			s.Records += p.Records
+			s.Bytes += p.Bytes
+			s.Groups = append(s.Groups, p.Groups...)
+		}
+		planned += st.Records
+		s.Partitions = append(s.Partitions, ps)
+	}
+	switch {
+	case s.Phase == PhaseDone:
+		s.Percent = 100
+	case planned > 0:
+		// Planned counts are upper bounds (whole segments), so stay below 100 until done.
+		s.Percent = int32(min(99, s.Records*100/planned))
+	}
+	return s
+}
+
+// rootMessage is the innermost error message: the cause, without Temporal's wrapping.
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
