@@ -37,8 +37,8 @@ func murmur2(data []byte) int32 {
 	return int32(h)
 }
 
-// keyPartition is the Java default partitioner's choice for a non-null key:
+// KeyPartition is the Java default partitioner's choice for a non-null key:
 // toPositive(murmur2(key)) % partitions.
-func keyPartition(key []byte, partitions int32) int32 {
+func KeyPartition(key []byte, partitions int32) int32 {
 	return (murmur2(key) & 0x7fffffff) % partitions
 }

@@ -318,7 +318,7 @@ func (r *restorer) route(partition int32, key []byte) int32 {
 	case r.in.Mapping == kafkarestore.MappingSame:
 		return partition
 	case r.in.Mapping == kafkarestore.MappingKeyHash && key != nil:
-		return keyPartition(key, n)
+		return KeyPartition(key, n)
 	default: // RoundRobin, and KeyHash records without a key (the Java client's choice for those is not reproducible)
 		return int32(r.index % int64(n))
 	}

@@ -1,0 +1,216 @@
+package worker_test
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	"arkive.io/arkive/activities/kafka"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+// produceNumbered writes n records "v<i>" with key "k<i>" and timestamp base+i seconds.
+func produceNumbered(t *testing.T, bootstrap, topic string, n int, base time.Time) {
+	t.Helper()
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	var msgs []*sarama.ProducerMessage
+	for i := range n {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(fmt.Sprintf("k%d", i)),
+			Value: sarama.StringEncoder(fmt.Sprintf("v%d", i)), Timestamp: base.Add(time.Duration(i) * time.Second)})
+	}
+	require.NoError(t, p.SendMessages(msgs))
+}
+
+// values lists a one-partition topic's values, as kcat reads them.
+func values(t *testing.T, bootstrap, topic string) []string {
+	var out []string
+	for _, r := range kcatRead(t, bootstrap, topic)[0] {
+		out = append(out, derefOr(r.Payload))
+	}
+	return out
+}
+
+func numbered(from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("v%d", i))
+	}
+	return out
+}
+
+// Acceptance: point in time. `to: T` yields exactly the records with timestamp ≤ T; from/to
+// together yield that window; the same for an offset window.
+func TestKafkaRestorePointInTime(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	topic := testenv.Topic(t, "pit", 1, nil)
+	base := time.UnixMilli(1_750_000_000_000).UTC()
+	produceNumbered(t, bootstrap, topic, 100, base)
+	backupOnce(t, c, queue, bootstrap, storage, "default/pit", topic)
+
+	ten, thirty := int64(10), int64(30)
+	for _, tc := range []struct {
+		name   string
+		window kafkarestore.Window
+		want   []string
+	}{
+		{"to", kafkarestore.Window{ToTime: base.Add(49 * time.Second)}, numbered(0, 49)},
+		{"from-to", kafkarestore.Window{FromTime: base.Add(20 * time.Second), ToTime: base.Add(49*time.Second + 999*time.Millisecond)}, numbered(20, 49)},
+		{"offsets", kafkarestore.Window{FromOffset: &ten, ToOffset: &thirty}, numbered(10, 30)},
+	} {
+		target := topic + "-" + tc.name
+		wid := startRestore(t, c, queue, bootstrap, storage, "default/pit", kafkarestore.Spec{CreateTopics: true, Window: tc.window,
+			Topics: []kafkarestore.TopicMapping{{Source: topic, Target: target}}})
+		s := restoreStatus(t, c, wid)
+		require.Equal(t, kafkarestore.PhaseDone, s.Phase, "%s: %s %s", tc.name, s.Reason, s.LastError)
+		require.Equal(t, tc.want, values(t, bootstrap, target), tc.name)
+	}
+}
+
+// Acceptance: KeyHash from 6 to 4 partitions puts every keyed record where the Java client's
+// default partitioner would: the same partition librdkafka's murmur2_random partitioner (the
+// Java-compatible one) picks when kcat produces the key, and KeyPartition's (whose murmur2 is
+// checked against the Java client's test vectors). Null keys spread round-robin.
+func TestKafkaRestoreKeyHash(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	source := testenv.Topic(t, "kh", 6, nil)
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	var msgs []*sarama.ProducerMessage
+	for i := range 600 {
+		m := &sarama.ProducerMessage{Topic: source, Partition: int32(i % 6), Value: sarama.StringEncoder(fmt.Sprintf("v%d", i))}
+		if i%30 != 0 {
+			m.Key = sarama.StringEncoder(fmt.Sprintf("customer-%d", i))
+		}
+		msgs = append(msgs, m)
+	}
+	require.NoError(t, p.SendMessages(msgs))
+	require.NoError(t, p.Close())
+	backupOnce(t, c, queue, bootstrap, storage, "default/kh", source)
+
+	target := testenv.Topic(t, "kh-target", 4, nil)
+	wid := startRestore(t, c, queue, bootstrap, storage, "default/kh", kafkarestore.Spec{PartitionMapping: kafkarestore.MappingKeyHash,
+		Topics: []kafkarestore.TopicMapping{{Source: source, Target: target}}})
+	s := restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "%s %s", s.Reason, s.LastError)
+
+	// Where librdkafka's Java-compatible partitioner puts each key in a 4-partition topic.
+	java := testenv.Topic(t, "kh-java", 4, nil)
+	var input strings.Builder
+	for _, m := range msgs {
+		if m.Key != nil {
+			k, _ := m.Key.Encode()
+			fmt.Fprintf(&input, "%s\t%s\n", k, k)
+		}
+	}
+	cmd := exec.Command(testenv.Kcat(t), "-P", "-b", bootstrap, "-t", java, "-K", "\t", "-X", "partitioner=murmur2_random")
+	cmd.Stdin = strings.NewReader(input.String())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "kcat produce: %s", out)
+	javaPartition := map[string]int32{}
+	for p, recs := range kcatRead(t, bootstrap, java) {
+		for _, r := range recs {
+			javaPartition[derefOr(r.Key)] = p
+		}
+	}
+
+	got := kcatRead(t, bootstrap, target)
+	keyed, unkeyed := 0, map[int32]int{}
+	for p, recs := range got {
+		for _, r := range recs {
+			if r.Key == nil {
+				unkeyed[p]++
+				continue
+			}
+			keyed++
+			require.Equal(t, javaPartition[*r.Key], p, "key %s", *r.Key)
+			require.Equal(t, kafka.KeyPartition([]byte(*r.Key), 4), p, "key %s", *r.Key)
+		}
+	}
+	require.Equal(t, 580, keyed)
+	require.Equal(t, map[int32]int{0: 5, 1: 5, 2: 5, 3: 5}, unkeyed, "null keys round-robin")
+}
+
+// Acceptance: preflight catches a missing backup, an incompatible partition count, an oversized
+// record and a non-empty target, each before any record is written, with a message naming the
+// topic and the limit.
+func TestKafkaRestorePreflight(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	big := "8388608"
+	source := testenv.Topic(t, "pf", 3, map[string]*string{"max.message.bytes": &big})
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	for i := range 30 {
+		value := fmt.Sprintf("v%d", i)
+		if i == 7 {
+			value = strings.Repeat("x", 20_000)
+		}
+		_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: source, Partition: int32(i % 3), Value: sarama.StringEncoder(value)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, p.Close())
+	backupOnce(t, c, queue, bootstrap, storage, "default/pf", source)
+
+	small := "10000"
+	fewer := testenv.Topic(t, "pf-fewer", 2, nil)
+	tooSmall := testenv.Topic(t, "pf-small", 3, map[string]*string{"max.message.bytes": &small})
+	nonEmpty := testenv.Topic(t, "pf-nonempty", 3, nil)
+	produceNumbered(t, bootstrap, nonEmpty, 1, time.Now())
+
+	for _, tc := range []struct {
+		name, backup, target string
+		want                 []string
+	}{
+		{"missing backup", "default/no-such-backup", fewer, []string{`backup "default/no-such-backup" not found`}},
+		{"partition count", "default/pf", fewer, []string{fewer, "has 2 partitions", "needs 3"}},
+		{"oversized record", "default/pf", tooSmall, []string{tooSmall, "max.message.bytes of 10000", "20125 bytes"}},
+		{"non-empty target", "default/pf", nonEmpty, []string{nonEmpty + " partition 0 already holds 1 records", "allowNonEmpty"}},
+	} {
+		before := endOffsets(t, bootstrap, tc.target)
+		wid := startRestore(t, c, queue, bootstrap, storage, tc.backup, kafkarestore.Spec{CreateTopics: true,
+			Topics: []kafkarestore.TopicMapping{{Source: source, Target: tc.target}}})
+		s := restoreStatus(t, c, wid)
+		require.Equal(t, kafkarestore.PhaseFailed, s.Phase, tc.name)
+		for _, w := range tc.want {
+			require.Contains(t, s.LastError, w, tc.name)
+		}
+		require.Equal(t, before, endOffsets(t, bootstrap, tc.target), "%s: nothing written", tc.name)
+	}
+}
+
+func endOffsets(t *testing.T, bootstrap, topic string) map[int32]int64 {
+	t.Helper()
+	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	require.NoError(t, err)
+	out := map[int32]int64{}
+	for _, p := range parts {
+		out[p], err = client.GetOffset(topic, p, sarama.OffsetNewest)
+		require.NoError(t, err)
+	}
+	return out
+}
+
