@@ -158,7 +158,7 @@ func (r *restore) allDone() bool {
 func (r *restore) restoreStreams(ctx workflow.Context) error {
 	cctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
-	actx := r.activityCtx(cctx, streamRunTime+10*time.Minute, 20*time.Second)
+	actx := r.activityCtx(cctx, streamRunTime+10*time.Minute, 10*time.Second)
 	plan, pre := r.state.Plan, r.state.Preflight
 	var firstErr error
 	left := 0
