@@ -213,4 +213,3 @@ func endOffsets(t *testing.T, bootstrap, topic string) map[int32]int64 {
 	}
 	return out
 }
-
