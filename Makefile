@@ -3,9 +3,13 @@ SHELL := /usr/bin/env bash
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/arkive
 BIN := $(CACHE)/bin
 
-.PHONY: all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
+.PHONY: demo all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
 
 all: build
+
+# The demo: a real backup and restore through Temporal (see README.md).
+demo:
+	bash hack/demo.sh
 
 build:
 	go build ./...

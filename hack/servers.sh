@@ -32,7 +32,7 @@ wait_port() {
 
 start_temporal() {
   spawn temporal "$ARKIVE_BIN/temporal" server start-dev --ip 127.0.0.1 --port "$ARKIVE_TEMPORAL_PORT" \
-    --ui-port "$ARKIVE_TEMPORAL_UI_PORT" --headless --log-level warn --db-filename "$ARKIVE_RUN/temporal.db"
+    --ui-port "$ARKIVE_TEMPORAL_UI_PORT" ${ARKIVE_TEMPORAL_HEADLESS---headless} --log-level warn --db-filename "$ARKIVE_RUN/temporal.db"
   wait_port temporal "$ARKIVE_TEMPORAL_PORT"
 }
 

@@ -51,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q (see arkive --help)", args[0])
 }
