@@ -117,7 +117,7 @@ func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {
 	}
 	if g := in.Groups; g != nil {
 		// A new snapshot only when something moved, so an idle backup keeps its history short.
-		if n := len(m.GroupOffsets); n == 0 || !slices.Equal(m.GroupOffsets[n-1].Groups, g.Groups) {
+		if n := len(m.GroupOffsets); (n == 0 && len(g.Groups) > 0) || (n > 0 && !slices.Equal(m.GroupOffsets[n-1].Groups, g.Groups)) {
 			m.GroupOffsets = append(m.GroupOffsets, *g)
 			if len(m.GroupOffsets) > maxGroupSnapshots {
 				m.GroupOffsets = slices.Delete(m.GroupOffsets, 0, len(m.GroupOffsets)-maxGroupSnapshots)

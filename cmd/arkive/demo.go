@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -45,7 +44,8 @@ type demoFlags struct {
 // servers hack/demo.sh started; then it checks the restored records equal the originals.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f demoFlags
-	fs := flag.NewFlagSet("arkive demo", flag.ContinueOnError)
+	fs := newFlagSet("demo", `Backs up sample topics and restores them into renamed topics through Temporal, then checks
+the restored records equal the originals. Exit status 0 when they do, 1 when not.`, stderr)
 	f.temporalFlags.register(fs)
 	fs.StringVar(&f.ui, "temporal-ui", envOr("ARKIVE_TEMPORAL_UI", "http://localhost:8233"), "Temporal UI address printed in the summary (env ARKIVE_TEMPORAL_UI)")
 	fs.StringVar(&f.bootstrap, "bootstrap", envOr("ARKIVE_DEMO_KAFKA", "localhost:9092"), "Kafka bootstrap server (env ARKIVE_DEMO_KAFKA)")

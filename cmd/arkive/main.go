@@ -1,5 +1,5 @@
-// Command arkive is Arkive's one binary: worker, standalone run, status, and (later) operator,
-// demo, inspect, verify and export.
+// Command arkive is Arkive's one binary: worker, standalone run, status and signals, the
+// storage tools (inspect, verify, export) and the demo; the operator comes later.
 package main
 
 import (
@@ -23,10 +23,18 @@ import (
 const usage = `arkive backs up and restores Kafka platforms through Temporal workflows.
 
 Usage:
-  arkive worker  [flags]                      run workflows and activities
-  arkive run     -f FILE [flags]              start or update the backup in FILE, and run a worker
-  arkive status  KIND/NAME [-n NAMESPACE]     print a resource's workflow status
+  arkive worker   [flags]                            run workflows and activities
+  arkive run      -f FILE [flags]                    start or update the backups and restores in FILE, and run a worker
+  arkive status   KIND/NAME [-n NAMESPACE]           print a resource's workflow status
+  arkive pause    KIND/NAME [-n NAMESPACE]           pause a resource's workflow
+  arkive resume   KIND/NAME [-n NAMESPACE]           resume it
+  arkive trigger  KIND/NAME [-n NAMESPACE]           start a backup run now
+  arkive inspect  --storage URL [--backup NAME]      what is in a storage's backups
+  arkive verify   --storage URL --backup NAME        is a backup whole (exit 1 if not)
+  arkive export   --storage URL --backup NAME --topic T   records as JSON lines
+  arkive demo                                        backup and restore on local servers (make demo)
 
+KIND is kafkabackup (kb), kafkarestore (kr), schemaregistrybackup (srb) or schemaregistryrestore (srr).
 Run "arkive COMMAND -h" for a command's flags.
 `
 
@@ -53,6 +61,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		return inspectCmd(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return verifyCmd(ctx, args[1:], stdout, stderr)
+	case "export":
+		return exportCmd(ctx, args[1:], stdout, stderr)
+	case workflows.SignalPause, workflows.SignalResume, workflows.SignalTrigger:
+		return signalCmd(ctx, args[0], args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q (see arkive --help)", args[0])
 }

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
@@ -17,6 +17,7 @@ import (
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
 )
 
 // resources are the objects of one YAML file, by kind and name.
@@ -24,6 +25,7 @@ type resources struct {
 	clusters map[string]*arkivev1.KafkaCluster
 	storages map[string]*arkivev1.Storage
 	backups  []*arkivev1.KafkaBackup
+	restores []*arkivev1.KafkaRestore
 }
 
 // loadResources reads the same multi-document YAML `kubectl apply -f` takes.
@@ -64,8 +66,12 @@ func loadResources(r io.Reader) (*resources, error) {
 			o := &arkivev1.KafkaBackup{}
 			err = strictUnmarshal(raw, o)
 			res.backups = append(res.backups, o)
+		case "KafkaRestore":
+			o := &arkivev1.KafkaRestore{}
+			err = strictUnmarshal(raw, o)
+			res.restores = append(res.restores, o)
 		default:
-			return nil, fmt.Errorf("document %d: kind %q is not supported by arkive run (KafkaCluster, Storage, KafkaBackup)", doc, head.Kind)
+			return nil, fmt.Errorf("document %d: kind %q is not supported by arkive run (KafkaCluster, Storage, KafkaBackup, KafkaRestore)", doc, head.Kind)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d (%s): %w", doc, head.Kind, err)
@@ -83,9 +89,6 @@ func strictUnmarshal(raw []byte, into any) error {
 
 // backupInputs builds the workflow input of every KafkaBackup in the file.
 func (r *resources) backupInputs() ([]kafkabackup.Input, []string, error) {
-	if len(r.backups) == 0 {
-		return nil, nil, errors.New("the file holds no KafkaBackup")
-	}
 	var inputs []kafkabackup.Input
 	var ids []string
 	for _, kb := range r.backups {
@@ -107,13 +110,37 @@ func (r *resources) backupInputs() ([]kafkabackup.Input, []string, error) {
 	return inputs, ids, nil
 }
 
+// restoreInputs builds the workflow input of every KafkaRestore in the file.
+func (r *resources) restoreInputs() ([]kafkarestore.RunInput, []string, error) {
+	var inputs []kafkarestore.RunInput
+	var ids []string
+	for _, kr := range r.restores {
+		kc, ok := r.clusters[kr.Spec.Target]
+		if !ok {
+			return nil, nil, fmt.Errorf("KafkaRestore %s: spec.target: no KafkaCluster %q in the file", kr.Name, kr.Spec.Target)
+		}
+		st, ok := r.storages[kr.Spec.Source.Storage]
+		if !ok {
+			return nil, nil, fmt.Errorf("KafkaRestore %s: spec.source.storage: no Storage %q in the file", kr.Name, kr.Spec.Source.Storage)
+		}
+		in, err := specs.KafkaRestoreInput(kr, kc, st)
+		if err != nil {
+			return nil, nil, fmt.Errorf("KafkaRestore %s: %w", kr.Name, err)
+		}
+		inputs = append(inputs, in)
+		ids = append(ids, workflows.WorkflowID("KafkaRestore", in.Namespace, kr.Name))
+	}
+	return inputs, ids, nil
+}
+
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f workerFlags
 	var file string
 	var noWorker bool
-	fs := flag.NewFlagSet("arkive run", flag.ContinueOnError)
+	fs := newFlagSet("run", `Starts (or updates) the workflows of the KafkaBackup and KafkaRestore resources in FILE, the
+same YAML kubectl takes, and runs a worker in this process unless --no-worker is given.`, stderr)
 	f.register(fs)
-	fs.StringVar(&file, "f", "", "YAML file with KafkaCluster, Storage and KafkaBackup resources (- for stdin)")
+	fs.StringVar(&file, "f", "", "YAML file with KafkaCluster, Storage, KafkaBackup and KafkaRestore resources (- for stdin)")
 	fs.BoolVar(&noWorker, "no-worker", false, "only start or update the workflows; do not run a worker in this process")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
@@ -138,6 +165,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
+	rinputs, rids, err := res.restoreInputs()
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if len(inputs)+len(rinputs) == 0 {
+		return fmt.Errorf("%s: the file holds no KafkaBackup or KafkaRestore", file)
+	}
 	c, err := f.dial(stderr)
 	if err != nil {
 		return err
@@ -151,6 +185,15 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("start %s: %w", ids[i], err)
 		}
 		fmt.Fprintf(stdout, "%s started or updated (run %s)\n", ids[i], run.GetRunID())
+	}
+	for i, input := range rinputs {
+		// A restore runs once: starting it again while it runs is refused, not repeated.
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rids[i], TaskQueue: f.taskQueue,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, kafkarestore.WorkflowName, input)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", rids[i], err)
+		}
+		fmt.Fprintf(stdout, "%s started (run %s)\n", rids[i], run.GetRunID())
 	}
 	if noWorker {
 		return nil

@@ -12,27 +12,40 @@ import (
 	"arkive.io/arkive/workflows"
 )
 
-// kinds maps what users type to the kind in workflow ids.
+// kinds maps what users type (as kubectl takes it) to the kind in workflow ids.
 var kinds = map[string]string{
 	"kafkabackup": "KafkaBackup", "kafkabackups": "KafkaBackup", "kb": "KafkaBackup",
+	"kafkarestore": "KafkaRestore", "kafkarestores": "KafkaRestore", "kr": "KafkaRestore",
+	"schemaregistrybackup": "SchemaRegistryBackup", "schemaregistrybackups": "SchemaRegistryBackup", "srb": "SchemaRegistryBackup",
+	"schemaregistryrestore": "SchemaRegistryRestore", "schemaregistryrestores": "SchemaRegistryRestore", "srr": "SchemaRegistryRestore",
+}
+
+// resourceArg parses KIND/NAME into the kind and name.
+func resourceArg(fs *flag.FlagSet) (kind, name string, err error) {
+	if fs.NArg() != 1 {
+		return "", "", fmt.Errorf("want one KIND/NAME argument, such as kafkabackup/orders")
+	}
+	kindArg, name, ok := strings.Cut(fs.Arg(0), "/")
+	kind = kinds[strings.ToLower(kindArg)]
+	if !ok || kind == "" || name == "" {
+		return "", "", fmt.Errorf("%q: want KIND/NAME with KIND one of kafkabackup (kb), kafkarestore (kr), schemaregistrybackup (srb), schemaregistryrestore (srr)", fs.Arg(0))
+	}
+	return kind, name, nil
 }
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var t temporalFlags
 	var namespace string
-	fs := flag.NewFlagSet("arkive status", flag.ContinueOnError)
+	fs := newFlagSet("status", `Prints the status query of the resource's workflow (id arkive/<kind>/<namespace>/<name>).
+KIND is kafkabackup (kb), kafkarestore (kr), schemaregistrybackup (srb) or schemaregistryrestore (srr).`, stderr)
 	t.register(fs)
 	fs.StringVar(&namespace, "n", "default", "namespace of the resource")
 	if err := parseFlags(fs, reorder(args), stderr); err != nil {
 		return ignoreHelp(err)
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("want one KIND/NAME argument, such as kafkabackup/orders")
-	}
-	kindArg, name, ok := strings.Cut(fs.Arg(0), "/")
-	kind := kinds[strings.ToLower(kindArg)]
-	if !ok || kind == "" || name == "" {
-		return fmt.Errorf("%q: want KIND/NAME with KIND one of kafkabackup (kb)", fs.Arg(0))
+	kind, name, err := resourceArg(fs)
+	if err != nil {
+		return err
 	}
 	c, err := t.dial(stderr)
 	if err != nil {

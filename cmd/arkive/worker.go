@@ -52,7 +52,7 @@ var noSecrets = secrets.Func(func(_ context.Context, ref arkivev1.SecretKeyRef) 
 
 func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var f workerFlags
-	fs := flag.NewFlagSet("arkive worker", flag.ContinueOnError)
+	fs := newFlagSet("worker", `Runs Arkive's workflows and activities, polling one Temporal task queue, until interrupted.`, stderr)
 	f.register(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)

@@ -151,3 +151,6 @@ func KafkaBackupFromManifestKey(key string) (string, bool) {
 
 // ProbeKey is the key of a connectivity-check object; checks delete it again.
 func ProbeKey(id string) string { return ".arkive/probe/" + id }
+
+// KafkaBackupsPrefix is the prefix under which every Kafka backup of a storage lives.
+func KafkaBackupsPrefix() string { return "kafka/" }

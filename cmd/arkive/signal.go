@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"arkive.io/arkive/workflows"
+)
+
+// signalAbout says what each signal does, for --help.
+var signalAbout = map[string]string{
+	workflows.SignalPause:   "Pauses the resource's workflow: running activities stop at a checkpoint and nothing new\nstarts until resume. The status shows Paused with reason PausedBySignal.",
+	workflows.SignalResume:  "Resumes a workflow paused by the pause signal (a spec with enabled: false stays paused).",
+	workflows.SignalTrigger: "Starts a backup run now, whatever the schedule says (backups only).",
+}
+
+// signalCmd sends pause, resume or trigger to a resource's workflow, so nobody has to build
+// workflow ids by hand.
+func signalCmd(ctx context.Context, signal string, args []string, stdout, stderr io.Writer) error {
+	var t temporalFlags
+	var namespace string
+	fs := newFlagSet(signal, signalAbout[signal], stderr)
+	t.register(fs)
+	fs.StringVar(&namespace, "n", "default", "namespace of the resource")
+	if err := parseFlags(fs, reorder(args), stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	kind, name, err := resourceArg(fs)
+	if err != nil {
+		return err
+	}
+	if signal == workflows.SignalTrigger && (kind == "KafkaRestore" || kind == "SchemaRegistryRestore") {
+		return fmt.Errorf("trigger: a %s runs once and has nothing to trigger", kind)
+	}
+	c, err := t.dial(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id := workflows.WorkflowID(kind, namespace, name)
+	if err := c.SignalWorkflow(ctx, id, "", signal, nil); err != nil {
+		return fmt.Errorf("%s %s: %w", signal, id, err)
+	}
+	fmt.Fprintf(stdout, "sent %s to %s\n", signal, id)
+	return nil
+}

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"gocloud.dev/blob"
+
+	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+)
+
+// storageFlags are the flags of the commands that read a storage directly, without Temporal.
+type storageFlags struct {
+	url, keyFile, backup string
+}
+
+func (s *storageFlags) register(fs *flag.FlagSet, backupUsage string) {
+	fs.StringVar(&s.url, "storage", envOr("ARKIVE_STORAGE", ""), "storage URL in gocloud.dev form: s3://bucket?endpoint=…&prefix=…, gs://bucket, azblob://container, file:///path (env ARKIVE_STORAGE)")
+	fs.StringVar(&s.keyFile, "key-file", envOr("ARKIVE_KEY_FILE", ""), "file holding the storage's encryption key, 32 raw bytes or their base64 (env ARKIVE_KEY_FILE)")
+	fs.StringVar(&s.backup, "backup", "", backupUsage)
+}
+
+func (s *storageFlags) open(ctx context.Context) (*blobstore.Store, []byte, error) {
+	if s.url == "" {
+		return nil, nil, errors.New("--storage: a storage URL is required")
+	}
+	var key []byte
+	if s.keyFile != "" {
+		raw, err := os.ReadFile(s.keyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--key-file: %w", err)
+		}
+		if key = raw; len(raw) != archive.KeySize {
+			if key, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw))); err != nil || len(key) != archive.KeySize {
+				return nil, nil, fmt.Errorf("--key-file %s: want %d bytes, raw or base64-encoded", s.keyFile, archive.KeySize)
+			}
+		}
+	}
+	store, err := blobstore.OpenURL(ctx, s.url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--storage: %w", err)
+	}
+	return store, key, nil
+}
+
+// manifest reads the named backup's manifest.
+func manifest(ctx context.Context, store *blobstore.Store, backup string) (*archive.Manifest, error) {
+	layout, err := blobstore.Kafka(backup)
+	if err != nil {
+		return nil, fmt.Errorf("--backup: %w", err)
+	}
+	m, err := kafka.ReadManifest(ctx, store, layout)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, fmt.Errorf("backup %q: no %s in the storage", backup, layout.Manifest())
+	}
+	return m, nil
+}
+
+// listBackups names every Kafka backup in a storage.
+func listBackups(ctx context.Context, store *blobstore.Store) ([]string, error) {
+	var names []string
+	it := store.List(&blob.ListOptions{Prefix: blobstore.KafkaBackupsPrefix()})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return names, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list backups: %w", err)
+		}
+		if name, ok := blobstore.KafkaBackupFromManifestKey(obj.Key); ok {
+			names = append(names, name)
+		}
+	}
+}
+
+func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s storageFlags
+	fs := newFlagSet("inspect", "Lists the Kafka backups in a storage and, per backup, its topics and partitions with offset and\ntime ranges, segment count, bytes, gaps, and scheduled runs. Reads only manifests.", stderr)
+	s.register(fs, "only this backup (default: every backup in the storage)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	store, _, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	names := []string{s.backup}
+	if s.backup == "" {
+		if names, err = listBackups(ctx, store); err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			fmt.Fprintf(stdout, "no Kafka backups in %s\n", s.url)
+			return nil
+		}
+	}
+	for i, name := range names {
+		m, err := manifest(ctx, store, name)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printManifest(stdout, m)
+	}
+	return nil
+}
+
+func printManifest(w io.Writer, m *archive.Manifest) {
+	fmt.Fprintf(w, "backup %s  (generation %d, committed %s)\n", m.Backup, m.Generation, m.CommittedAt.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TOPIC\tPARTITION\tOFFSETS\tRECORDS\tFIRST RECORD\tLAST RECORD\tSEGMENTS\tBYTES\tGAPS")
+	for _, t := range m.Topics {
+		for _, p := range t.Data {
+			var records, bytes int64
+			minTs, maxTs := int64(0), int64(0)
+			for i, s := range p.Segments {
+				records += s.Count
+				bytes += s.StoredBytes
+				if i == 0 || s.MinTimestamp < minTs {
+					minTs = s.MinTimestamp
+				}
+				maxTs = max(maxTs, s.MaxTimestamp)
+			}
+			offsets, first, last := "-", "-", "-"
+			if p.NextOffset > p.StartOffset {
+				offsets = fmt.Sprintf("%d-%d", p.StartOffset, p.NextOffset-1)
+			}
+			if records > 0 {
+				first, last = time.UnixMilli(minTs).UTC().Format(time.RFC3339), time.UnixMilli(maxTs).UTC().Format(time.RFC3339)
+			}
+			gaps := "-"
+			if len(p.Gaps) > 0 {
+				var parts []string
+				for _, g := range p.Gaps {
+					parts = append(parts, fmt.Sprintf("%s %d-%d", g.Reason, g.From, g.To))
+				}
+				gaps = strings.Join(parts, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", t.Name, p.Partition, offsets, records, first, last, len(p.Segments), humanBytes(bytes), gaps)
+		}
+	}
+	_ = tw.Flush()
+	if len(m.Runs) > 0 {
+		fmt.Fprintf(w, "  runs (%d):\n", len(m.Runs))
+		for _, r := range m.Runs {
+			fmt.Fprintf(w, "    %s  %s  %s → %s  %d records  %s\n", r.ID, r.Outcome, r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339), r.Records, humanBytes(r.Bytes))
+		}
+	}
+	if n := len(m.GroupOffsets); n > 0 {
+		last := m.GroupOffsets[n-1]
+		groups := map[string]bool{}
+		for _, g := range last.Groups {
+			groups[g.Group] = true
+		}
+		fmt.Fprintf(w, "  consumer-group offsets: %d snapshots, the newest (%s) with %d groups\n", n, last.Time.UTC().Format(time.RFC3339), len(groups))
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s storageFlags
+	var deep bool
+	fs := newFlagSet("verify", "Checks that a backup is whole: every offset covered by a segment or a recorded gap, every\nsegment the manifest names present with its recorded size and stored-bytes checksum. --deep\nalso decodes every record (decrypting with --key-file) and checks it against the manifest.\nExit status 1, with the object and position, on any problem.", stderr)
+	s.register(fs, "the backup to verify (required), as inspect lists it")
+	fs.BoolVar(&deep, "deep", false, "decode every record and check offsets, counts and content checksums too")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	if s.backup == "" {
+		return errors.New("--backup: a backup name is required (arkive inspect lists them)")
+	}
+	store, key, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	m, err := manifest(ctx, store, s.backup)
+	if err != nil {
+		return err
+	}
+	var problems, segments int
+	var records int64
+	report := func(format string, a ...any) {
+		problems++
+		fmt.Fprintf(stdout, "PROBLEM "+format+"\n", a...)
+	}
+	for _, t := range m.Topics {
+		for _, p := range t.Data {
+			for _, h := range p.Holes() {
+				report("%s/%d: offsets %d-%d are in no segment and no recorded gap", t.Name, p.Partition, h.From, h.To)
+			}
+			for _, g := range p.Gaps {
+				if g.Reason == archive.GapRetention {
+					fmt.Fprintf(stdout, "warning %s/%d: offsets %d-%d were deleted at the source before they were backed up\n", t.Name, p.Partition, g.From, g.To)
+				}
+			}
+			for _, seg := range p.Segments {
+				segments++
+				if err := verifySegment(ctx, store, seg, key, deep); err != nil {
+					report("%v", err)
+					continue
+				}
+				records += seg.Count
+			}
+		}
+	}
+	mode := "framing and checksums"
+	if deep {
+		mode = "every record"
+	}
+	if problems > 0 {
+		return fmt.Errorf("backup %s: %d problem(s) in %d segments", s.backup, problems, segments)
+	}
+	fmt.Fprintf(stdout, "backup %s is whole: %d segments, %d records (%s checked)\n", s.backup, segments, records, mode)
+	return nil
+}
+
+// verifySegment checks one segment named by the manifest.
+func verifySegment(ctx context.Context, store *blobstore.Store, seg archive.SegmentRef, key []byte, deep bool) error {
+	attrs, err := store.Attributes(ctx, seg.Key)
+	if blobstore.IsNotFound(err) {
+		return fmt.Errorf("segment %s: missing from the storage", seg.Key)
+	}
+	if err != nil {
+		return fmt.Errorf("segment %s: %w", seg.Key, err)
+	}
+	if attrs.Size != seg.StoredBytes {
+		return fmt.Errorf("segment %s: %d bytes, the manifest says %d (truncated or replaced)", seg.Key, attrs.Size, seg.StoredBytes)
+	}
+	if deep {
+		if seg.Encrypted && key == nil {
+			return fmt.Errorf("segment %s: encrypted; --deep needs --key-file", seg.Key)
+		}
+		return kafka.ReadPartition(ctx, store, archive.Partition{Segments: []archive.SegmentRef{seg}}, key, func(*archive.Record) error { return nil })
+	}
+	r, err := store.NewReader(ctx, seg.Key, nil)
+	if err != nil {
+		return fmt.Errorf("segment %s: %w", seg.Key, err)
+	}
+	defer r.Close()
+	_, err = archive.CheckSegmentObject(r, seg.Key)
+	return err
+}
+
+// exportRecord is one exported record. Bytes that are valid UTF-8 appear as text, others in
+// the *Base64 field instead; null stays null.
+type exportRecord struct {
+	Topic         string         `json:"topic"`
+	Partition     int32          `json:"partition"`
+	Offset        int64          `json:"offset"`
+	Timestamp     int64          `json:"timestamp"`
+	TimestampType string         `json:"timestampType"`
+	Key           *string        `json:"key"`
+	KeyBase64     string         `json:"keyBase64,omitempty"`
+	Value         *string        `json:"value"`
+	ValueBase64   string         `json:"valueBase64,omitempty"`
+	Headers       []exportHeader `json:"headers,omitempty"`
+}
+
+type exportHeader struct {
+	Key         string  `json:"key"`
+	Value       *string `json:"value"`
+	ValueBase64 string  `json:"valueBase64,omitempty"`
+}
+
+// textOrBase64 renders bytes as text when they are valid UTF-8, else as base64.
+func textOrBase64(b []byte) (*string, string) {
+	if b == nil {
+		return nil, ""
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, ""
+	}
+	return nil, base64.StdEncoding.EncodeToString(b)
+}
+
+// bound is a --from/--to value: an offset, or a time.
+type bound struct {
+	set    bool
+	offset *int64
+	time   time.Time
+}
+
+func parseBound(name, v string) (bound, error) {
+	if v == "" {
+		return bound{}, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return bound{set: true, offset: &n}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return bound{}, fmt.Errorf("--%s: %q is neither an offset nor an RFC 3339 time", name, v)
+	}
+	return bound{set: true, time: t}, nil
+}
+
+func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var s storageFlags
+	var topic, fromArg, toArg string
+	var partition int
+	fs := newFlagSet("export", "Writes a backed-up topic's records as JSON lines, in offset order per partition: topic, partition,\noffset, timestamp, timestampType, key, value, headers. Bytes that are not UTF-8 go into\nkeyBase64 / valueBase64 instead; null stays null.", stderr)
+	s.register(fs, "the backup to read (required), as inspect lists it")
+	fs.StringVar(&topic, "topic", "", "topic to export (required)")
+	fs.IntVar(&partition, "partition", -1, "only this partition; -1 for all")
+	fs.StringVar(&fromArg, "from", "", "first record: an offset, or an RFC 3339 time (inclusive)")
+	fs.StringVar(&toArg, "to", "", "last record: an offset, or an RFC 3339 time (inclusive)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	if s.backup == "" || topic == "" {
+		return errors.New("--backup and --topic are required")
+	}
+	from, err := parseBound("from", fromArg)
+	if err != nil {
+		return err
+	}
+	to, err := parseBound("to", toArg)
+	if err != nil {
+		return err
+	}
+	store, key, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	m, err := manifest(ctx, store, s.backup)
+	if err != nil {
+		return err
+	}
+	var t *archive.Topic
+	for i := range m.Topics {
+		if m.Topics[i].Name == topic {
+			t = &m.Topics[i]
+		}
+	}
+	if t == nil {
+		return fmt.Errorf("--topic: %q is not in backup %s", topic, s.backup)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	found := false
+	for _, p := range t.Data {
+		if partition >= 0 && p.Partition != int32(partition) {
+			continue
+		}
+		found = true
+		err := kafka.ReadPartition(ctx, store, p, key, func(r *archive.Record) error {
+			if (from.offset != nil && r.Offset < *from.offset) || (to.offset != nil && r.Offset > *to.offset) ||
+				(!from.time.IsZero() && r.Timestamp < from.time.UnixMilli()) || (!to.time.IsZero() && r.Timestamp > to.time.UnixMilli()) {
+				return nil
+			}
+			out := exportRecord{Topic: topic, Partition: p.Partition, Offset: r.Offset, Timestamp: r.Timestamp, TimestampType: r.TimestampType.String()}
+			out.Key, out.KeyBase64 = textOrBase64(r.Key)
+			out.Value, out.ValueBase64 = textOrBase64(r.Value)
+			for _, h := range r.Headers {
+				eh := exportHeader{Key: h.Key}
+				eh.Value, eh.ValueBase64 = textOrBase64(h.Value)
+				out.Headers = append(out.Headers, eh)
+			}
+			return enc.Encode(&out)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("--partition: topic %s has no partition %d in backup %s", topic, partition, s.backup)
+	}
+	return nil
+}
