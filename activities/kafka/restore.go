@@ -234,8 +234,9 @@ func (r *restorer) close() {
 
 func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 	stop := make(chan struct{})
-	defer close(stop)
-	go r.heartbeat(ctx, stop)
+	beating := make(chan struct{})
+	go func() { defer close(beating); r.heartbeat(ctx, stop) }()
+	defer func() { close(stop); <-beating }() // no heartbeat after the activity returned
 
 	err := r.stream(ctx)
 	timeUp := errors.Is(err, errTimeUp)
@@ -377,15 +378,23 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 	}
 }
 
-// message builds the producer message for a record; the record's buffers are copied, since
-// the segment reader reuses them.
+// message builds the producer message for a record; the record's bytes are copied (the
+// segment reader reuses its buffers) into one allocation.
 func (r *restorer) message(rec *archive.Record, partition, tp int32) *sarama.ProducerMessage {
 	msg := &sarama.ProducerMessage{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp)}
+	buf := make([]byte, 0, recordBytes(rec))
+	take := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		buf = append(buf, b...)
+		return buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
 	if rec.Key != nil {
-		msg.Key = sarama.ByteEncoder(bytes.Clone(rec.Key))
+		msg.Key = sarama.ByteEncoder(take(rec.Key))
 	}
 	if rec.Value != nil {
-		msg.Value = sarama.ByteEncoder(bytes.Clone(rec.Value))
+		msg.Value = sarama.ByteEncoder(take(rec.Value))
 	}
 	n := len(rec.Headers)
 	if r.in.OriginHeaders {
@@ -394,7 +403,7 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) *sarama.Pro
 	if n > 0 {
 		msg.Headers = make([]sarama.RecordHeader, 0, n)
 		for _, h := range rec.Headers {
-			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: bytes.Clone(h.Value)})
+			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: take([]byte(h.Key)), Value: take(h.Value)})
 		}
 	}
 	if r.in.OriginHeaders {
@@ -507,7 +516,9 @@ func (r *restorer) fold() {
 		n++
 	}
 	if n > 0 {
-		r.inflight = slices.Delete(r.inflight, 0, n)
+		// Drop the folded head without moving the rest (append reallocates as it grows).
+		clear(r.inflight[:n])
+		r.inflight = r.inflight[n:]
 		r.cond.Broadcast()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/temporal"
@@ -326,8 +327,43 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 			}
 			res.Created = append(res.Created, pt.Target)
 		}
+		if err := waitForLeaders(ctx, client, res.Created); err != nil {
+			return res, classify(err)
+		}
 	}
 	return res, nil
+}
+
+// waitForLeaders returns once every partition of the topics has a leader, so the restore's
+// producers do not start with metadata retries (a quarter second each in sarama).
+func waitForLeaders(ctx context.Context, client sarama.Client, topics []string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ready := client.RefreshMetadata(topics...) == nil
+		for _, t := range topics {
+			parts, err := client.Partitions(t)
+			if err != nil || len(parts) == 0 {
+				ready = false
+				break
+			}
+			for _, p := range parts {
+				if _, err := client.Leader(t, p); err != nil {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("created topics %v have no leader after 30s", topics)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond): // metadata poll interval
+		}
+	}
 }
 
 // targetTopicDetail is a created topic: the captured partition count and configs, but with

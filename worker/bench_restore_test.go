@@ -1,0 +1,310 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.temporal.io/sdk/client"
+
+	"arkive.io/arkive/activities/kafka"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/worker"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+// restoreBench is the data both restore benchmarks share: a backed-up topic and its records
+// in memory, for the bare producer.
+var restoreBench struct {
+	once      sync.Once
+	err       error
+	bootstrap string
+	c         client.Client
+	queue     string
+	storage   arkivev1.StorageSpec
+	backup    string
+	source    string
+	msgs      []*sarama.ProducerMessage
+	bytes     int64
+}
+
+const benchPartitions = 8
+
+// benchDirs are removed when the package's tests and benchmarks end.
+var benchDirs []string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range benchDirs {
+		_ = os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+func benchRecords() int {
+	if n, err := strconv.Atoi(os.Getenv("ARKIVE_BENCH_RECORDS")); err == nil && n > 0 {
+		return n
+	}
+	return 600_000
+}
+
+func setupRestoreBench(b *testing.B) {
+	rb := &restoreBench
+	rb.once.Do(func() {
+		rb.bootstrap = testenv.Kafka(b)
+		c, err := client.Dial(client.Options{HostPort: testenv.Temporal(b)})
+		if err != nil {
+			rb.err = err
+			return
+		}
+		rb.c = c
+		rb.queue = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+		w := worker.New(c, worker.Options{TaskQueue: rb.queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
+		if rb.err = w.Start(); rb.err != nil {
+			return
+		}
+		rb.source = testenv.Topic(b, "bench-src", benchPartitions, nil)
+		// ~400-byte JSON values with keys, as an order stream would have.
+		cfg := testenv.ProducerConfig()
+		cfg.Producer.Partitioner = sarama.NewManualPartitioner
+		cfg.Producer.Compression = sarama.CompressionLZ4
+		p, err := sarama.NewSyncProducer([]string{rb.bootstrap}, cfg)
+		if err != nil {
+			rb.err = err
+			return
+		}
+		var batch []*sarama.ProducerMessage
+		for i := range benchRecords() {
+			v := fmt.Sprintf(`{"orderId":"o-%09d","customer":"c-%06d","items":[{"sku":"sku-%05d","qty":%d,"price":%d.%02d}],"status":"CONFIRMED","note":"%0300d"}`,
+				i, i%100000, i%50000, i%7+1, i%900, i%100, i)
+			batch = append(batch, &sarama.ProducerMessage{Topic: rb.source, Partition: int32(i % benchPartitions),
+				Key: sarama.StringEncoder(fmt.Sprintf("c-%06d", i%100000)), Value: sarama.StringEncoder(v)})
+			if len(batch) == 10_000 {
+				if rb.err = p.SendMessages(batch); rb.err != nil {
+					return
+				}
+				batch = batch[:0]
+			}
+		}
+		if len(batch) > 0 {
+			if rb.err = p.SendMessages(batch); rb.err != nil {
+				return
+			}
+		}
+		_ = p.Close()
+		// Not b.TempDir: the benchmarks' several runs share this backup. TestMain removes it.
+		dir, err := os.MkdirTemp("", "arkive-bench-")
+		if err != nil {
+			rb.err = err
+			return
+		}
+		benchDirs = append(benchDirs, dir)
+		rb.storage = arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}
+		rb.backup = "default/bench"
+		rb.err = benchBackup(b, rb.c, rb.queue, rb.bootstrap, rb.storage, rb.backup, rb.source)
+		if rb.err != nil {
+			return
+		}
+		// The bare producer writes exactly the records the restore reads.
+		store, err := blobstore.Open(context.Background(), rb.storage, nil)
+		if err != nil {
+			rb.err = err
+			return
+		}
+		defer store.Close()
+		layout, _ := blobstore.Kafka(rb.backup)
+		m, err := kafka.ReadManifest(context.Background(), store, layout)
+		if err != nil {
+			rb.err = err
+			return
+		}
+		for _, part := range m.Topics[0].Data {
+			rb.err = kafka.ReadPartition(context.Background(), store, part, nil, func(r *archive.Record) error {
+				rb.msgs = append(rb.msgs, &sarama.ProducerMessage{Partition: part.Partition, Timestamp: time.UnixMilli(r.Timestamp),
+					Key: sarama.ByteEncoder(append([]byte(nil), r.Key...)), Value: sarama.ByteEncoder(append([]byte(nil), r.Value...))})
+				rb.bytes += int64(len(r.Key) + len(r.Value))
+				return nil
+			})
+			if rb.err != nil {
+				return
+			}
+		}
+	})
+	if rb.err != nil {
+		b.Fatal(rb.err)
+	}
+}
+
+// benchBackup backs the topic up once, as the tests' backupOnce does, outside any testing.T.
+func benchBackup(b *testing.B, c client.Client, queue, bootstrap string, storage arkivev1.StorageSpec, backup, topic string) error {
+	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: backup,
+		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSONB(storage)},
+		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: topic, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
+			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20,
+			MaxSegmentInterval: time.Minute, DiscoveryInterval: time.Minute}}
+	wid := workflows.WorkflowID("KafkaBackup", "default", fmt.Sprintf("bench-%d", time.Now().UnixNano()))
+	if _, err := c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
+		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in); err != nil {
+		return err
+	}
+	defer func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "bench setup done") }()
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var s kafkabackup.Status
+		v, err := c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
+		if err == nil && v.Get(&s) == nil && len(s.Runs) > 0 {
+			if s.Runs[0].Outcome != "Succeeded" {
+				return fmt.Errorf("bench backup: %s", s.LastError)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("bench backup did not finish")
+}
+
+// bareProduce writes the records with a plain sarama AsyncProducer and returns how long it took
+// until every record was acknowledged.
+func bareProduce(b *testing.B, idempotent bool) time.Duration {
+	rb := &restoreBench
+	topic := testenv.Topic(b, "bench-bare", benchPartitions, nil)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_0_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.MaxMessageBytes = 1048588
+	if idempotent {
+		cfg.Producer.Idempotent = true
+		cfg.Net.MaxOpenRequests = 1
+	}
+	p, err := sarama.NewAsyncProducer([]string{rb.bootstrap}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	var acked atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for range p.Successes() {
+			if acked.Add(1) == int64(len(rb.msgs)) {
+				close(done)
+			}
+		}
+	}()
+	go func() {
+		for err := range p.Errors() {
+			b.Error(err)
+		}
+	}()
+	for _, m := range rb.msgs {
+		p.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: m.Partition, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value}
+	}
+	<-done
+	elapsed := time.Since(start)
+	p.AsyncClose()
+	return elapsed
+}
+
+// restoreOnce runs a KafkaRestore of the backup into a new topic through Temporal and returns
+// how long it took, and how long until the first record was in the target.
+func restoreOnce(b *testing.B) (total, first time.Duration) {
+	rb := &restoreBench
+	target := fmt.Sprintf("bench-restored-%d", time.Now().UnixNano())
+	in := kafkarestore.RunInput{Input: kafkarestore.Input{Connection: kafkarestore.Connection{Namespace: "default", Backup: rb.backup,
+		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{rb.bootstrap}}), Storage: specJSONB(rb.storage)},
+		Spec: kafkarestore.Spec{PartitionMapping: kafkarestore.MappingSame, CreateTopics: true,
+			Topics: []kafkarestore.TopicMapping{{Source: rb.source, Target: target}}}}}
+	client0, err := sarama.NewClient([]string{rb.bootstrap}, testenv.ProducerConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client0.Close()
+	start := time.Now()
+	firstSeen := make(chan time.Duration, 1)
+	stop := make(chan struct{})
+	go func() { // watch the target for its first record
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond): // sampling interval of the first-record clock
+			}
+			_ = client0.RefreshMetadata(target)
+			if end, err := client0.GetOffset(target, 0, sarama.OffsetNewest); err == nil && end > 0 {
+				firstSeen <- time.Since(start)
+				return
+			}
+		}
+	}()
+	wid := workflows.WorkflowID("KafkaRestore", "default", target)
+	run, err := rb.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: rb.queue}, kafkarestore.WorkflowName, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var res kafkarestore.Result
+	if err := run.Get(context.Background(), &res); err != nil {
+		b.Fatal(err)
+	}
+	total = time.Since(start)
+	if res.Status.Records != int64(len(rb.msgs)) {
+		b.Fatalf("restored %d records, want %d", res.Status.Records, len(rb.msgs))
+	}
+	select {
+	case first = <-firstSeen:
+	case <-time.After(5 * time.Second):
+		close(stop)
+		b.Fatal("no first record seen")
+	}
+	return total, first
+}
+
+func specJSONB(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// benchRestore compares a restore through Temporal (plan, preflight, one activity per partition,
+// idempotent producers) with a bare AsyncProducer writing the same records, alternating which
+// runs first. x-bare-producer is restore throughput over bare throughput.
+func benchRestore(b *testing.B, idempotent bool) {
+	setupRestoreBench(b)
+	var bare, restore, first time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			bare += bareProduce(b, idempotent)
+		}
+		t, f := restoreOnce(b)
+		restore += t
+		first += f
+		if i%2 == 1 {
+			bare += bareProduce(b, idempotent)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(bare.Seconds()/restore.Seconds(), "x-bare-producer")
+	b.ReportMetric(first.Seconds()/float64(b.N), "first-record-s")
+	b.ReportMetric(float64(restoreBench.bytes)*float64(b.N)/restore.Seconds()/(1<<20), "restore-MiB/s")
+	b.ReportMetric(float64(restoreBench.bytes)*float64(b.N)/bare.Seconds()/(1<<20), "bare-MiB/s")
+}
+
+// Restore throughput against a bare idempotent AsyncProducer (the restore's own producer mode).
+func BenchmarkRestoreVsIdempotentProducer(b *testing.B) { benchRestore(b, true) }
+
+// Restore throughput against a bare AsyncProducer without idempotence (Kafka's old default).
+func BenchmarkRestoreVsPlainProducer(b *testing.B) { benchRestore(b, false) }
