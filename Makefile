@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/arkive
 BIN := $(CACHE)/bin
 
-.PHONY: demo all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
+.PHONY: demo docs all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
 
 all: build
 
@@ -40,9 +40,15 @@ lint: tools
 test:
 	bash hack/test.sh
 
-# Benchmarks; each reports x-bare-compressor and overhead-pct (docs/benchmarks.md).
+# Benchmarks (docs/benchmarks.md): the format's (x-bare-compressor, overhead-pct) and, on the
+# running test servers (make servers-start), restore's (x-bare-producer, first-record-s).
 bench:
 	go test -run '^$$' -bench . -benchtime 40x ./internal/archive/...
+	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkRestore -benchtime 2x ./worker/
+
+# Resource pages in docs/resources, from the CRDs and deploy/samples.
+docs:
+	go run ./hack/crddocs
 
 fuzz:
 	go test ./internal/archive -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Regenerates deepcopy and CRDs and fails if that changed anything: generated files must be
+# Regenerates deepcopy, CRDs and the resource docs and fails if that changed anything: generated files must be
 # committed as controller-gen makes them, never edited by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
 snapshot=$(mktemp -d)
 trap 'rm -rf "$snapshot"' EXIT
-mkdir -p "$snapshot/crd" "$snapshot/api"
+mkdir -p "$snapshot/crd" "$snapshot/api" "$snapshot/docs"
 cp -r deploy/crd/. "$snapshot/crd/" 2>/dev/null || true
+cp -r docs/resources/. "$snapshot/docs/" 2>/dev/null || true
 cp api/v1alpha1/zz_generated.deepcopy.go "$snapshot/api/" 2>/dev/null || true
-make --no-print-directory generate manifests >/dev/null
-if ! diff -ru "$snapshot/crd" deploy/crd || ! diff -u "$snapshot/api/zz_generated.deepcopy.go" api/v1alpha1/zz_generated.deepcopy.go; then
-  log "generated files were stale: run 'make generate manifests' and commit the result"
+make --no-print-directory generate manifests docs >/dev/null
+if ! diff -ru "$snapshot/crd" deploy/crd || ! diff -u "$snapshot/api/zz_generated.deepcopy.go" api/v1alpha1/zz_generated.deepcopy.go ||
+  ! diff -ru "$snapshot/docs" docs/resources; then
+  log "generated files were stale: run 'make generate manifests docs' and commit the result"
   exit 1
 fi
 log "generated files are up to date"

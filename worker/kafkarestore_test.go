@@ -30,7 +30,7 @@ func backupOnce(t *testing.T, c client.Client, queue string, bootstrap string, s
 		Kafka: specJSON(t, arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSON(t, storage)},
 		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: pattern, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
 			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20,
-			MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute, CaptureTopicConfigs: true}}
+			MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute, CaptureTopicConfigs: true, CaptureGroups: true}}
 	wid := workflows.WorkflowID("KafkaBackup", "default", strings.ReplaceAll(backup, "/", "-"))
 	_, err := c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
 		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)

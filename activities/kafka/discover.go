@@ -75,16 +75,17 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 			return res, classify(err)
 		}
 	}
-	if len(res.Topics) > 0 {
-		if res.Groups, err = groupOffsets(client, res.Topics); err != nil {
+	if in.CaptureGroups && len(res.Topics) > 0 {
+		if res.Groups, err = groupOffsets(client, res.Topics, in.Groups); err != nil {
 			return res, classify(err)
 		}
 	}
 	return res, nil
 }
 
-// groupOffsets reads every consumer group's committed offsets on the given topics.
-func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo) ([]archive.GroupOffset, error) {
+// groupOffsets reads the committed offsets on the given topics of every consumer group that
+// matches patterns (all groups when there are none).
+func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo, patterns []string) ([]archive.GroupOffset, error) {
 	// Not closed: closing an admin made from a client closes the client, which the caller owns.
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
@@ -102,6 +103,9 @@ func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo) ([]archi
 	}
 	var out []archive.GroupOffset
 	for _, g := range slices.Sorted(maps.Keys(groups)) {
+		if len(patterns) > 0 && !matchAny(patterns, g) {
+			continue
+		}
 		resp, err := admin.ListConsumerGroupOffsets(g, parts)
 		if err != nil {
 			return nil, fmt.Errorf("offsets of consumer group %s: %w", g, err)

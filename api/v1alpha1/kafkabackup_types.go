@@ -54,13 +54,15 @@ type BackupStream struct {
 
 // ConsumerGroupCapture selects consumer groups whose committed offsets are captured.
 type ConsumerGroupCapture struct {
-	// enabled turns capture on.
+	// enabled turns capture on. Without a consumerGroups block every group's offsets on the
+	// backed-up topics are captured; a block with enabled: false turns capture off.
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`
 	// groups are group names or globs; empty means every group.
 	// +optional
 	Groups []string `json:"groups,omitempty"`
-	// interval between captures.
+	// interval between captures. Offsets are read with each topic discovery, so captures are
+	// at most as frequent as discoveryInterval; a snapshot is stored only when offsets moved.
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="interval must be a positive duration such as 1m"
 	// +optional
@@ -128,7 +130,8 @@ type KafkaBackupSpec struct {
 	// rateLimit caps throughput.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
-	// consumerGroups captures committed consumer-group offsets.
+	// consumerGroups selects the consumer groups whose committed offsets are captured, so a
+	// restore can move them (default: every group).
 	// +optional
 	ConsumerGroups *ConsumerGroupCapture `json:"consumerGroups,omitempty"`
 	// captureTopicConfigs records each topic's partition count and configs for restores.

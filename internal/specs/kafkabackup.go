@@ -6,6 +6,7 @@ package specs
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -66,6 +67,16 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		MaxSegmentInterval:  DefaultMaxSegmentInterval,
 		DiscoveryInterval:   DefaultDiscoveryInterval,
 		CaptureTopicConfigs: s.CaptureTopicConfigs == nil || *s.CaptureTopicConfigs,
+		// Group offsets are what a restore needs to move consumers: captured unless turned off.
+		CaptureGroups: s.ConsumerGroups == nil || s.ConsumerGroups.Enabled,
+	}
+	if g := s.ConsumerGroups; g != nil {
+		for i, p := range g.Groups {
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				return out, fmt.Errorf("spec.consumerGroups.groups[%d]: %q is not a valid name or glob", i, p)
+			}
+		}
+		out.Groups = g.Groups
 	}
 	if out.Mode == "" {
 		out.Mode = kafkabackup.ModeContinuous

@@ -21,7 +21,15 @@ func TestKafkaBackupSpecAppliesCRDDefaults(t *testing.T) {
 	require.Equal(t, kafkabackup.Spec{Enabled: true, Mode: kafkabackup.ModeContinuous,
 		Streams:     []kafkabackup.Stream{{Topic: "a.*", Enabled: true}, {Topic: "b", Enabled: false}},
 		Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20, MaxSegmentInterval: 5 * time.Minute,
-		DiscoveryInterval: time.Minute, CaptureTopicConfigs: true}, got)
+		DiscoveryInterval: time.Minute, CaptureTopicConfigs: true, CaptureGroups: true}, got)
+
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Groups: []string{"billing-*"}}})
+	require.NoError(t, err)
+	require.False(t, got.CaptureGroups, "a consumerGroups block without enabled: true turns capture off")
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: true, Groups: []string{"billing-*"}}})
+	require.NoError(t, err)
+	require.True(t, got.CaptureGroups)
+	require.Equal(t, []string{"billing-*"}, got.Groups)
 }
 
 func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
@@ -33,6 +41,7 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 		"month 13":       {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeScheduled, Schedule: "0 0 1 13 *"}, "spec.schedule"},
 		"short interval": {arkivev1.KafkaBackupSpec{MaxSegmentInterval: &metav1.Duration{Duration: time.Millisecond}}, "spec.maxSegmentInterval"},
 		"empty stream":   {arkivev1.KafkaBackupSpec{Streams: []arkivev1.BackupStream{{}}}, "spec.streams[0].topic"},
+		"bad group glob": {arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: true, Groups: []string{"a["}}}, "spec.consumerGroups.groups[0]"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

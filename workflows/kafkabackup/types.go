@@ -92,6 +92,9 @@ type DiscoverInput struct {
 	Include        []string `json:"include"`
 	Exclude        []string `json:"exclude,omitempty"`
 	CaptureConfigs bool     `json:"captureConfigs"`
+	// CaptureGroups reads the committed offsets of the groups matching Groups (all if empty).
+	CaptureGroups bool     `json:"captureGroups,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
 }
 
 // DiscoverResult is what the cluster holds for the selected topics, sorted by name, and the

@@ -70,6 +70,10 @@ type Spec struct {
 	KeepLast int `json:"keepLast,omitempty"`
 	// MaxAge drops data whose newest record is older (0: no limit).
 	MaxAge time.Duration `json:"maxAge,omitempty"`
+	// CaptureGroups records consumer-group offsets at each discovery; Groups (names or globs)
+	// narrows them, empty meaning every group.
+	CaptureGroups bool     `json:"captureGroups,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
 }
 
 // Input starts (or continues, with State) a KafkaBackup workflow.
@@ -292,12 +296,15 @@ func (b *backup) discover(ctx workflow.Context, force bool) error {
 	}
 	var res DiscoverResult
 	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityDiscover,
-		DiscoverInput{Connection: b.in.Connection, Include: include, Exclude: b.in.Spec.Exclude, CaptureConfigs: b.in.Spec.CaptureTopicConfigs}).Get(ctx, &res)
+		DiscoverInput{Connection: b.in.Connection, Include: include, Exclude: b.in.Spec.Exclude, CaptureConfigs: b.in.Spec.CaptureTopicConfigs,
+			CaptureGroups: b.in.Spec.CaptureGroups, Groups: b.in.Spec.Groups}).Get(ctx, &res)
 	if err != nil {
 		return err
 	}
 	b.topics, b.lastDiscovery = res.Topics, now
-	b.groups = &archive.GroupOffsetsSnapshot{Time: now, Groups: res.Groups}
+	if b.in.Spec.CaptureGroups {
+		b.groups = &archive.GroupOffsetsSnapshot{Time: now, Groups: res.Groups}
+	}
 	for _, t := range res.Topics {
 		for _, p := range t.Partitions {
 			b.hwm[key(t.Name, p.Partition)] = p.HighWatermark
