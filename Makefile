@@ -21,9 +21,12 @@ tools:
 generate: tools
 	$(BIN)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
-# CRD manifests into deploy/crd.
+# CRD manifests into deploy/crd; RBAC from the markers: the operator's role (operator/) and the
+# workers' (they read the Secrets resources name, internal/secrets).
 manifests: tools
 	$(BIN)/controller-gen crd paths=./api/... output:crd:dir=deploy/crd
+	$(BIN)/controller-gen rbac:roleName=arkive-operator paths=./operator/... output:rbac:dir=deploy/rbac/operator
+	$(BIN)/controller-gen rbac:roleName=arkive-worker paths=./internal/secrets/... output:rbac:dir=deploy/rbac/worker
 
 verify-generated:
 	bash hack/verify-generated.sh

@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 . hack/lib.sh
 snapshot=$(mktemp -d)
 trap 'rm -rf "$snapshot"' EXIT
-mkdir -p "$snapshot/crd" "$snapshot/api" "$snapshot/docs"
+mkdir -p "$snapshot/crd" "$snapshot/api" "$snapshot/docs" "$snapshot/rbac"
 cp -r deploy/crd/. "$snapshot/crd/" 2>/dev/null || true
+cp -r deploy/rbac/. "$snapshot/rbac/" 2>/dev/null || true
 cp -r docs/resources/. "$snapshot/docs/" 2>/dev/null || true
 cp api/v1alpha1/zz_generated.deepcopy.go "$snapshot/api/" 2>/dev/null || true
 make --no-print-directory generate manifests docs >/dev/null
-if ! diff -ru "$snapshot/crd" deploy/crd || ! diff -u "$snapshot/api/zz_generated.deepcopy.go" api/v1alpha1/zz_generated.deepcopy.go ||
+if ! diff -ru "$snapshot/crd" deploy/crd || ! diff -ru "$snapshot/rbac" deploy/rbac || ! diff -u "$snapshot/api/zz_generated.deepcopy.go" api/v1alpha1/zz_generated.deepcopy.go ||
   ! diff -ru "$snapshot/docs" docs/resources; then
   log "generated files were stale: run 'make generate manifests docs' and commit the result"
   exit 1

@@ -1,5 +1,5 @@
 // Command arkive is Arkive's one binary: worker, standalone run, status and signals, the
-// storage tools (inspect, verify, export) and the demo; the operator comes later.
+// storage tools (inspect, verify, export), the operator and the demo.
 package main
 
 import (
@@ -23,6 +23,7 @@ import (
 const usage = `arkive backs up and restores Kafka platforms through Temporal workflows.
 
 Usage:
+  arkive operator [flags]                            run the Kubernetes operator
   arkive worker   [flags]                            run workflows and activities
   arkive run      -f FILE [flags]                    start or update the backups and restores in FILE, and run a worker
   arkive status   KIND/NAME [-n NAMESPACE]           print a resource's workflow status
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(ctx, args[1:], stdout, stderr)
+	case "operator":
+		return operatorCmd(ctx, args[1:], stderr)
 	case "inspect":
 		return inspectCmd(ctx, args[1:], stdout, stderr)
 	case "verify":

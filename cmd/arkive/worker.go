@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/secrets"
@@ -24,6 +26,7 @@ type workerFlags struct {
 	concurrency int
 	metricsPort int
 	secretsDir  string
+	kubeSecrets bool
 	spoolDir    string
 }
 
@@ -31,17 +34,33 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	w.temporalFlags.register(fs)
 	fs.IntVar(&w.concurrency, "concurrency", envInt("ARKIVE_CONCURRENCY", 0), "max concurrent activities, 0 for the SDK default (env ARKIVE_CONCURRENCY)")
 	fs.IntVar(&w.metricsPort, "metrics-port", envInt("ARKIVE_METRICS_PORT", 0), "serve /metrics and /healthz on this port, 0 for off (env ARKIVE_METRICS_PORT)")
-	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
+	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from files DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
+	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
 }
 
-func (w *workerFlags) options() worker.Options {
-	var resolver secrets.Resolver = noSecrets
-	if w.secretsDir != "" {
-		resolver = secrets.Dir(w.secretsDir)
+func (w *workerFlags) options() (worker.Options, error) {
+	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency}
+	switch {
+	case w.kubeSecrets && w.secretsDir != "":
+		return opts, errors.New("--kube-secrets and --secrets-dir: choose one secret source")
+	case w.kubeSecrets:
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return opts, fmt.Errorf("--kube-secrets: %w", err)
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return opts, fmt.Errorf("--kube-secrets: %w", err)
+		}
+		opts.Secrets = func(namespace string) secrets.Resolver { return secrets.Kube(cs, namespace) }
+	case w.secretsDir != "":
+		dir := secrets.Dir(w.secretsDir)
+		opts.Secrets = func(string) secrets.Resolver { return dir }
+	default:
+		opts.Secrets = func(string) secrets.Resolver { return noSecrets }
 	}
-	return worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency,
-		Secrets: func(string) secrets.Resolver { return resolver }}
+	return opts, nil
 }
 
 // noSecrets answers every reference with a clear error: the worker was started without a
@@ -79,7 +98,11 @@ func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Wr
 		}()
 		defer srv.Close()
 	}
-	w := worker.New(c, f.options())
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, opts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", f.taskQueue, err)
 	}

@@ -144,6 +144,13 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshot(), nil }); err != nil {
 		return err
 	}
+	if in.State == nil {
+		// A first run, or a workflow started again after it was terminated: continue from what
+		// the manifest holds, never from the start of the topics.
+		if err := b.resumeFromManifest(ctx); err != nil {
+			return err
+		}
+	}
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err() // cancelled (the resource was deleted): stop cleanly
@@ -186,6 +193,28 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 			next.State = &st
 			return workflow.NewContinueAsNewError(ctx, KafkaBackup, next)
 		}
+	}
+}
+
+// resumeFromManifest seeds the offsets from the backup's manifest with an empty commit (which
+// creates the manifest of a new backup), retrying a passing cause with the reason in the status.
+func (b *backup) resumeFromManifest(ctx workflow.Context) error {
+	for {
+		last := b.state.LastSuccess
+		err := b.commit(ctx, nil, nil)
+		b.state.LastSuccess, b.status.LastSuccess = last, last // no data was backed up yet
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.NonRetryable() {
+			b.status.LastError = appErr.Message()
+			b.setPhase(PhaseFailed, appErr.Type())
+			b.waitForSignal(ctx)
+			continue
+		}
+		b.status.LastError, b.status.Reason = rootMessage(err), "Retrying"
+		b.sleep(ctx, retryPause)
 	}
 }
 
@@ -488,6 +517,8 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 	for _, n := range res.Next {
 		if i := slices.IndexFunc(b.state.Next, func(s PartitionState) bool { return s.Topic == n.Topic && s.Partition == n.Partition }); i >= 0 {
 			b.state.Next[i].Next = n.Next
+		} else {
+			b.state.Next = append(b.state.Next, n) // known to the manifest: continue there
 		}
 	}
 	for _, r := range results {

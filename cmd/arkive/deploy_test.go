@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+// The Dockerfile's build stage runs one `go build`; the same command, run here (there is no
+// Docker daemon on this machine), must produce a static binary that works.
+func TestDockerfileBuildCommand(t *testing.T) {
+	df, err := os.ReadFile("../../Dockerfile")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^RUN (CGO_ENABLED=0 go build .* -o /out/arkive \./cmd/arkive)$`).FindSubmatch(df)
+	require.NotNil(t, m, "the Dockerfile builds ./cmd/arkive into /out/arkive")
+	out := filepath.Join(t.TempDir(), "arkive")
+	cmd := exec.Command("sh", "-c", strings.Replace(string(m[1]), "/out/arkive", out, 1))
+	cmd.Dir = "../.."
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(b))
+	help, err := exec.Command(out, "--help").CombinedOutput()
+	require.NoError(t, err)
+	require.Contains(t, string(help), "arkive operator")
+	require.Contains(t, string(help), "arkive worker")
+	for _, stage := range []string{"FROM golang:1.26 AS build", "COPY --from=build /out/arkive /arkive", `ENTRYPOINT ["/arkive"]`} {
+		require.Contains(t, string(df), stage)
+	}
+}
+
+// docker-compose.yml (docker compose is not installed here, so its structure is checked): the
+// servers a laptop needs, and a worker whose `arkive run` file loads as `arkive run` reads it.
+func TestComposeFile(t *testing.T) {
+	data, err := os.ReadFile("../../docker-compose.yml")
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]struct {
+			Image     string   `json:"image"`
+			Build     string   `json:"build"`
+			Command   []string `json:"command"`
+			DependsOn []string `json:"depends_on"`
+			Volumes   []string `json:"volumes"`
+		} `json:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &compose), "docker-compose.yml parses")
+	for _, s := range []string{"temporal", "kafka", "schema-registry", "minio", "arkive"} {
+		require.Contains(t, compose.Services, s)
+	}
+	for name, s := range compose.Services {
+		require.True(t, s.Image != "" || s.Build != "", "%s has an image", name)
+		require.NotContains(t, s.Image, ":latest", "%s: images are pinned", name)
+		for _, dep := range s.DependsOn {
+			require.Contains(t, compose.Services, dep, "%s depends on a service of the file", name)
+		}
+	}
+	w := compose.Services["arkive"]
+	require.Equal(t, "run", w.Command[0])
+	file := w.Command[2]
+	require.Len(t, w.Volumes, 1)
+	host, inContainer, _ := strings.Cut(strings.TrimSuffix(w.Volumes[0], ":ro"), ":")
+	local := filepath.Join("../..", host, strings.TrimPrefix(file, inContainer))
+	fh, err := os.Open(local)
+	require.NoError(t, err)
+	defer fh.Close()
+	res, err := loadResources(fh)
+	require.NoError(t, err)
+	inputs, _, err := res.backupInputs()
+	require.NoError(t, err)
+	require.Len(t, inputs, 1)
+}

@@ -1,0 +1,104 @@
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	tclient "go.temporal.io/sdk/client"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows/check"
+)
+
+// ConnectionReconciler keeps the Ready condition of a connection kind (KafkaCluster, Storage)
+// from a connectivity check that runs on a worker, which has the network paths and volumes
+// the backups will use. Checks are short workflows with deterministic ids (resource,
+// generation and check period), so a reconcile starts one or reads its result, never waits.
+type ConnectionReconciler struct {
+	driver
+	kind   string
+	newObj func() client.Object
+}
+
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkaclusters;storages;schemaregistries,verbs=get;list;watch
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkaclusters/status;storages/status;schemaregistries/status,verbs=get;update;patch
+
+func (r *ConnectionReconciler) checkInterval() time.Duration {
+	if r.CheckInterval > 0 {
+		return r.CheckInterval
+	}
+	return 5 * time.Minute
+}
+
+// Reconcile starts this period's check or copies its result into the Ready condition.
+func (r *ConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := r.newObj()
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	status, spec := connectionParts(obj)
+	period := time.Now().Unix() / int64(r.checkInterval().Seconds())
+	id := fmt.Sprintf("arkive/check-%s/%s/%s/g%d-p%d", strings.ToLower(r.kind), obj.GetNamespace(), obj.GetName(), obj.GetGeneration(), period)
+	run := r.Temporal.GetWorkflow(ctx, id, "")
+	var res check.Result
+	getCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond) // a finished check answers at once
+	err := run.Get(getCtx, &res)
+	cancel()
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		specJSON, merr := json.Marshal(spec)
+		if merr != nil {
+			return ctrl.Result{}, merr
+		}
+		_, serr := r.Temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, check.WorkflowName,
+			check.Input{Kind: r.kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Spec: specJSON})
+		if serr != nil {
+			setReady(status, obj.GetGeneration(), metav1.ConditionUnknown, arkivev1.ReasonUnknown, "start connectivity check: "+serr.Error())
+			_ = r.Status().Update(ctx, obj)
+		}
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	case err != nil:
+		return ctrl.Result{RequeueAfter: time.Second}, nil // still running
+	}
+	if res.OK {
+		setReady(status, obj.GetGeneration(), metav1.ConditionTrue, arkivev1.ReasonConnected, res.Message)
+	} else {
+		setReady(status, obj.GetGeneration(), metav1.ConditionFalse, arkivev1.ReasonConnectionError, res.Message)
+	}
+	t := metav1.NewTime(res.CheckedAt)
+	status.LastCheckTime = &t
+	status.ObservedGeneration = obj.GetGeneration()
+	if err := r.Status().Update(ctx, obj); err != nil && !apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
+	next := time.Unix((period+1)*int64(r.checkInterval().Seconds()), 0)
+	return ctrl.Result{RequeueAfter: time.Until(next) + time.Second}, nil
+}
+
+func setReady(s *arkivev1.ConnectionStatus, gen int64, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: arkivev1.ConditionReady, Status: status, Reason: reason, Message: message, ObservedGeneration: gen})
+}
+
+// connectionParts returns a connection object's status and spec.
+func connectionParts(obj client.Object) (*arkivev1.ConnectionStatus, any) {
+	switch o := obj.(type) {
+	case *arkivev1.KafkaCluster:
+		return &o.Status, o.Spec
+	case *arkivev1.Storage:
+		return &o.Status, o.Spec
+	case *arkivev1.SchemaRegistry:
+		return &o.Status, o.Spec
+	}
+	panic(fmt.Sprintf("not a connection kind: %T", obj))
+}

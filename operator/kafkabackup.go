@@ -1,0 +1,151 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/specs"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// KafkaBackupReconciler keeps one KafkaBackup workflow per KafkaBackup in step with its spec
+// and copies the workflow's status into the resource.
+type KafkaBackupReconciler struct{ driver }
+
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups/finalizers,verbs=update
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkaclusters;storages,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile starts, updates or cancels the workflow as the planner says, then mirrors status.
+func (r *KafkaBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	kb := &arkivev1.KafkaBackup{}
+	if err := r.Get(ctx, req.NamespacedName, kb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := kb.Status.DeepCopy()
+	state, res, err := r.drive(ctx, workItem{obj: kb, status: &kb.Status.WorkStatus, kind: "KafkaBackup",
+		prepare: func(ctx context.Context) (func(context.Context, string) error, func(context.Context, string) error, error) {
+			in, err := r.backupInput(ctx, kb)
+			if err != nil {
+				return nil, nil, err
+			}
+			start := func(ctx context.Context, id string) error {
+				// SignalWithStart: starts it, or (after an operator restart) hands the running
+				// workflow the spec; never a second workflow for one resource.
+				_, err := r.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalUpdate, in.Spec,
+					tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, kafkabackup.WorkflowName, in)
+				return err
+			}
+			update := func(ctx context.Context, id string) error {
+				return r.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalUpdate, in.Spec)
+			}
+			return start, update, nil
+		}})
+	if err != nil || !kb.DeletionTimestamp.IsZero() {
+		return res, err
+	}
+	if state == WorkflowRunning {
+		var s kafkabackup.Status
+		if qerr := queryStatus(ctx, r.Temporal, kb.Status.WorkflowID, &s); qerr == nil {
+			r.mirror(kb, &s)
+		}
+	}
+	if before.Phase != kb.Status.Phase && kb.Status.Phase != "" {
+		r.events.Eventf(kb, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s %s", orNone(string(before.Phase)), kb.Status.Phase, conditionReason(kb.Status.Conditions))
+	}
+	if err := r.Status().Update(ctx, kb); err != nil && !apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
+	return res, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func conditionReason(conds []metav1.Condition) string {
+	if c := meta.FindStatusCondition(conds, arkivev1.ConditionWorkflowReady); c != nil && c.Reason != arkivev1.ReasonRunning {
+		return "(" + c.Reason + ")"
+	}
+	return ""
+}
+
+// backupInput resolves the KafkaCluster, Storage and Secrets a backup names and builds the
+// workflow input (references only, never Secret values).
+func (r *KafkaBackupReconciler) backupInput(ctx context.Context, kb *arkivev1.KafkaBackup) (kafkabackup.Input, error) {
+	kc := &arkivev1.KafkaCluster{}
+	if err := getRef(ctx, r.Client, kb.Namespace, kb.Spec.Source, "spec.source", kc); err != nil {
+		return kafkabackup.Input{}, err
+	}
+	st := &arkivev1.Storage{}
+	if err := getRef(ctx, r.Client, kb.Namespace, kb.Spec.Sink, "spec.sink", st); err != nil {
+		return kafkabackup.Input{}, err
+	}
+	refs := map[string]string{}
+	kafkaSecrets(kc, refs)
+	storageSecrets(st, refs)
+	if err := checkSecrets(ctx, r.Client, kb.Namespace, refs); err != nil {
+		return kafkabackup.Input{}, err
+	}
+	return specs.KafkaBackupInput(kb, kc, st)
+}
+
+// mirror copies the workflow's status query into the resource's status.
+func (r *KafkaBackupReconciler) mirror(kb *arkivev1.KafkaBackup, s *kafkabackup.Status) {
+	st := &kb.Status
+	st.Phase = arkivev1.KafkaBackupPhase(s.Phase)
+	st.LastError = s.LastError
+	st.Warnings = s.Warnings
+	if !s.LastSuccess.IsZero() {
+		t := metav1.NewTime(s.LastSuccess)
+		st.LastBackupTime = &t
+	}
+	var lag int64
+	for _, p := range s.Partitions {
+		lag += p.Lag
+	}
+	st.Lag = &lag
+	st.Runs = nil
+	runs := s.Runs
+	if len(runs) > 10 {
+		runs = runs[len(runs)-10:]
+	}
+	for _, run := range runs {
+		br := arkivev1.BackupRun{ID: run.ID, Start: metav1.NewTime(run.Start), Records: run.Records, Bytes: run.Bytes, Outcome: run.Outcome}
+		if !run.End.IsZero() {
+			end := metav1.NewTime(run.End)
+			br.End = &end
+		}
+		st.Runs = append(st.Runs, br)
+	}
+	status, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning, "workflow "+st.WorkflowID+" is running"
+	switch {
+	case s.Phase == kafkabackup.PhaseFailed:
+		status, reason, message = metav1.ConditionFalse, arkivev1.ReasonFailed, fmt.Sprintf("%s: %s", s.Reason, s.LastError)
+	case s.Phase == kafkabackup.PhasePaused && s.Reason == "PausedBySignal":
+		reason, message = arkivev1.ReasonPausedBySignal, "paused by a pause signal to "+st.WorkflowID+"; send resume to continue"
+	case s.Phase == kafkabackup.PhasePaused:
+		reason, message = arkivev1.ReasonPausedBySpec, "paused: "+s.Reason
+	case s.Reason == "Retrying":
+		message = "retrying: " + s.LastError
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status, Reason: reason,
+		Message: message, ObservedGeneration: kb.Generation, LastTransitionTime: metav1.NewTime(time.Now())})
+}

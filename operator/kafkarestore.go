@@ -1,0 +1,114 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+
+	tclient "go.temporal.io/sdk/client"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/specs"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+// KafkaRestoreReconciler runs one KafkaRestore workflow per KafkaRestore and mirrors its
+// progress. A restore runs once; a changed spec after it ended runs it again.
+type KafkaRestoreReconciler struct{ driver }
+
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkarestores,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkarestores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkarestores/finalizers,verbs=update
+
+// Reconcile starts or cancels the restore's workflow, then mirrors its status.
+func (r *KafkaRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	kr := &arkivev1.KafkaRestore{}
+	if err := r.Get(ctx, req.NamespacedName, kr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := kr.Status.Phase
+	state, res, err := r.drive(ctx, workItem{obj: kr, status: &kr.Status.WorkStatus, kind: "KafkaRestore", runsOnce: true,
+		prepare: func(ctx context.Context) (func(context.Context, string) error, func(context.Context, string) error, error) {
+			in, err := r.restoreInput(ctx, kr)
+			if err != nil {
+				return nil, nil, err
+			}
+			start := func(ctx context.Context, id string) error {
+				_, err := r.Temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, kafkarestore.WorkflowName, in)
+				return err
+			}
+			return start, nil, nil
+		}})
+	if err != nil || !kr.DeletionTimestamp.IsZero() {
+		return res, err
+	}
+	if state != WorkflowAbsent && kr.Status.WorkflowID != "" {
+		var s kafkarestore.Status
+		if qerr := queryStatus(ctx, r.Temporal, kr.Status.WorkflowID, &s); qerr == nil {
+			r.mirror(kr, &s)
+		} else if state == WorkflowTerminated {
+			kr.Status.Phase = arkivev1.RestoreFailed
+			kr.Status.LastError = "workflow " + kr.Status.WorkflowID + " was terminated"
+		}
+	}
+	if before != kr.Status.Phase && kr.Status.Phase != "" {
+		r.events.Eventf(kr, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s", orNone(string(before)), kr.Status.Phase)
+	}
+	if err := r.Status().Update(ctx, kr); err != nil && !apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
+	if (kr.Status.Phase == arkivev1.RestoreDone || kr.Status.Phase == arkivev1.RestoreFailed) && state != WorkflowRunning &&
+		kr.Status.ObservedGeneration == kr.Generation {
+		return ctrl.Result{}, nil // finished: nothing to follow until the spec changes
+	}
+	return res, nil
+}
+
+func (r *KafkaRestoreReconciler) restoreInput(ctx context.Context, kr *arkivev1.KafkaRestore) (kafkarestore.RunInput, error) {
+	kc := &arkivev1.KafkaCluster{}
+	if err := getRef(ctx, r.Client, kr.Namespace, kr.Spec.Target, "spec.target", kc); err != nil {
+		return kafkarestore.RunInput{}, err
+	}
+	st := &arkivev1.Storage{}
+	if err := getRef(ctx, r.Client, kr.Namespace, kr.Spec.Source.Storage, "spec.source.storage", st); err != nil {
+		return kafkarestore.RunInput{}, err
+	}
+	refs := map[string]string{}
+	kafkaSecrets(kc, refs)
+	storageSecrets(st, refs)
+	if err := checkSecrets(ctx, r.Client, kr.Namespace, refs); err != nil {
+		return kafkarestore.RunInput{}, err
+	}
+	return specs.KafkaRestoreInput(kr, kc, st)
+}
+
+func (r *KafkaRestoreReconciler) mirror(kr *arkivev1.KafkaRestore, s *kafkarestore.Status) {
+	st := &kr.Status
+	st.Phase = arkivev1.RestorePhase(s.Phase)
+	st.LastError = s.LastError
+	st.Progress = &arkivev1.RestoreProgress{Records: s.Records, Bytes: s.Bytes, Percent: s.Percent}
+	if !s.StartTime.IsZero() {
+		t := metav1.NewTime(s.StartTime)
+		st.StartTime = &t
+	}
+	if !s.CompletionTime.IsZero() {
+		t := metav1.NewTime(s.CompletionTime)
+		st.CompletionTime = &t
+	}
+	status, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning, fmt.Sprintf("%s: %d records (%d%%)", s.Phase, s.Records, s.Percent)
+	switch {
+	case s.Phase == kafkarestore.PhaseFailed:
+		status, reason, message = metav1.ConditionFalse, arkivev1.ReasonFailed, fmt.Sprintf("%s: %s", s.Reason, s.LastError)
+	case s.Reason == "PausedBySignal":
+		reason = arkivev1.ReasonPausedBySignal
+	case s.Reason == "DryRun" && s.Plan != nil:
+		message = fmt.Sprintf("dry run: the plan restores up to %d records (%d bytes) in %d streams; see the workflow's status query", s.Plan.Records, s.Plan.Bytes, len(s.Plan.Streams))
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status, Reason: reason,
+		Message: message, ObservedGeneration: kr.Generation})
+}

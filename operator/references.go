@@ -1,0 +1,86 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+)
+
+// missingError names an object a resource refers to that does not exist (yet).
+type missingError struct{ kind, namespace, name, field string }
+
+func (e *missingError) Error() string {
+	return fmt.Sprintf("%s: %s %s/%s not found", e.field, e.kind, e.namespace, e.name)
+}
+
+// getRef reads a referenced object of the resource's namespace.
+func getRef(ctx context.Context, c client.Client, namespace, name, field string, obj client.Object) error {
+	err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		kind := fmt.Sprintf("%T", obj)
+		switch obj.(type) {
+		case *arkivev1.KafkaCluster:
+			kind = "KafkaCluster"
+		case *arkivev1.Storage:
+			kind = "Storage"
+		case *corev1.Secret:
+			kind = "Secret"
+		}
+		return &missingError{kind: kind, namespace: namespace, name: name, field: field}
+	}
+	return err
+}
+
+// checkSecrets makes sure every Secret the specs name exists. Only existence is checked: the
+// operator never reads or passes on a value; workers read them when they connect.
+func checkSecrets(ctx context.Context, c client.Client, namespace string, refs map[string]string) error {
+	for name, field := range refs {
+		if name == "" {
+			continue
+		}
+		if err := getRef(ctx, c, namespace, name, field, &corev1.Secret{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kafkaSecrets are the Secrets a KafkaCluster names, with the field that names each.
+func kafkaSecrets(kc *arkivev1.KafkaCluster, refs map[string]string) {
+	prefix := "KafkaCluster " + kc.Name + " spec."
+	if kc.Spec.TLS != nil && kc.Spec.TLS.SecretName != "" {
+		refs[kc.Spec.TLS.SecretName] = prefix + "tls.secretName"
+	}
+	if kc.Spec.SASL != nil {
+		refs[kc.Spec.SASL.SecretName] = prefix + "sasl.secretName"
+	}
+}
+
+// storageSecrets are the Secrets a Storage names.
+func storageSecrets(st *arkivev1.Storage, refs map[string]string) {
+	prefix := "Storage " + st.Name + " spec."
+	s := st.Spec
+	if s.S3 != nil && s.S3.CredentialsSecret != nil {
+		refs[s.S3.CredentialsSecret.Name] = prefix + "s3.credentialsSecret.name"
+	}
+	if s.GCS != nil && s.GCS.CredentialsSecret != nil {
+		refs[s.GCS.CredentialsSecret.Name] = prefix + "gcs.credentialsSecret.name"
+	}
+	if s.Azure != nil {
+		if s.Azure.AccountKeySecret != nil {
+			refs[s.Azure.AccountKeySecret.Name] = prefix + "azure.accountKeySecret.name"
+		}
+		if s.Azure.SASTokenSecret != nil {
+			refs[s.Azure.SASTokenSecret.Name] = prefix + "azure.sasTokenSecret.name"
+		}
+	}
+	if s.Encryption != nil {
+		refs[s.Encryption.KeySecret.Name] = prefix + "encryption.keySecret.name"
+	}
+}

@@ -1,0 +1,34 @@
+package operator
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows/check"
+)
+
+// Leader election among operator replicas.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Setup registers every reconciler with the manager.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	d := driver{Client: mgr.GetClient(), Options: opts, events: mgr.GetEventRecorder("arkive-operator")}
+	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaBackup{}).Named("kafkabackup").Complete(&KafkaBackupReconciler{d}); err != nil {
+		return err
+	}
+	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaRestore{}).Named("kafkarestore").Complete(&KafkaRestoreReconciler{d}); err != nil {
+		return err
+	}
+	for kind, newObj := range map[string]func() client.Object{
+		check.KindKafkaCluster: func() client.Object { return &arkivev1.KafkaCluster{} },
+		check.KindStorage:      func() client.Object { return &arkivev1.Storage{} },
+	} {
+		r := &ConnectionReconciler{driver: d, kind: kind, newObj: newObj}
+		if err := ctrl.NewControllerManagedBy(mgr).For(newObj()).Named("check-" + kind).Complete(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package operator
+
+import (
+	"context"
+	"errors"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"arkive.io/arkive/workflows"
+)
+
+// eventRecorder is the events API recorder the manager hands out.
+type eventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// describe reads the state of a resource's workflow (its latest run).
+func describe(ctx context.Context, c client.Client, id string) (WorkflowState, error) {
+	resp, err := c.DescribeWorkflowExecution(ctx, id, "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return WorkflowAbsent, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	switch resp.GetWorkflowExecutionInfo().GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return WorkflowRunning, nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return WorkflowCompleted, nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return WorkflowTerminated, nil
+	default: // failed, timed out
+		return WorkflowFailed, nil
+	}
+}
+
+// queryStatus asks a workflow for its status query into out.
+func queryStatus(ctx context.Context, c client.Client, id string, out any) error {
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return err
+	}
+	return v.Get(out)
+}
