@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -69,7 +71,9 @@ func newBed(t *testing.T) *bed {
 	require.NoError(t, err)
 	t.Cleanup(b.temporal.Close)
 	b.queue = fmt.Sprintf("operator-%d", time.Now().UnixNano())
-	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
+	// Workers in a cluster read Kubernetes Secrets (secrets.Kube); here a map holds the one
+	// value the tests use.
+	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Secrets: func(string) secrets.Resolver { return secrets.Map{"backup-key#key": testKey} }})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	b.startOperator(t)
@@ -78,7 +82,10 @@ func newBed(t *testing.T) *bed {
 }
 
 func (b *bed) startOperator(t *testing.T) {
-	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{Scheme: b.scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	// Several managers live in one test process (operator restarts, several tests), so the
+	// controller-name check for metrics is off.
+	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{Scheme: b.scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
 	require.NoError(t, err)
 	require.NoError(t, operator.Setup(mgr, operator.Options{Temporal: b.temporal, TaskQueue: b.queue, Interval: 300 * time.Millisecond, CheckInterval: time.Minute}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -281,4 +288,140 @@ func produce(t *testing.T, bootstrap, topic string, partitions int32, n int) {
 func isTopicExists(err error) bool {
 	te, ok := err.(*sarama.TopicError)
 	return ok && te.Err == sarama.ErrTopicAlreadyExists
+}
+
+// Acceptance 4: killing and restarting the operator creates no duplicate workflow and loses no
+// status; terminating a workflow by hand is detected (a Warning event) and recovered, and the
+// new run continues from the manifest rather than from the start of the topic.
+func TestOperatorRestartAndTerminatedWorkflow(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	bootstrap := testenv.Kafka(t)
+	ns := b.namespace(t)
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaCluster{ObjectMeta: objMeta(ns, "kafka"), Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}))
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.Storage{ObjectMeta: objMeta(ns, "files"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}))
+	topic := fmt.Sprintf("op-r-%d", time.Now().UnixNano())
+	produce(t, bootstrap, topic, 1, 200)
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaBackup{ObjectMeta: objMeta(ns, "keep"), Spec: arkivev1.KafkaBackupSpec{Source: "kafka", Sink: "files",
+		Streams: []arkivev1.BackupStream{{Topic: topic}}, MaxSegmentInterval: &metav1.Duration{Duration: time.Second}}}))
+	id := workflows.WorkflowID("KafkaBackup", ns, "keep")
+	waitPhase(t, b, ns, "keep", arkivev1.KafkaBackupStreaming, arkivev1.ReasonRunning)
+	eventually(t, time.Minute, "backed up", func() (bool, string) {
+		return committed(workflowStatus(t, b.temporal, id), topic) == 200, ""
+	})
+	run := describeRun(t, b.temporal, id)
+	before := b.backup(t, ns, "keep").Status
+
+	// The operator goes away and comes back: same workflow, same status.
+	b.stopOperator()
+	b.startOperator(t)
+	eventually(t, 30*time.Second, "status still there after the restart", func() (bool, string) {
+		kb := b.backup(t, ns, "keep")
+		return kb.Status.Phase == arkivev1.KafkaBackupStreaming && kb.Status.WorkflowID == id && kb.Status.ObservedGeneration == before.ObservedGeneration, fmt.Sprintf("%+v", kb.Status)
+	})
+	require.Equal(t, run, describeRun(t, b.temporal, id), "the running workflow was adopted, not started again")
+	eventually(t, 30*time.Second, "one running workflow in Temporal's visibility", func() (bool, string) {
+		n := runningRuns(t, b.temporal, id)
+		return n == 1, fmt.Sprint(n)
+	})
+
+	// Terminated by hand: detected and started again, continuing from the manifest.
+	require.NoError(t, b.temporal.TerminateWorkflow(ctx, id, run, "an operator's mistake"))
+	eventually(t, time.Minute, "a new run after the termination", func() (bool, string) {
+		resp, err := b.temporal.DescribeWorkflowExecution(ctx, id, "")
+		return err == nil && resp.WorkflowExecutionInfo.Execution.RunId != run && resp.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, fmt.Sprint(err)
+	})
+	eventually(t, time.Minute, "the new run knows the committed offsets", func() (bool, string) {
+		s := workflowStatus(t, b.temporal, id)
+		return committed(s, topic) == 200, fmt.Sprintf("%+v", s.Partitions)
+	})
+	var events corev1.EventList
+	eventually(t, 30*time.Second, "a Warning event says the workflow was restarted", func() (bool, string) {
+		require.NoError(t, b.k8s.List(ctx, &events, client.InNamespace(ns)))
+		for _, e := range events.Items {
+			if e.Reason == "WorkflowRestarted" && e.Type == corev1.EventTypeWarning {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(events.Items))
+	})
+	produce(t, bootstrap, topic, 1, 50)
+	eventually(t, time.Minute, "new records backed up by the new run", func() (bool, string) {
+		return committed(workflowStatus(t, b.temporal, id), topic) == 250, ""
+	})
+}
+
+// Acceptance 5: a missing Storage, KafkaCluster or Secret shows in the WorkflowReady condition,
+// naming the missing object; creating it recovers without user action. A KafkaRestore through
+// the operator runs to Done with its progress in the status.
+func TestMissingReferencesRecoverAndRestoreRuns(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	bootstrap := testenv.Kafka(t)
+	ns := b.namespace(t)
+	topic := fmt.Sprintf("op-m-%d", time.Now().UnixNano())
+	produce(t, bootstrap, topic, 1, 120)
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaBackup{ObjectMeta: objMeta(ns, "orders"), Spec: arkivev1.KafkaBackupSpec{Source: "kafka", Sink: "files",
+		Mode: arkivev1.ModeScheduled, Schedule: "@yearly", Streams: []arkivev1.BackupStream{{Topic: topic}}}}))
+	condition := func() *metav1.Condition {
+		return meta.FindStatusCondition(b.backup(t, ns, "orders").Status.Conditions, arkivev1.ConditionWorkflowReady)
+	}
+	waitCondition := func(want string) {
+		eventually(t, 30*time.Second, "condition names "+want, func() (bool, string) {
+			c := condition()
+			return c != nil && c.Status == metav1.ConditionFalse && c.Reason == "MissingReference" && strings.Contains(c.Message, want), fmt.Sprintf("%+v", c)
+		})
+	}
+	waitCondition("KafkaCluster " + ns + "/kafka not found")
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaCluster{ObjectMeta: objMeta(ns, "kafka"), Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}))
+	waitCondition("Storage " + ns + "/files not found")
+	dir := t.TempDir()
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.Storage{ObjectMeta: objMeta(ns, "files"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir},
+		Encryption: &arkivev1.StorageEncryption{KeySecret: arkivev1.SecretKeyRef{Name: "backup-key", Key: "key"}}}}))
+	waitCondition("Secret " + ns + "/backup-key not found")
+	require.Nil(t, describeOrNil(b.temporal, workflows.WorkflowID("KafkaBackup", ns, "orders")), "nothing starts while a reference is missing")
+	// The worker of this bed resolves secrets from a map; the Secret must exist in Kubernetes
+	// for the operator, and its value reaches the worker by its own path.
+	require.NoError(t, b.k8s.Create(ctx, &corev1.Secret{ObjectMeta: objMeta(ns, "backup-key"), StringData: map[string]string{"key": testKey}}))
+	eventually(t, 30*time.Second, "recovered without user action", func() (bool, string) {
+		c := condition()
+		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
+	})
+
+	// The connection kinds get a Ready condition from a check that ran on the worker.
+	eventually(t, 30*time.Second, "KafkaCluster Ready", func() (bool, string) {
+		kc := &arkivev1.KafkaCluster{}
+		require.NoError(t, b.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "kafka"}, kc))
+		c := meta.FindStatusCondition(kc.Status.Conditions, arkivev1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "broker(s) reachable"), fmt.Sprintf("%+v", c)
+	})
+
+	// Trigger the scheduled backup, then restore it through a KafkaRestore resource.
+	out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "signal", "--address", testenv.Temporal(t),
+		"--workflow-id", workflows.WorkflowID("KafkaBackup", ns, "orders"), "--name", "trigger").CombinedOutput()
+	require.NoError(t, err, string(out))
+	eventually(t, time.Minute, "the run is in the status", func() (bool, string) {
+		kb := b.backup(t, ns, "orders")
+		return len(kb.Status.Runs) == 1 && kb.Status.Runs[0].Outcome == "Succeeded" && kb.Status.LastBackupTime != nil, fmt.Sprintf("%+v", kb.Status.Runs)
+	})
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaRestore{ObjectMeta: objMeta(ns, "back"), Spec: arkivev1.KafkaRestoreSpec{
+		Source: arkivev1.BackupSource{Storage: "files", Backup: ns + "/orders"}, Target: "kafka",
+		Topics: []arkivev1.TopicMapping{{Source: topic, Target: topic + "-restored"}}}}))
+	eventually(t, time.Minute, "restore Done", func() (bool, string) {
+		kr := &arkivev1.KafkaRestore{}
+		require.NoError(t, b.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "back"}, kr))
+		return kr.Status.Phase == arkivev1.RestoreDone && kr.Status.Progress != nil && kr.Status.Progress.Records == 120 && kr.Status.Progress.Percent == 100 &&
+			kr.Status.CompletionTime != nil, fmt.Sprintf("%+v", kr.Status)
+	})
+}
+
+// testKey is the test's storage encryption key (base64 of 32 bytes).
+const testKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+func describeOrNil(c tclient.Client, id string) any {
+	resp, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		return nil
+	}
+	return resp
 }

@@ -333,13 +333,13 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 // them), every flag has a description, and docs/cli.md documents every flag.
 func TestHelpGolden(t *testing.T) {
 	for _, v := range []string{"ARKIVE_TEMPORAL_ADDRESS", "ARKIVE_TEMPORAL_NAMESPACE", "ARKIVE_TASK_QUEUE", "ARKIVE_CONCURRENCY", "ARKIVE_METRICS_PORT",
-		"ARKIVE_SECRETS_DIR", "ARKIVE_SPOOL_DIR", "ARKIVE_STORAGE", "ARKIVE_KEY_FILE", "ARKIVE_TEMPORAL_UI", "ARKIVE_DEMO_KAFKA", "ARKIVE_DEMO_DIR", "TMPDIR"} {
+		"ARKIVE_SECRETS_DIR", "ARKIVE_KUBE_SECRETS", "ARKIVE_SPOOL_DIR", "ARKIVE_METRICS_ADDRESS", "ARKIVE_HEALTH_ADDRESS", "ARKIVE_LEADER_ELECT", "ARKIVE_LEADER_ELECTION_NAMESPACE", "ARKIVE_STORAGE", "ARKIVE_KEY_FILE", "ARKIVE_TEMPORAL_UI", "ARKIVE_DEMO_KAFKA", "ARKIVE_DEMO_DIR", "TMPDIR"} {
 		t.Setenv(v, "")
 	}
 	docs, err := os.ReadFile("../../docs/cli.md")
 	require.NoError(t, err)
 	flagLine := regexp.MustCompile(`^  -([a-z-]+)`)
-	commands := []string{"", "worker", "run", "status", "pause", "resume", "trigger", "inspect", "verify", "export", "demo"}
+	commands := []string{"", "operator", "worker", "run", "status", "pause", "resume", "trigger", "inspect", "verify", "export", "demo"}
 	for _, cmd := range commands {
 		args := []string{"--help"}
 		if cmd != "" {

@@ -25,7 +25,7 @@ func main() {
 }
 
 func run(crdDir, sampleDir, outDir string) error {
-	files, err := filepath.Glob(filepath.Join(crdDir, "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(crdDir, "arkive.io_*.yaml"))
 	if err != nil {
 		return err
 	}
