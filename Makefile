@@ -48,6 +48,7 @@ test:
 bench:
 	go test -run '^$$' -bench . -benchtime 40x ./internal/archive/...
 	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkRestore -benchtime 2x ./worker/
+	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkOperator -benchtime 1x ./operator/
 
 # Resource pages in docs/resources, from the CRDs and deploy/samples.
 docs:

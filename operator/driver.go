@@ -53,6 +53,8 @@ type driver struct {
 	client.Client
 	Options
 	events eventRecorder
+	// apiReader reads around the cache, for what must not be watched (Secrets).
+	apiReader client.Reader
 }
 
 // workItem is one reconcile of a work resource.

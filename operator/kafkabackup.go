@@ -101,7 +101,7 @@ func (r *KafkaBackupReconciler) backupInput(ctx context.Context, kb *arkivev1.Ka
 	refs := map[string]string{}
 	kafkaSecrets(kc, refs)
 	storageSecrets(st, refs)
-	if err := checkSecrets(ctx, r.Client, kb.Namespace, refs); err != nil {
+	if err := checkSecrets(ctx, r.apiReader, kb.Namespace, refs); err != nil {
 		return kafkabackup.Input{}, err
 	}
 	return specs.KafkaBackupInput(kb, kc, st)

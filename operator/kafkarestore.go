@@ -81,7 +81,7 @@ func (r *KafkaRestoreReconciler) restoreInput(ctx context.Context, kr *arkivev1.
 	refs := map[string]string{}
 	kafkaSecrets(kc, refs)
 	storageSecrets(st, refs)
-	if err := checkSecrets(ctx, r.Client, kr.Namespace, refs); err != nil {
+	if err := checkSecrets(ctx, r.apiReader, kr.Namespace, refs); err != nil {
 		return kafkarestore.RunInput{}, err
 	}
 	return specs.KafkaRestoreInput(kr, kc, st)

@@ -1,8 +1,12 @@
 package operator_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,8 +23,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -424,4 +430,53 @@ func describeOrNil(c tclient.Client, id string) any {
 		return nil
 	}
 	return resp
+}
+
+// Acceptance 1: applying the samples (with the Secrets they name) gives running workflows for
+// every backup and restore within 2 s.
+func TestSamplesStartWorkflows(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	ids := []string{workflows.WorkflowID("KafkaBackup", "kafka", "orders"), workflows.WorkflowID("KafkaBackup", "kafka", "audit-nightly"),
+		workflows.WorkflowID("KafkaRestore", "kafka", "orders-dr")}
+	for _, id := range ids { // the dev server keeps workflows of earlier runs of this test
+		_ = b.temporal.TerminateWorkflow(ctx, id, "", "earlier test run")
+	}
+	require.NoError(t, b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kafka"}}))
+	for _, name := range []string{"kafka-ca", "arkive-kafka-user", "arkive-s3", "arkive-backup-key", "arkive-gcs", "arkive-azure", "arkive-registry", "registry-ca"} {
+		require.NoError(t, b.k8s.Create(ctx, &corev1.Secret{ObjectMeta: objMeta("kafka", name), StringData: map[string]string{"x": "not a real secret"}}))
+	}
+	applied := time.Now()
+	for _, f := range []string{"kafkacluster", "storage", "kafkabackup", "kafkarestore"} {
+		data, err := os.ReadFile(filepath.Join("..", "deploy", "samples", f+".yaml"))
+		require.NoError(t, err)
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+				break
+			} else {
+				require.NoError(t, err)
+			}
+			require.NoError(t, b.k8s.Create(ctx, u), "%s: %s", f, u.GetName())
+		}
+	}
+	t.Logf("the API server took %s to accept the samples", time.Since(applied).Round(time.Millisecond))
+	accepted := time.Now()
+	eventually(t, 2*time.Second, "a running workflow for every sample backup and restore", func() (bool, string) {
+		for _, id := range ids {
+			resp, err := b.temporal.DescribeWorkflowExecution(ctx, id, "")
+			if err != nil || resp.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING ||
+				resp.WorkflowExecutionInfo.StartTime.AsTime().Before(applied) {
+				return false, id + " " + fmt.Sprint(err)
+			}
+		}
+		return true, ""
+	})
+	t.Logf("all sample workflows running %s after the apply returned", time.Since(accepted).Round(time.Millisecond))
+	t.Cleanup(func() {
+		for _, id := range ids {
+			_ = b.temporal.TerminateWorkflow(context.Background(), id, "", "test done")
+		}
+	})
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,22 +29,26 @@ func getRef(ctx context.Context, c client.Client, namespace, name, field string,
 			kind = "KafkaCluster"
 		case *arkivev1.Storage:
 			kind = "Storage"
-		case *corev1.Secret:
-			kind = "Secret"
 		}
 		return &missingError{kind: kind, namespace: namespace, name: name, field: field}
 	}
 	return err
 }
 
-// checkSecrets makes sure every Secret the specs name exists. Only existence is checked: the
-// operator never reads or passes on a value; workers read them when they connect.
-func checkSecrets(ctx context.Context, c client.Client, namespace string, refs map[string]string) error {
+// checkSecrets makes sure every Secret the specs name exists. Only existence is checked, by
+// reading the Secret's metadata straight from the API server (no cache, no watch on Secrets,
+// no values): the operator never reads or passes on a value; workers read them when they connect.
+func checkSecrets(ctx context.Context, r client.Reader, namespace string, refs map[string]string) error {
 	for name, field := range refs {
 		if name == "" {
 			continue
 		}
-		if err := getRef(ctx, c, namespace, name, field, &corev1.Secret{}); err != nil {
+		m := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
+		err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, m)
+		if apierrors.IsNotFound(err) {
+			return &missingError{kind: "Secret", namespace: namespace, name: name, field: field}
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package operator
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/workflows/check"
@@ -14,11 +15,14 @@ import (
 
 // Setup registers every reconciler with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	d := driver{Client: mgr.GetClient(), Options: opts, events: mgr.GetEventRecorder("arkive-operator")}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaBackup{}).Named("kafkabackup").Complete(&KafkaBackupReconciler{d}); err != nil {
+	d := driver{Client: mgr.GetClient(), Options: opts, events: mgr.GetEventRecorder("arkive-operator"), apiReader: mgr.GetAPIReader()}
+	// Reconciles wait on Temporal and API round trips, not CPU: several at once keep hundreds of
+	// resources in step.
+	parallel := controller.Options{MaxConcurrentReconciles: 8}
+	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaBackup{}).Named("kafkabackup").WithOptions(parallel).Complete(&KafkaBackupReconciler{d}); err != nil {
 		return err
 	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaRestore{}).Named("kafkarestore").Complete(&KafkaRestoreReconciler{d}); err != nil {
+	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaRestore{}).Named("kafkarestore").WithOptions(parallel).Complete(&KafkaRestoreReconciler{d}); err != nil {
 		return err
 	}
 	for kind, newObj := range map[string]func() client.Object{
