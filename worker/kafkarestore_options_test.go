@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -212,4 +214,60 @@ func endOffsets(t *testing.T, bootstrap, topic string) map[int32]int64 {
 		require.NoError(t, err)
 	}
 	return out
+}
+
+// A dry run stops after the plan and writes nothing; origin headers carry each record's source
+// topic, partition, offset and timestamp; pause and resume signals stop a restore at a
+// checkpoint and continue it without duplicates.
+func TestKafkaRestoreDryRunOriginHeadersAndPause(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	topic := testenv.Topic(t, "dry", 1, nil)
+	base := time.UnixMilli(1_760_000_000_000)
+	produceNumbered(t, bootstrap, topic, 3000, base)
+	backupOnce(t, c, queue, bootstrap, storage, "default/dry", topic)
+
+	wid := startRestore(t, c, queue, bootstrap, storage, "default/dry", kafkarestore.Spec{DryRun: true, CreateTopics: true,
+		Topics: []kafkarestore.TopicMapping{{Source: topic, Target: topic + "-dry"}}})
+	s := restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseReady, s.Phase)
+	require.Equal(t, "DryRun", s.Reason)
+	require.NotNil(t, s.Plan)
+	require.EqualValues(t, 3000, s.Plan.Records)
+	require.Equal(t, topic+"-dry", s.Plan.Topics[0].Target)
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	topics, err := admin.ListTopics()
+	require.NoError(t, err)
+	require.NoError(t, admin.Close())
+	require.NotContains(t, topics, topic+"-dry", "a dry run creates nothing")
+
+	// Origin headers, and a pause mid-way (a slow rate keeps it in flight).
+	target := topic + "-origin"
+	wid = startRestore(t, c, queue, bootstrap, storage, "default/dry", kafkarestore.Spec{CreateTopics: true, OriginHeaders: true,
+		RateLimit: kafkarestore.RateLimit{RecordsPerSecond: 1000}, Topics: []kafkarestore.TopicMapping{{Source: topic, Target: target}}})
+	require.Eventually(t, func() bool { return endOffsets(t, bootstrap, target)[0] > 200 }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, c.SignalWorkflow(context.Background(), wid, "", workflows.SignalPause, nil))
+	var paused kafkarestore.Status
+	require.Eventually(t, func() bool {
+		v, err := c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
+		return err == nil && v.Get(&paused) == nil && paused.Reason == "PausedBySignal" && paused.Records > 0
+	}, time.Minute, 20*time.Millisecond)
+	stopped := endOffsets(t, bootstrap, target)[0]
+	require.Less(t, stopped, int64(3000), "paused before the end")
+	require.NoError(t, c.SignalWorkflow(context.Background(), wid, "", workflows.SignalResume, nil))
+	s = restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseDone, s.Phase, s.LastError)
+
+	recs := kcatRead(t, bootstrap, target)[0]
+	require.Len(t, recs, 3000, "every record once after pause and resume")
+	for i, r := range recs {
+		require.Equal(t, fmt.Sprintf("v%d", i), derefOr(r.Payload))
+		h := r.Headers
+		require.Len(t, h, 8)
+		require.Equal(t, []string{kafka.HeaderOriginTopic, topic, kafka.HeaderOriginPartition, "0", kafka.HeaderOriginOffset, fmt.Sprint(i),
+			kafka.HeaderOriginTimestamp, fmt.Sprint(base.Add(time.Duration(i) * time.Second).UnixMilli())},
+			[]string{*h[0], *h[1], *h[2], *h[3], *h[4], *h[5], *h[6], *h[7]})
+	}
 }
