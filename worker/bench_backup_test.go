@@ -1,0 +1,443 @@
+package worker_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"arkive.io/arkive/activities/kafka"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/worker"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// backupBench is the data every backup benchmark reads: ≥ 1 GiB of ~400-byte JSON records over
+// 8 partitions on the real broker, produced once.
+var backupBench struct {
+	once      sync.Once
+	err       error
+	bootstrap string
+	temporal  string
+	c         client.Client
+	topic     string
+	hwm       map[int32]int64
+	bytes     int64
+	bin       string
+}
+
+func backupBenchBytes() int64 {
+	if n, err := strconv.ParseInt(os.Getenv("ARKIVE_BENCH_BACKUP_BYTES"), 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return 1 << 30
+}
+
+func setupBackupBench(b *testing.B) {
+	bb := &backupBench
+	bb.once.Do(func() {
+		bb.bootstrap, bb.temporal = testenv.Kafka(b), testenv.Temporal(b)
+		if bb.c, bb.err = client.Dial(client.Options{HostPort: bb.temporal}); bb.err != nil {
+			return
+		}
+		dir, err := os.MkdirTemp("", "arkive-bench-bin-")
+		if err != nil {
+			bb.err = err
+			return
+		}
+		benchDirs = append(benchDirs, dir)
+		bb.bin = filepath.Join(dir, "arkive")
+		if out, err := exec.Command("go", "build", "-o", bb.bin, "../cmd/arkive").CombinedOutput(); err != nil {
+			bb.err = fmt.Errorf("build arkive: %v: %s", err, out)
+			return
+		}
+		bb.topic = testenv.Topic(b, "bench-backup", benchPartitions, nil)
+		cfg := testenv.ProducerConfig()
+		cfg.Producer.Partitioner = sarama.NewManualPartitioner
+		cfg.Producer.Compression = sarama.CompressionLZ4
+		p, err := sarama.NewSyncProducer([]string{bb.bootstrap}, cfg)
+		if err != nil {
+			bb.err = err
+			return
+		}
+		defer p.Close()
+		var batch []*sarama.ProducerMessage
+		for i := 0; bb.bytes < backupBenchBytes(); i++ {
+			v := fmt.Sprintf(`{"orderId":"o-%09d","customer":"c-%06d","items":[{"sku":"sku-%05d","qty":%d,"price":%d.%02d}],"status":"CONFIRMED","note":"%0300d"}`,
+				i, i%100000, i%50000, i%7+1, i%900, i%100, i)
+			k := fmt.Sprintf("c-%06d", i%100000)
+			bb.bytes += int64(len(k) + len(v))
+			batch = append(batch, &sarama.ProducerMessage{Topic: bb.topic, Partition: int32(i % benchPartitions), Key: sarama.StringEncoder(k), Value: sarama.StringEncoder(v)})
+			if len(batch) == 20_000 {
+				if bb.err = p.SendMessages(batch); bb.err != nil {
+					return
+				}
+				batch = batch[:0]
+			}
+		}
+		if len(batch) > 0 {
+			if bb.err = p.SendMessages(batch); bb.err != nil {
+				return
+			}
+		}
+		bb.hwm = endOffsetsB(b, bb.bootstrap, bb.topic)
+	})
+	if backupBench.err != nil {
+		b.Fatal(backupBench.err)
+	}
+}
+
+func endOffsetsB(b *testing.B, bootstrap, topic string) map[int32]int64 {
+	c, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	out := map[int32]int64{}
+	for p := range int32(benchPartitions) {
+		if out[p], err = c.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
+}
+
+// bareConsume reads every partition from 0 to its end with a plain sarama consumer loop,
+// read_committed and the capture's fetch size, and returns how long it took.
+func bareConsume(b *testing.B) time.Duration {
+	bb := &backupBench
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_0_0_0
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cfg.Consumer.Fetch.Default = 1 << 20
+	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
+	start := time.Now()
+	c, err := sarama.NewConsumer([]string{bb.bootstrap}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for p, end := range bb.hwm {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pc, err := c.ConsumePartition(bb.topic, p, 0)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer pc.Close()
+			for msg := range pc.Messages() {
+				n.Add(int64(len(msg.Key) + len(msg.Value)))
+				if msg.Offset >= end-1 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n.Load() != bb.bytes {
+		b.Fatalf("bare consumer read %d bytes, want %d", n.Load(), bb.bytes)
+	}
+	return time.Since(start)
+}
+
+// workerBackup runs a scheduled backup run (triggered) through a worker process of its own and
+// returns how long the run took and the worker's peak RSS in MiB.
+func workerBackup(b *testing.B, codec string, level int) (time.Duration, float64) {
+	bb := &backupBench
+	dir, err := os.MkdirTemp("", "arkive-bench-backup-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	queue := fmt.Sprintf("bench-backup-%d", time.Now().UnixNano())
+	w := exec.Command(bb.bin, "worker", "--temporal-address", bb.temporal, "--task-queue", queue, "--spool-dir", dir)
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	waitForPoller(b, bb.c, queue) // workers run before backups do: its start is not the backup's
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: filepath.Join(dir, "storage")}}
+	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/bench-backup",
+		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bb.bootstrap}}), Storage: specJSONB(storage)},
+		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: bb.topic, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
+			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: codec, Level: level}, MaxSegmentBytes: 64 << 20,
+			MaxSegmentInterval: time.Minute, DiscoveryInterval: time.Minute}}
+	wid := workflows.WorkflowID("KafkaBackup", "default", queue)
+	start := time.Now()
+	if _, err := bb.c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
+		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = bb.c.TerminateWorkflow(context.Background(), wid, "", "bench done") }()
+	for {
+		var s kafkabackup.Status
+		v, err := bb.c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
+		if err == nil && v.Get(&s) == nil && len(s.Runs) > 0 {
+			if s.Runs[0].Outcome != "Succeeded" || s.Runs[0].Bytes != bb.bytes {
+				b.Fatalf("run %+v (want %d bytes): %s", s.Runs[0], bb.bytes, s.LastError)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	return time.Since(start), procPeakRSS(w.Process.Pid)
+}
+
+// waitForPoller returns once a worker polls the task queue.
+func waitForPoller(b *testing.B, c client.Client, queue string) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := c.DescribeTaskQueue(context.Background(), queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err == nil && len(resp.Pollers) > 0 {
+			return
+		}
+	}
+	b.Fatal("no worker polls " + queue)
+}
+
+// directCapture calls the same Capture and Commit code per partition, in parallel, without
+// Temporal in between (each in a test activity environment, which supplies the context).
+func directCapture(b *testing.B) time.Duration {
+	bb := &backupBench
+	dir, err := os.MkdirTemp("", "arkive-bench-direct-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	acts := &kafka.Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }, SpoolDir: dir}
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: filepath.Join(dir, "storage")}}
+	conn := kafkabackup.Connection{Namespace: "default", Backup: "default/bench-direct",
+		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bb.bootstrap}}), Storage: specJSONB(storage)}
+	start := time.Now()
+	results := make([]kafkabackup.CaptureResult, benchPartitions)
+	var wg sync.WaitGroup
+	for p, end := range bb.hwm {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivityWithOptions(acts.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
+			val, err := env.ExecuteActivity(kafkabackup.ActivityCapture, kafkabackup.CaptureInput{Namespace: conn.Namespace, Backup: conn.Backup,
+				Kafka: conn.Kafka, Storage: conn.Storage, Topic: bb.topic, Partition: p, From: 0, Until: end,
+				Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20, MaxSegmentInterval: time.Minute, MaxRunTime: time.Hour})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := val.Get(&results[p]); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(acts.Commit, activity.RegisterOptions{Name: kafkabackup.ActivityCommit})
+	if _, err := env.ExecuteActivity(kafkabackup.ActivityCommit, kafkabackup.CommitInput{Connection: conn, Time: time.Now(), Captures: results}); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// procPeakRSS is a process's peak resident set (VmHWM) in MiB.
+func procPeakRSS(pid int) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkBackupVsBareConsumer: a backup run through a worker process against a bare sarama
+// consumer loop over the same data (x-bare-consumer), with the worker's peak RSS.
+func BenchmarkBackupVsBareConsumer(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		codec string
+		level int
+	}{{"none", "none", 0}, {"s2", "s2", 0}, {"zstd-fastest", "zstd", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			setupBackupBench(b)
+			var bare, backup time.Duration
+			var rss float64
+			for i := 0; i < b.N; i++ {
+				if i%2 == 0 {
+					bare += bareConsume(b)
+				}
+				d, r := workerBackup(b, tc.codec, tc.level)
+				backup += d
+				rss = max(rss, r)
+				if i%2 == 1 {
+					bare += bareConsume(b)
+				}
+			}
+			b.ReportMetric(bare.Seconds()/backup.Seconds(), "x-bare-consumer")
+			b.ReportMetric(rss, "peak-rss-MiB")
+			b.ReportMetric(float64(backupBench.bytes)*float64(b.N)/backup.Seconds()/(1<<20), "backup-MiB/s")
+		})
+	}
+}
+
+// BenchmarkBackupVsDirectCapture: the same backup through Temporal and a worker process against
+// calling the capture and commit code directly (x-direct-capture), zstd at its default level.
+func BenchmarkBackupVsDirectCapture(b *testing.B) {
+	setupBackupBench(b)
+	var direct, viaWorker time.Duration
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			direct += directCapture(b)
+		}
+		d, _ := workerBackup(b, "zstd", 0)
+		viaWorker += d
+		if i%2 == 1 {
+			direct += directCapture(b)
+		}
+	}
+	b.ReportMetric(direct.Seconds()/viaWorker.Seconds(), "x-direct-capture")
+}
+
+// BenchmarkBackupRPO: a continuous backup while a producer writes a steady 10 MB/s; the time from
+// each record's acknowledgement to the committed checkpoint that covers it, 99th percentile
+// (p99-rpo-s), with maxSegmentInterval 10 s.
+func BenchmarkBackupRPO(b *testing.B) {
+	bootstrap, temporal := testenv.Kafka(b), testenv.Temporal(b)
+	c, err := client.Dial(client.Options{HostPort: temporal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	duration := time.Minute
+	if d, err := time.ParseDuration(os.Getenv("ARKIVE_BENCH_RPO_DURATION")); err == nil {
+		duration = d
+	}
+	for i := 0; i < b.N; i++ {
+		queue := fmt.Sprintf("bench-rpo-%d", time.Now().UnixNano())
+		w := newBenchWorker(b, c, queue)
+		topic := testenv.Topic(b, "bench-rpo", benchPartitions, nil)
+		dir := b.TempDir()
+		in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/bench-rpo",
+			Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSONB(arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}})},
+			Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: topic, Enabled: true}}, Mode: kafkabackup.ModeContinuous,
+				Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20, MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute}}
+		wid := workflows.WorkflowID("KafkaBackup", "default", queue)
+		if _, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in); err != nil {
+			b.Fatal(err)
+		}
+		// Producer: 10 MB/s in 100 ms slices; it records when each offset was acknowledged.
+		type ack struct {
+			offset int64
+			at     time.Time
+		}
+		acks := make([][]ack, benchPartitions)
+		var mu sync.Mutex
+		stop := make(chan struct{})
+		produced := make(chan struct{})
+		go func() {
+			defer close(produced)
+			cfg := testenv.ProducerConfig()
+			cfg.Producer.Partitioner = sarama.NewManualPartitioner
+			p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer p.Close()
+			value := sarama.StringEncoder(strings.Repeat("x", 400))
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			n := 0
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C: // the production pace: 1 MB per 100 ms
+				}
+				batch := make([]*sarama.ProducerMessage, 0, 2500)
+				for range 2500 {
+					batch = append(batch, &sarama.ProducerMessage{Topic: topic, Partition: int32(n % benchPartitions), Value: value})
+					n++
+				}
+				if err := p.SendMessages(batch); err != nil {
+					b.Error(err)
+					return
+				}
+				now := time.Now()
+				mu.Lock()
+				for _, m := range batch {
+					acks[m.Partition] = append(acks[m.Partition], ack{m.Offset, now})
+				}
+				mu.Unlock()
+			}
+		}()
+		var rpos []float64
+		next := make([]int, benchPartitions) // per partition: first ack not yet committed
+		end := time.Now().Add(duration)
+		for time.Now().Before(end) {
+			time.Sleep(100 * time.Millisecond) // sampling interval of the checkpoint clock
+			var s kafkabackup.Status
+			v, err := c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
+			if err != nil || v.Get(&s) != nil {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			for _, p := range s.Partitions {
+				for next[p.Partition] < len(acks[p.Partition]) && acks[p.Partition][next[p.Partition]].offset < p.Committed {
+					rpos = append(rpos, now.Sub(acks[p.Partition][next[p.Partition]].at).Seconds())
+					next[p.Partition]++
+				}
+			}
+			mu.Unlock()
+		}
+		close(stop)
+		<-produced
+		_ = c.TerminateWorkflow(context.Background(), wid, "", "bench done")
+		w.Stop()
+		if len(rpos) == 0 {
+			b.Fatal("nothing was committed")
+		}
+		sort.Float64s(rpos)
+		b.ReportMetric(rpos[len(rpos)*99/100], "p99-rpo-s")
+		b.ReportMetric(float64(len(rpos)), "records-committed")
+	}
+}
+
+type stopper interface{ Stop() }
+
+func newBenchWorker(b *testing.B, c client.Client, queue string) stopper {
+	w := worker.New(c, worker.Options{TaskQueue: queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
