@@ -118,6 +118,7 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	if c.store, err = blobstore.Open(ctx, sspec, sr); err != nil {
 		return nil, classify(err)
 	}
+	c.store.CleanSpool(time.Hour + 2*in.MaxSegmentInterval)
 	if c.key, err = blobstore.EncryptionKey(ctx, sspec, sr); err != nil {
 		c.close()
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
@@ -304,7 +305,13 @@ func (c *capture) append(msg *sarama.ConsumerMessage) error {
 }
 
 func (c *capture) openSegment() error {
-	f, err := os.CreateTemp(c.spoolDir, "arkive-segment-*.seg")
+	dir := c.spoolDir
+	if local, err := c.store.SpoolDir(); err != nil {
+		return classify(err)
+	} else if local != "" {
+		dir = local // volume storage: fill the segment where a rename makes it the object
+	}
+	f, err := os.CreateTemp(dir, "arkive-segment-*.seg")
 	if err != nil {
 		return fmt.Errorf("spool segment: %w", err)
 	}
@@ -346,6 +353,12 @@ func (c *capture) roll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if adopted, err := c.store.Adopt(s.file, key); adopted || err != nil {
+		if err != nil {
+			return classify(err)
+		}
+		return c.recordSegment(ctx, s, footer, key)
+	}
 	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind spooled segment %s: %w", key, err)
 	}
@@ -362,6 +375,11 @@ func (c *capture) roll(ctx context.Context) error {
 	if err := w.Close(); err != nil {
 		return classify(err)
 	}
+	return c.recordSegment(ctx, s, footer, key)
+}
+
+// recordSegment adds a stored segment to the durable progress and heartbeats it.
+func (c *capture) recordSegment(ctx context.Context, s *openSegment, footer archive.Footer, key string) error {
 	c.durable.Segments = append(c.durable.Segments, archive.SegmentRef{
 		Key: key, FirstOffset: s.first, LastOffset: s.last, Count: footer.Count,
 		MinTimestamp: footer.MinTimestamp, MaxTimestamp: footer.MaxTimestamp,

@@ -100,7 +100,10 @@ func newCodecWriter(w io.Writer, c Compression, codecChecksums bool) (io.WriteCl
 		}
 		// One goroutine: segments are written many at a time by parallel activities, and a
 		// concurrent encoder would multiply the memory each one holds.
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(codecChecksums))
+		// A 1 MiB window: Kafka records are small, so a larger window finds little more to reuse,
+		// and a worker holds one encoder per partition it writes.
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(codecChecksums),
+			zstd.WithWindowSize(1<<20))
 	case CodecS2:
 		opts := []s2.WriterOption{s2.WriterConcurrency(1)}
 		switch c.Level {

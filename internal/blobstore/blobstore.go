@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -80,6 +81,57 @@ func Open(ctx context.Context, spec arkivev1.StorageSpec, sr SecretResolver) (*S
 		}
 	}
 	return &Store{Bucket: b, dir: dir}, nil
+}
+
+// SpoolDir is where a writer should fill objects it will Adopt: on volume storage a folder on
+// the same filesystem (so adopting is a rename, not a second copy); "" for other stores.
+func (s *Store) SpoolDir() (string, error) {
+	if s.dir == "" {
+		return "", nil
+	}
+	dir := filepath.Join(s.dir, ".arkive-spool")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("spool folder: %w", err)
+	}
+	return dir, nil
+}
+
+// CleanSpool removes spool files not written to for longer than olderThan: segments of
+// captures killed before they finished (a live one writes at least every segment interval).
+func (s *Store) CleanSpool(olderThan time.Duration) {
+	if s.dir == "" {
+		return
+	}
+	dir := filepath.Join(s.dir, ".arkive-spool")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > olderThan {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// Adopt makes a complete local file in SpoolDir the object key, durably: fsync, rename into
+// place, fsync the folder. It reports false (and does nothing) when the store is not a
+// volume; then the caller uploads the bytes.
+func (s *Store) Adopt(f *os.File, key string) (bool, error) {
+	if s.dir == "" || filepath.Dir(f.Name()) != filepath.Join(s.dir, ".arkive-spool") {
+		return false, nil
+	}
+	if err := f.Sync(); err != nil {
+		return true, fmt.Errorf("adopt %s: %w", key, err)
+	}
+	path := filepath.Join(s.dir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return true, fmt.Errorf("adopt %s: %w", key, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return true, fmt.Errorf("adopt %s: %w", key, err)
+	}
+	return true, s.Sync(key)
 }
 
 // OpenDir opens a folder as a bucket, creating it if needed. Writes go to a temporary file

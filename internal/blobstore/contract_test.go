@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -199,4 +202,47 @@ func listKeys(t *testing.T, s *blobstore.Store, opts *blob.ListOptions) []string
 		require.NoError(t, err)
 		keys = append(keys, obj.Key)
 	}
+}
+
+// On volume storage a segment filled in SpoolDir becomes its object by a rename (no second
+// copy), readable through the bucket; stale spool files of killed writers are cleaned, live
+// ones kept; other stores do not adopt.
+func TestVolumeAdoptAndCleanSpool(t *testing.T) {
+	dir := t.TempDir()
+	store, err := blobstore.Open(context.Background(), arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}, Prefix: "team"}, nil)
+	require.NoError(t, err)
+	defer store.Close()
+	spool, err := store.SpoolDir()
+	require.NoError(t, err)
+	f, err := os.CreateTemp(spool, "seg-*")
+	require.NoError(t, err)
+	_, err = f.WriteString("segment bytes")
+	require.NoError(t, err)
+	adopted, err := store.Adopt(f, "kafka/x/topics/t/0/a.seg")
+	require.NoError(t, err)
+	require.True(t, adopted)
+	got, err := store.ReadAll(context.Background(), "kafka/x/topics/t/0/a.seg")
+	require.NoError(t, err)
+	require.Equal(t, "segment bytes", string(got))
+	_, err = os.Stat(f.Name())
+	require.True(t, os.IsNotExist(err), "moved, not copied")
+
+	stale := filepath.Join(spool, "stale.seg")
+	live := filepath.Join(spool, "live.seg")
+	require.NoError(t, os.WriteFile(stale, []byte("x"), 0o644))
+	require.NoError(t, os.WriteFile(live, []byte("x"), 0o644))
+	old := time.Now().Add(-2 * time.Hour)
+	require.NoError(t, os.Chtimes(stale, old, old))
+	store.CleanSpool(time.Hour)
+	_, err = os.Stat(stale)
+	require.True(t, os.IsNotExist(err))
+	_, err = os.Stat(live)
+	require.NoError(t, err)
+
+	mem := blobstore.OpenMem()
+	g, err := os.CreateTemp(t.TempDir(), "seg-*")
+	require.NoError(t, err)
+	adopted, err = mem.Adopt(g, "k")
+	require.NoError(t, err)
+	require.False(t, adopted)
 }
