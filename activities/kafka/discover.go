@@ -3,10 +3,12 @@ package kafka
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
 	"slices"
+	"sync"
 
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/temporal"
@@ -101,26 +103,43 @@ func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo, patterns
 			parts[t.Name] = append(parts[t.Name], p.Partition)
 		}
 	}
-	var out []archive.GroupOffset
+	var names []string
 	for _, g := range slices.Sorted(maps.Keys(groups)) {
-		if len(patterns) > 0 && !matchAny(patterns, g) {
-			continue
-		}
-		resp, err := admin.ListConsumerGroupOffsets(g, parts)
-		if err != nil {
-			return nil, fmt.Errorf("offsets of consumer group %s: %w", g, err)
-		}
-		for _, t := range topics {
-			for _, p := range t.Partitions {
-				b := resp.GetBlock(t.Name, p.Partition)
-				if b == nil || b.Err != sarama.ErrNoError || b.Offset < 0 {
-					continue // no commit by this group here
-				}
-				out = append(out, archive.GroupOffset{Group: g, Topic: t.Name, Partition: p.Partition, Offset: b.Offset, Metadata: b.Metadata})
-			}
+		if len(patterns) == 0 || matchAny(patterns, g) {
+			names = append(names, g)
 		}
 	}
-	return out, nil
+	// One request per group: a few at a time, since a busy cluster has hundreds of groups.
+	perGroup := make([][]archive.GroupOffset, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, g := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			resp, err := admin.ListConsumerGroupOffsets(g, parts)
+			if err != nil {
+				errs[i] = fmt.Errorf("offsets of consumer group %s: %w", g, err)
+				return
+			}
+			for _, t := range topics {
+				for _, p := range t.Partitions {
+					b := resp.GetBlock(t.Name, p.Partition)
+					if b == nil || b.Err != sarama.ErrNoError || b.Offset < 0 {
+						continue // no commit by this group here
+					}
+					perGroup[i] = append(perGroup[i], archive.GroupOffset{Group: g, Topic: t.Name, Partition: p.Partition, Offset: b.Offset, Metadata: b.Metadata})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.Concat(perGroup...), nil
 }
 
 // describeTopicConfigs records the non-default configs of each topic: what a restore must set.
