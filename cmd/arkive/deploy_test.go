@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 )
@@ -33,9 +35,15 @@ func TestDockerfileBuildCommand(t *testing.T) {
 	}
 }
 
-// docker-compose.yml (docker compose is not installed here, so its structure is checked): the
-// servers a laptop needs, and a worker whose `arkive run` file loads as `arkive run` reads it.
+// docker-compose.yml is a valid Compose project, loaded and validated by compose-go (the loader
+// `docker compose config` runs; the docker compose plugin is not installed here), with the
+// servers a laptop needs and a worker whose `arkive run` file loads as `arkive run` reads it.
 func TestComposeFile(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{"../../docker-compose.yml"}, cli.WithName("arkive"), cli.WithConsistency(true))
+	require.NoError(t, err)
+	project, err := opts.LoadProject(context.Background())
+	require.NoError(t, err, "docker compose config would refuse the file")
+	require.Len(t, project.Services, 6)
 	data, err := os.ReadFile("../../docker-compose.yml")
 	require.NoError(t, err)
 	var compose struct {
