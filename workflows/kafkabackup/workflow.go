@@ -33,6 +33,9 @@ const (
 // continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
 const continueAfterEvents = 4000
 
+// maxWarnings bounds the warnings the status (and the carried state) keeps.
+const maxWarnings = 20
+
 // retryPause is how long the workflow waits after an activity gave up on a passing cause.
 const retryPause = 30 * time.Second
 
@@ -525,6 +528,11 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 		for _, g := range r.Gaps {
 			if g.Reason == archive.GapRetention {
 				b.state.Warnings = append(b.state.Warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", r.Topic, r.Partition, g.From, g.To))
+				if len(b.state.Warnings) > maxWarnings {
+					// The newest say most; the manifest keeps every gap. State travels in
+					// history, so it must not grow without bound.
+					b.state.Warnings = b.state.Warnings[len(b.state.Warnings)-maxWarnings:]
+				}
 			}
 		}
 	}

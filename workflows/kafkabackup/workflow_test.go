@@ -2,13 +2,17 @@ package kafkabackup
 
 import (
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -242,4 +246,113 @@ func TestCommitBatchesStayBelowTheSegmentLimit(t *testing.T) {
 	require.Equal(t, [][]int32{{0, 1, 2}}, sizes(commitBatches(withSegments(100, 100, 100))))
 	require.Equal(t, [][]int32{{0}, {1}, {2}, {3}}, sizes(commitBatches(withSegments(300, 300, 600, 10))), "a capture over the limit goes alone")
 	require.Len(t, commitBatches(nil), 1, "an empty commit still records topics and runs")
+}
+
+// sizeCheckingConverter fails any payload of 256 KB or more (Temporal's per-payload warning
+// limit) and remembers the largest it saw.
+type sizeCheckingConverter struct {
+	converter.DataConverter
+	mu      sync.Mutex
+	largest int
+	tooBig  []string
+}
+
+func (c *sizeCheckingConverter) ToPayload(v any) (*commonpb.Payload, error) {
+	p, err := c.DataConverter.ToPayload(v)
+	if p != nil {
+		c.mu.Lock()
+		c.largest = max(c.largest, p.Size())
+		if p.Size() >= 256<<10 {
+			c.tooBig = append(c.tooBig, fmt.Sprintf("%T: %d bytes", v, p.Size()))
+		}
+		c.mu.Unlock()
+	}
+	return p, err
+}
+
+func (c *sizeCheckingConverter) ToPayloads(vs ...any) (*commonpb.Payloads, error) {
+	out := &commonpb.Payloads{}
+	for _, v := range vs {
+		p, err := c.ToPayload(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Payloads = append(out.Payloads, p)
+	}
+	return out, nil
+}
+
+// A simulated multi-day continuous backup of 16 partitions, whose source keeps losing data to
+// retention (so warnings pile up): every run continues as new below 10,000 events and no payload
+// reaches 256 KB. The test environment does not count history events, so the test counts them
+// as the server records them (an activity: scheduled, started, completed, and the workflow task
+// its completion causes: scheduled, started, completed; a timer: started, fired, and its task)
+// and feeds that count back as the history length.
+func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
+	const partitions = 16
+	var events atomic.Int64
+	hwm := map[int32]int64{}
+	var mu sync.Mutex
+	dc := &sizeCheckingConverter{DataConverter: converter.GetDefaultDataConverter()}
+	in := Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)}
+	in.Spec.MaxSegmentInterval = 5 * time.Minute
+	var simulated time.Duration
+	runs := 0
+	for simulated < 3*24*time.Hour {
+		runs++
+		require.Less(t, runs, 200, "too many runs")
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetDataConverter(dc)
+		events.Store(6) // started, signalled/first task
+		act := func() { events.Add(6) }
+		env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
+		env.RegisterActivityWithOptions(func(DiscoverInput) (DiscoverResult, error) {
+			act()
+			mu.Lock()
+			defer mu.Unlock()
+			ti := TopicInfo{Name: "orders"}
+			for p := range int32(partitions) {
+				hwm[p] += 100_000
+				ti.Partitions = append(ti.Partitions, PartitionInfo{Partition: p, HighWatermark: hwm[p]})
+			}
+			return DiscoverResult{Topics: []TopicInfo{ti}}, nil
+		}, activity.RegisterOptions{Name: ActivityDiscover})
+		capture := func(in CaptureInput) (CaptureResult, error) {
+			act()
+			next := in.From + 10_000
+			gaps := []archive.Gap{{From: in.From, To: in.From, Reason: archive.GapRetention}} // the source keeps deleting
+			segs := []archive.SegmentRef{{Key: "k", FirstOffset: in.From + 1, LastOffset: next - 1, Count: next - in.From - 1}}
+			return CaptureResult{CaptureProgress: CaptureProgress{Start: in.From, Next: next, Segments: segs, Gaps: gaps},
+				Topic: in.Topic, Partition: in.Partition, Records: 10_000}, nil
+		}
+		env.RegisterActivityWithOptions(capture, activity.RegisterOptions{Name: ActivityCapture})
+		env.RegisterActivityWithOptions(func(in CommitInput) (CommitResult, error) {
+			act()
+			var res CommitResult
+			for _, c := range in.Captures {
+				res.Next = append(res.Next, PartitionState{Topic: c.Topic, Partition: c.Partition, Next: c.Next})
+			}
+			return res, nil
+		}, activity.RegisterOptions{Name: ActivityCommit})
+		// A capture runs for a segment interval of workflow time, as the real one does.
+		env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(capture).After(5 * time.Minute)
+		// Feed the count back every simulated 5 minutes, a cycle (callbacks run on the
+		// workflow's goroutine).
+		for m := 1; m < 24*12; m++ {
+			env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(int(events.Load())) }, time.Duration(m)*5*time.Minute)
+		}
+		started := env.Now()
+		env.ExecuteWorkflow(KafkaBackup, in)
+		simulated += env.Now().Sub(started)
+		require.Less(t, events.Load(), int64(10_000), "run %d: history stays below 10,000 events", runs)
+		var can *workflow.ContinueAsNewError
+		require.True(t, errors.As(env.GetWorkflowError(), &can), "run %d ends in continue-as-new: %v", runs, env.GetWorkflowError())
+		require.NoError(t, dc.FromPayloads(can.Input, &in))
+		require.NotNil(t, in.State)
+		require.Len(t, in.State.Next, partitions, "offsets carried over")
+		require.LessOrEqual(t, len(in.State.Warnings), maxWarnings)
+	}
+	require.Empty(t, dc.tooBig, "payloads of 256 KB or more")
+	t.Logf("%d runs over %s of simulated time; largest payload %d bytes", runs, simulated.Round(time.Hour), dc.largest)
 }
