@@ -3,7 +3,9 @@
 # (KRaft), MinIO, Azurite and fake-gcs-server. kube-apiserver + etcd are started per test package
 # by envtest from $KUBEBUILDER_ASSETS. Idempotent: a server whose pid is alive is left running.
 # `hack/servers.sh start` writes $ARKIVE_RUN/env, the variables tests read to find each server.
-# Usage: hack/servers.sh start|stop|env
+# Usage: hack/servers.sh start [server...]|stop|kill SERVER|env
+# ARKIVE_RUN and the ARKIVE_*_PORT variables give a second, private bed (the demo, fault tests);
+# ARKIVE_KAFKA_KEEP_DATA=1 restarts a stopped broker with its data instead of a fresh one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -38,6 +40,11 @@ start_temporal() {
 
 start_kafka() {
   local dir="$ARKIVE_RUN/kafka"
+  if ! alive kafka && [ -n "${ARKIVE_KAFKA_KEEP_DATA:-}" ] && [ -f "$dir/server.properties" ]; then
+    # A restart of the same broker with its data (the outage test): no format, no wipe.
+    local java_opts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_HOME/libs/*")
+    spawn kafka java "${java_opts[@]}" kafka.Kafka "$dir/server.properties"
+  fi
   if ! alive kafka; then
     # A fresh log dir each start: tests create their own topics and must not see old ones.
     rm -rf "$dir" && mkdir -p "$dir/data"
@@ -136,6 +143,9 @@ case "${1:-}" in
     write_env
     log "servers up; variables in $ARKIVE_RUN/env" ;;
   stop) stop_all ;;
+  kill) # kill NAME: stop one server abruptly (SIGKILL to its process group), for fault tests
+    [ -n "${2:-}" ] && alive "$2" && kill -KILL -- "-$(cat "$ARKIVE_RUN/$2.pid")" 2>/dev/null || true
+    rm -f "$ARKIVE_RUN/${2:-none}.pid" ;;
   env) write_env; cat "$ARKIVE_RUN/env" ;;
-  *) die "usage: hack/servers.sh start [server...]|stop|env" ;;
+  *) die "usage: hack/servers.sh start [server...]|stop|kill SERVER|env" ;;
 esac

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"arkive.io/arkive/activities/kafka"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/specs"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/worker"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// privateBed runs hack/servers.sh for a Temporal dev server and a Kafka broker of this test
+// only (own ports and folder), so it can take them down without touching other tests.
+type privateBed struct {
+	t   *testing.T
+	env []string
+}
+
+func newPrivateBed(t *testing.T) *privateBed {
+	testenv.Temporal(t) // installed by the test bed; in CI it is there
+	b := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT=37233", "ARKIVE_TEMPORAL_UI_PORT=38233",
+		"ARKIVE_KAFKA_PORT=39092", "ARKIVE_KAFKA_CONTROLLER_PORT=39093", "ARKIVE_KAFKA_SASL_PORT=39094", "ARKIVE_KAFKA_KEEP_DATA=1")}
+	b.servers("start", "temporal", "kafka")
+	t.Cleanup(func() { b.servers("stop") })
+	return b
+}
+
+func (b *privateBed) servers(args ...string) {
+	cmd := exec.Command("bash", append([]string{"../../hack/servers.sh"}, args...)...)
+	cmd.Env = b.env
+	out, err := cmd.CombinedOutput()
+	require.NoError(b.t, err, "servers.sh %v: %s", args, out)
+}
+
+// Faults: a 30-second broker outage and a restart of the Temporal server, both during a
+// continuous backup while records keep arriving; afterwards the backup holds every record
+// exactly once.
+func TestBackupRecoversFromBrokerOutageAndTemporalRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long fault test")
+	}
+	bed := newPrivateBed(t)
+	bootstrap, temporal := "127.0.0.1:39092", "127.0.0.1:37233"
+	c, err := client.Dial(client.Options{HostPort: temporal})
+	require.NoError(t, err)
+	defer c.Close()
+	queue := fmt.Sprintf("outage-%d", time.Now().UnixNano())
+	w := worker.New(c, worker.Options{TaskQueue: queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
+	require.NoError(t, w.Start())
+	defer w.Stop()
+
+	topic := "outage"
+	seq := make([]int, 2)
+	createTopic(t, bootstrap, topic, 2)
+	produceSequence(t, bootstrap, topic, seq, 20_000)
+
+	dir := t.TempDir()
+	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
+	kc.Name = "k"
+	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
+	st.Name = "s"
+	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s", Streams: []arkivev1.BackupStream{{Topic: topic}}}}
+	kb.Name, kb.Namespace = "outage", "default"
+	in, err := specs.KafkaBackupInput(kb, kc, st)
+	require.NoError(t, err)
+	in.Spec.MaxSegmentInterval = time.Second
+	wid := workflows.WorkflowID("KafkaBackup", "default", "outage")
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	committed := func() int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var s kafkabackup.Status
+		if queryStatus(ctx, c, wid, &s) != nil {
+			return -1
+		}
+		var n int64
+		for _, p := range s.Partitions {
+			n += p.Committed
+		}
+		return n
+	}
+	waitFor := func(what string, d time.Duration, cond func() bool) {
+		deadline := time.Now().Add(d)
+		for !cond() {
+			require.True(t, time.Now().Before(deadline), what)
+			time.Sleep(200 * time.Millisecond) // polling interval
+		}
+	}
+	waitFor("first records committed", time.Minute, func() bool { return committed() == 20_000 })
+
+	// The broker goes away for 30 seconds, then comes back with its data.
+	bed.servers("kill", "kafka")
+	time.Sleep(30 * time.Second) // the outage is the fault being injected
+	var s kafkabackup.Status
+	require.NoError(t, queryStatus(context.Background(), c, wid, &s))
+	t.Logf("during the outage: phase %s reason %s, last error %q", s.Phase, s.Reason, s.LastError)
+	require.NotEqual(t, kafkabackup.PhaseFailed, s.Phase, "an outage is retried, not a failure")
+	bed.servers("start", "kafka")
+	produceSequence(t, bootstrap, topic, seq, 5_000)
+	waitFor("records after the outage committed", 3*time.Minute, func() bool { return committed() == 25_000 })
+
+	// The Temporal server restarts (its database file keeps the workflow).
+	bed.servers("kill", "temporal")
+	produceSequence(t, bootstrap, topic, seq, 5_000)
+	bed.servers("start", "temporal")
+	waitFor("records after the Temporal restart committed", 3*time.Minute, func() bool { return committed() == 30_000 })
+
+	store, err := blobstore.Open(context.Background(), st.Spec, nil)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, _ := blobstore.Kafka(in.Backup)
+	m, err := kafka.ReadManifest(context.Background(), store, layout)
+	require.NoError(t, err)
+	for _, part := range m.Topics[0].Data {
+		require.Empty(t, part.Holes())
+		want := int64(0)
+		require.NoError(t, kafka.ReadPartition(context.Background(), store, part, nil, func(r *archive.Record) error {
+			require.Equal(t, want, r.Offset, "partition %d: each offset once, in order", part.Partition)
+			require.Equal(t, strconv.FormatInt(r.Offset, 10), string(r.Value))
+			want++
+			return nil
+		}))
+		require.Equal(t, int64(seq[part.Partition]), want, "partition %d: every record", part.Partition)
+	}
+}
+
+func createTopic(t *testing.T, bootstrap, topic string, partitions int32) {
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false))
+}
