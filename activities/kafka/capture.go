@@ -49,11 +49,12 @@ type capture struct {
 	spoolDir  string
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 
-	durable kafkabackup.CaptureProgress // uploaded segments and the offset after them
-	pos     int64                       // offset after the last record read
-	result  kafkabackup.CaptureResult
-	seg     *openSegment
-	hdrs    []archive.Header
+	durable  kafkabackup.CaptureProgress // uploaded segments and the offset after them
+	pos      int64                       // offset after the last record read
+	result   kafkabackup.CaptureResult
+	seg      *openSegment
+	hdrs     []archive.Header
+	throttle *throttle
 }
 
 type openSegment struct {
@@ -104,7 +105,8 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 		return nil, invalid("%v", err)
 	}
 
-	c := &capture{in: in, comp: comp, layout: layout, spoolDir: a.SpoolDir, heartbeat: recordHeartbeat}
+	c := &capture{in: in, comp: comp, layout: layout, spoolDir: a.SpoolDir, heartbeat: recordHeartbeat,
+		throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
 	c.durable = kafkabackup.CaptureProgress{Start: in.From, Next: in.From}
 	if activity.HasHeartbeatDetails(ctx) {
 		var p kafkabackup.CaptureProgress
@@ -222,6 +224,11 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 		case msg, ok := <-pc.Messages():
 			if !ok {
 				return c.result, fmt.Errorf("consumer of %s/%d stopped", in.Topic, in.Partition)
+			}
+			// A rate-limited capture slows its own reading; the consumer's buffers fill and
+			// fetching pauses, so the broker sees the limit too.
+			if err := c.throttle.wait(ctx, int64(len(msg.Key)+len(msg.Value))); err != nil {
+				continue // cancelled: the ctx.Done case reports the progress
 			}
 			if err := c.append(msg); err != nil {
 				return c.result, err

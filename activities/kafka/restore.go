@@ -13,7 +13,6 @@ import (
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/time/rate"
 
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -62,8 +61,7 @@ type restorer struct {
 	client   sarama.Client
 	producer sarama.AsyncProducer
 	consumer sarama.Consumer
-	bytesLim *rate.Limiter
-	recLim   *rate.Limiter
+	throttle *throttle
 	deadline time.Time // the activity stops at a checkpoint after this (zero: never)
 
 	index     int64                              // stream index of the next record routed
@@ -123,12 +121,7 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 			r.groups = append(r.groups, g)
 		}
 	}
-	if l := in.RateLimit; l.BytesPerSecond > 0 {
-		r.bytesLim = rate.NewLimiter(rate.Limit(l.BytesPerSecond), int(max(l.BytesPerSecond, in.Target.MaxMessageBytes)))
-	}
-	if l := in.RateLimit; l.RecordsPerSecond > 0 {
-		r.recLim = rate.NewLimiter(rate.Limit(l.RecordsPerSecond), int(max(l.RecordsPerSecond, 1)))
-	}
+	r.throttle = newThrottle(in.RateLimit, in.Target.MaxMessageBytes)
 
 	store, key, m, err := a.openBackup(ctx, in.Connection)
 	if err != nil {
@@ -354,15 +347,8 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 		r.mu.Unlock()
 		return nil
 	}
-	if r.recLim != nil {
-		if err := r.recLim.Wait(ctx); err != nil {
-			return err
-		}
-	}
-	if r.bytesLim != nil {
-		if err := r.bytesLim.WaitN(ctx, int(min(p.bytes, int64(r.bytesLim.Burst())))); err != nil {
-			return err
-		}
+	if err := r.throttle.wait(ctx, p.bytes); err != nil {
+		return err
 	}
 	msg.Metadata = p
 	r.mu.Lock()

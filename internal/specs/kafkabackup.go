@@ -70,6 +70,17 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		// Group offsets are what a restore needs to move consumers: captured unless turned off.
 		CaptureGroups: s.ConsumerGroups == nil || s.ConsumerGroups.Enabled,
 	}
+	if rl := s.RateLimit; rl != nil {
+		if rl.BytesPerSecond != nil {
+			out.RateLimit.BytesPerSecond = *rl.BytesPerSecond
+		}
+		if rl.RecordsPerSecond != nil {
+			out.RateLimit.RecordsPerSecond = *rl.RecordsPerSecond
+		}
+		if out.RateLimit.BytesPerSecond < 0 || out.RateLimit.RecordsPerSecond < 0 {
+			return out, fmt.Errorf("spec.rateLimit: limits must not be negative")
+		}
+	}
 	if g := s.ConsumerGroups; g != nil {
 		for i, p := range g.Groups {
 			if _, err := path.Match(p, ""); err != nil || p == "" {

@@ -30,6 +30,11 @@ func TestKafkaBackupSpecAppliesCRDDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, got.CaptureGroups)
 	require.Equal(t, []string{"billing-*"}, got.Groups)
+
+	bps, rps := int64(1<<20), int64(500)
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{RateLimit: &arkivev1.RateLimit{BytesPerSecond: &bps, RecordsPerSecond: &rps}})
+	require.NoError(t, err)
+	require.Equal(t, kafkabackup.RateLimit{BytesPerSecond: 1 << 20, RecordsPerSecond: 500}, got.RateLimit)
 }
 
 func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {

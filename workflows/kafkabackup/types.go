@@ -26,6 +26,27 @@ const (
 	ErrStorageAccessDenied = "StorageAccessDenied"
 )
 
+// RateLimit caps throughput; 0 means no cap. The workflow shares a resource's limit among the
+// activities that run at once.
+type RateLimit struct {
+	BytesPerSecond   int64 `json:"bytesPerSecond,omitempty"`
+	RecordsPerSecond int64 `json:"recordsPerSecond,omitempty"`
+}
+
+// Share is one of n concurrent activities' part of the limit (at least 1 of each unit set).
+func (l RateLimit) Share(n int) RateLimit {
+	if n <= 1 {
+		return l
+	}
+	if l.BytesPerSecond > 0 {
+		l.BytesPerSecond = max(1, l.BytesPerSecond/int64(n))
+	}
+	if l.RecordsPerSecond > 0 {
+		l.RecordsPerSecond = max(1, l.RecordsPerSecond/int64(n))
+	}
+	return l
+}
+
 // Compression is the segment codec and level (level 0: the codec's default).
 type Compression struct {
 	Codec string `json:"codec"`
@@ -53,6 +74,8 @@ type CaptureInput struct {
 	// MaxRunTime bounds one activity, so the workflow commits what was written at a steady
 	// pace and the work can move between workers.
 	MaxRunTime time.Duration `json:"maxRunTime"`
+	// RateLimit is this capture's share of the backup's limit.
+	RateLimit RateLimit `json:"rateLimit,omitzero"`
 }
 
 // CaptureProgress is what the activity heartbeats after every uploaded segment; a retried

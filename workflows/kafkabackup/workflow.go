@@ -77,6 +77,8 @@ type Spec struct {
 	// narrows them, empty meaning every group.
 	CaptureGroups bool     `json:"captureGroups,omitempty"`
 	Groups        []string `json:"groups,omitempty"`
+	// RateLimit caps the whole backup's throughput.
+	RateLimit RateLimit `json:"rateLimit,omitzero"`
 }
 
 // Input starts (or continues, with State) a KafkaBackup workflow.
@@ -436,7 +438,8 @@ func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until ma
 		p PartitionState
 		f workflow.Future
 	}
-	var running []pending
+	var inputs []CaptureInput
+	var parts []PartitionState
 	for _, p := range b.state.Next {
 		if !b.selected(p.Topic) {
 			continue
@@ -448,10 +451,17 @@ func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until ma
 				continue
 			}
 		}
-		in := CaptureInput{Namespace: b.in.Namespace, Backup: b.in.Backup, Kafka: b.in.Kafka, Storage: b.in.Storage,
+		inputs = append(inputs, CaptureInput{Namespace: b.in.Namespace, Backup: b.in.Backup, Kafka: b.in.Kafka, Storage: b.in.Storage,
 			Topic: p.Topic, Partition: p.Partition, From: p.Next, Until: u, Compression: b.in.Spec.Compression,
-			MaxSegmentBytes: b.in.Spec.MaxSegmentBytes, MaxSegmentInterval: b.in.Spec.MaxSegmentInterval, MaxRunTime: runFor}
-		running = append(running, pending{p, workflow.ExecuteActivity(actx, ActivityCapture, in)})
+			MaxSegmentBytes: b.in.Spec.MaxSegmentBytes, MaxSegmentInterval: b.in.Spec.MaxSegmentInterval, MaxRunTime: runFor})
+		parts = append(parts, p)
+	}
+	// The spec's rate limit is for the whole backup: each capture gets its share.
+	share := b.in.Spec.RateLimit.Share(len(inputs))
+	var running []pending
+	for i, in := range inputs {
+		in.RateLimit = share
+		running = append(running, pending{parts[i], workflow.ExecuteActivity(actx, ActivityCapture, in)})
 	}
 	results := make([]CaptureResult, 0, len(running))
 	var firstErr error

@@ -356,3 +356,19 @@ func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
 	require.Empty(t, dc.tooBig, "payloads of 256 KB or more")
 	t.Logf("%d runs over %s of simulated time; largest payload %d bytes", runs, simulated.Round(time.Hour), dc.largest)
 }
+
+// A backup's rate limit is for the whole resource: the captures of a cycle share it.
+func TestRateLimitIsSharedAmongCaptures(t *testing.T) {
+	f := newFake()
+	env := newEnv(t, f)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 40*time.Second)
+	sp := spec(ModeContinuous)
+	sp.RateLimit = RateLimit{BytesPerSecond: 1000, RecordsPerSecond: 101}
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: sp})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.NotEmpty(t, f.captures)
+	for _, c := range f.captures {
+		require.Equal(t, RateLimit{BytesPerSecond: 500, RecordsPerSecond: 50}, c.RateLimit, "two partitions, half each")
+	}
+}

@@ -89,11 +89,8 @@ func (w Window) Overlaps(s archive.SegmentRef) bool {
 	return true
 }
 
-// RateLimit caps a restore stream's throughput; 0 means no cap.
-type RateLimit struct {
-	BytesPerSecond   int64 `json:"bytesPerSecond,omitempty"`
-	RecordsPerSecond int64 `json:"recordsPerSecond,omitempty"`
-}
+// RateLimit caps a restore's throughput; 0 means no cap.
+type RateLimit = kafkabackup.RateLimit
 
 // Spec is what the workflow acts on: the KafkaRestore spec in plain types.
 type Spec struct {

@@ -164,20 +164,13 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	left := 0
 	sel := workflow.NewSelector(ctx)
 	// The spec's rate limit is for the whole restore: share it among the streams that run.
-	limit, running := r.in.Spec.RateLimit, int64(0)
+	running := 0
 	for _, p := range r.state.Progress {
 		if p == nil || !p.Done {
 			running++
 		}
 	}
-	if running > 0 {
-		if limit.BytesPerSecond > 0 {
-			limit.BytesPerSecond = max(1, limit.BytesPerSecond/running)
-		}
-		if limit.RecordsPerSecond > 0 {
-			limit.RecordsPerSecond = max(1, limit.RecordsPerSecond/running)
-		}
-	}
+	limit := r.in.Spec.RateLimit.Share(running)
 	for i, s := range plan.Streams {
 		if p := r.state.Progress[i]; p != nil && p.Done {
 			continue
