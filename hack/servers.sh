@@ -5,7 +5,7 @@
 # `hack/servers.sh start` writes $ARKIVE_RUN/env, the variables tests read to find each server.
 # Usage: hack/servers.sh start [server...]|stop|kill SERVER|env
 # ARKIVE_RUN and the ARKIVE_*_PORT variables give a second, private bed (the demo, fault tests);
-# ARKIVE_KAFKA_KEEP_DATA=1 restarts a stopped broker with its data instead of a fresh one.
+# ARKIVE_KEEP_DATA=1 restarts a stopped server with its data instead of a fresh one (fault tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -33,6 +33,9 @@ wait_port() {
 }
 
 start_temporal() {
+  # A fresh database each start, as for Kafka: tests use ids of their own, and a file that grows
+  # over many runs only slows the dev server's SQLite store.
+  alive temporal || [ -n "${ARKIVE_KEEP_DATA:-}" ] || rm -f "$ARKIVE_RUN/temporal.db"
   spawn temporal "$ARKIVE_BIN/temporal" server start-dev --ip 127.0.0.1 --port "$ARKIVE_TEMPORAL_PORT" \
     --ui-port "$ARKIVE_TEMPORAL_UI_PORT" ${ARKIVE_TEMPORAL_HEADLESS---headless} --log-level warn --db-filename "$ARKIVE_RUN/temporal.db"
   wait_port temporal "$ARKIVE_TEMPORAL_PORT"
@@ -40,7 +43,7 @@ start_temporal() {
 
 start_kafka() {
   local dir="$ARKIVE_RUN/kafka"
-  if ! alive kafka && [ -n "${ARKIVE_KAFKA_KEEP_DATA:-}" ] && [ -f "$dir/server.properties" ]; then
+  if ! alive kafka && [ -n "${ARKIVE_KEEP_DATA:-}" ] && [ -f "$dir/server.properties" ]; then
     # A restart of the same broker with its data (the outage test): no format, no wipe.
     local java_opts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_HOME/libs/*")
     spawn kafka java "${java_opts[@]}" kafka.Kafka "$dir/server.properties"

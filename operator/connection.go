@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,11 +50,10 @@ func (r *ConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	status, spec := connectionParts(obj)
 	period := time.Now().Unix() / int64(r.checkInterval().Seconds())
 	id := fmt.Sprintf("arkive/check-%s/%s/%s/g%d-p%d", strings.ToLower(r.kind), obj.GetNamespace(), obj.GetName(), obj.GetGeneration(), period)
-	run := r.Temporal.GetWorkflow(ctx, id, "")
-	var res check.Result
-	getCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond) // a finished check answers at once
-	err := run.Get(getCtx, &res)
-	cancel()
+	tctx, cancel := temporalContext(ctx)
+	defer cancel()
+	// Describe first: waiting on a running check's result would be a long poll to cancel.
+	resp, err := r.Temporal.DescribeWorkflowExecution(tctx, id, "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
@@ -61,7 +61,7 @@ func (r *ConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if merr != nil {
 			return ctrl.Result{}, merr
 		}
-		_, serr := r.Temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, check.WorkflowName,
+		_, serr := r.Temporal.ExecuteWorkflow(tctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, check.WorkflowName,
 			check.Input{Kind: r.kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Spec: specJSON})
 		if serr != nil {
 			setReady(status, obj.GetGeneration(), metav1.ConditionUnknown, arkivev1.ReasonUnknown, "start connectivity check: "+serr.Error())
@@ -69,7 +69,13 @@ func (r *ConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case err != nil:
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	case resp.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return ctrl.Result{RequeueAfter: time.Second}, nil // still running
+	}
+	var res check.Result
+	if err := r.Temporal.GetWorkflow(tctx, id, "").Get(tctx, &res); err != nil {
+		res = check.Result{Message: "connectivity check: " + err.Error(), CheckedAt: time.Now()}
 	}
 	if res.OK {
 		setReady(status, obj.GetGeneration(), metav1.ConditionTrue, arkivev1.ReasonConnected, res.Message)

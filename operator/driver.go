@@ -73,13 +73,15 @@ type workItem struct {
 func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Result, error) {
 	id := workflows.WorkflowID(w.kind, w.obj.GetNamespace(), w.obj.GetName())
 	requeue := ctrl.Result{RequeueAfter: d.interval()}
+	tctx, cancel := temporalContext(ctx)
+	defer cancel()
 	deleting := !w.obj.GetDeletionTimestamp().IsZero()
 	if !deleting && controllerutil.AddFinalizer(w.obj, Finalizer) {
 		if err := d.Update(ctx, w.obj); err != nil {
 			return "", ctrl.Result{}, err
 		}
 	}
-	state, err := describe(ctx, d.Temporal, id)
+	state, err := describe(tctx, d.Temporal, id)
 	if err != nil {
 		d.setCondition(w, metav1.ConditionUnknown, arkivev1.ReasonUnknown, "Temporal: "+err.Error())
 		return "", requeue, nil
@@ -89,7 +91,7 @@ func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Res
 		Workflow: state, RunsOnce: w.runsOnce})
 	switch action {
 	case ActionCancel:
-		if err := d.Temporal.CancelWorkflow(ctx, id, ""); err != nil {
+		if err := d.Temporal.CancelWorkflow(tctx, id, ""); err != nil {
 			return state, ctrl.Result{}, fmt.Errorf("cancel %s: %w", id, err)
 		}
 		d.events.Eventf(w.obj, nil, corev1.EventTypeNormal, "Deleting", "CancelWorkflow", "cancelled workflow %s", id)
@@ -113,7 +115,7 @@ func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Res
 	}
 	switch action {
 	case ActionStart, ActionRestart:
-		if err := start(ctx, id); err != nil {
+		if err := start(tctx, id); err != nil {
 			d.setCondition(w, metav1.ConditionFalse, arkivev1.ReasonFailed, "start workflow: "+err.Error())
 			return state, requeue, nil
 		}
@@ -126,7 +128,7 @@ func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Res
 		w.status.ObservedGeneration = w.obj.GetGeneration()
 		state = WorkflowRunning
 	case ActionUpdate:
-		if err := update(ctx, id); err != nil {
+		if err := update(tctx, id); err != nil {
 			return state, requeue, nil // looked at again next time
 		}
 		d.events.Eventf(w.obj, nil, corev1.EventTypeNormal, "SpecUpdated", "SignalWorkflow", "sent generation %d to workflow %s", w.obj.GetGeneration(), id)

@@ -60,7 +60,9 @@ func (r *KafkaBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	if state == WorkflowRunning {
 		var s kafkabackup.Status
-		if qerr := queryStatus(ctx, r.Temporal, kb.Status.WorkflowID, &s); qerr == nil {
+		tctx, cancel := temporalContext(ctx)
+		defer cancel()
+		if qerr := queryStatus(tctx, r.Temporal, kb.Status.WorkflowID, &s); qerr == nil {
 			r.mirror(kb, &s)
 		}
 	}

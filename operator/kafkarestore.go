@@ -49,7 +49,9 @@ func (r *KafkaRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	if state != WorkflowAbsent && kr.Status.WorkflowID != "" {
 		var s kafkarestore.Status
-		if qerr := queryStatus(ctx, r.Temporal, kr.Status.WorkflowID, &s); qerr == nil {
+		tctx, cancel := temporalContext(ctx)
+		defer cancel()
+		if qerr := queryStatus(tctx, r.Temporal, kr.Status.WorkflowID, &s); qerr == nil {
 			r.mirror(kr, &s)
 		} else if state == WorkflowTerminated {
 			kr.Status.Phase = arkivev1.RestoreFailed

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"errors"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -15,6 +16,13 @@ import (
 // eventRecorder is the events API recorder the manager hands out.
 type eventRecorder interface {
 	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// temporalContext is the context of a reconcile's Temporal calls: bounded, but not cancelled
+// when the reconcile's context is (an operator shutting down). A request cancelled half-way
+// can wedge a dev server's SQLite store ("interrupted (9)"), and each call is short anyway.
+func temporalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 }
 
 // describe reads the state of a resource's workflow (its latest run).

@@ -35,7 +35,7 @@ type privateBed struct {
 func newPrivateBed(t *testing.T) *privateBed {
 	testenv.Temporal(t) // installed by the test bed; in CI it is there
 	b := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT=37233", "ARKIVE_TEMPORAL_UI_PORT=38233",
-		"ARKIVE_KAFKA_PORT=39092", "ARKIVE_KAFKA_CONTROLLER_PORT=39093", "ARKIVE_KAFKA_SASL_PORT=39094", "ARKIVE_KAFKA_KEEP_DATA=1")}
+		"ARKIVE_KAFKA_PORT=39092", "ARKIVE_KAFKA_CONTROLLER_PORT=39093", "ARKIVE_KAFKA_SASL_PORT=39094", "ARKIVE_KEEP_DATA=1")}
 	b.servers("start", "temporal", "kafka")
 	t.Cleanup(func() { b.servers("stop") })
 	return b
