@@ -1,14 +1,11 @@
 package operator_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,7 +128,7 @@ func BenchmarkOperator200Backups(b *testing.B) {
 		}
 		elapsed := time.Since(start)
 		b.StopTimer()
-		rss := peakRSS(op.Process.Pid)
+		rss := testenv.PeakRSSMiB(op.Process.Pid)
 		_ = op.Process.Kill()
 		_ = op.Wait()
 		for _, id := range ids {
@@ -140,21 +137,4 @@ func BenchmarkOperator200Backups(b *testing.B) {
 		b.ReportMetric(elapsed.Seconds(), "s-to-running")
 		b.ReportMetric(rss, "peak-rss-MiB")
 	}
-}
-
-// peakRSS is a process's peak resident set (VmHWM) in MiB.
-func peakRSS(pid int) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -201,7 +200,7 @@ func workerBackup(b *testing.B, codec string, level int) (time.Duration, time.Du
 			if s.Runs[0].Outcome != "Succeeded" || s.Runs[0].Bytes != bb.bytes {
 				b.Fatalf("run %+v (want %d bytes): %s", s.Runs[0], bb.bytes, s.LastError)
 			}
-			return time.Since(start), s.Runs[0].End.Sub(s.Runs[0].Start), procPeakRSS(w.Process.Pid)
+			return time.Since(start), s.Runs[0].End.Sub(s.Runs[0].Start), testenv.PeakRSSMiB(w.Process.Pid)
 		}
 		time.Sleep(5 * time.Millisecond) // sampling interval of the run-finished clock
 	}
@@ -261,23 +260,6 @@ func directCapture(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Since(start)
-}
-
-// procPeakRSS is a process's peak resident set (VmHWM) in MiB.
-func procPeakRSS(pid int) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // BenchmarkBackupVsBareConsumer: a backup run through a worker process against a bare sarama

@@ -70,16 +70,9 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		// Group offsets are what a restore needs to move consumers: captured unless turned off.
 		CaptureGroups: s.ConsumerGroups == nil || s.ConsumerGroups.Enabled,
 	}
-	if rl := s.RateLimit; rl != nil {
-		if rl.BytesPerSecond != nil {
-			out.RateLimit.BytesPerSecond = *rl.BytesPerSecond
-		}
-		if rl.RecordsPerSecond != nil {
-			out.RateLimit.RecordsPerSecond = *rl.RecordsPerSecond
-		}
-		if out.RateLimit.BytesPerSecond < 0 || out.RateLimit.RecordsPerSecond < 0 {
-			return out, fmt.Errorf("spec.rateLimit: limits must not be negative")
-		}
+	var err error
+	if out.RateLimit, err = rateLimit(s.RateLimit); err != nil {
+		return out, err
 	}
 	if g := s.ConsumerGroups; g != nil {
 		for i, p := range g.Groups {
@@ -156,6 +149,24 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 			return out, fmt.Errorf("spec.discoveryInterval: %s is below 1s", s.DiscoveryInterval.Duration)
 		}
 		out.DiscoveryInterval = s.DiscoveryInterval.Duration
+	}
+	return out, nil
+}
+
+// rateLimit converts spec.rateLimit (absent fields: no limit).
+func rateLimit(rl *arkivev1.RateLimit) (kafkabackup.RateLimit, error) {
+	var out kafkabackup.RateLimit
+	if rl == nil {
+		return out, nil
+	}
+	if rl.BytesPerSecond != nil {
+		out.BytesPerSecond = *rl.BytesPerSecond
+	}
+	if rl.RecordsPerSecond != nil {
+		out.RecordsPerSecond = *rl.RecordsPerSecond
+	}
+	if out.BytesPerSecond < 0 || out.RecordsPerSecond < 0 {
+		return out, fmt.Errorf("spec.rateLimit: limits must not be negative")
 	}
 	return out, nil
 }

@@ -93,16 +93,9 @@ func KafkaRestoreSpec(s arkivev1.KafkaRestoreSpec) (kafkarestore.Spec, error) {
 			return out, fmt.Errorf("spec.window.fromOffset: %d is greater than toOffset %d", *w.FromOffset, *w.ToOffset)
 		}
 	}
-	if rl := s.RateLimit; rl != nil {
-		if rl.BytesPerSecond != nil {
-			out.RateLimit.BytesPerSecond = *rl.BytesPerSecond
-		}
-		if rl.RecordsPerSecond != nil {
-			out.RateLimit.RecordsPerSecond = *rl.RecordsPerSecond
-		}
-		if out.RateLimit.BytesPerSecond < 0 || out.RateLimit.RecordsPerSecond < 0 {
-			return out, fmt.Errorf("spec.rateLimit: limits must not be negative")
-		}
+	var err error
+	if out.RateLimit, err = rateLimit(s.RateLimit); err != nil {
+		return out, err
 	}
 	slices.Sort(out.ConsumerGroups)
 	return out, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,4 +59,19 @@ func ProducerConfig() *sarama.Config {
 	cfg.Producer.MaxMessageBytes = 8 << 20
 	cfg.Net.MaxOpenRequests = 1
 	return cfg
+}
+
+// PeakRSSMiB is a process's peak resident set (VmHWM from /proc) in MiB, 0 if unreadable.
+func PeakRSSMiB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }
