@@ -97,26 +97,11 @@ func setupBackupBench(b *testing.B) {
 				return
 			}
 		}
-		bb.hwm = endOffsetsB(b, bb.bootstrap, bb.topic)
+		bb.hwm = endOffsets(b, bb.bootstrap, bb.topic)
 	})
 	if backupBench.err != nil {
 		b.Fatal(backupBench.err)
 	}
-}
-
-func endOffsetsB(b *testing.B, bootstrap, topic string) map[int32]int64 {
-	c, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	out := map[int32]int64{}
-	for p := range int32(benchPartitions) {
-		if out[p], err = c.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return out
 }
 
 // bareConsume reads every partition from 0 to its end with a plain sarama consumer loop,

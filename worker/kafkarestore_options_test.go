@@ -201,7 +201,7 @@ func TestKafkaRestorePreflight(t *testing.T) {
 	}
 }
 
-func endOffsets(t *testing.T, bootstrap, topic string) map[int32]int64 {
+func endOffsets(t testing.TB, bootstrap, topic string) map[int32]int64 {
 	t.Helper()
 	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)

@@ -3,7 +3,10 @@
 // workflows decide, activities (in activities/) move bytes.
 package workflows
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
 
 // DefaultTaskQueue is the task queue workers poll unless configured otherwise.
 const DefaultTaskQueue = "arkive"
@@ -26,3 +29,15 @@ func WorkflowID(kind, namespace, name string) string {
 // ErrInvalidSpec is the ApplicationError type, shared by every kind, for a spec that cannot
 // work; it is never retried and shows in the resource's status.
 const ErrInvalidSpec = "InvalidSpec"
+
+// RootMessage is the innermost error message: the cause, without Temporal's wrapping. Status
+// queries show it as lastError.
+func RootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}

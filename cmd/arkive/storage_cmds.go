@@ -43,10 +43,8 @@ func (s *storageFlags) open(ctx context.Context) (*blobstore.Store, []byte, erro
 		if err != nil {
 			return nil, nil, fmt.Errorf("--key-file: %w", err)
 		}
-		if key = raw; len(raw) != archive.KeySize {
-			if key, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw))); err != nil || len(key) != archive.KeySize {
-				return nil, nil, fmt.Errorf("--key-file %s: want %d bytes, raw or base64-encoded", s.keyFile, archive.KeySize)
-			}
+		if key, err = blobstore.ParseKey(raw); err != nil {
+			return nil, nil, fmt.Errorf("--key-file %s: %w", s.keyFile, err)
 		}
 	}
 	store, err := blobstore.OpenURL(ctx, s.url)

@@ -254,12 +254,22 @@ func EncryptionKey(ctx context.Context, spec arkivev1.StorageSpec, sr SecretReso
 	if err != nil {
 		return nil, fmt.Errorf("storage encryption key: %w", err)
 	}
+	key, err := ParseKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("storage encryption key %s#%s: %w", ref.Name, ref.Key, err)
+	}
+	return key, nil
+}
+
+// ParseKey reads an encryption key given as 32 raw bytes or their base64 (a Secret's value or
+// a --key-file).
+func ParseKey(raw []byte) ([]byte, error) {
 	if len(raw) == archive.KeySize {
 		return raw, nil
 	}
 	dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
 	if err != nil || len(dec) != archive.KeySize {
-		return nil, fmt.Errorf("storage encryption key %s#%s: want %d bytes, raw or base64-encoded", ref.Name, ref.Key, archive.KeySize)
+		return nil, fmt.Errorf("want %d bytes, raw or base64-encoded", archive.KeySize)
 	}
 	return dec, nil
 }

@@ -39,17 +39,6 @@ const maxWarnings = 20
 // retryPause is how long the workflow waits after an activity gave up on a passing cause.
 const retryPause = 30 * time.Second
 
-// rootMessage is the innermost error message: the cause, without Temporal's wrapping.
-func rootMessage(err error) string {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
-		}
-		err = next
-	}
-}
-
 // Stream selects topics by name or glob.
 type Stream struct {
 	Topic   string `json:"topic"`
@@ -186,7 +175,7 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 			}
 			// A cause that may pass (broker or storage unreachable): say so in the status, wait,
 			// and try again; capture resumes from the last commit.
-			b.status.LastError = rootMessage(err)
+			b.status.LastError = workflows.RootMessage(err)
 			b.status.Reason = "Retrying"
 			b.sleep(ctx, retryPause)
 			continue
@@ -218,7 +207,7 @@ func (b *backup) resumeFromManifest(ctx workflow.Context) error {
 			b.waitForSignal(ctx)
 			continue
 		}
-		b.status.LastError, b.status.Reason = rootMessage(err), "Retrying"
+		b.status.LastError, b.status.Reason = workflows.RootMessage(err), "Retrying"
 		b.sleep(ctx, retryPause)
 	}
 }

@@ -65,7 +65,7 @@ func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
 		if errors.As(err, &can) || ctx.Err() != nil {
 			return res, err
 		}
-		r.status.Phase, r.status.LastError = PhaseFailed, rootMessage(err)
+		r.status.Phase, r.status.LastError = PhaseFailed, workflows.RootMessage(err)
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) {
 			r.status.Reason = appErr.Type()
@@ -225,7 +225,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		return firstErr
 	}
 	// A cause that may pass: say so, wait, and go on from the checkpoints.
-	r.status.LastError, r.status.Reason = rootMessage(firstErr), "Retrying"
+	r.status.LastError, r.status.Reason = workflows.RootMessage(firstErr), "Retrying"
 	r.sleep(ctx, retryPause)
 	return nil
 }
@@ -258,7 +258,7 @@ func (r *restore) attempt(ctx workflow.Context, fn func() error) error {
 		if ctx.Err() != nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
 			return err
 		}
-		r.status.LastError, r.status.Reason = rootMessage(err), "Retrying"
+		r.status.LastError, r.status.Reason = workflows.RootMessage(err), "Retrying"
 		r.sleep(ctx, retryPause)
 	}
 }
@@ -353,15 +353,4 @@ func (r *restore) snapshot() Status {
 		s.Percent = int32(min(99, s.Records*100/planned))
 	}
 	return s
-}
-
-// rootMessage is the innermost error message: the cause, without Temporal's wrapping.
-func rootMessage(err error) string {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err.Error()
-		}
-		err = next
-	}
 }
