@@ -73,6 +73,9 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 message.max.bytes=16777216
+# Tests write records with fixed past timestamps: the default 7-day retention would delete them
+# at the next 5-minute check, in the middle of a test.
+log.retention.ms=-1
 PROPS
     printf 'log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$dir/log4j.properties"
     local java_opts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_HOME/libs/*")

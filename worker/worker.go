@@ -8,12 +8,15 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/activities/schemaregistry"
 	"arkive.io/arkive/activities/storage"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/check"
 	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
+	"arkive.io/arkive/workflows/schemabackup"
+	"arkive.io/arkive/workflows/schemarestore"
 )
 
 // Options configure a worker.
@@ -34,6 +37,8 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterWorkflowWithOptions(check.CheckConnection, workflow.RegisterOptions{Name: check.WorkflowName})
 	r.RegisterWorkflowWithOptions(kafkabackup.KafkaBackup, workflow.RegisterOptions{Name: kafkabackup.WorkflowName})
 	r.RegisterWorkflowWithOptions(kafkarestore.KafkaRestore, workflow.RegisterOptions{Name: kafkarestore.WorkflowName})
+	r.RegisterWorkflowWithOptions(schemabackup.SchemaRegistryBackup, workflow.RegisterOptions{Name: schemabackup.WorkflowName})
+	r.RegisterWorkflowWithOptions(schemarestore.SchemaRegistryRestore, workflow.RegisterOptions{Name: schemarestore.WorkflowName})
 
 	st := &storage.Activities{Secrets: opts.Secrets}
 	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir}
@@ -47,6 +52,14 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
 	r.RegisterActivityWithOptions(kf.Restore, activity.RegisterOptions{Name: kafkarestore.ActivityRestore})
 	r.RegisterActivityWithOptions(kf.RestoreGroupOffsets, activity.RegisterOptions{Name: kafkarestore.ActivityGroups})
+
+	sr := &schemaregistry.Activities{Secrets: opts.Secrets}
+	r.RegisterActivityWithOptions(sr.Check, activity.RegisterOptions{Name: check.ActivityCheckSchemas})
+	r.RegisterActivityWithOptions(sr.Snapshot, activity.RegisterOptions{Name: schemabackup.ActivitySnapshot})
+	r.RegisterActivityWithOptions(sr.Prune, activity.RegisterOptions{Name: schemabackup.ActivityPrune})
+	r.RegisterActivityWithOptions(sr.PlanRestore, activity.RegisterOptions{Name: schemarestore.ActivityPlan})
+	r.RegisterActivityWithOptions(sr.SetMode, activity.RegisterOptions{Name: schemarestore.ActivitySetMode})
+	r.RegisterActivityWithOptions(sr.Import, activity.RegisterOptions{Name: schemarestore.ActivityImport})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -69,7 +67,7 @@ func Config(ctx context.Context, spec arkivev1.KafkaClusterSpec, sr secrets.Reso
 		return nil, fmt.Errorf("spec.securityProtocol: unknown protocol %q", protocol)
 	}
 	if strings.HasSuffix(string(protocol), "SSL") {
-		tc, err := tlsConfig(ctx, spec.TLS, sr)
+		tc, err := secrets.TLSConfig(ctx, spec.TLS, sr)
 		if err != nil {
 			return nil, err
 		}
@@ -103,45 +101,6 @@ func Config(ctx context.Context, spec arkivev1.KafkaClusterSpec, sr secrets.Reso
 		return nil, fmt.Errorf("kafka client configuration: %w", err)
 	}
 	return c, nil
-}
-
-func tlsConfig(ctx context.Context, spec *arkivev1.TLSConfig, sr secrets.Resolver) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if spec == nil || spec.SecretName == "" {
-		return tc, nil // system roots, no client certificate
-	}
-	tc.ServerName = spec.ServerName
-	tc.InsecureSkipVerify = spec.InsecureSkipVerify //nolint:gosec // documented as test-only in the API
-	ca, err := sr.Resolve(ctx, arkivev1.SecretKeyRef{Name: spec.SecretName, Key: orDefault(spec.CAKey, "ca.crt")})
-	switch {
-	case err == nil:
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, fmt.Errorf("spec.tls.caKey: secret %s key %s holds no PEM certificate", spec.SecretName, orDefault(spec.CAKey, "ca.crt"))
-		}
-		tc.RootCAs = pool
-	case !errors.Is(err, secrets.ErrNotFound):
-		return nil, fmt.Errorf("spec.tls: %w", err)
-	}
-	// A client certificate is optional: mutual TLS only when both halves are present.
-	cert, certErr := sr.Resolve(ctx, arkivev1.SecretKeyRef{Name: spec.SecretName, Key: orDefault(spec.CertKey, "tls.crt")})
-	key, keyErr := sr.Resolve(ctx, arkivev1.SecretKeyRef{Name: spec.SecretName, Key: orDefault(spec.KeyKey, "tls.key")})
-	for _, e := range []error{certErr, keyErr} {
-		if e != nil && !errors.Is(e, secrets.ErrNotFound) {
-			return nil, fmt.Errorf("spec.tls: %w", e)
-		}
-	}
-	if (certErr == nil) != (keyErr == nil) {
-		return nil, fmt.Errorf("spec.tls: secret %s has only one of the client certificate and key", spec.SecretName)
-	}
-	if certErr == nil {
-		pair, err := tls.X509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("spec.tls: client certificate in secret %s: %w", spec.SecretName, err)
-		}
-		tc.Certificates = []tls.Certificate{pair}
-	}
-	return tc, nil
 }
 
 func saslConfig(ctx context.Context, c *sarama.Config, spec *arkivev1.KafkaSASL, sr secrets.Resolver) error {

@@ -1,4 +1,4 @@
-// Package check is the connectivity check of connection resources (Storage, KafkaCluster): a
+// Package check is the connectivity check of connection resources (Storage, KafkaCluster, SchemaRegistry): a
 // short workflow whose activity runs on a worker, because only workers have the network paths
 // and mounted volumes the backups will use.
 package check
@@ -19,12 +19,14 @@ const (
 	WorkflowName         = "arkive.CheckConnection"
 	ActivityCheckStorage = "arkive.storage.Check"
 	ActivityCheckKafka   = "arkive.kafka.Check"
+	ActivityCheckSchemas = "arkive.schemaregistry.Check"
 )
 
 // Kinds a check can target.
 const (
-	KindStorage      = "Storage"
-	KindKafkaCluster = "KafkaCluster"
+	KindStorage        = "Storage"
+	KindKafkaCluster   = "KafkaCluster"
+	KindSchemaRegistry = "SchemaRegistry"
 )
 
 // ErrInvalidSpec is the shared type of spec errors (workflows.ErrInvalidSpec).
@@ -49,7 +51,8 @@ type Result struct {
 
 // CheckConnection runs the activity that checks the resource and reports its result.
 func CheckConnection(ctx workflow.Context, in Input) (Result, error) {
-	activity := map[string]string{KindStorage: ActivityCheckStorage, KindKafkaCluster: ActivityCheckKafka}[in.Kind]
+	activity := map[string]string{KindStorage: ActivityCheckStorage, KindKafkaCluster: ActivityCheckKafka,
+		KindSchemaRegistry: ActivityCheckSchemas}[in.Kind]
 	if activity == "" {
 		return Result{Message: "unknown kind " + in.Kind, CheckedAt: workflow.Now(ctx)}, nil
 	}

@@ -1,0 +1,360 @@
+package schemaregistry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/workflows/check"
+	"arkive.io/arkive/workflows/schemabackup"
+)
+
+// DefaultConcurrency is how many registry requests one activity keeps in flight.
+const DefaultConcurrency = 16
+
+// Activities are the Schema Registry activities; the worker registers one value.
+type Activities struct {
+	// Secrets returns the resolver for a resource's namespace.
+	Secrets func(namespace string) secrets.Resolver
+	// Concurrency bounds parallel requests per activity; 0 means DefaultConcurrency.
+	Concurrency int
+}
+
+func (a *Activities) concurrency() int {
+	if a.Concurrency > 0 {
+		return a.Concurrency
+	}
+	return DefaultConcurrency
+}
+
+func invalidSpec(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), schemabackup.ErrInvalidSpec, nil)
+}
+
+// classify turns causes into the stable error types the workflows act on. Messages name what
+// to fix; they never hold a credential (the client keeps those out of errors).
+func classify(err error) error {
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil, errors.As(err, &appErr):
+		return err
+	case IsUnauthorized(err):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the registry refused the credentials (%v): check spec.basicAuth or spec.bearerToken of the SchemaRegistry and its Secret", err),
+			schemabackup.ErrUnauthorized, nil)
+	case blobstore.IsAccessDenied(err):
+		return temporal.NewNonRetryableApplicationError(err.Error(), schemabackup.ErrStorageAccessDenied, err)
+	case errors.Is(err, secrets.ErrNotFound):
+		return invalidSpec(err)
+	}
+	return err
+}
+
+// client opens the registry a connection names.
+func (a *Activities) client(ctx context.Context, conn schemabackup.Connection) (*Client, error) {
+	var spec arkivev1.SchemaRegistrySpec
+	if err := json.Unmarshal(conn.Registry, &spec); err != nil {
+		return nil, invalidSpec(fmt.Errorf("registry spec: %w", err))
+	}
+	c, err := NewClient(ctx, spec, a.Secrets(conn.Namespace), a.concurrency())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, invalidSpec(err) // a bad URL, TLS setting or missing Secret: fix the spec
+	}
+	return c, nil
+}
+
+// backupStore is where a backup's snapshots live.
+type backupStore struct {
+	*blobstore.Store
+	layout blobstore.SchemaLayout
+	key    []byte
+}
+
+func (a *Activities) store(ctx context.Context, conn schemabackup.Connection) (*backupStore, error) {
+	var spec arkivev1.StorageSpec
+	if err := json.Unmarshal(conn.Storage, &spec); err != nil {
+		return nil, invalidSpec(fmt.Errorf("storage spec: %w", err))
+	}
+	layout, err := blobstore.Schemas(conn.Backup)
+	if err != nil {
+		return nil, invalidSpec(err)
+	}
+	sr := a.Secrets(conn.Namespace)
+	key, err := blobstore.EncryptionKey(ctx, spec, sr)
+	if err != nil {
+		return nil, invalidSpec(err)
+	}
+	st, err := blobstore.Open(ctx, spec, sr)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return &backupStore{Store: st, layout: layout, key: key}, nil
+}
+
+// manifest reads the backup's manifest; a backup that has none yet has an empty one.
+func (s *backupStore) manifest(ctx context.Context, backup string) (*archive.SchemaManifest, bool, error) {
+	b, err := s.ReadAll(ctx, s.layout.Manifest())
+	if blobstore.IsNotFound(err) {
+		return &archive.SchemaManifest{Format: archive.SchemaSnapshotFormat, Backup: backup}, false, nil
+	}
+	if err != nil {
+		return nil, false, classify(fmt.Errorf("read %s: %w", s.layout.Manifest(), err))
+	}
+	m, err := archive.UnmarshalSchemaManifest(s.layout.Manifest(), b)
+	return m, true, err
+}
+
+func (s *backupStore) writeManifest(ctx context.Context, m *archive.SchemaManifest) error {
+	b, err := json.MarshalIndent(m, "", " ")
+	if err != nil {
+		return err
+	}
+	return classify(s.Put(ctx, s.layout.Manifest(), b))
+}
+
+// heartbeat reports n (requests done) every few seconds until stop is called.
+func heartbeat(ctx context.Context, n *atomic.Int64) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, n.Load())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// Read reads a whole registry: global settings, contexts, and every subject of every context
+// with every version (soft-deleted ones flagged) and its own settings. A version is marked
+// deleted when the registry lists it only with ?deleted=true, which every compatible registry
+// does, so no vendor-specific field is needed. Subjects are read concurrently.
+func Read(ctx context.Context, c *Client, concurrency int, done *atomic.Int64) (*archive.SchemaSnapshot, error) {
+	snap := &archive.SchemaSnapshot{Format: archive.SchemaSnapshotFormat}
+	var err error
+	if snap.Compatibility, err = c.Compatibility(ctx, ""); err != nil {
+		return nil, err
+	}
+	if snap.Mode, err = c.Mode(ctx, ""); err != nil {
+		return nil, err
+	}
+	if snap.Contexts, err = c.Contexts(ctx); err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if len(snap.Contexts) > 1 {
+		prefix = ":*:" // every context, subjects under their qualified names
+	}
+	names, err := c.Subjects(ctx, true, prefix)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	snap.Subjects, err = readSubjects(ctx, c, names, concurrency, done)
+	return snap, err
+}
+
+// readSubjects reads the named subjects, at most concurrency at once, in the order given.
+// A subject that does not exist comes back with no versions.
+func readSubjects(ctx context.Context, c *Client, names []string, concurrency int, done *atomic.Int64) ([]archive.SubjectSnapshot, error) {
+	out := make([]archive.SubjectSnapshot, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(concurrency, 1))
+	for i, name := range names {
+		g.Go(func() error {
+			s, err := readSubject(gctx, c, name)
+			out[i] = s
+			if done != nil {
+				done.Add(1)
+			}
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+func readSubject(ctx context.Context, c *Client, name string) (archive.SubjectSnapshot, error) {
+	s := archive.SubjectSnapshot{Name: name}
+	all, err := c.Versions(ctx, name, true)
+	if err != nil {
+		return s, err
+	}
+	live, err := c.Versions(ctx, name, false)
+	if err != nil {
+		return s, err
+	}
+	for _, v := range all {
+		got, err := c.GetVersion(ctx, name, v)
+		if isCode(err, codeVersionNotFound, codeSubjectNotFound) {
+			continue // deleted permanently meanwhile
+		}
+		if err != nil {
+			return s, err
+		}
+		sv := archive.SchemaVersion{Version: got.Version, ID: got.ID, Type: got.SchemaType, Schema: got.Schema, Deleted: !slices.Contains(live, v)}
+		for _, r := range got.References {
+			sv.References = append(sv.References, archive.SchemaReference{Name: r.Name, Subject: r.Subject, Version: r.Version})
+		}
+		s.Versions = append(s.Versions, sv)
+	}
+	if s.Compatibility, err = c.Compatibility(ctx, name); err != nil {
+		return s, err
+	}
+	s.Mode, err = c.Mode(ctx, name)
+	return s, err
+}
+
+// Snapshot reads the registry and stores a snapshot, unless it holds what the newest stored
+// snapshot holds (same content hash): then only the manifest's lastCheck moves. The object is
+// written before the manifest names it, so a crash in between leaves an object no one reads,
+// and the retry (same id from the workflow) overwrites it.
+func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput) (schemabackup.SnapshotResult, error) {
+	c, err := a.client(ctx, in.Connection)
+	if err != nil {
+		return schemabackup.SnapshotResult{}, err
+	}
+	defer c.Close()
+	st, err := a.store(ctx, in.Connection)
+	if err != nil {
+		return schemabackup.SnapshotResult{}, err
+	}
+	defer st.Close()
+	var done atomic.Int64
+	stop := heartbeat(ctx, &done)
+	snap, err := Read(ctx, c, a.concurrency(), &done)
+	stop()
+	if err != nil {
+		return schemabackup.SnapshotResult{}, classify(fmt.Errorf("read registry: %w", err))
+	}
+	snap.ID, snap.Time = in.ID, in.Time.UTC()
+	hash, err := snap.ContentHash()
+	if err != nil {
+		return schemabackup.SnapshotResult{}, err
+	}
+	m, _, err := st.manifest(ctx, in.Backup)
+	if err != nil {
+		return schemabackup.SnapshotResult{}, err
+	}
+	subjects, versions := snap.Counts()
+	res := schemabackup.SnapshotResult{Subjects: subjects, Versions: versions}
+	switch newest := m.Newest(); {
+	case m.Find(in.ID) != nil: // a retry of a snapshot that was stored
+		res.Stored, res.ID = true, in.ID
+	case newest != nil && newest.Hash == hash:
+		res.ID = newest.ID
+	default:
+		key, err := st.layout.Snapshot(in.ID)
+		if err != nil {
+			return res, invalidSpec(err)
+		}
+		obj, err := archive.EncodeSchemaSnapshot(snap, st.key)
+		if err != nil {
+			return res, err
+		}
+		if err := st.Put(ctx, key, obj); err != nil {
+			return res, classify(fmt.Errorf("write %s: %w", key, err))
+		}
+		m.Snapshots = append(m.Snapshots, archive.SnapshotRef{ID: in.ID, Key: key, Time: snap.Time, Hash: hash,
+			Subjects: subjects, Versions: versions, Bytes: int64(len(obj))})
+		res.Stored, res.ID = true, in.ID
+	}
+	if in.Time.After(m.LastCheck) {
+		m.LastCheck = in.Time.UTC()
+	}
+	if err := st.writeManifest(ctx, m); err != nil {
+		return res, err
+	}
+	for _, s := range m.Snapshots {
+		res.Snapshots = append(res.Snapshots, schemabackup.SnapshotInfo{ID: s.ID, Time: s.Time})
+	}
+	return res, nil
+}
+
+// Prune removes snapshots from the manifest first, then deletes their objects: a crash in
+// between leaves objects no manifest names, never a manifest naming a missing object. The
+// newest snapshot is never removed.
+func (a *Activities) Prune(ctx context.Context, in schemabackup.PruneInput) (schemabackup.PruneResult, error) {
+	st, err := a.store(ctx, in.Connection)
+	if err != nil {
+		return schemabackup.PruneResult{}, err
+	}
+	defer st.Close()
+	m, _, err := st.manifest(ctx, in.Backup)
+	if err != nil {
+		return schemabackup.PruneResult{}, err
+	}
+	var keep, drop []archive.SnapshotRef
+	for i, s := range m.Snapshots {
+		if slices.Contains(in.Drop, s.ID) && i != len(m.Snapshots)-1 {
+			drop = append(drop, s)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	m.Snapshots = keep
+	if len(drop) > 0 {
+		if err := st.writeManifest(ctx, m); err != nil {
+			return schemabackup.PruneResult{}, err
+		}
+	}
+	// Objects of ids asked for but already gone from the manifest (a retry) are deleted too.
+	for _, id := range in.Drop {
+		if m.Find(id) != nil {
+			continue
+		}
+		key, err := st.layout.Snapshot(id)
+		if err != nil {
+			continue
+		}
+		if err := st.Delete(ctx, key); err != nil && !blobstore.IsNotFound(err) {
+			return schemabackup.PruneResult{}, classify(fmt.Errorf("delete %s: %w", key, err))
+		}
+	}
+	return schemabackup.PruneResult{Deleted: len(drop)}, nil
+}
+
+// Check reads the registry's global config with the configured credentials: the cheapest
+// request that proves the URL, TLS and credentials work.
+func (a *Activities) Check(ctx context.Context, in check.Input) (check.Result, error) {
+	now := time.Now().UTC()
+	c, err := a.client(ctx, schemabackup.Connection{Namespace: in.Namespace, Registry: in.Spec})
+	if err != nil {
+		return check.Result{Message: err.Error(), CheckedAt: now}, nil
+	}
+	defer c.Close()
+	level, err := c.Compatibility(ctx, "")
+	if err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(classify(err), &appErr) {
+			return check.Result{Message: appErr.Message(), CheckedAt: now}, nil
+		}
+		return check.Result{Message: err.Error(), CheckedAt: now}, nil
+	}
+	return check.Result{OK: true, Message: "registry answered; global compatibility " + level, CheckedAt: now}, nil
+}

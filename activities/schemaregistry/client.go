@@ -1,0 +1,423 @@
+// Package schemaregistry holds the activities that read and write a Confluent-compatible
+// Schema Registry over its documented REST API: snapshots for backups, plan and import for
+// restores, and the connectivity check.
+package schemaregistry
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/secrets"
+)
+
+// Error codes of the Confluent API that the activities act on.
+const (
+	codeSubjectNotFound       = 40401
+	codeVersionNotFound       = 40402
+	codeSchemaNotFound        = 40403
+	codeSubjectConfigNotFound = 40408
+	codeSubjectModeNotFound   = 40409
+)
+
+// APIError is a registry's answer other than success: the HTTP status and, when the body has
+// one, the API's error_code and message.
+type APIError struct {
+	Method, Path string
+	Status       int
+	Code         int
+	Message      string
+	// RetryAfter is the wait a 429 or 503 asked for.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d (error_code %d): %s", e.Method, e.Path, e.Status, e.Code, e.Message)
+}
+
+func isCode(err error, codes ...int) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	for _, c := range codes {
+		if ae.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// IsUnauthorized reports whether the registry refused the credentials.
+func IsUnauthorized(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden)
+}
+
+// Client talks to one registry. Credentials live only inside auth: never in errors or results.
+type Client struct {
+	urls     []string
+	http     *http.Client
+	auth     func(*http.Request)
+	attempts int
+	backoff  time.Duration
+	requests atomic.Int64
+}
+
+// NewClient resolves the spec's Secret references and returns a client. concurrency is how
+// many requests may be in flight at once (connections kept per host).
+func NewClient(ctx context.Context, spec arkivev1.SchemaRegistrySpec, sr secrets.Resolver, concurrency int) (*Client, error) {
+	if len(spec.URLs) == 0 {
+		return nil, errors.New("spec.urls: at least one registry URL is required")
+	}
+	for i, u := range spec.URLs {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, fmt.Errorf("spec.urls[%d]: %q is not an http or https URL", i, u)
+		}
+	}
+	if spec.BasicAuth != nil && spec.BearerToken != nil {
+		return nil, errors.New("spec.bearerToken: set at most one of basicAuth and bearerToken")
+	}
+	tc, err := secrets.TLSConfig(ctx, spec.TLS, sr)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{attempts: 6, backoff: 200 * time.Millisecond, auth: func(*http.Request) {}}
+	for _, u := range spec.URLs {
+		c.urls = append(c.urls, strings.TrimRight(u, "/"))
+	}
+	switch {
+	case spec.BasicAuth != nil:
+		ba := spec.BasicAuth
+		user, err := secrets.String(ctx, sr, ba.SecretName, cmp.Or(ba.UsernameKey, "username"))
+		if err != nil {
+			return nil, fmt.Errorf("spec.basicAuth: %w", err)
+		}
+		pass, err := secrets.String(ctx, sr, ba.SecretName, cmp.Or(ba.PasswordKey, "password"))
+		if err != nil {
+			return nil, fmt.Errorf("spec.basicAuth: %w", err)
+		}
+		c.auth = func(r *http.Request) { r.SetBasicAuth(user, pass) }
+	case spec.BearerToken != nil:
+		tok, err := secrets.String(ctx, sr, spec.BearerToken.Name, spec.BearerToken.Key)
+		if err != nil {
+			return nil, fmt.Errorf("spec.bearerToken: %w", err)
+		}
+		c.auth = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	concurrency = max(concurrency, 1)
+	c.http = &http.Client{Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc,
+		DialContext:  (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns: concurrency * 2, MaxIdleConnsPerHost: concurrency * 2,
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second,
+		ResponseHeaderTimeout: time.Minute,
+	}}
+	return c, nil
+}
+
+// Requests is how many HTTP requests the client has sent.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// do sends one API call. Connection failures move to the next URL; 5xx and 429 answers are
+// retried with backoff (honouring Retry-After); every other status is an *APIError at once.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	var last error
+	for attempt := 0; attempt < c.attempts; attempt++ {
+		if attempt > 0 {
+			wait := c.backoff << (attempt - 1)
+			var ae *APIError
+			if errors.As(last, &ae) {
+				wait = max(wait, ae.RetryAfter)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(min(wait, 10*time.Second)):
+			}
+		}
+		for _, base := range c.urls {
+			err := c.send(ctx, method, base, path, payload, out)
+			if err == nil {
+				return nil
+			}
+			last = err
+			var ae *APIError
+			if errors.As(err, &ae) {
+				if ae.Status < 500 && ae.Status != http.StatusTooManyRequests {
+					return err // the registry answered: another URL would say the same
+				}
+				break // retry this answer after backoff
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// a connection failure: try the next URL now
+		}
+	}
+	return last
+}
+
+func (c *Client) send(ctx context.Context, method, base, path string, payload []byte, out any) error {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/vnd.schemaregistry.v1+json, application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	}
+	c.auth(req)
+	c.requests.Add(1)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s%s: %w", method, base, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s%s: read answer: %w", method, base, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		ae := &APIError{Method: method, Path: path, Status: resp.StatusCode}
+		var eb struct {
+			Code    int    `json:"error_code"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(b, &eb) == nil {
+			ae.Code, ae.Message = eb.Code, eb.Message
+		} else {
+			ae.Message = strings.TrimSpace(string(b[:min(len(b), 200)]))
+		}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			ae.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return ae
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s%s: decode answer: %w", method, base, path, err)
+	}
+	return nil
+}
+
+func subjectPath(subject string) string { return "/subjects/" + url.PathEscape(subject) }
+
+// Subjects lists subject names; deleted includes wholly soft-deleted ones; prefix ":*:" lists
+// every context.
+func (c *Client) Subjects(ctx context.Context, deleted bool, prefix string) ([]string, error) {
+	q := url.Values{}
+	if deleted {
+		q.Set("deleted", "true")
+	}
+	if prefix != "" {
+		q.Set("subjectPrefix", prefix)
+	}
+	var out []string
+	path := "/subjects"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Contexts lists the registry's contexts; a registry without contexts answers with the default.
+func (c *Client) Contexts(ctx context.Context) ([]string, error) {
+	var out []string
+	err := c.do(ctx, http.MethodGet, "/contexts", nil, &out)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return []string{"."}, nil
+	}
+	return out, err
+}
+
+// Versions lists a subject's version numbers (none when the subject does not exist).
+func (c *Client) Versions(ctx context.Context, subject string, deleted bool) ([]int, error) {
+	var out []int
+	path := subjectPath(subject) + "/versions"
+	if deleted {
+		path += "?deleted=true"
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	if isCode(err, codeSubjectNotFound) {
+		return nil, nil
+	}
+	return out, err
+}
+
+// Version is one registered version as the API returns it.
+type Version struct {
+	Subject    string      `json:"subject"`
+	Version    int         `json:"version"`
+	ID         int         `json:"id"`
+	SchemaType string      `json:"schemaType,omitempty"`
+	Schema     string      `json:"schema"`
+	References []Reference `json:"references,omitempty"`
+}
+
+// Reference is a schema reference as the API spells it.
+type Reference struct {
+	Name    string `json:"name"`
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+// GetVersion reads one version, soft-deleted ones too.
+func (c *Client) GetVersion(ctx context.Context, subject string, version int) (Version, error) {
+	var out Version
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("%s/versions/%d?deleted=true", subjectPath(subject), version), nil, &out)
+	if out.SchemaType == "" {
+		out.SchemaType = "AVRO"
+	}
+	return out, err
+}
+
+// Schema is a schema looked up by id.
+type Schema struct {
+	SchemaType string      `json:"schemaType,omitempty"`
+	Schema     string      `json:"schema"`
+	References []Reference `json:"references,omitempty"`
+}
+
+// SchemaByID looks an id up; found is false when no schema has it.
+func (c *Client) SchemaByID(ctx context.Context, id int) (s Schema, found bool, err error) {
+	err = c.do(ctx, http.MethodGet, fmt.Sprintf("/schemas/ids/%d", id), nil, &s)
+	if isCode(err, codeSchemaNotFound) {
+		return s, false, nil
+	}
+	if s.SchemaType == "" {
+		s.SchemaType = "AVRO"
+	}
+	return s, err == nil, err
+}
+
+// SubjectVersion names a version of a subject.
+type SubjectVersion struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+// SchemaUsers lists the subject versions that use an id.
+func (c *Client) SchemaUsers(ctx context.Context, id int) ([]SubjectVersion, error) {
+	var out []SubjectVersion
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/schemas/ids/%d/versions", id), nil, &out)
+	if isCode(err, codeSchemaNotFound) {
+		return nil, nil
+	}
+	return out, err
+}
+
+// RegisterRequest registers a schema; ID and Version are honoured in IMPORT mode only.
+type RegisterRequest struct {
+	Schema     string      `json:"schema"`
+	SchemaType string      `json:"schemaType,omitempty"`
+	References []Reference `json:"references,omitempty"`
+	ID         int         `json:"id,omitempty"`
+	Version    int         `json:"version,omitempty"`
+}
+
+// Register registers a version and returns its id.
+func (c *Client) Register(ctx context.Context, subject string, r RegisterRequest) (int, error) {
+	var out struct {
+		ID int `json:"id"`
+	}
+	err := c.do(ctx, http.MethodPost, subjectPath(subject)+"/versions", r, &out)
+	return out.ID, err
+}
+
+// DeleteVersion soft-deletes a version.
+func (c *Client) DeleteVersion(ctx context.Context, subject string, version int) error {
+	return c.do(ctx, http.MethodDelete, fmt.Sprintf("%s/versions/%d", subjectPath(subject), version), nil, nil)
+}
+
+// setting reads /config or /mode, globally (subject "") or of one subject ("" when the subject
+// has none of its own).
+func (c *Client) setting(ctx context.Context, kind, subject string) (string, error) {
+	var out struct {
+		Compatibility string `json:"compatibilityLevel"`
+		Mode          string `json:"mode"`
+	}
+	path := "/" + kind
+	if subject != "" {
+		path += "/" + url.PathEscape(subject)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	if subject != "" && isCode(err, codeSubjectConfigNotFound, codeSubjectModeNotFound, codeSubjectNotFound) {
+		return "", nil
+	}
+	return out.Compatibility + out.Mode, err
+}
+
+// Compatibility reads the global (subject "") or a subject's own compatibility level.
+func (c *Client) Compatibility(ctx context.Context, subject string) (string, error) {
+	return c.setting(ctx, "config", subject)
+}
+
+// Mode reads the global (subject "") or a subject's own mode.
+func (c *Client) Mode(ctx context.Context, subject string) (string, error) {
+	return c.setting(ctx, "mode", subject)
+}
+
+// SetCompatibility sets (or, with level "", removes) a compatibility level.
+func (c *Client) SetCompatibility(ctx context.Context, subject, level string) error {
+	return c.put(ctx, "config", subject, map[string]string{"compatibility": level}, false)
+}
+
+// SetMode sets (or, with mode "", removes) a mode; force lets IMPORT be set on a registry
+// that holds subjects.
+func (c *Client) SetMode(ctx context.Context, subject, mode string, force bool) error {
+	return c.put(ctx, "mode", subject, map[string]string{"mode": mode}, force)
+}
+
+func (c *Client) put(ctx context.Context, kind, subject string, body map[string]string, force bool) error {
+	path := "/" + kind
+	if subject != "" {
+		path += "/" + url.PathEscape(subject)
+	}
+	for _, v := range body {
+		if v == "" {
+			if subject == "" {
+				return fmt.Errorf("%s: the global setting cannot be removed", kind)
+			}
+			err := c.do(ctx, http.MethodDelete, path, nil, nil)
+			if isCode(err, codeSubjectNotFound, codeSubjectConfigNotFound, codeSubjectModeNotFound) {
+				return nil
+			}
+			return err
+		}
+	}
+	if force {
+		path += "?force=true"
+	}
+	return c.do(ctx, http.MethodPut, path, body, nil)
+}

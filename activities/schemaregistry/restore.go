@@ -1,0 +1,549 @@
+package schemaregistry
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/schemarestore"
+)
+
+// maxConflictsShown bounds the conflicts named in one error message.
+const maxConflictsShown = 20
+
+// vkey names a version of a subject (in the target's names).
+type vkey struct {
+	subject string
+	version int
+}
+
+// restorePlan is everything a restore writes, computed from the snapshot and the target's
+// current state. Plan and Import compute it the same way, so Import writes only what is still
+// missing: a retry or a second restore of the same snapshot changes nothing.
+type restorePlan struct {
+	snapshot string
+	subjects []archive.SubjectSnapshot // selected, renamed
+	register []vkey                    // in dependency order
+	versions map[vkey]archive.SchemaVersion
+	delete   []vkey // referrers first
+	settings []setting
+	// ownMode: target subjects with a mode of their own, which overrides the global IMPORT.
+	ownMode     map[string]string
+	currentMode string
+	empty       bool
+	diff        []string
+	conflicts   []string
+}
+
+type setting struct {
+	kind, subject, from, to string // kind "compatibility" or "mode"; subject "" is global
+}
+
+// loadSnapshot reads the named (or newest) snapshot of a backup.
+func (a *Activities) loadSnapshot(ctx context.Context, st *backupStore, backup, id string) (*archive.SchemaSnapshot, error) {
+	m, found, err := st.manifest(ctx, backup)
+	if err != nil {
+		return nil, err
+	}
+	ref := m.Newest()
+	if id != "" {
+		ref = m.Find(id)
+	}
+	if !found || ref == nil {
+		what := "no snapshot"
+		if id != "" {
+			what = "no snapshot " + id
+		}
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("spec.source: backup %s has %s in this storage", backup, what),
+			schemarestore.ErrBackupNotFound, nil)
+	}
+	obj, err := st.ReadAll(ctx, ref.Key)
+	if err != nil {
+		if blobstore.IsNotFound(err) {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("snapshot %s: object %s is missing", ref.ID, ref.Key), schemarestore.ErrBackupNotFound, nil)
+		}
+		return nil, classify(fmt.Errorf("read %s: %w", ref.Key, err))
+	}
+	snap, err := archive.DecodeSchemaSnapshot(ref.Key, obj, st.key)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "CorruptSnapshot", nil)
+	}
+	return snap, nil
+}
+
+// selectSubjects applies the subject filter and renames; references to renamed subjects follow
+// the rename.
+func selectSubjects(snap *archive.SchemaSnapshot, spec schemarestore.Spec) ([]archive.SubjectSnapshot, error) {
+	have := map[string]bool{}
+	for _, s := range snap.Subjects {
+		have[s.Name] = true
+	}
+	for i, n := range spec.Names {
+		if !have[n] {
+			return nil, invalidSpec(fmt.Errorf("spec.subjects.names[%d]: subject %q is not in snapshot %s", i, n, snap.ID))
+		}
+	}
+	rename := map[string]string{}
+	targets := map[string]string{}
+	for i, r := range spec.Renames {
+		if !have[r.From] {
+			return nil, invalidSpec(fmt.Errorf("spec.renames[%d].from: subject %q is not in snapshot %s", i, r.From, snap.ID))
+		}
+		rename[r.From] = r.To
+	}
+	all := len(spec.Names) == 0 && len(spec.Prefixes) == 0
+	var out []archive.SubjectSnapshot
+	for _, s := range snap.Subjects {
+		if !all && !slices.Contains(spec.Names, s.Name) && !slices.ContainsFunc(spec.Prefixes, func(p string) bool { return strings.HasPrefix(s.Name, p) }) {
+			continue
+		}
+		s.Versions = slices.Clone(s.Versions)
+		from := s.Name
+		if to, ok := rename[s.Name]; ok {
+			s.Name = to
+		}
+		if other, dup := targets[s.Name]; dup {
+			return nil, invalidSpec(fmt.Errorf("spec.renames: subjects %q and %q would both be restored as %q", other, from, s.Name))
+		}
+		targets[s.Name] = from
+		for i, v := range s.Versions {
+			if len(v.References) == 0 {
+				continue
+			}
+			refs := slices.Clone(v.References)
+			for j := range refs {
+				if to, ok := rename[refs[j].Subject]; ok {
+					refs[j].Subject = to
+				}
+			}
+			s.Versions[i].References = refs
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func sameSchema(a archive.SchemaVersion, b archive.SchemaVersion) bool {
+	return a.ID == b.ID && a.Type == b.Type && a.Schema == b.Schema && slices.Equal(a.References, b.References)
+}
+
+func refsOf(rs []Reference) []archive.SchemaReference {
+	var out []archive.SchemaReference
+	for _, r := range rs {
+		out = append(out, archive.SchemaReference{Name: r.Name, Subject: r.Subject, Version: r.Version})
+	}
+	return out
+}
+
+// prepare loads the snapshot, reads the target and decides every write; conflicts are listed
+// in the plan, not written around.
+func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in schemarestore.ImportInput) (*restorePlan, error) {
+	snap, err := a.loadSnapshot(ctx, st, in.Backup, in.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectSubjects(snap, in.Spec)
+	if err != nil {
+		return nil, err
+	}
+	p := &restorePlan{snapshot: snap.ID, subjects: selected, versions: map[vkey]archive.SchemaVersion{}, ownMode: map[string]string{}}
+	if p.currentMode, err = c.Mode(ctx, ""); err != nil {
+		return nil, classify(err)
+	}
+	existing, err := c.Subjects(ctx, true, ":*:")
+	if err != nil {
+		return nil, classify(err)
+	}
+	p.empty = len(existing) == 0
+	names := make([]string, len(selected))
+	for i, s := range selected {
+		names[i] = s.Name
+	}
+	var target []archive.SubjectSnapshot
+	if !p.empty {
+		if target, err = readSubjects(ctx, c, names, a.concurrency(), nil); err != nil {
+			return nil, classify(err)
+		}
+	}
+	restored := map[vkey]bool{}
+	for _, s := range selected {
+		for _, v := range s.Versions {
+			restored[vkey{s.Name, v.Version}] = true
+		}
+	}
+	var idChecks []vkey
+	for i, s := range selected {
+		var have archive.SubjectSnapshot
+		if target != nil {
+			have = target[i]
+		}
+		if have.Mode != "" && have.Mode != schemarestore.ModeImport {
+			p.ownMode[s.Name] = have.Mode
+		}
+		for _, v := range s.Versions {
+			k := vkey{s.Name, v.Version}
+			p.versions[k] = v
+			j := slices.IndexFunc(have.Versions, func(h archive.SchemaVersion) bool { return h.Version == v.Version })
+			if j >= 0 {
+				h := have.Versions[j]
+				switch {
+				case !sameSchema(h, v):
+					p.conflicts = append(p.conflicts, fmt.Sprintf("subject %s version %d: the target has schema id %d (%s) there, the snapshot id %d (%s)",
+						s.Name, v.Version, h.ID, h.Type, v.ID, v.Type))
+				case h.Deleted && !v.Deleted:
+					p.conflicts = append(p.conflicts, fmt.Sprintf("subject %s version %d (id %d) is soft-deleted in the target but live in the snapshot; the API cannot undelete it",
+						s.Name, v.Version, v.ID))
+				case !h.Deleted && v.Deleted:
+					p.delete = append(p.delete, k)
+				}
+				continue
+			}
+			p.register = append(p.register, k)
+			if v.Deleted {
+				p.delete = append(p.delete, k)
+			}
+			if !p.empty {
+				idChecks = append(idChecks, k)
+			}
+			for _, r := range v.References {
+				rk := vkey{r.Subject, r.Version}
+				if restored[rk] {
+					continue
+				}
+				if live, err := c.Versions(ctx, r.Subject, false); err != nil {
+					return nil, classify(err)
+				} else if !slices.Contains(live, r.Version) {
+					p.conflicts = append(p.conflicts, fmt.Sprintf("subject %s version %d (id %d) references %s version %d, which is neither restored nor in the target",
+						s.Name, v.Version, v.ID, r.Subject, r.Version))
+				}
+			}
+		}
+		p.addSetting("compatibility", s.Name, have.Compatibility, s.Compatibility)
+		p.addSetting("mode", s.Name, have.Mode, s.Mode)
+	}
+	if err := a.checkIDs(ctx, c, p, idChecks); err != nil {
+		return nil, err
+	}
+	if len(in.Spec.Names) == 0 && len(in.Spec.Prefixes) == 0 && len(in.Spec.Renames) == 0 {
+		// The global compatibility is the registry's, so only a whole-registry restore sets it.
+		global, err := c.Compatibility(ctx, "")
+		if err != nil {
+			return nil, classify(err)
+		}
+		if snap.Compatibility != "" {
+			p.addSetting("compatibility", "", global, snap.Compatibility)
+		}
+	}
+	p.order()
+	for _, k := range p.register {
+		v := p.versions[k]
+		p.diff = append(p.diff, fmt.Sprintf("+ %s version %d (id %d, %s)", k.subject, k.version, v.ID, v.Type))
+	}
+	for _, k := range p.delete {
+		p.diff = append(p.diff, fmt.Sprintf("- soft-delete %s version %d (id %d)", k.subject, k.version, p.versions[k].ID))
+	}
+	for _, s := range p.settings {
+		where := s.subject
+		if where == "" {
+			where = "(global)"
+		}
+		p.diff = append(p.diff, fmt.Sprintf("~ %s %s: %s → %s", where, s.kind, orNone(s.from), orNone(s.to)))
+	}
+	return p, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func (p *restorePlan) addSetting(kind, subject, from, to string) {
+	if from != to {
+		p.settings = append(p.settings, setting{kind: kind, subject: subject, from: from, to: to})
+	}
+}
+
+// checkIDs looks up, in the target, every id the restore would register: an id the target uses
+// for a different schema is a conflict naming both sides.
+func (a *Activities) checkIDs(ctx context.Context, c *Client, p *restorePlan, keys []vkey) error {
+	found := make([]string, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(a.concurrency())
+	for i, k := range keys {
+		g.Go(func() error {
+			v := p.versions[k]
+			s, ok, err := c.SchemaByID(gctx, v.ID)
+			if err != nil || !ok {
+				return err
+			}
+			if s.SchemaType == v.Type && s.Schema == v.Schema && slices.Equal(refsOf(s.References), v.References) {
+				return nil
+			}
+			users, err := c.SchemaUsers(gctx, v.ID)
+			if err != nil {
+				return err
+			}
+			where := "no live subject"
+			if len(users) > 0 {
+				where = fmt.Sprintf("subject %s version %d", users[0].Subject, users[0].Version)
+			}
+			found[i] = fmt.Sprintf("schema id %d: the snapshot's subject %s version %d has it, but the target uses it for a different schema (%s)",
+				v.ID, k.subject, k.version, where)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return classify(err)
+	}
+	for _, f := range found {
+		if f != "" {
+			p.conflicts = append(p.conflicts, f)
+		}
+	}
+	return nil
+}
+
+// order sorts registrations so every version comes after the versions it references and after
+// the earlier versions of its subject, ties broken by subject and version; soft-deletes go in
+// the reverse order, so a referrer is deleted before what it references.
+func (p *restorePlan) order() {
+	slices.SortFunc(p.register, func(a, b vkey) int {
+		if c := strings.Compare(a.subject, b.subject); c != 0 {
+			return c
+		}
+		return a.version - b.version
+	})
+	index := make(map[vkey]int, len(p.register))
+	for i, k := range p.register {
+		index[k] = i
+	}
+	indeg := make([]int, len(p.register))
+	next := make([][]int, len(p.register))
+	for i, k := range p.register {
+		v := p.versions[k]
+		for _, r := range v.References {
+			if j, ok := index[vkey{r.Subject, r.Version}]; ok && j != i {
+				next[j] = append(next[j], i)
+				indeg[i]++
+			}
+		}
+		if i > 0 && p.register[i-1].subject == k.subject {
+			next[i-1] = append(next[i-1], i)
+			indeg[i]++
+		}
+	}
+	ready := &intHeap{}
+	for i, d := range indeg {
+		if d == 0 {
+			heap.Push(ready, i)
+		}
+	}
+	sorted := make([]vkey, 0, len(p.register))
+	pos := make(map[vkey]int, len(p.register))
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
+		pos[p.register[i]] = len(sorted)
+		sorted = append(sorted, p.register[i])
+		for _, j := range next[i] {
+			if indeg[j]--; indeg[j] == 0 {
+				heap.Push(ready, j)
+			}
+		}
+	}
+	if len(sorted) < len(p.register) { // a reference cycle: impossible in a registry, keep the rest in order
+		for _, k := range p.register {
+			if _, ok := pos[k]; !ok {
+				pos[k] = len(sorted)
+				sorted = append(sorted, k)
+			}
+		}
+	}
+	p.register = sorted
+	slices.SortStableFunc(p.delete, func(a, b vkey) int {
+		pa, oka := pos[a]
+		pb, okb := pos[b]
+		switch {
+		case oka && okb:
+			return pb - pa
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+}
+
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (p *restorePlan) conflictError() error {
+	if len(p.conflicts) == 0 {
+		return nil
+	}
+	shown := p.conflicts[:min(len(p.conflicts), maxConflictsShown)]
+	msg := fmt.Sprintf("preflight found %d conflict(s) with the target registry; nothing was written: %s", len(p.conflicts), strings.Join(shown, "; "))
+	if len(p.conflicts) > len(shown) {
+		msg += fmt.Sprintf("; and %d more", len(p.conflicts)-len(shown))
+	}
+	return temporal.NewNonRetryableApplicationError(msg, schemarestore.ErrConflict, nil)
+}
+
+func (a *Activities) openRestore(ctx context.Context, conn schemarestore.Connection) (*Client, *backupStore, error) {
+	c, err := a.client(ctx, conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := a.store(ctx, conn)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, st, nil
+}
+
+// PlanRestore is the preflight: it reads the snapshot and the target and says what a restore
+// would change. A conflict (an id the target uses for another schema, a version that differs,
+// a reference that would dangle) fails here, before anything is written, naming both sides.
+func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput) (schemarestore.Plan, error) {
+	c, st, err := a.openRestore(ctx, in.Connection)
+	if err != nil {
+		return schemarestore.Plan{}, err
+	}
+	defer c.Close()
+	defer st.Close()
+	p, err := a.prepare(ctx, c, st, schemarestore.ImportInput{Connection: in.Connection, Spec: in.Spec, Snapshot: in.Spec.Snapshot})
+	if err != nil {
+		return schemarestore.Plan{}, err
+	}
+	if err := p.conflictError(); err != nil {
+		return schemarestore.Plan{}, err
+	}
+	out := schemarestore.Plan{Snapshot: p.snapshot, Subjects: len(p.subjects), Versions: len(p.versions), Register: len(p.register),
+		Delete: len(p.delete), Settings: len(p.settings), CurrentMode: p.currentMode, Empty: p.empty}
+	out.Diff = p.diff[:min(len(p.diff), schemarestore.MaxDiffLines)]
+	out.DiffTruncated = len(p.diff) > len(out.Diff)
+	return out, nil
+}
+
+// SetMode sets the target's global mode and returns the one it had.
+func (a *Activities) SetMode(ctx context.Context, in schemarestore.ModeInput) (schemarestore.ModeResult, error) {
+	c, err := a.client(ctx, in.Connection)
+	if err != nil {
+		return schemarestore.ModeResult{}, err
+	}
+	defer c.Close()
+	prev, err := c.Mode(ctx, "")
+	if err != nil {
+		return schemarestore.ModeResult{}, classify(err)
+	}
+	if prev != in.Mode {
+		if err := c.SetMode(ctx, "", in.Mode, in.Force); err != nil {
+			return schemarestore.ModeResult{}, classify(err)
+		}
+	}
+	return schemarestore.ModeResult{Previous: prev}, nil
+}
+
+// Import writes what the plan decides, in order: subject-level IMPORT mode where a subject's own
+// mode would refuse the writes, every version with its original id and version, soft-deletes,
+// then subject (and, for a whole registry, global) settings. The target must be in IMPORT mode.
+func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (schemarestore.ImportResult, error) {
+	c, st, err := a.openRestore(ctx, in.Connection)
+	if err != nil {
+		return schemarestore.ImportResult{}, err
+	}
+	defer c.Close()
+	defer st.Close()
+	p, err := a.prepare(ctx, c, st, in)
+	if err != nil {
+		return schemarestore.ImportResult{}, err
+	}
+	if err := p.conflictError(); err != nil {
+		return schemarestore.ImportResult{}, err
+	}
+	var done atomic.Int64
+	stop := heartbeat(ctx, &done)
+	defer stop()
+	res := schemarestore.ImportResult{Subjects: len(p.subjects)}
+	for _, k := range p.register {
+		if mode, ok := p.ownMode[k.subject]; ok && mode != schemarestore.ModeImport {
+			if err := c.SetMode(ctx, k.subject, schemarestore.ModeImport, false); err != nil {
+				return res, classify(err)
+			}
+			p.ownMode[k.subject] = schemarestore.ModeImport
+			p.addSetting("mode", k.subject, schemarestore.ModeImport, p.subjectSetting("mode", k.subject))
+		}
+		v := p.versions[k]
+		req := RegisterRequest{Schema: v.Schema, SchemaType: v.Type, ID: v.ID, Version: v.Version}
+		for _, r := range v.References {
+			req.References = append(req.References, Reference{Name: r.Name, Subject: r.Subject, Version: r.Version})
+		}
+		if _, err := c.Register(ctx, k.subject, req); err != nil {
+			return res, classify(fmt.Errorf("register %s version %d (id %d): %w", k.subject, k.version, v.ID, err))
+		}
+		res.Registered++
+		done.Add(1)
+	}
+	for _, k := range p.delete {
+		if err := c.DeleteVersion(ctx, k.subject, k.version); err != nil {
+			return res, classify(fmt.Errorf("soft-delete %s version %d: %w", k.subject, k.version, err))
+		}
+		res.Deleted++
+		done.Add(1)
+	}
+	// Compatibility first, modes last: a subject restored as READONLY refuses nothing after it.
+	for _, kind := range []string{"compatibility", "mode"} {
+		for _, s := range p.settings {
+			if s.kind != kind {
+				continue
+			}
+			set := c.SetCompatibility
+			if kind == "mode" {
+				set = func(ctx context.Context, subject, v string) error { return c.SetMode(ctx, subject, v, false) }
+			}
+			if err := set(ctx, s.subject, s.to); err != nil {
+				return res, classify(fmt.Errorf("set %s of %s: %w", kind, orNone(s.subject), err))
+			}
+			res.Settings++
+		}
+	}
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, res.ImportProgress)
+	}
+	return res, nil
+}
+
+// subjectSetting is the snapshot's own setting of a (target-named) subject.
+func (p *restorePlan) subjectSetting(kind, subject string) string {
+	for _, s := range p.subjects {
+		if s.Name == subject {
+			if kind == "mode" {
+				return s.Mode
+			}
+			return s.Compatibility
+		}
+	}
+	return ""
+}

@@ -1,0 +1,61 @@
+package archive
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDocumentRoundTripAndDamage(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, KeySize)
+	doc := bytes.Repeat([]byte(`{"subject":"orders-value","schema":"{\"type\":\"string\"}"}`), 5000)
+	for name, k := range map[string][]byte{"plain": nil, "encrypted": key} {
+		t.Run(name, func(t *testing.T) {
+			obj, err := EncodeDocument(doc, k)
+			require.NoError(t, err)
+			require.Less(t, len(obj), len(doc)/10, "compressed")
+			got, err := DecodeDocument("x", obj, k)
+			require.NoError(t, err)
+			require.Equal(t, doc, got)
+
+			for _, pos := range []int{0, 5, len(obj) / 2, len(obj) - 10, len(obj) - 1} {
+				bad := bytes.Clone(obj)
+				bad[pos] ^= 0x40
+				_, err := DecodeDocument("x", bad, k)
+				var ce *CorruptError
+				require.ErrorAs(t, err, &ce, "flipped byte %d", pos)
+			}
+			_, err = DecodeDocument("x", obj[:len(obj)-20], k)
+			require.Error(t, err, "truncated")
+		})
+	}
+	obj, err := EncodeDocument(doc, key)
+	require.NoError(t, err)
+	_, err = DecodeDocument("x", obj, bytes.Repeat([]byte{8}, KeySize))
+	require.True(t, errors.Is(err, ErrWrongKey), "%v", err)
+	_, err = DecodeDocument("x", obj, nil)
+	require.True(t, errors.Is(err, ErrWrongKey), "%v", err)
+}
+
+func TestSchemaSnapshotHashIgnoresIDAndTime(t *testing.T) {
+	s := &SchemaSnapshot{Format: SchemaSnapshotFormat, ID: "a", Time: time.Unix(1, 0), Compatibility: "BACKWARD",
+		Subjects: []SubjectSnapshot{{Name: "s", Versions: []SchemaVersion{{Version: 1, ID: 1, Type: "AVRO", Schema: `"string"`}}}}}
+	h1, err := s.ContentHash()
+	require.NoError(t, err)
+	s2 := *s
+	s2.ID, s2.Time = "b", time.Unix(2, 0)
+	h2, _ := s2.ContentHash()
+	require.Equal(t, h1, h2)
+	s2.Subjects = []SubjectSnapshot{{Name: "s", Versions: []SchemaVersion{{Version: 1, ID: 1, Type: "AVRO", Schema: `"string"`, Deleted: true}}}}
+	h3, _ := s2.ContentHash()
+	require.NotEqual(t, h1, h3, "a soft delete is a change")
+
+	obj, err := EncodeSchemaSnapshot(s, nil)
+	require.NoError(t, err)
+	back, err := DecodeSchemaSnapshot("k", obj, nil)
+	require.NoError(t, err)
+	require.Equal(t, s.Subjects, back.Subjects)
+}

@@ -1,0 +1,159 @@
+package archive
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// SchemaSnapshotFormat is the version of the Schema Registry snapshot document.
+const SchemaSnapshotFormat = 1
+
+// SchemaSnapshot is everything a Schema Registry holds that a restore needs to bring it back
+// with the same ids: stored as a document object (EncodeDocument) of its JSON.
+type SchemaSnapshot struct {
+	Format int       `json:"format"`
+	ID     string    `json:"id"`
+	Time   time.Time `json:"time"`
+	// Compatibility and Mode are the registry's global settings.
+	Compatibility string `json:"compatibility,omitempty"`
+	Mode          string `json:"mode,omitempty"`
+	// Contexts the registry reported ("." is the default one).
+	Contexts []string `json:"contexts,omitempty"`
+	// Subjects, sorted by name; subjects of other contexts under their qualified name
+	// (":.ctx:subject").
+	Subjects []SubjectSnapshot `json:"subjects"`
+}
+
+// SubjectSnapshot is one subject: its own settings (empty: none, the global one applies) and
+// every version, soft-deleted ones included, in version order.
+type SubjectSnapshot struct {
+	Name          string          `json:"name"`
+	Compatibility string          `json:"compatibility,omitempty"`
+	Mode          string          `json:"mode,omitempty"`
+	Versions      []SchemaVersion `json:"versions"`
+}
+
+// SchemaVersion is one registered version of a subject.
+type SchemaVersion struct {
+	Version    int               `json:"version"`
+	ID         int               `json:"id"`
+	Type       string            `json:"type"` // AVRO, PROTOBUF or JSON
+	Schema     string            `json:"schema"`
+	References []SchemaReference `json:"references,omitempty"`
+	Deleted    bool              `json:"deleted,omitempty"`
+}
+
+// SchemaReference names a version of another subject that a schema imports.
+type SchemaReference struct {
+	Name    string `json:"name"`
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+// Counts returns how many subjects and versions the snapshot holds.
+func (s *SchemaSnapshot) Counts() (subjects, versions int) {
+	for _, sub := range s.Subjects {
+		versions += len(sub.Versions)
+	}
+	return len(s.Subjects), versions
+}
+
+// ContentHash identifies what the registry held, leaving out when and under which id it was
+// read: two snapshots of an unchanged registry have the same hash.
+func (s *SchemaSnapshot) ContentHash() (string, error) {
+	c := *s
+	c.ID, c.Time = "", time.Time{}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// SchemaManifest lists a Schema Registry backup's snapshots, oldest first. Only snapshots it
+// names are part of the backup: objects are written before the manifest names them, and
+// removed from it before they are deleted.
+type SchemaManifest struct {
+	Format    int           `json:"format"`
+	Backup    string        `json:"backup"`
+	Snapshots []SnapshotRef `json:"snapshots"`
+	// LastCheck is when the registry was last read, whether or not that stored a snapshot.
+	LastCheck time.Time `json:"lastCheck,omitzero"`
+}
+
+// SnapshotRef describes one stored snapshot.
+type SnapshotRef struct {
+	ID       string    `json:"id"`
+	Key      string    `json:"key"`
+	Time     time.Time `json:"time"`
+	Hash     string    `json:"hash"`
+	Subjects int       `json:"subjects"`
+	Versions int       `json:"versions"`
+	Bytes    int64     `json:"bytes"`
+}
+
+// UnmarshalSchemaManifest parses and checks a manifest; name is used in errors.
+func UnmarshalSchemaManifest(name string, b []byte) (*SchemaManifest, error) {
+	var m SchemaManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("schema manifest %s: %w", name, err)
+	}
+	if m.Format != SchemaSnapshotFormat {
+		return nil, fmt.Errorf("schema manifest %s: unsupported format %d", name, m.Format)
+	}
+	seen := map[string]bool{}
+	for _, s := range m.Snapshots {
+		if s.ID == "" || s.Key == "" || seen[s.ID] {
+			return nil, fmt.Errorf("schema manifest %s: snapshot %q is unnamed or listed twice", name, s.ID)
+		}
+		seen[s.ID] = true
+	}
+	return &m, nil
+}
+
+// Newest is the newest snapshot, or nil.
+func (m *SchemaManifest) Newest() *SnapshotRef {
+	if len(m.Snapshots) == 0 {
+		return nil
+	}
+	return &m.Snapshots[len(m.Snapshots)-1]
+}
+
+// Find returns the snapshot with the id, or nil.
+func (m *SchemaManifest) Find(id string) *SnapshotRef {
+	for i := range m.Snapshots {
+		if m.Snapshots[i].ID == id {
+			return &m.Snapshots[i]
+		}
+	}
+	return nil
+}
+
+// EncodeSchemaSnapshot makes the stored object of a snapshot.
+func EncodeSchemaSnapshot(s *SchemaSnapshot, key []byte) ([]byte, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return EncodeDocument(b, key)
+}
+
+// DecodeSchemaSnapshot opens a stored snapshot object.
+func DecodeSchemaSnapshot(name string, obj, key []byte) (*SchemaSnapshot, error) {
+	b, err := DecodeDocument(name, obj, key)
+	if err != nil {
+		return nil, err
+	}
+	var s SchemaSnapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("schema snapshot %s: %w", name, err)
+	}
+	if s.Format != SchemaSnapshotFormat {
+		return nil, fmt.Errorf("schema snapshot %s: unsupported format %d", name, s.Format)
+	}
+	return &s, nil
+}

@@ -1,0 +1,110 @@
+package specs
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows/schemabackup"
+	"arkive.io/arkive/workflows/schemarestore"
+)
+
+// DefaultBackupIntervalSecs is the CRD default of SchemaRegistryBackup.spec.backupIntervalSecs.
+const DefaultBackupIntervalSecs = 3600
+
+func schemaConnection(ns, backup string, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemabackup.Connection, error) {
+	rj, err := json.Marshal(sr.Spec)
+	if err != nil {
+		return schemabackup.Connection{}, err
+	}
+	sj, err := json.Marshal(st.Spec)
+	if err != nil {
+		return schemabackup.Connection{}, err
+	}
+	return schemabackup.Connection{Namespace: ns, Backup: backup, Registry: rj, Storage: sj}, nil
+}
+
+func namespaceOf(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
+}
+
+// SchemaBackupInput builds the workflow input of a SchemaRegistryBackup from it and the
+// SchemaRegistry and Storage it names (references only, never Secret values).
+func SchemaBackupInput(b *arkivev1.SchemaRegistryBackup, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemabackup.Input, error) {
+	ns := namespaceOf(b.Namespace)
+	if sr.Name != b.Spec.Registry {
+		return schemabackup.Input{}, fmt.Errorf("spec.registry: SchemaRegistry %q is not the one given (%q)", b.Spec.Registry, sr.Name)
+	}
+	if st.Name != b.Spec.Storage {
+		return schemabackup.Input{}, fmt.Errorf("spec.storage: Storage %q is not the one given (%q)", b.Spec.Storage, st.Name)
+	}
+	spec, err := SchemaBackupSpec(b.Spec)
+	if err != nil {
+		return schemabackup.Input{}, err
+	}
+	conn, err := schemaConnection(ns, BackupName(ns, b.Name), sr, st)
+	return schemabackup.Input{Connection: conn, Spec: spec}, err
+}
+
+// SchemaBackupSpec converts and validates a SchemaRegistryBackup spec, applying the CRD defaults.
+func SchemaBackupSpec(s arkivev1.SchemaRegistryBackupSpec) (schemabackup.Spec, error) {
+	secs := s.BackupIntervalSecs
+	if secs == 0 {
+		secs = DefaultBackupIntervalSecs
+	}
+	if secs < 0 {
+		return schemabackup.Spec{}, fmt.Errorf("spec.backupIntervalSecs: %d must be positive", secs)
+	}
+	out := schemabackup.Spec{Enabled: s.Enabled, Interval: time.Duration(secs) * time.Second}
+	if r := s.Retention; r != nil {
+		if r.KeepLast != nil {
+			if *r.KeepLast < 1 {
+				return out, fmt.Errorf("spec.retention.keepLast: %d must be at least 1", *r.KeepLast)
+			}
+			out.KeepLast = int(*r.KeepLast)
+		}
+		if r.MaxAge != nil {
+			if r.MaxAge.Duration <= 0 {
+				return out, fmt.Errorf("spec.retention.maxAge: %s must be a positive duration", r.MaxAge.Duration)
+			}
+			out.MaxAge = r.MaxAge.Duration
+		}
+	}
+	return out, nil
+}
+
+// SchemaRestoreInput builds the workflow input of a SchemaRegistryRestore from it, the target
+// SchemaRegistry and the source Storage.
+func SchemaRestoreInput(r *arkivev1.SchemaRegistryRestore, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemarestore.Input, error) {
+	ns := namespaceOf(r.Namespace)
+	if sr.Name != r.Spec.Target {
+		return schemarestore.Input{}, fmt.Errorf("spec.target: SchemaRegistry %q is not the one given (%q)", r.Spec.Target, sr.Name)
+	}
+	if st.Name != r.Spec.Source.Storage {
+		return schemarestore.Input{}, fmt.Errorf("spec.source.storage: Storage %q is not the one given (%q)", r.Spec.Source.Storage, st.Name)
+	}
+	if r.Spec.Source.Backup == "" {
+		return schemarestore.Input{}, fmt.Errorf("spec.source.backup: must not be empty")
+	}
+	spec := schemarestore.Spec{Snapshot: r.Spec.Source.Snapshot, DryRun: r.Spec.DryRun}
+	if f := r.Spec.Subjects; f != nil {
+		spec.Names, spec.Prefixes = f.Names, f.Prefixes
+	}
+	seen := map[string]int{}
+	for i, rn := range r.Spec.Renames {
+		if rn.From == "" || rn.To == "" {
+			return schemarestore.Input{}, fmt.Errorf("spec.renames[%d]: from and to must both be set", i)
+		}
+		if j, dup := seen[rn.To]; dup {
+			return schemarestore.Input{}, fmt.Errorf("spec.renames[%d].to: %q is also the target of spec.renames[%d]", i, rn.To, j)
+		}
+		seen[rn.To] = i
+		spec.Renames = append(spec.Renames, schemarestore.Rename{From: rn.From, To: rn.To})
+	}
+	conn, err := schemaConnection(ns, r.Spec.Source.Backup, sr, st)
+	return schemarestore.Input{Connection: conn, Spec: spec}, err
+}

@@ -1,0 +1,207 @@
+package schemabackup
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/workflows"
+)
+
+// continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
+const continueAfterEvents = 2000
+
+// retryPause is the longest wait before another try after a snapshot failed on a passing cause.
+const retryPause = 30 * time.Second
+
+type backup struct {
+	in     Input
+	state  State
+	status Status
+	pause, resume, trigger, update workflow.ReceiveChannel
+	// triggered: a trigger signal asks for a snapshot now.
+	triggered bool
+}
+
+// SchemaRegistryBackup snapshots a registry once at start, every interval and on trigger, and
+// applies retention after each stored snapshot. Phases: Paused (spec.enabled false or a pause
+// signal), Initializing (before the first snapshot), Running, Error (with the cause).
+func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
+	b := &backup{in: in.Input,
+		pause: workflow.GetSignalChannel(ctx, workflows.SignalPause), resume: workflow.GetSignalChannel(ctx, workflows.SignalResume),
+		trigger: workflow.GetSignalChannel(ctx, workflows.SignalTrigger), update: workflow.GetSignalChannel(ctx, workflows.SignalUpdate)}
+	if in.State != nil {
+		b.state = *in.State
+		b.triggered, b.state.Triggered = b.state.Triggered, false
+	}
+	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshotStatus(), nil }); err != nil {
+		return err
+	}
+	for {
+		b.drainSignals(ctx)
+		if ctx.Err() != nil {
+			return nil // cancelled (the resource was deleted): stop cleanly
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
+			st := b.state
+			st.Triggered = b.triggered
+			return workflow.NewContinueAsNewError(ctx, SchemaRegistryBackup, RunInput{Input: b.in, State: &st})
+		}
+		if !b.in.Spec.Enabled || b.state.Paused {
+			b.waitForSignal(ctx, time.Time{})
+			continue
+		}
+		now := workflow.Now(ctx)
+		due := b.triggered || (b.state.Halted == "" && (b.state.LastCheck.IsZero() || !now.Before(b.state.NextAt)))
+		if due {
+			b.triggered = false
+			b.snapshot(ctx)
+		}
+		wake := b.state.NextAt
+		if b.state.Halted != "" {
+			wake = time.Time{} // only a signal brings it back
+		}
+		b.waitForSignal(ctx, wake)
+	}
+}
+
+// snapshot takes one snapshot and applies retention; failures land in the state.
+func (b *backup) snapshot(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	b.state.Checks++
+	var res SnapshotResult
+	err := workflow.ExecuteActivity(b.activityCtx(ctx), ActivitySnapshot,
+		SnapshotInput{Connection: b.in.Connection, ID: SnapshotID(now), Time: now}).Get(ctx, &res)
+	interval := max(b.in.Spec.Interval, time.Second)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		b.state.LastError = workflows.RootMessage(err)
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.NonRetryable() {
+			b.state.Halted, b.state.HaltType = b.state.LastError, appErr.Type()
+			return
+		}
+		b.state.HaltType = ReasonRetrying
+		b.state.NextAt = now.Add(min(interval, retryPause))
+		return
+	}
+	b.state.Halted, b.state.HaltType, b.state.LastError = "", "", ""
+	b.state.LastCheck = now
+	b.state.LastSnapshot, b.state.Subjects, b.state.Versions = res.ID, res.Subjects, res.Versions
+	b.state.Snapshots = len(res.Snapshots)
+	b.state.NextAt = now.Add(interval)
+	if drop := Drops(res.Snapshots, b.in.Spec.KeepLast, b.in.Spec.MaxAge, now); res.Stored && len(drop) > 0 {
+		var pr PruneResult
+		if err := workflow.ExecuteActivity(b.activityCtx(ctx), ActivityPrune, PruneInput{Connection: b.in.Connection, Drop: drop}).Get(ctx, &pr); err != nil {
+			b.state.LastError = "retention: " + workflows.RootMessage(err) // the next stored snapshot tries again
+			return
+		}
+		b.state.Snapshots -= len(drop)
+	}
+}
+
+func (b *backup) activityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Hour,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
+			MaximumAttempts:        5,
+			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrUnauthorized, ErrStorageAccessDenied}},
+	})
+}
+
+// waitForSignal waits until wake (zero: no timer) or a signal, and applies the signal.
+func (b *backup) waitForSignal(ctx workflow.Context, wake time.Time) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	if !wake.IsZero() {
+		if d := wake.Sub(workflow.Now(ctx)); d > 0 {
+			sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+		} else {
+			return
+		}
+	}
+	b.addSignals(ctx, sel, nil)
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	sel.Select(ctx)
+}
+
+func (b *backup) addSignals(ctx workflow.Context, sel workflow.Selector, got func()) {
+	note := func() {
+		if got != nil {
+			got()
+		}
+	}
+	sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.state.Paused = true; note() })
+	sel.AddReceive(b.resume, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		b.state.Paused = false
+		b.clearHalt()
+		note()
+	})
+	sel.AddReceive(b.trigger, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		b.triggered = true
+		b.clearHalt()
+		note()
+	})
+	sel.AddReceive(b.update, func(c workflow.ReceiveChannel, _ bool) {
+		var spec Spec
+		c.Receive(ctx, &spec)
+		if spec.Enabled && !b.in.Spec.Enabled {
+			b.state.Paused = false // enabling a backup resumes it, whatever paused it
+		}
+		if spec.Interval != b.in.Spec.Interval && !b.state.LastCheck.IsZero() {
+			b.state.NextAt = b.state.LastCheck.Add(max(spec.Interval, time.Second))
+		}
+		b.in.Spec = spec
+		b.clearHalt()
+		note()
+	})
+}
+
+// clearHalt lets a snapshot be tried again now, after a permanent error.
+func (b *backup) clearHalt() {
+	if b.state.Halted != "" {
+		b.state.Halted, b.triggered = "", true
+	}
+}
+
+func (b *backup) drainSignals(ctx workflow.Context) {
+	for {
+		got := false
+		sel := workflow.NewSelector(ctx)
+		b.addSignals(ctx, sel, func() { got = true })
+		sel.AddDefault(func() {})
+		sel.Select(ctx)
+		if !got {
+			return
+		}
+	}
+}
+
+func (b *backup) snapshotStatus() Status {
+	s := Status{LastBackupTime: b.state.LastCheck, LastSnapshot: b.state.LastSnapshot, Snapshots: b.state.Snapshots,
+		Subjects: b.state.Subjects, Versions: b.state.Versions, Checks: b.state.Checks, LastError: b.state.LastError}
+	switch {
+	case !b.in.Spec.Enabled:
+		s.Phase, s.Reason = PhasePaused, ReasonPausedBySpec
+	case b.state.Paused:
+		s.Phase, s.Reason = PhasePaused, ReasonPausedBySignal
+	case b.state.Halted != "":
+		s.Phase, s.Reason = PhaseError, b.state.HaltType
+	case b.state.LastError != "" && b.state.HaltType == ReasonRetrying:
+		s.Phase, s.Reason = PhaseError, ReasonRetrying
+		s.NextSnapshot = b.state.NextAt
+	case b.state.LastCheck.IsZero():
+		s.Phase = PhaseInitializing
+	default:
+		s.Phase, s.NextSnapshot = PhaseRunning, b.state.NextAt
+	}
+	return s
+}
