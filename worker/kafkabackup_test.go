@@ -200,15 +200,18 @@ func readPartition(t *testing.T, store *blobstore.Store, p archive.Partition) []
 	return out
 }
 
-// waitForStatus polls the status query until done says so (deadline 2 minutes).
-func waitForStatus(t *testing.T, c client.Client, wid string, done func(kafkabackup.Status) bool) kafkabackup.Status {
+// waitForStatus polls a workflow's status query (of any kind) until done says so (deadline 2 minutes).
+func waitForStatus[S any](t *testing.T, c client.Client, wid string, done func(S) bool) S {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
-	var s kafkabackup.Status
+	var s S
 	for time.Now().Before(deadline) {
 		v, err := c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
-		if err == nil && v.Get(&s) == nil && done(s) {
-			return s
+		var cur S // fresh each time: an omitted field must not keep an earlier answer's value
+		if err == nil && v.Get(&cur) == nil {
+			if s = cur; done(s) {
+				return s
+			}
 		}
 		select {
 		case <-time.After(200 * time.Millisecond): // polling interval, not synchronisation

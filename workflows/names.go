@@ -6,6 +6,8 @@ package workflows
 import (
 	"errors"
 	"strings"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 // DefaultTaskQueue is the task queue workers poll unless configured otherwise.
@@ -30,12 +32,16 @@ func WorkflowID(kind, namespace, name string) string {
 // work; it is never retried and shows in the resource's status.
 const ErrInvalidSpec = "InvalidSpec"
 
-// RootMessage is the innermost error message: the cause, without Temporal's wrapping. Status
-// queries show it as lastError.
+// RootMessage is the innermost error message: the cause, without Temporal's wrapping (nor the
+// "(type: …, retryable: …)" an ApplicationError adds). Status queries show it as lastError.
 func RootMessage(err error) string {
 	for {
 		next := errors.Unwrap(err)
 		if next == nil {
+			var appErr *temporal.ApplicationError
+			if errors.As(err, &appErr) {
+				return appErr.Message()
+			}
 			return err.Error()
 		}
 		err = next

@@ -5,6 +5,7 @@ package schemabackup
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 
@@ -143,9 +144,12 @@ type Status struct {
 	LastError      string    `json:"lastError,omitempty"`
 }
 
-// SnapshotID is the id of a snapshot taken at t: its UTC time, so ids sort by age and a
-// retried activity (same workflow time) names the same object.
-func SnapshotID(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
+// SnapshotID is the id of the check-th snapshot, taken at t: its UTC time and the check's
+// number, so ids sort by age, two checks in one second differ, and a retried activity (same
+// input) names the same object.
+func SnapshotID(t time.Time, check int) string {
+	return fmt.Sprintf("%s-%06d", t.UTC().Format("20060102T150405Z"), check)
+}
 
 // Drops picks the snapshots retention removes: beyond the newest keepLast, and older than
 // maxAge. The newest snapshot always stays, so a backup never ends up with none.

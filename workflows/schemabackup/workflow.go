@@ -17,9 +17,9 @@ const continueAfterEvents = 2000
 const retryPause = 30 * time.Second
 
 type backup struct {
-	in     Input
-	state  State
-	status Status
+	in                             Input
+	state                          State
+	status                         Status
 	pause, resume, trigger, update workflow.ReceiveChannel
 	// triggered: a trigger signal asks for a snapshot now.
 	triggered bool
@@ -70,10 +70,10 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 // snapshot takes one snapshot and applies retention; failures land in the state.
 func (b *backup) snapshot(ctx workflow.Context) {
 	now := workflow.Now(ctx)
-	b.state.Checks++
 	var res SnapshotResult
 	err := workflow.ExecuteActivity(b.activityCtx(ctx), ActivitySnapshot,
-		SnapshotInput{Connection: b.in.Connection, ID: SnapshotID(now), Time: now}).Get(ctx, &res)
+		SnapshotInput{Connection: b.in.Connection, ID: SnapshotID(now, b.state.Checks+1), Time: now}).Get(ctx, &res)
+	b.state.Checks++ // counts finished checks, so a status showing n checks has their outcome
 	interval := max(b.in.Spec.Interval, time.Second)
 	if err != nil {
 		if ctx.Err() != nil {
