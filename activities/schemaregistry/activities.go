@@ -253,7 +253,7 @@ func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput
 		return schemabackup.SnapshotResult{}, classify(fmt.Errorf("read registry: %w", err))
 	}
 	snap.ID, snap.Time = in.ID, in.Time.UTC()
-	hash, err := snap.ContentHash()
+	doc, hash, err := snap.Marshal()
 	if err != nil {
 		return schemabackup.SnapshotResult{}, err
 	}
@@ -273,7 +273,7 @@ func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput
 		if err != nil {
 			return res, invalidSpec(err)
 		}
-		obj, err := archive.EncodeSchemaSnapshot(snap, st.key)
+		obj, err := archive.EncodeDocument(doc, st.key)
 		if err != nil {
 			return res, err
 		}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -201,10 +202,15 @@ func (c *Client) send(ctx context.Context, method, base, path string, payload []
 		return fmt.Errorf("%s %s%s: %w", method, base, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
+	// Answers are decoded into copies, so one pooled buffer serves request after request
+	// (a backup sends tens of thousands).
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer bodyPool.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 64<<20)); err != nil {
 		return fmt.Errorf("%s %s%s: read answer: %w", method, base, path, err)
 	}
+	b := buf.Bytes()
 	if resp.StatusCode/100 != 2 {
 		ae := &APIError{Method: method, Path: path, Status: resp.StatusCode}
 		var eb struct {
@@ -229,6 +235,8 @@ func (c *Client) send(ctx context.Context, method, base, path string, payload []
 	}
 	return nil
 }
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func subjectPath(subject string) string { return "/subjects/" + url.PathEscape(subject) }
 

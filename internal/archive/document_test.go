@@ -41,8 +41,8 @@ func TestDocumentRoundTripAndDamage(t *testing.T) {
 }
 
 func TestSchemaSnapshotHashIgnoresIDAndTime(t *testing.T) {
-	s := &SchemaSnapshot{Format: SchemaSnapshotFormat, ID: "a", Time: time.Unix(1, 0), Compatibility: "BACKWARD",
-		Subjects: []SubjectSnapshot{{Name: "s", Versions: []SchemaVersion{{Version: 1, ID: 1, Type: "AVRO", Schema: `"string"`}}}}}
+	s := &SchemaSnapshot{Format: SchemaSnapshotFormat, ID: "a", Time: time.Unix(1, 0), SchemaContent: SchemaContent{Compatibility: "BACKWARD",
+		Subjects: []SubjectSnapshot{{Name: "s", Versions: []SchemaVersion{{Version: 1, ID: 1, Type: "AVRO", Schema: `"string"`}}}}}}
 	h1, err := s.ContentHash()
 	require.NoError(t, err)
 	s2 := *s
@@ -53,9 +53,12 @@ func TestSchemaSnapshotHashIgnoresIDAndTime(t *testing.T) {
 	h3, _ := s2.ContentHash()
 	require.NotEqual(t, h1, h3, "a soft delete is a change")
 
-	obj, err := EncodeSchemaSnapshot(s, nil)
+	obj, hash, err := EncodeSchemaSnapshot(s, nil)
 	require.NoError(t, err)
+	require.Equal(t, h1, hash)
 	back, err := DecodeSchemaSnapshot("k", obj, nil)
 	require.NoError(t, err)
-	require.Equal(t, s.Subjects, back.Subjects)
+	require.Equal(t, s.ID, back.ID)
+	require.True(t, s.Time.Equal(back.Time))
+	require.Equal(t, s.SchemaContent, back.SchemaContent)
 }

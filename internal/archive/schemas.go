@@ -17,6 +17,12 @@ type SchemaSnapshot struct {
 	Format int       `json:"format"`
 	ID     string    `json:"id"`
 	Time   time.Time `json:"time"`
+	SchemaContent
+}
+
+// SchemaContent is what a snapshot holds, apart from when and under which id it was taken: its
+// hash tells whether the registry changed.
+type SchemaContent struct {
 	// Compatibility and Mode are the registry's global settings.
 	Compatibility string `json:"compatibility,omitempty"`
 	Mode          string `json:"mode,omitempty"`
@@ -64,14 +70,29 @@ func (s *SchemaSnapshot) Counts() (subjects, versions int) {
 // ContentHash identifies what the registry held, leaving out when and under which id it was
 // read: two snapshots of an unchanged registry have the same hash.
 func (s *SchemaSnapshot) ContentHash() (string, error) {
-	c := *s
-	c.ID, c.Time = "", time.Time{}
-	b, err := json.Marshal(&c)
+	_, hash, err := s.Marshal()
+	return hash, err
+}
+
+// Marshal returns the snapshot's JSON and its content hash from one encoding of the content
+// (a large registry's snapshot is megabytes): the JSON is the header fields spliced onto it.
+func (s *SchemaSnapshot) Marshal() ([]byte, string, error) {
+	content, err := json.Marshal(&s.SchemaContent)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	sum := sha256.Sum256(content)
+	head, err := json.Marshal(struct {
+		Format int       `json:"format"`
+		ID     string    `json:"id"`
+		Time   time.Time `json:"time"`
+	}{s.Format, s.ID, s.Time})
+	if err != nil {
+		return nil, "", err
+	}
+	doc := append(head[:len(head)-1:len(head)-1], ',')
+	doc = append(doc, content[1:]...) // content is an object with at least "subjects"
+	return doc, hex.EncodeToString(sum[:]), nil
 }
 
 // SchemaManifest lists a Schema Registry backup's snapshots, oldest first. Only snapshots it
@@ -133,13 +154,14 @@ func (m *SchemaManifest) Find(id string) *SnapshotRef {
 	return nil
 }
 
-// EncodeSchemaSnapshot makes the stored object of a snapshot.
-func EncodeSchemaSnapshot(s *SchemaSnapshot, key []byte) ([]byte, error) {
-	b, err := json.Marshal(s)
+// EncodeSchemaSnapshot makes the stored object of a snapshot and returns its content hash.
+func EncodeSchemaSnapshot(s *SchemaSnapshot, key []byte) (obj []byte, hash string, err error) {
+	b, hash, err := s.Marshal()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return EncodeDocument(b, key)
+	obj, err = EncodeDocument(b, key)
+	return obj, hash, err
 }
 
 // DecodeSchemaSnapshot opens a stored snapshot object.

@@ -645,3 +645,17 @@ func (s *Server) setting(r *http.Request, parts []string, getField, putField str
 	}
 	return nil, &apiError{status: 405, code: 405, msg: "HTTP 405 Method Not Allowed"}
 }
+
+// Add registers a schema under a subject as a READWRITE registry would, without HTTP: for
+// seeding large registries in benchmarks. It returns the id.
+func (s *Server) Add(subject, schemaType, text string) (int, error) {
+	body, _ := json.Marshal(registerRequest{Schema: text, SchemaType: schemaType})
+	r := httptest.NewRequest(http.MethodPost, "/subjects/"+url.PathEscape(subject)+"/versions", strings.NewReader(string(body)))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, aerr := s.register(r, subject)
+	if aerr != nil {
+		return 0, fmt.Errorf("register %s: %d %s", subject, aerr.code, aerr.msg)
+	}
+	return out.(map[string]int)["id"], nil
+}
