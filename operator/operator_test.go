@@ -79,7 +79,10 @@ func newBed(t *testing.T) *bed {
 	b.queue = fmt.Sprintf("operator-%d", time.Now().UnixNano())
 	// Workers in a cluster read Kubernetes Secrets (secrets.Kube); here a map holds the one
 	// value the tests use.
-	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Secrets: func(string) secrets.Resolver { return secrets.Map{"backup-key#key": testKey} }})
+	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Secrets: func(string) secrets.Resolver {
+		return secrets.Map{"backup-key#key": testKey, "sr-creds#username": "svc", "sr-creds#password": registryPassword,
+			"bad-creds#username": "svc", "bad-creds#password": "not-the-password"}
+	}})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	b.startOperator(t)
@@ -438,7 +441,8 @@ func TestSamplesStartWorkflows(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
 	ids := []string{workflows.WorkflowID("KafkaBackup", "kafka", "orders"), workflows.WorkflowID("KafkaBackup", "kafka", "audit-nightly"),
-		workflows.WorkflowID("KafkaRestore", "kafka", "orders-dr")}
+		workflows.WorkflowID("KafkaRestore", "kafka", "orders-dr"), workflows.WorkflowID("SchemaRegistryBackup", "kafka", "prod-schemas"),
+		workflows.WorkflowID("SchemaRegistryRestore", "kafka", "schemas-dr")}
 	for _, id := range ids { // the dev server keeps workflows of earlier runs of this test
 		_ = b.temporal.TerminateWorkflow(ctx, id, "", "earlier test run")
 	}
@@ -447,7 +451,7 @@ func TestSamplesStartWorkflows(t *testing.T) {
 		require.NoError(t, b.k8s.Create(ctx, &corev1.Secret{ObjectMeta: objMeta("kafka", name), StringData: map[string]string{"x": "not a real secret"}}))
 	}
 	applied := time.Now()
-	for _, f := range []string{"kafkacluster", "storage", "kafkabackup", "kafkarestore"} {
+	for _, f := range []string{"kafkacluster", "storage", "kafkabackup", "kafkarestore", "schemaregistry", "schemaregistrybackup", "schemaregistryrestore"} {
 		data, err := os.ReadFile(filepath.Join("..", "deploy", "samples", f+".yaml"))
 		require.NoError(t, err)
 		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)

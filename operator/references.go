@@ -29,6 +29,8 @@ func getRef(ctx context.Context, c client.Client, namespace, name, field string,
 			kind = "KafkaCluster"
 		case *arkivev1.Storage:
 			kind = "Storage"
+		case *arkivev1.SchemaRegistry:
+			kind = "SchemaRegistry"
 		}
 		return &missingError{kind: kind, namespace: namespace, name: name, field: field}
 	}

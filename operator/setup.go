@@ -25,9 +25,18 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaRestore{}).Named("kafkarestore").WithOptions(parallel).Complete(&KafkaRestoreReconciler{d}); err != nil {
 		return err
 	}
+	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.SchemaRegistryBackup{}).Named("schemaregistrybackup").WithOptions(parallel).
+		Complete(&SchemaRegistryBackupReconciler{d}); err != nil {
+		return err
+	}
+	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.SchemaRegistryRestore{}).Named("schemaregistryrestore").WithOptions(parallel).
+		Complete(&SchemaRegistryRestoreReconciler{d}); err != nil {
+		return err
+	}
 	for kind, newObj := range map[string]func() client.Object{
-		check.KindKafkaCluster: func() client.Object { return &arkivev1.KafkaCluster{} },
-		check.KindStorage:      func() client.Object { return &arkivev1.Storage{} },
+		check.KindKafkaCluster:   func() client.Object { return &arkivev1.KafkaCluster{} },
+		check.KindStorage:        func() client.Object { return &arkivev1.Storage{} },
+		check.KindSchemaRegistry: func() client.Object { return &arkivev1.SchemaRegistry{} },
 	} {
 		r := &ConnectionReconciler{driver: d, kind: kind, newObj: newObj}
 		if err := ctrl.NewControllerManagedBy(mgr).For(newObj()).Named("check-" + kind).Complete(r); err != nil {

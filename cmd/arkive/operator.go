@@ -40,7 +40,7 @@ func (o *operatorFlags) register(fs *flag.FlagSet) {
 // operatorCmd runs the controllers: kubectl resources drive Temporal workflows.
 func operatorCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var o operatorFlags
-	fs := newFlagSet("operator", "Runs the Kubernetes operator: one Temporal workflow per KafkaBackup and KafkaRestore, kept in step\nwith its spec, and status copied back from the workflow; connectivity checks of KafkaCluster and\nStorage. Uses the in-cluster config or $KUBECONFIG.", stderr)
+	fs := newFlagSet("operator", "Runs the Kubernetes operator: one Temporal workflow per KafkaBackup, KafkaRestore,\nSchemaRegistryBackup and SchemaRegistryRestore, kept in step with its spec, and status copied back\nfrom the workflow; connectivity checks of KafkaCluster, SchemaRegistry and Storage. Uses the\nin-cluster config or $KUBECONFIG.", stderr)
 	o.register(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)

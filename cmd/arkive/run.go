@@ -18,6 +18,8 @@ import (
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
+	"arkive.io/arkive/workflows/schemabackup"
+	"arkive.io/arkive/workflows/schemarestore"
 )
 
 // resources are the objects of one YAML file, by kind and name.
@@ -26,11 +28,16 @@ type resources struct {
 	storages map[string]*arkivev1.Storage
 	backups  []*arkivev1.KafkaBackup
 	restores []*arkivev1.KafkaRestore
+
+	registries     map[string]*arkivev1.SchemaRegistry
+	schemaBackups  []*arkivev1.SchemaRegistryBackup
+	schemaRestores []*arkivev1.SchemaRegistryRestore
 }
 
 // loadResources reads the same multi-document YAML `kubectl apply -f` takes.
 func loadResources(r io.Reader) (*resources, error) {
-	res := &resources{clusters: map[string]*arkivev1.KafkaCluster{}, storages: map[string]*arkivev1.Storage{}}
+	res := &resources{clusters: map[string]*arkivev1.KafkaCluster{}, storages: map[string]*arkivev1.Storage{},
+		registries: map[string]*arkivev1.SchemaRegistry{}}
 	dec := yaml.NewYAMLOrJSONDecoder(r, 64<<10)
 	for doc := 1; ; doc++ {
 		var raw json.RawMessage
@@ -70,8 +77,20 @@ func loadResources(r io.Reader) (*resources, error) {
 			o := &arkivev1.KafkaRestore{}
 			err = strictUnmarshal(raw, o)
 			res.restores = append(res.restores, o)
+		case "SchemaRegistry":
+			o := &arkivev1.SchemaRegistry{}
+			err = strictUnmarshal(raw, o)
+			res.registries[o.Name] = o
+		case "SchemaRegistryBackup":
+			o := &arkivev1.SchemaRegistryBackup{}
+			err = strictUnmarshal(raw, o)
+			res.schemaBackups = append(res.schemaBackups, o)
+		case "SchemaRegistryRestore":
+			o := &arkivev1.SchemaRegistryRestore{}
+			err = strictUnmarshal(raw, o)
+			res.schemaRestores = append(res.schemaRestores, o)
 		default:
-			return nil, fmt.Errorf("document %d: kind %q is not supported by arkive run (KafkaCluster, Storage, KafkaBackup, KafkaRestore)", doc, head.Kind)
+			return nil, fmt.Errorf("document %d: kind %q is not supported by arkive run (KafkaCluster, SchemaRegistry, Storage, KafkaBackup, KafkaRestore, SchemaRegistryBackup, SchemaRegistryRestore)", doc, head.Kind)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d (%s): %w", doc, head.Kind, err)
@@ -133,14 +152,58 @@ func (r *resources) restoreInputs() ([]kafkarestore.RunInput, []string, error) {
 	return inputs, ids, nil
 }
 
+// schemaInputs builds the workflow inputs of the file's SchemaRegistryBackups and -Restores.
+func (r *resources) schemaInputs() ([]schemabackup.Input, []string, []schemarestore.Input, []string, error) {
+	var bins []schemabackup.Input
+	var rins []schemarestore.Input
+	var bids, rids []string
+	lookup := func(kind, name, field, reg, store string) (*arkivev1.SchemaRegistry, *arkivev1.Storage, error) {
+		sr, ok := r.registries[reg]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s %s: %s: no SchemaRegistry %q in the file", kind, name, field, reg)
+		}
+		st, ok := r.storages[store]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s %s: no Storage %q in the file", kind, name, store)
+		}
+		return sr, st, nil
+	}
+	for _, b := range r.schemaBackups {
+		sr, st, err := lookup("SchemaRegistryBackup", b.Name, "spec.registry", b.Spec.Registry, b.Spec.Storage)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		in, err := specs.SchemaBackupInput(b, sr, st)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("SchemaRegistryBackup %s: %w", b.Name, err)
+		}
+		bins = append(bins, in)
+		bids = append(bids, workflows.WorkflowID("SchemaRegistryBackup", in.Namespace, b.Name))
+	}
+	for _, rs := range r.schemaRestores {
+		sr, st, err := lookup("SchemaRegistryRestore", rs.Name, "spec.target", rs.Spec.Target, rs.Spec.Source.Storage)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		in, err := specs.SchemaRestoreInput(rs, sr, st)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("SchemaRegistryRestore %s: %w", rs.Name, err)
+		}
+		rins = append(rins, in)
+		rids = append(rids, workflows.WorkflowID("SchemaRegistryRestore", in.Namespace, rs.Name))
+	}
+	return bins, bids, rins, rids, nil
+}
+
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f workerFlags
 	var file string
 	var noWorker bool
-	fs := newFlagSet("run", `Starts (or updates) the workflows of the KafkaBackup and KafkaRestore resources in FILE, the
-same YAML kubectl takes, and runs a worker in this process unless --no-worker is given.`, stderr)
+	fs := newFlagSet("run", `Starts (or updates) the workflows of the KafkaBackup, KafkaRestore, SchemaRegistryBackup and
+SchemaRegistryRestore resources in FILE, the same YAML kubectl takes, and runs a worker in this
+process unless --no-worker is given.`, stderr)
 	f.register(fs)
-	fs.StringVar(&file, "f", "", "YAML file with KafkaCluster, Storage, KafkaBackup and KafkaRestore resources (- for stdin)")
+	fs.StringVar(&file, "f", "", "YAML file with connection (KafkaCluster, SchemaRegistry, Storage) and work resources (- for stdin)")
 	fs.BoolVar(&noWorker, "no-worker", false, "only start or update the workflows; do not run a worker in this process")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
@@ -169,8 +232,12 @@ same YAML kubectl takes, and runs a worker in this process unless --no-worker is
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	if len(inputs)+len(rinputs) == 0 {
-		return fmt.Errorf("%s: the file holds no KafkaBackup or KafkaRestore", file)
+	sbins, sbids, srins, srids, err := res.schemaInputs()
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if len(inputs)+len(rinputs)+len(sbins)+len(srins) == 0 {
+		return fmt.Errorf("%s: the file holds no KafkaBackup, KafkaRestore, SchemaRegistryBackup or SchemaRegistryRestore", file)
 	}
 	c, err := f.dial(stderr)
 	if err != nil {
@@ -194,6 +261,22 @@ same YAML kubectl takes, and runs a worker in this process unless --no-worker is
 			return fmt.Errorf("start %s: %w", rids[i], err)
 		}
 		fmt.Fprintf(stdout, "%s started (run %s)\n", rids[i], run.GetRunID())
+	}
+	for i, input := range sbins {
+		run, err := c.SignalWithStartWorkflow(ctx, sbids[i], workflows.SignalUpdate, input.Spec,
+			client.StartWorkflowOptions{ID: sbids[i], TaskQueue: f.taskQueue}, schemabackup.WorkflowName, schemabackup.RunInput{Input: input})
+		if err != nil {
+			return fmt.Errorf("start %s: %w", sbids[i], err)
+		}
+		fmt.Fprintf(stdout, "%s started or updated (run %s)\n", sbids[i], run.GetRunID())
+	}
+	for i, input := range srins {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: srids[i], TaskQueue: f.taskQueue,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, schemarestore.WorkflowName, input)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", srids[i], err)
+		}
+		fmt.Fprintf(stdout, "%s started (run %s)\n", srids[i], run.GetRunID())
 	}
 	if noWorker {
 		return nil

@@ -28,7 +28,7 @@ func SchemaRegistryRestore(ctx workflow.Context, in Input) (Status, error) {
 		return st, err
 	}
 	var plan Plan
-	if err := workflow.ExecuteActivity(activityCtx(ctx, 30*time.Minute), ActivityPlan, PlanInput{Connection: in.Connection, Spec: in.Spec}).Get(ctx, &plan); err != nil {
+	if err := workflow.ExecuteActivity(activityCtx(ctx, 30*time.Minute), ActivityPlan, PlanInput(in)).Get(ctx, &plan); err != nil {
 		return fail(err)
 	}
 	st.Plan = &plan
