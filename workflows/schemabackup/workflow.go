@@ -19,7 +19,6 @@ const retryPause = 30 * time.Second
 type backup struct {
 	in                             Input
 	state                          State
-	status                         Status
 	pause, resume, trigger, update workflow.ReceiveChannel
 	// triggered: a trigger signal asks for a snapshot now.
 	triggered bool
