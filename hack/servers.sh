@@ -130,14 +130,24 @@ export ARKIVE_TEST_TEMPORAL_CLI=$ARKIVE_BIN/temporal
 ENV
 }
 
+# stop_all waits until every server has exited (SIGKILL after 20 s): a start right after must
+# not find the old process still holding its port or writing the file it is about to remove.
 stop_all() {
-  local name
+  local name pids=()
   for name in temporal kafka minio azurite gcs; do
     if alive "$name"; then
       log "stopping $name"
-      kill -TERM -- "-$(cat "$ARKIVE_RUN/$name.pid")" 2>/dev/null || true
+      pids+=("$(cat "$ARKIVE_RUN/$name.pid")")
+      kill -TERM -- "-${pids[-1]}" 2>/dev/null || true
     fi
     rm -f "$ARKIVE_RUN/$name.pid"
+  done
+  local deadline=$((SECONDS + 20)) pid
+  for pid in "${pids[@]}"; do
+    while kill -0 -- "-$pid" 2>/dev/null; do
+      if [ $SECONDS -ge $deadline ]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+      sleep 0.2
+    done
   done
 }
 
