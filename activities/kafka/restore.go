@@ -64,14 +64,14 @@ type restorer struct {
 	throttle *throttle
 	deadline time.Time // the activity stops at a checkpoint after this (zero: never)
 
-	index     int64                              // stream index of the next record routed
-	tail      []int64                            // per target partition: records found beyond the checkpoint, not yet matched
+	index int64   // stream index of the next record routed
+	tail  []int64 // per target partition: records found beyond the checkpoint, not yet matched
 	// gone: of those, how many the target's retention already deleted (the first ones): they
 	// were written, so they count as written, but cannot be read back. next is the target
 	// offset of the next tail record.
 	gone, next []int64
-	verifiers map[int32]sarama.PartitionConsumer // read those records back
-	collected sync.WaitGroup
+	verifiers  map[int32]sarama.PartitionConsumer // read those records back
+	collected  sync.WaitGroup
 
 	mu       sync.Mutex
 	cond     *sync.Cond
