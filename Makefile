@@ -49,6 +49,7 @@ bench:
 	go test -run '^$$' -bench . -benchtime 40x ./internal/archive/...
 	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkRestore -benchtime 2x ./worker/
 	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkOperator -benchtime 1x ./operator/
+	go test -run '^$$' -bench BenchmarkSchemaBackup -benchtime 3x -count 3 ./activities/schemaregistry/
 
 # Resource pages in docs/resources, from the CRDs and deploy/samples.
 docs:

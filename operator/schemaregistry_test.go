@@ -131,6 +131,20 @@ func TestSchemaRegistryResources(t *testing.T) {
 			bytes.Contains([]byte(bad), []byte("False/ConnectionError: the registry refused the credentials (GET /config: HTTP 401")), good + " | " + bad
 	})
 
+	// A pause sent straight to the workflow shows as Paused with the signal as reason; resume
+	// brings it back to Running.
+	wid := getBackup("nightly").Status.WorkflowID
+	require.NoError(t, b.temporal.SignalWorkflow(ctx, wid, "", workflows.SignalPause, nil))
+	eventually(t, 10*time.Second, "Paused by signal", func() (bool, string) {
+		c := condition(getBackup("nightly").Status.Conditions, arkivev1.ConditionWorkflowReady)
+		return getBackup("nightly").Status.Phase == arkivev1.SchemaBackupPaused && bytes.HasPrefix([]byte(c), []byte("True/PausedBySignal")), c
+	})
+	require.NoError(t, b.temporal.SignalWorkflow(ctx, wid, "", workflows.SignalResume, nil))
+	eventually(t, 10*time.Second, "Running again", func() (bool, string) {
+		o := getBackup("nightly")
+		return o.Status.Phase == arkivev1.SchemaBackupRunning, string(o.Status.Phase)
+	})
+
 	// Deleting the backup cancels its workflow and the finalizer goes.
 	o := getBackup("nightly")
 	require.NoError(t, b.k8s.Delete(ctx, o))
