@@ -466,7 +466,7 @@ func (s *Server) deleteVersion(name, ver string, permanent bool) (any, *apiError
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.resolveVersion(sub, name, ver, permanent)
+	v, err := s.resolveVersion(sub, name, ver, true) // a soft-deleted version answers 40406/40407, not 40402
 	if err != nil {
 		return nil, err
 	}
