@@ -173,6 +173,7 @@ func TestKafkaRestoreRoundTrip(t *testing.T) {
 		require.Equal(t, derefOr(want.Payload), valueOrNull(got.Value), "partition %d: first record consumed after the restore", p)
 		require.Equal(t, derefOr(want.Key), valueOrNull(got.Key), "partition %d: first record's key", p)
 	}
+	recordHistory(t, c, wid, "kafkarestore-round-trip")
 }
 
 func derefOr(s *string) string {

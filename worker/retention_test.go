@@ -94,4 +94,5 @@ func TestScheduledRetentionKeepsLastTwoRuns(t *testing.T) {
 	require.Len(t, got, 200)
 	require.Equal(t, "run2-0", string(got[0].Value))
 	require.Equal(t, "run3-99", string(got[199].Value))
+	recordHistory(t, c, wid, "kafkabackup-scheduled-retention")
 }

@@ -261,6 +261,7 @@ func TestSchemaRegistryBackupRestoreRoundTrip(t *testing.T) {
 
 	requireNotInHistory(t, b.c, wid, "", registryPassword, `"basicAuth"`)
 	requireNotInHistory(t, b.c, rwid, "", registryPassword, `"urls"`)
+	recordHistory(t, b.c, rwid, "schemaregistryrestore-round-trip")
 }
 
 // Acceptance #6.3: an id the target uses for another schema, and a version whose id differs,
@@ -345,6 +346,7 @@ func TestSchemaRegistryBackupStoresOnlyChanges(t *testing.T) {
 	require.Equal(t, 2, n, "the pruned snapshot's object is deleted")
 	require.NotEqual(t, first, m.Snapshots[0].ID, "the oldest went")
 	require.Equal(t, s.LastSnapshot, m.Snapshots[1].ID)
+	recordHistory(t, b.c, wid, "schemaregistrybackup-trigger-retention")
 }
 
 // Acceptance #6.5: a 401 is a permanent Error with a clear message after one request, not a

@@ -127,4 +127,6 @@ func TestSignalsFromTheTemporalCLI(t *testing.T) {
 	done := waitForStatus(t, c, swid, func(s kafkabackup.Status) bool { return len(s.Runs) == 1 })
 	require.Equal(t, "Succeeded", done.Runs[0].Outcome)
 	require.Greater(t, done.Runs[0].Records, int64(0))
+	recordHistory(t, c, wid, "kafkabackup-continuous-pause-resume")
+	recordHistory(t, c, swid, "kafkabackup-scheduled-trigger")
 }

@@ -32,13 +32,23 @@ type Options struct {
 	MaxConcurrentActivities int
 }
 
-// Register adds every Arkive workflow and activity to r under its constant name.
-func Register(r sdkworker.Registry, opts Options) {
+// WorkflowRegistry is where workflows are registered: a worker, or a replayer of histories.
+type WorkflowRegistry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// RegisterWorkflows adds every Arkive workflow to r under its constant name.
+func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(check.CheckConnection, workflow.RegisterOptions{Name: check.WorkflowName})
 	r.RegisterWorkflowWithOptions(kafkabackup.KafkaBackup, workflow.RegisterOptions{Name: kafkabackup.WorkflowName})
 	r.RegisterWorkflowWithOptions(kafkarestore.KafkaRestore, workflow.RegisterOptions{Name: kafkarestore.WorkflowName})
 	r.RegisterWorkflowWithOptions(schemabackup.SchemaRegistryBackup, workflow.RegisterOptions{Name: schemabackup.WorkflowName})
 	r.RegisterWorkflowWithOptions(schemarestore.SchemaRegistryRestore, workflow.RegisterOptions{Name: schemarestore.WorkflowName})
+}
+
+// Register adds every Arkive workflow and activity to r under its constant name.
+func Register(r sdkworker.Registry, opts Options) {
+	RegisterWorkflows(r)
 
 	st := &storage.Activities{Secrets: opts.Secrets}
 	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir}

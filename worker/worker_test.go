@@ -69,6 +69,7 @@ func TestCheckConnectionOnDevServer(t *testing.T) {
 
 	// No secret value in input, result or history.
 	requireNotInHistory(t, c, run.GetID(), run.GetRunID(), secretKey, `"credentialsSecret"`)
+	recordHistory(t, c, run.GetID(), "check-storage")
 
 	res, _ = runCheck(t, c, queue, check.Input{Kind: check.KindStorage, Namespace: "default", Name: "wrong", Spec: specJSON(t, storageSpec("wrong"))})
 	require.False(t, res.OK)

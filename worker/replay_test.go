@@ -1,0 +1,71 @@
+package worker_test
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"arkive.io/arkive/worker"
+	"arkive.io/arkive/workflows/check"
+	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
+	"arkive.io/arkive/workflows/schemabackup"
+	"arkive.io/arkive/workflows/schemarestore"
+)
+
+var recordHistories = flag.Bool("record-histories", false, "write the histories of the end-to-end tests to testdata/histories")
+
+const historiesDir = "testdata/histories"
+
+// recordHistory keeps a workflow's history as a replay fixture when -record-histories is set
+// (go test ./worker -record-histories -run '<the tests that call it>').
+func recordHistory(t *testing.T, c client.Client, wid, name string) {
+	t.Helper()
+	if !*recordHistories {
+		return
+	}
+	iter := c.GetWorkflowHistory(context.Background(), wid, "", false, 0)
+	h := &historypb.History{}
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		h.Events = append(h.Events, ev)
+	}
+	b, err := protojson.MarshalOptions{Multiline: true}.Marshal(h)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(historiesDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(historiesDir, name+".json"), b, 0o644))
+}
+
+// Every checked-in history (real runs of every workflow kind on the dev server) replays against
+// the current code: a change that would break running workflows fails here, and must go
+// through workflow.GetVersion.
+func TestReplayCheckedInHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	require.NoError(t, err)
+	kinds := map[string]bool{}
+	for _, f := range files {
+		r := sdkworker.NewWorkflowReplayer()
+		worker.RegisterWorkflows(r)
+		require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)), f), "replay %s", f)
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var h historypb.History
+		require.NoError(t, protojson.Unmarshal(b, &h), f)
+		require.NotEmpty(t, h.Events, f)
+		kinds[h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()] = true
+	}
+	for _, k := range []string{check.WorkflowName, kafkabackup.WorkflowName, kafkarestore.WorkflowName, schemabackup.WorkflowName, schemarestore.WorkflowName} {
+		require.True(t, kinds[k], "no checked-in history of %s in %s", k, historiesDir)
+	}
+}
