@@ -19,6 +19,7 @@ install_debian() {
   apt_ensure mvn maven
   apt_ensure npm npm
   apt_ensure kcat kcat
+  apt_ensure openssl openssl
   apt_ensure etcd etcd-server
   apt_ensure kubectl kubectl
 }

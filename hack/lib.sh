@@ -24,6 +24,7 @@ ARKIVE_TEMPORAL_UI_PORT="${ARKIVE_TEMPORAL_UI_PORT:-18233}"
 ARKIVE_KAFKA_PORT="${ARKIVE_KAFKA_PORT:-19092}"
 ARKIVE_KAFKA_CONTROLLER_PORT="${ARKIVE_KAFKA_CONTROLLER_PORT:-19093}"
 ARKIVE_KAFKA_SASL_PORT="${ARKIVE_KAFKA_SASL_PORT:-19094}"
+ARKIVE_KAFKA_SSL_PORT="${ARKIVE_KAFKA_SSL_PORT:-19095}"   # mutual TLS (client certificate required)
 # Test-only credentials of the SASL listener (PLAIN and SCRAM-SHA-256/512 for the same user).
 ARKIVE_KAFKA_SASL_USER=arkive
 ARKIVE_KAFKA_SASL_PASSWORD=arkive-sasl-test-password
@@ -34,6 +35,7 @@ ARKIVE_GCS_PORT="${ARKIVE_GCS_PORT:-19020}"
 ENVTEST_ASSETS="$ARKIVE_CACHE/envtest-$KUBE_VERSION"
 KAFKA_HOME="$ARKIVE_CACHE/kafka-$KAFKA_VERSION"
 AZURITE_HOME="$ARKIVE_CACHE/azurite-$AZURITE_VERSION"
+TLS_DIR="$ARKIVE_CACHE/tls-v1"     # the test CA and certificates of the TLS listener, made once
 
 log() { printf '[arkive-hack] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

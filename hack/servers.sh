@@ -41,7 +41,30 @@ start_temporal() {
   wait_port temporal "$ARKIVE_TEMPORAL_PORT"
 }
 
+# make_tls: a test CA, the broker's certificate for 127.0.0.1 (in a PKCS#12 keystore), a client
+# certificate signed by the same CA, and a second CA the broker does not trust. Made once into
+# the cache: RSA keys and a JVM start are not free, and nothing here is secret.
+make_tls() {
+  [ -f "$TLS_DIR/.complete" ] && return 0
+  log "making the test CA and certificates (once)"
+  rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    for ca in ca other-ca; do
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout "$ca.key" -out "$ca.crt" -days 3650 -subj "/CN=arkive-test-$ca" 2>/dev/null
+    done
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=127.0.0.1" 2>/dev/null
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out broker.crt -days 3650 -extfile broker.ext 2>/dev/null
+    openssl pkcs12 -export -in broker.crt -inkey broker.key -certfile ca.crt -name broker -out broker.p12 -passout pass:arkive-tls-test
+    openssl req -newkey rsa:2048 -nodes -keyout tls.key -out client.csr -subj "/CN=arkive-client" 2>/dev/null
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 3650 2>/dev/null
+  ) || die "making test certificates failed (openssl)"
+  touch "$TLS_DIR/.complete"
+}
+
 start_kafka() {
+  make_tls
   local dir="$ARKIVE_RUN/kafka"
   if ! alive kafka && [ -n "${ARKIVE_KEEP_DATA:-}" ] && [ -f "$dir/server.properties" ]; then
     # A restart of the same broker with its data (the outage test): no format, no wipe.
@@ -55,10 +78,17 @@ start_kafka() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,CONTROLLER://127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT
+listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,CONTROLLER://127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT,SSL://127.0.0.1:$ARKIVE_KAFKA_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT,SSL://127.0.0.1:$ARKIVE_KAFKA_SSL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+listener.name.ssl.ssl.keystore.type=PKCS12
+listener.name.ssl.ssl.keystore.location=$TLS_DIR/broker.p12
+listener.name.ssl.ssl.keystore.password=arkive-tls-test
+listener.name.ssl.ssl.key.password=arkive-tls-test
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$TLS_DIR/ca.crt
+listener.name.ssl.ssl.client.auth=required
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$ARKIVE_KAFKA_SASL_USER="$ARKIVE_KAFKA_SASL_PASSWORD";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -89,6 +119,7 @@ PROPS
   fi
   wait_port kafka "$ARKIVE_KAFKA_PORT"
   wait_port kafka "$ARKIVE_KAFKA_SASL_PORT"
+  wait_port kafka "$ARKIVE_KAFKA_SSL_PORT"
 }
 
 start_minio() {
@@ -119,6 +150,8 @@ export ARKIVE_TEST_KAFKA=127.0.0.1:$ARKIVE_KAFKA_PORT
 export ARKIVE_TEST_KAFKA_SASL=127.0.0.1:$ARKIVE_KAFKA_SASL_PORT
 export ARKIVE_TEST_KAFKA_SASL_USER=$ARKIVE_KAFKA_SASL_USER
 export ARKIVE_TEST_KAFKA_SASL_PASSWORD=$ARKIVE_KAFKA_SASL_PASSWORD
+export ARKIVE_TEST_KAFKA_TLS=127.0.0.1:$ARKIVE_KAFKA_SSL_PORT
+export ARKIVE_TEST_KAFKA_TLS_DIR=$TLS_DIR
 export ARKIVE_TEST_MINIO=http://127.0.0.1:$ARKIVE_MINIO_PORT
 export ARKIVE_TEST_MINIO_ACCESS_KEY=arkive
 export ARKIVE_TEST_MINIO_SECRET_KEY=arkive-secret-key

@@ -47,6 +47,9 @@ const benchPartitions = 8
 var benchDirs []string
 
 func TestMain(m *testing.M) {
+	if runDirectCaptureChild() {
+		return
+	}
 	code := m.Run()
 	for _, d := range benchDirs {
 		_ = os.RemoveAll(d)

@@ -10,6 +10,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -169,4 +171,58 @@ func TestConfigAuthenticatesWithSASLOnRealBroker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Mutual TLS against the real broker's SSL listener, which requires a client certificate:
+// with the CA and client certificate from a Secret a record goes through and comes back; without
+// the client certificate, or trusting another CA, the connection is refused.
+func TestConfigConnectsWithMutualTLSOnRealBroker(t *testing.T) {
+	bootstrap, dir := testenv.KafkaTLS(t)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	spec := arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}, SecurityProtocol: arkivev1.SecuritySSL,
+		TLS: &arkivev1.TLSConfig{SecretName: "kafka-tls"}}
+	connect := func(sr secrets.Map) (sarama.Client, error) {
+		cfg, err := kafka.Config(context.Background(), spec, sr)
+		require.NoError(t, err)
+		cfg.Metadata.Retry.Max = 0
+		cfg.Producer.Return.Successes = true
+		c, err := sarama.NewClient([]string{bootstrap}, cfg)
+		if err == nil {
+			_, err = c.Controller()
+		}
+		return c, err
+	}
+	good := secrets.Map{"kafka-tls#ca.crt": read("ca.crt"), "kafka-tls#tls.crt": read("tls.crt"), "kafka-tls#tls.key": read("tls.key")}
+	c, err := connect(good)
+	require.NoError(t, err)
+	defer c.Close()
+	topic := fmt.Sprintf("tls-%d", time.Now().UnixNano())
+	admin, err := sarama.NewClusterAdminFromClient(c)
+	require.NoError(t, err)
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
+	p, err := sarama.NewSyncProducerFromClient(c)
+	require.NoError(t, err)
+	_, off, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("over tls")})
+	require.NoError(t, err)
+	cons, err := sarama.NewConsumerFromClient(c)
+	require.NoError(t, err)
+	defer cons.Close()
+	pc, err := cons.ConsumePartition(topic, 0, off)
+	require.NoError(t, err)
+	defer pc.Close()
+	select {
+	case m := <-pc.Messages():
+		require.Equal(t, "over tls", string(m.Value))
+	case <-time.After(30 * time.Second):
+		t.Fatal("the record did not come back over TLS")
+	}
+
+	_, err = connect(secrets.Map{"kafka-tls#ca.crt": read("ca.crt")})
+	require.Error(t, err, "the broker requires a client certificate")
+	_, err = connect(secrets.Map{"kafka-tls#ca.crt": read("other-ca.crt"), "kafka-tls#tls.crt": read("tls.crt"), "kafka-tls#tls.key": read("tls.key")})
+	require.Error(t, err, "a broker certificate from a CA not trusted")
 }

@@ -16,6 +16,8 @@ const (
 	EnvKafkaSASL       = "ARKIVE_TEST_KAFKA_SASL"
 	EnvKafkaSASLUser   = "ARKIVE_TEST_KAFKA_SASL_USER"
 	EnvKafkaSASLPass   = "ARKIVE_TEST_KAFKA_SASL_PASSWORD"
+	EnvKafkaTLS        = "ARKIVE_TEST_KAFKA_TLS"
+	EnvKafkaTLSDir     = "ARKIVE_TEST_KAFKA_TLS_DIR"
 	EnvMinIO           = "ARKIVE_TEST_MINIO"
 	EnvMinIOAccessKey  = "ARKIVE_TEST_MINIO_ACCESS_KEY"
 	EnvMinIOSecretKey  = "ARKIVE_TEST_MINIO_SECRET_KEY"
@@ -55,6 +57,13 @@ func Kafka(t testing.TB) string { return Require(t, EnvKafka) }
 // authenticate with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
 func KafkaSASL(t testing.TB) (bootstrap, user, password string) {
 	return Require(t, EnvKafkaSASL), Require(t, EnvKafkaSASLUser), Require(t, EnvKafkaSASLPass)
+}
+
+// KafkaTLS is the mutual-TLS listener of the real broker and the folder with its test CA
+// (ca.crt), a client certificate and key the broker accepts (tls.crt, tls.key), and a CA it
+// does not trust (other-ca.crt).
+func KafkaTLS(t testing.TB) (bootstrap, dir string) {
+	return Require(t, EnvKafkaTLS), Require(t, EnvKafkaTLSDir)
 }
 
 // KubeAssets is the folder with kube-apiserver, etcd and kubectl for envtest.
