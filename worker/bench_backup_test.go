@@ -266,6 +266,7 @@ func runDirectCaptureChild() bool {
 	if raw == "" {
 		return false
 	}
+	worker.SetGCTarget() // the same runtime setting as the worker process it is compared with
 	var job directJob
 	if err := json.Unmarshal([]byte(raw), &job); err != nil {
 		fmt.Fprintln(os.Stderr, err)

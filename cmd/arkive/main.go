@@ -80,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 // falls back to an environment variable.
 type temporalFlags struct {
 	address, namespace, taskQueue string
+	// metrics, when set, receives the SDK's metrics (a worker with a metrics port).
+	metrics client.MetricsHandler
 }
 
 func (t *temporalFlags) register(fs *flag.FlagSet) {
@@ -90,7 +92,7 @@ func (t *temporalFlags) register(fs *flag.FlagSet) {
 
 func (t *temporalFlags) dial(stderr io.Writer) (client.Client, error) {
 	logger := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.Dial(client.Options{HostPort: t.address, Namespace: t.namespace, Logger: logger})
+	c, err := client.Dial(client.Options{HostPort: t.address, Namespace: t.namespace, Logger: logger, MetricsHandler: t.metrics})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", t.address, err)
 	}

@@ -239,6 +239,9 @@ process unless --no-worker is given.`, stderr)
 	if len(inputs)+len(rinputs)+len(sbins)+len(srins) == 0 {
 		return fmt.Errorf("%s: the file holds no KafkaBackup, KafkaRestore, SchemaRegistryBackup or SchemaRegistryRestore", file)
 	}
+	if !noWorker {
+		f.withMetrics()
+	}
 	c, err := f.dial(stderr)
 	if err != nil {
 		return err

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +101,13 @@ func TestRunStartsABackupAndStatusPrintsIt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var out, errOut bytes.Buffer
-	go func() { done <- runCmd(ctx, append([]string{"-f", file}, common...), &out, &errOut) }()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	require.NoError(t, l.Close())
+	go func() {
+		done <- runCmd(ctx, append([]string{"-f", file, "--metrics-port", port}, common...), &out, &errOut)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -122,6 +132,15 @@ func TestRunStartsABackupAndStatusPrintsIt(t *testing.T) {
 	}
 	require.Contains(t, out.String(), "arkive/kafkabackup/team-a/"+name+" started or updated")
 	require.Contains(t, status.String(), `"phase": "`+kafkabackup.PhaseStreaming+`"`)
+
+	// The worker's metrics port serves the Temporal SDK's metrics next to the process's.
+	resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), `temporal_activity_execution_latency_seconds_bucket{activity_type="arkive.kafka.Capture"`)
+	require.Contains(t, string(body), `temporal_request{`)
+	require.Contains(t, string(body), "go_goroutines")
 }
 
 const schemaFile = `apiVersion: arkive.io/v1alpha1

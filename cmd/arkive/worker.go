@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/worker"
 )
@@ -37,6 +39,13 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from files DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
 	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
+}
+
+// withMetrics sends the Temporal SDK's metrics to the /metrics endpoint when there is one.
+func (w *workerFlags) withMetrics() {
+	if w.metricsPort > 0 {
+		w.metrics = metrics.New(prometheus.DefaultRegisterer)
+	}
 }
 
 func (w *workerFlags) options() (worker.Options, error) {
@@ -76,6 +85,7 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
+	f.withMetrics()
 	c, err := f.dial(stderr)
 	if err != nil {
 		return err
@@ -86,6 +96,7 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 
 // runWorker runs a worker (and the metrics endpoint) until ctx ends.
 func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Writer) error {
+	worker.SetGCTarget()
 	if f.metricsPort > 0 {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
