@@ -8,6 +8,7 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -140,4 +141,42 @@ func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Res
 func (d *driver) setCondition(w workItem, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&w.status.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status,
 		Reason: reason, Message: message, ObservedGeneration: w.obj.GetGeneration()})
+}
+
+// restoreRun is what following a restore kind's workflow needs: its phase, and how to query the
+// workflow and mirror the answer into the resource.
+type restoreRun struct {
+	obj    client.Object
+	status *arkivev1.WorkStatus
+	phase  *arkivev1.RestorePhase
+	before arkivev1.RestorePhase
+	// mirror queries the workflow's status into the resource; an error means no answer.
+	mirror func(ctx context.Context) error
+	// done reports a finished run whose workflow needs no more following (a dry run's Ready).
+	done func() bool
+}
+
+// followRestore ends the reconcile of a restore kind: it mirrors the workflow's status (a
+// workflow terminated by hand is Failed, saying so), records the phase change as an Event,
+// saves the status, and stops requeueing once the run has finished for the current spec.
+func (d *driver) followRestore(ctx context.Context, state WorkflowState, res ctrl.Result, r restoreRun) (ctrl.Result, error) {
+	if state != WorkflowAbsent && r.status.WorkflowID != "" {
+		tctx, cancel := temporalContext(ctx)
+		defer cancel()
+		if err := r.mirror(tctx); err != nil && state == WorkflowTerminated {
+			*r.phase = arkivev1.RestoreFailed
+			r.status.LastError = "workflow " + r.status.WorkflowID + " was terminated"
+		}
+	}
+	if r.before != *r.phase && *r.phase != "" {
+		d.events.Eventf(r.obj, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s", orNone(string(r.before)), *r.phase)
+	}
+	if err := d.Status().Update(ctx, r.obj); err != nil && !apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
+	finished := *r.phase == arkivev1.RestoreDone || *r.phase == arkivev1.RestoreFailed || (r.done != nil && r.done())
+	if finished && state != WorkflowRunning && r.status.ObservedGeneration == r.obj.GetGeneration() {
+		return ctrl.Result{}, nil // nothing to follow until the spec changes
+	}
+	return res, nil
 }

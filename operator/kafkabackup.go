@@ -92,18 +92,8 @@ func conditionReason(conds []metav1.Condition) string {
 // backupInput resolves the KafkaCluster, Storage and Secrets a backup names and builds the
 // workflow input (references only, never Secret values).
 func (r *KafkaBackupReconciler) backupInput(ctx context.Context, kb *arkivev1.KafkaBackup) (kafkabackup.Input, error) {
-	kc := &arkivev1.KafkaCluster{}
-	if err := getRef(ctx, r.Client, kb.Namespace, kb.Spec.Source, "spec.source", kc); err != nil {
-		return kafkabackup.Input{}, err
-	}
-	st := &arkivev1.Storage{}
-	if err := getRef(ctx, r.Client, kb.Namespace, kb.Spec.Sink, "spec.sink", st); err != nil {
-		return kafkabackup.Input{}, err
-	}
-	refs := map[string]string{}
-	kafkaSecrets(kc, refs)
-	storageSecrets(st, refs)
-	if err := checkSecrets(ctx, r.apiReader, kb.Namespace, refs); err != nil {
+	kc, st := &arkivev1.KafkaCluster{}, &arkivev1.Storage{}
+	if err := r.resolveRefs(ctx, kb.Namespace, ref{kb.Spec.Source, "spec.source", kc}, ref{kb.Spec.Sink, "spec.sink", st}); err != nil {
 		return kafkabackup.Input{}, err
 	}
 	return specs.KafkaBackupInput(kb, kc, st)

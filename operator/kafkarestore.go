@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	tclient "go.temporal.io/sdk/client"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -47,43 +45,21 @@ func (r *KafkaRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err != nil || !kr.DeletionTimestamp.IsZero() {
 		return res, err
 	}
-	if state != WorkflowAbsent && kr.Status.WorkflowID != "" {
-		var s kafkarestore.Status
-		tctx, cancel := temporalContext(ctx)
-		defer cancel()
-		if qerr := queryStatus(tctx, r.Temporal, kr.Status.WorkflowID, &s); qerr == nil {
+	return r.followRestore(ctx, state, res, restoreRun{obj: kr, status: &kr.Status.WorkStatus, phase: &kr.Status.Phase, before: before,
+		mirror: func(ctx context.Context) error {
+			var s kafkarestore.Status
+			if err := queryStatus(ctx, r.Temporal, kr.Status.WorkflowID, &s); err != nil {
+				return err
+			}
 			r.mirror(kr, &s)
-		} else if state == WorkflowTerminated {
-			kr.Status.Phase = arkivev1.RestoreFailed
-			kr.Status.LastError = "workflow " + kr.Status.WorkflowID + " was terminated"
-		}
-	}
-	if before != kr.Status.Phase && kr.Status.Phase != "" {
-		r.events.Eventf(kr, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s", orNone(string(before)), kr.Status.Phase)
-	}
-	if err := r.Status().Update(ctx, kr); err != nil && !apierrors.IsConflict(err) {
-		return ctrl.Result{}, err
-	}
-	if (kr.Status.Phase == arkivev1.RestoreDone || kr.Status.Phase == arkivev1.RestoreFailed) && state != WorkflowRunning &&
-		kr.Status.ObservedGeneration == kr.Generation {
-		return ctrl.Result{}, nil // finished: nothing to follow until the spec changes
-	}
-	return res, nil
+			return nil
+		},
+		done: func() bool { return kr.Status.Phase == arkivev1.RestoreReady && kr.Spec.DryRun }})
 }
 
 func (r *KafkaRestoreReconciler) restoreInput(ctx context.Context, kr *arkivev1.KafkaRestore) (kafkarestore.RunInput, error) {
-	kc := &arkivev1.KafkaCluster{}
-	if err := getRef(ctx, r.Client, kr.Namespace, kr.Spec.Target, "spec.target", kc); err != nil {
-		return kafkarestore.RunInput{}, err
-	}
-	st := &arkivev1.Storage{}
-	if err := getRef(ctx, r.Client, kr.Namespace, kr.Spec.Source.Storage, "spec.source.storage", st); err != nil {
-		return kafkarestore.RunInput{}, err
-	}
-	refs := map[string]string{}
-	kafkaSecrets(kc, refs)
-	storageSecrets(st, refs)
-	if err := checkSecrets(ctx, r.apiReader, kr.Namespace, refs); err != nil {
+	kc, st := &arkivev1.KafkaCluster{}, &arkivev1.Storage{}
+	if err := r.resolveRefs(ctx, kr.Namespace, ref{kr.Spec.Target, "spec.target", kc}, ref{kr.Spec.Source.Storage, "spec.source.storage", st}); err != nil {
 		return kafkarestore.RunInput{}, err
 	}
 	return specs.KafkaRestoreInput(kr, kc, st)

@@ -37,6 +37,32 @@ func getRef(ctx context.Context, c client.Client, namespace, name, field string,
 	return err
 }
 
+// ref is one object a work resource names: its name, the field naming it, and where to read it.
+type ref struct {
+	name, field string
+	obj         client.Object
+}
+
+// resolveRefs reads the objects a work resource names (a missing one is a missingError naming
+// the field) and checks that every Secret those objects name exists.
+func (d *driver) resolveRefs(ctx context.Context, namespace string, refs ...ref) error {
+	named := map[string]string{}
+	for _, r := range refs {
+		if err := getRef(ctx, d.Client, namespace, r.name, r.field, r.obj); err != nil {
+			return err
+		}
+		switch o := r.obj.(type) {
+		case *arkivev1.KafkaCluster:
+			kafkaSecrets(o, named)
+		case *arkivev1.Storage:
+			storageSecrets(o, named)
+		case *arkivev1.SchemaRegistry:
+			registrySecrets(o, named)
+		}
+	}
+	return checkSecrets(ctx, d.apiReader, namespace, named)
+}
+
 // checkSecrets makes sure every Secret the specs name exists. Only existence is checked, by
 // reading the Secret's metadata straight from the API server (no cache, no watch on Secrets,
 // no values): the operator never reads or passes on a value; workers read them when they connect.
@@ -88,5 +114,19 @@ func storageSecrets(st *arkivev1.Storage, refs map[string]string) {
 	}
 	if s.Encryption != nil {
 		refs[s.Encryption.KeySecret.Name] = prefix + "encryption.keySecret.name"
+	}
+}
+
+// registrySecrets are the Secrets a SchemaRegistry names.
+func registrySecrets(sr *arkivev1.SchemaRegistry, refs map[string]string) {
+	prefix := "SchemaRegistry " + sr.Name + " spec."
+	if sr.Spec.BasicAuth != nil {
+		refs[sr.Spec.BasicAuth.SecretName] = prefix + "basicAuth.secretName"
+	}
+	if sr.Spec.BearerToken != nil {
+		refs[sr.Spec.BearerToken.Name] = prefix + "bearerToken.name"
+	}
+	if sr.Spec.TLS != nil && sr.Spec.TLS.SecretName != "" {
+		refs[sr.Spec.TLS.SecretName] = prefix + "tls.secretName"
 	}
 }

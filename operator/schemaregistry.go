@@ -75,18 +75,8 @@ func (r *SchemaRegistryBackupReconciler) Reconcile(ctx context.Context, req ctrl
 }
 
 func (r *SchemaRegistryBackupReconciler) input(ctx context.Context, b *arkivev1.SchemaRegistryBackup) (schemabackup.Input, error) {
-	sr := &arkivev1.SchemaRegistry{}
-	if err := getRef(ctx, r.Client, b.Namespace, b.Spec.Registry, "spec.registry", sr); err != nil {
-		return schemabackup.Input{}, err
-	}
-	st := &arkivev1.Storage{}
-	if err := getRef(ctx, r.Client, b.Namespace, b.Spec.Storage, "spec.storage", st); err != nil {
-		return schemabackup.Input{}, err
-	}
-	refs := map[string]string{}
-	registrySecrets(sr, refs)
-	storageSecrets(st, refs)
-	if err := checkSecrets(ctx, r.apiReader, b.Namespace, refs); err != nil {
+	sr, st := &arkivev1.SchemaRegistry{}, &arkivev1.Storage{}
+	if err := r.resolveRefs(ctx, b.Namespace, ref{b.Spec.Registry, "spec.registry", sr}, ref{b.Spec.Storage, "spec.storage", st}); err != nil {
 		return schemabackup.Input{}, err
 	}
 	return specs.SchemaBackupInput(b, sr, st)
@@ -153,44 +143,21 @@ func (r *SchemaRegistryRestoreReconciler) Reconcile(ctx context.Context, req ctr
 	if err != nil || !rs.DeletionTimestamp.IsZero() {
 		return res, err
 	}
-	if state != WorkflowAbsent && rs.Status.WorkflowID != "" {
-		var s schemarestore.Status
-		tctx, cancel := temporalContext(ctx)
-		defer cancel()
-		if qerr := queryStatus(tctx, r.Temporal, rs.Status.WorkflowID, &s); qerr == nil {
+	return r.followRestore(ctx, state, res, restoreRun{obj: rs, status: &rs.Status.WorkStatus, phase: &rs.Status.Phase, before: before,
+		mirror: func(ctx context.Context) error {
+			var s schemarestore.Status
+			if err := queryStatus(ctx, r.Temporal, rs.Status.WorkflowID, &s); err != nil {
+				return err
+			}
 			mirrorSchemaRestore(rs, &s)
-		} else if state == WorkflowTerminated {
-			rs.Status.Phase = arkivev1.RestoreFailed
-			rs.Status.LastError = "workflow " + rs.Status.WorkflowID + " was terminated"
-		}
-	}
-	if before != rs.Status.Phase && rs.Status.Phase != "" {
-		r.events.Eventf(rs, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s", orNone(string(before)), rs.Status.Phase)
-	}
-	if err := r.Status().Update(ctx, rs); err != nil && !apierrors.IsConflict(err) {
-		return ctrl.Result{}, err
-	}
-	finished := rs.Status.Phase == arkivev1.RestoreDone || rs.Status.Phase == arkivev1.RestoreFailed ||
-		(rs.Status.Phase == arkivev1.RestoreReady && rs.Spec.DryRun)
-	if finished && state != WorkflowRunning && rs.Status.ObservedGeneration == rs.Generation {
-		return ctrl.Result{}, nil // nothing to follow until the spec changes
-	}
-	return res, nil
+			return nil
+		},
+		done: func() bool { return rs.Status.Phase == arkivev1.RestoreReady && rs.Spec.DryRun }})
 }
 
 func (r *SchemaRegistryRestoreReconciler) input(ctx context.Context, rs *arkivev1.SchemaRegistryRestore) (schemarestore.Input, error) {
-	sr := &arkivev1.SchemaRegistry{}
-	if err := getRef(ctx, r.Client, rs.Namespace, rs.Spec.Target, "spec.target", sr); err != nil {
-		return schemarestore.Input{}, err
-	}
-	st := &arkivev1.Storage{}
-	if err := getRef(ctx, r.Client, rs.Namespace, rs.Spec.Source.Storage, "spec.source.storage", st); err != nil {
-		return schemarestore.Input{}, err
-	}
-	refs := map[string]string{}
-	registrySecrets(sr, refs)
-	storageSecrets(st, refs)
-	if err := checkSecrets(ctx, r.apiReader, rs.Namespace, refs); err != nil {
+	sr, st := &arkivev1.SchemaRegistry{}, &arkivev1.Storage{}
+	if err := r.resolveRefs(ctx, rs.Namespace, ref{rs.Spec.Target, "spec.target", sr}, ref{rs.Spec.Source.Storage, "spec.source.storage", st}); err != nil {
 		return schemarestore.Input{}, err
 	}
 	return specs.SchemaRestoreInput(rs, sr, st)
@@ -227,18 +194,4 @@ func mirrorSchemaRestore(rs *arkivev1.SchemaRegistryRestore, s *schemarestore.St
 	}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status, Reason: reason,
 		Message: message, ObservedGeneration: rs.Generation})
-}
-
-// registrySecrets are the Secrets a SchemaRegistry names.
-func registrySecrets(sr *arkivev1.SchemaRegistry, refs map[string]string) {
-	prefix := "SchemaRegistry " + sr.Name + " spec."
-	if sr.Spec.BasicAuth != nil {
-		refs[sr.Spec.BasicAuth.SecretName] = prefix + "basicAuth.secretName"
-	}
-	if sr.Spec.BearerToken != nil {
-		refs[sr.Spec.BearerToken.Name] = prefix + "bearerToken.name"
-	}
-	if sr.Spec.TLS != nil && sr.Spec.TLS.SecretName != "" {
-		refs[sr.Spec.TLS.SecretName] = prefix + "tls.secretName"
-	}
 }

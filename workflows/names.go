@@ -28,6 +28,15 @@ func WorkflowID(kind, namespace, name string) string {
 	return "arkive/" + strings.ToLower(kind) + "/" + namespace + "/" + name
 }
 
+// Phases of every restore kind, as the API's RestorePhase names them.
+const (
+	RestoreDraft     = "Draft"
+	RestoreReady     = "Ready"
+	RestoreRestoring = "Restoring"
+	RestoreDone      = "Done"
+	RestoreFailed    = "Failed"
+)
+
 // ErrInvalidSpec is the ApplicationError type, shared by every kind, for a spec that cannot
 // work; it is never retried and shows in the resource's status.
 const ErrInvalidSpec = "InvalidSpec"

@@ -34,8 +34,11 @@ type privateBed struct {
 
 func newPrivateBed(t *testing.T) *privateBed {
 	testenv.Temporal(t) // installed by the test bed; in CI it is there
-	b := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT=37233", "ARKIVE_TEMPORAL_UI_PORT=38233",
-		"ARKIVE_KAFKA_PORT=39092", "ARKIVE_KAFKA_CONTROLLER_PORT=39093", "ARKIVE_KAFKA_SASL_PORT=39094", "ARKIVE_KEEP_DATA=1")}
+	// Ports of its own, below Linux's ephemeral range (32768-60999), where an outgoing
+	// connection may hold one: every listener of the bed is set, or it would clash with the
+	// shared bed's.
+	b := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT=23233", "ARKIVE_TEMPORAL_UI_PORT=23234",
+		"ARKIVE_KAFKA_PORT=23092", "ARKIVE_KAFKA_CONTROLLER_PORT=23093", "ARKIVE_KAFKA_SASL_PORT=23094", "ARKIVE_KAFKA_SSL_PORT=23095", "ARKIVE_KEEP_DATA=1")}
 	b.servers("start", "temporal", "kafka")
 	t.Cleanup(func() { b.servers("stop") })
 	return b
@@ -56,7 +59,7 @@ func TestBackupRecoversFromBrokerOutageAndTemporalRestart(t *testing.T) {
 		t.Skip("long fault test")
 	}
 	bed := newPrivateBed(t)
-	bootstrap, temporal := "127.0.0.1:39092", "127.0.0.1:37233"
+	bootstrap, temporal := "127.0.0.1:23092", "127.0.0.1:23233"
 	c, err := client.Dial(client.Options{HostPort: temporal})
 	require.NoError(t, err)
 	defer c.Close()

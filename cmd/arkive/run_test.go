@@ -73,6 +73,25 @@ func TestRunFileErrorsNameTheField(t *testing.T) {
 	require.ErrorContains(t, err, `apiVersion "v1" is not arkive.io/v1alpha1`)
 }
 
+// startRun runs `arkive run ARGS` (with its in-process worker) until the test ends, then
+// terminates the workflow wid it started.
+func startRun(t *testing.T, temporal, wid string, args []string) (out, errOut *bytes.Buffer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	out, errOut = &bytes.Buffer{}, &bytes.Buffer{}
+	go func() { done <- runCmd(ctx, args, out, errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		c, err := (&temporalFlags{address: temporal, namespace: "default"}).dial(io.Discard)
+		if err == nil {
+			_ = c.TerminateWorkflow(context.Background(), wid, "", "test done")
+			c.Close()
+		}
+	})
+	return out, errOut
+}
+
 func TestRunStartsABackupAndStatusPrintsIt(t *testing.T) {
 	bootstrap := testenv.Kafka(t)
 	temporal := testenv.Temporal(t)
@@ -98,32 +117,18 @@ func TestRunStartsABackupAndStatusPrintsIt(t *testing.T) {
 	queue := "cli-" + name
 	common := []string{"--temporal-address", temporal, "--task-queue", queue}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var out, errOut bytes.Buffer
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	require.NoError(t, l.Close())
-	go func() {
-		done <- runCmd(ctx, append([]string{"-f", file, "--metrics-port", port}, common...), &out, &errOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		c, err := (&temporalFlags{address: temporal, namespace: "default"}).dial(&errOut)
-		if err == nil {
-			_ = c.TerminateWorkflow(context.Background(), "arkive/kafkabackup/team-a/"+name, "", "test done")
-			c.Close()
-		}
-	})
+	out, errOut := startRun(t, temporal, "arkive/kafkabackup/team-a/"+name, append([]string{"-f", file, "--metrics-port", port}, common...))
 
 	// Poll `arkive status` until the committed offset reaches the 100 records produced.
 	deadline := time.Now().Add(90 * time.Second)
 	var status bytes.Buffer
 	for {
 		status.Reset()
-		err := statusCmd(context.Background(), append([]string{"kafkabackup/" + name, "-n", "team-a"}, common...), &status, &errOut)
+		err := statusCmd(context.Background(), append([]string{"kafkabackup/" + name, "-n", "team-a"}, common...), &status, errOut)
 		if err == nil && strings.Contains(status.String(), `"committed": 100`) {
 			break
 		}
@@ -185,26 +190,12 @@ func TestRunSchemaRegistryBackupFromAFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, fmt.Appendf(nil, schemaFile, base, t.TempDir(), name, "backupIntervalSecs: 60"), 0o600))
 	queue := "cli-" + name
 	common := []string{"--temporal-address", temporal, "--task-queue", queue}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var out, errOut bytes.Buffer
-	go func() {
-		done <- runCmd(ctx, append([]string{"-f", file, "--secrets-dir", secretsDir}, common...), &out, &errOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		c, err := (&temporalFlags{address: temporal, namespace: "default"}).dial(&errOut)
-		if err == nil {
-			_ = c.TerminateWorkflow(context.Background(), "arkive/schemaregistrybackup/team-a/"+name, "", "test done")
-			c.Close()
-		}
-	})
+	out, errOut := startRun(t, temporal, "arkive/schemaregistrybackup/team-a/"+name, append([]string{"-f", file, "--secrets-dir", secretsDir}, common...))
 	deadline := time.Now().Add(60 * time.Second)
 	var status bytes.Buffer
 	for {
 		status.Reset()
-		err := statusCmd(context.Background(), append([]string{"srb/" + name, "-n", "team-a"}, common...), &status, &errOut)
+		err := statusCmd(context.Background(), append([]string{"srb/" + name, "-n", "team-a"}, common...), &status, errOut)
 		if err == nil && strings.Contains(status.String(), `"phase": "Running"`) {
 			break
 		}
@@ -217,6 +208,6 @@ func TestRunSchemaRegistryBackupFromAFile(t *testing.T) {
 	// A bad spec in the file is refused before anything starts, naming the field.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, fmt.Appendf(nil, schemaFile, base, t.TempDir(), "bad", "retention: {keepLast: 0}"), 0o600))
-	err = runCmd(context.Background(), append([]string{"-f", bad, "--no-worker"}, common...), &out, &errOut)
+	err = runCmd(context.Background(), append([]string{"-f", bad, "--no-worker"}, common...), out, errOut)
 	require.ErrorContains(t, err, "spec.retention.keepLast")
 }

@@ -20,13 +20,13 @@ const (
 	ActivityGroups    = "arkive.kafka.RestoreGroupOffsets"
 )
 
-// Phases, as the KafkaRestore API names them.
+// Phases, shared by every restore kind.
 const (
-	PhaseDraft     = "Draft"
-	PhaseReady     = "Ready"
-	PhaseRestoring = "Restoring"
-	PhaseDone      = "Done"
-	PhaseFailed    = "Failed"
+	PhaseDraft     = workflows.RestoreDraft
+	PhaseReady     = workflows.RestoreReady
+	PhaseRestoring = workflows.RestoreRestoring
+	PhaseDone      = workflows.RestoreDone
+	PhaseFailed    = workflows.RestoreFailed
 )
 
 // Partition mappings.

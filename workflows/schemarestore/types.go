@@ -19,13 +19,13 @@ const (
 	ActivityImport  = "arkive.schemaregistry.Import"
 )
 
-// Phases, as the restore kinds name them.
+// Phases, shared by every restore kind.
 const (
-	PhaseDraft     = "Draft"
-	PhaseReady     = "Ready"
-	PhaseRestoring = "Restoring"
-	PhaseDone      = "Done"
-	PhaseFailed    = "Failed"
+	PhaseDraft     = workflows.RestoreDraft
+	PhaseReady     = workflows.RestoreReady
+	PhaseRestoring = workflows.RestoreRestoring
+	PhaseDone      = workflows.RestoreDone
+	PhaseFailed    = workflows.RestoreFailed
 )
 
 // Reasons shown with a phase.
