@@ -80,4 +80,8 @@ func TestComposeFile(t *testing.T) {
 	inputs, _, err := res.backupInputs()
 	require.NoError(t, err)
 	require.Len(t, inputs, 1)
+	schemaBackups, _, _, _, err := res.schemaInputs()
+	require.NoError(t, err)
+	require.Len(t, schemaBackups, 1, "the compose worker backs up the compose Schema Registry too")
+	require.Contains(t, string(schemaBackups[0].Registry), "schema-registry:8081")
 }
