@@ -85,6 +85,10 @@ func NewClient(ctx context.Context, spec arkivev1.SchemaRegistrySpec, sr secrets
 	}
 	for i, u := range spec.URLs {
 		pu, err := url.Parse(u)
+		if err == nil && pu.User != nil {
+			// Not echoed: it holds a credential, which must live in a Secret, not in the spec.
+			return nil, fmt.Errorf("spec.urls[%d]: must not carry credentials (user:password@host); use spec.basicAuth or spec.bearerToken", i)
+		}
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return nil, fmt.Errorf("spec.urls[%d]: %q is not an http or https URL", i, u)
 		}

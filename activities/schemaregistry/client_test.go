@@ -94,14 +94,17 @@ func TestClientFailsOverAndKeepsCredentialsOutOfErrors(t *testing.T) {
 // A spec that cannot work is refused naming the field.
 func TestNewClientNamesTheField(t *testing.T) {
 	for want, spec := range map[string]arkivev1.SchemaRegistrySpec{
-		"spec.urls: at least one":     {},
-		"spec.urls[1]":                {URLs: []string{"http://a", "ftp://b"}},
-		"spec.bearerToken: set at":    {URLs: []string{"http://a"}, BasicAuth: &arkivev1.BasicAuth{SecretName: "x"}, BearerToken: &arkivev1.SecretKeyRef{Name: "y", Key: "k"}},
-		"spec.basicAuth: secret nope": {URLs: []string{"http://a"}, BasicAuth: &arkivev1.BasicAuth{SecretName: "nope"}},
+		"spec.urls: at least one":                  {},
+		"spec.urls[1]":                             {URLs: []string{"http://a", "ftp://b"}},
+		"spec.bearerToken: set at":                 {URLs: []string{"http://a"}, BasicAuth: &arkivev1.BasicAuth{SecretName: "x"}, BearerToken: &arkivev1.SecretKeyRef{Name: "y", Key: "k"}},
+		"spec.basicAuth: secret nope":              {URLs: []string{"http://a"}, BasicAuth: &arkivev1.BasicAuth{SecretName: "nope"}},
+		"spec.urls[0]: must not carry credentials": {URLs: []string{"https://svc:hunter2@registry:8081"}},
 	} {
 		_, err := NewClient(context.Background(), spec, secrets.Map{}, 1)
 		require.ErrorContains(t, err, want)
 	}
 	_, err := NewClient(context.Background(), arkivev1.SchemaRegistrySpec{URLs: []string{"http://a"}, BasicAuth: &arkivev1.BasicAuth{SecretName: "nope"}}, secrets.Map{}, 1)
 	require.True(t, errors.Is(err, secrets.ErrNotFound))
+	_, err = NewClient(context.Background(), arkivev1.SchemaRegistrySpec{URLs: []string{"https://svc:hunter2@registry:8081"}}, secrets.Map{}, 1)
+	require.NotContains(t, err.Error(), "hunter2", "the error does not echo the credential")
 }

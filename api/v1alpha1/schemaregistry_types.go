@@ -19,9 +19,12 @@ type BasicAuth struct {
 
 // SchemaRegistrySpec is how to reach a Confluent-compatible Schema Registry.
 // +kubebuilder:validation:XValidation:rule="!(has(self.basicAuth) && has(self.bearerToken))",message="set at most one of basicAuth and bearerToken",fieldPath=".bearerToken"
+// +kubebuilder:validation:XValidation:rule="self.urls.all(u, !u.matches('^https?://[^/]*@'))",message="urls must not carry credentials (user:password@host): they would be stored in the spec; use basicAuth or bearerToken",fieldPath=".urls"
 type SchemaRegistrySpec struct {
 	// urls of the registry; the first that answers is used.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=2048
 	// +kubebuilder:validation:items:Pattern=`^https?://[^\s]+$`
 	URLs []string `json:"urls"`
 	// basicAuth authenticates with a username and password.

@@ -155,6 +155,9 @@ func TestCRDsRejectBadSpecsNamingTheField(t *testing.T) {
 			URLs: []string{"http://sr:8081"}, BasicAuth: &arkivev1.BasicAuth{SecretName: "s"},
 			BearerToken: &arkivev1.SecretKeyRef{Name: "t", Key: "token"},
 		}}, "spec.bearerToken", "at most one of basicAuth and bearerToken"},
+		"credentials in a registry URL": {&arkivev1.SchemaRegistry{ObjectMeta: meta("sr2"), Spec: arkivev1.SchemaRegistrySpec{
+			URLs: []string{"https://svc:hunter2@sr:8081"},
+		}}, "spec.urls", "must not carry credentials"},
 		"zero backup interval": {&arkivev1.SchemaRegistryBackup{ObjectMeta: meta("srb"), Spec: arkivev1.SchemaRegistryBackupSpec{
 			Registry: "sr", Storage: "st", BackupIntervalSecs: -5,
 		}}, "spec.backupIntervalSecs", "greater than or equal to 1"},
