@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +19,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/activities/schemaregistry"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/registrytest"
+	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/schemabackup"
 )
 
 const goodFile = `apiVersion: arkive.io/v1alpha1
@@ -210,4 +215,34 @@ func TestRunSchemaRegistryBackupFromAFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, fmt.Appendf(nil, schemaFile, base, t.TempDir(), "bad", "retention: {keepLast: 0}"), 0o600))
 	err = runCmd(context.Background(), append([]string{"-f", bad, "--no-worker"}, common...), out, errOut)
 	require.ErrorContains(t, err, "spec.retention.keepLast")
+}
+
+// arkive inspect lists a storage's Schema Registry backups with their snapshots, made here by
+// the real Snapshot activity, whether asked for every backup or for that one; an unknown
+// backup name is an error naming the flag.
+func TestInspectListsSchemaSnapshots(t *testing.T) {
+	reg := registrytest.New()
+	base := reg.Start(t)
+	for i := range 3 {
+		_, err := reg.Add(fmt.Sprintf("orders-%d-value", i), "AVRO", fmt.Sprintf(`{"type":"record","name":"O%d","fields":[]}`, i))
+		require.NoError(t, err)
+	}
+	dir := t.TempDir()
+	a := &schemaregistry.Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
+	regSpec, _ := json.Marshal(arkivev1.SchemaRegistrySpec{URLs: []string{base}})
+	stSpec, _ := json.Marshal(arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}})
+	taken := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	res, err := a.Snapshot(context.Background(), schemabackup.SnapshotInput{Connection: schemabackup.Connection{Namespace: "team-a",
+		Backup: "team-a/schemas", Registry: regSpec, Storage: stSpec}, ID: schemabackup.SnapshotID(taken, 1), Time: taken})
+	require.NoError(t, err)
+	require.True(t, res.Stored)
+
+	for _, args := range [][]string{{"inspect", "--storage", "file://" + dir}, {"inspect", "--storage", "file://" + dir, "--backup", "team-a/schemas"}} {
+		out, _, err := runCLI(args...)
+		require.NoError(t, err)
+		require.Contains(t, out, "schema backup team-a/schemas  (1 snapshots, last check 2026-12-01T02:00:00Z)")
+		require.Regexp(t, `20261201T020000Z-000001\s+2026-12-01T02:00:00Z\s+3\s+3\s+\d+`, out)
+	}
+	_, _, err = runCLI("inspect", "--storage", "file://"+dir, "--backup", "team-a/nothing")
+	require.ErrorContains(t, err, `--backup: no backup "team-a/nothing"`)
 }

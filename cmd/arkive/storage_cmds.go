@@ -65,15 +65,30 @@ func manifest(ctx context.Context, store *blobstore.Store, backup string) (*arch
 		return nil, err
 	}
 	if m == nil {
-		return nil, fmt.Errorf("backup %q: no %s in the storage", backup, layout.Manifest())
+		return nil, &missingBackupError{fmt.Sprintf("backup %q: no %s in the storage", backup, layout.Manifest())}
 	}
 	return m, nil
 }
 
+// missingBackupError is a Kafka backup the storage has no manifest of.
+type missingBackupError struct{ msg string }
+
+func (e *missingBackupError) Error() string { return e.msg }
+
+func isMissingBackup(err error) bool {
+	var m *missingBackupError
+	return errors.As(err, &m)
+}
+
 // listBackups names every Kafka backup in a storage.
 func listBackups(ctx context.Context, store *blobstore.Store) ([]string, error) {
+	return listManifests(ctx, store, blobstore.KafkaBackupsPrefix(), blobstore.KafkaBackupFromManifestKey)
+}
+
+// listManifests lists the backups under prefix whose manifest keys name parses.
+func listManifests(ctx context.Context, store *blobstore.Store, prefix string, name func(string) (string, bool)) ([]string, error) {
 	var names []string
-	it := store.List(&blob.ListOptions{Prefix: blobstore.KafkaBackupsPrefix()})
+	it := store.List(&blob.ListOptions{Prefix: prefix})
 	for {
 		obj, err := it.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -82,15 +97,42 @@ func listBackups(ctx context.Context, store *blobstore.Store) ([]string, error) 
 		if err != nil {
 			return nil, fmt.Errorf("list backups: %w", err)
 		}
-		if name, ok := blobstore.KafkaBackupFromManifestKey(obj.Key); ok {
-			names = append(names, name)
+		if n, ok := name(obj.Key); ok {
+			names = append(names, n)
 		}
 	}
 }
 
+// schemaManifest reads a Schema Registry backup's manifest; found is false when it has none.
+func schemaManifest(ctx context.Context, store *blobstore.Store, backup string) (*archive.SchemaManifest, bool, error) {
+	layout, err := blobstore.Schemas(backup)
+	if err != nil {
+		return nil, false, fmt.Errorf("--backup: %w", err)
+	}
+	b, err := store.ReadAll(ctx, layout.Manifest())
+	if blobstore.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", layout.Manifest(), err)
+	}
+	m, err := archive.UnmarshalSchemaManifest(layout.Manifest(), b)
+	return m, err == nil, err
+}
+
+func printSchemaManifest(w io.Writer, m *archive.SchemaManifest) {
+	fmt.Fprintf(w, "schema backup %s  (%d snapshots, last check %s)\n", m.Backup, len(m.Snapshots), m.LastCheck.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SNAPSHOT\tTAKEN\tSUBJECTS\tVERSIONS\tBYTES")
+	for _, s := range m.Snapshots {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\n", s.ID, s.Time.UTC().Format(time.RFC3339), s.Subjects, s.Versions, s.Bytes)
+	}
+	_ = tw.Flush()
+}
+
 func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s storageFlags
-	fs := newFlagSet("inspect", "Lists the Kafka backups in a storage and, per backup, its topics and partitions with offset and\ntime ranges, segment count, bytes, gaps, and scheduled runs. Reads only manifests.", stderr)
+	fs := newFlagSet("inspect", "Lists the Kafka backups in a storage and, per backup, its topics and partitions with offset and\ntime ranges, segment count, bytes, gaps, and scheduled runs; then the Schema Registry backups\nwith their snapshots (id, time, subjects, versions, bytes). Reads only manifests.", stderr)
 	s.register(fs, "only this backup (default: every backup in the storage)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
@@ -100,25 +142,49 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer store.Close()
-	names := []string{s.backup}
+	names, schemaNames := []string{s.backup}, []string{s.backup}
 	if s.backup == "" {
 		if names, err = listBackups(ctx, store); err != nil {
 			return err
 		}
-		if len(names) == 0 {
-			fmt.Fprintf(stdout, "no Kafka backups in %s\n", s.url)
-			return nil
-		}
-	}
-	for i, name := range names {
-		m, err := manifest(ctx, store, name)
-		if err != nil {
+		if schemaNames, err = listManifests(ctx, store, blobstore.SchemaBackupsPrefix(), blobstore.SchemaBackupFromManifestKey); err != nil {
 			return err
 		}
-		if i > 0 {
+	}
+	printed := 0
+	for _, name := range names {
+		m, err := manifest(ctx, store, name)
+		if err != nil {
+			if s.backup != "" && isMissingBackup(err) {
+				continue // it may be a Schema Registry backup of that name
+			}
+			return err
+		}
+		if printed > 0 {
 			fmt.Fprintln(stdout)
 		}
 		printManifest(stdout, m)
+		printed++
+	}
+	for _, name := range schemaNames {
+		m, found, err := schemaManifest(ctx, store, name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue
+		}
+		if printed > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printSchemaManifest(stdout, m)
+		printed++
+	}
+	switch {
+	case printed == 0 && s.backup != "":
+		return fmt.Errorf("--backup: no backup %q in %s", s.backup, s.url)
+	case printed == 0:
+		fmt.Fprintf(stdout, "no backups in %s\n", s.url)
 	}
 	return nil
 }

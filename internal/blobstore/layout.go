@@ -154,3 +154,19 @@ func ProbeKey(id string) string { return ".arkive/probe/" + id }
 
 // KafkaBackupsPrefix is the prefix under which every Kafka backup of a storage lives.
 func KafkaBackupsPrefix() string { return "kafka/" }
+
+// SchemaBackupsPrefix is the prefix under which every Schema Registry backup of a storage lives.
+func SchemaBackupsPrefix() string { return "schemas/" }
+
+// SchemaBackupFromManifestKey returns the Schema Registry backup a manifest key belongs to.
+func SchemaBackupFromManifestKey(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, SchemaBackupsPrefix())
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, "/manifest.json")
+	if !ok || ValidateBackupName(name) != nil {
+		return "", false
+	}
+	return name, true
+}
