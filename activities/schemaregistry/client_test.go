@@ -108,3 +108,22 @@ func TestNewClientNamesTheField(t *testing.T) {
 	_, err = NewClient(context.Background(), arkivev1.SchemaRegistrySpec{URLs: []string{"https://svc:hunter2@registry:8081"}}, secrets.Map{}, 1)
 	require.NotContains(t, err.Error(), "hunter2", "the error does not echo the credential")
 }
+
+// https with the CA from a Secret; without it the system roots do not trust the registry.
+func TestClientTrustsTheCAFromTheSecret(t *testing.T) {
+	reg := registrytest.New()
+	url, ca := reg.StartTLS(t)
+	spec := arkivev1.SchemaRegistrySpec{URLs: []string{url}, TLS: &arkivev1.TLSConfig{SecretName: "registry-ca"}}
+	c := testClient(t, spec, secrets.Map{"registry-ca#ca.crt": string(ca)})
+	level, err := c.Compatibility(context.Background(), "")
+	require.NoError(t, err)
+	require.Equal(t, "BACKWARD", level)
+
+	untrusted := testClient(t, arkivev1.SchemaRegistrySpec{URLs: []string{url}}, secrets.Map{})
+	untrusted.attempts = 1
+	_, err = untrusted.Compatibility(context.Background(), "")
+	require.ErrorContains(t, err, "certificate")
+	_, err = NewClient(context.Background(), arkivev1.SchemaRegistrySpec{URLs: []string{url}, TLS: &arkivev1.TLSConfig{SecretName: "registry-ca"}},
+		secrets.Map{"registry-ca#ca.crt": "not a certificate"}, 1)
+	require.ErrorContains(t, err, "spec.tls.caKey")
+}

@@ -10,6 +10,7 @@ package registrytest
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -142,6 +143,14 @@ func (s *Server) Start(t testing.TB) string {
 	s.srv = httptest.NewServer(s)
 	t.Cleanup(s.srv.Close)
 	return s.srv.URL
+}
+
+// StartTLS serves the registry over HTTPS on a loopback port until the test ends and returns its
+// URL and the PEM certificate a client must trust to reach it.
+func (s *Server) StartTLS(t testing.TB) (url string, caPEM []byte) {
+	s.srv = httptest.NewTLSServer(s)
+	t.Cleanup(s.srv.Close)
+	return s.srv.URL, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
 
 // Requests is how many requests the server has answered.
