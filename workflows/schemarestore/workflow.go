@@ -44,13 +44,15 @@ func SchemaRegistryRestore(ctx workflow.Context, in Input) (Status, error) {
 	}
 	st.Phase = PhaseRestoring
 	var mode ModeResult
-	if err := workflow.ExecuteActivity(activityCtx(ctx, 5*time.Minute), ActivitySetMode,
-		ModeInput{Connection: in.Connection, Mode: ModeImport, Force: !plan.Empty}).Get(ctx, &mode); err != nil {
-		return fail(err)
-	}
 	var res ImportResult
-	err := workflow.ExecuteActivity(activityCtx(ctx, 6*time.Hour), ActivityImport,
-		ImportInput{Connection: in.Connection, Spec: in.Spec, Snapshot: plan.Snapshot}).Get(ctx, &res)
+	err := workflow.ExecuteActivity(activityCtx(ctx, 5*time.Minute), ActivitySetMode,
+		ModeInput{Connection: in.Connection, Mode: ModeImport, Force: !plan.Empty}).Get(ctx, &mode)
+	if err == nil {
+		err = workflow.ExecuteActivity(activityCtx(ctx, 6*time.Hour), ActivityImport,
+			ImportInput{Connection: in.Connection, Spec: in.Spec, Snapshot: plan.Snapshot}).Get(ctx, &res)
+	}
+	// Put the mode back even when setting IMPORT failed: the registry may have applied it
+	// before the answer was lost. The plan read the mode it had.
 	previous := mode.Previous
 	if previous == "" || previous == ModeImport {
 		previous = plan.CurrentMode

@@ -11,6 +11,7 @@ import (
 )
 
 type fakeTarget struct {
+	setFails  bool // the IMPORT mode is applied, but the activity fails
 	mode      string
 	modes     []string // every mode set, in order
 	plan      Plan
@@ -27,6 +28,9 @@ func (f *fakeTarget) env() *testsuite.TestWorkflowEnvironment {
 		prev := f.mode
 		f.mode = in.Mode
 		f.modes = append(f.modes, in.Mode)
+		if f.setFails && in.Mode == ModeImport {
+			return ModeResult{}, temporal.NewNonRetryableApplicationError("answer lost", "Lost", nil)
+		}
 		return ModeResult{Previous: prev}, nil
 	}, activity.RegisterOptions{Name: ActivitySetMode})
 	env.RegisterActivityWithOptions(func(ImportInput) (ImportResult, error) {
@@ -39,22 +43,29 @@ func (f *fakeTarget) env() *testsuite.TestWorkflowEnvironment {
 func TestPreviousModeIsPutBackAfterImport(t *testing.T) {
 	for name, tc := range map[string]struct {
 		importErr error
+		setFails  bool
 		phase     string
 	}{
-		"success": {phase: PhaseDone},
-		"failure": {importErr: temporal.NewNonRetryableApplicationError("register s version 1: HTTP 422", "Rejected", nil), phase: PhaseFailed},
+		"success":               {phase: PhaseDone},
+		"failure":               {importErr: temporal.NewNonRetryableApplicationError("register s version 1: HTTP 422", "Rejected", nil), phase: PhaseFailed},
+		"mode set, answer lost": {setFails: true, phase: PhaseFailed},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := &fakeTarget{mode: "READONLY", plan: Plan{Snapshot: "s1", Subjects: 2, Versions: 3, Register: 3, CurrentMode: "READONLY"}, importErr: tc.importErr}
+			f := &fakeTarget{mode: "READONLY", plan: Plan{Snapshot: "s1", Subjects: 2, Versions: 3, Register: 3, CurrentMode: "READONLY"},
+				importErr: tc.importErr, setFails: tc.setFails}
 			env := f.env()
 			env.ExecuteWorkflow(SchemaRegistryRestore, Input{})
 			var st Status
-			if tc.importErr != nil {
+			if tc.phase == PhaseFailed {
 				require.Error(t, env.GetWorkflowError())
 				v, err := env.QueryWorkflow("status")
 				require.NoError(t, err)
 				require.NoError(t, v.Get(&st))
-				require.Equal(t, "register s version 1: HTTP 422", st.LastError)
+				if tc.importErr != nil {
+					require.Equal(t, "register s version 1: HTTP 422", st.LastError)
+				} else {
+					require.Zero(t, f.imported, "no import without IMPORT mode")
+				}
 			} else {
 				require.NoError(t, env.GetWorkflowResult(&st))
 				require.Equal(t, 3, st.VersionsRestored)
