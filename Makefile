@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/arkive
 BIN := $(CACHE)/bin
 
-.PHONY: demo docs all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
+.PHONY: hooks demo docs all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
 
 all: build
 
@@ -13,6 +13,10 @@ demo:
 
 build:
 	go build ./...
+
+# The pre-commit hook: no file over 2 MiB, no unformatted Go file.
+hooks:
+	install -m 0755 hack/pre-commit .git/hooks/pre-commit
 
 tools:
 	bash hack/install.sh tools

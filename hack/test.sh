@@ -13,6 +13,7 @@ trap 'bash hack/servers.sh stop' EXIT
 export ARKIVE_REQUIRE_SERVERS=1 # a missing server fails a test instead of skipping it
 export PATH="$ARKIVE_BIN:$PATH"
 
+bash hack/check-sizes.sh
 bash hack/verify-generated.sh
 make --no-print-directory lint
 log "running go test (real servers: Temporal $ARKIVE_TEST_TEMPORAL, Kafka $ARKIVE_TEST_KAFKA, MinIO, Azurite, fake GCS, envtest)"
