@@ -180,3 +180,23 @@ func (d *driver) followRestore(ctx context.Context, state WorkflowState, res ctr
 	}
 	return res, nil
 }
+
+// followBackup ends the reconcile of a backup kind: while the workflow runs it mirrors the
+// status query (mirror queries and copies it), records a phase change as an Event and saves the
+// status. phase reads the resource's phase before and after mirroring.
+func (d *driver) followBackup(ctx context.Context, state WorkflowState, res ctrl.Result, obj client.Object, status *arkivev1.WorkStatus,
+	phase func() string, mirror func(ctx context.Context) error) (ctrl.Result, error) {
+	before := phase()
+	if state == WorkflowRunning {
+		tctx, cancel := temporalContext(ctx)
+		defer cancel()
+		_ = mirror(tctx) // no answer: the status stays as it was until the next reconcile
+	}
+	if now := phase(); before != now && now != "" {
+		d.events.Eventf(obj, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s %s", orNone(before), now, conditionReason(status.Conditions))
+	}
+	if err := d.Status().Update(ctx, obj); err != nil && !apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
+	return res, nil
+}

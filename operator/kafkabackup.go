@@ -6,8 +6,6 @@ import (
 	"time"
 
 	tclient "go.temporal.io/sdk/client"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,7 +34,6 @@ func (r *KafkaBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.Get(ctx, req.NamespacedName, kb); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := kb.Status.DeepCopy()
 	state, res, err := r.drive(ctx, workItem{obj: kb, status: &kb.Status.WorkStatus, kind: "KafkaBackup",
 		prepare: func(ctx context.Context) (func(context.Context, string) error, func(context.Context, string) error, error) {
 			in, err := r.backupInput(ctx, kb)
@@ -58,21 +55,15 @@ func (r *KafkaBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil || !kb.DeletionTimestamp.IsZero() {
 		return res, err
 	}
-	if state == WorkflowRunning {
-		var s kafkabackup.Status
-		tctx, cancel := temporalContext(ctx)
-		defer cancel()
-		if qerr := queryStatus(tctx, r.Temporal, kb.Status.WorkflowID, &s); qerr == nil {
+	return r.followBackup(ctx, state, res, kb, &kb.Status.WorkStatus, func() string { return string(kb.Status.Phase) },
+		func(ctx context.Context) error {
+			var s kafkabackup.Status
+			if err := queryStatus(ctx, r.Temporal, kb.Status.WorkflowID, &s); err != nil {
+				return err
+			}
 			r.mirror(kb, &s)
-		}
-	}
-	if before.Phase != kb.Status.Phase && kb.Status.Phase != "" {
-		r.events.Eventf(kb, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s %s", orNone(string(before.Phase)), kb.Status.Phase, conditionReason(kb.Status.Conditions))
-	}
-	if err := r.Status().Update(ctx, kb); err != nil && !apierrors.IsConflict(err) {
-		return ctrl.Result{}, err
-	}
-	return res, nil
+			return nil
+		})
 }
 
 func orNone(s string) string {

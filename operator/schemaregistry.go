@@ -6,8 +6,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,7 +35,6 @@ func (r *SchemaRegistryBackupReconciler) Reconcile(ctx context.Context, req ctrl
 	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := b.Status.Phase
 	state, res, err := r.drive(ctx, workItem{obj: b, status: &b.Status.WorkStatus, kind: "SchemaRegistryBackup",
 		prepare: func(ctx context.Context) (func(context.Context, string) error, func(context.Context, string) error, error) {
 			in, err := r.input(ctx, b)
@@ -57,21 +54,15 @@ func (r *SchemaRegistryBackupReconciler) Reconcile(ctx context.Context, req ctrl
 	if err != nil || !b.DeletionTimestamp.IsZero() {
 		return res, err
 	}
-	if state == WorkflowRunning {
-		var s schemabackup.Status
-		tctx, cancel := temporalContext(ctx)
-		defer cancel()
-		if qerr := queryStatus(tctx, r.Temporal, b.Status.WorkflowID, &s); qerr == nil {
+	return r.followBackup(ctx, state, res, b, &b.Status.WorkStatus, func() string { return string(b.Status.Phase) },
+		func(ctx context.Context) error {
+			var s schemabackup.Status
+			if err := queryStatus(ctx, r.Temporal, b.Status.WorkflowID, &s); err != nil {
+				return err
+			}
 			mirrorSchemaBackup(b, &s)
-		}
-	}
-	if before != b.Status.Phase && b.Status.Phase != "" {
-		r.events.Eventf(b, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s %s", orNone(string(before)), b.Status.Phase, conditionReason(b.Status.Conditions))
-	}
-	if err := r.Status().Update(ctx, b); err != nil && !apierrors.IsConflict(err) {
-		return ctrl.Result{}, err
-	}
-	return res, nil
+			return nil
+		})
 }
 
 func (r *SchemaRegistryBackupReconciler) input(ctx context.Context, b *arkivev1.SchemaRegistryBackup) (schemabackup.Input, error) {

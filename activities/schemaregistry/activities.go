@@ -107,17 +107,25 @@ func (a *Activities) store(ctx context.Context, conn schemabackup.Connection) (*
 	return &backupStore{Store: st, layout: layout, key: key}, nil
 }
 
-// manifest reads the backup's manifest; a backup that has none yet has an empty one.
-func (s *backupStore) manifest(ctx context.Context, backup string) (*archive.SchemaManifest, bool, error) {
-	b, err := s.ReadAll(ctx, s.layout.Manifest())
+// ReadManifest reads a Schema Registry backup's manifest; nil when the backup has none yet.
+func ReadManifest(ctx context.Context, store *blobstore.Store, layout blobstore.SchemaLayout) (*archive.SchemaManifest, error) {
+	b, err := store.ReadAll(ctx, layout.Manifest())
 	if blobstore.IsNotFound(err) {
-		return &archive.SchemaManifest{Format: archive.SchemaSnapshotFormat, Backup: backup}, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, classify(fmt.Errorf("read %s: %w", s.layout.Manifest(), err))
+		return nil, classify(fmt.Errorf("read %s: %w", layout.Manifest(), err))
 	}
-	m, err := archive.UnmarshalSchemaManifest(s.layout.Manifest(), b)
-	return m, true, err
+	return archive.UnmarshalSchemaManifest(layout.Manifest(), b)
+}
+
+// manifest reads the backup's manifest; a backup that has none yet has an empty one (found false).
+func (s *backupStore) manifest(ctx context.Context, backup string) (*archive.SchemaManifest, bool, error) {
+	m, err := ReadManifest(ctx, s.Store, s.layout)
+	if m == nil && err == nil {
+		return &archive.SchemaManifest{Format: archive.SchemaSnapshotFormat, Backup: backup}, false, nil
+	}
+	return m, m != nil, err
 }
 
 func (s *backupStore) writeManifest(ctx context.Context, m *archive.SchemaManifest) error {

@@ -181,6 +181,9 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 		}
 	}
 	var idChecks []vkey
+	// Live versions of referenced subjects the restore does not bring, read once per subject
+	// (many versions reference the same few common subjects).
+	liveRefs := map[string][]int{}
 	for i, s := range selected {
 		var have archive.SubjectSnapshot
 		if target != nil {
@@ -219,9 +222,14 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 				if restored[rk] {
 					continue
 				}
-				if live, err := c.Versions(ctx, r.Subject, false); err != nil {
-					return nil, classify(err)
-				} else if !slices.Contains(live, r.Version) {
+				live, seen := liveRefs[r.Subject]
+				if !seen {
+					if live, err = c.Versions(ctx, r.Subject, false); err != nil {
+						return nil, classify(err)
+					}
+					liveRefs[r.Subject] = live
+				}
+				if !slices.Contains(live, r.Version) {
 					p.conflicts = append(p.conflicts, fmt.Sprintf("subject %s version %d (id %d) references %s version %d, which is neither restored nor in the target",
 						s.Name, v.Version, v.ID, r.Subject, r.Version))
 				}

@@ -18,6 +18,7 @@ import (
 	"gocloud.dev/blob"
 
 	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/activities/schemaregistry"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 )
@@ -103,23 +104,6 @@ func listManifests(ctx context.Context, store *blobstore.Store, prefix string, n
 	}
 }
 
-// schemaManifest reads a Schema Registry backup's manifest; found is false when it has none.
-func schemaManifest(ctx context.Context, store *blobstore.Store, backup string) (*archive.SchemaManifest, bool, error) {
-	layout, err := blobstore.Schemas(backup)
-	if err != nil {
-		return nil, false, fmt.Errorf("--backup: %w", err)
-	}
-	b, err := store.ReadAll(ctx, layout.Manifest())
-	if blobstore.IsNotFound(err) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read %s: %w", layout.Manifest(), err)
-	}
-	m, err := archive.UnmarshalSchemaManifest(layout.Manifest(), b)
-	return m, err == nil, err
-}
-
 func printSchemaManifest(w io.Writer, m *archive.SchemaManifest) {
 	fmt.Fprintf(w, "schema backup %s  (%d snapshots, last check %s)\n", m.Backup, len(m.Snapshots), m.LastCheck.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -167,11 +151,15 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		printed++
 	}
 	for _, name := range schemaNames {
-		m, found, err := schemaManifest(ctx, store, name)
+		layout, err := blobstore.Schemas(name)
+		if err != nil {
+			return fmt.Errorf("--backup: %w", err)
+		}
+		m, err := schemaregistry.ReadManifest(ctx, store, layout)
 		if err != nil {
 			return err
 		}
-		if !found {
+		if m == nil {
 			continue
 		}
 		if printed > 0 {

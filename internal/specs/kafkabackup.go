@@ -4,6 +4,7 @@
 package specs
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -23,16 +24,36 @@ const (
 	DefaultDiscoveryInterval  = time.Minute
 )
 
+// namespaceOf is a resource's namespace, "default" when a file for `arkive run` names none.
+func namespaceOf(ns string) string { return cmp.Or(ns, "default") }
+
+// retention converts and checks spec.retention (unset: keep everything).
+func retention(r *arkivev1.Retention) (keepLast int, maxAge time.Duration, err error) {
+	if r == nil {
+		return 0, 0, nil
+	}
+	if r.KeepLast != nil {
+		if *r.KeepLast < 1 {
+			return 0, 0, fmt.Errorf("spec.retention.keepLast: %d is below 1", *r.KeepLast)
+		}
+		keepLast = int(*r.KeepLast)
+	}
+	if r.MaxAge != nil {
+		if r.MaxAge.Duration <= 0 {
+			return 0, 0, fmt.Errorf("spec.retention.maxAge: %s is not positive", r.MaxAge.Duration)
+		}
+		maxAge = r.MaxAge.Duration
+	}
+	return keepLast, maxAge, nil
+}
+
 // BackupName is the name a backup has in storage: <namespace>/<name>.
 func BackupName(namespace, name string) string { return namespace + "/" + name }
 
 // KafkaBackupInput builds the workflow input for a KafkaBackup from it and the KafkaCluster
 // and Storage it names. Specs travel as JSON with Secret references only.
 func KafkaBackupInput(kb *arkivev1.KafkaBackup, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkabackup.Input, error) {
-	ns := kb.Namespace
-	if ns == "" {
-		ns = "default"
-	}
+	ns := namespaceOf(kb.Namespace)
 	if kc.Name != kb.Spec.Source {
 		return kafkabackup.Input{}, fmt.Errorf("spec.source: KafkaCluster %q is not the one given (%q)", kb.Spec.Source, kc.Name)
 	}
@@ -130,19 +151,8 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		}
 		out.MaxSegmentInterval = s.MaxSegmentInterval.Duration
 	}
-	if r := s.Retention; r != nil {
-		if r.KeepLast != nil {
-			if *r.KeepLast < 1 {
-				return out, fmt.Errorf("spec.retention.keepLast: %d is below 1", *r.KeepLast)
-			}
-			out.KeepLast = int(*r.KeepLast)
-		}
-		if r.MaxAge != nil {
-			if r.MaxAge.Duration <= 0 {
-				return out, fmt.Errorf("spec.retention.maxAge: %s is not positive", r.MaxAge.Duration)
-			}
-			out.MaxAge = r.MaxAge.Duration
-		}
+	if out.KeepLast, out.MaxAge, err = retention(s.Retention); err != nil {
+		return out, err
 	}
 	if s.DiscoveryInterval != nil {
 		if s.DiscoveryInterval.Duration < time.Second {

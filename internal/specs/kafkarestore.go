@@ -12,10 +12,7 @@ import (
 // KafkaRestoreInput builds the workflow input for a KafkaRestore from it, the target
 // KafkaCluster and the source Storage. Specs travel as JSON with Secret references only.
 func KafkaRestoreInput(kr *arkivev1.KafkaRestore, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkarestore.RunInput, error) {
-	ns := kr.Namespace
-	if ns == "" {
-		ns = "default"
-	}
+	ns := namespaceOf(kr.Namespace)
 	if kc.Name != kr.Spec.Target {
 		return kafkarestore.RunInput{}, fmt.Errorf("spec.target: KafkaCluster %q is not the one given (%q)", kr.Spec.Target, kc.Name)
 	}

@@ -25,13 +25,6 @@ func schemaConnection(ns, backup string, sr *arkivev1.SchemaRegistry, st *arkive
 	return schemabackup.Connection{Namespace: ns, Backup: backup, Registry: rj, Storage: sj}, nil
 }
 
-func namespaceOf(ns string) string {
-	if ns == "" {
-		return "default"
-	}
-	return ns
-}
-
 // SchemaBackupInput builds the workflow input of a SchemaRegistryBackup from it and the
 // SchemaRegistry and Storage it names (references only, never Secret values).
 func SchemaBackupInput(b *arkivev1.SchemaRegistryBackup, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemabackup.Input, error) {
@@ -60,21 +53,9 @@ func SchemaBackupSpec(s arkivev1.SchemaRegistryBackupSpec) (schemabackup.Spec, e
 		return schemabackup.Spec{}, fmt.Errorf("spec.backupIntervalSecs: %d must be positive", secs)
 	}
 	out := schemabackup.Spec{Enabled: s.Enabled, Interval: time.Duration(secs) * time.Second}
-	if r := s.Retention; r != nil {
-		if r.KeepLast != nil {
-			if *r.KeepLast < 1 {
-				return out, fmt.Errorf("spec.retention.keepLast: %d must be at least 1", *r.KeepLast)
-			}
-			out.KeepLast = int(*r.KeepLast)
-		}
-		if r.MaxAge != nil {
-			if r.MaxAge.Duration <= 0 {
-				return out, fmt.Errorf("spec.retention.maxAge: %s must be a positive duration", r.MaxAge.Duration)
-			}
-			out.MaxAge = r.MaxAge.Duration
-		}
-	}
-	return out, nil
+	var err error
+	out.KeepLast, out.MaxAge, err = retention(s.Retention)
+	return out, err
 }
 
 // SchemaRestoreInput builds the workflow input of a SchemaRegistryRestore from it, the target

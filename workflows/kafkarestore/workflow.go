@@ -304,16 +304,7 @@ func (r *restore) addSignals(ctx workflow.Context, sel workflow.Selector, after 
 }
 
 func (r *restore) drainSignals(ctx workflow.Context) {
-	for {
-		got := false
-		sel := workflow.NewSelector(ctx)
-		r.addSignals(ctx, sel, func() { got = true })
-		sel.AddDefault(func() {})
-		sel.Select(ctx)
-		if !got {
-			return
-		}
-	}
+	workflows.DrainSignals(ctx, func(sel workflow.Selector, got func()) { r.addSignals(ctx, sel, got) })
 }
 
 func (r *restore) waitForSignal(ctx workflow.Context) {

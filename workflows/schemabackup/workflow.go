@@ -172,16 +172,7 @@ func (b *backup) clearHalt() {
 }
 
 func (b *backup) drainSignals(ctx workflow.Context) {
-	for {
-		got := false
-		sel := workflow.NewSelector(ctx)
-		b.addSignals(ctx, sel, func() { got = true })
-		sel.AddDefault(func() {})
-		sel.Select(ctx)
-		if !got {
-			return
-		}
-	}
+	workflows.DrainSignals(ctx, func(sel workflow.Selector, got func()) { b.addSignals(ctx, sel, got) })
 }
 
 func (b *backup) snapshotStatus() Status {
