@@ -225,23 +225,14 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 			if !ok {
 				return c.result, fmt.Errorf("consumer of %s/%d stopped", in.Topic, in.Partition)
 			}
-			// A rate-limited capture slows its own reading; the consumer's buffers fill and
-			// fetching pauses, so the broker sees the limit too.
-			if err := c.throttle.wait(ctx, int64(len(msg.Key)+len(msg.Value))); err != nil {
-				continue // cancelled: the ctx.Done case reports the progress
-			}
-			if err := c.append(msg); err != nil {
+			finished, err := c.consume(ctx, msg, pc.Messages())
+			if err != nil {
 				return c.result, err
 			}
-			lastRecord = time.Now()
-			if c.seg.bytes >= in.MaxSegmentBytes || c.done() {
-				if err := c.roll(ctx); err != nil {
-					return c.result, err
-				}
-			}
-			if c.done() {
+			if finished {
 				return c.finish(true), nil
 			}
+			lastRecord = time.Now()
 		case err := <-pc.Errors():
 			return c.result, classify(err)
 		case now := <-tick.C:
@@ -271,6 +262,47 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 				c.heartbeat(ctx, c.durable)
 				lastBeat = now
 			}
+		}
+	}
+}
+
+// consumeBatch bounds how many records consume takes before run's select looks at the
+// cancellation, the errors and the clock again.
+const consumeBatch = 1024
+
+// consume appends msg and then the records the consumer has already buffered, up to
+// consumeBatch, rolling segments as they fill; finished is true once Until is covered. Going
+// back through run's four-way select and reading the clock for every record cost about a third
+// of a capture's own CPU; a receive that does not block is far cheaper.
+func (c *capture) consume(ctx context.Context, msg *sarama.ConsumerMessage, more <-chan *sarama.ConsumerMessage) (finished bool, err error) {
+	for n := 1; ; n++ {
+		// A rate-limited capture slows its own reading; the consumer's buffers fill and
+		// fetching pauses, so the broker sees the limit too.
+		if err := c.throttle.wait(ctx, int64(len(msg.Key)+len(msg.Value))); err != nil {
+			return false, nil // cancelled: run's ctx.Done case reports the progress
+		}
+		if err := c.append(msg); err != nil {
+			return false, err
+		}
+		if c.seg.bytes >= c.in.MaxSegmentBytes || c.done() {
+			if err := c.roll(ctx); err != nil {
+				return false, err
+			}
+		}
+		if c.done() {
+			return true, nil
+		}
+		if n == consumeBatch {
+			return false, nil
+		}
+		var ok bool
+		select {
+		case msg, ok = <-more:
+			if !ok {
+				return false, nil // run's select sees the closed channel and says so
+			}
+		default:
+			return false, nil
 		}
 	}
 }
@@ -322,7 +354,10 @@ func (c *capture) openSegment() error {
 	if err != nil {
 		return fmt.Errorf("spool segment: %w", err)
 	}
-	buf := bufio.NewWriterSize(f, 256<<10)
+	// Smaller than a segment block (128 KiB), so an uncompressed segment's blocks, which the
+	// writer hands over whole, go to the file without a copy through the buffer; compressed
+	// output still reaches the file in batches.
+	buf := bufio.NewWriterSize(f, 64<<10)
 	w, err := archive.NewSegmentWriter(buf, archive.WriterOptions{Compression: c.comp, Key: c.key})
 	if err != nil {
 		_ = f.Close()
