@@ -124,7 +124,6 @@ type SegmentWriter struct {
 	block     []byte
 	blockSize int
 	inBlock   uint64
-	scratch   [8]byte
 	footer    Footer
 	prevTs    int64
 	crc       uint32
@@ -179,7 +178,7 @@ func NewSegmentWriter(w io.Writer, opts WriterOptions) (*SegmentWriter, error) {
 		return nil, err
 	}
 	sw.comp = comp
-	sw.block = make([]byte, 0, sw.blockSize+sw.blockSize/8)
+	sw.block = newBlockBuf(sw.blockSize)
 	sw.footer = emptyFooter()
 	return sw, nil
 }
@@ -215,7 +214,7 @@ func (w *SegmentWriter) Append(r *Record) error {
 
 	w.footer.add(r.Offset, r.Timestamp)
 	w.prevTs = r.Timestamp
-	if len(w.block) >= w.blockSize {
+	if len(w.block)-blockHeaderSize >= w.blockSize {
 		return w.flushBlock()
 	}
 	return nil
@@ -229,30 +228,33 @@ func appendNullable(b, v []byte) []byte {
 	return append(binary.AppendVarint(b, int64(len(v))), v...)
 }
 
+// blockHeaderSize is a block's count and length, which its buffer reserves in front of the
+// record frames so that header, frames and CRC reach the codec in one write.
+const blockHeaderSize = 8
+
+func newBlockBuf(blockSize int) []byte {
+	return make([]byte, blockHeaderSize, blockHeaderSize+blockSize+blockSize/8)
+}
+
 func (w *SegmentWriter) flushBlock() error {
 	if w.inBlock == 0 {
 		return nil
 	}
-	crc := crc32.Checksum(w.block, castagnoli)
+	payload := w.block[blockHeaderSize:]
+	crc := crc32.Checksum(payload, castagnoli)
 	w.crc = updateContentCRC(w.crc, crc)
-	w.footer.PayloadBytes += int64(len(w.block))
-	binary.LittleEndian.PutUint32(w.scratch[0:], uint32(w.inBlock))
-	binary.LittleEndian.PutUint32(w.scratch[4:], uint32(len(w.block)))
-	if err := w.write(w.scratch[:8]); err != nil {
-		return err
-	}
-	if err := w.write(w.block); err != nil {
-		return err
-	}
-	if err := w.write(binary.LittleEndian.AppendUint32(w.scratch[:0], crc)); err != nil {
+	w.footer.PayloadBytes += int64(len(payload))
+	binary.LittleEndian.PutUint32(w.block[0:], uint32(w.inBlock))
+	binary.LittleEndian.PutUint32(w.block[4:], uint32(len(payload)))
+	if err := w.write(binary.LittleEndian.AppendUint32(w.block, crc)); err != nil {
 		return err
 	}
 	w.inBlock = 0
 	// Give back the memory of an outsized record so one large record does not pin it.
 	if cap(w.block) > 4*w.blockSize {
-		w.block = make([]byte, 0, w.blockSize+w.blockSize/8)
+		w.block = newBlockBuf(w.blockSize)
 	} else {
-		w.block = w.block[:0]
+		w.block = w.block[:blockHeaderSize]
 	}
 	return nil
 }
@@ -524,7 +526,62 @@ func (r *SegmentReader) readBlock(n int) error {
 	return nil
 }
 
+// parseSmall decodes the commonest record shape without a call per field: no headers, and
+// every varint one byte but the value length (one or two). Most Kafka records look like this,
+// and at a few nanoseconds a record the general path would cost more than the CRC does. It
+// changes nothing and returns false when the record is of another shape.
+func (r *SegmentReader) parseSmall() bool {
+	p := r.rest
+	if len(p) < 7 {
+		return false
+	}
+	attr, od, ts, kz := p[0], p[1], p[2], p[3]
+	// kz is the key's length as a zigzag varint: odd means negative, that is null (-1) or bad,
+	// which the general path sorts out.
+	if attr > byte(LogAppendTime) || od == 0 || od >= 0x80 || ts >= 0x80 || kz >= 0x80 || kz&1 != 0 {
+		return false
+	}
+	kl := int(kz >> 1)
+	p = p[4:]
+	if len(p) < kl+3 {
+		return false
+	}
+	key := p[:kl:kl]
+	p = p[kl:]
+	vz, k := uint64(p[0]), 1
+	if vz >= 0x80 {
+		if p[1] >= 0x80 {
+			return false
+		}
+		vz, k = vz&0x7f|uint64(p[1])<<7, 2
+	}
+	if vz&1 != 0 {
+		return false
+	}
+	vl := int(vz >> 1)
+	if len(p) < k+vl+1 || p[k+vl] != 0 { // the value, then a header count of 0
+		return false
+	}
+	rec := &r.rec
+	rec.TimestampType = TimestampType(attr)
+	rec.Key = key
+	rec.Value = p[k : k+vl : k+vl]
+	rec.Headers = nil
+	rec.Offset = r.prevOff + int64(od)
+	rec.Timestamp = r.prevTs + (int64(ts>>1) ^ -int64(ts&1))
+	r.rest = p[k+vl+1:]
+	return true
+}
+
 func (r *SegmentReader) parseRecord() error {
+	if r.prevOff < math.MaxInt64-0x80 && r.parseSmall() {
+		return r.recordDone()
+	}
+	return r.parseGeneral()
+}
+
+// parseGeneral decodes any record frame, checking every field.
+func (r *SegmentReader) parseGeneral() error {
 	p := r.rest
 	if len(p) < 1 || p[0] > byte(LogAppendTime) {
 		return r.badRecord("attributes")
@@ -574,13 +631,19 @@ func (r *SegmentReader) parseRecord() error {
 	}
 	rec.Offset = r.prevOff + int64(delta)
 	rec.Timestamp = r.prevTs + tsDelta
+	r.rest = p
+	return r.recordDone()
+}
+
+// recordDone accounts for the record just parsed into r.rec and checks where the block stands.
+func (r *SegmentReader) recordDone() error {
+	rec := &r.rec
 	r.prevOff, r.prevTs = rec.Offset, rec.Timestamp
 	r.left--
-	r.rest = p
-	if r.left == 0 && len(p) != 0 {
+	if r.left == 0 && len(r.rest) != 0 {
 		return r.badRecord("trailing bytes in block")
 	}
-	if r.left > 0 && len(p) == 0 {
+	if r.left > 0 && len(r.rest) == 0 {
 		return r.badRecord("block ends before its last record")
 	}
 	r.seen.add(rec.Offset, rec.Timestamp)
@@ -752,6 +815,9 @@ func (h *holdbackReader) fill() error {
 }
 
 func (h *holdbackReader) Read(p []byte) (int, error) {
+	if h.end-h.start <= trailerSize && !h.eof && len(p) >= len(h.buf) {
+		return h.readDirect(p)
+	}
 	if err := h.fill(); err != nil {
 		return 0, err
 	}
@@ -762,6 +828,35 @@ func (h *holdbackReader) Read(p []byte) (int, error) {
 	n := copy(p, h.buf[h.start:h.start+avail])
 	h.start += n
 	return n, nil
+}
+
+// readDirect serves a read at least as large as the buffer straight from r into p: the held
+// bytes first, then fresh ones, with the last trailerSize bytes put back into the buffer. Large
+// reads (a codec's compressed blocks, an uncompressed segment's blocks) so skip copying every
+// stored byte through the buffer.
+func (h *holdbackReader) readDirect(p []byte) (int, error) {
+	h.crc = crc32.Update(h.crc, castagnoli, h.buf[h.summed:h.start])
+	n := copy(p, h.buf[h.start:h.end])
+	h.start, h.end, h.summed = 0, 0, 0
+	for n <= trailerSize {
+		m, err := h.r.Read(p[n:])
+		n += m
+		if err == io.EOF {
+			h.eof = true
+			break
+		} else if err != nil {
+			h.end = copy(h.buf, p[:n])
+			return 0, err
+		}
+	}
+	if n <= trailerSize {
+		h.end = copy(h.buf, p[:n])
+		return 0, io.EOF
+	}
+	out := n - trailerSize
+	h.end = copy(h.buf, p[out:n])
+	h.crc = crc32.Update(h.crc, castagnoli, p[:out])
+	return out, nil
 }
 
 // checksum is the CRC32C of every byte passed through so far.

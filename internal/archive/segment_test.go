@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 )
@@ -297,4 +299,105 @@ func crc32Castagnoli(b []byte) uint32 {
 	w := &countingWriter{w: io.Discard, crcOn: true}
 	_, _ = w.Write(b)
 	return w.crc
+}
+
+// TestParseSmallAgreesWithTheGeneralParser feeds record frames of the shapes around the fast
+// path's limits, intact, with a byte changed or cut short, to both parsers: whenever the fast
+// path takes a frame, the general parser must accept it and yield the same record and rest.
+func TestParseSmallAgreesWithTheGeneralParser(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pick := func(vs ...int) int { return vs[rng.IntN(len(vs))] }
+	nullable := func(b []byte, maxLen int) []byte {
+		switch rng.IntN(6) {
+		case 0:
+			return appendNullable(b, nil)
+		case 1:
+			return appendNullable(b, []byte{})
+		}
+		return appendNullable(b, bytes.Repeat([]byte{'v'}, rng.IntN(maxLen+1)))
+	}
+	taken, declined := 0, 0
+	for range 100_000 {
+		p := []byte{byte(pick(0, 1, 1, 1, 2))}
+		p = binary.AppendUvarint(p, uint64(pick(0, 1, 1, 3, 127, 128, 300)))
+		p = binary.AppendVarint(p, int64(pick(0, 1, -1, 63, -64, 64, -65, 5000)))
+		p = nullable(p, pick(3, 63, 64, 200))
+		p = nullable(p, pick(10, 400, 8191, 8192, 20000))
+		p = binary.AppendUvarint(p, uint64(pick(0, 0, 0, 1)))
+		if rng.IntN(3) == 0 {
+			p[rng.IntN(len(p))] = byte(rng.IntN(256))
+		}
+		if rng.IntN(4) == 0 {
+			p = p[:rng.IntN(len(p)+1)]
+		}
+		p = append(p, 0xee) // something after the frame, as in a block of many records
+		prevOff, prevTs := rng.Int64N(1<<40), rng.Int64N(1<<42)
+		fast := &SegmentReader{rest: p, left: 2, prevOff: prevOff, prevTs: prevTs}
+		if !fast.parseSmall() {
+			declined++
+			continue
+		}
+		taken++
+		general := &SegmentReader{rest: p, left: 2, prevOff: prevOff, prevTs: prevTs, seen: emptyFooter()}
+		require.NoError(t, general.parseGeneral(), "frame %x", p)
+		require.True(t, fast.rec.Equal(&general.rec), "frame %x: fast %+v, general %+v", p, fast.rec, general.rec)
+		require.Equal(t, len(general.rest), len(fast.rest), "frame %x", p)
+	}
+	require.Greater(t, taken, 5_000)
+	require.Greater(t, declined, 10_000)
+}
+
+// TestSegmentRoundTripSmallRecords: records of the shape the reader's fast path decodes (no
+// headers, small timestamp steps), mixed with ones it leaves to the general path.
+func TestSegmentRoundTripSmallRecords(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, v := range allVariants() {
+		t.Run(v.String(), func(t *testing.T) {
+			recs := genRecords(rng, 2000, 9000)
+			for i, r := range recs[1:] {
+				r.Offset = recs[i].Offset + 1 + rng.Int64N(2)
+				if i%10 != 0 {
+					r.Headers = nil
+					r.Timestamp = recs[i].Timestamp + rng.Int64N(100) - 50
+				}
+			}
+			data, _ := writeSegment(t, v, recs)
+			got, _, err := readSegment(data, "seg", v.key)
+			require.NoError(t, err)
+			requireSameRecords(t, recs, got)
+		})
+	}
+}
+
+// TestHoldbackReaderPassesAllButTheTrailer reads objects of every size around the trailer's
+// and the buffer's with reads of mixed sizes (some served from the buffer, some straight into
+// the caller's slice) from sources that return short reads and data with io.EOF.
+func TestHoldbackReaderPassesAllButTheTrailer(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, size := range []int{0, 1, trailerSize - 1, trailerSize, trailerSize + 1, 100, 32<<10 - 1, 32 << 10, 32<<10 + trailerSize + 1, 200 << 10} {
+		for _, src := range []struct {
+			name string
+			wrap func(io.Reader) io.Reader
+		}{{"whole", func(r io.Reader) io.Reader { return r }}, {"half", iotest.HalfReader}, {"data-eof", iotest.DataErrReader}, {"one-byte", iotest.OneByteReader}} {
+			data := make([]byte, size)
+			for i := range data {
+				data[i] = byte(rng.IntN(256))
+			}
+			h := newHoldbackReader(src.wrap(bytes.NewReader(data)))
+			got := []byte{}
+			for {
+				p := make([]byte, []int{1, 7, 4 << 10, 32 << 10, 100 << 10}[rng.IntN(5)])
+				n, err := h.Read(p)
+				got = append(got, p[:n]...)
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+			}
+			want := data[:max(0, size-trailerSize)]
+			require.Equal(t, want, got, "size %d, %s", size, src.name)
+			require.Equal(t, data[len(want):], h.trailer(), "size %d, %s", size, src.name)
+			require.Equal(t, crc32Castagnoli(want), h.checksum(), "size %d, %s", size, src.name)
+		}
+	}
 }
