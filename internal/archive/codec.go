@@ -115,7 +115,7 @@ func newCodecWriter(w io.Writer, c Compression, codecChecksums bool) (io.WriteCl
 		return s2.NewWriter(w, opts...), nil
 	case CodecLZ4:
 		zw := lz4.NewWriter(w)
-		opts := []lz4.Option{lz4.ConcurrencyOption(1), lz4.ChecksumOption(false)}
+		opts := []lz4.Option{lz4.ConcurrencyOption(1), lz4.ChecksumOption(codecChecksums)}
 		if c.Level != 0 {
 			opts = append(opts, lz4.CompressionLevelOption(lz4Levels[c.Level-1]))
 		}
