@@ -149,12 +149,18 @@ func TestSegmentLargeValues(t *testing.T) {
 				}
 				recs = append(recs, &Record{Offset: int64(i), Timestamp: int64(i), Key: []byte{byte(i)}, Value: val})
 			}
-			data, _ := writeSegment(t, v, recs)
-			got, _, err := readSegment(data, "big", v.key)
-			require.NoError(t, err)
-			requireSameRecords(t, recs, got)
+			requireRoundTrip(t, v, recs)
 		})
 	}
+}
+
+// requireRoundTrip writes recs as a segment of variant v and requires them back unchanged.
+func requireRoundTrip(t *testing.T, v variant, recs []*Record) {
+	t.Helper()
+	data, _ := writeSegment(t, v, recs)
+	got, _, err := readSegment(data, "seg", v.key)
+	require.NoError(t, err)
+	requireSameRecords(t, recs, got)
 }
 
 // Damage anywhere in a stored segment must give an error that names the object, must never
@@ -361,10 +367,7 @@ func TestSegmentRoundTripSmallRecords(t *testing.T) {
 					r.Timestamp = recs[i].Timestamp + rng.Int64N(100) - 50
 				}
 			}
-			data, _ := writeSegment(t, v, recs)
-			got, _, err := readSegment(data, "seg", v.key)
-			require.NoError(t, err)
-			requireSameRecords(t, recs, got)
+			requireRoundTrip(t, v, recs)
 		})
 	}
 }
