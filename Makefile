@@ -48,10 +48,13 @@ test:
 	bash hack/test.sh
 
 # Benchmarks (docs/benchmarks.md): the format's (x-bare-compressor, overhead-pct) and, on the
-# running test servers (make servers-start), restore's (x-bare-producer, first-record-s).
+# running test servers (make servers-start), restore's (x-bare-producer, first-record-s),
+# backup's (x-bare-consumer, x-direct-capture, peak-rss-MiB, p99-rpo-s), the operator's and the
+# Schema Registry backup's.
 bench:
 	go test -run '^$$' -bench . -benchtime 40x ./internal/archive/...
 	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkRestore -benchtime 2x ./worker/
+	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkBackup -benchtime 1x ./worker/
 	. $(CACHE)/run/env && go test -run '^$$' -bench BenchmarkOperator -benchtime 1x ./operator/
 	go test -run '^$$' -bench BenchmarkSchemaBackup -benchtime 3x -count 3 ./activities/schemaregistry/
 
