@@ -105,9 +105,9 @@ func setupBackupBench(b *testing.B) {
 	if backupBench.err != nil {
 		b.Fatal(backupBench.err)
 	}
-	// One unmeasured round of both sides first: the first reads of freshly produced data ran
-	// 0.15–0.25 below every later run's ratio (the broker's fetch path and caches warming up),
-	// whichever codec came first.
+	// One unmeasured round of both sides first: in three of four benchmark processes the first
+	// measured run, on freshly produced data, came out 0.12–0.23 below the later runs' ratios
+	// (the broker's fetch path and caches warming up), whichever codec came first.
 	bb.warm.Do(func() {
 		bareConsume(b)
 		workerBackup(b, "none", 0)
