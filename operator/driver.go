@@ -138,9 +138,37 @@ func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Res
 	return state, requeue, nil
 }
 
+// signalStart is prepare's start and update for a backup kind. start uses SignalWithStart: it
+// starts the workflow or, after an operator restart, hands the running one the spec; never a
+// second workflow for one resource. update signals a changed spec.
+func (d *driver) signalStart(workflow string, in, spec any) (start, update func(context.Context, string) error) {
+	start = func(ctx context.Context, id string) error {
+		_, err := d.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalUpdate, spec,
+			tclient.StartWorkflowOptions{ID: id, TaskQueue: d.taskQueue()}, workflow, in)
+		return err
+	}
+	update = func(ctx context.Context, id string) error {
+		return d.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalUpdate, spec)
+	}
+	return start, update
+}
+
 func (d *driver) setCondition(w workItem, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&w.status.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status,
-		Reason: reason, Message: message, ObservedGeneration: w.obj.GetGeneration()})
+	setWorkflowReady(&w.status.Conditions, w.obj.GetGeneration(), status, reason, message)
+}
+
+// setWorkflowReady sets a resource's WorkflowReady condition for the generation it describes.
+func setWorkflowReady(conds *[]metav1.Condition, generation int64, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(conds, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status,
+		Reason: reason, Message: message, ObservedGeneration: generation})
+}
+
+// setTime copies a workflow's time into a status field; a zero time leaves the field as it is.
+func setTime(dst **metav1.Time, t time.Time) {
+	if !t.IsZero() {
+		mt := metav1.NewTime(t)
+		*dst = &mt
+	}
 }
 
 // restoreRun is what following a restore kind's workflow needs: its phase, and how to query the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	tclient "go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -13,7 +12,6 @@ import (
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/specs"
-	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
 )
 
@@ -40,30 +38,14 @@ func (r *KafkaBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			if err != nil {
 				return nil, nil, err
 			}
-			start := func(ctx context.Context, id string) error {
-				// SignalWithStart: starts it, or (after an operator restart) hands the running
-				// workflow the spec; never a second workflow for one resource.
-				_, err := r.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalUpdate, in.Spec,
-					tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, kafkabackup.WorkflowName, in)
-				return err
-			}
-			update := func(ctx context.Context, id string) error {
-				return r.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalUpdate, in.Spec)
-			}
+			start, update := r.signalStart(kafkabackup.WorkflowName, in, in.Spec)
 			return start, update, nil
 		}})
 	if err != nil || !kb.DeletionTimestamp.IsZero() {
 		return res, err
 	}
 	return r.followBackup(ctx, state, res, kb, &kb.Status.WorkStatus, func() string { return string(kb.Status.Phase) },
-		func(ctx context.Context) error {
-			var s kafkabackup.Status
-			if err := queryStatus(ctx, r.Temporal, kb.Status.WorkflowID, &s); err != nil {
-				return err
-			}
-			r.mirror(kb, &s)
-			return nil
-		})
+		mirrorQuery(r.Temporal, &kb.Status.WorkflowID, func(s *kafkabackup.Status) { r.mirror(kb, s) }))
 }
 
 func orNone(s string) string {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	tclient "go.temporal.io/sdk/client"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,15 +45,8 @@ func (r *KafkaRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return res, err
 	}
 	return r.followRestore(ctx, state, res, restoreRun{obj: kr, status: &kr.Status.WorkStatus, phase: &kr.Status.Phase, before: before,
-		mirror: func(ctx context.Context) error {
-			var s kafkarestore.Status
-			if err := queryStatus(ctx, r.Temporal, kr.Status.WorkflowID, &s); err != nil {
-				return err
-			}
-			r.mirror(kr, &s)
-			return nil
-		},
-		done: func() bool { return kr.Status.Phase == arkivev1.RestoreReady && kr.Spec.DryRun }})
+		mirror: mirrorQuery(r.Temporal, &kr.Status.WorkflowID, func(s *kafkarestore.Status) { r.mirror(kr, s) }),
+		done:   func() bool { return kr.Status.Phase == arkivev1.RestoreReady && kr.Spec.DryRun }})
 }
 
 func (r *KafkaRestoreReconciler) restoreInput(ctx context.Context, kr *arkivev1.KafkaRestore) (kafkarestore.RunInput, error) {
@@ -70,14 +62,8 @@ func (r *KafkaRestoreReconciler) mirror(kr *arkivev1.KafkaRestore, s *kafkaresto
 	st.Phase = arkivev1.RestorePhase(s.Phase)
 	st.LastError = s.LastError
 	st.Progress = &arkivev1.RestoreProgress{Records: s.Records, Bytes: s.Bytes, Percent: s.Percent}
-	if !s.StartTime.IsZero() {
-		t := metav1.NewTime(s.StartTime)
-		st.StartTime = &t
-	}
-	if !s.CompletionTime.IsZero() {
-		t := metav1.NewTime(s.CompletionTime)
-		st.CompletionTime = &t
-	}
+	setTime(&st.StartTime, s.StartTime)
+	setTime(&st.CompletionTime, s.CompletionTime)
 	status, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning, fmt.Sprintf("%s: %d records (%d%%)", s.Phase, s.Records, s.Percent)
 	switch {
 	case s.Phase == kafkarestore.PhaseFailed:
@@ -87,6 +73,5 @@ func (r *KafkaRestoreReconciler) mirror(kr *arkivev1.KafkaRestore, s *kafkaresto
 	case s.Reason == "DryRun" && s.Plan != nil:
 		message = fmt.Sprintf("dry run: the plan restores up to %d records (%d bytes) in %d streams; see the workflow's status query", s.Plan.Records, s.Plan.Bytes, len(s.Plan.Streams))
 	}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status, Reason: reason,
-		Message: message, ObservedGeneration: kr.Generation})
+	setWorkflowReady(&st.Conditions, kr.Generation, status, reason, message)
 }

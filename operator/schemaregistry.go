@@ -6,14 +6,12 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/specs"
-	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/schemabackup"
 	"arkive.io/arkive/workflows/schemarestore"
 )
@@ -41,28 +39,14 @@ func (r *SchemaRegistryBackupReconciler) Reconcile(ctx context.Context, req ctrl
 			if err != nil {
 				return nil, nil, err
 			}
-			start := func(ctx context.Context, id string) error {
-				_, err := r.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalUpdate, in.Spec,
-					tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, schemabackup.WorkflowName, schemabackup.RunInput{Input: in})
-				return err
-			}
-			update := func(ctx context.Context, id string) error {
-				return r.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalUpdate, in.Spec)
-			}
+			start, update := r.signalStart(schemabackup.WorkflowName, schemabackup.RunInput{Input: in}, in.Spec)
 			return start, update, nil
 		}})
 	if err != nil || !b.DeletionTimestamp.IsZero() {
 		return res, err
 	}
 	return r.followBackup(ctx, state, res, b, &b.Status.WorkStatus, func() string { return string(b.Status.Phase) },
-		func(ctx context.Context) error {
-			var s schemabackup.Status
-			if err := queryStatus(ctx, r.Temporal, b.Status.WorkflowID, &s); err != nil {
-				return err
-			}
-			mirrorSchemaBackup(b, &s)
-			return nil
-		})
+		mirrorQuery(r.Temporal, &b.Status.WorkflowID, func(s *schemabackup.Status) { mirrorSchemaBackup(b, s) }))
 }
 
 func (r *SchemaRegistryBackupReconciler) input(ctx context.Context, b *arkivev1.SchemaRegistryBackup) (schemabackup.Input, error) {
@@ -82,10 +66,7 @@ func mirrorSchemaBackup(b *arkivev1.SchemaRegistryBackup, s *schemabackup.Status
 	st.LastError = s.LastError
 	st.LastSnapshot = s.LastSnapshot
 	st.Snapshots = int32(s.Snapshots)
-	if !s.LastBackupTime.IsZero() {
-		t := metav1.NewTime(s.LastBackupTime)
-		st.LastBackupTime = &t
-	}
+	setTime(&st.LastBackupTime, s.LastBackupTime)
 	status, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning,
 		fmt.Sprintf("workflow %s: %d subjects, %d versions in snapshot %s", st.WorkflowID, s.Subjects, s.Versions, orNone(s.LastSnapshot))
 	switch {
@@ -98,8 +79,7 @@ func mirrorSchemaBackup(b *arkivev1.SchemaRegistryBackup, s *schemabackup.Status
 	case s.Phase == schemabackup.PhaseInitializing:
 		message = "workflow " + st.WorkflowID + " is taking its first snapshot"
 	}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status, Reason: reason,
-		Message: message, ObservedGeneration: b.Generation})
+	setWorkflowReady(&st.Conditions, b.Generation, status, reason, message)
 }
 
 // SchemaRegistryRestoreReconciler runs one SchemaRegistryRestore workflow per resource and
@@ -135,15 +115,8 @@ func (r *SchemaRegistryRestoreReconciler) Reconcile(ctx context.Context, req ctr
 		return res, err
 	}
 	return r.followRestore(ctx, state, res, restoreRun{obj: rs, status: &rs.Status.WorkStatus, phase: &rs.Status.Phase, before: before,
-		mirror: func(ctx context.Context) error {
-			var s schemarestore.Status
-			if err := queryStatus(ctx, r.Temporal, rs.Status.WorkflowID, &s); err != nil {
-				return err
-			}
-			mirrorSchemaRestore(rs, &s)
-			return nil
-		},
-		done: func() bool { return rs.Status.Phase == arkivev1.RestoreReady && rs.Spec.DryRun }})
+		mirror: mirrorQuery(r.Temporal, &rs.Status.WorkflowID, func(s *schemarestore.Status) { mirrorSchemaRestore(rs, s) }),
+		done:   func() bool { return rs.Status.Phase == arkivev1.RestoreReady && rs.Spec.DryRun }})
 }
 
 func (r *SchemaRegistryRestoreReconciler) input(ctx context.Context, rs *arkivev1.SchemaRegistryRestore) (schemarestore.Input, error) {
@@ -166,14 +139,8 @@ func mirrorSchemaRestore(rs *arkivev1.SchemaRegistryRestore, s *schemarestore.St
 			st.Diff = append(st.Diff, fmt.Sprintf("… %d changes in all; the workflow's status query has more", s.Plan.Changes()))
 		}
 	}
-	if !s.StartTime.IsZero() {
-		t := metav1.NewTime(s.StartTime)
-		st.StartTime = &t
-	}
-	if !s.CompletionTime.IsZero() {
-		t := metav1.NewTime(s.CompletionTime)
-		st.CompletionTime = &t
-	}
+	setTime(&st.StartTime, s.StartTime)
+	setTime(&st.CompletionTime, s.CompletionTime)
 	status, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning, fmt.Sprintf("%s: %d subjects, %d versions", s.Phase, s.SubjectsRestored, s.VersionsRestored)
 	switch {
 	case s.Phase == schemarestore.PhaseFailed:
@@ -183,6 +150,5 @@ func mirrorSchemaRestore(rs *arkivev1.SchemaRegistryRestore, s *schemarestore.St
 	case s.Reason == schemarestore.ReasonUnchanged:
 		message = "the target already holds the snapshot; nothing was written"
 	}
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status, Reason: reason,
-		Message: message, ObservedGeneration: rs.Generation})
+	setWorkflowReady(&st.Conditions, rs.Generation, status, reason, message)
 }

@@ -47,11 +47,20 @@ func describe(ctx context.Context, c client.Client, id string) (WorkflowState, e
 	}
 }
 
-// queryStatus asks a workflow for its status query into out.
-func queryStatus(ctx context.Context, c client.Client, id string, out any) error {
-	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
-	if err != nil {
-		return err
+// mirrorQuery is the mirror of followBackup and followRestore: it asks the workflow *id names
+// for its status query and hands the answer to apply. id is read when it runs, after drive has
+// set it.
+func mirrorQuery[S any](c client.Client, id *string, apply func(*S)) func(context.Context) error {
+	return func(ctx context.Context) error {
+		v, err := c.QueryWorkflow(ctx, *id, "", workflows.QueryStatus)
+		if err != nil {
+			return err
+		}
+		var s S
+		if err := v.Get(&s); err != nil {
+			return err
+		}
+		apply(&s)
+		return nil
 	}
-	return v.Get(out)
 }

@@ -238,20 +238,30 @@ func readSubject(ctx context.Context, c *Client, name string) (archive.SubjectSn
 	return s, err
 }
 
+// open connects to the registry and opens the backup's storage; close both when done.
+func (a *Activities) open(ctx context.Context, conn schemabackup.Connection) (*Client, *backupStore, error) {
+	c, err := a.client(ctx, conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := a.store(ctx, conn)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, st, nil
+}
+
 // Snapshot reads the registry and stores a snapshot, unless it holds what the newest stored
 // snapshot holds (same content hash): then only the manifest's lastCheck moves. The object is
 // written before the manifest names it, so a crash in between leaves an object no one reads,
 // and the retry (same id from the workflow) overwrites it.
 func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput) (schemabackup.SnapshotResult, error) {
-	c, err := a.client(ctx, in.Connection)
+	c, st, err := a.open(ctx, in.Connection)
 	if err != nil {
 		return schemabackup.SnapshotResult{}, err
 	}
 	defer c.Close()
-	st, err := a.store(ctx, in.Connection)
-	if err != nil {
-		return schemabackup.SnapshotResult{}, err
-	}
 	defer st.Close()
 	var done atomic.Int64
 	stop := heartbeat(ctx, &done)

@@ -418,24 +418,11 @@ func (p *restorePlan) conflictError() error {
 	return temporal.NewNonRetryableApplicationError(msg, schemarestore.ErrConflict, nil)
 }
 
-func (a *Activities) openRestore(ctx context.Context, conn schemarestore.Connection) (*Client, *backupStore, error) {
-	c, err := a.client(ctx, conn)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := a.store(ctx, conn)
-	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	return c, st, nil
-}
-
 // PlanRestore is the preflight: it reads the snapshot and the target and says what a restore
 // would change. A conflict (an id the target uses for another schema, a version that differs,
 // a reference that would dangle) fails here, before anything is written, naming both sides.
 func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput) (schemarestore.Plan, error) {
-	c, st, err := a.openRestore(ctx, in.Connection)
+	c, st, err := a.open(ctx, in.Connection)
 	if err != nil {
 		return schemarestore.Plan{}, err
 	}
@@ -478,7 +465,7 @@ func (a *Activities) SetMode(ctx context.Context, in schemarestore.ModeInput) (s
 // mode would refuse the writes, every version with its original id and version, soft-deletes,
 // then subject (and, for a whole registry, global) settings. The target must be in IMPORT mode.
 func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (schemarestore.ImportResult, error) {
-	c, st, err := a.openRestore(ctx, in.Connection)
+	c, st, err := a.open(ctx, in.Connection)
 	if err != nil {
 		return schemarestore.ImportResult{}, err
 	}

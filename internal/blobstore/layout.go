@@ -138,7 +138,12 @@ func (l SchemaLayout) Snapshot(id string) (string, error) {
 
 // KafkaBackupFromManifestKey returns the backup name a manifest key belongs to.
 func KafkaBackupFromManifestKey(key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, "kafka/")
+	return backupFromManifestKey(key, KafkaBackupsPrefix())
+}
+
+// backupFromManifestKey returns the backup whose manifest key is prefix<name>/manifest.json.
+func backupFromManifestKey(key, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
 	if !ok {
 		return "", false
 	}
@@ -160,13 +165,5 @@ func SchemaBackupsPrefix() string { return "schemas/" }
 
 // SchemaBackupFromManifestKey returns the Schema Registry backup a manifest key belongs to.
 func SchemaBackupFromManifestKey(key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, SchemaBackupsPrefix())
-	if !ok {
-		return "", false
-	}
-	name, ok := strings.CutSuffix(rest, "/manifest.json")
-	if !ok || ValidateBackupName(name) != nil {
-		return "", false
-	}
-	return name, true
+	return backupFromManifestKey(key, SchemaBackupsPrefix())
 }

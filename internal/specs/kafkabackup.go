@@ -47,6 +47,30 @@ func retention(r *arkivev1.Retention) (keepLast int, maxAge time.Duration, err e
 	return keepLast, maxAge, nil
 }
 
+// named is a reference a spec field holds and the name of the resource handed in for it.
+type named struct{ field, kind, want, got string }
+
+// sameRefs checks that every resource handed in is the one its field names.
+func sameRefs(refs ...named) error {
+	for _, r := range refs {
+		if r.want != r.got {
+			return fmt.Errorf("%s: %s %q is not the one given (%q)", r.field, r.kind, r.want, r.got)
+		}
+	}
+	return nil
+}
+
+// specsJSON is how the referenced specs travel in a workflow input: as JSON, holding Secret
+// references only.
+func specsJSON(a, b any) (json.RawMessage, json.RawMessage, error) {
+	aj, err := json.Marshal(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	bj, err := json.Marshal(b)
+	return aj, bj, err
+}
+
 // BackupName is the name a backup has in storage: <namespace>/<name>.
 func BackupName(namespace, name string) string { return namespace + "/" + name }
 
@@ -54,21 +78,14 @@ func BackupName(namespace, name string) string { return namespace + "/" + name }
 // and Storage it names. Specs travel as JSON with Secret references only.
 func KafkaBackupInput(kb *arkivev1.KafkaBackup, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkabackup.Input, error) {
 	ns := namespaceOf(kb.Namespace)
-	if kc.Name != kb.Spec.Source {
-		return kafkabackup.Input{}, fmt.Errorf("spec.source: KafkaCluster %q is not the one given (%q)", kb.Spec.Source, kc.Name)
-	}
-	if st.Name != kb.Spec.Sink {
-		return kafkabackup.Input{}, fmt.Errorf("spec.sink: Storage %q is not the one given (%q)", kb.Spec.Sink, st.Name)
+	if err := sameRefs(named{"spec.source", "KafkaCluster", kb.Spec.Source, kc.Name}, named{"spec.sink", "Storage", kb.Spec.Sink, st.Name}); err != nil {
+		return kafkabackup.Input{}, err
 	}
 	spec, err := KafkaBackupSpec(kb.Spec)
 	if err != nil {
 		return kafkabackup.Input{}, err
 	}
-	kj, err := json.Marshal(kc.Spec)
-	if err != nil {
-		return kafkabackup.Input{}, err
-	}
-	sj, err := json.Marshal(st.Spec)
+	kj, sj, err := specsJSON(kc.Spec, st.Spec)
 	if err != nil {
 		return kafkabackup.Input{}, err
 	}

@@ -1,7 +1,6 @@
 package specs
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -13,21 +12,14 @@ import (
 // KafkaCluster and the source Storage. Specs travel as JSON with Secret references only.
 func KafkaRestoreInput(kr *arkivev1.KafkaRestore, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkarestore.RunInput, error) {
 	ns := namespaceOf(kr.Namespace)
-	if kc.Name != kr.Spec.Target {
-		return kafkarestore.RunInput{}, fmt.Errorf("spec.target: KafkaCluster %q is not the one given (%q)", kr.Spec.Target, kc.Name)
-	}
-	if st.Name != kr.Spec.Source.Storage {
-		return kafkarestore.RunInput{}, fmt.Errorf("spec.source.storage: Storage %q is not the one given (%q)", kr.Spec.Source.Storage, st.Name)
+	if err := sameRefs(named{"spec.target", "KafkaCluster", kr.Spec.Target, kc.Name}, named{"spec.source.storage", "Storage", kr.Spec.Source.Storage, st.Name}); err != nil {
+		return kafkarestore.RunInput{}, err
 	}
 	spec, err := KafkaRestoreSpec(kr.Spec)
 	if err != nil {
 		return kafkarestore.RunInput{}, err
 	}
-	kj, err := json.Marshal(kc.Spec)
-	if err != nil {
-		return kafkarestore.RunInput{}, err
-	}
-	sj, err := json.Marshal(st.Spec)
+	kj, sj, err := specsJSON(kc.Spec, st.Spec)
 	if err != nil {
 		return kafkarestore.RunInput{}, err
 	}

@@ -1,7 +1,6 @@
 package specs
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -14,11 +13,7 @@ import (
 const DefaultBackupIntervalSecs = 3600
 
 func schemaConnection(ns, backup string, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemabackup.Connection, error) {
-	rj, err := json.Marshal(sr.Spec)
-	if err != nil {
-		return schemabackup.Connection{}, err
-	}
-	sj, err := json.Marshal(st.Spec)
+	rj, sj, err := specsJSON(sr.Spec, st.Spec)
 	if err != nil {
 		return schemabackup.Connection{}, err
 	}
@@ -29,11 +24,8 @@ func schemaConnection(ns, backup string, sr *arkivev1.SchemaRegistry, st *arkive
 // SchemaRegistry and Storage it names (references only, never Secret values).
 func SchemaBackupInput(b *arkivev1.SchemaRegistryBackup, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemabackup.Input, error) {
 	ns := namespaceOf(b.Namespace)
-	if sr.Name != b.Spec.Registry {
-		return schemabackup.Input{}, fmt.Errorf("spec.registry: SchemaRegistry %q is not the one given (%q)", b.Spec.Registry, sr.Name)
-	}
-	if st.Name != b.Spec.Storage {
-		return schemabackup.Input{}, fmt.Errorf("spec.storage: Storage %q is not the one given (%q)", b.Spec.Storage, st.Name)
+	if err := sameRefs(named{"spec.registry", "SchemaRegistry", b.Spec.Registry, sr.Name}, named{"spec.storage", "Storage", b.Spec.Storage, st.Name}); err != nil {
+		return schemabackup.Input{}, err
 	}
 	spec, err := SchemaBackupSpec(b.Spec)
 	if err != nil {
@@ -62,11 +54,8 @@ func SchemaBackupSpec(s arkivev1.SchemaRegistryBackupSpec) (schemabackup.Spec, e
 // SchemaRegistry and the source Storage.
 func SchemaRestoreInput(r *arkivev1.SchemaRegistryRestore, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemarestore.Input, error) {
 	ns := namespaceOf(r.Namespace)
-	if sr.Name != r.Spec.Target {
-		return schemarestore.Input{}, fmt.Errorf("spec.target: SchemaRegistry %q is not the one given (%q)", r.Spec.Target, sr.Name)
-	}
-	if st.Name != r.Spec.Source.Storage {
-		return schemarestore.Input{}, fmt.Errorf("spec.source.storage: Storage %q is not the one given (%q)", r.Spec.Source.Storage, st.Name)
+	if err := sameRefs(named{"spec.target", "SchemaRegistry", r.Spec.Target, sr.Name}, named{"spec.source.storage", "Storage", r.Spec.Source.Storage, st.Name}); err != nil {
+		return schemarestore.Input{}, err
 	}
 	if r.Spec.Source.Backup == "" {
 		return schemarestore.Input{}, fmt.Errorf("spec.source.backup: must not be empty")
