@@ -42,6 +42,7 @@ lint: tools
 	$(BIN)/staticcheck ./...
 	$(BIN)/workflowcheck ./workflows/...
 	@! grep -rlE '"(k8s.io|sigs.k8s.io|github.com/IBM/sarama|gocloud.dev)[^"]*"' --include='*.go' workflows/ || { echo "workflows/ must not import Kubernetes, Kafka or blob packages"; exit 1; }
+	@bash hack/check-kind-imports.sh
 
 # Everything: real Temporal, kube-apiserver + etcd, Kafka, MinIO, Azurite, fake GCS.
 test:

@@ -29,19 +29,6 @@ func WorkflowID(kind, namespace, name string) string {
 	return "arkive/" + strings.ToLower(kind) + "/" + namespace + "/" + name
 }
 
-// Phases of every restore kind, as the API's RestorePhase names them.
-const (
-	RestoreDraft     = "Draft"
-	RestoreReady     = "Ready"
-	RestoreRestoring = "Restoring"
-	RestoreDone      = "Done"
-	RestoreFailed    = "Failed"
-)
-
-// ErrInvalidSpec is the ApplicationError type, shared by every kind, for a spec that cannot
-// work; it is never retried and shows in the resource's status.
-const ErrInvalidSpec = "InvalidSpec"
-
 // RootMessage is the innermost error message: the cause, without Temporal's wrapping (nor the
 // "(type: …, retryable: …)" an ApplicationError adds). Status queries show it as lastError.
 func RootMessage(err error) string {

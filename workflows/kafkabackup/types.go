@@ -22,30 +22,12 @@ const (
 const (
 	ErrInvalidSpec         = workflows.ErrInvalidSpec
 	ErrTopicNotFound       = "TopicNotFound"
-	ErrAuthentication      = "AuthenticationFailed"
-	ErrStorageAccessDenied = "StorageAccessDenied"
+	ErrAuthentication      = workflows.ErrAuthentication
+	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
 )
 
-// RateLimit caps throughput; 0 means no cap. The workflow shares a resource's limit among the
-// activities that run at once.
-type RateLimit struct {
-	BytesPerSecond   int64 `json:"bytesPerSecond,omitempty"`
-	RecordsPerSecond int64 `json:"recordsPerSecond,omitempty"`
-}
-
-// Share is one of n concurrent activities' part of the limit (at least 1 of each unit set).
-func (l RateLimit) Share(n int) RateLimit {
-	if n <= 1 {
-		return l
-	}
-	if l.BytesPerSecond > 0 {
-		l.BytesPerSecond = max(1, l.BytesPerSecond/int64(n))
-	}
-	if l.RecordsPerSecond > 0 {
-		l.RecordsPerSecond = max(1, l.RecordsPerSecond/int64(n))
-	}
-	return l
-}
+// RateLimit caps throughput (workflows.RateLimit).
+type RateLimit = workflows.RateLimit
 
 // Compression is the segment codec and level (level 0: the codec's default).
 type Compression struct {
@@ -102,12 +84,7 @@ type CaptureResult struct {
 
 // Connection is what every activity of one backup needs to reach Kafka and storage: specs
 // as JSON holding Secret references only, and the namespace those references live in.
-type Connection struct {
-	Namespace string          `json:"namespace"`
-	Backup    string          `json:"backup"`
-	Kafka     json.RawMessage `json:"kafka"`
-	Storage   json.RawMessage `json:"storage"`
-}
+type Connection = workflows.KafkaConnection
 
 // DiscoverInput selects topics: names or globs, minus exclusions.
 type DiscoverInput struct {

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/workflows"
 )
@@ -22,12 +23,12 @@ const (
 	ModeContinuous = "Continuous"
 	ModeScheduled  = "Scheduled"
 
-	PhaseDraft     = "Draft"
-	PhaseReady     = "Ready"
-	PhaseStreaming = "Streaming"
-	PhasePaused    = "Paused"
-	PhaseFailed    = "Failed"
-	PhaseCompleted = "Completed"
+	PhaseDraft     = status.Draft
+	PhaseReady     = status.Ready
+	PhaseStreaming = status.Streaming
+	PhasePaused    = status.Paused
+	PhaseFailed    = status.Failed
+	PhaseCompleted = status.Completed
 )
 
 // continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
@@ -35,9 +36,6 @@ const continueAfterEvents = 4000
 
 // maxWarnings bounds the warnings the status (and the carried state) keeps.
 const maxWarnings = 20
-
-// retryPause is how long the workflow waits after an activity gave up on a passing cause.
-const retryPause = 30 * time.Second
 
 // Stream selects topics by name or glob.
 type Stream struct {
@@ -116,10 +114,7 @@ type backup struct {
 	topics        []TopicInfo
 	lastDiscovery time.Time
 	groups        *archive.GroupOffsetsSnapshot // captured at the last discovery, not yet committed
-	pause         workflow.ReceiveChannel
-	resume        workflow.ReceiveChannel
-	trigger       workflow.ReceiveChannel
-	update        workflow.ReceiveChannel
+	sig           *workflows.Signals
 	lastRetention time.Time
 	triggered     bool // a trigger signal asked for a scheduled run now
 	specChanged   bool // an update arrived during the current cycle
@@ -128,9 +123,8 @@ type backup struct {
 // KafkaBackup keeps a backup of the selected topics in step with the source: forever in
 // continuous mode, on a cron schedule in scheduled mode.
 func KafkaBackup(ctx workflow.Context, in Input) error {
-	b := &backup{in: in, hwm: map[string]int64{},
-		pause: workflow.GetSignalChannel(ctx, workflows.SignalPause), resume: workflow.GetSignalChannel(ctx, workflows.SignalResume),
-		trigger: workflow.GetSignalChannel(ctx, workflows.SignalTrigger), update: workflow.GetSignalChannel(ctx, workflows.SignalUpdate)}
+	b := &backup{in: in, hwm: map[string]int64{}, sig: workflows.NewSignals(ctx)}
+	b.handleSignals()
 	if in.State != nil {
 		b.state = *in.State
 	}
@@ -149,10 +143,10 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 		if ctx.Err() != nil {
 			return ctx.Err() // cancelled (the resource was deleted): stop cleanly
 		}
-		b.drainSignals(ctx)
+		b.sig.Drain(ctx)
 		if reason := b.inactiveReason(); reason != "" {
 			b.setPhase(inactivePhase(reason), reason)
-			b.waitForSignal(ctx)
+			b.sig.Wait(ctx)
 			continue
 		}
 		var err error
@@ -165,23 +159,19 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 			if ctx.Err() != nil {
 				return err // the workflow itself was cancelled (the resource was deleted): stop
 			}
-			var appErr *temporal.ApplicationError
-			if errors.As(err, &appErr) && appErr.NonRetryable() {
+			if appErr, permanent := workflows.Permanent(err); permanent {
 				// A cause a person must fix: stop, say why, and wait for an update or resume.
-				b.status.LastError = appErr.Message()
-				b.setPhase(PhaseFailed, appErr.Type())
-				b.waitForSignal(ctx)
+				b.failed(ctx, appErr)
 				continue
 			}
 			// A cause that may pass (broker or storage unreachable): say so in the status, wait,
 			// and try again; capture resumes from the last commit.
-			b.status.LastError = workflows.RootMessage(err)
-			b.status.Reason = "Retrying"
-			b.sleep(ctx, retryPause)
+			b.retrying(workflows.RootMessage(err))
+			b.sig.Sleep(ctx, workflows.RetryPause)
 			continue
 		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
-			b.drainSignals(ctx)
+			b.sig.Drain(ctx)
 			next := b.in
 			st := b.state
 			next.State = &st
@@ -195,40 +185,46 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 func (b *backup) resumeFromManifest(ctx workflow.Context) error {
 	for {
 		last := b.state.LastSuccess
-		err := b.commit(ctx, nil, nil)
-		b.state.LastSuccess, b.status.LastSuccess = last, last // no data was backed up yet
-		if err == nil || ctx.Err() != nil {
+		err := b.sig.Attempt(ctx, func() error {
+			err := b.commit(ctx, nil, nil)
+			b.state.LastSuccess, b.status.LastSuccess = last, last // no data was backed up yet
+			return err
+		}, b.retrying)
+		appErr, permanent := workflows.Permanent(err)
+		if !permanent || ctx.Err() != nil {
 			return err
 		}
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.NonRetryable() {
-			b.status.LastError = appErr.Message()
-			b.setPhase(PhaseFailed, appErr.Type())
-			b.waitForSignal(ctx)
-			continue
-		}
-		b.status.LastError, b.status.Reason = workflows.RootMessage(err), "Retrying"
-		b.sleep(ctx, retryPause)
+		b.failed(ctx, appErr)
 	}
 }
+
+// failed shows a cause a person must fix and waits for the signal (update, resume) that may
+// fix it.
+func (b *backup) failed(ctx workflow.Context, appErr *temporal.ApplicationError) {
+	b.status.LastError = appErr.Message()
+	b.setPhase(PhaseFailed, appErr.Type())
+	b.sig.Wait(ctx)
+}
+
+func (b *backup) retrying(cause string) { b.status.LastError, b.status.Reason = cause, status.Retrying }
 
 // inactiveReason says why nothing should run now, or "" when the backup should run.
 func (b *backup) inactiveReason() string {
 	switch {
 	case len(b.in.Spec.Streams) == 0:
-		return "NoStreams"
+		return status.NoStreams
 	case b.state.PausedBySignal:
-		return "PausedBySignal"
+		return status.PausedBySignal
 	case !b.in.Spec.Enabled:
-		return "PausedBySpec"
+		return status.PausedBySpec
 	case !slices.ContainsFunc(b.in.Spec.Streams, func(s Stream) bool { return s.Enabled }):
-		return "AllStreamsDisabled"
+		return status.AllStreamsDisabled
 	}
 	return ""
 }
 
 func inactivePhase(reason string) string {
-	if reason == "NoStreams" {
+	if reason == status.NoStreams {
 		return PhaseDraft
 	}
 	return PhasePaused
@@ -236,46 +232,18 @@ func inactivePhase(reason string) string {
 
 func (b *backup) setPhase(phase, reason string) { b.status.Phase, b.status.Reason = phase, reason }
 
-// drainSignals applies every signal already received, without blocking.
-func (b *backup) drainSignals(ctx workflow.Context) {
-	for b.receiveOne(ctx, false) {
-	}
-}
-
-// waitForSignal blocks until a signal arrives and applies it.
-func (b *backup) waitForSignal(ctx workflow.Context) { b.receiveOne(ctx, true) }
-
-// addSignals adds a case per signal to sel; each receives the signal, applies it, and then
-// calls after (when not nil).
-func (b *backup) addSignals(ctx workflow.Context, sel workflow.Selector, after func()) {
-	done := func() {
-		if after != nil {
-			after()
-		}
-	}
-	sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.state.PausedBySignal = true; done() })
-	sel.AddReceive(b.resume, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.state.PausedBySignal = false; done() })
-	sel.AddReceive(b.trigger, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.triggered = true; done() })
-	sel.AddReceive(b.update, func(c workflow.ReceiveChannel, _ bool) {
+// handleSignals says what each signal does to the backup.
+func (b *backup) handleSignals() {
+	b.sig.OnPause = func() { b.state.PausedBySignal = true }
+	b.sig.OnResume = func() { b.state.PausedBySignal = false }
+	b.sig.OnTrigger = func() { b.triggered = true }
+	b.sig.OnUpdate = func(ctx workflow.Context, c workflow.ReceiveChannel) {
 		var s Spec
 		c.Receive(ctx, &s)
 		b.in.Spec = s // offsets live in state, so a new spec keeps every checkpoint
 		b.specChanged = true
 		b.status.LastError = ""
-		done()
-	})
-}
-
-func (b *backup) receiveOne(ctx workflow.Context, block bool) bool {
-	got := false
-	sel := workflow.NewSelector(ctx)
-	b.addSignals(ctx, sel, func() { got = true })
-	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-	if !block {
-		sel.AddDefault(func() {})
 	}
-	sel.Select(ctx)
-	return got
 }
 
 func (b *backup) snapshot() Status {
@@ -359,7 +327,7 @@ func (b *backup) continuous(ctx workflow.Context) error {
 	}
 	if !slices.ContainsFunc(b.state.Next, func(p PartitionState) bool { return b.selected(p.Topic) }) {
 		// Streams match no topic yet: look again after the discovery interval, not in a loop.
-		b.setPhase(PhaseReady, "NoMatchingTopics")
+		b.setPhase(PhaseReady, status.NoMatchingTopics)
 		var names []string
 		for _, st := range b.in.Spec.Streams {
 			if st.Enabled {
@@ -367,7 +335,7 @@ func (b *backup) continuous(ctx workflow.Context) error {
 			}
 		}
 		b.status.LastError = fmt.Sprintf("no topic matches the streams %v", names)
-		b.sleep(ctx, b.in.Spec.DiscoveryInterval)
+		b.sig.Sleep(ctx, b.in.Spec.DiscoveryInterval)
 		return nil
 	}
 	b.setPhase(PhaseStreaming, "")
@@ -403,17 +371,6 @@ func commitBatches(results []CaptureResult) [][]CaptureResult {
 		n += segs
 	}
 	return batches
-}
-
-// sleep waits for d or until a signal arrives (and is applied), whichever comes first.
-func (b *backup) sleep(ctx workflow.Context, d time.Duration) {
-	tctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
-	b.addSignals(ctx, sel, nil)
-	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-	sel.Select(ctx)
 }
 
 // captureAll runs one Capture activity per selected partition, in parallel, and returns their
@@ -479,7 +436,7 @@ func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until ma
 		})
 	}
 	// A pause or a new spec ends the captures early; their progress is still committed.
-	b.addSignals(ctx, sel, func() {
+	b.sig.Add(ctx, sel, func() {
 		if b.state.PausedBySignal || b.specChanged {
 			stopped = true
 			cancel()
@@ -537,7 +494,7 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 	}
 	b.state.LastSuccess = workflow.Now(ctx)
 	b.status.LastSuccess, b.status.Generation, b.status.Warnings, b.status.LastError = b.state.LastSuccess, res.Generation, b.state.Warnings, ""
-	if b.status.Reason == "Retrying" {
+	if b.status.Reason == status.Retrying {
 		b.status.Reason = ""
 	}
 	return nil
@@ -574,17 +531,17 @@ func (b *backup) scheduled(ctx workflow.Context) error {
 		}
 		next := tick.Next
 		// Before the first run the backup is Ready; after a successful run it stays Completed.
-		if n := len(b.state.Runs); n > 0 && b.state.Runs[n-1].Outcome == "Succeeded" {
-			b.setPhase(PhaseCompleted, "WaitingForSchedule")
+		if n := len(b.state.Runs); n > 0 && b.state.Runs[n-1].Outcome == status.RunSucceeded {
+			b.setPhase(PhaseCompleted, status.WaitingForSchedule)
 		} else {
-			b.setPhase(PhaseReady, "WaitingForSchedule")
+			b.setPhase(PhaseReady, status.WaitingForSchedule)
 		}
 		tctx, cancelTimer := workflow.WithCancel(ctx)
 		timer := workflow.NewTimer(tctx, next.Sub(workflow.Now(ctx)))
 		fired := false
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(timer, func(workflow.Future) { fired = true })
-		b.addSignals(ctx, sel, nil)
+		b.sig.Add(ctx, sel, nil)
 		sel.Select(ctx)
 		cancelTimer()
 		if !fired && !b.triggered {
@@ -595,10 +552,10 @@ func (b *backup) scheduled(ctx workflow.Context) error {
 	start := workflow.Now(ctx)
 	b.state.RunSeq++
 	run := &archive.Run{ID: fmt.Sprintf("run-%06d-%s", b.state.RunSeq, start.UTC().Format("20060102T150405Z")),
-		Start: start, Outcome: "Running", Upto: map[string]int64{}}
+		Start: start, Outcome: status.RunRunning, Upto: map[string]int64{}}
 	b.status.CurrentRun = run
 	defer func() { b.status.CurrentRun = nil }()
-	b.setPhase(PhaseStreaming, "ScheduledRun")
+	b.setPhase(PhaseStreaming, status.ScheduledRun)
 	if err := b.discover(ctx, true); err != nil {
 		return b.endRun(ctx, run, err)
 	}
@@ -623,7 +580,7 @@ func (b *backup) scheduled(ctx workflow.Context) error {
 		if b.state.PausedBySignal || b.reachedUpto(run.Upto) {
 			break
 		}
-		b.drainSignals(ctx)
+		b.sig.Drain(ctx)
 	}
 	return b.endRun(ctx, run, nil)
 }
@@ -640,11 +597,11 @@ func (b *backup) reachedUpto(upto map[string]int64) bool {
 // endRun records the run's outcome in the manifest and the status.
 func (b *backup) endRun(ctx workflow.Context, run *archive.Run, cause error) error {
 	run.End = workflow.Now(ctx)
-	run.Outcome = "Succeeded"
+	run.Outcome = status.RunSucceeded
 	if cause != nil || !b.reachedUpto(run.Upto) {
-		run.Outcome = "Failed"
+		run.Outcome = status.RunFailed
 		if cause == nil {
-			run.Outcome = "Paused"
+			run.Outcome = status.RunPaused
 		}
 	}
 	if err := b.commit(ctx, nil, run); err != nil && cause == nil {
@@ -655,7 +612,7 @@ func (b *backup) endRun(ctx workflow.Context, run *archive.Run, cause error) err
 		b.state.Runs = b.state.Runs[len(b.state.Runs)-20:]
 	}
 	b.status.Runs = b.state.Runs
-	if cause == nil && run.Outcome == "Succeeded" {
+	if cause == nil && run.Outcome == status.RunSucceeded {
 		b.setPhase(PhaseCompleted, run.ID)
 		cause = b.retain(ctx)
 	}
@@ -675,7 +632,7 @@ func (b *backup) retain(ctx workflow.Context) error {
 	}
 	var succeeded []int
 	for i, r := range b.state.Runs {
-		if r.Outcome == "Succeeded" {
+		if r.Outcome == status.RunSucceeded {
 			succeeded = append(succeeded, i)
 		}
 	}

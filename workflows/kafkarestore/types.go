@@ -6,9 +6,9 @@ package kafkarestore
 import (
 	"time"
 
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/workflows"
-	"arkive.io/arkive/workflows/kafkabackup"
 )
 
 // Registered names: part of the contract with running histories, never rename.
@@ -22,11 +22,11 @@ const (
 
 // Phases, shared by every restore kind.
 const (
-	PhaseDraft     = workflows.RestoreDraft
-	PhaseReady     = workflows.RestoreReady
-	PhaseRestoring = workflows.RestoreRestoring
-	PhaseDone      = workflows.RestoreDone
-	PhaseFailed    = workflows.RestoreFailed
+	PhaseDraft     = status.Draft
+	PhaseReady     = status.Ready
+	PhaseRestoring = status.Restoring
+	PhaseDone      = status.Done
+	PhaseFailed    = status.Failed
 )
 
 // Partition mappings.
@@ -39,17 +39,18 @@ const (
 // Error types of non-retryable failures, shown in the resource's status.
 const (
 	ErrInvalidSpec         = workflows.ErrInvalidSpec
-	ErrBackupNotFound      = "BackupNotFound"
+	ErrBackupNotFound      = workflows.ErrBackupNotFound
+	ErrCorruptManifest     = workflows.ErrCorruptManifest
 	ErrPreflight           = "PreflightFailed"
 	ErrTargetChanged       = "TargetChanged"
 	ErrGroupActive         = "ConsumerGroupActive"
-	ErrAuthentication      = kafkabackup.ErrAuthentication
-	ErrStorageAccessDenied = kafkabackup.ErrStorageAccessDenied
+	ErrAuthentication      = workflows.ErrAuthentication
+	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
 )
 
 // Connection reaches the backup (Storage, Backup) and the target cluster (Kafka): specs as JSON
 // holding Secret references only.
-type Connection = kafkabackup.Connection
+type Connection = workflows.KafkaConnection
 
 // TopicMapping restores Source under Target (Target empty: the same name).
 type TopicMapping struct {
@@ -90,7 +91,7 @@ func (w Window) Overlaps(s archive.SegmentRef) bool {
 }
 
 // RateLimit caps a restore's throughput; 0 means no cap.
-type RateLimit = kafkabackup.RateLimit
+type RateLimit = workflows.RateLimit
 
 // Spec is what the workflow acts on: the KafkaRestore spec in plain types.
 type Spec struct {

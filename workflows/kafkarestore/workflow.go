@@ -7,14 +7,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/workflows"
 )
 
 // continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
 const continueAfterEvents = 4000
-
-// retryPause is how long the workflow waits after an activity gave up on a passing cause.
-const retryPause = 30 * time.Second
 
 // streamRunTime bounds one Restore activity, so progress reaches the status (and history) at a
 // steady pace and streams can move between workers; each start costs well under a second.
@@ -39,16 +37,17 @@ type restore struct {
 	in     Input
 	state  State
 	status Status
-	pause  workflow.ReceiveChannel
-	resume workflow.ReceiveChannel
+	// sig takes pause and resume; a restore has nothing to trigger, and its spec is fixed.
+	sig *workflows.Signals
 }
 
 // KafkaRestore plans a restore, checks the target, writes every stream exactly once, then moves
 // the consumer groups. Phases: Draft (planning) → Ready (checked) → Restoring → Done, or Failed
 // with the reason in the status.
 func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
-	r := &restore{in: in.Input, pause: workflow.GetSignalChannel(ctx, workflows.SignalPause),
-		resume: workflow.GetSignalChannel(ctx, workflows.SignalResume)}
+	r := &restore{in: in.Input, sig: workflows.NewSignals(ctx)}
+	r.sig.OnPause = func() { r.state.Paused = true }
+	r.sig.OnResume = func() { r.state.Paused = false }
 	if in.State != nil {
 		r.state = *in.State
 	}
@@ -89,7 +88,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	r.status.Plan = r.state.Plan
 	r.status.Warnings = r.state.Plan.Warnings
 	if r.in.Spec.DryRun {
-		r.status.Phase, r.status.Reason = PhaseReady, "DryRun"
+		r.status.Phase, r.status.Reason = PhaseReady, status.DryRun
 		r.status.CompletionTime = workflow.Now(ctx)
 		return Result{Status: r.snapshot()}, nil
 	}
@@ -106,10 +105,10 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	}
 	r.status.Phase = PhaseReady
 	for !r.allDone() {
-		r.drainSignals(ctx)
+		r.sig.Drain(ctx)
 		if r.state.Paused {
-			r.status.Phase, r.status.Reason = PhaseRestoring, "PausedBySignal"
-			r.waitForSignal(ctx)
+			r.status.Phase, r.status.Reason = PhaseRestoring, status.PausedBySignal
+			r.sig.Wait(ctx)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -211,8 +210,12 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 			}
 		})
 	}
-	sel.AddReceive(r.pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); r.state.Paused = true; cancel() })
-	sel.AddReceive(r.resume, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); r.state.Paused = false })
+	// A pause cancels the streams; they hand back their progress.
+	r.sig.Add(ctx, sel, func() {
+		if r.state.Paused {
+			cancel()
+		}
+	})
 	for left > 0 {
 		sel.Select(ctx)
 	}
@@ -220,13 +223,12 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		r.status.LastError = ""
 		return nil
 	}
-	var appErr *temporal.ApplicationError
-	if errors.As(firstErr, &appErr) && appErr.NonRetryable() {
+	if _, permanent := workflows.Permanent(firstErr); permanent {
 		return firstErr
 	}
 	// A cause that may pass: say so, wait, and go on from the checkpoints.
-	r.status.LastError, r.status.Reason = workflows.RootMessage(firstErr), "Retrying"
-	r.sleep(ctx, retryPause)
+	r.retrying(workflows.RootMessage(firstErr))
+	r.sig.Sleep(ctx, workflows.RetryPause)
 	return nil
 }
 
@@ -248,19 +250,15 @@ func streamGroups(plan *Plan, s Stream) []GroupOffset {
 
 // attempt runs fn until it succeeds or fails for good; between tries the status shows why.
 func (r *restore) attempt(ctx workflow.Context, fn func() error) error {
-	for {
-		err := fn()
-		if err == nil {
-			r.status.LastError = ""
-			return nil
-		}
-		var appErr *temporal.ApplicationError
-		if ctx.Err() != nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
-			return err
-		}
-		r.status.LastError, r.status.Reason = workflows.RootMessage(err), "Retrying"
-		r.sleep(ctx, retryPause)
+	err := r.sig.Attempt(ctx, fn, r.retrying)
+	if err == nil {
+		r.status.LastError = ""
 	}
+	return err
+}
+
+func (r *restore) retrying(cause string) {
+	r.status.LastError, r.status.Reason = cause, status.Retrying
 }
 
 func (r *restore) activityCtx(ctx workflow.Context, timeout, heartbeat time.Duration) workflow.Context {
@@ -271,47 +269,8 @@ func (r *restore) activityCtx(ctx workflow.Context, timeout, heartbeat time.Dura
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
 			MaximumAttempts: 10,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrBackupNotFound, ErrPreflight, ErrTargetChanged, ErrGroupActive,
-				ErrAuthentication, ErrStorageAccessDenied, "CorruptManifest"}},
+				ErrAuthentication, ErrStorageAccessDenied, ErrCorruptManifest}},
 	})
-}
-
-// sleep waits for d, or until a pause or resume signal arrives (and is applied).
-func (r *restore) sleep(ctx workflow.Context, d time.Duration) {
-	tctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
-	r.addSignals(ctx, sel, nil)
-	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-	sel.Select(ctx)
-}
-
-func (r *restore) addSignals(ctx workflow.Context, sel workflow.Selector, after func()) {
-	sel.AddReceive(r.pause, func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
-		r.state.Paused = true
-		if after != nil {
-			after()
-		}
-	})
-	sel.AddReceive(r.resume, func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
-		r.state.Paused = false
-		if after != nil {
-			after()
-		}
-	})
-}
-
-func (r *restore) drainSignals(ctx workflow.Context) {
-	workflows.DrainSignals(ctx, func(sel workflow.Selector, got func()) { r.addSignals(ctx, sel, got) })
-}
-
-func (r *restore) waitForSignal(ctx workflow.Context) {
-	sel := workflow.NewSelector(ctx)
-	r.addSignals(ctx, sel, nil)
-	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-	sel.Select(ctx)
 }
 
 func (r *restore) snapshot() Status {

@@ -4,13 +4,10 @@
 package schemabackup
 
 import (
-	"encoding/json"
-	"fmt"
-	"sort"
 	"time"
 
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/workflows"
-	"arkive.io/arkive/workflows/kafkabackup"
 )
 
 // Registered names: part of the contract with running histories, never rename.
@@ -22,36 +19,31 @@ const (
 
 // Phases, as the SchemaRegistryBackup API (and the Kannika seed) names them.
 const (
-	PhasePaused       = "Paused"
-	PhaseInitializing = "Initializing"
-	PhaseRunning      = "Running"
-	PhaseError        = "Error"
+	PhasePaused       = status.Paused
+	PhaseInitializing = status.Initializing
+	PhaseRunning      = status.Running
+	PhaseError        = status.Error
 )
 
 // Reasons shown with a phase.
 const (
-	ReasonPausedBySignal = "PausedBySignal"
-	ReasonPausedBySpec   = "PausedBySpec"
-	ReasonRetrying       = "Retrying"
+	ReasonPausedBySignal = status.PausedBySignal
+	ReasonPausedBySpec   = status.PausedBySpec
+	ReasonRetrying       = status.Retrying
 )
 
 // Error types of non-retryable failures, shown in the resource's status.
 const (
 	ErrInvalidSpec         = workflows.ErrInvalidSpec
-	ErrUnauthorized        = "Unauthorized"
-	ErrStorageAccessDenied = kafkabackup.ErrStorageAccessDenied
-	ErrBackupNotFound      = "BackupNotFound"
-	ErrConflict            = "Conflict"
+	ErrUnauthorized        = workflows.ErrUnauthorized
+	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
+	ErrBackupNotFound      = workflows.ErrBackupNotFound
+	ErrConflict            = workflows.ErrConflict
 )
 
 // Connection reaches the registry and the storage: specs as JSON holding Secret references
 // only, and the namespace those references live in.
-type Connection struct {
-	Namespace string          `json:"namespace"`
-	Backup    string          `json:"backup"`
-	Registry  json.RawMessage `json:"registry"`
-	Storage   json.RawMessage `json:"storage"`
-}
+type Connection = workflows.RegistryConnection
 
 // Spec is the part of a SchemaRegistryBackup the workflow acts on.
 type Spec struct {
@@ -114,10 +106,7 @@ type SnapshotResult struct {
 }
 
 // SnapshotInfo is a stored snapshot as retention sees it.
-type SnapshotInfo struct {
-	ID   string    `json:"id"`
-	Time time.Time `json:"time"`
-}
+type SnapshotInfo = workflows.SnapshotInfo
 
 // PruneInput removes snapshots from the manifest, then deletes their objects.
 type PruneInput struct {
@@ -144,24 +133,5 @@ type Status struct {
 	LastError      string    `json:"lastError,omitempty"`
 }
 
-// SnapshotID is the id of the check-th snapshot, taken at t: its UTC time and the check's
-// number, so ids sort by age, two checks in one second differ, and a retried activity (same
-// input) names the same object.
-func SnapshotID(t time.Time, check int) string {
-	return fmt.Sprintf("%s-%06d", t.UTC().Format("20060102T150405Z"), check)
-}
-
-// Drops picks the snapshots retention removes: beyond the newest keepLast, and older than
-// maxAge. The newest snapshot always stays, so a backup never ends up with none.
-func Drops(snaps []SnapshotInfo, keepLast int, maxAge time.Duration, now time.Time) []string {
-	s := append([]SnapshotInfo(nil), snaps...)
-	sort.SliceStable(s, func(i, j int) bool { return s[i].Time.Before(s[j].Time) })
-	var out []string
-	for i := 0; i < len(s)-1; i++ { // never the newest
-		fromNewest := len(s) - 1 - i // 1 for the one before the newest
-		if (keepLast > 0 && fromNewest >= keepLast) || (maxAge > 0 && now.Sub(s[i].Time) > maxAge) {
-			out = append(out, s[i].ID)
-		}
-	}
-	return out
-}
+// SnapshotID names a snapshot (workflows.SnapshotID).
+func SnapshotID(t time.Time, check int) string { return workflows.SnapshotID(t, check) }

@@ -1,7 +1,6 @@
 package schemabackup
 
 import (
-	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -13,13 +12,10 @@ import (
 // continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
 const continueAfterEvents = 2000
 
-// retryPause is the longest wait before another try after a snapshot failed on a passing cause.
-const retryPause = 30 * time.Second
-
 type backup struct {
-	in                             Input
-	state                          State
-	pause, resume, trigger, update workflow.ReceiveChannel
+	in    Input
+	state State
+	sig   *workflows.Signals
 	// triggered: a trigger signal asks for a snapshot now.
 	triggered bool
 }
@@ -28,9 +24,8 @@ type backup struct {
 // applies retention after each stored snapshot. Phases: Paused (spec.enabled false or a pause
 // signal), Initializing (before the first snapshot), Running, Error (with the cause).
 func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
-	b := &backup{in: in.Input,
-		pause: workflow.GetSignalChannel(ctx, workflows.SignalPause), resume: workflow.GetSignalChannel(ctx, workflows.SignalResume),
-		trigger: workflow.GetSignalChannel(ctx, workflows.SignalTrigger), update: workflow.GetSignalChannel(ctx, workflows.SignalUpdate)}
+	b := &backup{in: in.Input, sig: workflows.NewSignals(ctx)}
+	b.handleSignals()
 	if in.State != nil {
 		b.state = *in.State
 		b.triggered, b.state.Triggered = b.state.Triggered, false
@@ -39,7 +34,7 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 		return err
 	}
 	for {
-		b.drainSignals(ctx)
+		b.sig.Drain(ctx)
 		if ctx.Err() != nil {
 			return nil // cancelled (the resource was deleted): stop cleanly
 		}
@@ -49,7 +44,7 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 			return workflow.NewContinueAsNewError(ctx, SchemaRegistryBackup, RunInput{Input: b.in, State: &st})
 		}
 		if !b.in.Spec.Enabled || b.state.Paused {
-			b.waitForSignal(ctx, time.Time{})
+			b.sig.Wait(ctx)
 			continue
 		}
 		now := workflow.Now(ctx)
@@ -62,7 +57,7 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 		if b.state.Halted != "" {
 			wake = time.Time{} // only a signal brings it back
 		}
-		b.waitForSignal(ctx, wake)
+		b.sig.WaitUntil(ctx, wake)
 	}
 }
 
@@ -79,13 +74,12 @@ func (b *backup) snapshot(ctx workflow.Context) {
 			return
 		}
 		b.state.LastError = workflows.RootMessage(err)
-		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.NonRetryable() {
+		if appErr, permanent := workflows.Permanent(err); permanent {
 			b.state.Halted, b.state.HaltType = b.state.LastError, appErr.Type()
 			return
 		}
 		b.state.HaltType = ReasonRetrying
-		b.state.NextAt = now.Add(min(interval, retryPause))
+		b.state.NextAt = now.Add(min(interval, workflows.RetryPause))
 		return
 	}
 	b.state.Halted, b.state.HaltType, b.state.LastError = "", "", ""
@@ -93,7 +87,7 @@ func (b *backup) snapshot(ctx workflow.Context) {
 	b.state.LastSnapshot, b.state.Subjects, b.state.Versions = res.ID, res.Subjects, res.Versions
 	b.state.Snapshots = len(res.Snapshots)
 	b.state.NextAt = now.Add(interval)
-	if drop := Drops(res.Snapshots, b.in.Spec.KeepLast, b.in.Spec.MaxAge, now); res.Stored && len(drop) > 0 {
+	if drop := workflows.Drops(res.Snapshots, b.in.Spec.KeepLast, b.in.Spec.MaxAge, now); res.Stored && len(drop) > 0 {
 		var pr PruneResult
 		if err := workflow.ExecuteActivity(b.activityCtx(ctx), ActivityPrune, PruneInput{Connection: b.in.Connection, Drop: drop}).Get(ctx, &pr); err != nil {
 			b.state.LastError = "retention: " + workflows.RootMessage(err) // the next stored snapshot tries again
@@ -113,43 +107,18 @@ func (b *backup) activityCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// waitForSignal waits until wake (zero: no timer) or a signal, and applies the signal.
-func (b *backup) waitForSignal(ctx workflow.Context, wake time.Time) {
-	tctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	sel := workflow.NewSelector(ctx)
-	if !wake.IsZero() {
-		if d := wake.Sub(workflow.Now(ctx)); d > 0 {
-			sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
-		} else {
-			return
-		}
-	}
-	b.addSignals(ctx, sel, nil)
-	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-	sel.Select(ctx)
-}
-
-func (b *backup) addSignals(ctx workflow.Context, sel workflow.Selector, got func()) {
-	note := func() {
-		if got != nil {
-			got()
-		}
-	}
-	sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); b.state.Paused = true; note() })
-	sel.AddReceive(b.resume, func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
+// handleSignals says what each signal does to the backup.
+func (b *backup) handleSignals() {
+	b.sig.OnPause = func() { b.state.Paused = true }
+	b.sig.OnResume = func() {
 		b.state.Paused = false
 		b.clearHalt()
-		note()
-	})
-	sel.AddReceive(b.trigger, func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
+	}
+	b.sig.OnTrigger = func() {
 		b.triggered = true
 		b.clearHalt()
-		note()
-	})
-	sel.AddReceive(b.update, func(c workflow.ReceiveChannel, _ bool) {
+	}
+	b.sig.OnUpdate = func(ctx workflow.Context, c workflow.ReceiveChannel) {
 		var spec Spec
 		c.Receive(ctx, &spec)
 		if spec.Enabled && !b.in.Spec.Enabled {
@@ -160,8 +129,7 @@ func (b *backup) addSignals(ctx workflow.Context, sel workflow.Selector, got fun
 		}
 		b.in.Spec = spec
 		b.clearHalt()
-		note()
-	})
+	}
 }
 
 // clearHalt lets a snapshot be tried again now, after a permanent error.
@@ -169,10 +137,6 @@ func (b *backup) clearHalt() {
 	if b.state.Halted != "" {
 		b.state.Halted, b.triggered = "", true
 	}
-}
-
-func (b *backup) drainSignals(ctx workflow.Context) {
-	workflows.DrainSignals(ctx, func(sel workflow.Selector, got func()) { b.addSignals(ctx, sel, got) })
 }
 
 func (b *backup) snapshotStatus() Status {

@@ -155,12 +155,3 @@ func TestPermanentErrorWaitsForTrigger(t *testing.T) {
 	require.Less(t, f.checks[2].Sub(f.checks[1]), time.Minute, "a passing error is retried at once by the activity's retry policy")
 	require.Equal(t, 1, f.objects)
 }
-
-func TestDropsNeverTheNewest(t *testing.T) {
-	now := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
-	snaps := []SnapshotInfo{{"a", now.Add(-72 * time.Hour)}, {"b", now.Add(-48 * time.Hour)}, {"c", now.Add(-1 * time.Hour)}}
-	require.Equal(t, []string{"a"}, Drops(snaps, 2, 0, now))
-	require.Equal(t, []string{"a", "b"}, Drops(snaps, 0, 24*time.Hour, now))
-	require.Equal(t, []string{"a", "b"}, Drops(snaps, 5, time.Minute, now), "the newest stays even when too old")
-	require.Empty(t, Drops(snaps[:1], 1, time.Minute, now))
-}

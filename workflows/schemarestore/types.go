@@ -7,8 +7,8 @@ package schemarestore
 import (
 	"time"
 
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/workflows"
-	"arkive.io/arkive/workflows/schemabackup"
 )
 
 // Registered names: part of the contract with running histories, never rename.
@@ -21,33 +21,33 @@ const (
 
 // Phases, shared by every restore kind.
 const (
-	PhaseDraft     = workflows.RestoreDraft
-	PhaseReady     = workflows.RestoreReady
-	PhaseRestoring = workflows.RestoreRestoring
-	PhaseDone      = workflows.RestoreDone
-	PhaseFailed    = workflows.RestoreFailed
+	PhaseDraft     = status.Draft
+	PhaseReady     = status.Ready
+	PhaseRestoring = status.Restoring
+	PhaseDone      = status.Done
+	PhaseFailed    = status.Failed
 )
 
 // Reasons shown with a phase.
 const (
-	ReasonDryRun    = "DryRun"
-	ReasonUnchanged = "Unchanged"
+	ReasonDryRun    = status.DryRun
+	ReasonUnchanged = status.Unchanged
 )
 
 // Error types.
 const (
 	ErrInvalidSpec         = workflows.ErrInvalidSpec
-	ErrUnauthorized        = schemabackup.ErrUnauthorized
-	ErrStorageAccessDenied = schemabackup.ErrStorageAccessDenied
-	ErrBackupNotFound      = schemabackup.ErrBackupNotFound
-	ErrConflict            = schemabackup.ErrConflict
+	ErrUnauthorized        = workflows.ErrUnauthorized
+	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
+	ErrBackupNotFound      = workflows.ErrBackupNotFound
+	ErrConflict            = workflows.ErrConflict
 )
 
 // ModeImport is the registry mode in which versions are registered with given ids.
 const ModeImport = "IMPORT"
 
 // Connection reaches the snapshot (Storage, Backup) and the target registry (Registry).
-type Connection = schemabackup.Connection
+type Connection = workflows.RegistryConnection
 
 // Rename restores subject From under To.
 type Rename struct {

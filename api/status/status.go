@@ -1,0 +1,47 @@
+// Package status holds the words a resource's status is written in: phases, the reasons shown
+// with them, and run outcomes. Workflows write them (into their status query) and the operator
+// and the API's typed constants read them, so both sides compare against one definition and
+// never against a string literal. It imports nothing: api/v1alpha1 and workflows/ both use it.
+package status
+
+// Phases of the backup kinds. KafkaBackup uses Draft, Ready, Streaming, Paused, Failed and
+// Completed; SchemaRegistryBackup uses Paused, Initializing, Running and Error.
+const (
+	Draft        = "Draft"
+	Ready        = "Ready"
+	Streaming    = "Streaming"
+	Paused       = "Paused"
+	Failed       = "Failed"
+	Completed    = "Completed"
+	Initializing = "Initializing"
+	Running      = "Running"
+	Error        = "Error"
+)
+
+// Phases of every restore kind (Draft, Ready, Failed above, and these).
+const (
+	Restoring = "Restoring"
+	Done      = "Done"
+)
+
+// Reasons a workflow gives with its phase (the status query's reason).
+const (
+	PausedBySignal     = "PausedBySignal"     // a pause signal; resume continues
+	PausedBySpec       = "PausedBySpec"       // spec.enabled is false
+	Retrying           = "Retrying"           // a passing cause; the workflow tries again
+	NoStreams          = "NoStreams"          // a KafkaBackup without streams (Draft)
+	AllStreamsDisabled = "AllStreamsDisabled" // every stream has enabled: false
+	NoMatchingTopics   = "NoMatchingTopics"   // the streams match no topic yet
+	WaitingForSchedule = "WaitingForSchedule" // a scheduled backup between runs
+	ScheduledRun       = "ScheduledRun"       // a scheduled run is capturing
+	DryRun             = "DryRun"             // a restore that only planned
+	Unchanged          = "Unchanged"          // the target already held the snapshot
+)
+
+// Outcomes of a scheduled backup run (status.runs[].outcome).
+const (
+	RunRunning   = "Running"
+	RunSucceeded = "Succeeded"
+	RunFailed    = "Failed"
+	RunPaused    = "Paused" // a pause signal stopped the run before it reached its end
+)

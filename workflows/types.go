@@ -1,0 +1,61 @@
+package workflows
+
+import "encoding/json"
+
+// Error types of non-retryable failures that more than one kind reports, shown in the
+// resource's status. Kind packages re-export the ones they use.
+const (
+	// ErrInvalidSpec is a spec that cannot work; never retried.
+	ErrInvalidSpec = "InvalidSpec"
+	// ErrStorageAccessDenied: the storage refused the credentials or the operation.
+	ErrStorageAccessDenied = "StorageAccessDenied"
+	// ErrAuthentication: a Kafka cluster refused the credentials or the operation.
+	ErrAuthentication = "AuthenticationFailed"
+	// ErrUnauthorized: a Schema Registry refused the credentials.
+	ErrUnauthorized = "Unauthorized"
+	// ErrBackupNotFound: a restore names a backup (or snapshot) the storage does not hold.
+	ErrBackupNotFound = "BackupNotFound"
+	// ErrConflict: the target holds something the restore would have to overwrite.
+	ErrConflict = "Conflict"
+	// ErrCorruptManifest: a backup's manifest cannot be read as what it claims to be.
+	ErrCorruptManifest = "CorruptManifest"
+)
+
+// KafkaConnection reaches a Kafka cluster and a backup's storage: the resources' specs as JSON
+// (Secret references only, never values), the namespace those references live in, and the
+// backup's name in storage (<namespace>/<name>).
+type KafkaConnection struct {
+	Namespace string          `json:"namespace"`
+	Backup    string          `json:"backup"`
+	Kafka     json.RawMessage `json:"kafka"`
+	Storage   json.RawMessage `json:"storage"`
+}
+
+// RegistryConnection reaches a Schema Registry and a backup's storage, like KafkaConnection.
+type RegistryConnection struct {
+	Namespace string          `json:"namespace"`
+	Backup    string          `json:"backup"`
+	Registry  json.RawMessage `json:"registry"`
+	Storage   json.RawMessage `json:"storage"`
+}
+
+// RateLimit caps throughput; 0 means no cap. The workflow shares a resource's limit among the
+// activities that run at once.
+type RateLimit struct {
+	BytesPerSecond   int64 `json:"bytesPerSecond,omitempty"`
+	RecordsPerSecond int64 `json:"recordsPerSecond,omitempty"`
+}
+
+// Share is one of n concurrent activities' part of the limit (at least 1 of each unit set).
+func (l RateLimit) Share(n int) RateLimit {
+	if n <= 1 {
+		return l
+	}
+	if l.BytesPerSecond > 0 {
+		l.BytesPerSecond = max(1, l.BytesPerSecond/int64(n))
+	}
+	if l.RecordsPerSecond > 0 {
+		l.RecordsPerSecond = max(1, l.RecordsPerSecond/int64(n))
+	}
+	return l
+}
