@@ -18,22 +18,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/kinds"
 	"arkive.io/arkive/workflows/check"
 )
 
 // ConnectionReconciler keeps the Ready condition of a connection kind (KafkaCluster, Storage,
-// SchemaRegistry)
-// from a connectivity check that runs on a worker, which has the network paths and volumes
+// SchemaRegistry: the connection table of internal/kinds) from a connectivity check that runs on a worker, which has the network paths and volumes
 // the backups will use. Checks are short workflows with deterministic ids (resource,
 // generation and check period), so a reconcile starts one or reads its result, never waits.
 type ConnectionReconciler struct {
 	driver
-	kind   string
-	newObj func() client.Object
+	kind *kinds.Connection
 }
-
-// +kubebuilder:rbac:groups=arkive.io,resources=kafkaclusters;storages;schemaregistries,verbs=get;list;watch
-// +kubebuilder:rbac:groups=arkive.io,resources=kafkaclusters/status;storages/status;schemaregistries/status,verbs=get;update;patch
 
 func (r *ConnectionReconciler) checkInterval() time.Duration {
 	if r.CheckInterval > 0 {
@@ -44,13 +40,13 @@ func (r *ConnectionReconciler) checkInterval() time.Duration {
 
 // Reconcile starts this period's check or copies its result into the Ready condition.
 func (r *ConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := r.newObj()
+	obj := r.kind.New()
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	status, spec := connectionParts(obj)
+	status, spec := r.kind.Status(obj), r.kind.Spec(obj)
 	period := time.Now().Unix() / int64(r.checkInterval().Seconds())
-	id := fmt.Sprintf("arkive/check-%s/%s/%s/g%d-p%d", strings.ToLower(r.kind), obj.GetNamespace(), obj.GetName(), obj.GetGeneration(), period)
+	id := fmt.Sprintf("arkive/check-%s/%s/%s/g%d-p%d", strings.ToLower(r.kind.Kind), obj.GetNamespace(), obj.GetName(), obj.GetGeneration(), period)
 	tctx, cancel := temporalContext(ctx)
 	defer cancel()
 	// Describe first: waiting on a running check's result would be a long poll to cancel.
@@ -63,7 +59,7 @@ func (r *ConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, merr
 		}
 		_, serr := r.Temporal.ExecuteWorkflow(tctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: r.taskQueue()}, check.WorkflowName,
-			check.Input{Kind: r.kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Spec: specJSON})
+			check.Input{Kind: r.kind.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Spec: specJSON})
 		if serr != nil {
 			setReady(status, obj.GetGeneration(), metav1.ConditionUnknown, arkivev1.ReasonUnknown, "start connectivity check: "+serr.Error())
 			_ = r.Status().Update(ctx, obj)
@@ -95,17 +91,4 @@ func (r *ConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 func setReady(s *arkivev1.ConnectionStatus, gen int64, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: arkivev1.ConditionReady, Status: status, Reason: reason, Message: message, ObservedGeneration: gen})
-}
-
-// connectionParts returns a connection object's status and spec.
-func connectionParts(obj client.Object) (*arkivev1.ConnectionStatus, any) {
-	switch o := obj.(type) {
-	case *arkivev1.KafkaCluster:
-		return &o.Status, o.Spec
-	case *arkivev1.Storage:
-		return &o.Status, o.Spec
-	case *arkivev1.SchemaRegistry:
-		return &o.Status, o.Spec
-	}
-	panic(fmt.Sprintf("not a connection kind: %T", obj))
 }

@@ -8,14 +8,13 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/kinds"
 	"arkive.io/arkive/workflows"
 )
 
@@ -108,7 +107,7 @@ func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Res
 		reason := arkivev1.ReasonInvalidSpec
 		var missing *missingError
 		if errors.As(err, &missing) {
-			reason = "MissingReference"
+			reason = arkivev1.ReasonMissingReference
 		}
 		d.setCondition(w, metav1.ConditionFalse, reason, err.Error())
 		w.status.LastError = err.Error()
@@ -138,93 +137,6 @@ func (d *driver) drive(ctx context.Context, w workItem) (WorkflowState, ctrl.Res
 	return state, requeue, nil
 }
 
-// signalStart is prepare's start and update for a backup kind. start uses SignalWithStart: it
-// starts the workflow or, after an operator restart, hands the running one the spec; never a
-// second workflow for one resource. update signals a changed spec.
-func (d *driver) signalStart(workflow string, in, spec any) (start, update func(context.Context, string) error) {
-	start = func(ctx context.Context, id string) error {
-		_, err := d.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalUpdate, spec,
-			tclient.StartWorkflowOptions{ID: id, TaskQueue: d.taskQueue()}, workflow, in)
-		return err
-	}
-	update = func(ctx context.Context, id string) error {
-		return d.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalUpdate, spec)
-	}
-	return start, update
-}
-
 func (d *driver) setCondition(w workItem, status metav1.ConditionStatus, reason, message string) {
-	setWorkflowReady(&w.status.Conditions, w.obj.GetGeneration(), status, reason, message)
-}
-
-// setWorkflowReady sets a resource's WorkflowReady condition for the generation it describes.
-func setWorkflowReady(conds *[]metav1.Condition, generation int64, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(conds, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: status,
-		Reason: reason, Message: message, ObservedGeneration: generation})
-}
-
-// setTime copies a workflow's time into a status field; a zero time leaves the field as it is.
-func setTime(dst **metav1.Time, t time.Time) {
-	if !t.IsZero() {
-		mt := metav1.NewTime(t)
-		*dst = &mt
-	}
-}
-
-// restoreRun is what following a restore kind's workflow needs: its phase, and how to query the
-// workflow and mirror the answer into the resource.
-type restoreRun struct {
-	obj    client.Object
-	status *arkivev1.WorkStatus
-	phase  *arkivev1.RestorePhase
-	before arkivev1.RestorePhase
-	// mirror queries the workflow's status into the resource; an error means no answer.
-	mirror func(ctx context.Context) error
-	// done reports a finished run whose workflow needs no more following (a dry run's Ready).
-	done func() bool
-}
-
-// followRestore ends the reconcile of a restore kind: it mirrors the workflow's status (a
-// workflow terminated by hand is Failed, saying so), records the phase change as an Event,
-// saves the status, and stops requeueing once the run has finished for the current spec.
-func (d *driver) followRestore(ctx context.Context, state WorkflowState, res ctrl.Result, r restoreRun) (ctrl.Result, error) {
-	if state != WorkflowAbsent && r.status.WorkflowID != "" {
-		tctx, cancel := temporalContext(ctx)
-		defer cancel()
-		if err := r.mirror(tctx); err != nil && state == WorkflowTerminated {
-			*r.phase = arkivev1.RestoreFailed
-			r.status.LastError = "workflow " + r.status.WorkflowID + " was terminated"
-		}
-	}
-	if r.before != *r.phase && *r.phase != "" {
-		d.events.Eventf(r.obj, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s", orNone(string(r.before)), *r.phase)
-	}
-	if err := d.Status().Update(ctx, r.obj); err != nil && !apierrors.IsConflict(err) {
-		return ctrl.Result{}, err
-	}
-	finished := *r.phase == arkivev1.RestoreDone || *r.phase == arkivev1.RestoreFailed || (r.done != nil && r.done())
-	if finished && state != WorkflowRunning && r.status.ObservedGeneration == r.obj.GetGeneration() {
-		return ctrl.Result{}, nil // nothing to follow until the spec changes
-	}
-	return res, nil
-}
-
-// followBackup ends the reconcile of a backup kind: while the workflow runs it mirrors the
-// status query (mirror queries and copies it), records a phase change as an Event and saves the
-// status. phase reads the resource's phase before and after mirroring.
-func (d *driver) followBackup(ctx context.Context, state WorkflowState, res ctrl.Result, obj client.Object, status *arkivev1.WorkStatus,
-	phase func() string, mirror func(ctx context.Context) error) (ctrl.Result, error) {
-	before := phase()
-	if state == WorkflowRunning {
-		tctx, cancel := temporalContext(ctx)
-		defer cancel()
-		_ = mirror(tctx) // no answer: the status stays as it was until the next reconcile
-	}
-	if now := phase(); before != now && now != "" {
-		d.events.Eventf(obj, nil, corev1.EventTypeNormal, "Phase", "Reconcile", "%s → %s %s", orNone(before), now, conditionReason(status.Conditions))
-	}
-	if err := d.Status().Update(ctx, obj); err != nil && !apierrors.IsConflict(err) {
-		return ctrl.Result{}, err
-	}
-	return res, nil
+	kinds.SetWorkflowReady(&w.status.Conditions, w.obj.GetGeneration(), status, reason, message)
 }

@@ -2,44 +2,25 @@ package operator
 
 import (
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
-	arkivev1 "arkive.io/arkive/api/v1alpha1"
-	"arkive.io/arkive/workflows/check"
+	"arkive.io/arkive/internal/kinds"
 )
 
-// Leader election among operator replicas.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
-
-// Setup registers every reconciler with the manager.
+// Setup registers a reconciler with the manager for every kind in the table of kinds.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	d := driver{Client: mgr.GetClient(), Options: opts, events: mgr.GetEventRecorder("arkive-operator"), apiReader: mgr.GetAPIReader()}
 	// Reconciles wait on Temporal and API round trips, not CPU: several at once keep hundreds of
 	// resources in step.
 	parallel := controller.Options{MaxConcurrentReconciles: 8}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaBackup{}).Named("kafkabackup").WithOptions(parallel).Complete(&KafkaBackupReconciler{d}); err != nil {
-		return err
+	for _, k := range kinds.Works {
+		if err := ctrl.NewControllerManagedBy(mgr).For(k.New()).Named(controllerName(k.Kind)).WithOptions(parallel).
+			Complete(&WorkReconciler{driver: d, kind: k}); err != nil {
+			return err
+		}
 	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.KafkaRestore{}).Named("kafkarestore").WithOptions(parallel).Complete(&KafkaRestoreReconciler{d}); err != nil {
-		return err
-	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.SchemaRegistryBackup{}).Named("schemaregistrybackup").WithOptions(parallel).
-		Complete(&SchemaRegistryBackupReconciler{d}); err != nil {
-		return err
-	}
-	if err := ctrl.NewControllerManagedBy(mgr).For(&arkivev1.SchemaRegistryRestore{}).Named("schemaregistryrestore").WithOptions(parallel).
-		Complete(&SchemaRegistryRestoreReconciler{d}); err != nil {
-		return err
-	}
-	for kind, newObj := range map[string]func() client.Object{
-		check.KindKafkaCluster:   func() client.Object { return &arkivev1.KafkaCluster{} },
-		check.KindStorage:        func() client.Object { return &arkivev1.Storage{} },
-		check.KindSchemaRegistry: func() client.Object { return &arkivev1.SchemaRegistry{} },
-	} {
-		r := &ConnectionReconciler{driver: d, kind: kind, newObj: newObj}
-		if err := ctrl.NewControllerManagedBy(mgr).For(newObj()).Named("check-" + kind).Complete(r); err != nil {
+	for _, k := range kinds.Connections {
+		if err := ctrl.NewControllerManagedBy(mgr).For(k.New()).Named("check-" + k.Kind).Complete(&ConnectionReconciler{driver: d, kind: k}); err != nil {
 			return err
 		}
 	}

@@ -9,8 +9,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/runtime"
-
-	"arkive.io/arkive/workflows"
 )
 
 // eventRecorder is the events API recorder the manager hands out.
@@ -44,23 +42,5 @@ func describe(ctx context.Context, c client.Client, id string) (WorkflowState, e
 		return WorkflowTerminated, nil
 	default: // failed, timed out
 		return WorkflowFailed, nil
-	}
-}
-
-// mirrorQuery is the mirror of followBackup and followRestore: it asks the workflow *id names
-// for its status query and hands the answer to apply. id is read when it runs, after drive has
-// set it.
-func mirrorQuery[S any](c client.Client, id *string, apply func(*S)) func(context.Context) error {
-	return func(ctx context.Context) error {
-		v, err := c.QueryWorkflow(ctx, *id, "", workflows.QueryStatus)
-		if err != nil {
-			return err
-		}
-		var s S
-		if err := v.Get(&s); err != nil {
-			return err
-		}
-		apply(&s)
-		return nil
 	}
 }

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"arkive.io/arkive/api/status"
+)
 
 // SecretKeyRef points at one key of a Secret in the resource's namespace. Arkive passes the
 // reference, never the value, to its workflows; workers read the value when they need it.
@@ -74,13 +78,22 @@ const (
 	// ConditionWorkflowReady reports on the resource's Temporal workflow.
 	ConditionWorkflowReady = "WorkflowReady"
 
-	ReasonRunning         = "Running"
-	ReasonFailed          = "Failed"
-	ReasonTerminated      = "Terminated"
-	ReasonUnknown         = "Unknown"
-	ReasonInvalidSpec     = "InvalidSpec"
-	ReasonPausedBySignal  = "PausedBySignal"
-	ReasonPausedBySpec    = "PausedBySpec"
+	// ReasonRunning: the workflow runs (also while paused, with a PausedBy reason).
+	ReasonRunning = "Running"
+	// ReasonFailed: the workflow stopped on a cause a person must fix (the message says which).
+	ReasonFailed = "Failed"
+	// ReasonTerminated: someone terminated a restore's workflow in Temporal.
+	ReasonTerminated = "Terminated"
+	// ReasonUnknown: Temporal could not be asked.
+	ReasonUnknown = "Unknown"
+	// ReasonInvalidSpec: the spec cannot work; nothing was started.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonMissingReference: a resource or Secret the spec names does not exist (yet).
+	ReasonMissingReference = "MissingReference"
+	// ReasonPausedBySignal and ReasonPausedBySpec say what paused a running workflow.
+	ReasonPausedBySignal = status.PausedBySignal
+	ReasonPausedBySpec   = status.PausedBySpec
+	// ReasonConnected and ReasonConnectionError are the Ready condition's reasons.
 	ReasonConnected       = "Connected"
 	ReasonConnectionError = "ConnectionError"
 )

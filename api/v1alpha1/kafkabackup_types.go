@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"arkive.io/arkive/api/status"
+)
 
 // BackupMode says whether a KafkaBackup streams forever or takes scheduled snapshots.
 // +kubebuilder:validation:Enum=Continuous;Scheduled
@@ -145,12 +149,12 @@ type KafkaBackupSpec struct {
 type KafkaBackupPhase string
 
 const (
-	KafkaBackupDraft     KafkaBackupPhase = "Draft"     // no streams defined
-	KafkaBackupReady     KafkaBackupPhase = "Ready"     // streams defined, not started (or waiting for a schedule)
-	KafkaBackupStreaming KafkaBackupPhase = "Streaming" // backing up
-	KafkaBackupPaused    KafkaBackupPhase = "Paused"    // by spec.enabled=false or by the pause signal
-	KafkaBackupFailed    KafkaBackupPhase = "Failed"    // stopped on an error that needs a person
-	KafkaBackupCompleted KafkaBackupPhase = "Completed" // scheduled mode: the last run finished
+	KafkaBackupDraft     KafkaBackupPhase = status.Draft     // no streams defined
+	KafkaBackupReady     KafkaBackupPhase = status.Ready     // streams defined, not started (or waiting for a schedule)
+	KafkaBackupStreaming KafkaBackupPhase = status.Streaming // backing up
+	KafkaBackupPaused    KafkaBackupPhase = status.Paused    // by spec.enabled=false or by the pause signal
+	KafkaBackupFailed    KafkaBackupPhase = status.Failed    // stopped on an error that needs a person
+	KafkaBackupCompleted KafkaBackupPhase = status.Completed // scheduled mode: the last run finished
 )
 
 // BackupRun is one run of a scheduled backup.
@@ -166,7 +170,7 @@ type BackupRun struct {
 	Records int64 `json:"records"`
 	// bytes of records captured.
 	Bytes int64 `json:"bytes"`
-	// outcome: Running, Succeeded or Failed.
+	// outcome: Running, Succeeded, Failed, or Paused (a pause signal stopped the run before its end).
 	Outcome string `json:"outcome"`
 }
 

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"arkive.io/arkive/api/status"
+)
 
 // BackupSource names a backup in a Storage.
 type BackupSource struct {
@@ -105,11 +109,11 @@ type KafkaRestoreSpec struct {
 type RestorePhase string
 
 const (
-	RestoreDraft     RestorePhase = "Draft"
-	RestoreReady     RestorePhase = "Ready"
-	RestoreRestoring RestorePhase = "Restoring"
-	RestoreDone      RestorePhase = "Done"
-	RestoreFailed    RestorePhase = "Failed"
+	RestoreDraft     RestorePhase = status.Draft
+	RestoreReady     RestorePhase = status.Ready
+	RestoreRestoring RestorePhase = status.Restoring
+	RestoreDone      RestorePhase = status.Done
+	RestoreFailed    RestorePhase = status.Failed
 )
 
 // RestoreProgress counts what a restore has written.

@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"arkive.io/arkive/api/status"
+)
 
 // SchemaRegistryBackupSpec declares a periodic snapshot of a Schema Registry.
 type SchemaRegistryBackupSpec struct {
@@ -30,10 +34,10 @@ type SchemaRegistryBackupSpec struct {
 type SchemaRegistryBackupPhase string
 
 const (
-	SchemaBackupPaused       SchemaRegistryBackupPhase = "Paused"
-	SchemaBackupInitializing SchemaRegistryBackupPhase = "Initializing"
-	SchemaBackupRunning      SchemaRegistryBackupPhase = "Running"
-	SchemaBackupError        SchemaRegistryBackupPhase = "Error"
+	SchemaBackupPaused       SchemaRegistryBackupPhase = status.Paused
+	SchemaBackupInitializing SchemaRegistryBackupPhase = status.Initializing
+	SchemaBackupRunning      SchemaRegistryBackupPhase = status.Running
+	SchemaBackupError        SchemaRegistryBackupPhase = status.Error
 )
 
 // SchemaRegistryBackupStatus is what the workflow reports.

@@ -12,6 +12,9 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/schemabackup"
 )
 
 // The Dockerfile's build stage runs one `go build`; the same command, run here (there is no
@@ -77,11 +80,19 @@ func TestComposeFile(t *testing.T) {
 	defer fh.Close()
 	res, err := loadResources(fh)
 	require.NoError(t, err)
-	inputs, _, err := res.backupInputs()
+	starts, err := res.starts()
 	require.NoError(t, err)
+	var inputs []kafkabackup.Input
+	var schemaBackups []schemabackup.RunInput
+	for _, s := range starts {
+		switch in := s.input.(type) {
+		case kafkabackup.Input:
+			inputs = append(inputs, in)
+		case schemabackup.RunInput:
+			schemaBackups = append(schemaBackups, in)
+		}
+	}
 	require.Len(t, inputs, 1)
-	schemaBackups, _, _, _, err := res.schemaInputs()
-	require.NoError(t, err)
 	require.Len(t, schemaBackups, 1, "the compose worker backs up the compose Schema Registry too")
 	require.Contains(t, string(schemaBackups[0].Registry), "schema-registry:8081")
 }

@@ -8,36 +8,38 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/kinds"
 	"arkive.io/arkive/internal/specs"
-	"arkive.io/arkive/workflows"
-	"arkive.io/arkive/workflows/kafkabackup"
-	"arkive.io/arkive/workflows/kafkarestore"
-	"arkive.io/arkive/workflows/schemabackup"
-	"arkive.io/arkive/workflows/schemarestore"
 )
 
-// resources are the objects of one YAML file, by kind and name.
+// resources are the objects of one YAML file: connection objects by kind and name, and work
+// objects in file order.
 type resources struct {
-	clusters map[string]*arkivev1.KafkaCluster
-	storages map[string]*arkivev1.Storage
-	backups  []*arkivev1.KafkaBackup
-	restores []*arkivev1.KafkaRestore
+	connections map[string]map[string]kinds.Object
+	work        []workObject
+}
 
-	registries     map[string]*arkivev1.SchemaRegistry
-	schemaBackups  []*arkivev1.SchemaRegistryBackup
-	schemaRestores []*arkivev1.SchemaRegistryRestore
+type workObject struct {
+	kind *kinds.Work
+	obj  kinds.Object
+}
+
+// start is one workflow `arkive run` starts.
+type start struct {
+	kind          *kinds.Work
+	id            string
+	input, update any
 }
 
 // loadResources reads the same multi-document YAML `kubectl apply -f` takes.
 func loadResources(r io.Reader) (*resources, error) {
-	res := &resources{clusters: map[string]*arkivev1.KafkaCluster{}, storages: map[string]*arkivev1.Storage{},
-		registries: map[string]*arkivev1.SchemaRegistry{}}
+	res := &resources{connections: map[string]map[string]kinds.Object{}}
 	dec := yaml.NewYAMLOrJSONDecoder(r, 64<<10)
 	for doc := 1; ; doc++ {
 		var raw json.RawMessage
@@ -59,44 +61,41 @@ func loadResources(r io.Reader) (*resources, error) {
 		if head.APIVersion != arkivev1.GroupVersion.String() {
 			return nil, fmt.Errorf("document %d: apiVersion %q is not %s", doc, head.APIVersion, arkivev1.GroupVersion)
 		}
-		var err error
-		switch head.Kind {
-		case "KafkaCluster":
-			o := &arkivev1.KafkaCluster{}
-			err = strictUnmarshal(raw, o)
-			res.clusters[o.Name] = o
-		case "Storage":
-			o := &arkivev1.Storage{}
-			err = strictUnmarshal(raw, o)
-			res.storages[o.Name] = o
-		case "KafkaBackup":
-			o := &arkivev1.KafkaBackup{}
-			err = strictUnmarshal(raw, o)
-			res.backups = append(res.backups, o)
-		case "KafkaRestore":
-			o := &arkivev1.KafkaRestore{}
-			err = strictUnmarshal(raw, o)
-			res.restores = append(res.restores, o)
-		case "SchemaRegistry":
-			o := &arkivev1.SchemaRegistry{}
-			err = strictUnmarshal(raw, o)
-			res.registries[o.Name] = o
-		case "SchemaRegistryBackup":
-			o := &arkivev1.SchemaRegistryBackup{}
-			err = strictUnmarshal(raw, o)
-			res.schemaBackups = append(res.schemaBackups, o)
-		case "SchemaRegistryRestore":
-			o := &arkivev1.SchemaRegistryRestore{}
-			err = strictUnmarshal(raw, o)
-			res.schemaRestores = append(res.schemaRestores, o)
+		conn, work := kinds.ConnectionKind(head.Kind), kinds.WorkKind(head.Kind)
+		var obj kinds.Object
+		switch {
+		case conn != nil:
+			obj = conn.New()
+		case work != nil:
+			obj = work.New()
 		default:
-			return nil, fmt.Errorf("document %d: kind %q is not supported by arkive run (KafkaCluster, SchemaRegistry, Storage, KafkaBackup, KafkaRestore, SchemaRegistryBackup, SchemaRegistryRestore)", doc, head.Kind)
+			return nil, fmt.Errorf("document %d: kind %q is not supported by arkive run (%s)", doc, head.Kind, supportedKinds())
 		}
-		if err != nil {
+		if err := strictUnmarshal(raw, obj); err != nil {
 			return nil, fmt.Errorf("document %d (%s): %w", doc, head.Kind, err)
 		}
+		if work != nil {
+			res.work = append(res.work, workObject{work, obj})
+			continue
+		}
+		if res.connections[head.Kind] == nil {
+			res.connections[head.Kind] = map[string]kinds.Object{}
+		}
+		res.connections[head.Kind][obj.GetName()] = obj
 	}
 	return res, nil
+}
+
+// supportedKinds names every kind of the table, connection kinds first.
+func supportedKinds() string {
+	var names []string
+	for _, c := range kinds.Connections {
+		names = append(names, c.Kind)
+	}
+	for _, w := range kinds.Works {
+		names = append(names, w.Kind)
+	}
+	return strings.Join(names, ", ")
 }
 
 // strictUnmarshal refuses unknown fields, so a misspelt field is an error, not a silent default.
@@ -106,102 +105,39 @@ func strictUnmarshal(raw []byte, into any) error {
 	return d.Decode(into)
 }
 
-// backupInputs builds the workflow input of every KafkaBackup in the file.
-func (r *resources) backupInputs() ([]kafkabackup.Input, []string, error) {
-	var inputs []kafkabackup.Input
-	var ids []string
-	for _, kb := range r.backups {
-		kc, ok := r.clusters[kb.Spec.Source]
-		if !ok {
-			return nil, nil, fmt.Errorf("KafkaBackup %s: spec.source: no KafkaCluster %q in the file", kb.Name, kb.Spec.Source)
+// starts builds the workflow input of every work resource in the file, from the connection
+// objects of the file its references name.
+func (r *resources) starts() ([]start, error) {
+	var out []start
+	for _, w := range r.work {
+		var refs []kinds.Object
+		for _, ref := range w.kind.Refs(w.obj) {
+			c, ok := r.connections[ref.Kind][ref.Name]
+			if !ok {
+				return nil, fmt.Errorf("%s %s: %s: no %s %q in the file", w.kind.Kind, w.obj.GetName(), ref.Field, ref.Kind, ref.Name)
+			}
+			refs = append(refs, c)
 		}
-		st, ok := r.storages[kb.Spec.Sink]
-		if !ok {
-			return nil, nil, fmt.Errorf("KafkaBackup %s: spec.sink: no Storage %q in the file", kb.Name, kb.Spec.Sink)
-		}
-		in, err := specs.KafkaBackupInput(kb, kc, st)
+		in, update, err := w.kind.Input(w.obj, refs)
 		if err != nil {
-			return nil, nil, fmt.Errorf("KafkaBackup %s: %w", kb.Name, err)
+			return nil, fmt.Errorf("%s %s: %w", w.kind.Kind, w.obj.GetName(), err)
 		}
-		inputs = append(inputs, in)
-		ids = append(ids, workflows.WorkflowID("KafkaBackup", in.Namespace, kb.Name))
+		out = append(out, start{kind: w.kind, id: w.kind.WorkflowID(specs.Namespace(w.obj.GetNamespace()), w.obj.GetName()), input: in, update: update})
 	}
-	return inputs, ids, nil
-}
-
-// restoreInputs builds the workflow input of every KafkaRestore in the file.
-func (r *resources) restoreInputs() ([]kafkarestore.RunInput, []string, error) {
-	var inputs []kafkarestore.RunInput
-	var ids []string
-	for _, kr := range r.restores {
-		kc, ok := r.clusters[kr.Spec.Target]
-		if !ok {
-			return nil, nil, fmt.Errorf("KafkaRestore %s: spec.target: no KafkaCluster %q in the file", kr.Name, kr.Spec.Target)
-		}
-		st, ok := r.storages[kr.Spec.Source.Storage]
-		if !ok {
-			return nil, nil, fmt.Errorf("KafkaRestore %s: spec.source.storage: no Storage %q in the file", kr.Name, kr.Spec.Source.Storage)
-		}
-		in, err := specs.KafkaRestoreInput(kr, kc, st)
-		if err != nil {
-			return nil, nil, fmt.Errorf("KafkaRestore %s: %w", kr.Name, err)
-		}
-		inputs = append(inputs, in)
-		ids = append(ids, workflows.WorkflowID("KafkaRestore", in.Namespace, kr.Name))
-	}
-	return inputs, ids, nil
-}
-
-// schemaInputs builds the workflow inputs of the file's SchemaRegistryBackups and -Restores.
-func (r *resources) schemaInputs() ([]schemabackup.Input, []string, []schemarestore.Input, []string, error) {
-	var bins []schemabackup.Input
-	var rins []schemarestore.Input
-	var bids, rids []string
-	lookup := func(kind, name, field, reg, store string) (*arkivev1.SchemaRegistry, *arkivev1.Storage, error) {
-		sr, ok := r.registries[reg]
-		if !ok {
-			return nil, nil, fmt.Errorf("%s %s: %s: no SchemaRegistry %q in the file", kind, name, field, reg)
-		}
-		st, ok := r.storages[store]
-		if !ok {
-			return nil, nil, fmt.Errorf("%s %s: no Storage %q in the file", kind, name, store)
-		}
-		return sr, st, nil
-	}
-	for _, b := range r.schemaBackups {
-		sr, st, err := lookup("SchemaRegistryBackup", b.Name, "spec.registry", b.Spec.Registry, b.Spec.Storage)
-		if err != nil {
-			return nil, nil, nil, nil, err
-		}
-		in, err := specs.SchemaBackupInput(b, sr, st)
-		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("SchemaRegistryBackup %s: %w", b.Name, err)
-		}
-		bins = append(bins, in)
-		bids = append(bids, workflows.WorkflowID("SchemaRegistryBackup", in.Namespace, b.Name))
-	}
-	for _, rs := range r.schemaRestores {
-		sr, st, err := lookup("SchemaRegistryRestore", rs.Name, "spec.target", rs.Spec.Target, rs.Spec.Source.Storage)
-		if err != nil {
-			return nil, nil, nil, nil, err
-		}
-		in, err := specs.SchemaRestoreInput(rs, sr, st)
-		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("SchemaRegistryRestore %s: %w", rs.Name, err)
-		}
-		rins = append(rins, in)
-		rids = append(rids, workflows.WorkflowID("SchemaRegistryRestore", in.Namespace, rs.Name))
-	}
-	return bins, bids, rins, rids, nil
+	// Backups first, then restores, each in table order: as before the table, and so a file
+	// with both starts the backup before the restore that may read it.
+	slices.SortStableFunc(out, func(a, b start) int {
+		return slices.Index(kinds.Works, a.kind) - slices.Index(kinds.Works, b.kind)
+	})
+	return out, nil
 }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f workerFlags
 	var file string
 	var noWorker bool
-	fs := newFlagSet("run", `Starts (or updates) the workflows of the KafkaBackup, KafkaRestore, SchemaRegistryBackup and
-SchemaRegistryRestore resources in FILE, the same YAML kubectl takes, and runs a worker in this
-process unless --no-worker is given.`, stderr)
+	fs := newFlagSet("run", wrap("Starts (or updates) the workflows of the "+kinds.KindNames(kinds.Works, "and")+
+		" resources in FILE, the same YAML kubectl takes, and runs a worker in this process unless --no-worker is given."), stderr)
 	f.register(fs)
 	fs.StringVar(&file, "f", "", "YAML file with connection (KafkaCluster, SchemaRegistry, Storage) and work resources (- for stdin)")
 	fs.BoolVar(&noWorker, "no-worker", false, "only start or update the workflows; do not run a worker in this process")
@@ -224,20 +160,12 @@ process unless --no-worker is given.`, stderr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	inputs, ids, err := res.backupInputs()
+	starts, err := res.starts()
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	rinputs, rids, err := res.restoreInputs()
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	sbins, sbids, srins, srids, err := res.schemaInputs()
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	if len(inputs)+len(rinputs)+len(sbins)+len(srins) == 0 {
-		return fmt.Errorf("%s: the file holds no KafkaBackup, KafkaRestore, SchemaRegistryBackup or SchemaRegistryRestore", file)
+	if len(starts) == 0 {
+		return fmt.Errorf("%s: the file holds no %s", file, kinds.KindNames(kinds.Works, "or"))
 	}
 	if !noWorker {
 		f.withMetrics()
@@ -247,42 +175,39 @@ process unless --no-worker is given.`, stderr)
 		return err
 	}
 	defer c.Close()
-	for i, input := range inputs {
-		// Start, or hand the running workflow the new spec: its checkpoints stay.
-		run, err := c.SignalWithStartWorkflow(ctx, ids[i], workflows.SignalUpdate, input.Spec,
-			client.StartWorkflowOptions{ID: ids[i], TaskQueue: f.taskQueue}, kafkabackup.WorkflowName, input)
+	for _, st := range starts {
+		// A backup starts, or its running workflow gets the new spec (its checkpoints stay);
+		// a running restore is left as it is, not started twice.
+		run, err := st.kind.Start(ctx, c, st.id, f.taskQueue, st.input, st.update)
 		if err != nil {
-			return fmt.Errorf("start %s: %w", ids[i], err)
+			return fmt.Errorf("start %s: %w", st.id, err)
 		}
-		fmt.Fprintf(stdout, "%s started or updated (run %s)\n", ids[i], run.GetRunID())
-	}
-	for i, input := range rinputs {
-		// A restore runs once: starting it again while it runs is refused, not repeated.
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rids[i], TaskQueue: f.taskQueue,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, kafkarestore.WorkflowName, input)
-		if err != nil {
-			return fmt.Errorf("start %s: %w", rids[i], err)
+		verb := "started or updated"
+		if st.kind.RunsOnce {
+			verb = "started"
 		}
-		fmt.Fprintf(stdout, "%s started (run %s)\n", rids[i], run.GetRunID())
-	}
-	for i, input := range sbins {
-		run, err := c.SignalWithStartWorkflow(ctx, sbids[i], workflows.SignalUpdate, input.Spec,
-			client.StartWorkflowOptions{ID: sbids[i], TaskQueue: f.taskQueue}, schemabackup.WorkflowName, schemabackup.RunInput{Input: input})
-		if err != nil {
-			return fmt.Errorf("start %s: %w", sbids[i], err)
-		}
-		fmt.Fprintf(stdout, "%s started or updated (run %s)\n", sbids[i], run.GetRunID())
-	}
-	for i, input := range srins {
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: srids[i], TaskQueue: f.taskQueue,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}, schemarestore.WorkflowName, input)
-		if err != nil {
-			return fmt.Errorf("start %s: %w", srids[i], err)
-		}
-		fmt.Fprintf(stdout, "%s started (run %s)\n", srids[i], run.GetRunID())
+		fmt.Fprintf(stdout, "%s %s (run %s)\n", st.id, verb, run.GetRunID())
 	}
 	if noWorker {
 		return nil
 	}
 	return runWorker(ctx, c, f, stderr)
+}
+
+// wrap breaks a help text into lines of at most 100 characters.
+func wrap(text string) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		if n > 0 && n+1+len(w) > 100 {
+			b.WriteByte('\n')
+			n = 0
+		} else if n > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }

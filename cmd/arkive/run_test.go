@@ -69,7 +69,7 @@ func TestRunFileErrorsNameTheField(t *testing.T) {
 			}
 			res, err := loadResources(strings.NewReader(doc))
 			if err == nil {
-				_, _, err = res.backupInputs()
+				_, err = res.starts()
 			}
 			require.ErrorContains(t, err, tc.want)
 		})

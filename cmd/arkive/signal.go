@@ -30,15 +30,15 @@ func signalCmd(ctx context.Context, signal string, args []string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if signal == workflows.SignalTrigger && (kind == "KafkaRestore" || kind == "SchemaRegistryRestore") {
-		return fmt.Errorf("trigger: a %s runs once and has nothing to trigger", kind)
+	if signal == workflows.SignalTrigger && kind.RunsOnce {
+		return fmt.Errorf("trigger: a %s runs once and has nothing to trigger", kind.Kind)
 	}
 	c, err := t.dial(stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	id := workflows.WorkflowID(kind, namespace, name)
+	id := kind.WorkflowID(namespace, name)
 	if err := c.SignalWorkflow(ctx, id, "", signal, nil); err != nil {
 		return fmt.Errorf("%s %s: %w", signal, id, err)
 	}

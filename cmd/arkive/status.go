@@ -9,26 +9,19 @@ import (
 	"io"
 	"strings"
 
+	"arkive.io/arkive/internal/kinds"
 	"arkive.io/arkive/workflows"
 )
 
-// kinds maps what users type (as kubectl takes it) to the kind in workflow ids.
-var kinds = map[string]string{
-	"kafkabackup": "KafkaBackup", "kafkabackups": "KafkaBackup", "kb": "KafkaBackup",
-	"kafkarestore": "KafkaRestore", "kafkarestores": "KafkaRestore", "kr": "KafkaRestore",
-	"schemaregistrybackup": "SchemaRegistryBackup", "schemaregistrybackups": "SchemaRegistryBackup", "srb": "SchemaRegistryBackup",
-	"schemaregistryrestore": "SchemaRegistryRestore", "schemaregistryrestores": "SchemaRegistryRestore", "srr": "SchemaRegistryRestore",
-}
-
-// resourceArg parses KIND/NAME into the kind and name.
-func resourceArg(fs *flag.FlagSet) (kind, name string, err error) {
+// resourceArg parses KIND/NAME into the kind (from the table of kinds) and name.
+func resourceArg(fs *flag.FlagSet) (kind *kinds.Work, name string, err error) {
 	if fs.NArg() != 1 {
-		return "", "", fmt.Errorf("want one KIND/NAME argument, such as kafkabackup/orders")
+		return nil, "", fmt.Errorf("want one KIND/NAME argument, such as kafkabackup/orders")
 	}
 	kindArg, name, ok := strings.Cut(fs.Arg(0), "/")
-	kind = kinds[strings.ToLower(kindArg)]
-	if !ok || kind == "" || name == "" {
-		return "", "", fmt.Errorf("%q: want KIND/NAME with KIND one of kafkabackup (kb), kafkarestore (kr), schemaregistrybackup (srb), schemaregistryrestore (srr)", fs.Arg(0))
+	kind = kinds.Parse(kindArg)
+	if !ok || kind == nil || name == "" {
+		return nil, "", fmt.Errorf("%q: want KIND/NAME with KIND one of %s", fs.Arg(0), kinds.CLINames(","))
 	}
 	return kind, name, nil
 }
@@ -36,8 +29,8 @@ func resourceArg(fs *flag.FlagSet) (kind, name string, err error) {
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var t temporalFlags
 	var namespace string
-	fs := newFlagSet("status", `Prints the status query of the resource's workflow (id arkive/<kind>/<namespace>/<name>).
-KIND is kafkabackup (kb), kafkarestore (kr), schemaregistrybackup (srb) or schemaregistryrestore (srr).`, stderr)
+	fs := newFlagSet("status", "Prints the status query of the resource's workflow (id arkive/<kind>/<namespace>/<name>).\nKIND is "+
+		kinds.CLINames("or")+".", stderr)
 	t.register(fs)
 	fs.StringVar(&namespace, "n", "default", "namespace of the resource")
 	if err := parseFlags(fs, reorder(args), stderr); err != nil {
@@ -52,7 +45,7 @@ KIND is kafkabackup (kb), kafkarestore (kr), schemaregistrybackup (srb) or schem
 		return err
 	}
 	defer c.Close()
-	id := workflows.WorkflowID(kind, namespace, name)
+	id := kind.WorkflowID(namespace, name)
 	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 	if err != nil {
 		return fmt.Errorf("query %s: %w", id, err)

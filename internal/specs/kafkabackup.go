@@ -24,8 +24,8 @@ const (
 	DefaultDiscoveryInterval  = time.Minute
 )
 
-// namespaceOf is a resource's namespace, "default" when a file for `arkive run` names none.
-func namespaceOf(ns string) string { return cmp.Or(ns, "default") }
+// Namespace is a resource's namespace, "default" when a file for `arkive run` names none.
+func Namespace(ns string) string { return cmp.Or(ns, "default") }
 
 // retention converts and checks spec.retention (unset: keep everything).
 func retention(r *arkivev1.Retention) (keepLast int, maxAge time.Duration, err error) {
@@ -77,7 +77,7 @@ func BackupName(namespace, name string) string { return namespace + "/" + name }
 // KafkaBackupInput builds the workflow input for a KafkaBackup from it and the KafkaCluster
 // and Storage it names. Specs travel as JSON with Secret references only.
 func KafkaBackupInput(kb *arkivev1.KafkaBackup, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkabackup.Input, error) {
-	ns := namespaceOf(kb.Namespace)
+	ns := Namespace(kb.Namespace)
 	if err := sameRefs(named{"spec.source", "KafkaCluster", kb.Spec.Source, kc.Name}, named{"spec.sink", "Storage", kb.Spec.Sink, st.Name}); err != nil {
 		return kafkabackup.Input{}, err
 	}

@@ -11,7 +11,7 @@ import (
 // KafkaRestoreInput builds the workflow input for a KafkaRestore from it, the target
 // KafkaCluster and the source Storage. Specs travel as JSON with Secret references only.
 func KafkaRestoreInput(kr *arkivev1.KafkaRestore, kc *arkivev1.KafkaCluster, st *arkivev1.Storage) (kafkarestore.RunInput, error) {
-	ns := namespaceOf(kr.Namespace)
+	ns := Namespace(kr.Namespace)
 	if err := sameRefs(named{"spec.target", "KafkaCluster", kr.Spec.Target, kc.Name}, named{"spec.source.storage", "Storage", kr.Spec.Source.Storage, st.Name}); err != nil {
 		return kafkarestore.RunInput{}, err
 	}

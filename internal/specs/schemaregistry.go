@@ -23,7 +23,7 @@ func schemaConnection(ns, backup string, sr *arkivev1.SchemaRegistry, st *arkive
 // SchemaBackupInput builds the workflow input of a SchemaRegistryBackup from it and the
 // SchemaRegistry and Storage it names (references only, never Secret values).
 func SchemaBackupInput(b *arkivev1.SchemaRegistryBackup, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemabackup.Input, error) {
-	ns := namespaceOf(b.Namespace)
+	ns := Namespace(b.Namespace)
 	if err := sameRefs(named{"spec.registry", "SchemaRegistry", b.Spec.Registry, sr.Name}, named{"spec.storage", "Storage", b.Spec.Storage, st.Name}); err != nil {
 		return schemabackup.Input{}, err
 	}
@@ -53,7 +53,7 @@ func SchemaBackupSpec(s arkivev1.SchemaRegistryBackupSpec) (schemabackup.Spec, e
 // SchemaRestoreInput builds the workflow input of a SchemaRegistryRestore from it, the target
 // SchemaRegistry and the source Storage.
 func SchemaRestoreInput(r *arkivev1.SchemaRegistryRestore, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemarestore.Input, error) {
-	ns := namespaceOf(r.Namespace)
+	ns := Namespace(r.Namespace)
 	if err := sameRefs(named{"spec.target", "SchemaRegistry", r.Spec.Target, sr.Name}, named{"spec.source.storage", "Storage", r.Spec.Source.Storage, st.Name}); err != nil {
 		return schemarestore.Input{}, err
 	}

@@ -1,0 +1,241 @@
+// Package kinds is the one table of Arkive's resource kinds. Each work kind (a backup or a
+// restore) has one entry: its resource type, the connection resources it names, how its
+// workflow input is built, its workflow, whether it runs once or forever, how the operator
+// mirrors its status, and its names on the command line. Each connection kind (KafkaCluster,
+// SchemaRegistry, Storage) has one entry too. The operator's setup, `arkive run -f` and the
+// CLI's KIND/NAME read these tables instead of switches of their own, so adding a kind is an
+// entry here plus its own packages (docs/adding-a-kind.md); the kind contract test walks the
+// table and fails for a kind that lacks a piece.
+package kinds
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	tclient "go.temporal.io/sdk/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows"
+)
+
+// Object is a resource of any kind (the same method set as controller-runtime's client.Object).
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Ref is a connection resource a work resource names: the field, the kind and the name.
+type Ref struct {
+	Field, Kind, Name string
+}
+
+// Work is a work kind: a resource run by one workflow.
+type Work struct {
+	// Kind is the resource's kind, as in YAML ("KafkaBackup"); workflow ids use it lowercased.
+	Kind string
+	// Plural and Short are the CRD's plural and short name, which the CLI also takes.
+	Plural, Short string
+	// Workflow is the registered workflow name.
+	Workflow string
+	// RunsOnce: a restore runs once (and again when its spec changes); a backup runs forever,
+	// takes spec updates by signal, and can be triggered.
+	RunsOnce bool
+
+	// New returns an empty resource of the kind.
+	New func() Object
+	// Status is the part of the status every work kind shares.
+	Status func(Object) *arkivev1.WorkStatus
+	// Refs are the connection resources the resource names, in the order Input takes them.
+	Refs func(Object) []Ref
+	// Input builds the workflow's start input from the resource and the objects its Refs
+	// name, and (backups) the spec the update signal carries. It applies the CRD defaults and
+	// checks what admission cannot, naming the field.
+	Input func(obj Object, refs []Object) (start, update any, err error)
+	// Phase is the resource's status phase.
+	Phase func(Object) string
+	// Mirror copies the workflow's status query (decode reads it) into the resource's status.
+	Mirror func(obj Object, decode func(any) error) error
+	// Finished (restores) says the run for the current spec has ended: nothing more to follow.
+	Finished func(Object) bool
+	// Terminated (restores) records a workflow terminated by hand: the run failed, and the
+	// workflow will answer no more queries.
+	Terminated func(obj Object, message string)
+}
+
+// Connection is a connection kind: a resource that work resources name, whose Ready
+// condition a connectivity check on a worker keeps.
+type Connection struct {
+	Kind string
+	New  func() Object
+	// Status is where the Ready condition goes.
+	Status func(Object) *arkivev1.ConnectionStatus
+	// Spec is what the check (and the workflows) receive, as JSON: Secret references only.
+	Spec func(Object) any
+	// Secrets are the Secrets the spec names, each with the field (prefixed by the kind and
+	// name) that names it; the operator checks they exist.
+	Secrets func(Object) map[string]string
+}
+
+// Works are the work kinds, Connections the connection kinds. Order is the order of help
+// texts and of `arkive run`'s starts.
+var (
+	Works       = []*Work{kafkaBackup, kafkaRestore, schemaBackup, schemaRestore}
+	Connections = []*Connection{kafkaCluster, schemaRegistry, storage}
+)
+
+// WorkKind is the work kind named kind ("KafkaBackup"), or nil.
+func WorkKind(kind string) *Work {
+	i := slices.IndexFunc(Works, func(w *Work) bool { return w.Kind == kind })
+	if i < 0 {
+		return nil
+	}
+	return Works[i]
+}
+
+// ConnectionKind is the connection kind named kind, or nil.
+func ConnectionKind(kind string) *Connection {
+	i := slices.IndexFunc(Connections, func(c *Connection) bool { return c.Kind == kind })
+	if i < 0 {
+		return nil
+	}
+	return Connections[i]
+}
+
+// Parse reads what a user types for a kind, as kubectl takes it: the kind, its plural or its
+// short name, in any case.
+func Parse(s string) *Work {
+	s = strings.ToLower(s)
+	for _, w := range Works {
+		if s == strings.ToLower(w.Kind) || s == w.Plural || s == w.Short {
+			return w
+		}
+	}
+	return nil
+}
+
+// CLINames lists the work kinds as the CLI takes them: "kafkabackup (kb), … or x (y)".
+func CLINames(or string) string {
+	var names []string
+	for _, w := range Works {
+		names = append(names, fmt.Sprintf("%s (%s)", strings.ToLower(w.Kind), w.Short))
+	}
+	return joinList(names, or)
+}
+
+// KindNames lists the kinds ("KafkaBackup, …and X") of works, for help and errors.
+func KindNames(works []*Work, and string) string {
+	var names []string
+	for _, w := range works {
+		names = append(names, w.Kind)
+	}
+	return joinList(names, and)
+}
+
+// joinList joins names with commas and last before the last name ("a, b and c"); last ","
+// joins them all with commas.
+func joinList(names []string, last string) string {
+	if len(names) < 2 || last == "," {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " " + last + " " + names[len(names)-1]
+}
+
+// WorkflowID is the id of the workflow that runs a resource of the kind.
+func (w *Work) WorkflowID(namespace, name string) string {
+	return workflows.WorkflowID(w.Kind, namespace, name)
+}
+
+// Start starts the workflow of one resource, idempotently. A backup starts with
+// SignalWithStart: it starts the workflow or hands the running one the new spec (its
+// checkpoints stay), never a second workflow for one resource. A restore starts unless it is
+// running already (then the running one stays); a restore that ended starts anew under the same
+// id, which is how a corrected spec runs again.
+func (w *Work) Start(ctx context.Context, c tclient.Client, id, queue string, start, update any) (tclient.WorkflowRun, error) {
+	opts := tclient.StartWorkflowOptions{ID: id, TaskQueue: queue}
+	if w.RunsOnce {
+		opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+		return c.ExecuteWorkflow(ctx, opts, w.Workflow, start)
+	}
+	return c.SignalWithStartWorkflow(ctx, id, workflows.SignalUpdate, update, opts, w.Workflow, start)
+}
+
+// Update hands a running backup's workflow a changed spec.
+func (w *Work) Update(ctx context.Context, c tclient.Client, id string, update any) error {
+	return c.SignalWorkflow(ctx, id, "", workflows.SignalUpdate, update)
+}
+
+// work builds a table entry from functions on the kind's own types, so each kind's file
+// states only what is its own and no entry repeats the type assertions.
+type work[O Object, S any] struct {
+	kind, plural, short, workflow string
+	runsOnce                      bool
+	new                           func() O
+	status                        func(O) *arkivev1.WorkStatus
+	refs                          func(O) []Ref
+	input                         func(O, []Object) (any, any, error)
+	phase                         func(O) string
+	mirror                        func(O, *S)
+	// restore (restores only) is the resource's phase and whether it is a dry run.
+	restore func(O) (*arkivev1.RestorePhase, bool)
+}
+
+func (k work[O, S]) entry() *Work {
+	w := &Work{Kind: k.kind, Plural: k.plural, Short: k.short, Workflow: k.workflow, RunsOnce: k.runsOnce,
+		New:    func() Object { return k.new() },
+		Status: func(o Object) *arkivev1.WorkStatus { return k.status(o.(O)) },
+		Refs:   func(o Object) []Ref { return k.refs(o.(O)) },
+		Input:  func(o Object, refs []Object) (any, any, error) { return k.input(o.(O), refs) },
+		Phase:  func(o Object) string { return k.phase(o.(O)) },
+		Mirror: func(o Object, decode func(any) error) error {
+			var s S
+			if err := decode(&s); err != nil {
+				return err
+			}
+			k.mirror(o.(O), &s)
+			return nil
+		},
+	}
+	if k.restore != nil {
+		w.Finished = func(o Object) bool {
+			phase, dryRun := k.restore(o.(O))
+			return *phase == arkivev1.RestoreDone || *phase == arkivev1.RestoreFailed || (dryRun && *phase == arkivev1.RestoreReady)
+		}
+		w.Terminated = func(o Object, message string) {
+			phase, _ := k.restore(o.(O))
+			st := k.status(o.(O))
+			*phase, st.LastError = arkivev1.RestoreFailed, message
+			SetWorkflowReady(&st.Conditions, o.GetGeneration(), metav1.ConditionFalse, arkivev1.ReasonTerminated, message)
+		}
+	}
+	return w
+}
+
+// connection builds a connection table entry, like work.
+type connection[O Object] struct {
+	kind    string
+	new     func() O
+	status  func(O) *arkivev1.ConnectionStatus
+	spec    func(O) any
+	secrets func(O, func(name, field string))
+}
+
+func (k connection[O]) entry() *Connection {
+	return &Connection{Kind: k.kind, New: func() Object { return k.new() },
+		Status: func(o Object) *arkivev1.ConnectionStatus { return k.status(o.(O)) },
+		Spec:   func(o Object) any { return k.spec(o.(O)) },
+		Secrets: func(o Object) map[string]string {
+			named := map[string]string{}
+			k.secrets(o.(O), func(name, field string) {
+				if name != "" {
+					named[name] = k.kind + " " + o.GetName() + " spec." + field
+				}
+			})
+			return named
+		},
+	}
+}
