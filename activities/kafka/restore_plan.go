@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/temporal"
 
+	"arkive.io/arkive/activities/beat"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -59,6 +60,7 @@ func (a *Activities) openBackup(ctx context.Context, conn kafkarestore.Connectio
 
 // PlanRestore decides which topics, partitions and offsets a restore writes, from the manifest.
 func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput) (kafkarestore.Plan, error) {
+	defer beat.Start(ctx, func() any { return nil })() // reading a long manifest reports nothing
 	spec := in.Spec
 	switch spec.PartitionMapping {
 	case kafkarestore.MappingSame, kafkarestore.MappingKeyHash, kafkarestore.MappingRoundRobin:
@@ -221,6 +223,7 @@ func recordOverhead(originHeaders bool) int64 {
 // empty (unless allowed), selected groups are not active. Only when every check passes does
 // it create the missing topics; it returns each target partition's end offset.
 func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.PreflightInput) (kafkarestore.PreflightResult, error) {
+	defer beat.Start(ctx, func() any { return nil })()
 	client, err := a.targetClient(ctx, in.Connection)
 	if err != nil {
 		return kafkarestore.PreflightResult{}, err

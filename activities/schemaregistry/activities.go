@@ -10,10 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
+	"arkive.io/arkive/activities/beat"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -138,25 +138,7 @@ func (s *backupStore) writeManifest(ctx context.Context, m *archive.SchemaManife
 
 // heartbeat reports n (requests done) every few seconds until stop is called.
 func heartbeat(ctx context.Context, n *atomic.Int64) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx, n.Load())
-			}
-		}
-	}()
-	return func() { close(done) }
+	return beat.Start(ctx, func() any { return n.Load() })
 }
 
 // Read reads a whole registry: global settings, contexts, and every subject of every context

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
+	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/workflows/schemarestore"
@@ -428,6 +429,9 @@ func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput
 	}
 	defer c.Close()
 	defer st.Close()
+	// Reading a large target takes a while and reports nothing: heartbeat through it.
+	var done atomic.Int64
+	defer heartbeat(ctx, &done)()
 	p, err := a.prepare(ctx, c, st, schemarestore.ImportInput{Connection: in.Connection, Spec: in.Spec, Snapshot: in.Spec.Snapshot})
 	if err != nil {
 		return schemarestore.Plan{}, err
@@ -444,6 +448,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput
 
 // SetMode sets the target's global mode and returns the one it had.
 func (a *Activities) SetMode(ctx context.Context, in schemarestore.ModeInput) (schemarestore.ModeResult, error) {
+	defer beat.Start(ctx, func() any { return nil })()
 	c, err := a.client(ctx, in.Connection)
 	if err != nil {
 		return schemarestore.ModeResult{}, err
@@ -471,6 +476,9 @@ func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (
 	}
 	defer c.Close()
 	defer st.Close()
+	// The heartbeat covers the plan's reading too, not only the writes.
+	var done atomic.Int64
+	defer heartbeat(ctx, &done)()
 	p, err := a.prepare(ctx, c, st, in)
 	if err != nil {
 		return schemarestore.ImportResult{}, err
@@ -478,9 +486,6 @@ func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (
 	if err := p.conflictError(); err != nil {
 		return schemarestore.ImportResult{}, err
 	}
-	var done atomic.Int64
-	stop := heartbeat(ctx, &done)
-	defer stop()
 	res := schemarestore.ImportResult{Subjects: len(p.subjects)}
 	for _, k := range p.register {
 		if mode, ok := p.ownMode[k.subject]; ok && mode != schemarestore.ModeImport {

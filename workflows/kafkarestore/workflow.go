@@ -14,6 +14,11 @@ import (
 // continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
 const continueAfterEvents = 4000
 
+// planHeartbeat is the heartbeat timeout of the plan and the preflight, which heartbeat while
+// they read: a worker that dies during either is noticed within it, not after their 30 and 5
+// minute limits.
+const planHeartbeat = 30 * time.Second
+
 // streamRunTime bounds one Restore activity, so progress reaches the status (and history) at a
 // steady pace and streams can move between workers; each start costs well under a second.
 const streamRunTime = 30 * time.Second
@@ -79,7 +84,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	if r.state.Plan == nil {
 		var plan Plan
 		if err := r.attempt(ctx, func() error {
-			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, 0), ActivityPlan, PlanInput{Connection: r.in.Connection, Spec: r.in.Spec}).Get(ctx, &plan)
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityPlan, PlanInput{Connection: r.in.Connection, Spec: r.in.Spec}).Get(ctx, &plan)
 		}); err != nil {
 			return Result{}, err
 		}
@@ -95,7 +100,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	if r.state.Preflight == nil {
 		var pre PreflightResult
 		if err := r.attempt(ctx, func() error {
-			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityPreflight,
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, planHeartbeat), ActivityPreflight,
 				PreflightInput{Connection: r.in.Connection, Spec: r.in.Spec, Plan: *r.state.Plan}).Get(ctx, &pre)
 		}); err != nil {
 			return Result{}, err

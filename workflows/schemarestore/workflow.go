@@ -73,10 +73,15 @@ func SchemaRegistryRestore(ctx workflow.Context, in Input) (Status, error) {
 	return st, nil
 }
 
+// HeartbeatTimeout is the heartbeat timeout of the restore's activities.
+const HeartbeatTimeout = 20 * time.Second
+
 func activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
-		HeartbeatTimeout:    time.Minute,
+		// Every activity heartbeats (plan and import also while they read the target), so a
+		// worker that dies is noticed within this.
+		HeartbeatTimeout: HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
 			MaximumAttempts:        8,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrUnauthorized, ErrStorageAccessDenied, ErrBackupNotFound, ErrConflict}},

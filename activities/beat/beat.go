@@ -1,0 +1,43 @@
+// Package beat keeps a long activity's heartbeat going while it works in steps that report no
+// progress of their own (reading a registry, planning a restore), so a worker that dies is noticed
+// within the activity's heartbeat timeout and one that lives is not mistaken for dead.
+package beat
+
+import (
+	"context"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// Every is how often Start heartbeats when the activity sets no heartbeat timeout; with one, it
+// beats three times per timeout, so one late beat is not a timeout.
+const Every = 5 * time.Second
+
+// Start heartbeats details() until stop is called or ctx ends. Outside an activity (a test or
+// the CLI calling the same code) it does nothing.
+func Start(ctx context.Context, details func() any) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	every := Every
+	if t := activity.GetInfo(ctx).HeartbeatTimeout; t > 0 {
+		every = min(every, t/3)
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, details())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
