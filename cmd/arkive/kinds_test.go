@@ -47,7 +47,26 @@ import (
 // registered records the workflow names worker.RegisterWorkflows registers.
 type registered []string
 
-func (r *registered) RegisterWorkflowWithOptions(_ any, o workflow.RegisterOptions) { *r = append(*r, o.Name) }
+func (r *registered) RegisterWorkflowWithOptions(_ any, o workflow.RegisterOptions) {
+	*r = append(*r, o.Name)
+}
+
+// poll checks cond every 100 ms for up to 30 s and fails with its last state; the interval is
+// not synchronisation.
+func poll(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within 30s; last state: %s", what, last)
+}
 
 // readDocs reads every document of a YAML file as unstructured objects.
 func readDocs(t *testing.T, path string) []*unstructured.Unstructured {
@@ -162,16 +181,14 @@ func TestEveryKindHasEveryPiece(t *testing.T) {
 	// workflowOf waits for the workflow id to run the workflow type want.
 	workflowOf := func(id, want, what string) {
 		t.Helper()
-		var last string
-		require.Eventually(t, func() bool {
+		poll(t, fmt.Sprintf("%s: workflow %s runs %s", what, id, want), func() (bool, string) {
 			resp, err := tc.DescribeWorkflowExecution(context.Background(), id, "")
 			if err != nil {
-				last = err.Error()
-				return false
+				return false, err.Error()
 			}
-			last = resp.WorkflowExecutionInfo.Type.Name
-			return resp.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && last == want
-		}, 30*time.Second, 100*time.Millisecond, "%s: workflow %s runs %s (last: %s)", what, id, want, last)
+			got := resp.WorkflowExecutionInfo.Type.Name
+			return resp.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && got == want, got
+		})
 		started = append(started, id)
 	}
 
@@ -207,20 +224,20 @@ func TestEveryKindHasEveryPiece(t *testing.T) {
 				workflowOf(k.WorkflowID(nsOp, u.GetName()), k.Workflow, "the operator's "+kind+" reconciler")
 				continue
 			}
-			var last string
-			require.Eventually(t, func() bool {
+			poll(t, "the operator's "+kind+" reconciler starts a connectivity check", func() (bool, string) {
 				period := time.Now().Unix() / int64(checkEvery.Seconds())
+				last := ""
 				for _, p := range []int64{period, period - 1} {
 					id := fmt.Sprintf("arkive/check-%s/%s/%s/g%d-p%d", strings.ToLower(kind), nsOp, u.GetName(), 1, p)
-					if _, err := tc.DescribeWorkflowExecution(context.Background(), id, ""); err == nil {
+					_, err := tc.DescribeWorkflowExecution(context.Background(), id, "")
+					if err == nil {
 						started = append(started, id)
-						return true
-					} else {
-						last = err.Error()
+						return true, ""
 					}
+					last = err.Error()
 				}
-				return false
-			}, 30*time.Second, 100*time.Millisecond, "the operator's %s reconciler starts a connectivity check (%s)", kind, last)
+				return false, last
+			})
 		}
 	}
 
