@@ -1,4 +1,3 @@
-// Package worker registers every workflow and activity under its stable name and runs them.
 package worker
 
 import (

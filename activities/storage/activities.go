@@ -1,4 +1,3 @@
-// Package storage holds the activities that touch object storage directly.
 package storage
 
 import (

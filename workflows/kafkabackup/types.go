@@ -1,5 +1,3 @@
-// Package kafkabackup decides what a KafkaBackup captures and when. This file holds the plain
-// types shared with the activities that move the bytes (activities/kafka).
 package kafkabackup
 
 import (

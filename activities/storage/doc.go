@@ -1,0 +1,2 @@
+// Package storage holds the activities that touch object storage directly.
+package storage
