@@ -14,9 +14,9 @@ import (
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/client"
 
-	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
@@ -129,13 +129,13 @@ func setupRestoreBench(b *testing.B) {
 		}
 		defer store.Close()
 		layout, _ := blobstore.Kafka(rb.backup)
-		m, err := kafka.ReadManifest(context.Background(), store, layout)
+		m, err := backups.KafkaManifest(context.Background(), store, layout)
 		if err != nil {
 			rb.err = err
 			return
 		}
 		for _, part := range m.Topics[0].Data {
-			rb.err = kafka.ReadPartition(context.Background(), store, part, nil, func(r *archive.Record) error {
+			rb.err = backups.Partition(context.Background(), store, part, nil, func(r *archive.Record) error {
 				rb.msgs = append(rb.msgs, &sarama.ProducerMessage{Partition: part.Partition, Timestamp: time.UnixMilli(r.Timestamp),
 					Key: sarama.ByteEncoder(append([]byte(nil), r.Key...)), Value: sarama.ByteEncoder(append([]byte(nil), r.Value...))})
 				rb.bytes += int64(len(r.Key) + len(r.Value))

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
@@ -74,7 +74,7 @@ func TestKafkaBackupEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka("default/e2e")
-	m, err := kafka.ReadManifest(ctx, store, layout)
+	m, err := backups.KafkaManifest(ctx, store, layout)
 	require.NoError(t, err)
 	require.NotNil(t, m)
 	require.Len(t, m.Topics, 3)
@@ -193,7 +193,7 @@ func slicesIndex(ts []archive.Topic, name string) int {
 
 func readPartition(t *testing.T, store *blobstore.Store, p archive.Partition) []*archive.Record {
 	var out []*archive.Record
-	require.NoError(t, kafka.ReadPartition(context.Background(), store, p, nil, func(r *archive.Record) error {
+	require.NoError(t, backups.Partition(context.Background(), store, p, nil, func(r *archive.Record) error {
 		out = append(out, r.Clone())
 		return nil
 	}))

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
@@ -65,7 +65,7 @@ func TestScheduledRetentionKeepsLastTwoRuns(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
-	m, err := kafka.ReadManifest(ctx, store, layout)
+	m, err := backups.KafkaManifest(ctx, store, layout)
 	require.NoError(t, err)
 	part := m.Topics[0].Data[0]
 	kept := []string{status.Runs[0].ID, status.Runs[1].ID}

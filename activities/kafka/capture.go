@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gocloud.dev/blob"
 
+	"arkive.io/arkive/activities/backupstore"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -79,10 +80,6 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	if err := json.Unmarshal(in.Kafka, &kspec); err != nil {
 		return nil, invalid("kafka cluster spec: %v", err)
 	}
-	var sspec arkivev1.StorageSpec
-	if err := json.Unmarshal(in.Storage, &sspec); err != nil {
-		return nil, invalid("storage spec: %v", err)
-	}
 	codec, err := archive.ParseCodec(in.Compression.Codec)
 	if err != nil {
 		return nil, invalid("spec.compression.codec: %v", err)
@@ -97,15 +94,18 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	if in.From < 0 {
 		return nil, invalid("capture of %s/%d: start offset %d is negative", in.Topic, in.Partition, in.From)
 	}
-	layout, err := blobstore.Kafka(in.Backup)
+	sr := a.Secrets(in.Namespace)
+	store, err := backupstore.Open(ctx, in.Storage, in.Backup, blobstore.Kafka, sr, true)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Layout.PartitionPrefix(in.Topic, in.Partition); err != nil {
+		store.Close()
 		return nil, invalid("%v", err)
 	}
-	if _, err := layout.PartitionPrefix(in.Topic, in.Partition); err != nil {
-		return nil, invalid("%v", err)
-	}
+	store.CleanSpool(time.Hour + 2*in.MaxSegmentInterval)
 
-	c := &capture{in: in, comp: comp, layout: layout, spoolDir: a.SpoolDir, heartbeat: recordHeartbeat,
+	c := &capture{in: in, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir, heartbeat: recordHeartbeat,
 		throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
 	c.durable = kafkabackup.CaptureProgress{Start: in.From, Next: in.From}
 	if activity.HasHeartbeatDetails(ctx) {
@@ -116,15 +116,6 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	}
 	c.pos = c.durable.Next
 
-	sr := a.Secrets(in.Namespace)
-	if c.store, err = blobstore.Open(ctx, sspec, sr); err != nil {
-		return nil, classify(err)
-	}
-	c.store.CleanSpool(time.Hour + 2*in.MaxSegmentInterval)
-	if c.key, err = blobstore.EncryptionKey(ctx, sspec, sr); err != nil {
-		c.close()
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
-	}
 	cfg, err := Config(ctx, kspec, sr)
 	if err != nil {
 		c.close()
@@ -449,10 +440,8 @@ func classify(err error) error {
 	case errors.Is(err, sarama.ErrSASLAuthenticationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed),
 		errors.Is(err, sarama.ErrClusterAuthorizationFailed):
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrAuthentication, err)
-	case blobstore.IsAccessDenied(err):
-		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrStorageAccessDenied, err)
 	}
-	return err
+	return backupstore.Classify(err) // storage refusals, corrupt manifests
 }
 
 // beatingReader calls beat at most once a second while it is read.

@@ -21,6 +21,7 @@ import (
 	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
@@ -87,7 +88,7 @@ func (e *captureEnv) readBack(t *testing.T, res kafkabackup.CaptureResult) []*ar
 	}
 	// ReadPartition checks each record lies in its segment's range and each footer matches.
 	var out []*archive.Record
-	require.NoError(t, kafka.ReadPartition(context.Background(), store, archive.Partition{Segments: res.Segments}, encKey,
+	require.NoError(t, backups.Partition(context.Background(), store, archive.Partition{Segments: res.Segments}, encKey,
 		func(r *archive.Record) error { out = append(out, r.Clone()); return nil }))
 	return out
 }

@@ -3,16 +3,17 @@ package kafka
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
-	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
 )
 
@@ -21,20 +22,13 @@ import (
 // idempotent: a retry after a successful write finds the captures already covered and skips
 // them.
 func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (kafkabackup.CommitResult, error) {
-	var sspec arkivev1.StorageSpec
-	if err := json.Unmarshal(in.Storage, &sspec); err != nil {
-		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError("storage spec: "+err.Error(), kafkabackup.ErrInvalidSpec, nil)
-	}
-	layout, err := blobstore.Kafka(in.Backup)
+	store, err := a.openBackup(ctx, in.Connection, false)
 	if err != nil {
-		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
-	}
-	store, err := blobstore.Open(ctx, sspec, a.Secrets(in.Namespace))
-	if err != nil {
-		return kafkabackup.CommitResult{}, classify(err)
+		return kafkabackup.CommitResult{}, err
 	}
 	defer store.Close()
-	m, err := ReadManifest(ctx, store, layout)
+	layout := store.Layout
+	m, err := readManifest(ctx, store)
 	if err != nil {
 		return kafkabackup.CommitResult{}, err
 	}
@@ -42,11 +36,11 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 		m = &archive.Manifest{Version: archive.ManifestVersion, Backup: in.Backup}
 	}
 	if err := mergeCommit(m, in); err != nil {
-		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InconsistentCommit", nil)
+		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInconsistentCommit, nil)
 	}
 	data, err := archive.MarshalManifest(m)
 	if err != nil {
-		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InconsistentCommit", nil)
+		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInconsistentCommit, nil)
 	}
 	if err := store.Put(ctx, layout.Manifest(), data); err != nil {
 		return kafkabackup.CommitResult{}, classify(err)
@@ -60,20 +54,16 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 	return res, nil
 }
 
-// ReadManifest reads a backup's manifest; nil when the backup has none yet.
-func ReadManifest(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout) (*archive.Manifest, error) {
-	data, err := store.ReadAll(ctx, layout.Manifest())
-	if blobstore.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, classify(fmt.Errorf("read %s: %w", layout.Manifest(), err))
-	}
-	m, err := archive.UnmarshalManifest(layout.Manifest(), data)
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "CorruptManifest", nil)
-	}
-	return m, nil
+// openBackup opens a backup's storage (withKey: and its encryption key, for what reads or
+// writes records).
+func (a *Activities) openBackup(ctx context.Context, conn workflows.KafkaConnection, withKey bool) (*backupstore.Backup[blobstore.KafkaLayout], error) {
+	return backupstore.Open(ctx, conn.Storage, conn.Backup, blobstore.Kafka, a.Secrets(conn.Namespace), withKey)
+}
+
+// readManifest reads the backup's manifest, classified; nil when the backup has none yet.
+func readManifest(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout]) (*archive.Manifest, error) {
+	m, err := backups.KafkaManifest(ctx, store.Store, store.Layout)
+	return m, classify(err)
 }
 
 func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
@@ -127,14 +128,14 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 	}
 	r.throttle = newThrottle(in.RateLimit, in.Target.MaxMessageBytes)
 
-	store, key, m, err := a.openBackup(ctx, in.Connection)
+	store, m, err := a.openRestore(ctx, in.Connection)
 	if err != nil {
 		return nil, err
 	}
-	r.store, r.key = store, key
+	r.store, r.key = store.Store, store.Key
 	if m.Generation < in.Generation {
 		r.close()
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: manifest generation %d is older than the planned %d", in.Backup, m.Generation, in.Generation), "CorruptManifest", nil)
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: manifest generation %d is older than the planned %d", in.Backup, m.Generation, in.Generation), kafkarestore.ErrCorruptManifest, nil)
 	}
 	ti := slices.IndexFunc(m.Topics, func(t archive.Topic) bool { return t.Name == in.Stream.Source })
 	if ti < 0 {
@@ -302,7 +303,7 @@ func (r *restorer) stream(ctx context.Context) error {
 			if seg.LastOffset < from || seg.FirstOffset >= sp.Upto || !w.Overlaps(seg) {
 				continue
 			}
-			err := readSegment(ctx, r.store, seg, r.key, func(rec *archive.Record) error {
+			err := backups.Segment(ctx, r.store, seg, r.key, func(rec *archive.Record) error {
 				if rec.Offset < from || rec.Offset >= sp.Upto || !w.Contains(rec.Offset, rec.Timestamp) {
 					return nil
 				}

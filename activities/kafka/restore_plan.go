@@ -13,9 +13,11 @@ import (
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/temporal"
 
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
@@ -24,38 +26,23 @@ func invalidRestore(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkarestore.ErrInvalidSpec, nil)
 }
 
-// openBackup opens a restore's storage and reads the backup's manifest.
-func (a *Activities) openBackup(ctx context.Context, conn kafkarestore.Connection) (*blobstore.Store, []byte, *archive.Manifest, error) {
-	var sspec arkivev1.StorageSpec
-	if err := json.Unmarshal(conn.Storage, &sspec); err != nil {
-		return nil, nil, nil, invalidRestore("storage spec: %v", err)
-	}
-	layout, err := blobstore.Kafka(conn.Backup)
+// openRestore opens a restore's storage and reads the backup's manifest.
+func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connection) (*backupstore.Backup[blobstore.KafkaLayout], *archive.Manifest, error) {
+	store, err := a.openBackup(ctx, conn, true)
 	if err != nil {
-		return nil, nil, nil, invalidRestore("spec.source.backup: %v", err)
+		return nil, nil, err
 	}
-	sr := a.Secrets(conn.Namespace)
-	store, err := blobstore.Open(ctx, sspec, sr)
-	if err != nil {
-		return nil, nil, nil, classify(err)
-	}
-	key, err := blobstore.EncryptionKey(ctx, sspec, sr)
-	if err != nil {
-		_ = store.Close()
-		return nil, nil, nil, invalidRestore("%v", err)
-	}
-	m, err := ReadManifest(ctx, store, layout)
-	if err != nil {
-		_ = store.Close()
-		return nil, nil, nil, err
-	}
-	if m == nil {
-		_ = store.Close()
-		return nil, nil, nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("spec.source.backup: backup %q not found (no %s in the storage)", conn.Backup, layout.Manifest()),
+	m, err := readManifest(ctx, store)
+	if err == nil && m == nil {
+		err = temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("spec.source.backup: backup %q not found (no %s in the storage)", conn.Backup, store.Layout.Manifest()),
 			kafkarestore.ErrBackupNotFound, nil)
 	}
-	return store, key, m, nil
+	if err != nil {
+		_ = store.Close()
+		return nil, nil, err
+	}
+	return store, m, nil
 }
 
 // PlanRestore decides which topics, partitions and offsets a restore writes, from the manifest.
@@ -72,11 +59,12 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		// that mixes records of several source partitions.
 		return kafkarestore.Plan{}, invalidRestore("spec.consumerGroups: offsets can only be translated with partitionMapping Same, not %s", spec.PartitionMapping)
 	}
-	store, key, m, err := a.openBackup(ctx, in.Connection)
+	backup, m, err := a.openRestore(ctx, in.Connection)
 	if err != nil {
 		return kafkarestore.Plan{}, err
 	}
-	defer store.Close()
+	defer backup.Close()
+	store, key := backup.Store, backup.Key
 
 	var run *archive.Run
 	if spec.RunID != "" {
@@ -194,7 +182,7 @@ func selectGroups(m *archive.Manifest, spec kafkarestore.Spec, topics []kafkares
 // largestRecord reads one segment and returns its largest record's key, value and header bytes.
 func largestRecord(ctx context.Context, store *blobstore.Store, seg archive.SegmentRef, key []byte) (int64, error) {
 	var largest int64
-	err := readSegment(ctx, store, seg, key, func(r *archive.Record) error {
+	err := backups.Segment(ctx, store, seg, key, func(r *archive.Record) error {
 		largest = max(largest, recordBytes(r))
 		return nil
 	})

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gocloud.dev/blob"
 
-	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/workflows/kafkabackup"
@@ -23,20 +21,13 @@ import (
 // which also removes what killed captures left there, and makes a retry finish the job.
 func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.RetentionInput) (kafkabackup.RetentionResult, error) {
 	var res kafkabackup.RetentionResult
-	var sspec arkivev1.StorageSpec
-	if err := json.Unmarshal(in.Storage, &sspec); err != nil {
-		return res, temporal.NewNonRetryableApplicationError("storage spec: "+err.Error(), kafkabackup.ErrInvalidSpec, nil)
-	}
-	layout, err := blobstore.Kafka(in.Backup)
+	store, err := a.openBackup(ctx, in.Connection, false)
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, nil)
-	}
-	store, err := blobstore.Open(ctx, sspec, a.Secrets(in.Namespace))
-	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
 	defer store.Close()
-	m, err := ReadManifest(ctx, store, layout)
+	layout := store.Layout
+	m, err := readManifest(ctx, store)
 	if err != nil || m == nil {
 		return res, err
 	}
@@ -66,7 +57,7 @@ func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.Retentio
 	m.CommittedAt = in.Time
 	data, err := archive.MarshalManifest(m)
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), "InconsistentCommit", nil)
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInconsistentCommit, nil)
 	}
 	if err := store.Put(ctx, layout.Manifest(), data); err != nil {
 		return res, classify(err)
@@ -77,7 +68,7 @@ func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.Retentio
 			if err != nil {
 				return res, err
 			}
-			n, bytes, err := deleteBelow(ctx, store, layout, prefix, p.StartOffset)
+			n, bytes, err := deleteBelow(ctx, store.Store, layout, prefix, p.StartOffset)
 			res.DeletedSegments += n
 			res.DeletedBytes += bytes
 			if err != nil {

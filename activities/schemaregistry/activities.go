@@ -13,9 +13,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows/check"
@@ -55,12 +57,10 @@ func classify(err error) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"the registry refused the credentials (%v): check spec.basicAuth or spec.bearerToken of the SchemaRegistry and its Secret", err),
 			schemabackup.ErrUnauthorized, nil)
-	case blobstore.IsAccessDenied(err):
-		return temporal.NewNonRetryableApplicationError(err.Error(), schemabackup.ErrStorageAccessDenied, err)
 	case errors.Is(err, secrets.ErrNotFound):
 		return invalidSpec(err)
 	}
-	return err
+	return backupstore.Classify(err) // storage refusals, corrupt manifests
 }
 
 // client opens the registry a connection names.
@@ -80,60 +80,28 @@ func (a *Activities) client(ctx context.Context, conn schemabackup.Connection) (
 }
 
 // backupStore is where a backup's snapshots live.
-type backupStore struct {
-	*blobstore.Store
-	layout blobstore.SchemaLayout
-	key    []byte
-}
+type backupStore = backupstore.Backup[blobstore.SchemaLayout]
 
 func (a *Activities) store(ctx context.Context, conn schemabackup.Connection) (*backupStore, error) {
-	var spec arkivev1.StorageSpec
-	if err := json.Unmarshal(conn.Storage, &spec); err != nil {
-		return nil, invalidSpec(fmt.Errorf("storage spec: %w", err))
-	}
-	layout, err := blobstore.Schemas(conn.Backup)
-	if err != nil {
-		return nil, invalidSpec(err)
-	}
-	sr := a.Secrets(conn.Namespace)
-	key, err := blobstore.EncryptionKey(ctx, spec, sr)
-	if err != nil {
-		return nil, invalidSpec(err)
-	}
-	st, err := blobstore.Open(ctx, spec, sr)
-	if err != nil {
-		return nil, classify(err)
-	}
-	return &backupStore{Store: st, layout: layout, key: key}, nil
+	st, err := backupstore.Open(ctx, conn.Storage, conn.Backup, blobstore.Schemas, a.Secrets(conn.Namespace), true)
+	return st, classify(err)
 }
 
-// ReadManifest reads a Schema Registry backup's manifest; nil when the backup has none yet.
-func ReadManifest(ctx context.Context, store *blobstore.Store, layout blobstore.SchemaLayout) (*archive.SchemaManifest, error) {
-	b, err := store.ReadAll(ctx, layout.Manifest())
-	if blobstore.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, classify(fmt.Errorf("read %s: %w", layout.Manifest(), err))
-	}
-	return archive.UnmarshalSchemaManifest(layout.Manifest(), b)
-}
-
-// manifest reads the backup's manifest; a backup that has none yet has an empty one (found false).
-func (s *backupStore) manifest(ctx context.Context, backup string) (*archive.SchemaManifest, bool, error) {
-	m, err := ReadManifest(ctx, s.Store, s.layout)
+// readManifest reads the backup's manifest; a backup that has none yet has an empty one (found false).
+func readManifest(ctx context.Context, s *backupStore, backup string) (*archive.SchemaManifest, bool, error) {
+	m, err := backups.SchemaManifest(ctx, s.Store, s.Layout)
 	if m == nil && err == nil {
 		return &archive.SchemaManifest{Format: archive.SchemaSnapshotFormat, Backup: backup}, false, nil
 	}
-	return m, m != nil, err
+	return m, m != nil, classify(err)
 }
 
-func (s *backupStore) writeManifest(ctx context.Context, m *archive.SchemaManifest) error {
+func writeManifest(ctx context.Context, s *backupStore, m *archive.SchemaManifest) error {
 	b, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
 		return err
 	}
-	return classify(s.Put(ctx, s.layout.Manifest(), b))
+	return classify(s.Put(ctx, s.Layout.Manifest(), b))
 }
 
 // heartbeat reports n (requests done) every few seconds until stop is called.
@@ -257,7 +225,7 @@ func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput
 	if err != nil {
 		return schemabackup.SnapshotResult{}, err
 	}
-	m, _, err := st.manifest(ctx, in.Backup)
+	m, _, err := readManifest(ctx, st, in.Backup)
 	if err != nil {
 		return schemabackup.SnapshotResult{}, err
 	}
@@ -269,11 +237,11 @@ func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput
 	case newest != nil && newest.Hash == hash:
 		res.ID = newest.ID
 	default:
-		key, err := st.layout.Snapshot(in.ID)
+		key, err := st.Layout.Snapshot(in.ID)
 		if err != nil {
 			return res, invalidSpec(err)
 		}
-		obj, err := archive.EncodeDocument(doc, st.key)
+		obj, err := archive.EncodeDocument(doc, st.Key)
 		if err != nil {
 			return res, err
 		}
@@ -287,7 +255,7 @@ func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput
 	if in.Time.After(m.LastCheck) {
 		m.LastCheck = in.Time.UTC()
 	}
-	if err := st.writeManifest(ctx, m); err != nil {
+	if err := writeManifest(ctx, st, m); err != nil {
 		return res, err
 	}
 	for _, s := range m.Snapshots {
@@ -305,7 +273,7 @@ func (a *Activities) Prune(ctx context.Context, in schemabackup.PruneInput) (sch
 		return schemabackup.PruneResult{}, err
 	}
 	defer st.Close()
-	m, _, err := st.manifest(ctx, in.Backup)
+	m, _, err := readManifest(ctx, st, in.Backup)
 	if err != nil {
 		return schemabackup.PruneResult{}, err
 	}
@@ -319,7 +287,7 @@ func (a *Activities) Prune(ctx context.Context, in schemabackup.PruneInput) (sch
 	}
 	m.Snapshots = keep
 	if len(drop) > 0 {
-		if err := st.writeManifest(ctx, m); err != nil {
+		if err := writeManifest(ctx, st, m); err != nil {
 			return schemabackup.PruneResult{}, err
 		}
 	}
@@ -328,7 +296,7 @@ func (a *Activities) Prune(ctx context.Context, in schemabackup.PruneInput) (sch
 		if m.Find(id) != nil {
 			continue
 		}
-		key, err := st.layout.Snapshot(id)
+		key, err := st.Layout.Snapshot(id)
 		if err != nil {
 			continue
 		}

@@ -51,7 +51,7 @@ type setting struct {
 
 // loadSnapshot reads the named (or newest) snapshot of a backup.
 func (a *Activities) loadSnapshot(ctx context.Context, st *backupStore, backup, id string) (*archive.SchemaSnapshot, error) {
-	m, found, err := st.manifest(ctx, backup)
+	m, found, err := readManifest(ctx, st, backup)
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +74,9 @@ func (a *Activities) loadSnapshot(ctx context.Context, st *backupStore, backup, 
 		}
 		return nil, classify(fmt.Errorf("read %s: %w", ref.Key, err))
 	}
-	snap, err := archive.DecodeSchemaSnapshot(ref.Key, obj, st.key)
+	snap, err := archive.DecodeSchemaSnapshot(ref.Key, obj, st.Key)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "CorruptSnapshot", nil)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), schemarestore.ErrCorruptSnapshot, nil)
 	}
 	return snap, nil
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/internal/testenv"
@@ -158,7 +158,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
-	m, err := kafka.ReadManifest(context.Background(), store, layout)
+	m, err := backups.KafkaManifest(context.Background(), store, layout)
 	require.NoError(t, err)
 	require.Len(t, m.Topics, 1)
 	require.Len(t, m.Topics[0].Data, crashPartitions)
@@ -168,7 +168,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 		require.Equal(t, int64(seq[part.Partition]), part.NextOffset)
 		require.Empty(t, part.Holes())
 		want := int64(0)
-		require.NoError(t, kafka.ReadPartition(context.Background(), store, part, nil, func(rec *archive.Record) error {
+		require.NoError(t, backups.Partition(context.Background(), store, part, nil, func(rec *archive.Record) error {
 			require.Equal(t, want, rec.Offset, "partition %d: offsets must appear once each, in order", part.Partition)
 			require.Equal(t, strconv.FormatInt(rec.Offset, 10), string(rec.Value), "partition %d offset %d", part.Partition, rec.Offset)
 			want++

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
@@ -129,12 +129,12 @@ func TestBackupRecoversFromBrokerOutageAndTemporalRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
-	m, err := kafka.ReadManifest(context.Background(), store, layout)
+	m, err := backups.KafkaManifest(context.Background(), store, layout)
 	require.NoError(t, err)
 	for _, part := range m.Topics[0].Data {
 		require.Empty(t, part.Holes())
 		want := int64(0)
-		require.NoError(t, kafka.ReadPartition(context.Background(), store, part, nil, func(r *archive.Record) error {
+		require.NoError(t, backups.Partition(context.Background(), store, part, nil, func(r *archive.Record) error {
 			require.Equal(t, want, r.Offset, "partition %d: each offset once, in order", part.Partition)
 			require.Equal(t, strconv.FormatInt(r.Offset, 10), string(r.Value))
 			want++

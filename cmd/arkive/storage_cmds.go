@@ -17,9 +17,8 @@ import (
 
 	"gocloud.dev/blob"
 
-	"arkive.io/arkive/activities/kafka"
-	"arkive.io/arkive/activities/schemaregistry"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 )
 
@@ -61,7 +60,7 @@ func manifest(ctx context.Context, store *blobstore.Store, backup string) (*arch
 	if err != nil {
 		return nil, fmt.Errorf("--backup: %w", err)
 	}
-	m, err := kafka.ReadManifest(ctx, store, layout)
+	m, err := backups.KafkaManifest(ctx, store, layout)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +154,7 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return fmt.Errorf("--backup: %w", err)
 		}
-		m, err := schemaregistry.ReadManifest(ctx, store, layout)
+		m, err := backups.SchemaManifest(ctx, store, layout)
 		if err != nil {
 			return err
 		}
@@ -315,7 +314,7 @@ func verifySegment(ctx context.Context, store *blobstore.Store, seg archive.Segm
 		if seg.Encrypted && key == nil {
 			return fmt.Errorf("segment %s: encrypted; --deep needs --key-file", seg.Key)
 		}
-		return kafka.ReadPartition(ctx, store, archive.Partition{Segments: []archive.SegmentRef{seg}}, key, func(*archive.Record) error { return nil })
+		return backups.Segment(ctx, store, seg, key, func(*archive.Record) error { return nil })
 	}
 	r, err := store.NewReader(ctx, seg.Key, nil)
 	if err != nil {
@@ -430,7 +429,7 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			continue
 		}
 		found = true
-		err := kafka.ReadPartition(ctx, store, p, key, func(r *archive.Record) error {
+		err := backups.Partition(ctx, store, p, key, func(r *archive.Record) error {
 			if (from.offset != nil && r.Offset < *from.offset) || (to.offset != nil && r.Offset > *to.offset) ||
 				(!from.time.IsZero() && r.Timestamp < from.time.UnixMilli()) || (!to.time.IsZero() && r.Timestamp > to.time.UnixMilli()) {
 				return nil

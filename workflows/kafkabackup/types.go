@@ -22,6 +22,8 @@ const (
 	ErrTopicNotFound       = "TopicNotFound"
 	ErrAuthentication      = workflows.ErrAuthentication
 	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
+	// ErrInconsistentCommit: a commit contradicts the manifest (a bug, never retried).
+	ErrInconsistentCommit = "InconsistentCommit"
 )
 
 // RateLimit caps throughput (workflows.RateLimit).

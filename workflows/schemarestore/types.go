@@ -37,6 +37,8 @@ const (
 	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
 	ErrBackupNotFound      = workflows.ErrBackupNotFound
 	ErrConflict            = workflows.ErrConflict
+	// ErrCorruptSnapshot: a stored snapshot cannot be read as one.
+	ErrCorruptSnapshot = "CorruptSnapshot"
 )
 
 // ModeImport is the registry mode in which versions are registered with given ids.

@@ -1,0 +1,88 @@
+package backups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+)
+
+// CorruptError is a manifest that exists but cannot be read as one.
+type CorruptError struct{ Err error }
+
+func (e *CorruptError) Error() string { return e.Err.Error() }
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// KafkaManifest reads a Kafka backup's manifest; nil when the backup has none yet.
+func KafkaManifest(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout) (*archive.Manifest, error) {
+	return manifest(ctx, store, layout.Manifest(), archive.UnmarshalManifest)
+}
+
+// SchemaManifest reads a Schema Registry backup's manifest; nil when the backup has none yet.
+func SchemaManifest(ctx context.Context, store *blobstore.Store, layout blobstore.SchemaLayout) (*archive.SchemaManifest, error) {
+	return manifest(ctx, store, layout.Manifest(), archive.UnmarshalSchemaManifest)
+}
+
+func manifest[M any](ctx context.Context, store *blobstore.Store, key string, unmarshal func(string, []byte) (*M, error)) (*M, error) {
+	data, err := store.ReadAll(ctx, key)
+	if blobstore.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	m, err := unmarshal(key, data)
+	if err != nil {
+		return nil, &CorruptError{err}
+	}
+	return m, nil
+}
+
+// Partition streams every record of a partition's committed segments, in offset order, to fn.
+// The record is valid only during the call (Clone it to keep it). key decrypts encrypted
+// segments.
+func Partition(ctx context.Context, store *blobstore.Store, p archive.Partition, key []byte, fn func(*archive.Record) error) error {
+	for _, ref := range p.Segments {
+		if err := Segment(ctx, store, ref, key, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Segment streams the records of one committed segment to fn, checking each lies in the
+// segment's range and the footer matches what the manifest says.
+func Segment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef, key []byte, fn func(*archive.Record) error) error {
+	r, err := store.NewReader(ctx, ref.Key, nil)
+	if err != nil {
+		return fmt.Errorf("open segment %s: %w", ref.Key, err)
+	}
+	defer r.Close()
+	sr, err := archive.NewSegmentReader(r, archive.ReaderOptions{Name: ref.Key, Key: key})
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	for {
+		rec, err := sr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if rec.Offset < ref.FirstOffset || rec.Offset > ref.LastOffset {
+			return fmt.Errorf("segment %s: record offset %d outside its range %d-%d", ref.Key, rec.Offset, ref.FirstOffset, ref.LastOffset)
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if f := sr.Footer(); f.Count != ref.Count || f.ContentCRC != ref.ContentCRC {
+		return fmt.Errorf("segment %s: holds %d records (crc %08x) but the manifest says %d (crc %08x)", ref.Key, f.Count, f.ContentCRC, ref.Count, ref.ContentCRC)
+	}
+	return nil
+}
