@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"golang.org/x/term"
 
+	"arkive.io/arkive/api/status"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
@@ -117,7 +118,7 @@ the restored records equal the originals. Exit status 0 when they do, 1 when not
 		}
 	}
 	bar.done()
-	if len(bstatus.Runs) == 0 || bstatus.Runs[0].Outcome != "Succeeded" {
+	if len(bstatus.Runs) == 0 || bstatus.Runs[0].Outcome != status.RunSucceeded {
 		return fmt.Errorf("backup failed: %s", bstatus.LastError)
 	}
 	fmt.Fprintf(stdout, "backup %s: run %s captured %d records\n", bid, bstatus.Runs[0].ID, bstatus.Runs[0].Records)
