@@ -1,0 +1,51 @@
+package kinds
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
+	"arkive.io/arkive/workflows/schemabackup"
+	"arkive.io/arkive/workflows/schemarestore"
+)
+
+// Every phase a kind's workflow writes is one the API documents for the kind, and every phase
+// the API documents is one the workflow can write: the API's phase constants and the
+// workflows' come from one list of words (api/status), and neither side has one the other
+// lacks.
+func TestWorkflowPhasesAreTheAPIPhases(t *testing.T) {
+	tests := map[string]struct{ workflow, api []string }{
+		"KafkaBackup": {
+			[]string{kafkabackup.PhaseDraft, kafkabackup.PhaseReady, kafkabackup.PhaseStreaming, kafkabackup.PhasePaused, kafkabackup.PhaseFailed, kafkabackup.PhaseCompleted},
+			[]string{string(arkivev1.KafkaBackupDraft), string(arkivev1.KafkaBackupReady), string(arkivev1.KafkaBackupStreaming),
+				string(arkivev1.KafkaBackupPaused), string(arkivev1.KafkaBackupFailed), string(arkivev1.KafkaBackupCompleted)},
+		},
+		"SchemaRegistryBackup": {
+			[]string{schemabackup.PhasePaused, schemabackup.PhaseInitializing, schemabackup.PhaseRunning, schemabackup.PhaseError},
+			[]string{string(arkivev1.SchemaBackupPaused), string(arkivev1.SchemaBackupInitializing), string(arkivev1.SchemaBackupRunning), string(arkivev1.SchemaBackupError)},
+		},
+		"KafkaRestore": {
+			[]string{kafkarestore.PhaseDraft, kafkarestore.PhaseReady, kafkarestore.PhaseRestoring, kafkarestore.PhaseDone, kafkarestore.PhaseFailed},
+			restorePhases(),
+		},
+		"SchemaRegistryRestore": {
+			[]string{schemarestore.PhaseDraft, schemarestore.PhaseReady, schemarestore.PhaseRestoring, schemarestore.PhaseDone, schemarestore.PhaseFailed},
+			restorePhases(),
+		},
+	}
+	require.Len(t, tests, len(Works), "every work kind of the table is listed here")
+	for kind, tc := range tests {
+		t.Run(kind, func(t *testing.T) {
+			require.NotNil(t, WorkKind(kind))
+			require.ElementsMatch(t, tc.api, tc.workflow)
+		})
+	}
+}
+
+func restorePhases() []string {
+	return []string{string(arkivev1.RestoreDraft), string(arkivev1.RestoreReady), string(arkivev1.RestoreRestoring),
+		string(arkivev1.RestoreDone), string(arkivev1.RestoreFailed)}
+}
