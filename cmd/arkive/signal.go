@@ -18,16 +18,8 @@ var signalAbout = map[string]string{
 // signalCmd sends pause, resume or trigger to a resource's workflow, so nobody has to build
 // workflow ids by hand.
 func signalCmd(ctx context.Context, signal string, args []string, stdout, stderr io.Writer) error {
-	var t temporalFlags
-	var namespace string
-	fs := newFlagSet(signal, signalAbout[signal], stderr)
-	t.register(fs)
-	fs.StringVar(&namespace, "n", "default", "namespace of the resource")
-	if err := parseFlags(fs, reorder(args), stderr); err != nil {
-		return ignoreHelp(err)
-	}
-	kind, name, err := resourceArg(fs)
-	if err != nil {
+	t, kind, id, ok, err := resourceCmd(signal, signalAbout[signal], args, stderr)
+	if !ok {
 		return err
 	}
 	if signal == workflows.SignalTrigger && kind.RunsOnce {
@@ -38,7 +30,6 @@ func signalCmd(ctx context.Context, signal string, args []string, stdout, stderr
 		return err
 	}
 	defer c.Close()
-	id := kind.WorkflowID(namespace, name)
 	if err := c.SignalWorkflow(ctx, id, "", signal, nil); err != nil {
 		return fmt.Errorf("%s %s: %w", signal, id, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,31 +12,32 @@ import (
 	"arkive.io/arkive/workflows"
 )
 
-// resourceArg parses KIND/NAME into the kind (from the table of kinds) and name.
-func resourceArg(fs *flag.FlagSet) (kind *kinds.Work, name string, err error) {
-	if fs.NArg() != 1 {
-		return nil, "", fmt.Errorf("want one KIND/NAME argument, such as kafkabackup/orders")
-	}
-	kindArg, name, ok := strings.Cut(fs.Arg(0), "/")
-	kind = kinds.Parse(kindArg)
-	if !ok || kind == nil || name == "" {
-		return nil, "", fmt.Errorf("%q: want KIND/NAME with KIND one of %s", fs.Arg(0), kinds.CLINames(","))
-	}
-	return kind, name, nil
-}
-
-func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var t temporalFlags
+// resourceCmd parses the flags and the KIND/NAME argument of a command about one resource's
+// workflow (status, pause, resume, trigger); help is the command's --help text. ok is false
+// when --help was asked for (err is then nil).
+func resourceCmd(name, help string, args []string, stderr io.Writer) (t temporalFlags, kind *kinds.Work, id string, ok bool, err error) {
 	var namespace string
-	fs := newFlagSet("status", "Prints the status query of the resource's workflow (id arkive/<kind>/<namespace>/<name>).\nKIND is "+
-		kinds.CLINames("or")+".", stderr)
+	fs := newFlagSet(name, help, stderr)
 	t.register(fs)
 	fs.StringVar(&namespace, "n", "default", "namespace of the resource")
 	if err := parseFlags(fs, reorder(args), stderr); err != nil {
-		return ignoreHelp(err)
+		return t, nil, "", false, ignoreHelp(err)
 	}
-	kind, name, err := resourceArg(fs)
-	if err != nil {
+	if fs.NArg() != 1 {
+		return t, nil, "", false, fmt.Errorf("want one KIND/NAME argument, such as kafkabackup/orders")
+	}
+	kindArg, resource, found := strings.Cut(fs.Arg(0), "/")
+	kind = kinds.Parse(kindArg)
+	if !found || kind == nil || resource == "" {
+		return t, nil, "", false, fmt.Errorf("%q: want KIND/NAME with KIND one of %s", fs.Arg(0), kinds.CLINames(","))
+	}
+	return t, kind, kind.WorkflowID(namespace, resource), true, nil
+}
+
+func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	t, _, id, ok, err := resourceCmd("status", "Prints the status query of the resource's workflow (id arkive/<kind>/<namespace>/<name>).\nKIND is "+
+		kinds.CLINames("or")+".", args, stderr)
+	if !ok {
 		return err
 	}
 	c, err := t.dial(stderr)
@@ -45,7 +45,6 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer c.Close()
-	id := kind.WorkflowID(namespace, name)
 	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 	if err != nil {
 		return fmt.Errorf("query %s: %w", id, err)
