@@ -123,17 +123,7 @@ func objMeta(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Names
 // eventually polls cond every 100 ms for up to d; the polling interval is not synchronisation.
 func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not reached within %s; last state: %s", what, d, last)
+	testenv.Eventually(t, d, what, cond)
 }
 
 func (b *bed) backup(t *testing.T, ns, name string) *arkivev1.KafkaBackup {

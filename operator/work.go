@@ -2,7 +2,10 @@ package operator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -10,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/kinds"
@@ -29,33 +33,96 @@ func controllerName(kind string) string { return strings.ToLower(kind) }
 
 // Reconcile starts, updates or cancels the workflow as the planner says, then mirrors status.
 func (r *WorkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	k := r.kind
-	obj := k.New()
+	obj := r.kind.New()
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	status := k.Status(obj)
-	before := k.Phase(obj)
-	state, res, err := r.drive(ctx, workItem{obj: obj, status: status, kind: k.Kind, runsOnce: k.RunsOnce,
-		prepare: func(ctx context.Context) (func(context.Context, string) error, func(context.Context, string) error, error) {
-			refs, err := r.resolveRefs(ctx, obj.GetNamespace(), k.Refs(obj))
-			if err != nil {
-				return nil, nil, err
-			}
-			in, update, err := k.Input(obj, refs)
-			if err != nil {
-				return nil, nil, err
-			}
-			start := func(ctx context.Context, id string) error {
-				_, err := k.Start(ctx, r.Temporal, id, r.taskQueue(), in, update)
-				return err
-			}
-			return start, func(ctx context.Context, id string) error { return k.Update(ctx, r.Temporal, id, update) }, nil
-		}})
+	before := r.kind.Phase(obj)
+	state, res, err := r.drive(ctx, obj)
 	if err != nil || !obj.GetDeletionTimestamp().IsZero() {
 		return res, err
 	}
 	return r.follow(ctx, state, res, obj, before)
+}
+
+// drive runs the lifecycle of one resource's workflow and returns the workflow's state after
+// it. It never waits on a workflow: every Temporal call returns at once.
+func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (WorkflowState, ctrl.Result, error) {
+	k := r.kind
+	status := k.Status(obj)
+	id := k.WorkflowID(obj.GetNamespace(), obj.GetName())
+	requeue := ctrl.Result{RequeueAfter: r.interval()}
+	tctx, cancel := temporalContext(ctx)
+	defer cancel()
+	setCondition := func(cond metav1.ConditionStatus, reason, message string) {
+		kinds.SetWorkflowReady(&status.Conditions, obj.GetGeneration(), cond, reason, message)
+	}
+	deleting := !obj.GetDeletionTimestamp().IsZero()
+	if !deleting && controllerutil.AddFinalizer(obj, Finalizer) {
+		if err := r.Update(ctx, obj); err != nil {
+			return "", ctrl.Result{}, err
+		}
+	}
+	state, err := describe(tctx, r.Temporal, id)
+	if err != nil {
+		setCondition(metav1.ConditionUnknown, arkivev1.ReasonUnknown, "Temporal: "+err.Error())
+		return "", requeue, nil
+	}
+	status.WorkflowID = id
+	action := Plan(Observed{Deleting: deleting, Generation: obj.GetGeneration(), ObservedGeneration: status.ObservedGeneration,
+		Workflow: state, RunsOnce: k.RunsOnce})
+	switch action {
+	case ActionCancel:
+		if err := r.Temporal.CancelWorkflow(tctx, id, ""); err != nil {
+			return state, ctrl.Result{}, fmt.Errorf("cancel %s: %w", id, err)
+		}
+		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "Deleting", "CancelWorkflow", "cancelled workflow %s", id)
+		return state, ctrl.Result{RequeueAfter: time.Second}, nil // the finalizer goes once it has closed
+	case ActionRemoveFinalizer:
+		if controllerutil.RemoveFinalizer(obj, Finalizer) {
+			return state, ctrl.Result{}, r.Update(ctx, obj)
+		}
+		return state, ctrl.Result{}, nil
+	}
+	// The references are resolved and the input built on every reconcile, so a missing object
+	// or a bad spec shows in the WorkflowReady condition and nothing is started.
+	refs, err := r.resolveRefs(ctx, obj.GetNamespace(), k.Refs(obj))
+	var in, update any
+	if err == nil {
+		in, update, err = k.Input(obj, refs)
+	}
+	if err != nil {
+		reason := arkivev1.ReasonInvalidSpec
+		var missing *missingError
+		if errors.As(err, &missing) {
+			reason = arkivev1.ReasonMissingReference
+		}
+		setCondition(metav1.ConditionFalse, reason, err.Error())
+		status.LastError = err.Error()
+		return state, requeue, nil // a missing object may appear: look again
+	}
+	switch action {
+	case ActionStart, ActionRestart:
+		if _, err := k.Start(tctx, r.Temporal, id, r.taskQueue(), in, update); err != nil {
+			setCondition(metav1.ConditionFalse, arkivev1.ReasonFailed, "start workflow: "+err.Error())
+			return state, requeue, nil
+		}
+		if action == ActionRestart {
+			r.events.Eventf(obj, nil, corev1.EventTypeWarning, "WorkflowRestarted", "StartWorkflow",
+				"workflow %s was %s without being asked to; started again from its last checkpoint", id, state)
+		} else {
+			r.events.Eventf(obj, nil, corev1.EventTypeNormal, "WorkflowStarted", "StartWorkflow", "started workflow %s", id)
+		}
+		status.ObservedGeneration = obj.GetGeneration()
+		state = WorkflowRunning
+	case ActionUpdate:
+		if err := k.Update(tctx, r.Temporal, id, update); err != nil {
+			return state, requeue, nil // looked at again next time
+		}
+		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "SpecUpdated", "SignalWorkflow", "sent generation %d to workflow %s", obj.GetGeneration(), id)
+		status.ObservedGeneration = obj.GetGeneration()
+	}
+	return state, requeue, nil
 }
 
 // follow ends a reconcile: it mirrors the workflow's status query into the resource (a

@@ -51,23 +51,6 @@ func (r *registered) RegisterWorkflowWithOptions(_ any, o workflow.RegisterOptio
 	*r = append(*r, o.Name)
 }
 
-// poll checks cond every 100 ms for up to 30 s and fails with its last state; the interval is
-// not synchronisation.
-func poll(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not reached within 30s; last state: %s", what, last)
-}
-
 // readDocs reads every document of a YAML file as unstructured objects.
 func readDocs(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
@@ -181,7 +164,7 @@ func TestEveryKindHasEveryPiece(t *testing.T) {
 	// workflowOf waits for the workflow id to run the workflow type want.
 	workflowOf := func(id, want, what string) {
 		t.Helper()
-		poll(t, fmt.Sprintf("%s: workflow %s runs %s", what, id, want), func() (bool, string) {
+		testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%s: workflow %s runs %s", what, id, want), func() (bool, string) {
 			resp, err := tc.DescribeWorkflowExecution(context.Background(), id, "")
 			if err != nil {
 				return false, err.Error()
@@ -224,7 +207,7 @@ func TestEveryKindHasEveryPiece(t *testing.T) {
 				workflowOf(k.WorkflowID(nsOp, u.GetName()), k.Workflow, "the operator's "+kind+" reconciler")
 				continue
 			}
-			poll(t, "the operator's "+kind+" reconciler starts a connectivity check", func() (bool, string) {
+			testenv.Eventually(t, 30*time.Second, "the operator's "+kind+" reconciler starts a connectivity check", func() (bool, string) {
 				period := time.Now().Unix() / int64(checkEvery.Seconds())
 				last := ""
 				for _, p := range []int64{period, period - 1} {

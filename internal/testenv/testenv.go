@@ -3,6 +3,7 @@ package testenv
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // Names of the variables hack/servers.sh writes to $ARKIVE_RUN/env.
@@ -83,3 +84,20 @@ func Azurite(t testing.TB) (serviceURL, account, key string) {
 
 // GCS is the JSON API endpoint of fake-gcs-server.
 func GCS(t testing.TB) string { return Require(t, EnvGCS) }
+
+// Eventually checks cond every 100 ms for up to d and fails the test with what and cond's last
+// state if it never holds; the interval is polling, not synchronisation.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within %s; last state: %s", what, d, last)
+}
