@@ -338,6 +338,9 @@ func (b *backup) continuous(ctx workflow.Context) error {
 		b.sig.Sleep(ctx, b.in.Spec.DiscoveryInterval)
 		return nil
 	}
+	if b.status.Reason == status.NoMatchingTopics {
+		b.status.LastError = "" // its cause is gone: a topic matches now
+	}
 	b.setPhase(PhaseStreaming, "")
 	runFor := max(b.in.Spec.MaxSegmentInterval, 10*time.Second)
 	results, err := b.captureAll(ctx, runFor, nil)

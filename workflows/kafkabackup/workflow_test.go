@@ -372,3 +372,36 @@ func TestRateLimitIsSharedAmongCaptures(t *testing.T) {
 		require.Equal(t, RateLimit{BytesPerSecond: 500, RecordsPerSecond: 50}, c.RateLimit, "two partitions, half each")
 	}
 }
+
+// Issue 22, point 12: "no topic matches" goes from the status as soon as a topic matches, not
+// at the first commit after it.
+func TestNoMatchingTopicsErrorClearsWhenATopicAppears(t *testing.T) {
+	f := newFake()
+	var appeared atomic.Bool
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(func(in DiscoverInput) (DiscoverResult, error) {
+		if !appeared.Load() {
+			return DiscoverResult{}, nil
+		}
+		return f.discover(in)
+	}, activity.RegisterOptions{Name: ActivityDiscover})
+	env.RegisterActivityWithOptions(f.capture, activity.RegisterOptions{Name: ActivityCapture})
+	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
+	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
+		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
+	var waiting, capturing Status
+	env.RegisterDelayedCallback(func() { waiting = query(t, env); appeared.Store(true) }, 30*time.Second)
+	env.RegisterDelayedCallback(func() { capturing = query(t, env); env.CancelWorkflow() }, 75*time.Second)
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+	require.True(t, env.IsWorkflowCompleted())
+
+	require.Equal(t, PhaseReady, waiting.Phase)
+	require.Contains(t, waiting.LastError, "no topic matches")
+	require.Equal(t, PhaseStreaming, capturing.Phase)
+	require.Empty(t, capturing.LastError, "the cause is gone")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Len(t, f.commits, 1, "queried before the first commit with data: only the empty commit at start")
+}
