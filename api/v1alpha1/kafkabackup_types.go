@@ -75,6 +75,7 @@ type ConsumerGroupCapture struct {
 
 // KafkaBackupSpec declares what to back up, where to, and how.
 // +kubebuilder:validation:XValidation:rule="(self.mode == 'Scheduled') == has(self.schedule)",message="schedule is required when mode is Scheduled and not allowed when mode is Continuous",fieldPath=".schedule"
+// +kubebuilder:validation:XValidation:rule="self.mode == 'Scheduled' || !has(self.retention) || !has(self.retention.keepLast)",message="keepLast keeps the last runs of a Scheduled backup; a Continuous backup has no runs: use retention.maxAge",fieldPath=".retention.keepLast"
 type KafkaBackupSpec struct {
 	// source is the name of the KafkaCluster to back up.
 	// +kubebuilder:validation:MinLength=1
@@ -128,7 +129,9 @@ type KafkaBackupSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="discoveryInterval must be a duration of at least 1s"
 	// +optional
 	DiscoveryInterval *metav1.Duration `json:"discoveryInterval,omitempty"`
-	// retention bounds what is kept.
+	// retention bounds what is kept: maxAge drops data whose newest record is older (checked
+	// at most once per discoveryInterval in Continuous mode, after each run in Scheduled mode);
+	// keepLast (Scheduled mode only) keeps the data of that many successful runs.
 	// +optional
 	Retention *Retention `json:"retention,omitempty"`
 	// rateLimit caps throughput.

@@ -124,6 +124,9 @@ func TestCRDsRejectBadSpecsNamingTheField(t *testing.T) {
 		"gzip level 12": {withBackup(func(s *arkivev1.KafkaBackupSpec) {
 			s.Compression = &arkivev1.Compression{Codec: "gzip", Level: ptr.To[int32](12)}
 		}), "spec.compression.level", "1-9 for lz4 and gzip"},
+		"lz4 level 10": {withBackup(func(s *arkivev1.KafkaBackupSpec) {
+			s.Compression = &arkivev1.Compression{Codec: "lz4", Level: ptr.To[int32](10)}
+		}), "spec.compression.level", "1-9 for lz4"},
 		"unknown codec": {withBackup(func(s *arkivev1.KafkaBackupSpec) {
 			s.Compression = &arkivev1.Compression{Codec: "brotli"}
 		}), "spec.compression.codec", "Unsupported value"},
@@ -134,6 +137,9 @@ func TestCRDsRejectBadSpecsNamingTheField(t *testing.T) {
 		"zero keepLast": {withBackup(func(s *arkivev1.KafkaBackupSpec) {
 			s.Retention = &arkivev1.Retention{KeepLast: ptr.To[int32](0)}
 		}), "spec.retention.keepLast", "greater than or equal to 1"},
+		"keepLast on a continuous backup": {withBackup(func(s *arkivev1.KafkaBackupSpec) {
+			s.Retention = &arkivev1.Retention{KeepLast: ptr.To[int32](3)}
+		}), "spec.retention.keepLast", "use retention.maxAge"},
 		"two storage backends": {&arkivev1.Storage{ObjectMeta: meta("two"), Spec: arkivev1.StorageSpec{
 			S3: &arkivev1.S3Storage{Bucket: "abc"}, Volume: &arkivev1.VolumeStorage{Path: "/data"},
 		}}, "spec", "exactly one of s3, gcs, azure and volume"},

@@ -151,8 +151,11 @@ func fields(b *bytes.Buffer, prefix string, s *apiextv1.JSONSchemaProps) {
 		if p.Pattern != "" {
 			rules = append(rules, "matches `"+p.Pattern+"`")
 		}
+		// child is p itself unless p is an array (then its items): each rule is printed once.
 		for _, r := range append(slices.Clone(p.XValidations), child.XValidations...) {
-			rules = append(rules, r.Message)
+			if !slices.Contains(rules, r.Message) {
+				rules = append(rules, r.Message)
+			}
 		}
 		if len(rules) > 0 {
 			desc += " *(" + strings.Join(rules, "; ") + ")*"

@@ -168,6 +168,9 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 	if out.KeepLast, out.MaxAge, err = retention(s.Retention); err != nil {
 		return out, err
 	}
+	if out.KeepLast > 0 && out.Mode != kafkabackup.ModeScheduled {
+		return out, fmt.Errorf("spec.retention.keepLast: keeps the last runs of a Scheduled backup; a Continuous backup has no runs: use retention.maxAge")
+	}
 	if s.DiscoveryInterval != nil {
 		if s.DiscoveryInterval.Duration < time.Second {
 			return out, fmt.Errorf("spec.discoveryInterval: %s is below 1s", s.DiscoveryInterval.Duration)

@@ -42,11 +42,12 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 		spec arkivev1.KafkaBackupSpec
 		want string
 	}{
-		"minute 61":      {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeScheduled, Schedule: "61 * * * *"}, "spec.schedule"},
-		"month 13":       {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeScheduled, Schedule: "0 0 1 13 *"}, "spec.schedule"},
-		"short interval": {arkivev1.KafkaBackupSpec{MaxSegmentInterval: &metav1.Duration{Duration: time.Millisecond}}, "spec.maxSegmentInterval"},
-		"empty stream":   {arkivev1.KafkaBackupSpec{Streams: []arkivev1.BackupStream{{}}}, "spec.streams[0].topic"},
-		"bad group glob": {arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: true, Groups: []string{"a["}}}, "spec.consumerGroups.groups[0]"},
+		"minute 61":            {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeScheduled, Schedule: "61 * * * *"}, "spec.schedule"},
+		"month 13":             {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeScheduled, Schedule: "0 0 1 13 *"}, "spec.schedule"},
+		"short interval":       {arkivev1.KafkaBackupSpec{MaxSegmentInterval: &metav1.Duration{Duration: time.Millisecond}}, "spec.maxSegmentInterval"},
+		"empty stream":         {arkivev1.KafkaBackupSpec{Streams: []arkivev1.BackupStream{{}}}, "spec.streams[0].topic"},
+		"keepLast, continuous": {arkivev1.KafkaBackupSpec{Retention: &arkivev1.Retention{KeepLast: ptrInt32(3)}}, "spec.retention.keepLast"},
+		"bad group glob":       {arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: true, Groups: []string{"a["}}}, "spec.consumerGroups.groups[0]"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -55,3 +56,5 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 		})
 	}
 }
+
+func ptrInt32(v int32) *int32 { return &v }
