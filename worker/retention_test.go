@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
@@ -95,4 +96,91 @@ func TestScheduledRetentionKeepsLastTwoRuns(t *testing.T) {
 	require.Equal(t, "run2-0", string(got[0].Value))
 	require.Equal(t, "run3-99", string(got[199].Value))
 	recordHistory(t, c, wid, "kafkabackup-scheduled-retention")
+}
+
+// retention.maxAge on a Continuous backup (issue 22, point 3): after a commit, segments whose
+// newest record is older than maxAge leave the manifest and the storage; the rest, and every
+// recent record, stay.
+func TestContinuousRetentionDropsDataOlderThanMaxAge(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	ctx := context.Background()
+	topic := testenv.Topic(t, "maxage", 1, nil)
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, saramaConfig())
+	require.NoError(t, err)
+	defer p.Close()
+	old, recent := time.Now().Add(-10*24*time.Hour), time.Now()
+	value := func(kind string, i int) sarama.Encoder {
+		return sarama.StringEncoder(fmt.Sprintf("%s-%03d-%0100d", kind, i, 0)) // ~110 bytes: ten records fill a 1 KiB segment
+	}
+	for i := range 50 {
+		_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: value("old", i), Timestamp: old})
+		require.NoError(t, err)
+	}
+	for i := range 50 {
+		_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: value("new", i), Timestamp: recent})
+		require.NoError(t, err)
+	}
+
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	c, queue := startWorker(t, secrets.Map{})
+	kj, _ := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
+	sj, _ := json.Marshal(storage)
+	name := fmt.Sprintf("maxage%d", time.Now().UnixNano()%1e9)
+	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/" + name, Kafka: kj, Storage: sj},
+		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: topic, Enabled: true}}, Mode: kafkabackup.ModeContinuous,
+			Compression: kafkabackup.Compression{Codec: "none"}, MaxSegmentBytes: 1024, MaxSegmentInterval: time.Second,
+			DiscoveryInterval: time.Second, MaxAge: 24 * time.Hour}}
+	wid := workflows.WorkflowID("KafkaBackup", "default", name)
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
+
+	store, err := blobstore.Open(ctx, storage, nil)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, _ := blobstore.Kafka(in.Backup)
+	cutoff := old.Add(24 * time.Hour).UnixMilli() // anything at the old time is past maxAge
+	var part archive.Partition
+	testenv.Eventually(t, time.Minute, "every record committed and the old segments dropped", func() (bool, string) {
+		m, err := backups.KafkaManifest(ctx, store, layout)
+		if err != nil || m == nil || len(m.Topics) == 0 || len(m.Topics[0].Data) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		part = m.Topics[0].Data[0]
+		return part.NextOffset == 100 && part.StartOffset > 0, fmt.Sprintf("start %d next %d", part.StartOffset, part.NextOffset)
+	})
+	require.NotEmpty(t, part.Segments)
+	for i, s := range part.Segments {
+		if i == 0 {
+			require.Equal(t, part.StartOffset, s.FirstOffset, "the partition starts at its first kept segment")
+		}
+		require.GreaterOrEqual(t, s.MaxTimestamp, cutoff, "segment %s holds only records older than maxAge", s.Key)
+	}
+	got := readPartition(t, store, part)
+	var newest []string
+	for _, r := range got {
+		if r.Timestamp >= cutoff {
+			newest = append(newest, string(r.Value[:7]))
+		}
+	}
+	require.Len(t, newest, 50, "every recent record stays")
+	require.Equal(t, "new-000", newest[0])
+	require.Less(t, len(got), 100, "old records went")
+	prefix, _ := layout.PartitionPrefix(topic, 0)
+	var onDisk, named []string
+	for _, s := range part.Segments {
+		named = append(named, s.Key)
+	}
+	it := store.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if err != nil {
+			break
+		}
+		if len(obj.Key) > len(prefix) && obj.Key[:len(prefix)] == prefix {
+			onDisk = append(onDisk, obj.Key)
+		}
+	}
+	slices.Sort(named)
+	require.Equal(t, named, onDisk, "the dropped segments' objects are deleted")
 }
