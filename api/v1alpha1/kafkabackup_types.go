@@ -58,15 +58,17 @@ type BackupStream struct {
 
 // ConsumerGroupCapture selects consumer groups whose committed offsets are captured.
 type ConsumerGroupCapture struct {
-	// enabled turns capture on. Without a consumerGroups block every group's offsets on the
-	// backed-up topics are captured; a block with enabled: false turns capture off.
+	// enabled: false turns capture off. Without a consumerGroups block, or in a block without
+	// enabled, offsets are captured: of every group on the backed-up topics, or of the groups
+	// listed in groups.
 	// +optional
-	Enabled bool `json:"enabled,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
 	// groups are group names or globs; empty means every group.
 	// +optional
 	Groups []string `json:"groups,omitempty"`
-	// interval between captures. Offsets are read with each topic discovery, so captures are
-	// at most as frequent as discoveryInterval; a snapshot is stored only when offsets moved.
+	// interval between captures. Offsets are read with a topic discovery once interval has
+	// passed since the last capture, so captures are at most as frequent as discoveryInterval
+	// and as interval; a snapshot is stored only when offsets moved.
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="interval must be a positive duration such as 1m"
 	// +optional

@@ -19,6 +19,7 @@ const (
 	DefaultMaxSegmentBytes    = 64 << 20
 	DefaultMaxSegmentInterval = 5 * time.Minute
 	DefaultDiscoveryInterval  = time.Minute
+	DefaultGroupsInterval     = time.Minute
 )
 
 // Namespace is a resource's namespace, "default" when a file for `arkive run` names none.
@@ -102,8 +103,10 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		MaxSegmentInterval:  DefaultMaxSegmentInterval,
 		DiscoveryInterval:   DefaultDiscoveryInterval,
 		CaptureTopicConfigs: s.CaptureTopicConfigs == nil || *s.CaptureTopicConfigs,
-		// Group offsets are what a restore needs to move consumers: captured unless turned off.
-		CaptureGroups: s.ConsumerGroups == nil || s.ConsumerGroups.Enabled,
+		// Group offsets are what a restore needs to move consumers: captured unless turned off
+		// (listing groups means capturing them).
+		CaptureGroups:  s.ConsumerGroups == nil || s.ConsumerGroups.Enabled == nil || *s.ConsumerGroups.Enabled,
+		GroupsInterval: DefaultGroupsInterval,
 	}
 	var err error
 	if out.RateLimit, err = rateLimit(s.RateLimit); err != nil {
@@ -116,6 +119,12 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 			}
 		}
 		out.Groups = g.Groups
+		if g.Interval != nil {
+			if g.Interval.Duration <= 0 {
+				return out, fmt.Errorf("spec.consumerGroups.interval: %s is not positive", g.Interval.Duration)
+			}
+			out.GroupsInterval = g.Interval.Duration
+		}
 	}
 	if out.Mode == "" {
 		out.Mode = kafkabackup.ModeContinuous

@@ -21,15 +21,25 @@ func TestKafkaBackupSpecAppliesCRDDefaults(t *testing.T) {
 	require.Equal(t, kafkabackup.Spec{Enabled: true, Mode: kafkabackup.ModeContinuous,
 		Streams:     []kafkabackup.Stream{{Topic: "a.*", Enabled: true}, {Topic: "b", Enabled: false}},
 		Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20, MaxSegmentInterval: 5 * time.Minute,
-		DiscoveryInterval: time.Minute, CaptureTopicConfigs: true, CaptureGroups: true}, got)
+		DiscoveryInterval: time.Minute, CaptureTopicConfigs: true, CaptureGroups: true, GroupsInterval: time.Minute}, got)
 
+	// Issue 22, point 2: listing groups means capturing them; only enabled: false turns it off.
 	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Groups: []string{"billing-*"}}})
 	require.NoError(t, err)
-	require.False(t, got.CaptureGroups, "a consumerGroups block without enabled: true turns capture off")
-	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: true, Groups: []string{"billing-*"}}})
+	require.True(t, got.CaptureGroups, "a consumerGroups block that lists groups captures them")
+	require.Equal(t, []string{"billing-*"}, got.Groups)
+	on, off := true, false
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: &on, Groups: []string{"billing-*"}}})
 	require.NoError(t, err)
 	require.True(t, got.CaptureGroups)
 	require.Equal(t, []string{"billing-*"}, got.Groups)
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: &off, Groups: []string{"billing-*"}}})
+	require.NoError(t, err)
+	require.False(t, got.CaptureGroups, "enabled: false turns capture off")
+	// Issue 22, point 1: the interval reaches the workflow.
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Interval: &metav1.Duration{Duration: 5 * time.Minute}}})
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Minute, got.GroupsInterval)
 
 	bps, rps := int64(1<<20), int64(500)
 	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{RateLimit: &arkivev1.RateLimit{BytesPerSecond: &bps, RecordsPerSecond: &rps}})
@@ -47,7 +57,7 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 		"short interval":       {arkivev1.KafkaBackupSpec{MaxSegmentInterval: &metav1.Duration{Duration: time.Millisecond}}, "spec.maxSegmentInterval"},
 		"empty stream":         {arkivev1.KafkaBackupSpec{Streams: []arkivev1.BackupStream{{}}}, "spec.streams[0].topic"},
 		"keepLast, continuous": {arkivev1.KafkaBackupSpec{Retention: &arkivev1.Retention{KeepLast: ptrInt32(3)}}, "spec.retention.keepLast"},
-		"bad group glob":       {arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Enabled: true, Groups: []string{"a["}}}, "spec.consumerGroups.groups[0]"},
+		"bad group glob":       {arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Groups: []string{"a["}}}, "spec.consumerGroups.groups[0]"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -60,10 +60,12 @@ type Spec struct {
 	KeepLast int `json:"keepLast,omitempty"`
 	// MaxAge drops data whose newest record is older (0: no limit).
 	MaxAge time.Duration `json:"maxAge,omitempty"`
-	// CaptureGroups records consumer-group offsets at each discovery; Groups (names or globs)
-	// narrows them, empty meaning every group.
-	CaptureGroups bool     `json:"captureGroups,omitempty"`
-	Groups        []string `json:"groups,omitempty"`
+	// CaptureGroups records consumer-group offsets with a discovery, at most once per
+	// GroupsInterval (0: at every discovery); Groups (names or globs) narrows them, empty
+	// meaning every group.
+	CaptureGroups  bool          `json:"captureGroups,omitempty"`
+	Groups         []string      `json:"groups,omitempty"`
+	GroupsInterval time.Duration `json:"groupsInterval,omitempty"`
 	// RateLimit caps the whole backup's throughput.
 	RateLimit RateLimit `json:"rateLimit,omitzero"`
 }
@@ -83,6 +85,8 @@ type State struct {
 	PausedBySignal bool             `json:"pausedBySignal,omitempty"`
 	Warnings       []string         `json:"warnings,omitempty"`
 	RunSeq         int              `json:"runSeq,omitempty"` // numbers runs, so ids are unique
+	// LastGroups is when consumer-group offsets were last captured.
+	LastGroups time.Time `json:"lastGroups,omitzero"`
 }
 
 // Status answers the status query.
@@ -285,16 +289,20 @@ func (b *backup) discover(ctx workflow.Context, force bool) error {
 			include = append(include, s.Topic)
 		}
 	}
+	// Group offsets ride along with a discovery once GroupsInterval has passed since the last
+	// capture, so spec.consumerGroups.interval thins them out.
+	groups := b.in.Spec.CaptureGroups && (b.state.LastGroups.IsZero() || now.Sub(b.state.LastGroups) >= b.in.Spec.GroupsInterval)
 	var res DiscoverResult
 	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityDiscover,
 		DiscoverInput{Connection: b.in.Connection, Include: include, Exclude: b.in.Spec.Exclude, CaptureConfigs: b.in.Spec.CaptureTopicConfigs,
-			CaptureGroups: b.in.Spec.CaptureGroups, Groups: b.in.Spec.Groups}).Get(ctx, &res)
+			CaptureGroups: groups, Groups: b.in.Spec.Groups}).Get(ctx, &res)
 	if err != nil {
 		return err
 	}
 	b.topics, b.lastDiscovery = res.Topics, now
-	if b.in.Spec.CaptureGroups {
+	if groups {
 		b.groups = &archive.GroupOffsetsSnapshot{Time: now, Groups: res.Groups}
+		b.state.LastGroups = now
 	}
 	for _, t := range res.Topics {
 		for _, p := range t.Partitions {

@@ -405,3 +405,54 @@ func TestNoMatchingTopicsErrorClearsWhenATopicAppears(t *testing.T) {
 	defer f.mu.Unlock()
 	require.Len(t, f.commits, 1, "queried before the first commit with data: only the empty commit at start")
 }
+
+// Issue 22, point 1: spec.consumerGroups.interval thins group captures out: offsets ride along
+// with a discovery only once the interval has passed since the last capture.
+func TestGroupOffsetsAreCapturedAtTheirInterval(t *testing.T) {
+	f := newFake()
+	type call struct {
+		at     time.Time
+		groups bool
+	}
+	var calls []call
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(func(in DiscoverInput) (DiscoverResult, error) {
+		calls = append(calls, call{env.Now(), in.CaptureGroups})
+		return f.discover(in)
+	}, activity.RegisterOptions{Name: ActivityDiscover})
+	env.RegisterActivityWithOptions(f.capture, activity.RegisterOptions{Name: ActivityCapture})
+	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
+	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
+		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 12*time.Minute)
+	sp := spec(ModeContinuous)
+	sp.CaptureGroups, sp.GroupsInterval = true, 3*time.Minute
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: sp})
+	require.True(t, env.IsWorkflowCompleted())
+
+	var captured []time.Time
+	skipped := 0
+	for _, c := range calls {
+		if c.groups {
+			captured = append(captured, c.at)
+		} else {
+			skipped++
+		}
+	}
+	require.GreaterOrEqual(t, len(captured), 3, "discoveries %v", calls)
+	require.Positive(t, skipped, "some discoveries leave the groups alone")
+	for i := 1; i < len(captured); i++ {
+		require.GreaterOrEqual(t, captured[i].Sub(captured[i-1]), 3*time.Minute, "captures %v", captured)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	withGroups := 0
+	for _, c := range f.commits {
+		if c.Groups != nil {
+			withGroups++
+		}
+	}
+	require.Equal(t, len(captured), withGroups, "each capture is committed once")
+}
