@@ -1,10 +1,14 @@
 package kinds
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"arkive.io/arkive/api/status"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
@@ -48,4 +52,17 @@ func TestWorkflowPhasesAreTheAPIPhases(t *testing.T) {
 func restorePhases() []string {
 	return []string{string(arkivev1.RestoreDraft), string(arkivev1.RestoreReady), string(arkivev1.RestoreRestoring),
 		string(arkivev1.RestoreDone), string(arkivev1.RestoreFailed)}
+}
+
+// Issue 22, point 4: every outcome a scheduled run can end with is documented in the API (the
+// CRD's description of status.runs[].outcome, which kubectl explain and the docs show).
+func TestRunOutcomesAreDocumented(t *testing.T) {
+	crd, err := os.ReadFile(filepath.Join("..", "..", "deploy", "crd", "arkive.io_kafkabackups.yaml"))
+	require.NoError(t, err)
+	i := strings.Index(string(crd), "outcome:")
+	require.Positive(t, i, "the CRD documents status.runs[].outcome")
+	doc := string(crd[i:min(len(crd), i+300)])
+	for _, o := range []string{status.RunRunning, status.RunSucceeded, status.RunFailed, status.RunPaused} {
+		require.Contains(t, doc, o, "outcome %s is documented", o)
+	}
 }
