@@ -22,6 +22,19 @@ spawn() {
   echo $! >"$ARKIVE_RUN/$name.pid"
 }
 
+# free_ports NAME VAR...: refuse to start NAME when another process already answers one of the
+# ports the variables name. Tests would otherwise run against that process (another dev server,
+# a demo's broker) and fail when it goes away.
+free_ports() {
+  local name=$1 var; shift
+  alive "$name" && return 0
+  for var in "$@"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/${!var}") 2>/dev/null; then
+      die "$name: port ${!var} is already in use by another process; stop it, or move $name to a free port with $var=PORT"
+    fi
+  done
+}
+
 # wait_port NAME PORT: poll until the port accepts connections or the server died (60 s budget).
 wait_port() {
   local name=$1 port=$2 deadline=$((SECONDS + 90))
@@ -35,6 +48,7 @@ wait_port() {
 start_temporal() {
   # A fresh database each start, as for Kafka: tests use ids of their own, and a file that grows
   # over many runs only slows the dev server's SQLite store.
+  free_ports temporal ARKIVE_TEMPORAL_PORT
   alive temporal || [ -n "${ARKIVE_KEEP_DATA:-}" ] || rm -f "$ARKIVE_RUN/temporal.db"
   spawn temporal "$ARKIVE_BIN/temporal" server start-dev --ip 127.0.0.1 --port "$ARKIVE_TEMPORAL_PORT" \
     --ui-port "$ARKIVE_TEMPORAL_UI_PORT" ${ARKIVE_TEMPORAL_HEADLESS---headless} --log-level warn --db-filename "$ARKIVE_RUN/temporal.db"
@@ -64,6 +78,7 @@ make_tls() {
 }
 
 start_kafka() {
+  free_ports kafka ARKIVE_KAFKA_PORT ARKIVE_KAFKA_CONTROLLER_PORT ARKIVE_KAFKA_SASL_PORT ARKIVE_KAFKA_SSL_PORT
   make_tls
   local dir="$ARKIVE_RUN/kafka"
   if ! alive kafka && [ -n "${ARKIVE_KEEP_DATA:-}" ] && [ -f "$dir/server.properties" ]; then
@@ -123,6 +138,7 @@ PROPS
 }
 
 start_minio() {
+  free_ports minio ARKIVE_MINIO_PORT
   mkdir -p "$ARKIVE_RUN/minio"
   MINIO_ROOT_USER=arkive MINIO_ROOT_PASSWORD=arkive-secret-key MINIO_BROWSER=off \
     spawn minio "$ARKIVE_BIN/minio" server --quiet --address "127.0.0.1:$ARKIVE_MINIO_PORT" "$ARKIVE_RUN/minio"
@@ -130,6 +146,7 @@ start_minio() {
 }
 
 start_azurite() {
+  free_ports azurite ARKIVE_AZURITE_PORT
   mkdir -p "$ARKIVE_RUN/azurite"
   spawn azurite "$AZURITE_HOME/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$ARKIVE_AZURITE_PORT" \
     --location "$ARKIVE_RUN/azurite" --skipApiVersionCheck --loose
@@ -137,6 +154,7 @@ start_azurite() {
 }
 
 start_gcs() {
+  free_ports gcs ARKIVE_GCS_PORT
   mkdir -p "$ARKIVE_RUN/gcs"
   spawn gcs "$ARKIVE_BIN/fake-gcs-server" -scheme http -host 127.0.0.1 -port "$ARKIVE_GCS_PORT" \
     -backend memory -public-host "127.0.0.1:$ARKIVE_GCS_PORT"
