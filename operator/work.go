@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/kinds"
@@ -38,16 +39,24 @@ func (r *WorkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := r.kind.Phase(obj)
-	state, res, err := r.drive(ctx, obj)
+	state, res, invalid, err := r.drive(ctx, obj)
 	if err != nil || !obj.GetDeletionTimestamp().IsZero() {
 		return res, err
 	}
-	return r.follow(ctx, state, res, obj, before)
+	res, err = r.follow(ctx, state, res, obj, before)
+	if err == nil && invalid != nil && state != WorkflowRunning {
+		// A spec that cannot work is not tried again every interval: the condition says why,
+		// and the next change of the resource reconciles it again. (A running workflow is still
+		// followed: its status keeps coming.)
+		return ctrl.Result{}, reconcile.TerminalError(invalid)
+	}
+	return res, err
 }
 
 // drive runs the lifecycle of one resource's workflow and returns the workflow's state after
-// it. It never waits on a workflow: every Temporal call returns at once.
-func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (WorkflowState, ctrl.Result, error) {
+// it, and the spec error (not a missing reference, which may appear) that kept it from starting
+// or updating the workflow. It never waits on a workflow: every Temporal call returns at once.
+func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ WorkflowState, _ ctrl.Result, invalid, _ error) {
 	k := r.kind
 	status := k.Status(obj)
 	id := k.WorkflowID(obj.GetNamespace(), obj.GetName())
@@ -60,13 +69,13 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (Workflow
 	deleting := !obj.GetDeletionTimestamp().IsZero()
 	if !deleting && controllerutil.AddFinalizer(obj, Finalizer) {
 		if err := r.Update(ctx, obj); err != nil {
-			return "", ctrl.Result{}, err
+			return "", ctrl.Result{}, nil, err
 		}
 	}
 	state, err := describe(tctx, r.Temporal, id)
 	if err != nil {
 		setCondition(metav1.ConditionUnknown, arkivev1.ReasonUnknown, "Temporal: "+err.Error())
-		return "", requeue, nil
+		return "", requeue, nil, nil
 	}
 	status.WorkflowID = id
 	action := Plan(Observed{Deleting: deleting, Generation: obj.GetGeneration(), ObservedGeneration: status.ObservedGeneration,
@@ -74,15 +83,15 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (Workflow
 	switch action {
 	case ActionCancel:
 		if err := r.Temporal.CancelWorkflow(tctx, id, ""); err != nil {
-			return state, ctrl.Result{}, fmt.Errorf("cancel %s: %w", id, err)
+			return state, ctrl.Result{}, nil, fmt.Errorf("cancel %s: %w", id, err)
 		}
 		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "Deleting", "CancelWorkflow", "cancelled workflow %s", id)
-		return state, ctrl.Result{RequeueAfter: time.Second}, nil // the finalizer goes once it has closed
+		return state, ctrl.Result{RequeueAfter: time.Second}, nil, nil // the finalizer goes once it has closed
 	case ActionRemoveFinalizer:
 		if controllerutil.RemoveFinalizer(obj, Finalizer) {
-			return state, ctrl.Result{}, r.Update(ctx, obj)
+			return state, ctrl.Result{}, nil, r.Update(ctx, obj)
 		}
-		return state, ctrl.Result{}, nil
+		return state, ctrl.Result{}, nil, nil
 	}
 	// The references are resolved and the input built on every reconcile, so a missing object
 	// or a bad spec shows in the WorkflowReady condition and nothing is started.
@@ -92,20 +101,20 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (Workflow
 		in, update, err = k.Input(obj, refs)
 	}
 	if err != nil {
-		reason := arkivev1.ReasonInvalidSpec
+		status.LastError = err.Error()
 		var missing *missingError
 		if errors.As(err, &missing) {
-			reason = arkivev1.ReasonMissingReference
+			setCondition(metav1.ConditionFalse, arkivev1.ReasonMissingReference, err.Error())
+			return state, requeue, nil, nil // a missing object may appear: look again
 		}
-		setCondition(metav1.ConditionFalse, reason, err.Error())
-		status.LastError = err.Error()
-		return state, requeue, nil // a missing object may appear: look again
+		setCondition(metav1.ConditionFalse, arkivev1.ReasonInvalidSpec, err.Error())
+		return state, requeue, err, nil
 	}
 	switch action {
 	case ActionStart, ActionRestart:
 		if _, err := k.Start(tctx, r.Temporal, id, r.taskQueue(), in, update); err != nil {
 			setCondition(metav1.ConditionFalse, arkivev1.ReasonFailed, "start workflow: "+err.Error())
-			return state, requeue, nil
+			return state, requeue, nil, nil
 		}
 		if action == ActionRestart {
 			r.events.Eventf(obj, nil, corev1.EventTypeWarning, "WorkflowRestarted", "StartWorkflow",
@@ -117,12 +126,12 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (Workflow
 		state = WorkflowRunning
 	case ActionUpdate:
 		if err := k.Update(tctx, r.Temporal, id, update); err != nil {
-			return state, requeue, nil // looked at again next time
+			return state, requeue, nil, nil // looked at again next time
 		}
 		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "SpecUpdated", "SignalWorkflow", "sent generation %d to workflow %s", obj.GetGeneration(), id)
 		status.ObservedGeneration = obj.GetGeneration()
 	}
-	return state, requeue, nil
+	return state, requeue, nil, nil
 }
 
 // follow ends a reconcile: it mirrors the workflow's status query into the resource (a
