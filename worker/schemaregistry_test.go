@@ -383,3 +383,32 @@ func TestSchemaRegistryUnauthorizedAndUnavailable(t *testing.T) {
 	require.GreaterOrEqual(t, failures.Load(), int32(5), "the 503s were answered and retried")
 	require.True(t, strings.HasPrefix(s.LastSnapshot, "20"), s.LastSnapshot)
 }
+
+// Issue 22, point 6: a Schema Registry backup is Initializing until its first snapshot, and one
+// whose registry is down for longer than the activity's own retries shows Retrying with the
+// cause (not Error), then Running once the registry answers again.
+func TestSchemaRegistryBackupInitializingAndRetrying(t *testing.T) {
+	down := registrytest.New()
+	var outage atomic.Bool
+	down.Fail = func(*http.Request) int {
+		if outage.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	url := down.Start(t)
+	registryAPI{t: t, base: url}.register("orders-value", "AVRO", avro("Order", 0))
+	outage.Store(true)
+	b := newSRBed(t, nil)
+	wid := b.startBackup(t, "outage", registrySpec(url, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
+	s := waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.Reason == schemabackup.ReasonRetrying })
+	require.Equal(t, schemabackup.PhaseInitializing, s.Phase, "no snapshot yet: %s", s.LastError)
+	require.Contains(t, s.LastError, "503")
+	require.Empty(t, s.LastSnapshot)
+	outage.Store(false)
+	s = waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" })
+	require.Equal(t, schemabackup.PhaseRunning, s.Phase)
+	require.Empty(t, s.Reason)
+	require.Empty(t, s.LastError)
+	require.Equal(t, 1, s.Subjects)
+}

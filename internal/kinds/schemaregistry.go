@@ -48,6 +48,8 @@ func mirrorSchemaBackup(b *arkivev1.SchemaRegistryBackup, s *schemabackup.Status
 		reason, message = arkivev1.ReasonPausedBySignal, "paused by a pause signal to "+st.WorkflowID+"; send resume to continue"
 	case s.Reason == schemabackup.ReasonPausedBySpec:
 		reason, message = arkivev1.ReasonPausedBySpec, "paused: spec.enabled is false"
+	case s.Reason == schemabackup.ReasonRetrying:
+		message = "retrying after a passing error: " + s.LastError
 	case s.Phase == schemabackup.PhaseInitializing:
 		message = "workflow " + st.WorkflowID + " is taking its first snapshot"
 	}

@@ -150,7 +150,12 @@ func (b *backup) snapshotStatus() Status {
 	case b.state.Halted != "":
 		s.Phase, s.Reason = PhaseError, b.state.HaltType
 	case b.state.LastError != "" && b.state.HaltType == ReasonRetrying:
-		s.Phase, s.Reason = PhaseError, ReasonRetrying
+		// A passing cause is not an Error: the backup runs (or is still initializing) and
+		// says it is retrying, with the cause in lastError.
+		s.Phase, s.Reason = PhaseRunning, ReasonRetrying
+		if b.state.LastCheck.IsZero() {
+			s.Phase = PhaseInitializing
+		}
 		s.NextSnapshot = b.state.NextAt
 	case b.state.LastCheck.IsZero():
 		s.Phase = PhaseInitializing
