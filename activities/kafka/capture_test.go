@@ -240,3 +240,25 @@ func TestCaptureUnknownTopicIsPermanent(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// A disabled stream keeps the topics it matches out of the backup, also when an enabled glob
+// matches them, but not a topic an enabled stream names exactly (issue 22, point 6).
+func TestDiscoverSkipsDisabledStreams(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	prefix := fmt.Sprintf("dis%d", time.Now().UnixNano())
+	x1 := testenv.Topic(t, prefix+"-x1", 1, nil)
+	testenv.Topic(t, prefix+"-x2", 1, nil)
+	y := testenv.Topic(t, prefix+"-y", 1, nil)
+	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
+	require.NoError(t, err)
+	a := &kafka.Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
+	res, err := a.Discover(context.Background(), kafkabackup.DiscoverInput{Connection: kafkabackup.Connection{Namespace: "default", Kafka: kj},
+		Include: []string{prefix + "-*", x1}, Disabled: []string{prefix + "-x*"}})
+	require.NoError(t, err)
+	var names []string
+	for _, topic := range res.Topics {
+		names = append(names, topic.Name)
+	}
+	require.ElementsMatch(t, []string{x1, y}, names, "x2 is disabled; x1 is named exactly by an enabled stream")
+
+}

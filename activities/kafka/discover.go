@@ -21,7 +21,7 @@ import (
 // Discover lists the topics a backup selects, with their partitions' offsets and, if asked,
 // their configs (so a restore can recreate them).
 func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput) (kafkabackup.DiscoverResult, error) {
-	for _, g := range append(slices.Clone(in.Include), in.Exclude...) {
+	for _, g := range slices.Concat(in.Include, in.Exclude, in.Disabled) {
 		if _, err := path.Match(g, ""); err != nil {
 			return kafkabackup.DiscoverResult{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("topic pattern %q: %v", g, err), kafkabackup.ErrInvalidSpec, nil)
@@ -50,7 +50,8 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 	slices.Sort(names)
 	var res kafkabackup.DiscoverResult
 	for _, name := range names {
-		if !matchAny(in.Include, name) || matchAny(in.Exclude, name) || isInternal(name) {
+		disabled := matchAny(in.Disabled, name) && !slices.Contains(in.Include, name) // an exact enabled name wins
+		if !matchAny(in.Include, name) || matchAny(in.Exclude, name) || disabled || isInternal(name) {
 			continue
 		}
 		parts, err := client.Partitions(name)

@@ -50,7 +50,8 @@ type BackupStream struct {
 	// +kubebuilder:validation:MaxLength=249
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._\-*?\[\]]+$`
 	Topic string `json:"topic"`
-	// enabled: false pauses this stream only.
+	// enabled: false pauses this stream only: the topics it matches are not backed up, also
+	// when another stream's glob matches them, unless another stream names the topic exactly.
 	// +kubebuilder:default=true
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`

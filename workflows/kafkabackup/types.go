@@ -89,8 +89,11 @@ type Connection = workflows.KafkaConnection
 // DiscoverInput selects topics: names or globs, minus exclusions.
 type DiscoverInput struct {
 	Connection
-	Include        []string `json:"include"`
-	Exclude        []string `json:"exclude,omitempty"`
+	Include []string `json:"include"`
+	Exclude []string `json:"exclude,omitempty"`
+	// Disabled are the patterns of disabled streams: a topic they match is skipped unless an
+	// enabled stream names it exactly (Include holds it as it is).
+	Disabled       []string `json:"disabled,omitempty"`
 	CaptureConfigs bool     `json:"captureConfigs"`
 	// CaptureGroups reads the committed offsets of the groups matching Groups (all if empty).
 	CaptureGroups bool     `json:"captureGroups,omitempty"`

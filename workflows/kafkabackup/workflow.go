@@ -283,10 +283,12 @@ func (b *backup) discover(ctx workflow.Context, force bool) error {
 	if !force && !b.lastDiscovery.IsZero() && now.Sub(b.lastDiscovery) < b.in.Spec.DiscoveryInterval {
 		return nil
 	}
-	var include []string
+	var include, disabled []string
 	for _, s := range b.in.Spec.Streams {
 		if s.Enabled {
 			include = append(include, s.Topic)
+		} else {
+			disabled = append(disabled, s.Topic)
 		}
 	}
 	// Group offsets ride along with a discovery once GroupsInterval has passed since the last
@@ -294,7 +296,7 @@ func (b *backup) discover(ctx workflow.Context, force bool) error {
 	groups := b.in.Spec.CaptureGroups && (b.state.LastGroups.IsZero() || now.Sub(b.state.LastGroups) >= b.in.Spec.GroupsInterval)
 	var res DiscoverResult
 	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityDiscover,
-		DiscoverInput{Connection: b.in.Connection, Include: include, Exclude: b.in.Spec.Exclude, CaptureConfigs: b.in.Spec.CaptureTopicConfigs,
+		DiscoverInput{Connection: b.in.Connection, Include: include, Exclude: b.in.Spec.Exclude, Disabled: disabled, CaptureConfigs: b.in.Spec.CaptureTopicConfigs,
 			CaptureGroups: groups, Groups: b.in.Spec.Groups}).Get(ctx, &res)
 	if err != nil {
 		return err
