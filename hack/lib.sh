@@ -25,7 +25,8 @@ ARKIVE_KAFKA_PORT="${ARKIVE_KAFKA_PORT:-19092}"
 ARKIVE_KAFKA_CONTROLLER_PORT="${ARKIVE_KAFKA_CONTROLLER_PORT:-19093}"
 ARKIVE_KAFKA_SASL_PORT="${ARKIVE_KAFKA_SASL_PORT:-19094}"
 ARKIVE_KAFKA_SSL_PORT="${ARKIVE_KAFKA_SSL_PORT:-19095}"   # mutual TLS (client certificate required)
-# Test-only credentials of the SASL listener (PLAIN and SCRAM-SHA-256/512 for the same user).
+ARKIVE_KAFKA_SASL_SSL_PORT="${ARKIVE_KAFKA_SASL_SSL_PORT:-19096}"   # SASL over TLS (server certificate only)
+# Test-only credentials of the SASL listeners (PLAIN and SCRAM-SHA-256/512 for the same user).
 ARKIVE_KAFKA_SASL_USER=arkive
 ARKIVE_KAFKA_SASL_PASSWORD=arkive-sasl-test-password
 ARKIVE_MINIO_PORT="${ARKIVE_MINIO_PORT:-19000}"

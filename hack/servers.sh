@@ -78,7 +78,7 @@ make_tls() {
 }
 
 start_kafka() {
-  free_ports kafka ARKIVE_KAFKA_PORT ARKIVE_KAFKA_CONTROLLER_PORT ARKIVE_KAFKA_SASL_PORT ARKIVE_KAFKA_SSL_PORT
+  free_ports kafka ARKIVE_KAFKA_PORT ARKIVE_KAFKA_CONTROLLER_PORT ARKIVE_KAFKA_SASL_PORT ARKIVE_KAFKA_SSL_PORT ARKIVE_KAFKA_SASL_SSL_PORT
   make_tls
   local dir="$ARKIVE_RUN/kafka"
   if ! alive kafka && [ -n "${ARKIVE_KEEP_DATA:-}" ] && [ -f "$dir/server.properties" ]; then
@@ -93,10 +93,10 @@ start_kafka() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,CONTROLLER://127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT,SSL://127.0.0.1:$ARKIVE_KAFKA_SSL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT,SSL://127.0.0.1:$ARKIVE_KAFKA_SSL_PORT
+listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,CONTROLLER://127.0.0.1:$ARKIVE_KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT,SSL://127.0.0.1:$ARKIVE_KAFKA_SSL_PORT,SASL_SSL://127.0.0.1:$ARKIVE_KAFKA_SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$ARKIVE_KAFKA_SASL_PORT,SSL://127.0.0.1:$ARKIVE_KAFKA_SSL_PORT,SASL_SSL://127.0.0.1:$ARKIVE_KAFKA_SASL_SSL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 listener.name.ssl.ssl.keystore.type=PKCS12
 listener.name.ssl.ssl.keystore.location=$TLS_DIR/broker.p12
 listener.name.ssl.ssl.keystore.password=arkive-tls-test
@@ -104,10 +104,17 @@ listener.name.ssl.ssl.key.password=arkive-tls-test
 listener.name.ssl.ssl.truststore.type=PEM
 listener.name.ssl.ssl.truststore.location=$TLS_DIR/ca.crt
 listener.name.ssl.ssl.client.auth=required
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/broker.p12
+listener.name.sasl_ssl.ssl.keystore.password=arkive-tls-test
+listener.name.sasl_ssl.ssl.key.password=arkive-tls-test
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$ARKIVE_KAFKA_SASL_USER="$ARKIVE_KAFKA_SASL_PASSWORD";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$ARKIVE_KAFKA_SASL_USER="$ARKIVE_KAFKA_SASL_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
@@ -135,6 +142,7 @@ PROPS
   wait_port kafka "$ARKIVE_KAFKA_PORT"
   wait_port kafka "$ARKIVE_KAFKA_SASL_PORT"
   wait_port kafka "$ARKIVE_KAFKA_SSL_PORT"
+  wait_port kafka "$ARKIVE_KAFKA_SASL_SSL_PORT"
 }
 
 start_minio() {
@@ -170,6 +178,7 @@ export ARKIVE_TEST_KAFKA_SASL_USER=$ARKIVE_KAFKA_SASL_USER
 export ARKIVE_TEST_KAFKA_SASL_PASSWORD=$ARKIVE_KAFKA_SASL_PASSWORD
 export ARKIVE_TEST_KAFKA_TLS=127.0.0.1:$ARKIVE_KAFKA_SSL_PORT
 export ARKIVE_TEST_KAFKA_TLS_DIR=$TLS_DIR
+export ARKIVE_TEST_KAFKA_SASL_SSL=127.0.0.1:$ARKIVE_KAFKA_SASL_SSL_PORT
 export ARKIVE_TEST_MINIO=http://127.0.0.1:$ARKIVE_MINIO_PORT
 export ARKIVE_TEST_MINIO_ACCESS_KEY=arkive
 export ARKIVE_TEST_MINIO_SECRET_KEY=arkive-secret-key

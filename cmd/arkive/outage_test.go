@@ -38,7 +38,7 @@ func newPrivateBed(t *testing.T) *privateBed {
 	// connection may hold one: every listener of the bed is set, or it would clash with the
 	// shared bed's.
 	b := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT=23233", "ARKIVE_TEMPORAL_UI_PORT=23234",
-		"ARKIVE_KAFKA_PORT=23092", "ARKIVE_KAFKA_CONTROLLER_PORT=23093", "ARKIVE_KAFKA_SASL_PORT=23094", "ARKIVE_KAFKA_SSL_PORT=23095", "ARKIVE_KEEP_DATA=1")}
+		"ARKIVE_KAFKA_PORT=23092", "ARKIVE_KAFKA_CONTROLLER_PORT=23093", "ARKIVE_KAFKA_SASL_PORT=23094", "ARKIVE_KAFKA_SSL_PORT=23095", "ARKIVE_KAFKA_SASL_SSL_PORT=23096", "ARKIVE_KEEP_DATA=1")}
 	b.servers("start", "temporal", "kafka")
 	t.Cleanup(func() { b.servers("stop") })
 	return b

@@ -15,6 +15,7 @@ const (
 	EnvKafkaSASLPass   = "ARKIVE_TEST_KAFKA_SASL_PASSWORD"
 	EnvKafkaTLS        = "ARKIVE_TEST_KAFKA_TLS"
 	EnvKafkaTLSDir     = "ARKIVE_TEST_KAFKA_TLS_DIR"
+	EnvKafkaSASLSSL    = "ARKIVE_TEST_KAFKA_SASL_SSL"
 	EnvMinIO           = "ARKIVE_TEST_MINIO"
 	EnvMinIOAccessKey  = "ARKIVE_TEST_MINIO_ACCESS_KEY"
 	EnvMinIOSecretKey  = "ARKIVE_TEST_MINIO_SECRET_KEY"
@@ -61,6 +62,12 @@ func KafkaSASL(t testing.TB) (bootstrap, user, password string) {
 // does not trust (other-ca.crt).
 func KafkaTLS(t testing.TB) (bootstrap, dir string) {
 	return Require(t, EnvKafkaTLS), Require(t, EnvKafkaTLSDir)
+}
+
+// KafkaSASLSSL is the SASL_SSL listener of the real broker (PLAIN and SCRAM for the user of
+// KafkaSASL; the broker's certificate is signed by ca.crt in the folder of KafkaTLS).
+func KafkaSASLSSL(t testing.TB) (bootstrap, caDir string) {
+	return Require(t, EnvKafkaSASLSSL), Require(t, EnvKafkaTLSDir)
 }
 
 // KubeAssets is the folder with kube-apiserver, etcd and kubectl for envtest.
