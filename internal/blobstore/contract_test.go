@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
@@ -78,6 +80,26 @@ func backends(t *testing.T) map[string]func(t *testing.T) *blobstore.Store {
 				require.NoError(t, err, "create Azurite container")
 			}
 			return open(t, arkivev1.StorageSpec{Azure: spec}, secrets)
+		},
+		// A container SAS token instead of the account key, as Azurite issues it (issue 22, point 7).
+		"azurite-sas": func(t *testing.T) *blobstore.Store {
+			svc, account, key := testenv.Azurite(t)
+			keyed := &arkivev1.AzureStorage{AccountName: account, Container: testBucket, Endpoint: svc,
+				AccountKeySecret: &arkivev1.SecretKeyRef{Name: "azure", Key: "key"}}
+			cc, err := blobstore.AzureContainerClient(ctx, keyed, secrets.Map{"azure#key": key})
+			require.NoError(t, err)
+			if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+				require.NoError(t, err, "create Azurite container")
+			}
+			cred, err := azblob.NewSharedKeyCredential(account, key)
+			require.NoError(t, err)
+			perms := sas.ContainerPermissions{Read: true, Add: true, Create: true, Write: true, Delete: true, List: true}
+			q, err := sas.BlobSignatureValues{Protocol: sas.ProtocolHTTPSandHTTP, ExpiryTime: time.Now().Add(time.Hour),
+				ContainerName: testBucket, Permissions: perms.String()}.SignWithSharedKey(cred)
+			require.NoError(t, err)
+			spec := &arkivev1.AzureStorage{AccountName: account, Container: testBucket, Endpoint: svc,
+				SASTokenSecret: &arkivev1.SecretKeyRef{Name: "azure-sas", Key: "token"}}
+			return open(t, arkivev1.StorageSpec{Azure: spec}, secrets.Map{"azure-sas#token": q.Encode()})
 		},
 		"gcs": func(t *testing.T) *blobstore.Store {
 			endpoint := testenv.GCS(t)
