@@ -412,3 +412,35 @@ func TestSchemaRegistryBackupInitializingAndRetrying(t *testing.T) {
 	require.Empty(t, s.LastError)
 	require.Equal(t, 1, s.Subjects)
 }
+
+// Issue 19, acceptance 5: a definitive refusal (422) fails the restore at once: one register
+// request, no retries, the registry's own message in the status and a reason from the
+// documented list, not a Go type name.
+func TestSchemaRestoreRefusalFailsAtOnce(t *testing.T) {
+	src := registrytest.New()
+	srcURL := src.Start(t)
+	registryAPI{t: t, base: srcURL}.register("orders-value", "AVRO", avro("Order", 0))
+	b := newSRBed(t, nil)
+	wid := b.startBackup(t, "refused", registrySpec(srcURL, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
+	waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" })
+
+	dst := registrytest.New()
+	var registers atomic.Int32
+	dst.Fail = func(r *http.Request) int {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/versions") {
+			registers.Add(1)
+			return http.StatusUnprocessableEntity
+		}
+		return 0
+	}
+	dstURL := dst.Start(t)
+	started := time.Now()
+	st, _, err := b.restore(t, "default/refused", registrySpec(dstURL, ""), schemarestore.Spec{})
+	require.Error(t, err)
+	require.Equal(t, schemarestore.PhaseFailed, st.Phase)
+	require.EqualValues(t, 1, registers.Load(), "a refusal is not retried")
+	require.Less(t, time.Since(started), 30*time.Second)
+	require.Contains(t, []string{workflows.ErrConflict, workflows.ErrUnauthorized, workflows.ErrUnsupported, workflows.ErrRegistry}, st.Reason)
+	require.Contains(t, st.LastError, "injected failure", "the registry's own message")
+	require.Contains(t, st.LastError, "orders-value", "the subject")
+}

@@ -19,6 +19,13 @@ const (
 	ErrConflict = "Conflict"
 	// ErrCorruptManifest: a backup's manifest cannot be read as what it claims to be.
 	ErrCorruptManifest = "CorruptManifest"
+	// ErrUnsupported: the source or target lacks an endpoint or method Arkive needs.
+	ErrUnsupported = "Unsupported"
+	// ErrRegistry: a Schema Registry answered with an error (definitive, with its message, or
+	// passing, and retried).
+	ErrRegistry = "RegistryError"
+	// ErrStorage: the storage failed on a cause that may pass; retried.
+	ErrStorage = "StorageError"
 )
 
 // KafkaConnection reaches a Kafka cluster and a backup's storage: the resources' specs as JSON

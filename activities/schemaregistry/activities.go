@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"sync/atomic"
@@ -46,21 +47,53 @@ func invalidSpec(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), schemabackup.ErrInvalidSpec, nil)
 }
 
-// classify turns causes into the stable error types the workflows act on. Messages name what
-// to fix; they never hold a credential (the client keeps those out of errors).
+// classify turns causes into the stable error types the workflows act on and the status shows
+// (never a Go type name). Messages name what to fix; they never hold a credential (the client
+// keeps those out of errors).
+//   - the registry refused the credentials: Unauthorized, not retried;
+//   - any other definitive answer (a 4xx other than 408 and 429): not retried, as Conflict
+//     (409), Unsupported (the registry lacks the endpoint or method) or RegistryError, with
+//     the registry's own message;
+//   - a missing Secret: InvalidSpec; storage refusals and corrupt manifests: as backupstore
+//     classifies them;
+//   - anything else (5xx, 429, connection failures) is retried, as RegistryError or, for
+//     storage, StorageError.
 func classify(err error) error {
 	var appErr *temporal.ApplicationError
+	var ae *APIError
 	switch {
-	case err == nil, errors.As(err, &appErr):
+	case err == nil, errors.As(err, &appErr), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case IsUnauthorized(err):
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"the registry refused the credentials (%v): check spec.basicAuth or spec.bearerToken of the SchemaRegistry and its Secret", err),
 			schemabackup.ErrUnauthorized, nil)
+	case errors.As(err, &ae) && ae.Status/100 == 4 && ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests:
+		return temporal.NewNonRetryableApplicationError("the registry refused "+err.Error(), refusal(ae), nil)
 	case errors.Is(err, secrets.ErrNotFound):
 		return invalidSpec(err)
+	case errors.As(err, &ae):
+		return temporal.NewApplicationError(err.Error(), schemabackup.ErrRegistry)
 	}
-	return backupstore.Classify(err) // storage refusals, corrupt manifests
+	if err = backupstore.Classify(err); errors.As(err, &appErr) {
+		return err
+	}
+	if blobstore.IsStorageError(err) {
+		return temporal.NewApplicationError(err.Error(), schemabackup.ErrStorage)
+	}
+	return temporal.NewApplicationError(err.Error(), schemabackup.ErrRegistry)
+}
+
+// refusal is the error type of a definitive answer.
+func refusal(ae *APIError) string {
+	switch {
+	case ae.Status == http.StatusConflict:
+		return schemabackup.ErrConflict
+	case ae.Status == http.StatusMethodNotAllowed, ae.Status == http.StatusNotFound && ae.Code/100 != http.StatusNotFound:
+		// A 404 without one of the API's own 404xx codes: the endpoint itself is missing.
+		return schemabackup.ErrUnsupported
+	}
+	return schemabackup.ErrRegistry
 }
 
 // client opens the registry a connection names.
@@ -206,7 +239,8 @@ func (a *Activities) open(ctx context.Context, conn schemabackup.Connection) (*C
 // snapshot holds (same content hash): then only the manifest's lastCheck moves. The object is
 // written before the manifest names it, so a crash in between leaves an object no one reads,
 // and the retry (same id from the workflow) overwrites it.
-func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput) (schemabackup.SnapshotResult, error) {
+func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput) (_ schemabackup.SnapshotResult, err error) {
+	defer func() { err = classify(err) }() // every failure leaves with a stable type
 	c, st, err := a.open(ctx, in.Connection)
 	if err != nil {
 		return schemabackup.SnapshotResult{}, err
@@ -267,7 +301,8 @@ func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput
 // Prune removes snapshots from the manifest first, then deletes their objects: a crash in
 // between leaves objects no manifest names, never a manifest naming a missing object. The
 // newest snapshot is never removed.
-func (a *Activities) Prune(ctx context.Context, in schemabackup.PruneInput) (schemabackup.PruneResult, error) {
+func (a *Activities) Prune(ctx context.Context, in schemabackup.PruneInput) (_ schemabackup.PruneResult, err error) {
+	defer func() { err = classify(err) }() // every failure leaves with a stable type
 	st, err := a.store(ctx, in.Connection)
 	if err != nil {
 		return schemabackup.PruneResult{}, err

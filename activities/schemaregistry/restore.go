@@ -422,7 +422,8 @@ func (p *restorePlan) conflictError() error {
 // PlanRestore is the preflight: it reads the snapshot and the target and says what a restore
 // would change. A conflict (an id the target uses for another schema, a version that differs,
 // a reference that would dangle) fails here, before anything is written, naming both sides.
-func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput) (schemarestore.Plan, error) {
+func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput) (_ schemarestore.Plan, err error) {
+	defer func() { err = classify(err) }() // every failure leaves with a stable type
 	c, st, err := a.open(ctx, in.Connection)
 	if err != nil {
 		return schemarestore.Plan{}, err
@@ -447,7 +448,8 @@ func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput
 }
 
 // SetMode sets the target's global mode and returns the one it had.
-func (a *Activities) SetMode(ctx context.Context, in schemarestore.ModeInput) (schemarestore.ModeResult, error) {
+func (a *Activities) SetMode(ctx context.Context, in schemarestore.ModeInput) (_ schemarestore.ModeResult, err error) {
+	defer func() { err = classify(err) }() // every failure leaves with a stable type
 	defer beat.Start(ctx, func() any { return nil })()
 	c, err := a.client(ctx, in.Connection)
 	if err != nil {
@@ -469,7 +471,8 @@ func (a *Activities) SetMode(ctx context.Context, in schemarestore.ModeInput) (s
 // Import writes what the plan decides, in order: subject-level IMPORT mode where a subject's own
 // mode would refuse the writes, every version with its original id and version, soft-deletes,
 // then subject (and, for a whole registry, global) settings. The target must be in IMPORT mode.
-func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (schemarestore.ImportResult, error) {
+func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (_ schemarestore.ImportResult, err error) {
+	defer func() { err = classify(err) }() // every failure leaves with a stable type
 	c, st, err := a.open(ctx, in.Connection)
 	if err != nil {
 		return schemarestore.ImportResult{}, err

@@ -241,6 +241,13 @@ func (s *Store) Sync(key string) error {
 // IsNotFound reports whether err says an object does not exist.
 func IsNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
 
+// IsStorageError reports whether err is the storage's answer (a gocloud.dev error with a code),
+// so a caller can tell a storage failure from one of the system it backs up.
+func IsStorageError(err error) bool {
+	c := gcerrors.Code(err)
+	return c != gcerrors.OK && c != gcerrors.Unknown
+}
+
 // EncryptionKey reads the Storage's client-side encryption key, or nil when none is set. The
 // Secret holds 32 raw bytes or their base64.
 func EncryptionKey(ctx context.Context, spec arkivev1.StorageSpec, sr SecretResolver) ([]byte, error) {

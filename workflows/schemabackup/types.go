@@ -36,6 +36,9 @@ const (
 	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
 	ErrBackupNotFound      = workflows.ErrBackupNotFound
 	ErrConflict            = workflows.ErrConflict
+	ErrUnsupported         = workflows.ErrUnsupported
+	ErrRegistry            = workflows.ErrRegistry
+	ErrStorage             = workflows.ErrStorage
 )
 
 // Connection reaches the registry and the storage: specs as JSON holding Secret references
