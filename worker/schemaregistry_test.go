@@ -444,3 +444,73 @@ func TestSchemaRestoreRefusalFailsAtOnce(t *testing.T) {
 	require.Contains(t, st.LastError, "injected failure", "the registry's own message")
 	require.Contains(t, st.LastError, "orders-value", "the subject")
 }
+
+// Issue 19, acceptances 1 and 2, against registries that answer the all-contexts listing ":*:"
+// with [] (as some Confluent-compatible registries do): a registry with the default context and
+// two named contexts is backed up completely and restored; restoring again writes nothing
+// (Unchanged) and a dry run shows no change; a target that uses a snapshot id for another schema
+// fails preflight at once, naming both subjects and the id, and writes nothing, also when it is
+// already in IMPORT mode.
+func TestSchemaRegistryWithoutWildcardAndWithContexts(t *testing.T) {
+	src := registrytest.New()
+	src.NoWildcard.Store(true)
+	srcURL := src.Start(t)
+	api := registryAPI{t: t, base: srcURL}
+	idA := api.register("orders-value", "AVRO", avro("Order", 0))
+	api.register(":.ctx1:orders-value", "AVRO", avro("OrderOne", 0))
+	api.register(":.ctx2:payments-value", "AVRO", avro("PaymentTwo", 0))
+	b := newSRBed(t, nil)
+	wid := b.startBackup(t, "nowild", registrySpec(srcURL, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
+	s := waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" || s.Phase == schemabackup.PhaseError })
+	require.Equal(t, 3, s.Subjects, "every subject of every context: %s", s.LastError)
+
+	writesTo := func(r *registrytest.Server) *atomic.Int32 {
+		var n atomic.Int32
+		r.Fail = func(req *http.Request) int {
+			if req.Method != http.MethodGet {
+				n.Add(1)
+			}
+			return 0
+		}
+		return &n
+	}
+	dst := registrytest.New()
+	dst.NoWildcard.Store(true)
+	dstURL := dst.Start(t)
+	writes := writesTo(dst)
+	st, _, err := b.restore(t, "default/nowild", registrySpec(dstURL, ""), schemarestore.Spec{})
+	require.NoError(t, err, "%s: %s", st.Reason, st.LastError)
+	require.Equal(t, schemarestore.PhaseDone, st.Phase)
+	require.Equal(t, 3, st.VersionsRestored)
+	src.NoWildcard.Store(false)
+	dst.NoWildcard.Store(false)
+	require.Equal(t, dump(t, srcURL, nil), dump(t, dstURL, nil), "contexts included")
+	dst.NoWildcard.Store(true)
+
+	writes.Store(0)
+	st, _, err = b.restore(t, "default/nowild", registrySpec(dstURL, ""), schemarestore.Spec{})
+	require.NoError(t, err)
+	require.Equal(t, schemarestore.PhaseDone, st.Phase)
+	require.Equal(t, schemarestore.ReasonUnchanged, st.Reason)
+	require.Zero(t, writes.Load(), "a second restore writes nothing")
+	st, _, err = b.restore(t, "default/nowild", registrySpec(dstURL, ""), schemarestore.Spec{DryRun: true})
+	require.NoError(t, err)
+	require.Zero(t, st.Plan.Changes(), "a dry run against the restored target: %v", st.Plan.Diff)
+
+	other := registrytest.New()
+	other.NoWildcard.Store(true)
+	otherURL := other.Start(t)
+	tgt := registryAPI{t: t, base: otherURL}
+	tgt.call(http.MethodPut, "/mode", map[string]string{"mode": "IMPORT"})
+	tgt.call(http.MethodPost, "/subjects/inventory-value/versions", map[string]any{"schema": avro("Stock", 0), "id": idA, "version": 1})
+	otherWrites := writesTo(other)
+	started := time.Now()
+	st, _, err = b.restore(t, "default/nowild", registrySpec(otherURL, ""), schemarestore.Spec{})
+	require.Error(t, err)
+	require.Less(t, time.Since(started), 5*time.Second)
+	require.Equal(t, schemarestore.ErrConflict, st.Reason)
+	require.Contains(t, st.LastError, fmt.Sprintf("schema id %d", idA))
+	require.Contains(t, st.LastError, "orders-value")
+	require.Contains(t, st.LastError, "inventory-value")
+	require.Zero(t, otherWrites.Load(), "a failed preflight writes nothing, IMPORT mode or not")
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -158,15 +157,10 @@ func Read(ctx context.Context, c *Client, concurrency int, done *atomic.Int64) (
 	if snap.Contexts, err = c.Contexts(ctx); err != nil {
 		return nil, err
 	}
-	prefix := ""
-	if len(snap.Contexts) > 1 {
-		prefix = ":*:" // every context, subjects under their qualified names
-	}
-	names, err := c.Subjects(ctx, true, prefix)
+	names, err := c.AllSubjects(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
 	snap.Subjects, err = readSubjects(ctx, c, names, concurrency, done)
 	return snap, err
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,6 +265,62 @@ func (c *Client) Subjects(ctx context.Context, deleted bool, prefix string) ([]s
 		path += "?" + q.Encode()
 	}
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// AllSubjects lists every subject of every context (names of other contexts than the default
+// qualified, ":.ctx:name"). It trusts no single listing: the default context's plain listing,
+// each named context's own listing and, where contexts exist, the all-contexts wildcard ":*:"
+// are united, because registries differ (some answer the wildcard with [] although they hold
+// subjects). A context listing that names a subject outside its context, or answers nothing
+// where the wildcard found subjects of the context, is an error naming the query: an
+// inconsistent registry is never taken for an empty one.
+func (c *Client) AllSubjects(ctx context.Context, deleted bool) ([]string, error) {
+	contexts, err := c.Contexts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	plain, err := c.Subjects(ctx, deleted, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range plain {
+		seen[n] = true
+	}
+	var wildcard []string
+	if len(contexts) > 1 {
+		if wildcard, err = c.Subjects(ctx, deleted, ":*:"); err != nil {
+			return nil, err
+		}
+		for _, n := range wildcard {
+			seen[n] = true
+		}
+	}
+	for _, cx := range contexts {
+		if cx == "." || cx == "" {
+			continue
+		}
+		prefix := ":" + cx + ":"
+		listed, err := c.Subjects(ctx, deleted, prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range listed {
+			if !strings.HasPrefix(n, prefix) {
+				return nil, fmt.Errorf("GET /subjects?subjectPrefix=%s listed %q, a subject outside context %s: the registry's listings cannot be trusted", prefix, n, cx)
+			}
+			seen[n] = true
+		}
+		if len(listed) == 0 && slices.ContainsFunc(wildcard, func(n string) bool { return strings.HasPrefix(n, prefix) }) {
+			return nil, fmt.Errorf("GET /subjects?subjectPrefix=%s listed nothing, but GET /subjects?subjectPrefix=:*: lists subjects of context %s", prefix, cx)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Contexts lists the registry's contexts; a registry without contexts answers with the default.

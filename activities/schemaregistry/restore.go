@@ -160,7 +160,9 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 	if p.currentMode, err = c.Mode(ctx, ""); err != nil {
 		return nil, classify(err)
 	}
-	existing, err := c.Subjects(ctx, true, ":*:")
+	// The same listings as the backup: an answer of [] from one of them is no proof of an
+	// empty target.
+	existing, err := c.AllSubjects(ctx, true)
 	if err != nil {
 		return nil, classify(err)
 	}

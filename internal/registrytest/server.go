@@ -112,6 +112,9 @@ type Server struct {
 	// Fail, when set, is asked before each request; a non-zero status is answered instead
 	// (fault injection: 503, 429, …).
 	Fail func(r *http.Request) int
+	// NoWildcard, while set, behaves like registries that do not implement the all-contexts
+	// prefix ":*:": such a listing answers [] whatever the registry holds.
+	NoWildcard atomic.Bool
 
 	mu        sync.Mutex
 	schemas   map[int]schema
@@ -216,6 +219,9 @@ func (s *Server) route(r *http.Request) (any, *apiError) {
 	m := r.Method
 	switch {
 	case len(parts) == 1 && parts[0] == "subjects" && m == http.MethodGet:
+		if s.NoWildcard.Load() && q.Get("subjectPrefix") == allContextsPrefix {
+			return []string{}, nil
+		}
 		return s.listSubjects(q.Get("subjectPrefix"), q.Get("deleted") == "true"), nil
 	case len(parts) == 1 && parts[0] == "contexts" && m == http.MethodGet:
 		return s.contexts(), nil
