@@ -22,9 +22,9 @@ import (
 	"arkive.io/arkive/workflows/check"
 )
 
-// ConnectionReconciler keeps the Ready condition of a connection kind (KafkaCluster, Storage,
-// SchemaRegistry: the connection table of internal/kinds) from a connectivity check that runs on a worker, which has the network paths and volumes
-// the backups will use. Checks are short workflows with deterministic ids (resource,
+// ConnectionReconciler keeps the Ready condition of a connection kind (the connection table of
+// internal/kinds: KafkaCluster, Storage, SchemaRegistry) from a connectivity check that runs on
+// a worker, which has the network paths and volumes the backups will use. Checks are short workflows with deterministic ids (resource,
 // generation and check period), so a reconcile starts one or reads its result, never waits.
 type ConnectionReconciler struct {
 	driver

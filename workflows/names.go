@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/workflow"
 )
 
 // DefaultTaskQueue is the task queue workers poll unless configured otherwise.
@@ -39,20 +38,5 @@ func RootMessage(err error) string {
 			return err.Error()
 		}
 		err = next
-	}
-}
-
-// DrainSignals applies every signal already received, without waiting: add puts a case per
-// signal on the selector, each calling got once it has applied its signal.
-func DrainSignals(ctx workflow.Context, add func(sel workflow.Selector, got func())) {
-	for {
-		received := false
-		sel := workflow.NewSelector(ctx)
-		add(sel, func() { received = true })
-		sel.AddDefault(func() {})
-		sel.Select(ctx)
-		if !received {
-			return
-		}
 	}
 }

@@ -56,7 +56,16 @@ func (s *Signals) Add(ctx workflow.Context, sel workflow.Selector, after func())
 
 // Drain applies every signal already received, without waiting.
 func (s *Signals) Drain(ctx workflow.Context) {
-	DrainSignals(ctx, func(sel workflow.Selector, got func()) { s.Add(ctx, sel, got) })
+	for {
+		received := false
+		sel := workflow.NewSelector(ctx)
+		s.Add(ctx, sel, func() { received = true })
+		sel.AddDefault(func() {})
+		sel.Select(ctx)
+		if !received {
+			return
+		}
+	}
 }
 
 // Wait blocks until a signal arrives (and is applied) or the workflow is cancelled.
