@@ -252,13 +252,22 @@ func TestDiscoverSkipsDisabledStreams(t *testing.T) {
 	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
 	require.NoError(t, err)
 	a := &kafka.Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
-	res, err := a.Discover(context.Background(), kafkabackup.DiscoverInput{Connection: kafkabackup.Connection{Namespace: "default", Kafka: kj},
-		Include: []string{prefix + "-*", x1}, Disabled: []string{prefix + "-x*"}})
-	require.NoError(t, err)
-	var names []string
-	for _, topic := range res.Topics {
-		names = append(names, topic.Name)
+	discover := func(in kafkabackup.DiscoverInput) []string {
+		in.Connection = kafkabackup.Connection{Namespace: "default", Kafka: kj}
+		res, err := a.Discover(context.Background(), in)
+		require.NoError(t, err)
+		var names []string
+		for _, topic := range res.Topics {
+			names = append(names, topic.Name)
+		}
+		return names
 	}
-	require.ElementsMatch(t, []string{x1, y}, names, "x2 is disabled; x1 is named exactly by an enabled stream")
+	// A topic just created can take a moment to reach the broker's metadata: first all three.
+	testenv.Eventually(t, 30*time.Second, "the three topics in the metadata", func() (bool, string) {
+		names := discover(kafkabackup.DiscoverInput{Include: []string{prefix + "-*"}})
+		return len(names) == 3, fmt.Sprint(names)
+	})
+	require.ElementsMatch(t, []string{x1, y}, discover(kafkabackup.DiscoverInput{Include: []string{prefix + "-*", x1}, Disabled: []string{prefix + "-x*"}}),
+		"x2 is disabled; x1 is named exactly by an enabled stream")
 
 }

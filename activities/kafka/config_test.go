@@ -204,6 +204,15 @@ func TestConfigConnectsWithMutualTLSOnRealBroker(t *testing.T) {
 	admin, err := sarama.NewClusterAdminFromClient(c)
 	require.NoError(t, err)
 	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
+	// CreateTopic returns before every listener's metadata has the topic, and this client does
+	// not retry metadata (so the refusals below fail fast): wait until it sees the partition.
+	testenv.Eventually(t, 30*time.Second, "topic "+topic+" in the metadata", func() (bool, string) {
+		if err := c.RefreshMetadata(topic); err != nil {
+			return false, err.Error()
+		}
+		_, err := c.Leader(topic, 0)
+		return err == nil, fmt.Sprint(err)
+	})
 	p, err := sarama.NewSyncProducerFromClient(c)
 	require.NoError(t, err)
 	_, off, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("over tls")})
