@@ -3,7 +3,9 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"gocloud.dev/blob"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
@@ -77,20 +80,9 @@ func TestScheduledRetentionKeepsLastTwoRuns(t *testing.T) {
 	}
 	require.Equal(t, int64(100), part.StartOffset, "the first run's offsets are gone")
 	require.Empty(t, part.Holes())
-	onDisk := []string{}
 	prefix, _ := layout.PartitionPrefix(topic, 0)
-	it := store.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err != nil {
-			break
-		}
-		if len(obj.Key) > len(prefix) && obj.Key[:len(prefix)] == prefix {
-			onDisk = append(onDisk, obj.Key)
-		}
-	}
 	slices.Sort(keys)
-	require.Equal(t, keys, onDisk, "storage holds exactly the kept runs' segments")
+	require.Equal(t, keys, objectsUnder(t, store, prefix), "storage holds exactly the kept runs' segments")
 	got := readPartition(t, store, part)
 	require.Len(t, got, 200)
 	require.Equal(t, "run2-0", string(got[0].Value))
@@ -167,20 +159,27 @@ func TestContinuousRetentionDropsDataOlderThanMaxAge(t *testing.T) {
 	require.Equal(t, "new-000", newest[0])
 	require.Less(t, len(got), 100, "old records went")
 	prefix, _ := layout.PartitionPrefix(topic, 0)
-	var onDisk, named []string
+	var named []string
 	for _, s := range part.Segments {
 		named = append(named, s.Key)
 	}
-	it := store.List(nil)
+	slices.Sort(named)
+	require.Equal(t, named, objectsUnder(t, store, prefix), "the dropped segments' objects are deleted")
+}
+
+// objectsUnder lists the keys of the storage's objects below prefix, in key order.
+func objectsUnder(t *testing.T, store *blobstore.Store, prefix string) []string {
+	t.Helper()
+	keys := []string{}
+	it := store.List(&blob.ListOptions{Prefix: prefix})
 	for {
-		obj, err := it.Next(ctx)
-		if err != nil {
-			break
+		obj, err := it.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return keys
 		}
-		if len(obj.Key) > len(prefix) && obj.Key[:len(prefix)] == prefix {
-			onDisk = append(onDisk, obj.Key)
+		require.NoError(t, err)
+		if obj.Key != prefix {
+			keys = append(keys, obj.Key)
 		}
 	}
-	slices.Sort(named)
-	require.Equal(t, named, onDisk, "the dropped segments' objects are deleted")
 }
