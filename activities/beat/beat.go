@@ -11,8 +11,8 @@ import (
 // beats three times per timeout, so one late beat is not a timeout.
 const Every = 5 * time.Second
 
-// Start heartbeats details() until stop is called or ctx ends. Outside an activity (a test or
-// the CLI calling the same code) it does nothing.
+// Start heartbeats details() (nil: no details) until stop is called or ctx ends. Outside an
+// activity (a test or the CLI calling the same code) it does nothing.
 func Start(ctx context.Context, details func() any) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
@@ -32,7 +32,11 @@ func Start(ctx context.Context, details func() any) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx, details())
+				if details == nil {
+					activity.RecordHeartbeat(ctx)
+				} else {
+					activity.RecordHeartbeat(ctx, details())
+				}
 			}
 		}
 	}()

@@ -47,7 +47,7 @@ func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connecti
 
 // PlanRestore decides which topics, partitions and offsets a restore writes, from the manifest.
 func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput) (kafkarestore.Plan, error) {
-	defer beat.Start(ctx, func() any { return nil })() // reading a long manifest reports nothing
+	defer beat.Start(ctx, nil)() // reading a long manifest reports nothing
 	spec := in.Spec
 	switch spec.PartitionMapping {
 	case kafkarestore.MappingSame, kafkarestore.MappingKeyHash, kafkarestore.MappingRoundRobin:
@@ -211,7 +211,7 @@ func recordOverhead(originHeaders bool) int64 {
 // empty (unless allowed), selected groups are not active. Only when every check passes does
 // it create the missing topics; it returns each target partition's end offset.
 func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.PreflightInput) (kafkarestore.PreflightResult, error) {
-	defer beat.Start(ctx, func() any { return nil })()
+	defer beat.Start(ctx, nil)()
 	client, err := a.targetClient(ctx, in.Connection)
 	if err != nil {
 		return kafkarestore.PreflightResult{}, err

@@ -42,10 +42,6 @@ func (a *Activities) concurrency() int {
 	return DefaultConcurrency
 }
 
-func invalidSpec(err error) error {
-	return temporal.NewNonRetryableApplicationError(err.Error(), schemabackup.ErrInvalidSpec, nil)
-}
-
 // classify turns causes into the stable error types the workflows act on and the status shows
 // (never a Go type name). Messages name what to fix; they never hold a credential (the client
 // keeps those out of errors).
@@ -70,7 +66,7 @@ func classify(err error) error {
 	case errors.As(err, &ae) && ae.Status/100 == 4 && ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests:
 		return temporal.NewNonRetryableApplicationError("the registry refused "+err.Error(), refusal(ae), nil)
 	case errors.Is(err, secrets.ErrNotFound):
-		return invalidSpec(err)
+		return backupstore.Invalid(err)
 	case errors.As(err, &ae):
 		return temporal.NewApplicationError(err.Error(), schemabackup.ErrRegistry)
 	}
@@ -99,14 +95,14 @@ func refusal(ae *APIError) string {
 func (a *Activities) client(ctx context.Context, conn schemabackup.Connection) (*Client, error) {
 	var spec arkivev1.SchemaRegistrySpec
 	if err := json.Unmarshal(conn.Registry, &spec); err != nil {
-		return nil, invalidSpec(fmt.Errorf("registry spec: %w", err))
+		return nil, backupstore.Invalid(fmt.Errorf("registry spec: %w", err))
 	}
 	c, err := NewClient(ctx, spec, a.Secrets(conn.Namespace), a.concurrency())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, invalidSpec(err) // a bad URL, TLS setting or missing Secret: fix the spec
+		return nil, backupstore.Invalid(err) // a bad URL, TLS setting or missing Secret: fix the spec
 	}
 	return c, nil
 }
@@ -157,7 +153,7 @@ func Read(ctx context.Context, c *Client, concurrency int, done *atomic.Int64) (
 	if snap.Contexts, err = c.Contexts(ctx); err != nil {
 		return nil, err
 	}
-	names, err := c.AllSubjects(ctx, true)
+	names, err := c.AllSubjects(ctx, snap.Contexts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +263,7 @@ func (a *Activities) Snapshot(ctx context.Context, in schemabackup.SnapshotInput
 	default:
 		key, err := st.Layout.Snapshot(in.ID)
 		if err != nil {
-			return res, invalidSpec(err)
+			return res, backupstore.Invalid(err)
 		}
 		obj, err := archive.EncodeDocument(doc, st.Key)
 		if err != nil {

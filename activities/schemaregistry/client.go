@@ -274,11 +274,8 @@ func (c *Client) Subjects(ctx context.Context, deleted bool, prefix string) ([]s
 // subjects). A context listing that names a subject outside its context, or answers nothing
 // where the wildcard found subjects of the context, is an error naming the query: an
 // inconsistent registry is never taken for an empty one.
-func (c *Client) AllSubjects(ctx context.Context, deleted bool) ([]string, error) {
-	contexts, err := c.Contexts(ctx)
-	if err != nil {
-		return nil, err
-	}
+// contexts are the registry's contexts, as Contexts lists them (the caller has them already).
+func (c *Client) AllSubjects(ctx context.Context, contexts []string, deleted bool) ([]string, error) {
 	seen := map[string]bool{}
 	plain, err := c.Subjects(ctx, deleted, "")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -90,14 +91,14 @@ func selectSubjects(snap *archive.SchemaSnapshot, spec schemarestore.Spec) ([]ar
 	}
 	for i, n := range spec.Names {
 		if !have[n] {
-			return nil, invalidSpec(fmt.Errorf("spec.subjects.names[%d]: subject %q is not in snapshot %s", i, n, snap.ID))
+			return nil, backupstore.Invalid(fmt.Errorf("spec.subjects.names[%d]: subject %q is not in snapshot %s", i, n, snap.ID))
 		}
 	}
 	rename := map[string]string{}
 	targets := map[string]string{}
 	for i, r := range spec.Renames {
 		if !have[r.From] {
-			return nil, invalidSpec(fmt.Errorf("spec.renames[%d].from: subject %q is not in snapshot %s", i, r.From, snap.ID))
+			return nil, backupstore.Invalid(fmt.Errorf("spec.renames[%d].from: subject %q is not in snapshot %s", i, r.From, snap.ID))
 		}
 		rename[r.From] = r.To
 	}
@@ -113,7 +114,7 @@ func selectSubjects(snap *archive.SchemaSnapshot, spec schemarestore.Spec) ([]ar
 			s.Name = to
 		}
 		if other, dup := targets[s.Name]; dup {
-			return nil, invalidSpec(fmt.Errorf("spec.renames: subjects %q and %q would both be restored as %q", other, from, s.Name))
+			return nil, backupstore.Invalid(fmt.Errorf("spec.renames: subjects %q and %q would both be restored as %q", other, from, s.Name))
 		}
 		targets[s.Name] = from
 		for i, v := range s.Versions {
@@ -162,7 +163,11 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 	}
 	// The same listings as the backup: an answer of [] from one of them is no proof of an
 	// empty target.
-	existing, err := c.AllSubjects(ctx, true)
+	contexts, err := c.Contexts(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	existing, err := c.AllSubjects(ctx, contexts, true)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -452,7 +457,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput
 // SetMode sets the target's global mode and returns the one it had.
 func (a *Activities) SetMode(ctx context.Context, in schemarestore.ModeInput) (_ schemarestore.ModeResult, err error) {
 	defer func() { err = classify(err) }() // every failure leaves with a stable type
-	defer beat.Start(ctx, func() any { return nil })()
+	defer beat.Start(ctx, nil)()
 	c, err := a.client(ctx, in.Connection)
 	if err != nil {
 		return schemarestore.ModeResult{}, err
