@@ -31,6 +31,7 @@ manifests: tools
 	$(BIN)/controller-gen crd paths=./api/... output:crd:dir=deploy/crd
 	$(BIN)/controller-gen rbac:roleName=arkive-operator paths=./operator/... output:rbac:dir=deploy/rbac/operator
 	$(BIN)/controller-gen rbac:roleName=arkive-worker paths=./internal/secrets/... output:rbac:dir=deploy/rbac/worker
+	$(BIN)/controller-gen rbac:roleName=arkive-worker-resources paths=./activities/kube/... output:rbac:dir=deploy/rbac/worker-resources
 
 verify-generated:
 	bash hack/verify-generated.sh

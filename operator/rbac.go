@@ -4,9 +4,9 @@ package operator
 // markers into deploy/rbac/operator. A new kind adds its resources here.
 //
 // Work kinds: followed, finalized, status written.
-// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups;kafkarestores;schemaregistrybackups;schemaregistryrestores,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups/status;kafkarestores/status;schemaregistrybackups/status;schemaregistryrestores/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups/finalizers;kafkarestores/finalizers;schemaregistrybackups/finalizers;schemaregistryrestores/finalizers,verbs=update
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups;kafkarestores;schemaregistrybackups;schemaregistryrestores;resourcebackups;resourcerestores,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups/status;kafkarestores/status;schemaregistrybackups/status;schemaregistryrestores/status;resourcebackups/status;resourcerestores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=arkive.io,resources=kafkabackups/finalizers;kafkarestores/finalizers;schemaregistrybackups/finalizers;schemaregistryrestores/finalizers;resourcebackups/finalizers;resourcerestores/finalizers,verbs=update
 //
 // Connection kinds: read by the work kinds, Ready condition written.
 // +kubebuilder:rbac:groups=arkive.io,resources=kafkaclusters;storages;schemaregistries,verbs=get;list;watch

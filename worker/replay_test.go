@@ -19,6 +19,8 @@ import (
 	"arkive.io/arkive/workflows/check"
 	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
+	"arkive.io/arkive/workflows/resourcebackup"
+	"arkive.io/arkive/workflows/resourcerestore"
 	"arkive.io/arkive/workflows/schemabackup"
 	"arkive.io/arkive/workflows/schemarestore"
 )
@@ -65,7 +67,8 @@ func TestReplayCheckedInHistories(t *testing.T) {
 		require.NotEmpty(t, h.Events, f)
 		kinds[h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()] = true
 	}
-	for _, k := range []string{check.WorkflowName, kafkabackup.WorkflowName, kafkarestore.WorkflowName, schemabackup.WorkflowName, schemarestore.WorkflowName} {
+	for _, k := range []string{check.WorkflowName, kafkabackup.WorkflowName, kafkarestore.WorkflowName, schemabackup.WorkflowName, schemarestore.WorkflowName,
+		resourcebackup.WorkflowName, resourcerestore.WorkflowName} {
 		require.True(t, kinds[k], "no checked-in history of %s in %s", k, historiesDir)
 	}
 }

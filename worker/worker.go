@@ -8,8 +8,10 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"k8s.io/client-go/rest"
 
 	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/activities/kube"
 	"arkive.io/arkive/activities/schemaregistry"
 	"arkive.io/arkive/activities/storage"
 	"arkive.io/arkive/internal/secrets"
@@ -17,6 +19,8 @@ import (
 	"arkive.io/arkive/workflows/check"
 	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
+	"arkive.io/arkive/workflows/resourcebackup"
+	"arkive.io/arkive/workflows/resourcerestore"
 	"arkive.io/arkive/workflows/schemabackup"
 	"arkive.io/arkive/workflows/schemarestore"
 )
@@ -32,6 +36,9 @@ type Options struct {
 	SpoolDir string
 	// MaxConcurrentActivities bounds parallel activities; 0 means the SDK default.
 	MaxConcurrentActivities int
+	// Kube reaches the cluster whose objects ResourceBackup and ResourceRestore read and
+	// write; nil: those kinds fail with a message saying the worker has no Kubernetes access.
+	Kube *rest.Config
 }
 
 // WorkflowRegistry is where workflows are registered: a worker, or a replayer of histories.
@@ -46,6 +53,8 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(kafkarestore.KafkaRestore, workflow.RegisterOptions{Name: kafkarestore.WorkflowName})
 	r.RegisterWorkflowWithOptions(schemabackup.SchemaRegistryBackup, workflow.RegisterOptions{Name: schemabackup.WorkflowName})
 	r.RegisterWorkflowWithOptions(schemarestore.SchemaRegistryRestore, workflow.RegisterOptions{Name: schemarestore.WorkflowName})
+	r.RegisterWorkflowWithOptions(resourcebackup.ResourceBackup, workflow.RegisterOptions{Name: resourcebackup.WorkflowName})
+	r.RegisterWorkflowWithOptions(resourcerestore.ResourceRestore, workflow.RegisterOptions{Name: resourcerestore.WorkflowName})
 }
 
 // Register adds every Arkive workflow and activity to r under its constant name.
@@ -72,6 +81,12 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(sr.PlanRestore, activity.RegisterOptions{Name: schemarestore.ActivityPlan})
 	r.RegisterActivityWithOptions(sr.SetMode, activity.RegisterOptions{Name: schemarestore.ActivitySetMode})
 	r.RegisterActivityWithOptions(sr.Import, activity.RegisterOptions{Name: schemarestore.ActivityImport})
+
+	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets}
+	r.RegisterActivityWithOptions(kb.Snapshot, activity.RegisterOptions{Name: resourcebackup.ActivitySnapshot})
+	r.RegisterActivityWithOptions(kb.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityPrune})
+	r.RegisterActivityWithOptions(kb.PlanRestore, activity.RegisterOptions{Name: resourcerestore.ActivityPlan})
+	r.RegisterActivityWithOptions(kb.ApplyStep, activity.RegisterOptions{Name: resourcerestore.ActivityApply})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

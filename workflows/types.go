@@ -24,6 +24,9 @@ const (
 	// ErrRegistry: a Schema Registry answered with an error (definitive, with its message, or
 	// passing, and retried).
 	ErrRegistry = "RegistryError"
+	// ErrKubernetes: the Kubernetes API answered with an error (definitive, with its message,
+	// or passing, and retried).
+	ErrKubernetes = "KubernetesError"
 	// ErrStorage: the storage failed on a cause that may pass; retried.
 	ErrStorage = "StorageError"
 )
@@ -65,4 +68,31 @@ func (l RateLimit) Share(n int) RateLimit {
 		l.RecordsPerSecond = max(1, l.RecordsPerSecond/int64(n))
 	}
 	return l
+}
+
+// ResourceConnection reaches a resource backup's storage; the Kubernetes API is the worker's
+// own (its service account, or the kubeconfig it was started with).
+type ResourceConnection struct {
+	Namespace string          `json:"namespace"`
+	Backup    string          `json:"backup"`
+	Storage   json.RawMessage `json:"storage"`
+	// StorageName names the Storage in errors.
+	StorageName string `json:"storageName"`
+}
+
+// ResourceType selects objects of one kind (all, or the named ones).
+type ResourceType struct {
+	Group string   `json:"group,omitempty"`
+	Kind  string   `json:"kind"`
+	Names []string `json:"names,omitempty"`
+}
+
+// ResourceSelection says which Kubernetes objects a backup takes or a restore brings back.
+// Label selectors are in their string form ("app=x,tier in (a,b)").
+type ResourceSelection struct {
+	Namespaces        []string       `json:"namespaces,omitempty"`
+	NamespaceSelector string         `json:"namespaceSelector,omitempty"`
+	Resources         []ResourceType `json:"resources,omitempty"`
+	LabelSelectors    []string       `json:"labelSelectors,omitempty"`
+	Exclude           []ResourceType `json:"exclude,omitempty"`
 }

@@ -23,11 +23,13 @@ import (
 func TestSamplesAreValid(t *testing.T) {
 	c := startAPIServer(t)
 	ctx := context.Background()
-	ns := &unstructured.Unstructured{}
-	ns.SetAPIVersion("v1")
-	ns.SetKind("Namespace")
-	ns.SetName("kafka")
-	require.NoError(t, c.Create(ctx, ns))
+	for _, name := range []string{"kafka", "3scale"} {
+		ns := &unstructured.Unstructured{}
+		ns.SetAPIVersion("v1")
+		ns.SetKind("Namespace")
+		ns.SetName(name)
+		require.NoError(t, c.Create(ctx, ns))
+	}
 	files, err := filepath.Glob(filepath.Join("..", "..", "deploy", "samples", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
@@ -55,7 +57,7 @@ func TestSamplesAreValid(t *testing.T) {
 			kinds[u.GetKind()] = true
 		}
 	}
-	for _, k := range []string{"KafkaCluster", "Storage", "KafkaBackup", "KafkaRestore", "SchemaRegistry", "SchemaRegistryBackup", "SchemaRegistryRestore"} {
+	for _, k := range []string{"KafkaCluster", "Storage", "KafkaBackup", "KafkaRestore", "SchemaRegistry", "SchemaRegistryBackup", "SchemaRegistryRestore", "ResourceBackup", "ResourceRestore"} {
 		require.True(t, kinds[k], "deploy/samples has a %s", k)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
@@ -29,6 +31,7 @@ type workerFlags struct {
 	metricsPort int
 	secretsDir  string
 	kubeSecrets bool
+	kubeconfig  string
 	spoolDir    string
 }
 
@@ -38,6 +41,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&w.metricsPort, "metrics-port", envInt("ARKIVE_METRICS_PORT", 0), "serve /metrics and /healthz on this port, 0 for off (env ARKIVE_METRICS_PORT)")
 	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from files DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
 	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
+	fs.StringVar(&w.kubeconfig, "kubeconfig", envOr("ARKIVE_KUBECONFIG", ""), "kubeconfig of the cluster whose objects ResourceBackup and ResourceRestore read and write; in a cluster (or with --kube-secrets) the in-cluster config or $KUBECONFIG is used without it (env ARKIVE_KUBECONFIG)")
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
 }
 
@@ -50,6 +54,20 @@ func (w *workerFlags) withMetrics() {
 
 func (w *workerFlags) options() (worker.Options, error) {
 	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency}
+	switch {
+	case w.kubeconfig != "":
+		cfg, err := clientcmd.BuildConfigFromFlags("", w.kubeconfig)
+		if err != nil {
+			return opts, fmt.Errorf("--kubeconfig: %w", err)
+		}
+		opts.Kube = cfg
+	case w.kubeSecrets || os.Getenv("KUBERNETES_SERVICE_HOST") != "":
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return opts, fmt.Errorf("kubernetes config: %w", err)
+		}
+		opts.Kube = cfg
+	}
 	switch {
 	case w.kubeSecrets && w.secretsDir != "":
 		return opts, errors.New("--kube-secrets and --secrets-dir: choose one secret source")

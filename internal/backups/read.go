@@ -86,3 +86,58 @@ func Segment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef
 	}
 	return nil
 }
+
+// ResourceManifest reads a resource backup's manifest; nil when the backup has none yet.
+func ResourceManifest(ctx context.Context, store *blobstore.Store, layout blobstore.ResourceLayout) (*archive.ResourceManifest, error) {
+	return manifest(ctx, store, layout.Manifest(), archive.UnmarshalResourceManifest)
+}
+
+// ResourceIndex reads the index of a snapshot.
+func ResourceIndex(ctx context.Context, store *blobstore.Store, ref archive.ResourceSnapshotRef, key []byte) (*archive.ResourceIndex, error) {
+	name := ref.Prefix + archive.IndexName
+	data, err := store.ReadAll(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return archive.DecodeResourceIndex(name, data, key)
+}
+
+// ResourceObjects calls fn with every object of the snapshot that want selects (by its index
+// position), in index order, reading each chunk that holds one once and checking every line
+// against the hash the index records.
+func ResourceObjects(ctx context.Context, store *blobstore.Store, ref archive.ResourceSnapshotRef, ix *archive.ResourceIndex, key []byte,
+	want func(i int) bool, fn func(i int, line []byte) error) error {
+	byChunk := make([][]int, ix.Chunks)
+	for i, o := range ix.Objects {
+		if want == nil || want(i) {
+			byChunk[o.Chunk] = append(byChunk[o.Chunk], i)
+		}
+	}
+	for c, objs := range byChunk {
+		if len(objs) == 0 {
+			continue
+		}
+		name := ref.Prefix + archive.ChunkName(c)
+		data, err := store.ReadAll(ctx, name)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		lines, err := archive.DecodeChunk(name, data, key)
+		if err != nil {
+			return err
+		}
+		for _, i := range objs {
+			o := ix.Objects[i]
+			if o.Line >= len(lines) {
+				return &archive.CorruptError{Object: name, Reason: fmt.Sprintf("object %s/%s: line %d missing", o.Namespace, o.Name, o.Line)}
+			}
+			if archive.LineHash(lines[o.Line]) != o.Hash {
+				return &archive.CorruptError{Object: name, Reason: fmt.Sprintf("object %s/%s: content does not match the index's hash", o.Namespace, o.Name)}
+			}
+			if err := fn(i, lines[o.Line]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

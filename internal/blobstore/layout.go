@@ -167,3 +167,31 @@ func SchemaBackupsPrefix() string { return "schemas/" }
 func SchemaBackupFromManifestKey(key string) (string, bool) {
 	return backupFromManifestKey(key, SchemaBackupsPrefix())
 }
+
+// ResourceLayout is the key space of one Kubernetes resource backup.
+type ResourceLayout struct{ root string }
+
+// Resources returns the key space of the named resource backup.
+func Resources(backup string) (ResourceLayout, error) {
+	if err := ValidateBackupName(backup); err != nil {
+		return ResourceLayout{}, err
+	}
+	return ResourceLayout{root: ResourceBackupsPrefix() + backup + "/"}, nil
+}
+
+// Root is the prefix under which everything of this backup lives.
+func (l ResourceLayout) Root() string { return l.root }
+
+// Manifest is the key of the list of snapshots.
+func (l ResourceLayout) Manifest() string { return l.root + "manifest.json" }
+
+// Snapshot is the prefix of one snapshot's objects: its index and its chunks.
+func (l ResourceLayout) Snapshot(id string) (string, error) {
+	if !snapshotID.MatchString(id) || id == "." || id == ".." {
+		return "", fmt.Errorf("snapshot id %q: must be 1-128 letters, digits, '.', '_' or '-'", id)
+	}
+	return l.root + "snapshots/" + id + "/", nil
+}
+
+// ResourceBackupsPrefix is the prefix under which every resource backup of a storage lives.
+func ResourceBackupsPrefix() string { return "resources/" }

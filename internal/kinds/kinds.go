@@ -76,7 +76,7 @@ type Connection struct {
 // Works are the work kinds, Connections the connection kinds. Order is the order of help
 // texts and of `arkive run`'s starts.
 var (
-	Works       = []*Work{kafkaBackup, kafkaRestore, schemaBackup, schemaRestore}
+	Works       = []*Work{kafkaBackup, kafkaRestore, schemaBackup, schemaRestore, resourceBackup, resourceRestore}
 	Connections = []*Connection{kafkaCluster, schemaRegistry, storage}
 )
 

@@ -12,6 +12,8 @@ import (
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
+	"arkive.io/arkive/workflows/resourcebackup"
+	"arkive.io/arkive/workflows/resourcerestore"
 	"arkive.io/arkive/workflows/schemabackup"
 	"arkive.io/arkive/workflows/schemarestore"
 )
@@ -37,6 +39,14 @@ func TestWorkflowPhasesAreTheAPIPhases(t *testing.T) {
 		},
 		"SchemaRegistryRestore": {
 			[]string{schemarestore.PhaseDraft, schemarestore.PhaseReady, schemarestore.PhaseRestoring, schemarestore.PhaseDone, schemarestore.PhaseFailed},
+			restorePhases(),
+		},
+		"ResourceBackup": {
+			[]string{resourcebackup.PhasePaused, resourcebackup.PhaseInitializing, resourcebackup.PhaseRunning, resourcebackup.PhaseError},
+			[]string{string(arkivev1.ResourceBackupPaused), string(arkivev1.ResourceBackupInitializing), string(arkivev1.ResourceBackupRunning), string(arkivev1.ResourceBackupError)},
+		},
+		"ResourceRestore": {
+			[]string{resourcerestore.PhaseDraft, resourcerestore.PhaseReady, resourcerestore.PhaseRestoring, resourcerestore.PhaseDone, resourcerestore.PhaseFailed},
 			restorePhases(),
 		},
 	}

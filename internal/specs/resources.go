@@ -1,0 +1,152 @@
+package specs
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/robfig/cron/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/resourcebackup"
+	"arkive.io/arkive/workflows/resourcerestore"
+)
+
+// DefaultRestoreParallelism is the CRD default of ResourceRestore.spec.parallelism.
+const DefaultRestoreParallelism = 16
+
+func resourceConnection(ns, backup string, st *arkivev1.Storage) (workflows.ResourceConnection, error) {
+	sj, err := json.Marshal(st.Spec)
+	return workflows.ResourceConnection{Namespace: ns, Backup: backup, Storage: sj, StorageName: st.Name}, err
+}
+
+// ResourceBackupInput builds the workflow input of a ResourceBackup from it and the Storage it
+// names. A backup that selects Secrets is refused here when the Storage has no encryption
+// (unless allowUnencryptedSecrets), so the status says so before any workflow runs.
+func ResourceBackupInput(b *arkivev1.ResourceBackup, st *arkivev1.Storage) (resourcebackup.Input, error) {
+	ns := Namespace(b.Namespace)
+	if err := sameRefs(named{"spec.storage", "Storage", b.Spec.Storage, st.Name}); err != nil {
+		return resourcebackup.Input{}, err
+	}
+	spec, err := ResourceBackupSpec(ns, b.Spec)
+	if err != nil {
+		return resourcebackup.Input{}, err
+	}
+	if SelectsSecrets(spec.Selection) && st.Spec.Encryption == nil && !spec.AllowUnencryptedSecrets {
+		return resourcebackup.Input{}, fmt.Errorf("spec.resources selects Secrets and Storage %s has no encryption: Secrets are never stored in plain text; "+
+			"set spec.encryption on the Storage, or spec.allowUnencryptedSecrets", st.Name)
+	}
+	conn, err := resourceConnection(ns, BackupName(ns, b.Name), st)
+	return resourcebackup.Input{Connection: conn, Spec: spec}, err
+}
+
+// SelectsSecrets says whether a selection takes Secrets.
+func SelectsSecrets(sel workflows.ResourceSelection) bool {
+	return slices.ContainsFunc(sel.Resources, func(t workflows.ResourceType) bool { return t.Group == "" && t.Kind == "Secret" })
+}
+
+// ResourceBackupSpec converts and checks a ResourceBackup spec in namespace ns, applying the CRD
+// defaults (enabled; the resource's own namespace when none is selected).
+func ResourceBackupSpec(ns string, s arkivev1.ResourceBackupSpec) (resourcebackup.Spec, error) {
+	out := resourcebackup.Spec{Enabled: s.Enabled == nil || *s.Enabled, Schedule: s.Schedule,
+		IncludeClusterScoped: s.IncludeClusterScoped, AllowUnencryptedSecrets: s.AllowUnencryptedSecrets}
+	if s.Schedule != "" {
+		if _, err := cron.ParseStandard(s.Schedule); err != nil {
+			return out, fmt.Errorf("spec.schedule: %q is not a valid cron expression: %v", s.Schedule, err)
+		}
+	}
+	if len(s.Resources) == 0 {
+		return out, fmt.Errorf("spec.resources: name at least one kind")
+	}
+	var err error
+	if out.KeepLast, out.MaxAge, err = retention(s.Retention); err != nil {
+		return out, err
+	}
+	if out.Selection, err = selection("spec", s.ResourceSelection); err != nil {
+		return out, err
+	}
+	if len(out.Selection.Namespaces) == 0 && out.Selection.NamespaceSelector == "" {
+		out.Selection.Namespaces = []string{ns}
+	}
+	return out, nil
+}
+
+// selection converts a selection; label selectors travel in their string form.
+func selection(field string, s arkivev1.ResourceSelection) (workflows.ResourceSelection, error) {
+	out := workflows.ResourceSelection{Namespaces: s.Namespaces}
+	str := func(f string, ls *metav1.LabelSelector) (string, error) {
+		sel, err := metav1.LabelSelectorAsSelector(ls)
+		if err != nil {
+			return "", fmt.Errorf("%s: %v", f, err)
+		}
+		return sel.String(), nil
+	}
+	if s.NamespaceSelector != nil {
+		var err error
+		if out.NamespaceSelector, err = str(field+".namespaceSelector", s.NamespaceSelector); err != nil {
+			return out, err
+		}
+	}
+	for i := range s.LabelSelectors {
+		ls, err := str(fmt.Sprintf("%s.labelSelectors[%d]", field, i), &s.LabelSelectors[i])
+		if err != nil {
+			return out, err
+		}
+		out.LabelSelectors = append(out.LabelSelectors, ls)
+	}
+	conv := func(ts []arkivev1.ResourceType) []workflows.ResourceType {
+		var out []workflows.ResourceType
+		for _, t := range ts {
+			out = append(out, workflows.ResourceType{Group: t.Group, Kind: t.Kind, Names: t.Names})
+		}
+		return out
+	}
+	out.Resources, out.Exclude = conv(s.Resources), conv(s.Exclude)
+	return out, nil
+}
+
+// ResourceRestoreInput builds the workflow input of a ResourceRestore from it and the Storage
+// holding the snapshot.
+func ResourceRestoreInput(r *arkivev1.ResourceRestore, st *arkivev1.Storage) (resourcerestore.Input, error) {
+	ns := Namespace(r.Namespace)
+	if err := sameRefs(named{"spec.source.storage", "Storage", r.Spec.Source.Storage, st.Name}); err != nil {
+		return resourcerestore.Input{}, err
+	}
+	s := r.Spec
+	spec := resourcerestore.Spec{Snapshot: s.Source.Snapshot, ConflictPolicy: string(s.ConflictPolicy), DryRun: s.DryRun,
+		Parallelism: int(s.Parallelism)}
+	if spec.ConflictPolicy == "" {
+		spec.ConflictPolicy = resourcerestore.ConflictSkip
+	}
+	if !slices.Contains([]string{resourcerestore.ConflictSkip, resourcerestore.ConflictUpdate, resourcerestore.ConflictRecreate, resourcerestore.ConflictFail}, spec.ConflictPolicy) {
+		return resourcerestore.Input{}, fmt.Errorf("spec.conflictPolicy: %q is not Skip, Update, Recreate or Fail", spec.ConflictPolicy)
+	}
+	if spec.Parallelism == 0 {
+		spec.Parallelism = DefaultRestoreParallelism
+	}
+	var err error
+	if spec.Selection, err = selection("spec.selection", s.Selection); err != nil {
+		return resourcerestore.Input{}, err
+	}
+	seen := map[string]string{}
+	for i, m := range s.NamespaceMapping {
+		if from, dup := seen[m.To]; dup {
+			return resourcerestore.Input{}, fmt.Errorf("spec.namespaceMapping[%d].to: %q is also where %q goes", i, m.To, from)
+		}
+		seen[m.To] = m.From
+		if spec.NamespaceMapping == nil {
+			spec.NamespaceMapping = map[string]string{}
+		}
+		spec.NamespaceMapping[m.From] = m.To
+	}
+	for _, k := range s.RestoreStatus {
+		spec.RestoreStatus = append(spec.RestoreStatus, resourcerestore.Kind{Group: k.Group, Kind: k.Kind})
+	}
+	if s.Source.Backup == "" {
+		return resourcerestore.Input{}, fmt.Errorf("spec.source.backup: must not be empty")
+	}
+	conn, err := resourceConnection(ns, s.Source.Backup, st)
+	return resourcerestore.Input{Connection: conn, Spec: spec}, err
+}
