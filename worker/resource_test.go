@@ -212,7 +212,7 @@ func (b *kubeBed) backup(t *testing.T, name string, spec arkivev1.ResourceBackup
 }
 
 // restore runs a ResourceRestore to its end.
-func (b *kubeBed) restore(t *testing.T, backup string, spec arkivev1.ResourceRestoreSpec) (resourcerestore.Status, error, client.WorkflowRun) {
+func (b *kubeBed) restore(t *testing.T, backup string, spec arkivev1.ResourceRestoreSpec) (resourcerestore.Status, client.WorkflowRun, error) {
 	t.Helper()
 	rs := &arkivev1.ResourceRestore{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "arkive"}, Spec: spec}
 	rs.Spec.Source.Storage, rs.Spec.Source.Backup = b.storage.Name, backup
@@ -230,7 +230,7 @@ func (b *kubeBed) restore(t *testing.T, backup string, spec arkivev1.ResourceRes
 		require.NoError(t, qerr)
 		require.NoError(t, v.Get(&st))
 	}
-	return st, err, run
+	return st, run, err
 }
 
 // snapshotOf reads every object of the listed kinds in ns as the API server returns them.
@@ -380,7 +380,7 @@ func TestResourceBackupRestoreRoundTrip(t *testing.T) {
 	})
 	notFound := b.widget404s(t)
 
-	st, err, restoreRun := b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{})
+	st, restoreRun, err := b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{})
 	require.NoError(t, err, st.LastError)
 	require.Equal(t, resourcerestore.PhaseDone, st.Phase, st.LastError)
 	require.Equal(t, len(before)-1+2, st.Counts.Created, "every object but the token Secret, plus the namespace and the CRD, is created: %+v", st.Counts)
@@ -422,7 +422,7 @@ func TestResourceBackupRestoreRoundTrip(t *testing.T) {
 	require.Less(t, lastConfig, firstWidget, "the Widgets were created after the Secrets and ConfigMaps")
 
 	// A second restore with Skip changes nothing.
-	st, err, _ = b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{})
+	st, _, err = b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{})
 	require.NoError(t, err)
 	require.Equal(t, resourcerestore.PhaseDone, st.Phase)
 	require.Equal(t, resourcerestore.ReasonUnchanged, st.Reason, "%+v", st.Counts)
@@ -434,7 +434,7 @@ func TestResourceBackupRestoreRoundTrip(t *testing.T) {
 	// Namespace mapping: the same set into another namespace, RoleBinding subjects included;
 	// the original namespace is untouched.
 	mapped := ns + "-copy"
-	st, err, _ = b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{NamespaceMapping: []arkivev1.NamespaceMapping{{From: ns, To: mapped}}})
+	st, _, err = b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{NamespaceMapping: []arkivev1.NamespaceMapping{{From: ns, To: mapped}}})
 	require.NoError(t, err, st.LastError)
 	require.Equal(t, resourcerestore.PhaseDone, st.Phase, st.LastError)
 	copied := b.snapshotOf(t, mapped)
@@ -463,7 +463,7 @@ func TestResourceBackupRestoreRoundTrip(t *testing.T) {
 	// The wrong key fails a restore with a clear message and writes nothing.
 	b.storage.Spec.Encryption.KeySecret.Name = "other-key"
 	target := ns + "-wrongkey"
-	st, err, _ = b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{NamespaceMapping: []arkivev1.NamespaceMapping{{From: ns, To: target}}})
+	st, _, err = b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{NamespaceMapping: []arkivev1.NamespaceMapping{{From: ns, To: target}}})
 	b.storage.Spec.Encryption.KeySecret.Name = "backup-key"
 	require.Error(t, err)
 	require.Equal(t, resourcerestore.PhaseFailed, st.Phase)
@@ -477,4 +477,131 @@ func TestResourceBackupRestoreRoundTrip(t *testing.T) {
 	_, err = specs.ResourceBackupInput(&arkivev1.ResourceBackup{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "arkive"},
 		Spec: arkivev1.ResourceBackupSpec{Storage: "minio", ResourceSelection: arkivev1.ResourceSelection{Resources: allKinds[:1]}}}, plain)
 	require.ErrorContains(t, err, "Storage minio has no encryption")
+}
+
+// backupFails starts a ResourceBackup whose first snapshot must fail, and returns the status.
+func (b *kubeBed) backupFails(t *testing.T, spec arkivev1.ResourceBackupSpec) resourcebackup.Status {
+	t.Helper()
+	rb := &arkivev1.ResourceBackup{ObjectMeta: metav1.ObjectMeta{Name: "bad", Namespace: "arkive"}, Spec: spec}
+	rb.Spec.Storage = b.storage.Name
+	in, err := specs.ResourceBackupInput(rb, b.storage)
+	require.NoError(t, err)
+	wid := workflows.WorkflowID("ResourceBackup", "arkive", fmt.Sprintf("bad-%d", time.Now().UnixNano()))
+	_, err = b.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: b.queue}, resourcebackup.WorkflowName, resourcebackup.RunInput{Input: in})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.c.TerminateWorkflow(context.Background(), wid, "", "test done") })
+	return waitForStatus(t, b.c, wid, func(s resourcebackup.Status) bool { return s.Phase == resourcebackup.PhaseError })
+}
+
+// Issue 14, acceptances 3 and 7: each conflict policy on a target where some objects exist
+// with other content (Fail fails in preflight, naming them, and writes nothing; a dry run shows
+// the plan and writes nothing), and bad input ends in a message naming the field and the cause.
+func TestResourceRestoreConflictsAndBadInput(t *testing.T) {
+	b := newKubeBed(t)
+	ctx := context.Background()
+	b.createWidgetCRD(t)
+	ns := fmt.Sprintf("conf-%d", time.Now().UnixNano()%100000)
+	b.populate(t, ns)
+	b.backup(t, "conf", arkivev1.ResourceBackupSpec{ResourceSelection: arkivev1.ResourceSelection{Namespaces: []string{ns}, Resources: allKinds}})
+	target := ns + "-t"
+	mapping := []arkivev1.NamespaceMapping{{From: ns, To: target}}
+	st, _, err := b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: mapping})
+	require.NoError(t, err, st.LastError)
+
+	cms := b.cs.CoreV1().ConfigMaps(target)
+	change := func(name, value string) {
+		cm, err := cms.Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err)
+		cm.Data["server.properties"] = value
+		cm.Data["extra"] = "x"
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	change("config-00", "changed")
+	change("config-03", "changed")
+	require.NoError(t, cms.Delete(ctx, "config-01", metav1.DeleteOptions{}))
+	absent := func(name string) bool {
+		_, err := cms.Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}
+
+	// Fail: preflight names the objects, nothing is written (config-01 stays absent).
+	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: mapping, ConflictPolicy: arkivev1.ConflictFail})
+	require.Error(t, err)
+	require.Equal(t, resourcerestore.ErrConflict, st.Reason)
+	require.Contains(t, st.LastError, "ConfigMap "+target+"/config-00 (data.server.properties)")
+	require.Contains(t, st.LastError, "ConfigMap "+target+"/config-03")
+	require.True(t, absent("config-01"), "Fail writes nothing")
+
+	// Dry run: the plan and diff, nothing written.
+	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: mapping, ConflictPolicy: arkivev1.ConflictUpdate, DryRun: true})
+	require.NoError(t, err)
+	require.Equal(t, resourcerestore.PhaseReady, st.Phase)
+	require.Equal(t, resourcerestore.ReasonDryRun, st.Reason)
+	require.Contains(t, st.Plan.Diff, "create ConfigMap "+target+"/config-01")
+	require.Contains(t, st.Plan.Diff, "update ConfigMap "+target+"/config-00: data.server.properties")
+	require.Equal(t, 1, st.Plan.Counts.Created)
+	require.Equal(t, 2, st.Plan.Counts.Updated, "%q", st.Plan.Diff)
+	require.True(t, absent("config-01"), "a dry run writes nothing")
+
+	// Skip: the changed ones stay as they are; the missing one comes back.
+	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: mapping})
+	require.NoError(t, err)
+	require.Equal(t, resourcerestore.PhaseDone, st.Phase)
+	require.Equal(t, 1, st.Counts.Created)
+	require.Equal(t, 2, st.Counts.Skipped)
+	cm, err := cms.Get(ctx, "config-00", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "changed", cm.Data["server.properties"])
+	require.False(t, absent("config-01"))
+
+	// Update (server-side apply): the stored fields win; a key the snapshot lacks stays.
+	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: mapping, ConflictPolicy: arkivev1.ConflictUpdate})
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Counts.Updated)
+	cm, err = cms.Get(ctx, "config-00", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "broker.id=0", cm.Data["server.properties"])
+	require.Equal(t, "x", cm.Data["extra"])
+
+	// Recreate: the object is deleted and made anew, exactly as stored.
+	change("config-00", "changed again")
+	old, err := cms.Get(ctx, "config-00", metav1.GetOptions{})
+	require.NoError(t, err)
+	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: mapping, ConflictPolicy: arkivev1.ConflictRecreate})
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Counts.Updated, "%+v", st.Counts)
+	cm, err = cms.Get(ctx, "config-00", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotEqual(t, old.UID, cm.UID)
+	require.Equal(t, map[string]string{"server.properties": "broker.id=0"}, cm.Data)
+
+	// Bad input, each named by field and cause.
+	sel := func(s arkivev1.ResourceSelection) arkivev1.ResourceBackupSpec { return arkivev1.ResourceBackupSpec{ResourceSelection: s} }
+	bs := b.backupFails(t, sel(arkivev1.ResourceSelection{Namespaces: []string{ns}, Resources: []arkivev1.ResourceType{{Group: "test.arkive.io", Kind: "Gadget"}}}))
+	require.Contains(t, bs.LastError, "spec.resources[0]: the cluster serves no kind Gadget.test.arkive.io")
+	bs = b.backupFails(t, sel(arkivev1.ResourceSelection{Namespaces: []string{ns}, Resources: []arkivev1.ResourceType{{Kind: "ConfigMap"}},
+		LabelSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"app": "nothing-has-this"}}}}))
+	require.Contains(t, bs.LastError, "spec.resources: the selection matches no object")
+	bs = b.backupFails(t, sel(arkivev1.ResourceSelection{Namespaces: []string{"no-such-namespace"}, Resources: []arkivev1.ResourceType{{Kind: "ConfigMap"}}}))
+	require.Contains(t, bs.LastError, `spec.namespaces: namespace "no-such-namespace" does not exist`)
+
+	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{Source: arkivev1.SchemaSnapshotSource{Snapshot: "no-such-snapshot"}})
+	require.Error(t, err)
+	require.Contains(t, st.LastError, `spec.source.snapshot: backup "arkive/conf" has no snapshot "no-such-snapshot"`)
+
+	// The target's CRD no longer serves the version the snapshot's Widgets are in.
+	crds := b.dyn.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
+	crd, err := crds.Get(ctx, "widgets.test.arkive.io", metav1.GetOptions{})
+	require.NoError(t, err)
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	v1 := versions[0].(map[string]any)
+	v2 := (&unstructured.Unstructured{Object: v1}).DeepCopy().Object
+	v1["served"], v1["storage"], v2["name"] = false, false, "v2"
+	require.NoError(t, unstructured.SetNestedSlice(crd.Object, []any{v1, v2}, "spec", "versions"))
+	_, err = crds.Update(ctx, crd, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: []arkivev1.NamespaceMapping{{From: ns, To: ns + "-v"}}})
+	require.Error(t, err)
+	require.Contains(t, st.LastError, "Widget.test.arkive.io: the target's CRD widgets.test.arkive.io serves versions v2, not v1")
 }

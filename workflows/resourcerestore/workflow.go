@@ -34,19 +34,17 @@ func ResourceRestore(ctx workflow.Context, in Input) (Status, error) {
 		return fail(err)
 	}
 	st.Plan, st.Phase = &plan, PhaseReady
-	st.Objects = append(st.Objects, plan.Skipped...)
 	switch {
 	case in.Spec.DryRun:
-		st.Reason, st.CompletionTime = ReasonDryRun, workflow.Now(ctx)
+		st.Reason, st.CompletionTime, st.Objects = ReasonDryRun, workflow.Now(ctx), plan.Skipped
 		return st, nil
 	case plan.Writes() == 0:
 		st.Phase, st.Reason, st.CompletionTime = PhaseDone, ReasonUnchanged, workflow.Now(ctx)
-		st.Counts = plan.Counts
+		st.Counts, st.Objects = plan.Counts, plan.Skipped
 		return st, nil
 	}
+	// Every object of the plan is in one step, which counts it (skipped ones too).
 	st.Phase = PhaseRestoring
-	st.Counts.Skipped = plan.Counts.Skipped // left out by the plan: no step writes them
-	st.Counts.Total = plan.Counts.Skipped
 	for _, step := range plan.Steps {
 		st.Step = step.Name
 		var res ApplyResult
