@@ -577,7 +577,9 @@ func TestResourceRestoreConflictsAndBadInput(t *testing.T) {
 	require.Equal(t, map[string]string{"server.properties": "broker.id=0"}, cm.Data)
 
 	// Bad input, each named by field and cause.
-	sel := func(s arkivev1.ResourceSelection) arkivev1.ResourceBackupSpec { return arkivev1.ResourceBackupSpec{ResourceSelection: s} }
+	sel := func(s arkivev1.ResourceSelection) arkivev1.ResourceBackupSpec {
+		return arkivev1.ResourceBackupSpec{ResourceSelection: s}
+	}
 	bs := b.backupFails(t, sel(arkivev1.ResourceSelection{Namespaces: []string{ns}, Resources: []arkivev1.ResourceType{{Group: "test.arkive.io", Kind: "Gadget"}}}))
 	require.Contains(t, bs.LastError, "spec.resources[0]: the cluster serves no kind Gadget.test.arkive.io")
 	bs = b.backupFails(t, sel(arkivev1.ResourceSelection{Namespaces: []string{ns}, Resources: []arkivev1.ResourceType{{Kind: "ConfigMap"}},
