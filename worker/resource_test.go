@@ -62,7 +62,7 @@ type kubeBed struct {
 
 var widgetGVR = schema.GroupVersionResource{Group: "test.arkive.io", Version: "v1", Resource: "widgets"}
 
-func newKubeBed(t *testing.T) *kubeBed {
+func newKubeBed(t testing.TB) *kubeBed {
 	t.Helper()
 	log.SetLogger(logr.Discard())
 	env := &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)}

@@ -51,9 +51,10 @@ func (a *Activities) clients() (*clients, error) {
 		return nil, backupstore.Invalid(errors.New("this worker has no Kubernetes access: start it in a cluster, or with --kubeconfig"))
 	}
 	cfg := rest.CopyConfig(a.Config)
-	// A restore writes many small objects: the client's default 5 requests/s would be the
-	// bottleneck, not the API server (which has its own priority and fairness).
-	cfg.QPS, cfg.Burst = 500, 1000
+	// A restore writes many small objects: client-go's default of 5 requests/s (or any limit
+	// near the server's own pace) would be the bottleneck. The API server protects itself with
+	// priority and fairness, and a restore writes at most spec.parallelism objects at once.
+	cfg.QPS, cfg.Burst = 10_000, 20_000
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, backupstore.Invalid(err)

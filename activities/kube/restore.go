@@ -482,35 +482,38 @@ func (a *Activities) ApplyStep(ctx context.Context, in rr.ApplyInput) (_ rr.Appl
 		return res, err
 	}
 	w := &writer{rs: rs, t: t, spec: in.Spec, uids: map[string]types.UID{}}
-	par := max(in.Spec.Parallelism, 1)
-	for start := progress.Done; start < len(items); {
-		end := min(start+par*4, len(items))
-		results := make([]rr.ObjectResult, end-start)
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(par)
-		for i := start; i < end; i++ {
-			g.Go(func() error {
-				r, err := w.write(gctx, items[i])
-				results[i-start] = r
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return res, err // passing (the API server unreachable): retried from progress.Done
-		}
-		mu.Lock()
-		for _, r := range results {
-			progress.Counts.Count(r.Result)
-			if (r.Result == rr.ResultFailed || r.Result == rr.ResultSkipped) && len(res.Objects) < rr.MaxObjectResults {
-				res.Objects = append(res.Objects, r)
+	// The objects are written spec.parallelism at a time, each as soon as a writer is free (no
+	// batch waits for its slowest object); progress.Done is the length of the prefix that is
+	// all written, so a retry redoes at most the objects that were in flight or past it.
+	done := make([]bool, len(items))
+	results := make([]rr.ObjectResult, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(in.Spec.Parallelism, 1))
+	for i := progress.Done; i < len(items); i++ {
+		g.Go(func() error {
+			r, err := w.write(gctx, items[i])
+			if err != nil {
+				return err // passing (the API server unreachable): retried from progress.Done
 			}
-		}
-		progress.Done = end
-		mu.Unlock()
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, progress)
-		}
-		start = end
+			mu.Lock()
+			defer mu.Unlock()
+			results[i], done[i] = r, true
+			for progress.Done < len(items) && done[progress.Done] {
+				r := results[progress.Done]
+				progress.Counts.Count(r.Result)
+				if (r.Result == rr.ResultFailed || r.Result == rr.ResultSkipped) && len(res.Objects) < rr.MaxObjectResults {
+					res.Objects = append(res.Objects, r)
+				}
+				progress.Done++
+				if progress.Done%64 == 0 && activity.IsActivity(ctx) {
+					activity.RecordHeartbeat(ctx, progress) // the SDK sends at most one per interval: the latest
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
 	}
 	if len(items) > 0 && items[0].info == crdKind {
 		if err := waitEstablished(ctx, rs.c, items); err != nil {
