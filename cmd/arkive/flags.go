@@ -15,9 +15,9 @@ var synopses = map[string]string{
 	"pause":    "arkive pause KIND/NAME [-n NAMESPACE] [flags]",
 	"resume":   "arkive resume KIND/NAME [-n NAMESPACE] [flags]",
 	"trigger":  "arkive trigger KIND/NAME [-n NAMESPACE] [flags]",
-	"inspect":  "arkive inspect --storage URL [--backup NAME] [flags]",
+	"inspect":  "arkive inspect --storage URL [--backup NAME] [--snapshot ID|newest] [flags]",
 	"verify":   "arkive verify --storage URL --backup NAME [--deep] [flags]",
-	"export":   "arkive export --storage URL --backup NAME --topic TOPIC [--partition P] [--from X] [--to Y] [flags]",
+	"export":   "arkive export --storage URL --backup NAME (--topic TOPIC [--partition P] [--from X] [--to Y] | --object KIND/NAMESPACE/NAME [--snapshot ID]) [flags]",
 	"demo":     "arkive demo [flags]   (run it with `make demo`, which starts the servers it needs)",
 }
 

@@ -115,22 +115,27 @@ func printSchemaManifest(w io.Writer, m *archive.SchemaManifest) {
 
 func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s storageFlags
-	fs := newFlagSet("inspect", "Lists the Kafka backups in a storage and, per backup, its topics and partitions with offset and\ntime ranges, segment count, bytes, gaps, and scheduled runs; then the Schema Registry backups\nwith their snapshots (id, time, subjects, versions, bytes). Reads only manifests.", stderr)
+	var snapshot string
+	fs := newFlagSet("inspect", "Lists the Kafka backups in a storage and, per backup, its topics and partitions with offset and\ntime ranges, segment count, bytes, gaps, and scheduled runs; then the Schema Registry backups\nwith their snapshots (id, time, subjects, versions, bytes); then the Kubernetes resource\nbackups with their snapshots, and with --snapshot that snapshot's objects. Reads only\nmanifests (and, with --snapshot, the snapshot's index).", stderr)
 	s.register(fs, "only this backup (default: every backup in the storage)")
+	fs.StringVar(&snapshot, "snapshot", "", "list the objects of this snapshot of each resource backup shown (\"newest\" for the newest; encrypted ones need --key-file)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
-	store, _, err := s.open(ctx)
+	store, key, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	names, schemaNames := []string{s.backup}, []string{s.backup}
+	names, schemaNames, resourceNames := []string{s.backup}, []string{s.backup}, []string{s.backup}
 	if s.backup == "" {
 		if names, err = listBackups(ctx, store); err != nil {
 			return err
 		}
 		if schemaNames, err = listManifests(ctx, store, blobstore.SchemaBackupsPrefix(), blobstore.SchemaBackupFromManifestKey); err != nil {
+			return err
+		}
+		if resourceNames, err = listManifests(ctx, store, blobstore.ResourceBackupsPrefix(), blobstore.ResourceBackupFromManifestKey); err != nil {
 			return err
 		}
 	}
@@ -166,6 +171,9 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		printSchemaManifest(stdout, m)
 		printed++
+	}
+	if printed, err = inspectResources(ctx, stdout, store, key, resourceNames, snapshot, printed); err != nil {
+		return err
 	}
 	switch {
 	case printed == 0 && s.backup != "":
@@ -258,6 +266,15 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer store.Close()
 	m, err := manifest(ctx, store, s.backup)
+	if isMissingBackup(err) {
+		rm, rerr := resourceManifest(ctx, store, s.backup)
+		if rerr != nil {
+			return rerr
+		}
+		if rm != nil {
+			return verifyResources(ctx, stdout, store, key, rm)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -381,19 +398,39 @@ func parseBound(name, v string) (bound, error) {
 
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s storageFlags
-	var topic, fromArg, toArg string
+	var topic, fromArg, toArg, object, snapshot string
 	var partition int
-	fs := newFlagSet("export", "Writes a backed-up topic's records as JSON lines, in offset order per partition: topic, partition,\noffset, timestamp, timestampType, key, value, headers. Bytes that are not UTF-8 go into\nkeyBase64 / valueBase64 instead; null stays null.", stderr)
+	fs := newFlagSet("export", "Writes a backed-up topic's records as JSON lines, in offset order per partition: topic, partition,\noffset, timestamp, timestampType, key, value, headers. Bytes that are not UTF-8 go into\nkeyBase64 / valueBase64 instead; null stays null. With --object, writes one object of a\nKubernetes resource backup's snapshot as YAML instead.", stderr)
 	s.register(fs, "the backup to read (required), as inspect lists it")
 	fs.StringVar(&topic, "topic", "", "topic to export (required)")
 	fs.IntVar(&partition, "partition", -1, "only this partition; -1 for all")
 	fs.StringVar(&fromArg, "from", "", "first record: an offset, or an RFC 3339 time (inclusive)")
 	fs.StringVar(&toArg, "to", "", "last record: an offset, or an RFC 3339 time (inclusive)")
+	fs.StringVar(&object, "object", "", "resource backups: the object to write as YAML, KIND/NAMESPACE/NAME or KIND/NAME (cluster-scoped)")
+	fs.StringVar(&snapshot, "snapshot", "", "resource backups: the snapshot to read (default: the newest)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
+	if object != "" {
+		if s.backup == "" {
+			return errors.New("--backup: the resource backup is required")
+		}
+		store, key, err := s.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		m, err := resourceManifest(ctx, store, s.backup)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return fmt.Errorf("--backup: no resource backup %q in %s", s.backup, s.url)
+		}
+		return exportResource(ctx, stdout, store, key, m, snapshot, object)
+	}
 	if s.backup == "" || topic == "" {
-		return errors.New("--backup and --topic are required")
+		return errors.New("--backup and --topic are required (or --backup and --object for a resource backup)")
 	}
 	from, err := parseBound("from", fromArg)
 	if err != nil {

@@ -195,3 +195,8 @@ func (l ResourceLayout) Snapshot(id string) (string, error) {
 
 // ResourceBackupsPrefix is the prefix under which every resource backup of a storage lives.
 func ResourceBackupsPrefix() string { return "resources/" }
+
+// ResourceBackupFromManifestKey returns the resource backup a manifest key belongs to.
+func ResourceBackupFromManifestKey(key string) (string, bool) {
+	return backupFromManifestKey(key, ResourceBackupsPrefix())
+}
