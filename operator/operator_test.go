@@ -79,7 +79,7 @@ func newBed(t *testing.T) *bed {
 	b.queue = fmt.Sprintf("operator-%d", time.Now().UnixNano())
 	// Workers in a cluster read Kubernetes Secrets (secrets.Kube); here a map holds the one
 	// value the tests use.
-	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Secrets: func(string) secrets.Resolver {
+	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Kube: b.cfg, Secrets: func(string) secrets.Resolver {
 		return secrets.Map{"backup-key#key": testKey, "sr-creds#username": "svc", "sr-creds#password": registryPassword,
 			"bad-creds#username": "svc", "bad-creds#password": "not-the-password"}
 	}})

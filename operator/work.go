@@ -141,6 +141,10 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ Workfl
 func (r *WorkReconciler) follow(ctx context.Context, state WorkflowState, res ctrl.Result, obj client.Object, before string) (ctrl.Result, error) {
 	k := r.kind
 	status := k.Status(obj)
+	var runBefore string
+	if k.Warning != nil {
+		_, runBefore = k.Warning(obj)
+	}
 	if state == WorkflowRunning || (k.RunsOnce && state != WorkflowAbsent && status.WorkflowID != "") {
 		tctx, cancel := temporalContext(ctx)
 		defer cancel()
@@ -155,6 +159,11 @@ func (r *WorkReconciler) follow(ctx context.Context, state WorkflowState, res ct
 		// restore terminated by hand, which will never answer again.
 		if err != nil && k.RunsOnce && state == WorkflowTerminated {
 			k.Terminated(obj, "workflow "+status.WorkflowID+" was terminated")
+		}
+	}
+	if k.Warning != nil {
+		if warning, run := k.Warning(obj); warning != "" && run != "" && run != runBefore {
+			r.events.Eventf(obj, nil, corev1.EventTypeWarning, "RunWarning", "Reconcile", "%s: %s", run, warning)
 		}
 	}
 	if now := k.Phase(obj); before != now && now != "" {

@@ -57,6 +57,9 @@ type Work struct {
 	// Terminated (restores) records a workflow terminated by hand: the run failed, and the
 	// workflow will answer no more queries.
 	Terminated func(obj Object, message string)
+	// Warning (optional) is the warning the resource's status shows, and the run it belongs
+	// to: the operator sends a Warning event for each new run that has one.
+	Warning func(Object) (warning, run string)
 }
 
 // Connection is a connection kind: a resource that work resources name, whose Ready
@@ -174,6 +177,7 @@ type work[O Object, S any] struct {
 	mirror                        func(O, *S)
 	// restore (restores only) is the resource's phase and whether it is a dry run.
 	restore func(O) (*arkivev1.RestorePhase, bool)
+	warning func(O) (string, string)
 }
 
 func (k work[O, S]) entry() *Work {
@@ -191,6 +195,9 @@ func (k work[O, S]) entry() *Work {
 			k.mirror(o.(O), &s)
 			return nil
 		},
+	}
+	if k.warning != nil {
+		w.Warning = func(o Object) (string, string) { return k.warning(o.(O)) }
 	}
 	if k.restore != nil {
 		w.Finished = func(o Object) bool {

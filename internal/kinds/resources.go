@@ -24,6 +24,8 @@ var resourceBackup = work[*arkivev1.ResourceBackup, resourcebackup.Status]{
 	},
 	phase:  func(o *arkivev1.ResourceBackup) string { return string(o.Status.Phase) },
 	mirror: mirrorResourceBackup,
+	// Secrets stored without encryption (allowUnencryptedSecrets): a Warning event per snapshot.
+	warning: func(o *arkivev1.ResourceBackup) (string, string) { return o.Status.Warning, o.Status.LastSnapshot },
 }.entry()
 
 func mirrorResourceBackup(b *arkivev1.ResourceBackup, s *resourcebackup.Status) {
