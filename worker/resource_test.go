@@ -449,6 +449,17 @@ func TestResourceBackupRestoreRoundTrip(t *testing.T) {
 		require.Equal(t, after[key].GetResourceVersion(), u.GetResourceVersion(), "%s in the original namespace is untouched", key)
 	}
 
+	// restoreStatus: the Widgets' stored status is written back through the status subresource.
+	withStatus := ns + "-status"
+	st, _, err = b.restore(t, "arkive/platform", arkivev1.ResourceRestoreSpec{NamespaceMapping: []arkivev1.NamespaceMapping{{From: ns, To: withStatus}},
+		Selection:     arkivev1.ResourceSelection{Resources: []arkivev1.ResourceType{{Group: "test.arkive.io", Kind: "Widget"}}},
+		RestoreStatus: []arkivev1.ResourceKind{{Group: "test.arkive.io", Kind: "Widget"}}})
+	require.NoError(t, err, st.LastError)
+	require.Equal(t, 21, st.Counts.Created, "the namespace and the 20 Widgets (the CRD exists): %+v", st.Counts)
+	w, err := b.dyn.Resource(widgetGVR).Namespace(withStatus).Get(ctx, "widget-05", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"ready": true}, w.Object["status"])
+
 	recordHistory(t, b.c, backupRun.GetID(), "resourcebackup-snapshot")
 	recordHistory(t, b.c, restoreRun.GetID(), "resourcerestore-round-trip")
 
@@ -606,4 +617,41 @@ func TestResourceRestoreConflictsAndBadInput(t *testing.T) {
 	st, _, err = b.restore(t, "arkive/conf", arkivev1.ResourceRestoreSpec{NamespaceMapping: []arkivev1.NamespaceMapping{{From: ns, To: ns + "-v"}}})
 	require.Error(t, err)
 	require.Contains(t, st.LastError, "Widget.test.arkive.io: the target's CRD widgets.test.arkive.io serves versions v2, not v1")
+}
+
+// Retention: keepLast 1 keeps the newest snapshot in the manifest and deletes the older one's
+// objects from the storage.
+func TestResourceBackupRetention(t *testing.T) {
+	b := newKubeBed(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("ret-%d", time.Now().UnixNano()%100000)
+	_, err := b.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = b.cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	first, run := b.backup(t, "ret", arkivev1.ResourceBackupSpec{Retention: &arkivev1.Retention{KeepLast: ptr.To[int32](1)},
+		ResourceSelection: arkivev1.ResourceSelection{Namespaces: []string{ns}, Resources: []arkivev1.ResourceType{{Kind: "ConfigMap"}}}})
+	keys := func() []string {
+		st, err := blobstore.Open(ctx, b.storage.Spec, b.sr)
+		require.NoError(t, err)
+		defer st.Close()
+		var out []string
+		it := st.List(&blob.ListOptions{Prefix: "resources/arkive/ret/snapshots/"})
+		for {
+			obj, err := it.Next(ctx)
+			if err == io.EOF {
+				return out
+			}
+			require.NoError(t, err)
+			out = append(out, obj.Key)
+		}
+	}
+	require.Len(t, keys(), 2, "a chunk and the index")
+	require.NoError(t, b.c.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalTrigger, nil))
+	st := waitForStatus(t, b.c, run.GetID(), func(s resourcebackup.Status) bool { return s.LastSnapshot != first && s.Snapshots == 1 })
+	got := keys()
+	require.Len(t, got, 2)
+	for _, k := range got {
+		require.Contains(t, k, "/snapshots/"+st.LastSnapshot+"/", "only the newest snapshot's objects are left")
+	}
 }
