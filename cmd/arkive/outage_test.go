@@ -32,13 +32,14 @@ type privateBed struct {
 	env []string
 }
 
-func newPrivateBed(t *testing.T) *privateBed {
+func newPrivateBed(t *testing.T, env ...string) *privateBed {
 	testenv.Temporal(t) // installed by the test bed; in CI it is there
 	// Ports of its own, below Linux's ephemeral range (32768-60999), where an outgoing
 	// connection may hold one: every listener of the bed is set, or it would clash with the
 	// shared bed's.
 	b := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT=23233", "ARKIVE_TEMPORAL_UI_PORT=23234",
 		"ARKIVE_KAFKA_PORT=23092", "ARKIVE_KAFKA_CONTROLLER_PORT=23093", "ARKIVE_KAFKA_SASL_PORT=23094", "ARKIVE_KAFKA_SSL_PORT=23095", "ARKIVE_KAFKA_SASL_SSL_PORT=23096", "ARKIVE_KEEP_DATA=1")}
+	b.env = append(b.env, env...)
 	b.servers("start", "temporal", "kafka")
 	t.Cleanup(func() { b.servers("stop") })
 	return b

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -317,6 +318,10 @@ func openS3(ctx context.Context, spec *arkivev1.S3Storage, sr SecretResolver) (*
 		// S3-compatible stores do not all speak the newer default checksums.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// The SDK's own retries only smooth over a blip: activities retry with their own
+		// backoff, and a cause that persists must reach the workflow's status within seconds,
+		// not after the SDK's backoff of up to 20 s per request.
+		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), time.Second)
 	})
 	b, err := s3blob.OpenBucket(ctx, client, spec.Bucket, nil)
 	if err != nil {

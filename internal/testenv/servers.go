@@ -19,6 +19,14 @@ import (
 func MinIOBucket(t testing.TB, bucket string) (endpoint, accessKey, secretKey string) {
 	t.Helper()
 	endpoint, accessKey, secretKey = MinIO(t)
+	CreateBucket(t, endpoint, accessKey, secretKey, bucket)
+	return endpoint, accessKey, secretKey
+}
+
+// CreateBucket creates a bucket on the S3 server at endpoint (a test's own MinIO) unless it
+// exists.
+func CreateBucket(t testing.TB, endpoint, accessKey, secretKey, bucket string) {
+	t.Helper()
 	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, nil
@@ -28,7 +36,6 @@ func MinIOBucket(t testing.TB, bucket string) (endpoint, accessKey, secretKey st
 	if err != nil && !(errors.As(err, &owned) && (owned.ErrorCode() == "BucketAlreadyOwnedByYou" || owned.ErrorCode() == "BucketAlreadyExists")) {
 		t.Fatalf("create MinIO bucket %s: %v", bucket, err)
 	}
-	return endpoint, accessKey, secretKey
 }
 
 // Topic creates a topic with a unique name starting with prefix on the real broker.

@@ -269,10 +269,11 @@ func (b *backup) activityCtx(ctx workflow.Context, timeout time.Duration) workfl
 		// within seconds and its partitions move on.
 		HeartbeatTimeout:    10 * time.Second,
 		WaitForCancellation: true,
-		// A few attempts, then the workflow sees the error and shows it in the status instead of
-		// retrying in silence; it tries again after retryPause.
+		// Three attempts, then the workflow sees the error and shows it in the status instead of
+		// retrying in silence (a storage or broker outage shows within about half a minute); it
+		// tries again after RetryPause.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
-			MaximumAttempts:        5,
+			MaximumAttempts:        3,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrTopicNotFound, ErrAuthentication, ErrStorageAccessDenied}},
 	})
 }

@@ -271,8 +271,10 @@ func (r *restore) activityCtx(ctx workflow.Context, timeout, heartbeat time.Dura
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    heartbeat,
 		WaitForCancellation: true,
+		// Three attempts, then the workflow sees the cause, shows it in the status (Retrying)
+		// and tries again after RetryPause: an outage is visible while it lasts.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
-			MaximumAttempts: 10,
+			MaximumAttempts: 3,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrBackupNotFound, ErrPreflight, ErrTargetChanged, ErrGroupActive,
 				ErrAuthentication, ErrStorageAccessDenied, ErrCorruptManifest}},
 	})
