@@ -24,13 +24,16 @@ import (
 
 // backupOnce runs a scheduled KafkaBackup of the topics matching pattern once (by trigger) and
 // waits for its run to succeed.
-func backupOnce(t *testing.T, c client.Client, queue string, bootstrap string, storage arkivev1.StorageSpec, backup, pattern string) {
+func backupOnce(t *testing.T, c client.Client, queue string, bootstrap string, storage arkivev1.StorageSpec, backup, pattern string, opts ...func(*kafkabackup.Spec)) {
 	t.Helper()
 	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: backup,
 		Kafka: specJSON(t, arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSON(t, storage)},
 		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: pattern, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
 			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20,
 			MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute, CaptureTopicConfigs: true, CaptureGroups: true}}
+	for _, o := range opts {
+		o(&in.Spec)
+	}
 	wid := workflows.WorkflowID("KafkaBackup", "default", strings.ReplaceAll(backup, "/", "-"))
 	_, err := c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
 		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)

@@ -297,6 +297,19 @@ func TestSchemaRegistryRestoreConflictsInPreflight(t *testing.T) {
 	require.Contains(t, st.LastError, fmt.Sprintf("the snapshot id %d", idB))
 	require.Equal(t, before, dump(t, dstURL, nil), "a failed preflight wrote to the target")
 
+	// A dry run against the same target ends the same way, but with its plan: the conflicts and
+	// the diff of what does not conflict (issue 19: a dry run always shows its plan).
+	st, _, err = b.restore(t, "default/conflicts", registrySpec(dstURL, ""), schemarestore.Spec{DryRun: true})
+	require.Error(t, err)
+	require.Equal(t, schemarestore.PhaseFailed, st.Phase)
+	require.Equal(t, schemarestore.ErrConflict, st.Reason)
+	require.NotNil(t, st.Plan, "a dry run that finds conflicts still shows its plan")
+	require.Equal(t, 2, st.Plan.ConflictCount, "%q", st.Plan.Conflicts)
+	require.Contains(t, strings.Join(st.Plan.Conflicts, "\n"), fmt.Sprintf("schema id %d", idA))
+	require.Contains(t, strings.Join(st.Plan.Conflicts, "\n"), fmt.Sprintf("the snapshot id %d", idB))
+	require.Contains(t, st.LastError, "preflight found 2 conflict(s)")
+	require.Equal(t, before, dump(t, dstURL, nil), "a dry run wrote to the target")
+
 	// A dry run of a renamed subset: the diff, and still nothing written.
 	st, _, err = b.restore(t, "default/conflicts", registrySpec(dstURL, ""), schemarestore.Spec{Names: []string{"orders-value"},
 		Renames: []schemarestore.Rename{{From: "orders-value", To: "orders-v2-value"}}, DryRun: true})

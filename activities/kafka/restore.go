@@ -253,6 +253,16 @@ func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 	defer func() { close(stop); <-beating }() // no heartbeat after the activity returned
 
 	err := r.stream(ctx)
+	var damaged *damageError
+	if errors.As(err, &damaged) {
+		// Let the records before the damage land, so they are written and accounted for; the
+		// failure carries that progress to the workflow.
+		if werr := r.waitInflight(ctx.Done()); werr != nil {
+			return r.snapshot(), classifyRestore(werr)
+		}
+		p := r.snapshot()
+		return p, temporal.NewNonRetryableApplicationError(damaged.Error(), kafkarestore.ErrDamagedBackup, nil, p)
+	}
 	timeUp := errors.Is(err, errTimeUp)
 	if err == nil || timeUp {
 		err = r.waitInflight(ctx.Done())
@@ -276,6 +286,44 @@ func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 		return r.snapshot(), temporal.NewCanceledError(r.snapshot())
 	}
 	return r.snapshot(), classifyRestore(err)
+}
+
+// damageError is a segment the restore cannot read, and the offsets it therefore did not restore.
+type damageError struct{ kafkarestore.SkippedRange }
+
+func (e *damageError) Error() string {
+	return fmt.Sprintf("segment %s cannot be read (%s): %s/%d is restored up to offset %d; offset %d and later were not restored (spec.onDamage: SkipBlock skips them)",
+		e.Object, e.Reason, e.Topic, e.Partition, e.From-1, e.From)
+}
+
+// isDamage says whether a segment read failed on the backup itself (damaged, truncated or
+// missing object), which no retry cures, rather than on the way to it.
+func isDamage(err error) bool {
+	var corrupt *archive.CorruptError
+	return errors.As(err, &corrupt) || blobstore.IsNotFound(err)
+}
+
+func damageReason(err error) string {
+	var corrupt *archive.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		if corrupt.Pos > 0 {
+			return fmt.Sprintf("%s at byte %d", corrupt.Reason, corrupt.Pos)
+		}
+		return corrupt.Reason
+	case blobstore.IsNotFound(err):
+		return "the object is missing from the storage"
+	}
+	return err.Error()
+}
+
+// skip records a range skipped as unreadable, once (a retried attempt meets it again).
+func (r *restorer) skip(s kafkarestore.SkippedRange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.ContainsFunc(r.progress.Skipped, func(o kafkarestore.SkippedRange) bool { return o.Partition == s.Partition && o.From == s.From }) {
+		r.progress.Skipped = append(r.progress.Skipped, s)
+	}
 }
 
 func classifyRestore(err error) error {
@@ -303,15 +351,33 @@ func (r *restorer) stream(ctx context.Context) error {
 			if seg.LastOffset < from || seg.FirstOffset >= sp.Upto || !w.Overlaps(seg) {
 				continue
 			}
+			last := int64(-1) // the last offset read from the segment
+			var sendErr error
 			err := backups.Segment(ctx, r.store, seg, r.key, func(rec *archive.Record) error {
+				last = rec.Offset
 				if rec.Offset < from || rec.Offset >= sp.Upto || !w.Contains(rec.Offset, rec.Timestamp) {
 					return nil
 				}
-				return r.send(ctx, pi, sp.Partition, rec)
+				sendErr = r.send(ctx, pi, sp.Partition, rec)
+				return sendErr
 			})
-			if err != nil {
-				return err
+			if err == nil || sendErr != nil || !isDamage(err) {
+				if err != nil {
+					return err
+				}
+				continue
 			}
+			// Every record read before the damage is good (a block is checked before any of its
+			// records is handed out); what follows in this segment cannot be read.
+			skipped := kafkarestore.SkippedRange{Topic: r.in.Stream.Source, Partition: sp.Partition,
+				From: max(seg.FirstOffset, from, last+1), To: min(seg.LastOffset, sp.Upto-1), Object: seg.Key, Reason: damageReason(err)}
+			if skipped.From > skipped.To {
+				continue // the damage lies past what this restore reads
+			}
+			if r.in.OnDamage != kafkarestore.OnDamageSkipBlock {
+				return &damageError{skipped}
+			}
+			r.skip(skipped)
 		}
 	}
 	return nil
@@ -599,6 +665,7 @@ func (r *restorer) snapshot() kafkarestore.Progress {
 	p.Target = slices.Clone(p.Target)
 	p.OffsetMap = slices.Clone(p.OffsetMap)
 	p.Groups = slices.Clone(p.Groups)
+	p.Skipped = slices.Clone(p.Skipped)
 	return p
 }
 

@@ -19,9 +19,6 @@ import (
 	"arkive.io/arkive/workflows/schemarestore"
 )
 
-// maxConflictsShown bounds the conflicts named in one error message.
-const maxConflictsShown = 20
-
 // vkey names a version of a subject (in the target's names).
 type vkey struct {
 	subject string
@@ -418,12 +415,7 @@ func (p *restorePlan) conflictError() error {
 	if len(p.conflicts) == 0 {
 		return nil
 	}
-	shown := p.conflicts[:min(len(p.conflicts), maxConflictsShown)]
-	msg := fmt.Sprintf("preflight found %d conflict(s) with the target registry; nothing was written: %s", len(p.conflicts), strings.Join(shown, "; "))
-	if len(p.conflicts) > len(shown) {
-		msg += fmt.Sprintf("; and %d more", len(p.conflicts)-len(shown))
-	}
-	return temporal.NewNonRetryableApplicationError(msg, schemarestore.ErrConflict, nil)
+	return temporal.NewNonRetryableApplicationError(schemarestore.ConflictMessage(p.conflicts, len(p.conflicts)), schemarestore.ErrConflict, nil)
 }
 
 // PlanRestore is the preflight: it reads the snapshot and the target and says what a restore
@@ -444,13 +436,16 @@ func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput
 	if err != nil {
 		return schemarestore.Plan{}, err
 	}
-	if err := p.conflictError(); err != nil {
+	// A dry run shows its plan whatever it finds: the conflicts travel in the plan (the workflow
+	// then fails, showing both). A restore fails here, before anything is written.
+	if err := p.conflictError(); err != nil && !in.Spec.DryRun {
 		return schemarestore.Plan{}, err
 	}
 	out := schemarestore.Plan{Snapshot: p.snapshot, Subjects: len(p.subjects), Versions: len(p.versions), Register: len(p.register),
 		Delete: len(p.delete), Settings: len(p.settings), CurrentMode: p.currentMode, Empty: p.empty}
 	out.Diff = p.diff[:min(len(p.diff), schemarestore.MaxDiffLines)]
 	out.DiffTruncated = len(p.diff) > len(out.Diff)
+	out.Conflicts, out.ConflictCount = p.conflicts[:min(len(p.conflicts), schemarestore.MaxDiffLines)], len(p.conflicts)
 	return out, nil
 }
 

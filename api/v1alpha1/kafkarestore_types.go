@@ -102,7 +102,24 @@ type KafkaRestoreSpec struct {
 	// rateLimit caps throughput.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// onDamage says what a restore does when a segment of the backup cannot be read (damaged,
+	// truncated or missing): Fail (default) stops with the object and the first offset not
+	// restored; SkipBlock skips the unreadable records (the rest of that segment: its
+	// compressed stream cannot be resumed past the damage), goes on, and lists every skipped
+	// range in status.skipped and in an event.
+	// +kubebuilder:default=Fail
+	// +optional
+	OnDamage OnDamage `json:"onDamage,omitempty"`
 }
+
+// OnDamage is what a restore does with a backup segment it cannot read.
+// +kubebuilder:validation:Enum=Fail;SkipBlock
+type OnDamage string
+
+const (
+	OnDamageFail      OnDamage = "Fail"
+	OnDamageSkipBlock OnDamage = "SkipBlock"
+)
 
 // RestorePhase is the state of a restore.
 // +kubebuilder:validation:Enum=Draft;Ready;Restoring;Done;Failed
@@ -143,6 +160,10 @@ type KafkaRestoreStatus struct {
 	// completionTime of the restore.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// skipped lists the offset ranges a restore with onDamage SkipBlock could not read and
+	// skipped: "topic/partition from-to (object: reason)".
+	// +optional
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // KafkaRestore restores Kafka topics from a backup into a KafkaCluster.

@@ -75,14 +75,14 @@ func Segment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef
 			return err
 		}
 		if rec.Offset < ref.FirstOffset || rec.Offset > ref.LastOffset {
-			return fmt.Errorf("segment %s: record offset %d outside its range %d-%d", ref.Key, rec.Offset, ref.FirstOffset, ref.LastOffset)
+			return &archive.CorruptError{Object: ref.Key, Reason: fmt.Sprintf("record offset %d outside the segment's range %d-%d", rec.Offset, ref.FirstOffset, ref.LastOffset)}
 		}
 		if err := fn(rec); err != nil {
 			return err
 		}
 	}
 	if f := sr.Footer(); f.Count != ref.Count || f.ContentCRC != ref.ContentCRC {
-		return fmt.Errorf("segment %s: holds %d records (crc %08x) but the manifest says %d (crc %08x)", ref.Key, f.Count, f.ContentCRC, ref.Count, ref.ContentCRC)
+		return &archive.CorruptError{Object: ref.Key, Reason: fmt.Sprintf("holds %d records (crc %08x) but the manifest says %d (crc %08x)", f.Count, f.ContentCRC, ref.Count, ref.ContentCRC)}
 	}
 	return nil
 }

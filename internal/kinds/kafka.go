@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -83,6 +84,14 @@ var kafkaRestore = work[*arkivev1.KafkaRestore, kafkarestore.Status]{
 	phase:   func(o *arkivev1.KafkaRestore) string { return string(o.Status.Phase) },
 	mirror:  mirrorKafkaRestore,
 	restore: func(o *arkivev1.KafkaRestore) (*arkivev1.RestorePhase, bool) { return &o.Status.Phase, o.Spec.DryRun },
+	// Ranges skipped as unreadable (onDamage SkipBlock): a Warning event each time more are.
+	warning: func(o *arkivev1.KafkaRestore) (string, string) {
+		if len(o.Status.Skipped) == 0 {
+			return "", ""
+		}
+		return fmt.Sprintf("skipped %d unreadable offset range(s) of the backup: %s", len(o.Status.Skipped), strings.Join(o.Status.Skipped, "; ")),
+			fmt.Sprintf("%d skipped ranges", len(o.Status.Skipped))
+	},
 }.entry()
 
 func mirrorKafkaRestore(kr *arkivev1.KafkaRestore, s *kafkarestore.Status) {
@@ -90,6 +99,10 @@ func mirrorKafkaRestore(kr *arkivev1.KafkaRestore, s *kafkarestore.Status) {
 	st.Phase = arkivev1.RestorePhase(s.Phase)
 	st.LastError = s.LastError
 	st.Progress = &arkivev1.RestoreProgress{Records: s.Records, Bytes: s.Bytes, Percent: s.Percent}
+	st.Skipped = nil
+	for _, sk := range s.Skipped {
+		st.Skipped = append(st.Skipped, sk.String())
+	}
 	setTime(&st.StartTime, s.StartTime)
 	setTime(&st.CompletionTime, s.CompletionTime)
 	cond, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning, fmt.Sprintf("%s: %d records (%d%%)", s.Phase, s.Records, s.Percent)

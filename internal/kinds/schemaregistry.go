@@ -80,10 +80,16 @@ func mirrorSchemaRestore(rs *arkivev1.SchemaRegistryRestore, s *schemarestore.St
 	st.LastError = s.LastError
 	st.SubjectsRestored, st.VersionsRestored = int32(s.SubjectsRestored), int32(s.VersionsRestored)
 	st.Diff = nil
-	if s.Plan != nil {
-		st.Diff = s.Plan.Diff[:min(len(s.Plan.Diff), maxStatusDiff)]
-		if len(s.Plan.Diff) > maxStatusDiff || s.Plan.DiffTruncated {
-			st.Diff = append(st.Diff, fmt.Sprintf("… %d changes in all; the workflow's status query has more", s.Plan.Changes()))
+	if p := s.Plan; p != nil {
+		// A dry run's conflicts come first: they are why it failed.
+		lines := make([]string, 0, len(p.Conflicts)+len(p.Diff))
+		for _, c := range p.Conflicts {
+			lines = append(lines, "conflict: "+c)
+		}
+		lines = append(lines, p.Diff...)
+		st.Diff = lines[:min(len(lines), maxStatusDiff)]
+		if len(lines) > maxStatusDiff || p.DiffTruncated || p.ConflictCount > len(p.Conflicts) {
+			st.Diff = append(st.Diff, fmt.Sprintf("… %d conflicts and %d changes in all; the workflow's status query has more", p.ConflictCount, p.Changes()))
 		}
 	}
 	setTime(&st.StartTime, s.StartTime)

@@ -37,6 +37,7 @@ func KafkaRestoreSpec(s arkivev1.KafkaRestoreSpec) (kafkarestore.Spec, error) {
 		ConsumerGroups:   slices.Clone(s.ConsumerGroups),
 		AllowNonEmpty:    s.AllowNonEmpty,
 		DryRun:           s.DryRun,
+		OnDamage:         string(s.OnDamage),
 	}
 	if s.Source.Backup == "" {
 		return out, fmt.Errorf("spec.source.backup: must not be empty")

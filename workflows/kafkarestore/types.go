@@ -1,6 +1,7 @@
 package kafkarestore
 
 import (
+	"fmt"
 	"time"
 
 	"arkive.io/arkive/api/status"
@@ -98,6 +99,8 @@ type Spec struct {
 	Window           Window         `json:"window,omitzero"`
 	CreateTopics     bool           `json:"createTopics"`
 	OriginHeaders    bool           `json:"originHeaders,omitempty"`
+	// OnDamage is Fail (or empty) or SkipBlock.
+	OnDamage string `json:"onDamage,omitempty"`
 	ConsumerGroups   []string       `json:"consumerGroups,omitempty"`
 	AllowNonEmpty    bool           `json:"allowNonEmpty,omitempty"`
 	DryRun           bool           `json:"dryRun,omitempty"`
@@ -190,6 +193,7 @@ type RestoreInput struct {
 	Mapping       string                `json:"mapping"`
 	Window        Window                `json:"window,omitzero"`
 	OriginHeaders bool                  `json:"originHeaders,omitempty"`
+	OnDamage      string                `json:"onDamage,omitempty"`
 	RateLimit     RateLimit             `json:"rateLimit,omitzero"`
 	Generation    int64                 `json:"generation"`
 	Groups        []archive.GroupOffset `json:"groups,omitempty"`
@@ -217,6 +221,29 @@ type Progress struct {
 	// OffsetMapTruncated says the map stopped at maxOffsetRanges ranges.
 	OffsetMapTruncated bool `json:"offsetMapTruncated,omitempty"`
 	Done               bool `json:"done,omitempty"`
+	// Skipped are the ranges this stream could not read and skipped (onDamage SkipBlock).
+	Skipped []SkippedRange `json:"skipped,omitempty"`
+}
+
+// OnDamageSkipBlock skips what a restore cannot read; anything else fails it.
+const OnDamageSkipBlock = "SkipBlock"
+
+// ErrDamagedBackup: a segment of the backup cannot be read (damaged, truncated, missing).
+const ErrDamagedBackup = "DamagedBackup"
+
+// SkippedRange is a range of source offsets a restore could not read, and why.
+type SkippedRange struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      int64  `json:"from"`
+	To        int64  `json:"to"`
+	Object    string `json:"object"`
+	Reason    string `json:"reason"`
+}
+
+// String is how the status lists it.
+func (s SkippedRange) String() string {
+	return fmt.Sprintf("%s/%d %d-%d (%s: %s)", s.Topic, s.Partition, s.From, s.To, s.Object, s.Reason)
 }
 
 // OffsetRange maps Count consecutive source offsets from SourceFrom of Partition to
@@ -263,6 +290,8 @@ type Status struct {
 	CompletionTime time.Time         `json:"completionTime,omitzero"`
 	LastError      string            `json:"lastError,omitempty"`
 	Warnings       []string          `json:"warnings,omitempty"`
+	// Skipped lists every range skipped as unreadable (onDamage SkipBlock).
+	Skipped []SkippedRange `json:"skipped,omitempty"`
 }
 
 // PartitionStatus is one stream's progress.

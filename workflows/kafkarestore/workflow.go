@@ -186,7 +186,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 			}
 		}
 		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
-			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, RateLimit: limit,
+			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, OnDamage: r.in.Spec.OnDamage, RateLimit: limit,
 			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], MaxRunTime: streamRunTime}
 		left++
 		sel.AddFuture(workflow.ExecuteActivity(actx, ActivityRestore, in), func(f workflow.Future) {
@@ -206,6 +206,12 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 				// Keep the furthest checkpoint the attempts reported; a later activity checks
 				// the target against it, so even an older one would not duplicate.
 				if errors.As(err, &timeout) && timeout.HasLastHeartbeatDetails() && timeout.LastHeartbeatDetails(&p) == nil {
+					r.state.Progress[i] = &p
+				}
+				// A damaged backup fails the stream with its progress: the records written
+				// before the damage are accounted for in the status.
+				var appErr *temporal.ApplicationError
+				if errors.As(err, &appErr) && appErr.Type() == ErrDamagedBackup && appErr.HasDetails() && appErr.Details(&p) == nil {
 					r.state.Progress[i] = &p
 				}
 				if firstErr == nil {
@@ -282,7 +288,7 @@ func (r *restore) activityCtx(ctx workflow.Context, timeout, heartbeat time.Dura
 
 func (r *restore) snapshot() Status {
 	s := r.status
-	s.Records, s.Bytes, s.Partitions, s.Groups = 0, 0, nil, nil
+	s.Records, s.Bytes, s.Partitions, s.Groups, s.Skipped = 0, 0, nil, nil, nil
 	if r.state.Plan == nil {
 		return s
 	}
@@ -298,6 +304,7 @@ func (r *restore) snapshot() Status {
 			s.Records += p.Records
 			s.Bytes += p.Bytes
 			s.Groups = append(s.Groups, p.Groups...)
+			s.Skipped = append(s.Skipped, p.Skipped...)
 		}
 		planned += st.Records
 		s.Partitions = append(s.Partitions, ps)

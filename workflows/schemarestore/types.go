@@ -1,6 +1,8 @@
 package schemarestore
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"arkive.io/arkive/api/status"
@@ -96,6 +98,10 @@ type Plan struct {
 	CurrentMode string `json:"currentMode"`
 	// Empty: the target holds no subject (IMPORT mode without force).
 	Empty bool `json:"empty"`
+	// Conflicts (dry runs only: a restore fails its preflight instead) are what the target
+	// holds that the restore would have to overwrite, at most MaxDiffLines.
+	Conflicts     []string `json:"conflicts,omitempty"`
+	ConflictCount int      `json:"conflictCount,omitempty"`
 }
 
 // Changes is how many writes the plan makes.
@@ -145,4 +151,18 @@ type Status struct {
 	StartTime        time.Time `json:"startTime,omitzero"`
 	CompletionTime   time.Time `json:"completionTime,omitzero"`
 	LastError        string    `json:"lastError,omitempty"`
+}
+
+// maxConflictsShown bounds the conflicts one error message names.
+const maxConflictsShown = 20
+
+// ConflictMessage is the failure message of a preflight that found count conflicts (the first
+// of them in conflicts).
+func ConflictMessage(conflicts []string, count int) string {
+	shown := conflicts[:min(len(conflicts), maxConflictsShown)]
+	msg := fmt.Sprintf("preflight found %d conflict(s) with the target registry; nothing was written: %s", count, strings.Join(shown, "; "))
+	if count > len(shown) {
+		msg += fmt.Sprintf("; and %d more", count-len(shown))
+	}
+	return msg
 }

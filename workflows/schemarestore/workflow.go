@@ -34,6 +34,10 @@ func SchemaRegistryRestore(ctx workflow.Context, in Input) (Status, error) {
 	st.Plan = &plan
 	st.Phase = PhaseReady
 	switch {
+	case in.Spec.DryRun && plan.ConflictCount > 0:
+		// The dry run's answer is its plan, conflicts included: it fails as the restore would,
+		// with the plan in the status.
+		return fail(temporal.NewNonRetryableApplicationError(ConflictMessage(plan.Conflicts, plan.ConflictCount), ErrConflict, nil))
 	case in.Spec.DryRun:
 		st.Reason, st.CompletionTime = ReasonDryRun, workflow.Now(ctx)
 		return st, nil
