@@ -100,11 +100,11 @@ type Spec struct {
 	CreateTopics     bool           `json:"createTopics"`
 	OriginHeaders    bool           `json:"originHeaders,omitempty"`
 	// OnDamage is Fail (or empty) or SkipBlock.
-	OnDamage string `json:"onDamage,omitempty"`
-	ConsumerGroups   []string       `json:"consumerGroups,omitempty"`
-	AllowNonEmpty    bool           `json:"allowNonEmpty,omitempty"`
-	DryRun           bool           `json:"dryRun,omitempty"`
-	RateLimit        RateLimit      `json:"rateLimit,omitzero"`
+	OnDamage       string    `json:"onDamage,omitempty"`
+	ConsumerGroups []string  `json:"consumerGroups,omitempty"`
+	AllowNonEmpty  bool      `json:"allowNonEmpty,omitempty"`
+	DryRun         bool      `json:"dryRun,omitempty"`
+	RateLimit      RateLimit `json:"rateLimit,omitzero"`
 }
 
 // Input starts a KafkaRestore workflow.
