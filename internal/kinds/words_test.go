@@ -76,3 +76,24 @@ func TestRunOutcomesAreDocumented(t *testing.T) {
 		require.Contains(t, doc, o, "outcome %s is documented", o)
 	}
 }
+
+// The operator's Warning events (the table's Warning): a KafkaRestore that skipped unreadable
+// ranges warns with every range, and once per new count; a ResourceBackup storing Secrets in
+// plain text warns once per snapshot; without either, there is nothing to warn about.
+func TestWarningsForEvents(t *testing.T) {
+	kr := &arkivev1.KafkaRestore{}
+	w, run := WorkKind("KafkaRestore").Warning(kr)
+	require.Empty(t, w)
+	require.Empty(t, run)
+	kr.Status.Skipped = []string{"orders/0 100-199 (kafka/b/topics/orders/0/x.seg: missing)"}
+	w, run = WorkKind("KafkaRestore").Warning(kr)
+	require.Contains(t, w, "skipped 1 unreadable offset range(s)")
+	require.Contains(t, w, "orders/0 100-199")
+	require.Equal(t, "1 skipped ranges", run)
+
+	rb := &arkivev1.ResourceBackup{Status: arkivev1.ResourceBackupStatus{Warning: "Secrets are stored without encryption", LastSnapshot: "s2"}}
+	w, run = WorkKind("ResourceBackup").Warning(rb)
+	require.Equal(t, "Secrets are stored without encryption", w)
+	require.Equal(t, "s2", run)
+	require.Nil(t, WorkKind("KafkaBackup").Warning, "kinds without warnings have no hook")
+}
