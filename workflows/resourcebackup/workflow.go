@@ -9,9 +9,6 @@ import (
 	"arkive.io/arkive/workflows"
 )
 
-// continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
-const continueAfterEvents = 2000
-
 type backup struct {
 	in        Input
 	state     State
@@ -33,37 +30,28 @@ func ResourceBackup(ctx workflow.Context, in RunInput) error {
 	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.status(), nil }); err != nil {
 		return err
 	}
-	for {
-		b.sig.Drain(ctx)
-		if ctx.Err() != nil {
-			return nil // cancelled (the resource was deleted): stop cleanly
-		}
-		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
-			st := b.state
-			st.Triggered = b.triggered
-			return workflow.NewContinueAsNewError(ctx, ResourceBackup, RunInput{Input: b.in, State: &st})
-		}
-		if !b.in.Spec.Enabled || b.state.Paused {
-			b.sig.Wait(ctx)
-			continue
-		}
-		now := workflow.Now(ctx)
-		first := b.state.Runs == 0 && b.state.Halted == ""
-		due := b.triggered || first || (b.state.Halted == "" && !b.state.NextAt.IsZero() && !now.Before(b.state.NextAt))
-		if due {
-			b.triggered = false
+	loop := workflows.SnapshotLoop{Sig: b.sig, Triggered: &b.triggered,
+		Active: func() bool { return b.in.Spec.Enabled && !b.state.Paused },
+		Halted: func() bool { return b.state.Halted != "" },
+		Due: func(now time.Time) bool {
+			// The first snapshot at start; then on each tick (no tick without a schedule).
+			return b.state.Halted == "" && (b.state.Runs == 0 || (!b.state.NextAt.IsZero() && !now.Before(b.state.NextAt)))
+		},
+		Take: func(ctx workflow.Context) {
 			b.snapshot(ctx)
 			if err := b.schedule(ctx); err != nil {
 				b.state.LastError = workflows.RootMessage(err)
 				b.state.Halted, b.state.HaltType = b.state.LastError, ErrInvalidSpec
 			}
-		}
-		wake := b.state.NextAt
-		if b.state.Halted != "" {
-			wake = time.Time{} // only a signal brings it back
-		}
-		b.sig.WaitUntil(ctx, wake)
+		},
+		Next: func() time.Time { return b.state.NextAt },
+		ContinueAsNew: func(ctx workflow.Context) error {
+			st := b.state
+			st.Triggered = b.triggered
+			return workflow.NewContinueAsNewError(ctx, ResourceBackup, RunInput{Input: b.in, State: &st})
+		},
 	}
+	return loop.Run(ctx)
 }
 
 // schedule sets the next snapshot time: the next cron tick after now, none without a schedule,

@@ -9,9 +9,6 @@ import (
 	"arkive.io/arkive/workflows"
 )
 
-// continueAfterEvents bounds a run's history well below Temporal's 10k-event warning.
-const continueAfterEvents = 2000
-
 type backup struct {
 	in    Input
 	state State
@@ -33,32 +30,21 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshotStatus(), nil }); err != nil {
 		return err
 	}
-	for {
-		b.sig.Drain(ctx)
-		if ctx.Err() != nil {
-			return nil // cancelled (the resource was deleted): stop cleanly
-		}
-		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
+	loop := workflows.SnapshotLoop{Sig: b.sig, Triggered: &b.triggered,
+		Active: func() bool { return b.in.Spec.Enabled && !b.state.Paused },
+		Halted: func() bool { return b.state.Halted != "" },
+		Due: func(now time.Time) bool {
+			return b.state.Halted == "" && (b.state.LastCheck.IsZero() || !now.Before(b.state.NextAt))
+		},
+		Take: b.snapshot,
+		Next: func() time.Time { return b.state.NextAt },
+		ContinueAsNew: func(ctx workflow.Context) error {
 			st := b.state
 			st.Triggered = b.triggered
 			return workflow.NewContinueAsNewError(ctx, SchemaRegistryBackup, RunInput{Input: b.in, State: &st})
-		}
-		if !b.in.Spec.Enabled || b.state.Paused {
-			b.sig.Wait(ctx)
-			continue
-		}
-		now := workflow.Now(ctx)
-		due := b.triggered || (b.state.Halted == "" && (b.state.LastCheck.IsZero() || !now.Before(b.state.NextAt)))
-		if due {
-			b.triggered = false
-			b.snapshot(ctx)
-		}
-		wake := b.state.NextAt
-		if b.state.Halted != "" {
-			wake = time.Time{} // only a signal brings it back
-		}
-		b.sig.WaitUntil(ctx, wake)
+		},
 	}
+	return loop.Run(ctx)
 }
 
 // snapshot takes one snapshot and applies retention; failures land in the state.
