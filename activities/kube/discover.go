@@ -161,3 +161,11 @@ func (f *filter) serverSelector() string {
 
 // dynamicResource is a resource's client, namespaced or not.
 type dynamicResource = dynamic.ResourceInterface
+
+// resourceIn is kind k's client in namespace ns ("": a cluster-scoped kind).
+func resourceIn(c *clients, k archive.KindInfo, ns string) dynamicResource {
+	if ns == "" {
+		return c.dyn.Resource(gvr(k))
+	}
+	return c.dyn.Resource(gvr(k)).Namespace(ns)
+}

@@ -149,9 +149,6 @@ func (a *Activities) load(ctx context.Context, conn rr.Connection, spec rr.Spec,
 			return nil, invalidf("spec.selection.namespaces[%d]: snapshot %s holds nothing of namespace %q", i, ref.ID, ns)
 		}
 	}
-	keepStatus := func(k archive.KindInfo) bool {
-		return slices.ContainsFunc(spec.RestoreStatus, func(s rr.Kind) bool { return s.Group == k.Group && s.Kind == k.Kind })
-	}
 	rs := &restoreSet{c: c, snapshot: ref.ID, inSet: map[string]bool{}}
 	usedNS, usedCRD := map[string]bool{}, map[string]bool{}
 	var picked []*item
@@ -187,7 +184,7 @@ func (a *Activities) load(ctx context.Context, conn rr.Connection, spec rr.Spec,
 	}
 	all := append(head, picked...)
 	for _, it := range all {
-		strip(it.obj, it.info, keepStatus(it.info))
+		strip(it.obj, it.info, keepsStatus(spec, it.info))
 		mapNamespaces(it.obj, it.info, spec.NamespaceMapping)
 		it.ns, it.name = it.obj.GetNamespace(), it.obj.GetName()
 		rs.inSet[ownerKey(it.info.APIVersion(), it.info.Kind, it.ns, it.name)] = true
@@ -231,13 +228,12 @@ func (a *Activities) load(ctx context.Context, conn rr.Connection, spec rr.Spec,
 		}
 		return a.depth - b.depth
 	})
-	for _, k := range keys {
+	order := map[string]int{}
+	for i, k := range keys {
 		rs.steps = append(rs.steps, rr.Step{Name: stepName(k.cat, k.depth), Objects: counts[k]})
+		order[rs.steps[i].Name] = i
 	}
-	slices.SortStableFunc(all, func(a, b *item) int {
-		return slices.IndexFunc(rs.steps, func(s rr.Step) bool { return s.Name == a.step }) -
-			slices.IndexFunc(rs.steps, func(s rr.Step) bool { return s.Name == b.step })
-	})
+	slices.SortStableFunc(all, func(a, b *item) int { return order[a.step] - order[b.step] })
 	rs.items = all
 	return rs, nil
 }
@@ -342,11 +338,7 @@ func (rs *restoreSet) existing(ctx context.Context, t *target) (map[*item]*unstr
 	}
 	out := map[*item]*unstructured.Unstructured{}
 	for s, names := range want {
-		ri := rs.c.dyn.Resource(gvr(s.k)).Namespace(s.ns)
-		if s.k == namespaceKind || !s.k.Namespaced {
-			ri = rs.c.dyn.Resource(gvr(s.k))
-		}
-		err := listPages(ctx, ri, "", func(u *unstructured.Unstructured) error {
+		err := listPages(ctx, resourceIn(rs.c, s.k, s.ns), "", func(u *unstructured.Unstructured) error {
 			if it := names[u.GetName()]; it != nil {
 				out[it] = u.DeepCopy()
 			}
@@ -533,13 +525,7 @@ type writer struct {
 	uids map[string]types.UID // owners' uids in the target, by ownerKey
 }
 
-func (w *writer) resource(it *item) dynamicResource {
-	r := w.rs.c.dyn.Resource(gvr(it.info))
-	if it.ns != "" {
-		return r.Namespace(it.ns)
-	}
-	return r
-}
+func (w *writer) resource(it *item) dynamicResource { return resourceIn(w.rs.c, it.info, it.ns) }
 
 // write writes one item and says what it did. A definitive refusal of the API server is the
 // object's failure (the restore goes on); anything else is returned, and the step retried.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"gocloud.dev/blob"
@@ -153,7 +154,7 @@ func (a *Activities) Snapshot(ctx context.Context, in resourcebackup.SnapshotInp
 			scopes = namespaces2names(namespaces)
 		}
 		for _, ns := range scopes {
-			ri := c.dyn.Resource(gvr(k.info)).Namespace(ns)
+			ri := resourceIn(c, k.info, ns)
 			if len(k.t.Names) == 0 {
 				if err := listPages(ctx, ri, f.serverSelector(), take); err != nil {
 					return resourcebackup.SnapshotResult{}, fmt.Errorf("list %s in %q: %w", kindName(k.info.Group, k.info.Kind), ns, err)
@@ -244,7 +245,7 @@ func selectNamespaces(ctx context.Context, c *clients, names []string, selector 
 			return nil, fmt.Errorf("list namespaces matching %q: %w", selector, err)
 		}
 	}
-	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int { return compareStrings(a.GetName(), b.GetName()) })
+	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out, nil
 }
 
@@ -254,16 +255,6 @@ func namespaces2names(nss []*unstructured.Unstructured) []string {
 		out = append(out, ns.GetName())
 	}
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Prune removes snapshots from the manifest first, then deletes their objects: a crash in
