@@ -27,6 +27,9 @@ const (
 	// ErrKubernetes: the Kubernetes API answered with an error (definitive, with its message,
 	// or passing, and retried).
 	ErrKubernetes = "KubernetesError"
+	// ErrZooKeeper: a ZooKeeper ensemble answered with an error (definitive, with its
+	// message, or passing, and retried).
+	ErrZooKeeper = "ZooKeeperError"
 	// ErrStorage: the storage failed on a cause that may pass; retried.
 	ErrStorage = "StorageError"
 )
@@ -95,4 +98,14 @@ type ResourceSelection struct {
 	Resources         []ResourceType `json:"resources,omitempty"`
 	LabelSelectors    []string       `json:"labelSelectors,omitempty"`
 	Exclude           []ResourceType `json:"exclude,omitempty"`
+}
+
+// ZooKeeperConnection reaches a ZooKeeper ensemble and a backup's storage, like
+// KafkaConnection: specs as JSON (Secret references only), their namespace, the backup's name.
+type ZooKeeperConnection struct {
+	Namespace   string          `json:"namespace"`
+	Backup      string          `json:"backup"`
+	Ensemble    json.RawMessage `json:"ensemble"`
+	Storage     json.RawMessage `json:"storage"`
+	StorageName string          `json:"storageName"`
 }

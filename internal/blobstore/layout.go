@@ -168,25 +168,37 @@ func SchemaBackupFromManifestKey(key string) (string, bool) {
 	return backupFromManifestKey(key, SchemaBackupsPrefix())
 }
 
+// SnapshotLayout is the key space of one backup that takes whole snapshots stored as chunks
+// (Kubernetes resources, ZooKeeper trees): a manifest and a prefix per snapshot.
+type SnapshotLayout struct{ root string }
+
 // ResourceLayout is the key space of one Kubernetes resource backup.
-type ResourceLayout struct{ root string }
+type ResourceLayout = SnapshotLayout
+
+// ZooKeeperLayout is the key space of one ZooKeeper backup.
+type ZooKeeperLayout = SnapshotLayout
 
 // Resources returns the key space of the named resource backup.
-func Resources(backup string) (ResourceLayout, error) {
+func Resources(backup string) (ResourceLayout, error) { return snapshots(ResourceBackupsPrefix(), backup) }
+
+// ZooKeeper returns the key space of the named ZooKeeper backup.
+func ZooKeeper(backup string) (ZooKeeperLayout, error) { return snapshots(ZooKeeperBackupsPrefix(), backup) }
+
+func snapshots(prefix, backup string) (SnapshotLayout, error) {
 	if err := ValidateBackupName(backup); err != nil {
-		return ResourceLayout{}, err
+		return SnapshotLayout{}, err
 	}
-	return ResourceLayout{root: ResourceBackupsPrefix() + backup + "/"}, nil
+	return SnapshotLayout{root: prefix + backup + "/"}, nil
 }
 
 // Root is the prefix under which everything of this backup lives.
-func (l ResourceLayout) Root() string { return l.root }
+func (l SnapshotLayout) Root() string { return l.root }
 
 // Manifest is the key of the list of snapshots.
-func (l ResourceLayout) Manifest() string { return l.root + "manifest.json" }
+func (l SnapshotLayout) Manifest() string { return l.root + "manifest.json" }
 
 // Snapshot is the prefix of one snapshot's objects: its index and its chunks.
-func (l ResourceLayout) Snapshot(id string) (string, error) {
+func (l SnapshotLayout) Snapshot(id string) (string, error) {
 	if !snapshotID.MatchString(id) || id == "." || id == ".." {
 		return "", fmt.Errorf("snapshot id %q: must be 1-128 letters, digits, '.', '_' or '-'", id)
 	}
@@ -195,6 +207,14 @@ func (l ResourceLayout) Snapshot(id string) (string, error) {
 
 // ResourceBackupsPrefix is the prefix under which every resource backup of a storage lives.
 func ResourceBackupsPrefix() string { return "resources/" }
+
+// ZooKeeperBackupsPrefix is the prefix under which every ZooKeeper backup of a storage lives.
+func ZooKeeperBackupsPrefix() string { return "zookeeper/" }
+
+// ZooKeeperBackupFromManifestKey returns the ZooKeeper backup a manifest key belongs to.
+func ZooKeeperBackupFromManifestKey(key string) (string, bool) {
+	return backupFromManifestKey(key, ZooKeeperBackupsPrefix())
+}
 
 // ResourceBackupFromManifestKey returns the resource backup a manifest key belongs to.
 func ResourceBackupFromManifestKey(key string) (string, bool) {

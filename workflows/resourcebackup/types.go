@@ -69,22 +69,10 @@ type RunInput struct {
 	State *State `json:"state,omitempty"`
 }
 
-// State survives continue-as-new.
+// State survives continue-as-new: the shared cron backup's, and the newest snapshot's size.
 type State struct {
-	Paused       bool      `json:"paused,omitempty"`
-	LastBackup   time.Time `json:"lastBackup,omitzero"`
-	LastSnapshot string    `json:"lastSnapshot,omitempty"`
-	Snapshots    int       `json:"snapshots,omitempty"`
-	Objects      int       `json:"objects,omitempty"`
-	Runs         int       `json:"runs,omitempty"`
-	// NextAt is the next scheduled snapshot (zero: none until a trigger).
-	NextAt time.Time `json:"nextAt,omitzero"`
-	// Halted holds a permanent error: nothing is tried until a trigger, resume or new spec.
-	Halted    string `json:"halted,omitempty"`
-	HaltType  string `json:"haltType,omitempty"`
-	LastError string `json:"lastError,omitempty"`
-	Warning   string `json:"warning,omitempty"`
-	Triggered bool   `json:"triggered,omitempty"`
+	workflows.CronState
+	Objects int `json:"objects,omitempty"`
 }
 
 // SnapshotInput asks for one snapshot; ID and Time come from the workflow's clock, so a retry
