@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every real test server and tool Arkive's tests and lint need. Idempotent: each piece is
 # built or fetched once per version into $ARKIVE_CACHE; a second run only checks and re-links.
-# Usage: hack/install.sh [all|tools|temporal|envtest|kafka|minio|azurite|gcs|debian]...
+# Usage: hack/install.sh [all|tools|temporal|envtest|kafka|zookeeper|kazoo|minio|azurite|gcs|debian]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -86,6 +86,41 @@ POM
   touch "$KAFKA_HOME/.complete"
 }
 
+# Apache ZooKeeper 3.9 from Maven Central, with the jars its server needs at run time that the
+# pom leaves optional (metrics, snappy) and a logger. 3.8 runs from Kafka's jars (install_kafka).
+install_zookeeper() {
+  [ -f "$ZOOKEEPER_HOME/.complete" ] && return 0
+  apt_ensure java openjdk-17-jre-headless
+  apt_ensure mvn maven
+  log "fetching Apache ZooKeeper $ZOOKEEPER_VERSION jars from Maven Central (once)"
+  local work="$ARKIVE_CACHE/src/zookeeper-$ZOOKEEPER_VERSION"
+  rm -rf "$work" "$ZOOKEEPER_HOME" && mkdir -p "$work" "$ZOOKEEPER_HOME/libs"
+  cat >"$work/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>io.arkive.hack</groupId><artifactId>zookeeper-runtime</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.zookeeper</groupId><artifactId>zookeeper</artifactId><version>$ZOOKEEPER_VERSION</version></dependency>
+    <dependency><groupId>io.dropwizard.metrics</groupId><artifactId>metrics-core</artifactId><version>4.1.12.1</version></dependency>
+    <dependency><groupId>org.xerial.snappy</groupId><artifactId>snappy-java</artifactId><version>1.1.10.5</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>2.0.13</version></dependency>
+  </dependencies>
+</project>
+POM
+  (cd "$work" && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$ZOOKEEPER_HOME/libs") || die "maven could not fetch ZooKeeper $ZOOKEEPER_VERSION"
+  touch "$ZOOKEEPER_HOME/.complete"
+}
+
+# kazoo, a ZooKeeper client we did not write, in its own virtualenv: tests compare trees with it.
+install_kazoo() {
+  [ -x "$KAZOO_HOME/bin/python" ] && "$KAZOO_HOME/bin/python" -c 'import kazoo' 2>/dev/null && return 0
+  log "installing kazoo $KAZOO_VERSION from PyPI (once)"
+  rm -rf "$KAZOO_HOME"
+  python3 -m venv "$KAZOO_HOME" && "$KAZOO_HOME/bin/pip" install -q "kazoo==$KAZOO_VERSION" || die "pip install kazoo failed"
+}
+
 install_azurite() {
   [ -x "$AZURITE_HOME/node_modules/.bin/azurite-blob" ] && return 0
   apt_ensure npm npm
@@ -98,8 +133,8 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) install_debian; install_tools; install_kafka; install_azurite; install_gcs; install_minio; install_temporal; install_envtest ;;
-    debian | tools | temporal | envtest | kafka | minio | azurite | gcs) "install_$t" ;;
+    all) install_debian; install_tools; install_kafka; install_zookeeper; install_kazoo; install_azurite; install_gcs; install_minio; install_temporal; install_envtest ;;
+    debian | tools | temporal | envtest | kafka | zookeeper | kazoo | minio | azurite | gcs) "install_$t" ;;
     *) die "unknown target $t" ;;
   esac
 done

@@ -11,6 +11,8 @@ KUBE_VERSION=v1.37.1               # kube-apiserver built from source for envtes
 KUBE_STAGING_VERSION=v0.37.1       # the staging modules that go with KUBE_VERSION
 KAFKA_VERSION=3.9.1                # org.apache.kafka:kafka_2.13 from Maven Central, KRaft mode
 SCALA_BINARY=2.13
+ZOOKEEPER_VERSION=3.9.4            # org.apache.zookeeper:zookeeper from Maven Central; 3.8.4 runs from Kafka's own jars
+KAZOO_VERSION=2.11.0               # the independent Python client tests compare trees with (PyPI)
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 FAKE_GCS_VERSION=v1.56.1
 AZURITE_VERSION=3.37.0
@@ -29,12 +31,16 @@ ARKIVE_KAFKA_SASL_SSL_PORT="${ARKIVE_KAFKA_SASL_SSL_PORT:-19096}"   # SASL over 
 # Test-only credentials of the SASL listeners (PLAIN and SCRAM-SHA-256/512 for the same user).
 ARKIVE_KAFKA_SASL_USER=arkive
 ARKIVE_KAFKA_SASL_PASSWORD=arkive-sasl-test-password
+ARKIVE_ZOOKEEPER_PORT="${ARKIVE_ZOOKEEPER_PORT:-19181}"       # ZooKeeper 3.9
+ARKIVE_ZOOKEEPER38_PORT="${ARKIVE_ZOOKEEPER38_PORT:-19182}"   # ZooKeeper 3.8, as Kafka 3.x clusters run it
 ARKIVE_MINIO_PORT="${ARKIVE_MINIO_PORT:-19000}"
 ARKIVE_AZURITE_PORT="${ARKIVE_AZURITE_PORT:-19010}"
 ARKIVE_GCS_PORT="${ARKIVE_GCS_PORT:-19020}"
 
 ENVTEST_ASSETS="$ARKIVE_CACHE/envtest-$KUBE_VERSION"
 KAFKA_HOME="$ARKIVE_CACHE/kafka-$KAFKA_VERSION"
+ZOOKEEPER_HOME="$ARKIVE_CACHE/zookeeper-$ZOOKEEPER_VERSION"
+KAZOO_HOME="$ARKIVE_CACHE/kazoo-$KAZOO_VERSION"
 AZURITE_HOME="$ARKIVE_CACHE/azurite-$AZURITE_VERSION"
 TLS_DIR="$ARKIVE_CACHE/tls-v1"     # the test CA and certificates of the TLS listener, made once
 

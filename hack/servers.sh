@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts and stops the shared real test servers on loopback: Temporal dev server, Apache Kafka
-# (KRaft), MinIO, Azurite and fake-gcs-server. kube-apiserver + etcd are started per test package
+# (KRaft), Apache ZooKeeper 3.9 and 3.8, MinIO, Azurite and fake-gcs-server. kube-apiserver + etcd are started per test package
 # by envtest from $KUBEBUILDER_ASSETS. Idempotent: a server whose pid is alive is left running.
 # `hack/servers.sh start` writes $ARKIVE_RUN/env, the variables tests read to find each server.
 # Usage: hack/servers.sh start [server...]|stop|kill SERVER|env
@@ -145,6 +145,35 @@ PROPS
   wait_port kafka "$ARKIVE_KAFKA_SASL_SSL_PORT"
 }
 
+# start_zk NAME PORT CLASSPATH: a standalone ZooKeeper with a fresh data dir each start, TTL
+# nodes enabled (extendedTypesEnabled) and the srvr four-letter word a backup reads the zxid with.
+start_zk() {
+  local name=$1 port=$2 cp=$3 dir="$ARKIVE_RUN/$1"
+  alive "$name" && return 0
+  free_ports "$name" "$4"
+  [ -n "${ARKIVE_KEEP_DATA:-}" ] && [ -f "$dir/zoo.cfg" ] || {
+    rm -rf "$dir" && mkdir -p "$dir/data"
+    printf 'tickTime=2000\ndataDir=%s/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=srvr,ruok,stat\nadmin.enableServer=false\n' \
+      "$dir" "$port" >"$dir/zoo.cfg"
+  }
+  spawn "$name" java -Xms64m -Xmx1g -Dzookeeper.extendedTypesEnabled=true -Dzookeeper.admin.enableServer=false -Dznode.container.checkIntervalMs=1000 \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dlog4j.configuration="file:$ARKIVE_RUN/kafka/log4j.properties" \
+    -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg"
+  wait_port "$name" "$port"
+  # The port opens before the server serves: wait until srvr answers with a mode.
+  local deadline=$((SECONDS + 60)) out
+  until out=$(exec 3<>"/dev/tcp/127.0.0.1/$port" && printf srvr >&3 && cat <&3) && [[ $out == *Mode:* ]]; do
+    [ $SECONDS -lt $deadline ] || die "$name does not serve on $port"
+    sleep 0.2
+  done
+}
+start_zookeeper() { start_zk zookeeper "$ARKIVE_ZOOKEEPER_PORT" "$ZOOKEEPER_HOME/libs/*" ARKIVE_ZOOKEEPER_PORT; }
+start_zookeeper38() {
+  mkdir -p "$ARKIVE_RUN/kafka"
+  [ -f "$ARKIVE_RUN/kafka/log4j.properties" ] || printf 'log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$ARKIVE_RUN/kafka/log4j.properties"
+  start_zk zookeeper38 "$ARKIVE_ZOOKEEPER38_PORT" "$KAFKA_HOME/libs/*" ARKIVE_ZOOKEEPER38_PORT
+}
+
 start_minio() {
   free_ports minio ARKIVE_MINIO_PORT
   mkdir -p "$ARKIVE_RUN/minio"
@@ -179,6 +208,9 @@ export ARKIVE_TEST_KAFKA_SASL_PASSWORD=$ARKIVE_KAFKA_SASL_PASSWORD
 export ARKIVE_TEST_KAFKA_TLS=127.0.0.1:$ARKIVE_KAFKA_SSL_PORT
 export ARKIVE_TEST_KAFKA_TLS_DIR=$TLS_DIR
 export ARKIVE_TEST_KAFKA_SASL_SSL=127.0.0.1:$ARKIVE_KAFKA_SASL_SSL_PORT
+export ARKIVE_TEST_ZOOKEEPER=127.0.0.1:$ARKIVE_ZOOKEEPER_PORT
+export ARKIVE_TEST_ZOOKEEPER38=127.0.0.1:$ARKIVE_ZOOKEEPER38_PORT
+export ARKIVE_TEST_KAZOO=$KAZOO_HOME/bin/python
 export ARKIVE_TEST_MINIO=http://127.0.0.1:$ARKIVE_MINIO_PORT
 export ARKIVE_TEST_MINIO_ACCESS_KEY=arkive
 export ARKIVE_TEST_MINIO_SECRET_KEY=arkive-secret-key
@@ -194,7 +226,7 @@ ENV
 # not find the old process still holding its port or writing the file it is about to remove.
 stop_all() {
   local name pids=()
-  for name in temporal kafka minio azurite gcs; do
+  for name in temporal kafka zookeeper zookeeper38 minio azurite gcs; do
     if alive "$name"; then
       log "stopping $name"
       pids+=("$(cat "$ARKIVE_RUN/$name.pid")")
@@ -214,7 +246,7 @@ stop_all() {
 case "${1:-}" in
   start)
     shift
-    servers=("$@"); [ ${#servers[@]} -eq 0 ] && servers=(temporal kafka minio azurite gcs)
+    servers=("$@"); [ ${#servers[@]} -eq 0 ] && servers=(temporal kafka zookeeper zookeeper38 minio azurite gcs)
     for s in "${servers[@]}"; do "start_$s"; done
     write_env
     log "servers up; variables in $ARKIVE_RUN/env" ;;

@@ -14,6 +14,7 @@ import (
 	"arkive.io/arkive/activities/kube"
 	"arkive.io/arkive/activities/schemaregistry"
 	"arkive.io/arkive/activities/storage"
+	"arkive.io/arkive/activities/zookeeper"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/check"
@@ -23,6 +24,8 @@ import (
 	"arkive.io/arkive/workflows/resourcerestore"
 	"arkive.io/arkive/workflows/schemabackup"
 	"arkive.io/arkive/workflows/schemarestore"
+	"arkive.io/arkive/workflows/zookeeperbackup"
+	"arkive.io/arkive/workflows/zookeeperrestore"
 )
 
 // Options configure a worker.
@@ -55,6 +58,8 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(schemarestore.SchemaRegistryRestore, workflow.RegisterOptions{Name: schemarestore.WorkflowName})
 	r.RegisterWorkflowWithOptions(resourcebackup.ResourceBackup, workflow.RegisterOptions{Name: resourcebackup.WorkflowName})
 	r.RegisterWorkflowWithOptions(resourcerestore.ResourceRestore, workflow.RegisterOptions{Name: resourcerestore.WorkflowName})
+	r.RegisterWorkflowWithOptions(zookeeperbackup.ZooKeeperBackup, workflow.RegisterOptions{Name: zookeeperbackup.WorkflowName})
+	r.RegisterWorkflowWithOptions(zookeeperrestore.ZooKeeperRestore, workflow.RegisterOptions{Name: zookeeperrestore.WorkflowName})
 }
 
 // Register adds every Arkive workflow and activity to r under its constant name.
@@ -87,6 +92,13 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kb.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityPrune})
 	r.RegisterActivityWithOptions(kb.PlanRestore, activity.RegisterOptions{Name: resourcerestore.ActivityPlan})
 	r.RegisterActivityWithOptions(kb.ApplyStep, activity.RegisterOptions{Name: resourcerestore.ActivityApply})
+
+	zka := &zookeeper.Activities{Secrets: opts.Secrets}
+	r.RegisterActivityWithOptions(zka.Check, activity.RegisterOptions{Name: check.ActivityCheckZooKeeper})
+	r.RegisterActivityWithOptions(zka.Snapshot, activity.RegisterOptions{Name: zookeeperbackup.ActivitySnapshot})
+	r.RegisterActivityWithOptions(zka.Prune, activity.RegisterOptions{Name: zookeeperbackup.ActivityPrune})
+	r.RegisterActivityWithOptions(zka.PlanRestore, activity.RegisterOptions{Name: zookeeperrestore.ActivityPlan})
+	r.RegisterActivityWithOptions(zka.ApplyRestore, activity.RegisterOptions{Name: zookeeperrestore.ActivityApply})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

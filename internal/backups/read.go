@@ -141,3 +141,30 @@ func ResourceObjects(ctx context.Context, store *blobstore.Store, ref archive.Re
 	}
 	return nil
 }
+
+// ZooKeeperManifest reads a ZooKeeper backup's manifest; nil when the backup has none yet.
+func ZooKeeperManifest(ctx context.Context, store *blobstore.Store, layout blobstore.ZooKeeperLayout) (*archive.ZooKeeperManifest, error) {
+	return manifest(ctx, store, layout.Manifest(), archive.UnmarshalZooKeeperManifest)
+}
+
+// ZNodes calls fn with the nodes of each chunk of a snapshot from chunk `from` on, in stored
+// order (parents before children), checking each chunk against the manifest. Memory holds one
+// chunk at a time.
+func ZNodes(ctx context.Context, store *blobstore.Store, ref archive.ZooKeeperSnapshotRef, key []byte, from int,
+	fn func(chunk int, nodes []archive.ZNode) error) error {
+	for c := from; c < len(ref.Chunks); c++ {
+		name := ref.Prefix + ref.Chunks[c].Name
+		data, err := store.ReadAll(ctx, name)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		nodes, err := archive.DecodeZNodeChunk(name, data, ref.Chunks[c], key)
+		if err != nil {
+			return err
+		}
+		if err := fn(c, nodes); err != nil {
+			return err
+		}
+	}
+	return nil
+}

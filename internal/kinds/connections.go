@@ -56,3 +56,17 @@ var storage = connection[*arkivev1.Storage]{kind: "Storage",
 		}
 	},
 }.entry()
+
+var zookeeperEnsemble = connection[*arkivev1.ZooKeeperEnsemble]{kind: "ZooKeeperEnsemble",
+	new:    func() *arkivev1.ZooKeeperEnsemble { return &arkivev1.ZooKeeperEnsemble{} },
+	status: func(o *arkivev1.ZooKeeperEnsemble) *arkivev1.ConnectionStatus { return &o.Status },
+	spec:   func(o *arkivev1.ZooKeeperEnsemble) any { return o.Spec },
+	secrets: func(o *arkivev1.ZooKeeperEnsemble, add func(name, field string)) {
+		if o.Spec.Digest != nil {
+			add(o.Spec.Digest.SecretName, "digest.secretName")
+		}
+		if o.Spec.TLS != nil {
+			add(o.Spec.TLS.SecretName, "tls.secretName")
+		}
+	},
+}.entry()

@@ -79,8 +79,8 @@ type Connection struct {
 // Works are the work kinds, Connections the connection kinds. Order is the order of help
 // texts and of `arkive run`'s starts.
 var (
-	Works       = []*Work{kafkaBackup, kafkaRestore, schemaBackup, schemaRestore, resourceBackup, resourceRestore}
-	Connections = []*Connection{kafkaCluster, schemaRegistry, storage}
+	Works       = []*Work{kafkaBackup, kafkaRestore, schemaBackup, schemaRestore, resourceBackup, resourceRestore, zookeeperBackup, zookeeperRestore}
+	Connections = []*Connection{kafkaCluster, schemaRegistry, zookeeperEnsemble, storage}
 )
 
 // WorkKind is the work kind named kind ("KafkaBackup"), or nil.

@@ -16,6 +16,9 @@ const (
 	EnvKafkaTLS        = "ARKIVE_TEST_KAFKA_TLS"
 	EnvKafkaTLSDir     = "ARKIVE_TEST_KAFKA_TLS_DIR"
 	EnvKafkaSASLSSL    = "ARKIVE_TEST_KAFKA_SASL_SSL"
+	EnvZooKeeper       = "ARKIVE_TEST_ZOOKEEPER"
+	EnvZooKeeper38     = "ARKIVE_TEST_ZOOKEEPER38"
+	EnvKazoo           = "ARKIVE_TEST_KAZOO"
 	EnvMinIO           = "ARKIVE_TEST_MINIO"
 	EnvMinIOAccessKey  = "ARKIVE_TEST_MINIO_ACCESS_KEY"
 	EnvMinIOSecretKey  = "ARKIVE_TEST_MINIO_SECRET_KEY"
@@ -69,6 +72,15 @@ func KafkaTLS(t testing.TB) (bootstrap, dir string) {
 func KafkaSASLSSL(t testing.TB) (bootstrap, caDir string) {
 	return Require(t, EnvKafkaSASLSSL), Require(t, EnvKafkaTLSDir)
 }
+
+// ZooKeeper is the host:port of the ZooKeeper 3.9 server.
+func ZooKeeper(t testing.TB) string { return Require(t, EnvZooKeeper) }
+
+// ZooKeeper38 is the host:port of the ZooKeeper 3.8 server (the version Kafka 3.x runs).
+func ZooKeeper38(t testing.TB) string { return Require(t, EnvZooKeeper38) }
+
+// Kazoo is the Python interpreter with the kazoo ZooKeeper client installed.
+func Kazoo(t testing.TB) string { return Require(t, EnvKazoo) }
 
 // KubeAssets is the folder with kube-apiserver, etcd and kubectl for envtest.
 func KubeAssets(t testing.TB) string { return Require(t, EnvKubeAssets) }

@@ -17,6 +17,8 @@ const (
 	ActivityCheckStorage = "arkive.storage.Check"
 	ActivityCheckKafka   = "arkive.kafka.Check"
 	ActivityCheckSchemas = "arkive.schemaregistry.Check"
+	// ActivityCheckZooKeeper checks a ZooKeeperEnsemble.
+	ActivityCheckZooKeeper = "arkive.zookeeper.Check"
 )
 
 // Kinds a check can target.
@@ -24,6 +26,7 @@ const (
 	KindStorage        = "Storage"
 	KindKafkaCluster   = "KafkaCluster"
 	KindSchemaRegistry = "SchemaRegistry"
+	KindZooKeeper      = "ZooKeeperEnsemble"
 )
 
 // ErrInvalidSpec is the shared type of spec errors (workflows.ErrInvalidSpec).
@@ -49,7 +52,7 @@ type Result struct {
 // CheckConnection runs the activity that checks the resource and reports its result.
 func CheckConnection(ctx workflow.Context, in Input) (Result, error) {
 	activity := map[string]string{KindStorage: ActivityCheckStorage, KindKafkaCluster: ActivityCheckKafka,
-		KindSchemaRegistry: ActivityCheckSchemas}[in.Kind]
+		KindSchemaRegistry: ActivityCheckSchemas, KindZooKeeper: ActivityCheckZooKeeper}[in.Kind]
 	if activity == "" {
 		return Result{Message: "unknown kind " + in.Kind, CheckedAt: workflow.Now(ctx)}, nil
 	}

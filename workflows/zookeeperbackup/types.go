@@ -92,22 +92,11 @@ type RunInput struct {
 // MaxListed bounds the snapshots the status lists.
 const MaxListed = 10
 
-// State survives continue-as-new.
+// State survives continue-as-new: the shared cron backup's, and the newest snapshots.
 type State struct {
-	Paused       bool      `json:"paused,omitempty"`
-	LastBackup   time.Time `json:"lastBackup,omitzero"`
-	LastSnapshot string    `json:"lastSnapshot,omitempty"`
-	Snapshots    int       `json:"snapshots,omitempty"`
+	workflows.CronState
 	// Listed are the newest snapshots, at most MaxListed, newest last.
 	Listed []Summary `json:"listed,omitempty"`
-	Runs   int       `json:"runs,omitempty"`
-	NextAt time.Time `json:"nextAt,omitzero"`
-	// Halted holds a permanent error: nothing is tried until a trigger, resume or new spec.
-	Halted    string `json:"halted,omitempty"`
-	HaltType  string `json:"haltType,omitempty"`
-	LastError string `json:"lastError,omitempty"`
-	Warning   string `json:"warning,omitempty"`
-	Triggered bool   `json:"triggered,omitempty"`
 }
 
 // SnapshotInput asks for one snapshot; ID and Time come from the workflow's clock, so a retry
