@@ -179,10 +179,14 @@ type ResourceLayout = SnapshotLayout
 type ZooKeeperLayout = SnapshotLayout
 
 // Resources returns the key space of the named resource backup.
-func Resources(backup string) (ResourceLayout, error) { return snapshots(ResourceBackupsPrefix(), backup) }
+func Resources(backup string) (ResourceLayout, error) {
+	return snapshots(ResourceBackupsPrefix(), backup)
+}
 
 // ZooKeeper returns the key space of the named ZooKeeper backup.
-func ZooKeeper(backup string) (ZooKeeperLayout, error) { return snapshots(ZooKeeperBackupsPrefix(), backup) }
+func ZooKeeper(backup string) (ZooKeeperLayout, error) {
+	return snapshots(ZooKeeperBackupsPrefix(), backup)
+}
 
 func snapshots(prefix, backup string) (SnapshotLayout, error) {
 	if err := ValidateBackupName(backup); err != nil {
