@@ -139,7 +139,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("run", wrap("Starts (or updates) the workflows of the "+kinds.KindNames(kinds.Works, "and")+
 		" resources in FILE, the same YAML kubectl takes, and runs a worker in this process unless --no-worker is given."), stderr)
 	f.register(fs)
-	fs.StringVar(&file, "f", "", "YAML file with connection (KafkaCluster, SchemaRegistry, Storage) and work resources (- for stdin)")
+	fs.StringVar(&file, "f", "", "YAML file with connection (KafkaCluster, SchemaRegistry, ZooKeeperEnsemble, Storage) and work resources (- for stdin)")
 	fs.BoolVar(&noWorker, "no-worker", false, "only start or update the workflows; do not run a worker in this process")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)

@@ -16,6 +16,8 @@ import (
 	"arkive.io/arkive/workflows/resourcerestore"
 	"arkive.io/arkive/workflows/schemabackup"
 	"arkive.io/arkive/workflows/schemarestore"
+	"arkive.io/arkive/workflows/zookeeperbackup"
+	"arkive.io/arkive/workflows/zookeeperrestore"
 )
 
 // Every phase a kind's workflow writes is one the API documents for the kind, and every phase
@@ -47,6 +49,14 @@ func TestWorkflowPhasesAreTheAPIPhases(t *testing.T) {
 		},
 		"ResourceRestore": {
 			[]string{resourcerestore.PhaseDraft, resourcerestore.PhaseReady, resourcerestore.PhaseRestoring, resourcerestore.PhaseDone, resourcerestore.PhaseFailed},
+			restorePhases(),
+		},
+		"ZooKeeperBackup": {
+			[]string{zookeeperbackup.PhasePaused, zookeeperbackup.PhaseInitializing, zookeeperbackup.PhaseRunning, zookeeperbackup.PhaseError},
+			[]string{string(arkivev1.ResourceBackupPaused), string(arkivev1.ResourceBackupInitializing), string(arkivev1.ResourceBackupRunning), string(arkivev1.ResourceBackupError)},
+		},
+		"ZooKeeperRestore": {
+			[]string{zookeeperrestore.PhaseDraft, zookeeperrestore.PhaseReady, zookeeperrestore.PhaseRestoring, zookeeperrestore.PhaseDone, zookeeperrestore.PhaseFailed},
 			restorePhases(),
 		},
 	}
@@ -95,5 +105,9 @@ func TestWarningsForEvents(t *testing.T) {
 	w, run = WorkKind("ResourceBackup").Warning(rb)
 	require.Equal(t, "Secrets are stored without encryption", w)
 	require.Equal(t, "s2", run)
+	zb := &arkivev1.ZooKeeperBackup{Status: arkivev1.ZooKeeperBackupStatus{Warning: "snapshot s3 is fuzzy", LastSnapshot: "s3"}}
+	w, run = WorkKind("ZooKeeperBackup").Warning(zb)
+	require.Equal(t, "snapshot s3 is fuzzy", w)
+	require.Equal(t, "s3", run)
 	require.Nil(t, WorkKind("KafkaBackup").Warning, "kinds without warnings have no hook")
 }
