@@ -116,9 +116,9 @@ func printSchemaManifest(w io.Writer, m *archive.SchemaManifest) {
 func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s storageFlags
 	var snapshot string
-	fs := newFlagSet("inspect", "Lists the Kafka backups in a storage and, per backup, its topics and partitions with offset and\ntime ranges, segment count, bytes, gaps, and scheduled runs; then the Schema Registry backups\nwith their snapshots (id, time, subjects, versions, bytes); then the Kubernetes resource\nbackups with their snapshots, and with --snapshot that snapshot's objects. Reads only\nmanifests (and, with --snapshot, the snapshot's index).", stderr)
+	fs := newFlagSet("inspect", "Lists the Kafka backups in a storage and, per backup, its topics and partitions with offset and\ntime ranges, segment count, bytes, gaps, and scheduled runs; then the Schema Registry backups\nwith their snapshots (id, time, subjects, versions, bytes); then the Kubernetes resource\nbackups and ZooKeeper backups with their snapshots, and with --snapshot that snapshot's objects\nor nodes. Reads only manifests (and, with --snapshot, the snapshot's index or chunks).", stderr)
 	s.register(fs, "only this backup (default: every backup in the storage)")
-	fs.StringVar(&snapshot, "snapshot", "", "list the objects of this snapshot of each resource backup shown (\"newest\" for the newest; encrypted ones need --key-file)")
+	fs.StringVar(&snapshot, "snapshot", "", "list the objects (nodes) of this snapshot of each resource (ZooKeeper) backup shown (\"newest\" for the newest; encrypted ones need --key-file)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
@@ -127,7 +127,7 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer store.Close()
-	names, schemaNames, resourceNames := []string{s.backup}, []string{s.backup}, []string{s.backup}
+	names, schemaNames, resourceNames, zkNames := []string{s.backup}, []string{s.backup}, []string{s.backup}, []string{s.backup}
 	if s.backup == "" {
 		if names, err = listBackups(ctx, store); err != nil {
 			return err
@@ -136,6 +136,9 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		if resourceNames, err = listManifests(ctx, store, blobstore.ResourceBackupsPrefix(), blobstore.ResourceBackupFromManifestKey); err != nil {
+			return err
+		}
+		if zkNames, err = listManifests(ctx, store, blobstore.ZooKeeperBackupsPrefix(), blobstore.ZooKeeperBackupFromManifestKey); err != nil {
 			return err
 		}
 	}
@@ -173,6 +176,9 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		printed++
 	}
 	if printed, err = inspectResources(ctx, stdout, store, key, resourceNames, snapshot, printed); err != nil {
+		return err
+	}
+	if printed, err = inspectZooKeeper(ctx, stdout, store, key, zkNames, snapshot, printed); err != nil {
 		return err
 	}
 	switch {
@@ -273,6 +279,13 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if rm != nil {
 			return verifyResources(ctx, stdout, store, key, rm)
+		}
+		zm, zerr := zookeeperManifest(ctx, store, s.backup)
+		if zerr != nil {
+			return zerr
+		}
+		if zm != nil {
+			return verifyZooKeeper(ctx, stdout, store, key, zm)
 		}
 	}
 	if err != nil {
@@ -398,16 +411,17 @@ func parseBound(name, v string) (bound, error) {
 
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s storageFlags
-	var topic, fromArg, toArg, object, snapshot string
+	var topic, fromArg, toArg, object, znode, snapshot string
 	var partition int
-	fs := newFlagSet("export", "Writes a backed-up topic's records as JSON lines, in offset order per partition: topic, partition,\noffset, timestamp, timestampType, key, value, headers. Bytes that are not UTF-8 go into\nkeyBase64 / valueBase64 instead; null stays null. With --object, writes one object of a\nKubernetes resource backup's snapshot as YAML instead.", stderr)
+	fs := newFlagSet("export", "Writes a backed-up topic's records as JSON lines, in offset order per partition: topic, partition,\noffset, timestamp, timestampType, key, value, headers. Bytes that are not UTF-8 go into\nkeyBase64 / valueBase64 instead; null stays null. With --object, writes one object of a\nKubernetes resource backup's snapshot as YAML instead; with --znode, a subtree of a ZooKeeper\nbackup's snapshot as JSON lines (path, type, data or dataBase64, acl, stat).", stderr)
 	s.register(fs, "the backup to read (required), as inspect lists it")
 	fs.StringVar(&topic, "topic", "", "topic to export (required)")
 	fs.IntVar(&partition, "partition", -1, "only this partition; -1 for all")
 	fs.StringVar(&fromArg, "from", "", "first record: an offset, or an RFC 3339 time (inclusive)")
 	fs.StringVar(&toArg, "to", "", "last record: an offset, or an RFC 3339 time (inclusive)")
 	fs.StringVar(&object, "object", "", "resource backups: the object to write as YAML, KIND/NAMESPACE/NAME or KIND/NAME (cluster-scoped)")
-	fs.StringVar(&snapshot, "snapshot", "", "resource backups: the snapshot to read (default: the newest)")
+	fs.StringVar(&znode, "znode", "", "ZooKeeper backups: the root of the subtree to write as JSON lines (/ for the whole tree)")
+	fs.StringVar(&snapshot, "snapshot", "", "resource and ZooKeeper backups: the snapshot to read (default: the newest)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
@@ -429,8 +443,26 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return exportResource(ctx, stdout, store, key, m, snapshot, object)
 	}
+	if znode != "" {
+		if s.backup == "" {
+			return errors.New("--backup: the ZooKeeper backup is required")
+		}
+		store, key, err := s.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		m, err := zookeeperManifest(ctx, store, s.backup)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return fmt.Errorf("--backup: no ZooKeeper backup %q in %s", s.backup, s.url)
+		}
+		return exportZooKeeper(ctx, stdout, store, key, m, snapshot, znode)
+	}
 	if s.backup == "" || topic == "" {
-		return errors.New("--backup and --topic are required (or --backup and --object for a resource backup)")
+		return errors.New("--backup and --topic are required (or --backup and --object for a resource backup, --backup and --znode for a ZooKeeper backup)")
 	}
 	from, err := parseBound("from", fromArg)
 	if err != nil {
