@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every real test server and tool Arkive's tests and lint need. Idempotent: each piece is
 # built or fetched once per version into $ARKIVE_CACHE; a second run only checks and re-links.
-# Usage: hack/install.sh [all|tools|temporal|envtest|kafka|zookeeper|kazoo|minio|azurite|gcs|debian]...
+# Usage: hack/install.sh [all|tools|temporal|envtest|kafka|kafkatools|zookeeper|kazoo|minio|azurite|gcs|debian]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -113,6 +113,29 @@ POM
   touch "$ZOOKEEPER_HOME/.complete"
 }
 
+# Kafka's admin tools (TopicCommand lives in kafka-tools, not in the broker's jars): the
+# Kafka-on-ZooKeeper test checks topics with Kafka's own tool.
+install_kafkatools() {
+  [ -f "$KAFKA_TOOLS_HOME/.complete" ] && return 0
+  apt_ensure mvn maven
+  log "fetching Apache Kafka $KAFKA_VERSION tools from Maven Central (once)"
+  local work="$ARKIVE_CACHE/src/kafka-tools-$KAFKA_VERSION"
+  rm -rf "$work" "$KAFKA_TOOLS_HOME" && mkdir -p "$work" "$KAFKA_TOOLS_HOME/libs"
+  cat >"$work/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>io.arkive.hack</groupId><artifactId>kafka-tools-runtime</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+  </dependencies>
+</project>
+POM
+  (cd "$work" && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_TOOLS_HOME/libs") || die "maven could not fetch kafka-tools $KAFKA_VERSION"
+  touch "$KAFKA_TOOLS_HOME/.complete"
+}
+
 # kazoo, a ZooKeeper client we did not write, in its own virtualenv: tests compare trees with it.
 install_kazoo() {
   [ -x "$KAZOO_HOME/bin/python" ] && "$KAZOO_HOME/bin/python" -c 'import kazoo' 2>/dev/null && return 0
@@ -133,8 +156,8 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) install_debian; install_tools; install_kafka; install_zookeeper; install_kazoo; install_azurite; install_gcs; install_minio; install_temporal; install_envtest ;;
-    debian | tools | temporal | envtest | kafka | zookeeper | kazoo | minio | azurite | gcs) "install_$t" ;;
+    all) install_debian; install_tools; install_kafka; install_kafkatools; install_zookeeper; install_kazoo; install_azurite; install_gcs; install_minio; install_temporal; install_envtest ;;
+    debian | tools | temporal | envtest | kafka | kafkatools | zookeeper | kazoo | minio | azurite | gcs) "install_$t" ;;
     *) die "unknown target $t" ;;
   esac
 done

@@ -211,6 +211,8 @@ export ARKIVE_TEST_KAFKA_SASL_SSL=127.0.0.1:$ARKIVE_KAFKA_SASL_SSL_PORT
 export ARKIVE_TEST_ZOOKEEPER=127.0.0.1:$ARKIVE_ZOOKEEPER_PORT
 export ARKIVE_TEST_ZOOKEEPER38=127.0.0.1:$ARKIVE_ZOOKEEPER38_PORT
 export ARKIVE_TEST_KAZOO=$KAZOO_HOME/bin/python
+export ARKIVE_TEST_KAFKA_LIBS=$KAFKA_HOME/libs
+export ARKIVE_TEST_KAFKA_TOOLS_LIBS=$KAFKA_TOOLS_HOME/libs
 export ARKIVE_TEST_MINIO=http://127.0.0.1:$ARKIVE_MINIO_PORT
 export ARKIVE_TEST_MINIO_ACCESS_KEY=arkive
 export ARKIVE_TEST_MINIO_SECRET_KEY=arkive-secret-key
@@ -252,7 +254,12 @@ case "${1:-}" in
     log "servers up; variables in $ARKIVE_RUN/env" ;;
   stop) stop_all ;;
   kill) # kill NAME: stop one server abruptly (SIGKILL to its process group), for fault tests
-    [ -n "${2:-}" ] && alive "$2" && kill -KILL -- "-$(cat "$ARKIVE_RUN/$2.pid")" 2>/dev/null || true
+    if [ -n "${2:-}" ] && alive "$2"; then
+      pid=$(cat "$ARKIVE_RUN/$2.pid")
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      # Gone before this returns: a start right after must find the port free.
+      while kill -0 -- "-$pid" 2>/dev/null; do sleep 0.1; done
+    fi
     rm -f "$ARKIVE_RUN/${2:-none}.pid" ;;
   env) write_env; cat "$ARKIVE_RUN/env" ;;
   *) die "usage: hack/servers.sh start [server...]|stop|kill SERVER|env" ;;

@@ -53,7 +53,7 @@ type zkBed struct {
 	id      int64
 }
 
-func newZKBed(t *testing.T) *zkBed {
+func newZKBed(t testing.TB) *zkBed {
 	t.Helper()
 	b := &zkBed{src: testenv.ZooKeeper(t), dst: testenv.ZooKeeper38(t), id: time.Now().UnixNano()}
 	endpoint, id, secretKey := testenv.MinIOBucket(t, "arkive-zookeeper")
@@ -103,7 +103,7 @@ func (b *zkBed) ensemble(name, server, chroot, secret string) *arkivev1.ZooKeepe
 
 // chroot makes an empty node for a test's tree and returns its path. Trees stay until the
 // servers restart (hack/servers.sh start begins with empty ones).
-func (b *zkBed) chroot(t *testing.T, c *zk.Conn, name string) string {
+func (b *zkBed) chroot(t testing.TB, c *zk.Conn, name string) string {
 	t.Helper()
 	p := fmt.Sprintf("/%s-%d", name, b.id)
 	_, err := c.Create(p, nil, 0, zk.WorldACL(zk.PermAll))

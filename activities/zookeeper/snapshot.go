@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"gocloud.dev/blob"
-	"golang.org/x/sync/errgroup"
 
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
@@ -21,9 +20,7 @@ import (
 	"arkive.io/arkive/workflows/zookeeperbackup"
 )
 
-// walker walks a tree and streams the selected nodes into chunks: a sibling batch is read
-// with `parallelism` requests in flight, stored, and only then are the batch's subtrees
-// walked, so memory holds one batch per level and parents are always stored before children.
+// walker walks a tree and streams the selected nodes into chunks (see walk).
 type walker struct {
 	s           *session
 	sel         *selector
@@ -40,12 +37,6 @@ type walker struct {
 	nodes     atomic.Int64
 	ephemeral int
 	skipped   int // ephemeral nodes left out
-}
-
-// slim is what the walk keeps of a stored node to descend into it.
-type slim struct {
-	path     string
-	children int32
 }
 
 func (w *walker) noteChange(format string, args ...any) {
@@ -115,79 +106,132 @@ func stat(s *zk.Stat) archive.ZStat {
 		NumChildren: s.NumChildren, Pzxid: s.Pzxid}
 }
 
-// store writes a fetched node when it is selected and kept, and returns what a descent needs.
-func (w *walker) store(n *archive.ZNode) (slim, error) {
-	out := slim{path: n.Path, children: n.Stat.NumChildren}
+// store writes a fetched node when it is selected and kept.
+func (w *walker) store(n *archive.ZNode) error {
 	if !w.sel.takes(n.Path) {
-		return out, nil
+		return nil
 	}
 	if n.Type == archive.ZNodeEphemeral {
 		if !w.spec.IncludeEphemeral {
 			w.skipped++
-			return out, nil
+			return nil
 		}
 		w.ephemeral++
 	}
 	w.nodes.Add(1)
-	return out, w.w.Add(n)
+	return w.w.Add(n)
 }
 
-// walk stores the children of p (whose node is stored), then their subtrees.
-func (w *walker) walk(ctx context.Context, p string) error {
+// fetched is a node read by a walk worker, with its children (sorted) when it has any.
+type fetched struct {
+	seq      int
+	node     *archive.ZNode
+	children []string
+	err      error
+}
+
+// read fetches a node and lists its children.
+func (w *walker) read(seq int, p string) fetched {
+	n, err := w.fetch(p)
+	f := fetched{seq: seq, node: n, err: err}
+	if err != nil || n == nil || n.Stat.NumChildren == 0 {
+		return f
+	}
 	names, _, err := w.s.c.Children(w.s.abs(p))
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
 		w.noteChange("%s was deleted during the walk", p)
-		return nil
 	case isNoAuth(err):
-		return fmt.Errorf("list the children of %s as %s: %w", p, w.s.identity(), err)
+		f.err = fmt.Errorf("list the children of %s as %s: %w", p, w.s.identity(), err)
 	case err != nil:
-		return fmt.Errorf("list the children of %s: %w", p, err)
+		f.err = fmt.Errorf("list the children of %s: %w", p, err)
 	}
 	sort.Strings(names)
-	var paths []string
-	for _, name := range names {
-		c := child(p, name)
-		if p == "/" && name == "zookeeper" && w.s.root == "" {
-			continue // the server's own quota and config nodes
-		}
-		if w.sel.descends(c) {
-			paths = append(paths, c)
-		}
+	f.children = names
+	return f
+}
+
+// walk reads the tree from its root breadth first, with `parallelism` workers reading ahead in
+// a window of window nodes, and stores nodes in queue order: a node's children are queued only
+// when it is stored, so parents are always stored before their children. Memory holds the
+// window's nodes and the queue's paths, never the tree's data.
+func (w *walker) walk(ctx context.Context) error {
+	window := w.parallelism * 4
+	jobs := make(chan int, window)
+	done := make(chan fetched, window)
+	var queue []string // paths from index base on
+	base := 0
+	path := func(seq int) string { return queue[seq-base] }
+	var mu sync.Mutex // guards queue for the workers' reads
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range w.parallelism {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range jobs {
+				mu.Lock()
+				p := path(seq)
+				mu.Unlock()
+				select {
+				case done <- w.read(seq, p):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
 	}
-	batch := w.parallelism * 4
-	for i := 0; i < len(paths); i += batch {
-		part := paths[i:min(i+batch, len(paths))]
-		fetched := make([]*archive.ZNode, len(part))
-		g, _ := errgroup.WithContext(ctx)
-		g.SetLimit(w.parallelism)
-		for j, c := range part {
-			g.Go(func() (err error) { fetched[j], err = w.fetch(c); return err })
+	defer func() { close(jobs); cancel(); wg.Wait() }()
+	queue = append(queue, "/")
+	next, stored := 0, 0
+	pending := map[int]fetched{}
+	for stored < base+len(queue) {
+		for next < base+len(queue) && next-stored < window {
+			jobs <- next
+			next++
 		}
-		if err := g.Wait(); err != nil {
-			return err
+		var f fetched
+		select {
+		case f = <-done:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		var below []slim
-		for _, n := range fetched {
-			if n == nil {
-				continue
+		if f.err != nil {
+			return f.err
+		}
+		pending[f.seq] = f
+		for {
+			f, ok := pending[stored]
+			if !ok {
+				break
 			}
-			s, err := w.store(n)
-			if err != nil {
+			delete(pending, stored)
+			stored++
+			if f.node == nil {
+				continue // gone since it was listed
+			}
+			if err := w.store(f.node); err != nil {
 				return err
 			}
-			if s.children > 0 {
-				below = append(below, s)
+			var more []string
+			for _, name := range f.children {
+				c := child(f.node.Path, name)
+				if f.node.Path == "/" && name == "zookeeper" && w.s.root == "" {
+					continue // the server's own quota and config nodes
+				}
+				if w.sel.descends(c) {
+					more = append(more, c)
+				}
 			}
-		}
-		clear(fetched) // the data is stored: keep only what the descent needs
-		for _, s := range below {
-			if err := ctx.Err(); err != nil {
-				return err
+			mu.Lock()
+			queue = append(queue, more...)
+			if stored-base > 4096 && stored-base > len(queue)/2 {
+				// Drop the paths already stored (workers only read paths from stored on).
+				queue = append([]string(nil), queue[stored-base:]...)
+				base = stored
 			}
-			if err := w.walk(ctx, s.path); err != nil {
-				return err
-			}
+			mu.Unlock()
 		}
 	}
 	return nil
@@ -245,20 +289,8 @@ func (a *Activities) Snapshot(ctx context.Context, in zookeeperbackup.SnapshotIn
 	if w.start, w.known, err = s.zxid(); err != nil {
 		return zookeeperbackup.SnapshotResult{}, err
 	}
-	root, err := w.fetch("/")
-	if err != nil {
+	if err := w.walk(ctx); err != nil {
 		return zookeeperbackup.SnapshotResult{}, err
-	}
-	if root == nil {
-		return zookeeperbackup.SnapshotResult{}, fmt.Errorf("%s vanished during the walk", s.abs("/"))
-	}
-	if _, err := w.store(root); err != nil {
-		return zookeeperbackup.SnapshotResult{}, err
-	}
-	if root.Stat.NumChildren > 0 {
-		if err := w.walk(ctx, "/"); err != nil {
-			return zookeeperbackup.SnapshotResult{}, err
-		}
 	}
 	if err := w.w.Flush(); err != nil {
 		return zookeeperbackup.SnapshotResult{}, err

@@ -19,6 +19,8 @@ const (
 	EnvZooKeeper       = "ARKIVE_TEST_ZOOKEEPER"
 	EnvZooKeeper38     = "ARKIVE_TEST_ZOOKEEPER38"
 	EnvKazoo           = "ARKIVE_TEST_KAZOO"
+	EnvKafkaLibs       = "ARKIVE_TEST_KAFKA_LIBS"
+	EnvKafkaToolsLibs  = "ARKIVE_TEST_KAFKA_TOOLS_LIBS"
 	EnvMinIO           = "ARKIVE_TEST_MINIO"
 	EnvMinIOAccessKey  = "ARKIVE_TEST_MINIO_ACCESS_KEY"
 	EnvMinIOSecretKey  = "ARKIVE_TEST_MINIO_SECRET_KEY"
@@ -81,6 +83,12 @@ func ZooKeeper38(t testing.TB) string { return Require(t, EnvZooKeeper38) }
 
 // Kazoo is the Python interpreter with the kazoo ZooKeeper client installed.
 func Kazoo(t testing.TB) string { return Require(t, EnvKazoo) }
+
+// KafkaJars is the classpath of Apache Kafka's broker and of its admin tools (kafka-tools),
+// for tests that start a broker of their own.
+func KafkaJars(t testing.TB) (broker, tools string) {
+	return Require(t, EnvKafkaLibs) + "/*", Require(t, EnvKafkaToolsLibs) + "/*"
+}
 
 // KubeAssets is the folder with kube-apiserver, etcd and kubectl for envtest.
 func KubeAssets(t testing.TB) string { return Require(t, EnvKubeAssets) }

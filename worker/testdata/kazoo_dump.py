@@ -34,6 +34,7 @@ def main():
                 "acl": sorted([acl.perms, acl.id.scheme, acl.id.id] for acl in acls),
                 "ephemeral": stat.ephemeralOwner != 0,
                 "children": stat.numChildren,
+                "version": stat.version,
             })
             level.extend((p.rstrip("/") + "/" + ch) for ch in children)
     zk.stop()
