@@ -156,7 +156,7 @@ start_zk() {
     printf 'tickTime=2000\ndataDir=%s/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=srvr,ruok,stat\nadmin.enableServer=false\n' \
       "$dir" "$port" >"$dir/zoo.cfg"
   }
-  spawn "$name" java -Xms64m -Xmx1g -Dzookeeper.extendedTypesEnabled=true -Dzookeeper.admin.enableServer=false -Dznode.container.checkIntervalMs=1000 \
+  spawn "$name" java -Xms64m -Xmx2g -Dzookeeper.extendedTypesEnabled=true -Dzookeeper.admin.enableServer=false -Dznode.container.checkIntervalMs=1000 \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dlog4j.configuration="file:$ARKIVE_RUN/kafka/log4j.properties" \
     -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg"
   wait_port "$name" "$port"

@@ -70,6 +70,9 @@ type restorer struct {
 	seqMax map[string]int64
 	// paths holds every target path the snapshot restores (Mirror keeps those).
 	paths map[string]bool
+	// empty: the plan found the target's root without children, so no node but the root can
+	// exist there and none is read.
+	empty bool
 }
 
 // open reads the manifest and snapshot a restore names and connects to the target.
@@ -205,7 +208,7 @@ func (r *restorer) check(ctx context.Context, items []*item) error {
 	g.SetLimit(checkDepth)
 	for _, it := range items {
 		it.acl = r.aclOf(it.n)
-		if it.n.Type == archive.ZNodeEphemeral {
+		if it.n.Type == archive.ZNodeEphemeral || (r.empty && it.target != "/") {
 			continue
 		}
 		g.Go(func() error {
@@ -327,6 +330,11 @@ func (a *Activities) PlanRestore(ctx context.Context, in zr.Input) (_ zr.Plan, e
 	defer r.Close()
 	stop := beat.Start(ctx, nil)
 	defer stop()
+	children, _, err := r.s.c.Children(r.s.abs("/"))
+	if err != nil {
+		return zr.Plan{}, wrapRead(r.s, "/", err)
+	}
+	r.empty = len(slices.DeleteFunc(children, func(c string) bool { return c == "zookeeper" && r.s.root == "" })) == 0
 	err = backups.ZNodes(ctx, r.store.Store, r.ref, r.key, 0, func(_ int, nodes []archive.ZNode) error {
 		items := r.selectNodes(nodes, 0, true)
 		for len(items) > 0 {
@@ -398,19 +406,24 @@ func (a *Activities) ApplyRestore(ctx context.Context, in zr.ApplyInput) (_ zr.A
 				line = progress.Line
 			}
 			for line < len(nodes) {
-				end := min(line+checkBatch, len(nodes))
+				// A batch is what one multi request can carry: at most multiOps nodes and half
+				// the servers' jute.maxbuffer (at least one node).
+				end, size := line, 0
+				for end < len(nodes) && end-line < multiOps {
+					size += len(nodes[end].Data) + len(nodes[end].Path) + 64 + 32*len(nodes[end].ACL)
+					if size > r.s.maxBuffer/2 && end > line {
+						break
+					}
+					end++
+				}
 				items := r.selectNodes(nodes[line:end], 0, true)
-				if err := r.check(ctx, items); err != nil {
+				if done, err := r.createAtOnce(items); err != nil || done {
+					if err != nil {
+						return err
+					}
+				} else if err := r.check(ctx, items); err != nil {
 					return err
-				}
-				if err := r.preflightBatch(items); err != nil {
-					return err
-				}
-				creates, updates := r.decide(items)
-				if err := r.create(ctx, creates); err != nil {
-					return err
-				}
-				if err := r.update(ctx, updates); err != nil {
+				} else if err := r.writeChecked(ctx, items); err != nil {
 					return err
 				}
 				line = end
@@ -437,6 +450,49 @@ func (a *Activities) ApplyRestore(ctx context.Context, in zr.ApplyInput) (_ zr.A
 		return zr.ApplyResult{}, err
 	}
 	return zr.ApplyResult{Counts: r.counts, Sequences: bumped}, nil
+}
+
+// writeChecked writes a batch whose target state check has read.
+func (r *restorer) writeChecked(ctx context.Context, items []*item) error {
+	if err := r.preflightBatch(items); err != nil {
+		return err
+	}
+	creates, updates := r.decide(items)
+	if err := r.create(ctx, creates); err != nil {
+		return err
+	}
+	return r.update(ctx, updates)
+}
+
+// createAtOnce creates a batch of plain persistent nodes in one multi request, without reading
+// the target first: the common case of a restore into an empty tree costs what a bare create
+// loop does. A multi is all or nothing, so when any node exists (a resumed restore, a target
+// with content) or a parent is missing, nothing was written and the caller checks node by
+// node. done says the batch was written.
+func (r *restorer) createAtOnce(items []*item) (bool, error) {
+	if len(items) == 0 || len(items) > multiOps {
+		return false, nil
+	}
+	ops := make([]any, 0, len(items))
+	size := 0
+	for _, it := range items {
+		it.acl = r.aclOf(it.n)
+		size += requestSize(it.n, it.acl)
+		if it.n.Type != archive.ZNodePersistent || it.target == "/" || size > r.s.maxBuffer/2 {
+			return false, nil
+		}
+		ops = append(ops, &zk.CreateRequest{Path: r.s.abs(it.target), Data: it.n.Data, Acl: it.acl, Flags: zk.FlagPersistent})
+	}
+	_, err := r.s.c.Multi(ops...)
+	switch {
+	case err == nil:
+		r.counts.Total += len(items)
+		r.counts.Created += len(items)
+		return true, nil
+	case errors.Is(err, zk.ErrNodeExists), errors.Is(err, zk.ErrNoNode), errors.Is(err, zk.ErrAPIError):
+		return false, nil
+	}
+	return false, r.writeError("create", items[0].target, err)
 }
 
 // preflightBatch stops an apply at a node the target cannot take (the plan checked, but the

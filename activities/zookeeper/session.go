@@ -35,6 +35,8 @@ type session struct {
 	servers   []string
 	user      string
 	maxBuffer int
+	// dial opens a session on servers with the spec's options and identity.
+	dial func(ctx context.Context, servers []string) (*zk.Conn, error)
 }
 
 type quiet struct{}
@@ -86,33 +88,45 @@ func connect(ctx context.Context, raw json.RawMessage, sr secrets.Resolver) (*se
 		}
 		s.user, auth = user, []byte(user+":"+pass)
 	}
-	c, events, err := zk.Connect(spec.Servers, timeout, zk.WithLogger(quiet{}), zk.WithLogInfo(false), bufOpt, dialOpt)
-	if err != nil {
-		return nil, invalidf("spec.servers of the ZooKeeperEnsemble: %v", err)
-	}
-	s.c = c
-	// An ensemble that gives no session within its session timeout (at most connectTimeout)
-	// is unreachable for this attempt; the activity is retried.
-	deadline := time.NewTimer(min(timeout, connectTimeout))
-	defer deadline.Stop()
-	for c.State() != zk.StateHasSession {
-		select {
-		case <-events:
-		case <-deadline.C:
-			c.Close()
-			return nil, fmt.Errorf("ensemble %s unreachable: no session within %s", strings.Join(spec.Servers, ","), min(timeout, connectTimeout))
-		case <-ctx.Done():
-			c.Close()
-			return nil, ctx.Err()
+	s.dial = func(ctx context.Context, servers []string) (*zk.Conn, error) {
+		c, events, err := zk.Connect(servers, timeout, zk.WithLogger(quiet{}), zk.WithLogInfo(false), bufOpt, dialOpt)
+		if err != nil {
+			return nil, invalidf("spec.servers of the ZooKeeperEnsemble: %v", err)
 		}
-	}
-	if auth != nil {
-		if err := c.AddAuth("digest", auth); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("authenticate as digest user %q: %w", s.user, err)
+		// An ensemble that gives no session within its session timeout (at most
+		// connectTimeout) is unreachable for this attempt; the activity is retried.
+		deadline := time.NewTimer(min(timeout, connectTimeout))
+		defer deadline.Stop()
+		for c.State() != zk.StateHasSession {
+			select {
+			case <-events:
+			case <-deadline.C:
+				c.Close()
+				return nil, fmt.Errorf("ensemble %s unreachable: no session within %s", strings.Join(servers, ","), min(timeout, connectTimeout))
+			case <-ctx.Done():
+				c.Close()
+				return nil, ctx.Err()
+			}
 		}
+		if auth != nil {
+			if err := c.AddAuth("digest", auth); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("authenticate as digest user %q: %w", s.user, err)
+			}
+		}
+		return c, nil
+	}
+	var err error
+	if s.c, err = s.dial(ctx, spec.Servers); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// twin opens a second session on the server the first one is connected to (same identity):
+// ZooKeeper answers one session's requests in order, so a walk spreads its reads over two.
+func (s *session) twin(ctx context.Context) (*zk.Conn, error) {
+	return s.dial(ctx, []string{s.c.Server()})
 }
 
 func orDefault(s, d string) string {

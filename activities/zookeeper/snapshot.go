@@ -22,7 +22,10 @@ import (
 
 // walker walks a tree and streams the selected nodes into chunks (see walk).
 type walker struct {
-	s           *session
+	s *session
+	// acls is the session ACL reads go to: a second one on the same server, so that a node's
+	// two reads are answered side by side.
+	acls        *zk.Conn
 	sel         *selector
 	spec        zookeeperbackup.Spec
 	parallelism int
@@ -56,7 +59,7 @@ func (w *walker) fetch(p string) (*archive.ZNode, error) {
 		var aerr error
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { defer wg.Done(); acl, ast, aerr = w.s.c.GetACL(abs) }()
+		go func() { defer wg.Done(); acl, ast, aerr = w.acls.GetACL(abs) }()
 		data, st, err := w.s.c.Get(abs)
 		wg.Wait()
 		if err == nil {
@@ -271,7 +274,11 @@ func (a *Activities) Snapshot(ctx context.Context, in zookeeperbackup.SnapshotIn
 		}
 		return zookeeperbackup.SnapshotResult{}, fmt.Errorf("read %s: %w", s.abs("/"), err)
 	}
-	w := &walker{s: s, sel: sel, spec: in.Spec, parallelism: in.Spec.Parallelism}
+	w := &walker{s: s, acls: s.c, sel: sel, spec: in.Spec, parallelism: in.Spec.Parallelism}
+	if twin, err := s.twin(ctx); err == nil {
+		defer twin.Close()
+		w.acls = twin
+	}
 	if w.parallelism <= 0 {
 		w.parallelism = DefaultParallelism
 	}

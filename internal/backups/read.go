@@ -148,23 +148,47 @@ func ZooKeeperManifest(ctx context.Context, store *blobstore.Store, layout blobs
 }
 
 // ZNodes calls fn with the nodes of each chunk of a snapshot from chunk `from` on, in stored
-// order (parents before children), checking each chunk against the manifest. Memory holds one
-// chunk at a time.
+// order (parents before children), checking each chunk against the manifest. The next chunk is
+// read and decoded while fn works on the current one, so memory holds two chunks at a time.
 func ZNodes(ctx context.Context, store *blobstore.Store, ref archive.ZooKeeperSnapshotRef, key []byte, from int,
 	fn func(chunk int, nodes []archive.ZNode) error) error {
-	for c := from; c < len(ref.Chunks); c++ {
-		name := ref.Prefix + ref.Chunks[c].Name
-		data, err := store.ReadAll(ctx, name)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		nodes, err := archive.DecodeZNodeChunk(name, data, ref.Chunks[c], key)
-		if err != nil {
-			return err
-		}
-		if err := fn(c, nodes); err != nil {
-			return err
-		}
+	type decoded struct {
+		nodes []archive.ZNode
+		err   error
 	}
-	return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan decoded, 1)
+	go func() {
+		defer close(next)
+		for c := from; c < len(ref.Chunks); c++ {
+			name := ref.Prefix + ref.Chunks[c].Name
+			data, err := store.ReadAll(ctx, name)
+			var d decoded
+			if err != nil {
+				d.err = fmt.Errorf("read %s: %w", name, err)
+			} else {
+				d.nodes, d.err = archive.DecodeZNodeChunk(name, data, ref.Chunks[c], key)
+			}
+			select {
+			case next <- d:
+			case <-ctx.Done():
+				return
+			}
+			if d.err != nil {
+				return
+			}
+		}
+	}()
+	c := from
+	for d := range next {
+		if d.err != nil {
+			return d.err
+		}
+		if err := fn(c, d.nodes); err != nil {
+			return err
+		}
+		c++
+	}
+	return ctx.Err()
 }
