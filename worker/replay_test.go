@@ -23,6 +23,8 @@ import (
 	"arkive.io/arkive/workflows/resourcerestore"
 	"arkive.io/arkive/workflows/schemabackup"
 	"arkive.io/arkive/workflows/schemarestore"
+	"arkive.io/arkive/workflows/zookeeperbackup"
+	"arkive.io/arkive/workflows/zookeeperrestore"
 )
 
 var recordHistories = flag.Bool("record-histories", false, "write the histories of the end-to-end tests to testdata/histories")
@@ -68,7 +70,7 @@ func TestReplayCheckedInHistories(t *testing.T) {
 		kinds[h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()] = true
 	}
 	for _, k := range []string{check.WorkflowName, kafkabackup.WorkflowName, kafkarestore.WorkflowName, schemabackup.WorkflowName, schemarestore.WorkflowName,
-		resourcebackup.WorkflowName, resourcerestore.WorkflowName} {
+		resourcebackup.WorkflowName, resourcerestore.WorkflowName, zookeeperbackup.WorkflowName, zookeeperrestore.WorkflowName} {
 		require.True(t, kinds[k], "no checked-in history of %s in %s", k, historiesDir)
 	}
 }

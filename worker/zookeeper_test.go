@@ -480,8 +480,10 @@ func TestZooKeeperRestorePolicies(t *testing.T) {
 	}
 	_, err := src.SetACL(root+"/app/acl", zk.DigestACL(zk.PermAll, zkUser, zkPassword), -1)
 	require.NoError(t, err)
-	st := b.backup(t, "pol", b.ensemble("source", b.src, root, "zk"), arkivev1.ZooKeeperBackupSpec{})
+	bid := b.startBackup(t, "pol", b.ensemble("source", b.src, root, "zk"), arkivev1.ZooKeeperBackupSpec{})
+	st := waitForStatus(t, b.c, bid, func(s zookeeperbackup.Status) bool { return s.LastSnapshot != "" })
 	require.Equal(t, 8, st.Listed[0].Nodes)
+	recordHistory(t, b.c, bid, "zookeeperbackup-snapshot")
 
 	// Each target: /app/same as stored, /app/changed and /app/acl with other data or ACL,
 	// /app/extra and /app/extra/deep not in the snapshot, /outside not selected.
@@ -510,8 +512,9 @@ func TestZooKeeperRestorePolicies(t *testing.T) {
 
 	// Skip: new nodes created, existing ones left as they are.
 	e, r := target("skip")
-	rs, _, err := b.restore(t, "arkive/pol", e, arkivev1.ZooKeeperRestoreSpec{Paths: app})
+	rs, rid, err := b.restore(t, "arkive/pol", e, arkivev1.ZooKeeperRestoreSpec{Paths: app})
 	require.NoError(t, err, rs.LastError)
+	recordHistory(t, b.c, rid, "zookeeperrestore-skip")
 	require.Equal(t, zookeeperrestore.Counts{Total: 6, Created: 2, Unchanged: 2, Skipped: 2}, rs.Counts)
 	require.Equal(t, "target data", read(r, "/app/changed"))
 	require.Equal(t, "world", aclOf(r, "/app/acl"))
