@@ -62,78 +62,41 @@ install_envtest() {
   ln -sfn "$(command -v kubectl)" "$ENVTEST_ASSETS/kubectl"
 }
 
-# A real Apache Kafka broker: the kafka_2.13 jar and its runtime dependencies from Maven Central.
-install_kafka() {
-  [ -f "$KAFKA_HOME/.complete" ] && return 0
+# maven_libs NAME HOME "group:artifact:version"...: the artifacts and their runtime dependencies
+# from Maven Central into HOME/libs, once (HOME/.complete marks a whole fetch).
+maven_libs() {
+  local name=$1 home=$2 deps="" gav; shift 2
+  [ -f "$home/.complete" ] && return 0
   apt_ensure java openjdk-17-jre-headless
   apt_ensure mvn maven
-  log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central (once)"
-  local work="$ARKIVE_CACHE/src/kafka-$KAFKA_VERSION"
-  rm -rf "$work" "$KAFKA_HOME" && mkdir -p "$work" "$KAFKA_HOME/libs"
-  cat >"$work/pom.xml" <<POM
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>io.arkive.hack</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_$SCALA_BINARY</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
-  </dependencies>
-</project>
-POM
+  log "fetching $name jars from Maven Central (once)"
+  local work="$ARKIVE_CACHE/src/$(basename "$home")"
+  rm -rf "$work" "$home" && mkdir -p "$work" "$home/libs"
+  for gav in "$@"; do
+    IFS=: read -r g a v <<<"$gav"
+    deps+="<dependency><groupId>$g</groupId><artifactId>$a</artifactId><version>$v</version></dependency>"
+  done
+  printf '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion><groupId>io.arkive.hack</groupId><artifactId>runtime</artifactId><version>1</version><packaging>pom</packaging><dependencies>%s</dependencies></project>\n' \
+    "$deps" >"$work/pom.xml"
   (cd "$work" && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs") || die "maven could not fetch Kafka $KAFKA_VERSION"
-  touch "$KAFKA_HOME/.complete"
+    -DincludeScope=runtime -DoutputDirectory="$home/libs") || die "maven could not fetch $name"
+  touch "$home/.complete"
 }
 
-# Apache ZooKeeper 3.9 from Maven Central, with the jars its server needs at run time that the
-# pom leaves optional (metrics, snappy) and a logger. 3.8 runs from Kafka's jars (install_kafka).
-install_zookeeper() {
-  [ -f "$ZOOKEEPER_HOME/.complete" ] && return 0
-  apt_ensure java openjdk-17-jre-headless
-  apt_ensure mvn maven
-  log "fetching Apache ZooKeeper $ZOOKEEPER_VERSION jars from Maven Central (once)"
-  local work="$ARKIVE_CACHE/src/zookeeper-$ZOOKEEPER_VERSION"
-  rm -rf "$work" "$ZOOKEEPER_HOME" && mkdir -p "$work" "$ZOOKEEPER_HOME/libs"
-  cat >"$work/pom.xml" <<POM
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>io.arkive.hack</groupId><artifactId>zookeeper-runtime</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.zookeeper</groupId><artifactId>zookeeper</artifactId><version>$ZOOKEEPER_VERSION</version></dependency>
-    <dependency><groupId>io.dropwizard.metrics</groupId><artifactId>metrics-core</artifactId><version>4.1.12.1</version></dependency>
-    <dependency><groupId>org.xerial.snappy</groupId><artifactId>snappy-java</artifactId><version>1.1.10.5</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>2.0.13</version></dependency>
-  </dependencies>
-</project>
-POM
-  (cd "$work" && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$ZOOKEEPER_HOME/libs") || die "maven could not fetch ZooKeeper $ZOOKEEPER_VERSION"
-  touch "$ZOOKEEPER_HOME/.complete"
+# A real Apache Kafka broker: the kafka_2.13 jar and its runtime dependencies.
+install_kafka() {
+  maven_libs "Apache Kafka $KAFKA_VERSION" "$KAFKA_HOME" "org.apache.kafka:kafka_$SCALA_BINARY:$KAFKA_VERSION" "org.slf4j:slf4j-reload4j:1.7.36"
 }
 
 # Kafka's admin tools (TopicCommand lives in kafka-tools, not in the broker's jars): the
 # Kafka-on-ZooKeeper test checks topics with Kafka's own tool.
-install_kafkatools() {
-  [ -f "$KAFKA_TOOLS_HOME/.complete" ] && return 0
-  apt_ensure mvn maven
-  log "fetching Apache Kafka $KAFKA_VERSION tools from Maven Central (once)"
-  local work="$ARKIVE_CACHE/src/kafka-tools-$KAFKA_VERSION"
-  rm -rf "$work" "$KAFKA_TOOLS_HOME" && mkdir -p "$work" "$KAFKA_TOOLS_HOME/libs"
-  cat >"$work/pom.xml" <<POM
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>io.arkive.hack</groupId><artifactId>kafka-tools-runtime</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
-  </dependencies>
-</project>
-POM
-  (cd "$work" && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$KAFKA_TOOLS_HOME/libs") || die "maven could not fetch kafka-tools $KAFKA_VERSION"
-  touch "$KAFKA_TOOLS_HOME/.complete"
+install_kafkatools() { maven_libs "Apache Kafka $KAFKA_VERSION tools" "$KAFKA_TOOLS_HOME" "org.apache.kafka:kafka-tools:$KAFKA_VERSION"; }
+
+# Apache ZooKeeper 3.9, with the jars its server needs at run time that the pom leaves optional
+# (metrics, snappy) and a logger. 3.8 runs from Kafka's jars (install_kafka).
+install_zookeeper() {
+  maven_libs "Apache ZooKeeper $ZOOKEEPER_VERSION" "$ZOOKEEPER_HOME" "org.apache.zookeeper:zookeeper:$ZOOKEEPER_VERSION" \
+    "io.dropwizard.metrics:metrics-core:4.1.12.1" "org.xerial.snappy:snappy-java:1.1.10.5" "org.slf4j:slf4j-simple:2.0.13"
 }
 
 # kazoo, a ZooKeeper client we did not write, in its own virtualenv: tests compare trees with it.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os/exec"
 	"strings"
@@ -18,7 +19,9 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"gocloud.dev/blob"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
@@ -634,4 +637,36 @@ func TestZooKeeperBadInput(t *testing.T) {
 	children, _, err := dst.Children(to.Spec.Chroot)
 	require.NoError(t, err)
 	require.Empty(t, children, "nothing is written when a node does not fit")
+}
+
+// Retention on the real storage: with keepLast 1, a triggered second snapshot drops the first
+// from the manifest and deletes its chunks.
+func TestZooKeeperRetention(t *testing.T) {
+	b := newZKBed(t)
+	src := zkConn(t, b.src)
+	root := b.chroot(t, src, "retention")
+	_, err := src.Create(root+"/a", []byte("a"), 0, zk.WorldACL(zk.PermAll))
+	require.NoError(t, err)
+	wid := b.startBackup(t, "keep1", b.ensemble("source", b.src, root, "zk"), arkivev1.ZooKeeperBackupSpec{Retention: &arkivev1.Retention{KeepLast: ptr.To[int32](1)}})
+	first := waitForStatus(t, b.c, wid, func(s zookeeperbackup.Status) bool { return s.LastSnapshot != "" })
+	require.NoError(t, b.c.SignalWorkflow(context.Background(), wid, "", workflows.SignalTrigger, nil))
+	second := waitForStatus(t, b.c, wid, func(s zookeeperbackup.Status) bool { return s.LastSnapshot != first.LastSnapshot && s.Runs == 2 })
+	require.Equal(t, 1, second.Snapshots)
+	require.Len(t, second.Listed, 1)
+
+	ctx := context.Background()
+	store, err := blobstore.Open(ctx, b.storage.Spec, b.sr)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, err := blobstore.ZooKeeper("arkive/keep1")
+	require.NoError(t, err)
+	m, err := backups.ZooKeeperManifest(ctx, store, layout)
+	require.NoError(t, err)
+	require.Len(t, m.Snapshots, 1)
+	require.Equal(t, second.LastSnapshot, m.Snapshots[0].ID)
+	prefix, err := layout.Snapshot(first.LastSnapshot)
+	require.NoError(t, err)
+	it := store.List(&blob.ListOptions{Prefix: prefix})
+	_, err = it.Next(ctx)
+	require.ErrorIs(t, err, io.EOF, "the dropped snapshot's chunks are deleted")
 }

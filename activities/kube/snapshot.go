@@ -4,21 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync/atomic"
-
-	"gocloud.dev/blob"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
-	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/resourcebackup"
 )
@@ -257,9 +254,7 @@ func namespaces2names(nss []*unstructured.Unstructured) []string {
 	return out
 }
 
-// Prune removes snapshots from the manifest first, then deletes their objects: a crash in
-// between leaves objects no manifest names, never a manifest naming missing objects. The newest
-// snapshot is never removed.
+// Prune removes snapshots from the manifest, then their objects (backupstore.PruneSnapshots).
 func (a *Activities) Prune(ctx context.Context, in resourcebackup.PruneInput) (_ resourcebackup.PruneResult, err error) {
 	defer func() { err = classify(err) }()
 	st, err := a.store(ctx, in.Connection)
@@ -271,43 +266,7 @@ func (a *Activities) Prune(ctx context.Context, in resourcebackup.PruneInput) (_
 	if err != nil {
 		return resourcebackup.PruneResult{}, err
 	}
-	var keep []archive.ResourceSnapshotRef
-	dropped := 0
-	for i, s := range m.Snapshots {
-		if slices.Contains(in.Drop, s.ID) && i != len(m.Snapshots)-1 {
-			dropped++
-		} else {
-			keep = append(keep, s)
-		}
-	}
-	if dropped > 0 {
-		m.Snapshots = keep
-		if err := writeManifest(ctx, st, m); err != nil {
-			return resourcebackup.PruneResult{}, err
-		}
-	}
-	// Objects of ids asked for but gone from the manifest (this call, or a retry) go too.
-	for _, id := range in.Drop {
-		if m.Find(id) != nil {
-			continue
-		}
-		prefix, err := st.Layout.Snapshot(id)
-		if err != nil {
-			continue
-		}
-		it := st.List(&blob.ListOptions{Prefix: prefix})
-		for {
-			obj, err := it.Next(ctx)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return resourcebackup.PruneResult{}, fmt.Errorf("list %s: %w", prefix, err)
-			}
-			if err := st.Delete(ctx, obj.Key); err != nil && !blobstore.IsNotFound(err) {
-				return resourcebackup.PruneResult{}, fmt.Errorf("delete %s: %w", obj.Key, err)
-			}
-		}
-	}
-	return resourcebackup.PruneResult{Deleted: dropped}, nil
+	n, err := backupstore.PruneSnapshots(ctx, st, &m.Snapshots, func(s archive.ResourceSnapshotRef) string { return s.ID },
+		in.Drop, func() error { return writeManifest(ctx, st, m) })
+	return resourcebackup.PruneResult{Deleted: n}, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -12,11 +11,10 @@ import (
 	"sync/atomic"
 
 	"github.com/go-zookeeper/zk"
-	"gocloud.dev/blob"
 
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
-	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/workflows/zookeeperbackup"
 )
 
@@ -352,9 +350,7 @@ func summary(r archive.ZooKeeperSnapshotRef) zookeeperbackup.Summary {
 		EndZxid: r.EndZxid, Consistency: r.Consistency}
 }
 
-// Prune removes snapshots from the manifest first, then deletes their objects: a crash in
-// between leaves objects no manifest names, never a manifest naming missing objects. The newest
-// snapshot is never removed.
+// Prune removes snapshots from the manifest, then their objects (backupstore.PruneSnapshots).
 func (a *Activities) Prune(ctx context.Context, in zookeeperbackup.PruneInput) (_ zookeeperbackup.PruneResult, err error) {
 	defer func() { err = classify(err) }()
 	st, err := a.store(ctx, in.Connection)
@@ -366,49 +362,7 @@ func (a *Activities) Prune(ctx context.Context, in zookeeperbackup.PruneInput) (
 	if err != nil {
 		return zookeeperbackup.PruneResult{}, err
 	}
-	var keep []archive.ZooKeeperSnapshotRef
-	dropped := 0
-	for i, s := range m.Snapshots {
-		if slices.Contains(in.Drop, s.ID) && i != len(m.Snapshots)-1 {
-			dropped++
-		} else {
-			keep = append(keep, s)
-		}
-	}
-	if dropped > 0 {
-		m.Snapshots = keep
-		if err := writeManifest(ctx, st, m); err != nil {
-			return zookeeperbackup.PruneResult{}, err
-		}
-	}
-	for _, id := range in.Drop {
-		if m.Find(id) != nil {
-			continue
-		}
-		prefix, err := st.Layout.Snapshot(id)
-		if err != nil {
-			continue
-		}
-		if err := deletePrefix(ctx, st.Store, prefix); err != nil {
-			return zookeeperbackup.PruneResult{}, err
-		}
-	}
-	return zookeeperbackup.PruneResult{Deleted: dropped}, nil
-}
-
-// deletePrefix deletes every object under prefix.
-func deletePrefix(ctx context.Context, st *blobstore.Store, prefix string) error {
-	it := st.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("list %s: %w", prefix, err)
-		}
-		if err := st.Delete(ctx, obj.Key); err != nil && !blobstore.IsNotFound(err) {
-			return fmt.Errorf("delete %s: %w", obj.Key, err)
-		}
-	}
+	n, err := backupstore.PruneSnapshots(ctx, st, &m.Snapshots, func(s archive.ZooKeeperSnapshotRef) string { return s.ID },
+		in.Drop, func() error { return writeManifest(ctx, st, m) })
+	return zookeeperbackup.PruneResult{Deleted: n}, err
 }
