@@ -534,6 +534,21 @@ func TestZooKeeperRestorePolicies(t *testing.T) {
 	require.Equal(t, "digest", aclOf(r, "/app/acl"))
 	require.Equal(t, "x", read(r, "/app/extra"))
 
+	// ACLs not restored: created nodes are open to everyone, and a differing ACL is no change.
+	e, r = target("noacl")
+	rs, _, err = b.restore(t, "arkive/pol", e, arkivev1.ZooKeeperRestoreSpec{Paths: app, Policy: arkivev1.ZNodeOverwrite, RestoreACLs: ptr.To(false)})
+	require.NoError(t, err, rs.LastError)
+	require.Equal(t, zookeeperrestore.Counts{Total: 6, Created: 2, Updated: 1, Unchanged: 3}, rs.Counts)
+	require.Equal(t, "world", aclOf(r, "/app/acl"))
+
+	// ACL mapping: the stored digest identity is written as another one.
+	e, r = target("aclmap")
+	digest := zk.DigestACL(zk.PermAll, zkUser, zkPassword)[0].ID
+	rs, _, err = b.restore(t, "arkive/pol", e, arkivev1.ZooKeeperRestoreSpec{Paths: app, Policy: arkivev1.ZNodeOverwrite,
+		ACLMapping: []arkivev1.ACLMapping{{Scheme: "digest", ID: digest, ToScheme: "ip", ToID: "127.0.0.1"}}})
+	require.NoError(t, err, rs.LastError)
+	require.Equal(t, "ip", aclOf(r, "/app/acl"))
+
 	// Mirror: as Overwrite, and nodes under the selected paths that the snapshot lacks go.
 	e, r = target("mirror")
 	rs, _, err = b.restore(t, "arkive/pol", e, arkivev1.ZooKeeperRestoreSpec{Paths: app, Policy: arkivev1.ZNodeMirror})
