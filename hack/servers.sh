@@ -160,9 +160,10 @@ start_zk() {
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dlog4j.configuration="file:$ARKIVE_RUN/kafka/log4j.properties" \
     -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg"
   wait_port "$name" "$port"
-  # The port opens before the server serves: wait until srvr answers with a mode.
+  # The port opens before the server serves: wait until srvr answers with a mode. Each try is
+  # bounded: a server still starting can fail to close a four-letter-word connection.
   local deadline=$((SECONDS + 60)) out
-  until out=$(exec 3<>"/dev/tcp/127.0.0.1/$port" && printf srvr >&3 && cat <&3) && [[ $out == *Mode:* ]]; do
+  until out=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && printf srvr >&3 && cat <&3") && [[ $out == *Mode:* ]]; do
     [ $SECONDS -lt $deadline ] || die "$name does not serve on $port"
     sleep 0.2
   done

@@ -44,6 +44,8 @@ func zkNodeCount(t *testing.T, server string) int {
 	conn, err := net.DialTimeout("tcp", server, 5*time.Second)
 	require.NoError(t, err)
 	defer conn.Close()
+	// Bounded: a server can fail to close a four-letter-word connection.
+	require.NoError(t, conn.SetDeadline(time.Now().Add(5*time.Second)))
 	_, err = conn.Write([]byte("srvr"))
 	require.NoError(t, err)
 	out, err := io.ReadAll(conn)

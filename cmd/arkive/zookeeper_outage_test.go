@@ -129,6 +129,8 @@ func zkZxid(t *testing.T, server string) int64 {
 			return false, err.Error()
 		}
 		defer conn.Close()
+		// Bounded: a server still starting can fail to close a four-letter-word connection.
+		_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
 		if _, err := conn.Write([]byte("srvr")); err != nil {
 			return false, err.Error()
 		}
