@@ -37,9 +37,11 @@ func TestZooKeeperSnapshotsThroughTheCLI(t *testing.T) {
 	}
 	root := fmt.Sprintf("/cli-%d", time.Now().UnixNano())
 	open := zk.WorldACL(zk.PermAll)
-	for p, d := range map[string][]byte{"": nil, "/config": []byte("text"), "/config/topics": []byte(`{"v":1}`),
-		"/config/binary": {0xff, 0x00, 0xfe}, "/brokers": nil} {
-		_, err := c.Create(root+p, d, 0, open)
+	for _, n := range []struct { // parents first
+		path string
+		data []byte
+	}{{"", nil}, {"/config", []byte("text")}, {"/config/topics", []byte(`{"v":1}`)}, {"/config/binary", []byte{0xff, 0x00, 0xfe}}, {"/brokers", nil}} {
+		_, err := c.Create(root+n.path, n.data, 0, open)
 		require.NoError(t, err)
 	}
 
