@@ -30,6 +30,9 @@ const (
 	// ErrZooKeeper: a ZooKeeper ensemble answered with an error (definitive, with its
 	// message, or passing, and retried).
 	ErrZooKeeper = "ZooKeeperError"
+	// ErrCorruptSnapshot: a stored snapshot does not match the hashes recorded for it, or
+	// cannot be opened (the wrong encryption key).
+	ErrCorruptSnapshot = "CorruptSnapshot"
 	// ErrStorage: the storage failed on a cause that may pass; retried.
 	ErrStorage = "StorageError"
 )

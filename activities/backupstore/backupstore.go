@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
@@ -71,6 +72,21 @@ func Classify(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrStorageAccessDenied, err)
 	case errors.As(err, &corrupt):
 		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrCorruptManifest, nil)
+	}
+	return err
+}
+
+// SnapshotError classifies a snapshot that cannot be read: the wrong key, or damage; both end
+// a restore (CorruptSnapshot). Anything else passes unchanged.
+func SnapshotError(err error, storage string) error {
+	var corrupt *archive.CorruptError
+	switch {
+	case errors.Is(err, archive.ErrWrongKey):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the snapshot cannot be decrypted with the encryption key of Storage %s (it was written with another key, or without one): %v", storage, err),
+			workflows.ErrCorruptSnapshot, nil)
+	case errors.As(err, &corrupt):
+		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrCorruptSnapshot, nil)
 	}
 	return err
 }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
@@ -87,7 +88,7 @@ func (a *Activities) load(ctx context.Context, conn rr.Connection, spec rr.Spec,
 	}
 	ix, err := backups.ResourceIndex(ctx, st.Store, *ref, st.Key)
 	if err != nil {
-		return nil, snapshotError(err, conn.StorageName)
+		return nil, backupstore.SnapshotError(err, conn.StorageName)
 	}
 	sel := spec.Selection
 	f, err := newFilter("spec.selection", sel)
@@ -132,7 +133,7 @@ func (a *Activities) load(ctx context.Context, conn rr.Connection, spec rr.Spec,
 		return nil
 	})
 	if err != nil {
-		return nil, snapshotError(err, conn.StorageName)
+		return nil, backupstore.SnapshotError(err, conn.StorageName)
 	}
 	nsTaken := func(ns string) bool {
 		if len(sel.Namespaces) == 0 && nsSel == nil {
@@ -236,20 +237,6 @@ func (a *Activities) load(ctx context.Context, conn rr.Connection, spec rr.Spec,
 	slices.SortStableFunc(all, func(a, b *item) int { return order[a.step] - order[b.step] })
 	rs.items = all
 	return rs, nil
-}
-
-// snapshotError classifies a snapshot that cannot be read: the wrong key, or damage.
-func snapshotError(err error, storage string) error {
-	var corrupt *archive.CorruptError
-	switch {
-	case errors.Is(err, archive.ErrWrongKey):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"the snapshot cannot be decrypted with the encryption key of Storage %s (it was written with another key, or without one): %v", storage, err),
-			rr.ErrCorruptSnapshot, nil)
-	case errors.As(err, &corrupt):
-		return temporal.NewNonRetryableApplicationError(err.Error(), rr.ErrCorruptSnapshot, nil)
-	}
-	return err
 }
 
 func orNone(ids []string) string {

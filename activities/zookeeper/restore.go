@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
+	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
@@ -348,7 +349,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in zr.Input) (_ zr.Plan, e
 		return nil
 	})
 	if err != nil {
-		return zr.Plan{}, snapshotError(err, in.StorageName)
+		return zr.Plan{}, backupstore.SnapshotError(err, in.StorageName)
 	}
 	if r.paths != nil {
 		if err := r.mirror(ctx); err != nil {
@@ -396,7 +397,7 @@ func (a *Activities) ApplyRestore(ctx context.Context, in zr.ApplyInput) (_ zr.A
 			return nil
 		})
 		if err != nil {
-			return zr.ApplyResult{}, snapshotError(err, in.StorageName)
+			return zr.ApplyResult{}, backupstore.SnapshotError(err, in.StorageName)
 		}
 	}
 	if !progress.Deleting {
@@ -436,7 +437,7 @@ func (a *Activities) ApplyRestore(ctx context.Context, in zr.ApplyInput) (_ zr.A
 			return nil
 		})
 		if err != nil {
-			return zr.ApplyResult{}, snapshotError(err, in.StorageName)
+			return zr.ApplyResult{}, backupstore.SnapshotError(err, in.StorageName)
 		}
 	}
 	pos.Store(zr.ApplyProgress{Chunk: len(r.ref.Chunks), Deleting: true, Counts: r.counts})
@@ -766,17 +767,3 @@ func (r *restorer) sequences(ctx context.Context) (int, error) {
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
-
-// snapshotError classifies a snapshot that cannot be read: the wrong key, or damage.
-func snapshotError(err error, storage string) error {
-	var corrupt *archive.CorruptError
-	switch {
-	case errors.Is(err, archive.ErrWrongKey):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"the snapshot cannot be decrypted with the encryption key of Storage %s (it was written with another key, or without one): %v", storage, err),
-			zr.ErrCorruptSnapshot, nil)
-	case errors.As(err, &corrupt):
-		return temporal.NewNonRetryableApplicationError(err.Error(), zr.ErrCorruptSnapshot, nil)
-	}
-	return err
-}

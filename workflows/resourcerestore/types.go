@@ -40,7 +40,7 @@ const (
 	ErrKubernetes          = workflows.ErrKubernetes
 	// ErrCorruptSnapshot: a stored object does not match the hash its index records, or the
 	// snapshot cannot be opened (the wrong encryption key).
-	ErrCorruptSnapshot = "CorruptSnapshot"
+	ErrCorruptSnapshot = workflows.ErrCorruptSnapshot
 )
 
 // Conflict policies (ResourceRestore.spec.conflictPolicy).

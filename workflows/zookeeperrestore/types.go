@@ -40,7 +40,7 @@ const (
 	ErrAuthentication      = workflows.ErrAuthentication
 	// ErrCorruptSnapshot: a stored chunk does not match the hash the manifest records, or
 	// cannot be opened (the wrong encryption key).
-	ErrCorruptSnapshot = "CorruptSnapshot"
+	ErrCorruptSnapshot = workflows.ErrCorruptSnapshot
 	// ErrNodeTooLarge: a node's data does not fit in one request to the target
 	// (ZooKeeperEnsemble.spec.maxBufferBytes, the servers' jute.maxbuffer).
 	ErrNodeTooLarge = "NodeTooLarge"
