@@ -18,6 +18,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/worker"
@@ -129,7 +130,7 @@ func setupRestoreBench(b *testing.B) {
 		}
 		defer store.Close()
 		layout, _ := blobstore.Kafka(rb.backup)
-		m, err := backups.KafkaManifest(context.Background(), store, layout)
+		m, err := catalog.Read(context.Background(), store, layout)
 		if err != nil {
 			rb.err = err
 			return

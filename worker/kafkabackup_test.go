@@ -16,6 +16,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
@@ -74,7 +75,7 @@ func TestKafkaBackupEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka("default/e2e")
-	m, err := backups.KafkaManifest(ctx, store, layout)
+	m, err := catalog.Read(ctx, store, layout)
 	require.NoError(t, err)
 	require.NotNil(t, m)
 	require.Len(t, m.Topics, 3)

@@ -14,8 +14,8 @@ import (
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
-	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows/kafkabackup"
@@ -42,7 +42,7 @@ func TestKafkaRestoreOfADamagedBackup(t *testing.T) {
 	defer store.Close()
 	layout, err := blobstore.Kafka("default/damage")
 	require.NoError(t, err)
-	m, err := backups.KafkaManifest(context.Background(), store, layout)
+	m, err := catalog.Read(context.Background(), store, layout)
 	require.NoError(t, err)
 	segs := m.Topics[0].Data[0].Segments
 	require.Greater(t, len(segs), 8, "small segments, so damage hits some of many")

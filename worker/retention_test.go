@@ -17,8 +17,8 @@ import (
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
-	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
@@ -69,7 +69,7 @@ func TestScheduledRetentionKeepsLastTwoRuns(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
-	m, err := backups.KafkaManifest(ctx, store, layout)
+	m, err := catalog.Read(ctx, store, layout)
 	require.NoError(t, err)
 	part := m.Topics[0].Data[0]
 	kept := []string{status.Runs[0].ID, status.Runs[1].ID}
@@ -134,7 +134,7 @@ func TestContinuousRetentionDropsDataOlderThanMaxAge(t *testing.T) {
 	cutoff := old.Add(24 * time.Hour).UnixMilli() // anything at the old time is past maxAge
 	var part archive.Partition
 	testenv.Eventually(t, time.Minute, "every record committed and the old segments dropped", func() (bool, string) {
-		m, err := backups.KafkaManifest(ctx, store, layout)
+		m, err := catalog.Read(ctx, store, layout)
 		if err != nil || m == nil || len(m.Topics) == 0 || len(m.Topics[0].Data) == 0 {
 			return false, fmt.Sprint(err)
 		}

@@ -13,8 +13,8 @@ import (
 
 	"arkive.io/arkive/api/status"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
-	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
@@ -73,7 +73,7 @@ func TestStreamSelectionExcludesAndEnabled(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
-	m, err := backups.KafkaManifest(ctx, store, layout)
+	m, err := catalog.Read(ctx, store, layout)
 	require.NoError(t, err)
 	var names []string
 	for _, tp := range m.Topics {
@@ -100,7 +100,7 @@ func TestStreamSelectionExcludesAndEnabled(t *testing.T) {
 	update(spec) // enabled: true again
 	s = waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return committed(s, topics["a"]) == 15 })
 	require.Equal(t, kafkabackup.PhaseStreaming, s.Phase)
-	m, err = backups.KafkaManifest(ctx, store, layout)
+	m, err = catalog.Read(ctx, store, layout)
 	require.NoError(t, err)
 	got := readPartition(t, store, m.Topics[0].Data[0])
 	require.Len(t, got, 15, "resumed from the committed offset: nothing twice, nothing lost")

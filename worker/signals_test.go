@@ -15,8 +15,8 @@ import (
 	"gocloud.dev/blob"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
-	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
@@ -110,7 +110,7 @@ func TestSignalsFromTheTemporalCLI(t *testing.T) {
 
 	signal(t, wid, workflows.SignalResume)
 	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return committed(s) > committed(paused)+50 })
-	m, err := backups.KafkaManifest(ctx, store, layout)
+	m, err := catalog.Read(ctx, store, layout)
 	require.NoError(t, err)
 	require.Empty(t, m.Topics[0].Data[0].Holes(), "resume continues from the checkpoint, leaving no hole")
 

@@ -74,6 +74,7 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.Discover, activity.RegisterOptions{Name: kafkabackup.ActivityDiscover})
 	r.RegisterActivityWithOptions(kf.Commit, activity.RegisterOptions{Name: kafkabackup.ActivityCommit})
 	r.RegisterActivityWithOptions(kf.ApplyRetention, activity.RegisterOptions{Name: kafkabackup.ActivityRetain})
+	r.RegisterActivityWithOptions(kf.FoldCatalog, activity.RegisterOptions{Name: kafkabackup.ActivityFold})
 	r.RegisterActivityWithOptions(kf.PlanRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPlan})
 	r.RegisterActivityWithOptions(kf.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
 	r.RegisterActivityWithOptions(kf.Restore, activity.RegisterOptions{Name: kafkarestore.ActivityRestore})

@@ -14,6 +14,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows"
 )
@@ -35,7 +36,7 @@ func TestManifestsReadAndClassified(t *testing.T) {
 	sl, err := blobstore.Schemas("ns/schemas")
 	require.NoError(t, err)
 
-	km, err := backups.KafkaManifest(ctx, store, kl)
+	km, err := catalog.Read(ctx, store, kl)
 	require.NoError(t, err)
 	require.Nil(t, km)
 	sm, err := backups.SchemaManifest(ctx, store, sl)
@@ -45,12 +46,12 @@ func TestManifestsReadAndClassified(t *testing.T) {
 	data, err := archive.MarshalManifest(&archive.Manifest{Version: archive.ManifestVersion, Backup: "ns/orders", Generation: 3})
 	require.NoError(t, err)
 	require.NoError(t, store.Put(ctx, kl.Manifest(), data))
-	km, err = backups.KafkaManifest(ctx, store, kl)
+	km, err = catalog.Read(ctx, store, kl)
 	require.NoError(t, err)
 	require.Equal(t, int64(3), km.Generation)
 
 	for key, read := range map[string]func() error{
-		kl.Manifest(): func() error { _, err := backups.KafkaManifest(ctx, store, kl); return err },
+		kl.Manifest(): func() error { _, err := catalog.Read(ctx, store, kl); return err },
 		sl.Manifest(): func() error { _, err := backups.SchemaManifest(ctx, store, sl); return err },
 	} {
 		require.NoError(t, store.Put(ctx, key, []byte("{not json")))

@@ -11,8 +11,8 @@ import (
 
 	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/internal/archive"
-	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
 )
@@ -27,25 +27,22 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 		return kafkabackup.CommitResult{}, err
 	}
 	defer store.Close()
-	layout := store.Layout
-	m, err := readManifest(ctx, store)
+	cat, err := openCatalog(ctx, store)
 	if err != nil {
 		return kafkabackup.CommitResult{}, err
 	}
-	if m == nil {
-		m = &archive.Manifest{Version: archive.ManifestVersion, Backup: in.Backup}
+	var inconsistent error
+	m, err := cat.Commit(ctx, in.Backup, in.Time, func(m *archive.Manifest) error {
+		inconsistent = mergeCommit(m, in)
+		return inconsistent
+	})
+	if inconsistent != nil {
+		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(inconsistent.Error(), kafkabackup.ErrInconsistentCommit, nil)
 	}
-	if err := mergeCommit(m, in); err != nil {
-		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInconsistentCommit, nil)
-	}
-	data, err := archive.MarshalManifest(m)
 	if err != nil {
-		return kafkabackup.CommitResult{}, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInconsistentCommit, nil)
-	}
-	if err := store.Put(ctx, layout.Manifest(), data); err != nil {
 		return kafkabackup.CommitResult{}, classify(err)
 	}
-	res := kafkabackup.CommitResult{Generation: m.Generation}
+	res := kafkabackup.CommitResult{Generation: m.Generation, FoldDue: cat.PendingDeltas() >= catalog.FoldAfter}
 	for _, t := range m.Topics {
 		for _, p := range t.Data {
 			res.Next = append(res.Next, kafkabackup.PartitionState{Topic: t.Name, Partition: p.Partition, Next: p.NextOffset})
@@ -54,16 +51,31 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 	return res, nil
 }
 
+// FoldCatalog merges the commits' pending deltas into the partitions' indexes, so that the
+// next commits and readers stay small; the workflow calls it when a commit says it is due.
+func (a *Activities) FoldCatalog(ctx context.Context, in kafkabackup.FoldInput) error {
+	store, err := a.openBackup(ctx, in.Connection, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cat, err := openCatalog(ctx, store)
+	if err != nil {
+		return err
+	}
+	return classify(cat.Fold(ctx, in.Time))
+}
+
 // openBackup opens a backup's storage (withKey: and its encryption key, for what reads or
 // writes records).
 func (a *Activities) openBackup(ctx context.Context, conn workflows.KafkaConnection, withKey bool) (*backupstore.Backup[blobstore.KafkaLayout], error) {
 	return backupstore.Open(ctx, conn.Storage, conn.Backup, blobstore.Kafka, a.Secrets(conn.Namespace), withKey)
 }
 
-// readManifest reads the backup's manifest, classified; nil when the backup has none yet.
-func readManifest(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout]) (*archive.Manifest, error) {
-	m, err := backups.KafkaManifest(ctx, store.Store, store.Layout)
-	return m, classify(err)
+// openCatalog opens the backup's catalog, classified.
+func openCatalog(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout]) (*catalog.Catalog, error) {
+	c, err := catalog.Open(ctx, store.Store, store.Layout)
+	return c, classify(err)
 }
 
 func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {

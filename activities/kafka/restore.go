@@ -17,6 +17,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -128,7 +129,12 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 	}
 	r.throttle = newThrottle(in.RateLimit, in.Target.MaxMessageBytes)
 
-	store, m, err := a.openRestore(ctx, in.Connection)
+	store, m, err := a.openRestore(ctx, in.Connection, catalog.Filter{
+		Partition: func(topic string, p int32) bool {
+			return topic == in.Stream.Source && slices.ContainsFunc(in.Stream.Partitions, func(sp kafkarestore.StreamPartition) bool { return sp.Partition == p })
+		},
+		Overlaps: in.Window.Overlaps,
+	})
 	if err != nil {
 		return nil, err
 	}

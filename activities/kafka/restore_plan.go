@@ -19,6 +19,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -26,13 +27,19 @@ func invalidRestore(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkarestore.ErrInvalidSpec, nil)
 }
 
-// openRestore opens a restore's storage and reads the backup's manifest.
-func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connection) (*backupstore.Backup[blobstore.KafkaLayout], *archive.Manifest, error) {
+// openRestore opens a restore's storage and reads the part of the backup's catalog the filter
+// selects.
+func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connection, f catalog.Filter) (*backupstore.Backup[blobstore.KafkaLayout], *archive.Manifest, error) {
 	store, err := a.openBackup(ctx, conn, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := readManifest(ctx, store)
+	var m *archive.Manifest
+	cat, err := openCatalog(ctx, store)
+	if err == nil {
+		m, err = cat.View(ctx, f)
+		err = classify(err)
+	}
 	if err == nil && m == nil {
 		err = temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("spec.source.backup: backup %q not found (no %s in the storage)", conn.Backup, store.Layout.Manifest()),
@@ -59,7 +66,18 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		// that mixes records of several source partitions.
 		return kafkarestore.Plan{}, invalidRestore("spec.consumerGroups: offsets can only be translated with partitionMapping Same, not %s", spec.PartitionMapping)
 	}
-	backup, m, err := a.openRestore(ctx, in.Connection)
+	// Only the selected topics, and within them only the index nodes the window overlaps.
+	var sources map[string]bool
+	if len(spec.Topics) > 0 {
+		sources = map[string]bool{}
+		for _, tm := range spec.Topics {
+			sources[tm.Source] = true
+		}
+	}
+	backup, m, err := a.openRestore(ctx, in.Connection, catalog.Filter{
+		Partition: func(topic string, _ int32) bool { return sources == nil || sources[topic] },
+		Overlaps:  spec.Window.Overlaps,
+	})
 	if err != nil {
 		return kafkarestore.Plan{}, err
 	}

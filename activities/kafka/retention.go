@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 
-	"go.temporal.io/sdk/temporal"
 	"gocloud.dev/blob"
 
 	"arkive.io/arkive/internal/archive"
@@ -16,7 +15,7 @@ import (
 )
 
 // ApplyRetention drops the oldest data the policy no longer keeps. It writes the trimmed
-// manifest first and deletes objects after, so a reader never finds the manifest naming a
+// catalog first and deletes segments after, so a reader never finds the catalog naming a
 // deleted segment. Deletion covers every segment object below a partition's new start offset,
 // which also removes what killed captures left there, and makes a retry finish the job.
 func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.RetentionInput) (kafkabackup.RetentionResult, error) {
@@ -27,8 +26,8 @@ func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.Retentio
 	}
 	defer store.Close()
 	layout := store.Layout
-	m, err := readManifest(ctx, store)
-	if err != nil || m == nil {
+	cat, err := openCatalog(ctx, store)
+	if err != nil || cat.Root() == nil {
 		return res, err
 	}
 	drop := func(s archive.SegmentRef) bool {
@@ -40,26 +39,13 @@ func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.Retentio
 		}
 		return !in.Before.IsZero() && s.MaxTimestamp < in.Before.UnixMilli()
 	}
-	for ti := range m.Topics {
-		for pi := range m.Topics[ti].Data {
-			p := &m.Topics[ti].Data[pi]
-			newest := ""
-			if in.KeepRuns == nil && len(p.Segments) > 0 {
-				newest = p.Segments[len(p.Segments)-1].Key // age alone never empties a partition
-			}
-			p.TrimBefore(func(s archive.SegmentRef) bool { return s.Key != newest && drop(s) })
+	// Age alone never empties a partition: its newest segment stays.
+	m, err := cat.Trim(ctx, in.Time, drop, in.KeepRuns == nil, func(m *archive.Manifest) {
+		if in.KeepRuns != nil {
+			m.Runs = slices.DeleteFunc(m.Runs, func(r archive.Run) bool { return !slices.Contains(in.KeepRuns, r.ID) && r.ID != in.Protect })
 		}
-	}
-	if in.KeepRuns != nil {
-		m.Runs = slices.DeleteFunc(m.Runs, func(r archive.Run) bool { return !slices.Contains(in.KeepRuns, r.ID) && r.ID != in.Protect })
-	}
-	m.Generation++
-	m.CommittedAt = in.Time
-	data, err := archive.MarshalManifest(m)
+	})
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInconsistentCommit, nil)
-	}
-	if err := store.Put(ctx, layout.Manifest(), data); err != nil {
 		return res, classify(err)
 	}
 	for _, t := range m.Topics {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
-	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
@@ -205,6 +205,15 @@ func TestVerifyCatchesDamage(t *testing.T) {
 	segs := m.Topics[0].Data[1].Segments
 	require.GreaterOrEqual(t, len(segs), 2, "small segments, so damage hits one of several")
 	victim := segs[1]
+	// A catalog object the root names (a pending delta or an index node).
+	var catalogObject string
+	require.NoError(t, filepath.WalkDir(filepath.Join(clean, "kafka", backup, "catalog"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && catalogObject == "" && !strings.Contains(path, "/retired/") {
+			catalogObject, err = filepath.Rel(clean, path)
+		}
+		return err
+	}))
+	require.NotEmpty(t, catalogObject, "the backup has catalog objects")
 
 	verify := func(dir string, deep bool) (string, int) {
 		args := []string{"verify", "--storage", "file://" + dir, "--backup", backup}
@@ -240,23 +249,15 @@ func TestVerifyCatchesDamage(t *testing.T) {
 		{"truncated segment", func(dir string) {
 			require.NoError(t, os.Truncate(filepath.Join(dir, victim.Key), victim.StoredBytes-100))
 		}, []string{victim.Key, "truncated"}},
-		{"manifest names a missing object", func(dir string) {
-			path := filepath.Join(dir, "kafka", backup, "manifest.json")
-			b, err := os.ReadFile(path)
+		{"catalog names a missing object", func(dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, catalogObject)))
+		}, []string{catalogObject, "missing"}},
+		{"truncated catalog object", func(dir string) {
+			path := filepath.Join(dir, catalogObject)
+			info, err := os.Stat(path)
 			require.NoError(t, err)
-			var mm archive.Manifest
-			require.NoError(t, json.Unmarshal(b, &mm))
-			last := &mm.Topics[0].Data[0]
-			ghost := last.Segments[len(last.Segments)-1]
-			ghost.Key = strings.Replace(ghost.Key, ".seg", "-ghost.seg", 1)
-			ghost.FirstOffset, ghost.LastOffset = last.NextOffset, last.NextOffset
-			ghost.Count = 1
-			last.Segments = append(last.Segments, ghost)
-			last.NextOffset++
-			b, err = archive.MarshalManifest(&mm)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(path, b, 0o644))
-		}, []string{"-ghost.seg", "missing"}},
+			require.NoError(t, os.Truncate(path, info.Size()/2))
+		}, []string{catalogObject, "unexpected end of JSON input"}},
 	} {
 		for _, deep := range []bool{false, true} {
 			dir := t.TempDir()

@@ -21,6 +21,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
@@ -158,7 +159,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
-	m, err := backups.KafkaManifest(context.Background(), store, layout)
+	m, err := catalog.Read(context.Background(), store, layout)
 	require.NoError(t, err)
 	require.Len(t, m.Topics, 1)
 	require.Len(t, m.Topics[0].Data, crashPartitions)

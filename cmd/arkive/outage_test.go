@@ -17,6 +17,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/internal/testenv"
@@ -130,7 +131,7 @@ func TestBackupRecoversFromBrokerOutageAndTemporalRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
-	m, err := backups.KafkaManifest(context.Background(), store, layout)
+	m, err := catalog.Read(context.Background(), store, layout)
 	require.NoError(t, err)
 	for _, part := range m.Topics[0].Data {
 		require.Empty(t, part.Holes())

@@ -20,6 +20,7 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
 )
 
 // storageFlags are the flags of the commands that read a storage directly, without Temporal.
@@ -54,15 +55,24 @@ func (s *storageFlags) open(ctx context.Context) (*blobstore.Store, []byte, erro
 	return store, key, nil
 }
 
-// manifest reads the named backup's manifest.
+// manifest reads the named backup's whole catalog.
 func manifest(ctx context.Context, store *blobstore.Store, backup string) (*archive.Manifest, error) {
+	return manifestView(ctx, store, backup, catalog.Filter{})
+}
+
+// manifestView reads what f selects of the named backup's catalog.
+func manifestView(ctx context.Context, store *blobstore.Store, backup string, f catalog.Filter) (*archive.Manifest, error) {
 	layout, err := blobstore.Kafka(backup)
 	if err != nil {
 		return nil, fmt.Errorf("--backup: %w", err)
 	}
-	m, err := backups.KafkaManifest(ctx, store, layout)
+	cat, err := catalog.Open(ctx, store, layout)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("backup %s: %w", backup, err)
+	}
+	m, err := cat.View(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", backup, err)
 	}
 	if m == nil {
 		return nil, &missingBackupError{fmt.Sprintf("backup %q: no %s in the storage", backup, layout.Manifest())}
@@ -477,7 +487,13 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer store.Close()
-	m, err := manifest(ctx, store, s.backup)
+	m, err := manifestView(ctx, store, s.backup, catalog.Filter{
+		Partition: func(t string, p int32) bool { return t == topic && (partition < 0 || p == int32(partition)) },
+		Overlaps: func(seg archive.SegmentRef) bool {
+			return (from.offset == nil || seg.LastOffset >= *from.offset) && (to.offset == nil || seg.FirstOffset <= *to.offset) &&
+				(from.time.IsZero() || seg.MaxTimestamp >= from.time.UnixMilli()) && (to.time.IsZero() || seg.MinTimestamp <= to.time.UnixMilli())
+		},
+	})
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,13 @@ import (
 	"time"
 )
 
-// ManifestVersion is the version of the manifest document; readers refuse newer ones.
-const ManifestVersion = 1
+// ManifestVersion is the version of the manifest document that writers produce; readers
+// refuse newer ones. Version 1 lists every segment inline; version 2 (the catalog) keeps
+// segments in index objects and pending deltas that the manifest, then only a root, names.
+const ManifestVersion = 2
+
+// ManifestVersionInline is the first format: every segment of every partition in the manifest.
+const ManifestVersionInline = 1
 
 // Manifest is the checkpoint of one Kafka backup: the only list of data readers may trust. It
 // is written after the segments it names (write data, then the manifest that makes it visible),
@@ -25,6 +30,12 @@ type Manifest struct {
 	GroupOffsets []GroupOffsetsSnapshot `json:"groupOffsets,omitempty"`
 	// Runs is the history of scheduled runs, oldest first (empty for continuous backups).
 	Runs []Run `json:"runs,omitempty"`
+	// Deltas (version 2) are the commits not yet folded into the partitions' indexes, oldest
+	// first. Each names the segments and gaps one commit added.
+	Deltas []DeltaRef `json:"deltas,omitempty"`
+	// Retired (version 2) are catalog objects no longer named, kept for a grace period so that
+	// a reader that opened an older root can still finish reading, then deleted.
+	Retired []Retired `json:"retired,omitempty"`
 }
 
 // Topic is the captured metadata and data of one topic.
@@ -45,6 +56,10 @@ type Partition struct {
 	NextOffset int64        `json:"nextOffset"`
 	Segments   []SegmentRef `json:"segments,omitempty"`
 	Gaps       []Gap        `json:"gaps,omitempty"`
+	// Index (version 2) is the root of the partition's index tree: the segments and gaps
+	// folded so far. A version 2 manifest holds no segments or gaps inline; a view read from
+	// it (internal/catalog) has them filled in and Index kept for reference.
+	Index *NodeRef `json:"index,omitempty"`
 }
 
 // SegmentRef names one committed segment object and what its footer holds. Offsets missing
@@ -120,7 +135,29 @@ func MarshalManifest(m *Manifest) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	if err := m.checkRoot(); err != nil {
+		return nil, err
+	}
+	if m.IsRoot() {
+		return json.Marshal(m) // written every commit: compact
+	}
 	return json.MarshalIndent(m, "", "  ")
+}
+
+// checkRoot refuses a version 2 manifest that carries segments or gaps inline: a view must
+// never be stored as the root.
+func (m *Manifest) checkRoot() error {
+	if !m.IsRoot() {
+		return nil
+	}
+	for _, t := range m.Topics {
+		for _, p := range t.Data {
+			if len(p.Segments) > 0 || len(p.Gaps) > 0 {
+				return fmt.Errorf("topic %s partition %d: a version %d manifest names segments through its index, not inline", t.Name, p.Partition, m.Version)
+			}
+		}
+	}
+	return nil
 }
 
 // UnmarshalManifest decodes and validates a manifest; name is used in errors.
@@ -135,14 +172,24 @@ func UnmarshalManifest(name string, b []byte) (*Manifest, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", name, err)
 	}
+	if err := m.checkRoot(); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", name, err)
+	}
 	return &m, nil
 }
+
+// IsRoot reports whether m is a stored version 2 root (no segments inline), as opposed to a
+// version 1 manifest or a view.
+func (m *Manifest) IsRoot() bool { return m.Version >= 2 }
 
 // Validate checks the invariants readers rely on: topics unique, and per partition segments and
 // gaps ordered, non-overlapping and within [StartOffset, NextOffset).
 func (m *Manifest) Validate() error {
 	if m.Backup == "" {
 		return fmt.Errorf("backup: must not be empty")
+	}
+	if m.Version == ManifestVersionInline && (len(m.Deltas) > 0 || len(m.Retired) > 0) {
+		return fmt.Errorf("deltas: a version 1 manifest has none")
 	}
 	seen := map[string]bool{}
 	for _, t := range m.Topics {

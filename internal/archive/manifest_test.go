@@ -12,7 +12,7 @@ func seg(key string, first, last, count int64) SegmentRef {
 }
 
 func manifestWith(p Partition) *Manifest {
-	return &Manifest{Version: ManifestVersion, Backup: "ns/b", Generation: 3, CommittedAt: time.Unix(1700000000, 0).UTC(),
+	return &Manifest{Version: ManifestVersionInline, Backup: "ns/b", Generation: 3, CommittedAt: time.Unix(1700000000, 0).UTC(),
 		Topics: []Topic{{Name: "orders", Partitions: 2, Data: []Partition{p}}}}
 }
 
@@ -54,8 +54,8 @@ func TestManifestValidation(t *testing.T) {
 	_, err := MarshalManifest(dup)
 	require.ErrorContains(t, err, "orders appears twice")
 
-	_, err = UnmarshalManifest("kafka/ns/b/manifest.json", []byte(`{"version": 2, "backup": "ns/b"}`))
-	require.ErrorContains(t, err, "kafka/ns/b/manifest.json: unsupported version 2")
+	_, err = UnmarshalManifest("kafka/ns/b/manifest.json", []byte(`{"version": 3, "backup": "ns/b"}`))
+	require.ErrorContains(t, err, "kafka/ns/b/manifest.json: unsupported version 3")
 	_, err = UnmarshalManifest("m", []byte(`{"version": 1`))
 	require.Error(t, err)
 }

@@ -16,11 +16,6 @@ type CorruptError struct{ Err error }
 func (e *CorruptError) Error() string { return e.Err.Error() }
 func (e *CorruptError) Unwrap() error { return e.Err }
 
-// KafkaManifest reads a Kafka backup's manifest; nil when the backup has none yet.
-func KafkaManifest(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout) (*archive.Manifest, error) {
-	return manifest(ctx, store, layout.Manifest(), archive.UnmarshalManifest)
-}
-
 // SchemaManifest reads a Schema Registry backup's manifest; nil when the backup has none yet.
 func SchemaManifest(ctx context.Context, store *blobstore.Store, layout blobstore.SchemaLayout) (*archive.SchemaManifest, error) {
 	return manifest(ctx, store, layout.Manifest(), archive.UnmarshalSchemaManifest)

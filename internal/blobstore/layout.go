@@ -12,6 +12,8 @@ import (
 //
 //	kafka/<backup>/manifest.json
 //	kafka/<backup>/topics/<topic>/<partition>/<first:020d>-<last:020d>.seg
+//	kafka/<backup>/catalog/deltas/<generation:020d>.json
+//	kafka/<backup>/catalog/index/<topic>/<partition>/<level>-<first:020d>-<generation:020d>-<seq>.json
 //	schemas/<backup>/manifest.json
 //	schemas/<backup>/snapshots/<snapshot>.json.zst
 //
@@ -75,6 +77,23 @@ func (l KafkaLayout) Segment(topic string, partition int32, first, last int64) (
 		return "", fmt.Errorf("segment offsets %d-%d are not an ordered range", first, last)
 	}
 	return fmt.Sprintf("%s%020d-%020d.seg", p, first, last), nil
+}
+
+// CatalogPrefix is the prefix of the catalog's deltas and index nodes (manifest version 2).
+func (l KafkaLayout) CatalogPrefix() string { return l.root + "catalog/" }
+
+// Delta is the key of the delta that the root of the given generation first names.
+func (l KafkaLayout) Delta(generation int64) string {
+	return fmt.Sprintf("%scatalog/deltas/%020d.json", l.root, generation)
+}
+
+// IndexNode is the key of an index node of a partition, written by the root of the given
+// generation; seq tells apart the nodes one write makes.
+func (l KafkaLayout) IndexNode(topic string, partition int32, level int, first, generation int64, seq int) (string, error) {
+	if _, err := l.PartitionPrefix(topic, partition); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%scatalog/index/%s/%d/%d-%020d-%020d-%d.json", l.root, topic, partition, level, first, generation, seq), nil
 }
 
 // SegmentKey is what a segment key says about its content.

@@ -14,6 +14,7 @@ const (
 	ActivityDiscover = "arkive.kafka.Discover"
 	ActivityCommit   = "arkive.kafka.Commit"
 	ActivityRetain   = "arkive.kafka.ApplyRetention"
+	ActivityFold     = "arkive.kafka.FoldCatalog"
 )
 
 // Error types of non-retryable failures, shown in the resource's status.
@@ -136,6 +137,14 @@ type CommitInput struct {
 type CommitResult struct {
 	Generation int64            `json:"generation"`
 	Next       []PartitionState `json:"next"`
+	// FoldDue says enough commits wait in the catalog to fold them into its indexes.
+	FoldDue bool `json:"foldDue,omitempty"`
+}
+
+// FoldInput asks for the catalog's pending commits to be folded. Time is the workflow's clock.
+type FoldInput struct {
+	Connection
+	Time time.Time `json:"time"`
 }
 
 // PartitionState is where capture of one partition continues.

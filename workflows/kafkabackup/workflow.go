@@ -486,6 +486,14 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 			return err
 		}
 	}
+	if res.FoldDue {
+		// Folding keeps each commit's cost independent of the backup's age. It changes no
+		// data: the commit above stands whatever happens to it.
+		in := FoldInput{Connection: b.in.Connection, Time: workflow.Now(ctx)}
+		if err := workflow.ExecuteActivity(b.activityCtx(ctx, 10*time.Minute), ActivityFold, in).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
 	b.groups = nil
 	for _, n := range res.Next {
 		if i := slices.IndexFunc(b.state.Next, func(s PartitionState) bool { return s.Topic == n.Topic && s.Partition == n.Partition }); i >= 0 {

@@ -30,6 +30,9 @@ type fakeCluster struct {
 	captures  []CaptureInput
 	expected  []int64 // the committed offset of each capture's partition when it started
 	commits   []CommitInput
+	foldEvery int // commits after which the fake catalog asks for a fold (0: never)
+	pending   int // commits since the last fold
+	folds     int
 }
 
 func newFake() *fakeCluster {
@@ -78,7 +81,17 @@ func (f *fakeCluster) commit(in CommitInput) (CommitResult, error) {
 		}
 	}
 	res.Generation = int64(len(f.commits))
+	f.pending++
+	res.FoldDue = f.foldEvery > 0 && f.pending >= f.foldEvery
 	return res, nil
+}
+
+func (f *fakeCluster) fold(FoldInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = 0
+	f.folds++
+	return nil
 }
 
 func newEnv(t *testing.T, f *fakeCluster) *testsuite.TestWorkflowEnvironment {
@@ -88,6 +101,7 @@ func newEnv(t *testing.T, f *fakeCluster) *testsuite.TestWorkflowEnvironment {
 	env.RegisterActivityWithOptions(f.discover, activity.RegisterOptions{Name: ActivityDiscover})
 	env.RegisterActivityWithOptions(f.capture, activity.RegisterOptions{Name: ActivityCapture})
 	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
+	env.RegisterActivityWithOptions(f.fold, activity.RegisterOptions{Name: ActivityFold})
 	// A capture takes workflow time, as the real one runs for about a segment interval.
 	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
 		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
@@ -105,6 +119,20 @@ func query(t *testing.T, env *testsuite.TestWorkflowEnvironment) Status {
 	var s Status
 	require.NoError(t, v.Get(&s))
 	return s
+}
+
+func TestFoldsTheCatalogWhenACommitSaysItIsDue(t *testing.T) {
+	f := newFake()
+	f.foldEvery = 3
+	env := newEnv(t, f)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 30*time.Minute)
+	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+	require.True(t, env.IsWorkflowCompleted())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Greater(t, len(f.commits), 6)
+	require.Equal(t, len(f.commits)/3, f.folds, "one fold per three commits, as the fake catalog asks")
+	require.Less(t, f.pending, 3)
 }
 
 func TestContinuousCapturesFromCommittedOffsetsAndPauses(t *testing.T) {

@@ -1,0 +1,165 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/catalog"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+var updateV1Backup = flag.Bool("update-v1-backup", false, "rewrite testdata/v1backup (a version 1 Kafka backup) and fail")
+
+// The fixture testdata/v1backup is a Kafka backup whose manifest is format version 1 (every
+// segment inline), as builds before the catalog wrote it: backup default/v1-fixture, topic
+// v1topic (one partition), records k<i>/v<i> at v1Base+i seconds for i in 0..199, in four zstd
+// segments of 50. The test renames v1topic to a fresh topic that it fills with the same
+// records, so the backup's offsets are the broker's.
+const (
+	v1Backup  = "default/v1-fixture"
+	v1Topic   = "v1topic"
+	v1Records = 200
+)
+
+var v1Base = time.UnixMilli(1_750_000_000_000).UTC()
+
+func writeV1Fixture(t *testing.T, dir string) {
+	require.NoError(t, os.RemoveAll(dir))
+	store, err := blobstore.OpenURL(context.Background(), "file://"+mkdir(t, dir))
+	require.NoError(t, err)
+	defer store.Close()
+	layout, err := blobstore.Kafka(v1Backup)
+	require.NoError(t, err)
+	p := archive.Partition{Partition: 0, NextOffset: v1Records}
+	for first := int64(0); first < v1Records; first += 50 {
+		var buf bytes.Buffer
+		w, err := archive.NewSegmentWriter(&buf, archive.WriterOptions{Compression: archive.Compression{Codec: archive.CodecZstd}})
+		require.NoError(t, err)
+		var maxRecord int64
+		for i := first; i < first+50; i++ {
+			r := &archive.Record{Offset: i, Timestamp: v1Base.Add(time.Duration(i) * time.Second).UnixMilli(),
+				Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", i)}
+			maxRecord = max(maxRecord, int64(len(r.Key)+len(r.Value)))
+			require.NoError(t, w.Append(r))
+		}
+		footer, err := w.Close()
+		require.NoError(t, err)
+		key, err := layout.Segment(v1Topic, 0, first, first+49)
+		require.NoError(t, err)
+		require.NoError(t, store.Put(context.Background(), key, buf.Bytes()))
+		p.Segments = append(p.Segments, archive.SegmentRef{Key: key, FirstOffset: first, LastOffset: first + 49, Count: footer.Count,
+			MinTimestamp: footer.MinTimestamp, MaxTimestamp: footer.MaxTimestamp, StoredBytes: int64(buf.Len()), PayloadBytes: footer.PayloadBytes,
+			MaxRecordBytes: maxRecord, ContentCRC: footer.ContentCRC, Codec: "zstd"})
+	}
+	m := &archive.Manifest{Version: archive.ManifestVersionInline, Backup: v1Backup, Generation: 4, CommittedAt: v1Base.Add(time.Hour),
+		Topics: []archive.Topic{{Name: v1Topic, Partitions: 1, Data: []archive.Partition{p}}}}
+	data, err := archive.MarshalManifest(m)
+	require.NoError(t, err)
+	require.NoError(t, store.Put(context.Background(), layout.Manifest(), data))
+	t.Fatalf("rewrote %s; run again without -update-v1-backup", dir)
+}
+
+func mkdir(t *testing.T, dir string) string {
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	abs, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	return abs
+}
+
+// copyV1Fixture copies the fixture into dir with v1topic renamed to topic, in keys and paths.
+func copyV1Fixture(t *testing.T, dir, topic string) {
+	src := filepath.Join("testdata", "v1backup")
+	require.NoError(t, filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(rel, "manifest.json") {
+			data = bytes.ReplaceAll(data, []byte(v1Topic), []byte(topic))
+		}
+		out := filepath.Join(dir, strings.ReplaceAll(rel, v1Topic, topic))
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(out, data, 0o644)
+	}))
+}
+
+// Acceptance (catalog, compatibility): a backup written as format version 1 continues under
+// the catalog without its segments being rewritten, and restores exactly: the fixture's 200
+// records and the 100 the continued backup adds.
+func TestVersion1BackupContinuesUnderTheCatalog(t *testing.T) {
+	fixture := filepath.Join("testdata", "v1backup")
+	if *updateV1Backup {
+		writeV1Fixture(t, fixture)
+	}
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	dir := t.TempDir()
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}
+	topic := testenv.Topic(t, "v1cont", 1, nil)
+	copyV1Fixture(t, dir, topic)
+
+	store, err := blobstore.OpenURL(context.Background(), "file://"+dir)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, err := blobstore.Kafka(v1Backup)
+	require.NoError(t, err)
+	before, err := catalog.Read(context.Background(), store, layout)
+	require.NoError(t, err)
+	require.Equal(t, archive.ManifestVersionInline, before.Version, "the fixture is a version 1 manifest")
+	fixtureSegs := before.Topics[0].Data[0].Segments
+	require.Len(t, fixtureSegs, 4)
+	segBytes := map[string][]byte{}
+	for _, s := range fixtureSegs {
+		segBytes[s.Key], err = os.ReadFile(filepath.Join(dir, s.Key))
+		require.NoError(t, err)
+	}
+
+	produceNumbered(t, bootstrap, topic, v1Records+100, v1Base) // the fixture's 200 records, then 100 more
+	backupOnce(t, c, queue, bootstrap, storage, v1Backup, topic)
+
+	cat, err := catalog.Open(context.Background(), store, layout)
+	require.NoError(t, err)
+	require.Equal(t, archive.ManifestVersion, cat.Root().Version, "the first commit migrated the manifest")
+	after, err := cat.View(context.Background(), catalog.Filter{})
+	require.NoError(t, err)
+	p := after.Topics[0].Data[0]
+	require.Equal(t, int64(v1Records+100), p.NextOffset)
+	require.Empty(t, p.Holes())
+	require.Equal(t, fixtureSegs, p.Segments[:4], "the version 1 segments, as they were")
+	for key, data := range segBytes {
+		now, err := os.ReadFile(filepath.Join(dir, key))
+		require.NoError(t, err)
+		require.Equal(t, data, now, "%s was not rewritten", key)
+	}
+
+	target := topic + "-restored"
+	wid := startRestore(t, c, queue, bootstrap, storage, v1Backup, kafkarestore.Spec{CreateTopics: true,
+		Topics: []kafkarestore.TopicMapping{{Source: topic, Target: target}}})
+	s := restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "%s %s", s.Reason, s.LastError)
+	requireSameRecords(t, kcatRead(t, bootstrap, topic), kcatRead(t, bootstrap, target), "v1 backup continued under v2")
+	require.Equal(t, numbered(0, v1Records+99), values(t, bootstrap, target))
+}
