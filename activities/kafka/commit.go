@@ -118,11 +118,12 @@ func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {
 		}
 	}
 	if g := in.Groups; g != nil {
-		// A new snapshot only when something moved, so an idle backup keeps its history short.
+		// A new snapshot only when something moved, so an idle backup keeps its history short
+		// (the catalog compares with its newest stored snapshot, which a root does not hold).
 		if n := len(m.GroupOffsets); (n == 0 && len(g.Groups) > 0) || (n > 0 && !slices.Equal(m.GroupOffsets[n-1].Groups, g.Groups)) {
 			m.GroupOffsets = append(m.GroupOffsets, *g)
-			if len(m.GroupOffsets) > maxGroupSnapshots {
-				m.GroupOffsets = slices.Delete(m.GroupOffsets, 0, len(m.GroupOffsets)-maxGroupSnapshots)
+			if len(m.GroupOffsets) > catalog.MaxGroupSnapshots {
+				m.GroupOffsets = slices.Delete(m.GroupOffsets, 0, len(m.GroupOffsets)-catalog.MaxGroupSnapshots)
 			}
 		}
 	}
@@ -130,10 +131,6 @@ func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {
 	m.CommittedAt = in.Time
 	return nil
 }
-
-// maxGroupSnapshots bounds the consumer-group history a manifest keeps: enough for a
-// point-in-time restore to find the offsets near its time over days of discovery intervals.
-const maxGroupSnapshots = 100
 
 func manifestTopic(m *archive.Manifest, name string) *archive.Topic {
 	i := slices.IndexFunc(m.Topics, func(t archive.Topic) bool { return t.Name == name })

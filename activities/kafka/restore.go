@@ -134,6 +134,8 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 			return topic == in.Stream.Source && slices.ContainsFunc(in.Stream.Partitions, func(sp kafkarestore.StreamPartition) bool { return sp.Partition == p })
 		},
 		Overlaps: in.Window.Overlaps,
+		NoGroups: true,
+		Runs:     func(string) bool { return false },
 	})
 	if err != nil {
 		return nil, err

@@ -75,8 +75,12 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		}
 	}
 	backup, m, err := a.openRestore(ctx, in.Connection, catalog.Filter{
-		Partition: func(topic string, _ int32) bool { return sources == nil || sources[topic] },
-		Overlaps:  spec.Window.Overlaps,
+		Partition:    func(topic string, _ int32) bool { return sources == nil || sources[topic] },
+		Overlaps:     spec.Window.Overlaps,
+		NoGroups:     len(spec.ConsumerGroups) == 0,
+		LatestGroups: true, // the newest snapshot at or before the restore's point in time
+		GroupsAt:     spec.Window.ToTime,
+		Runs:         func(id string) bool { return id == spec.RunID },
 	})
 	if err != nil {
 		return kafkarestore.Plan{}, err

@@ -33,6 +33,9 @@ type Manifest struct {
 	// Deltas (version 2) are the commits not yet folded into the partitions' indexes, oldest
 	// first. Each names the segments and gaps one commit added.
 	Deltas []DeltaRef `json:"deltas,omitempty"`
+	// GroupSnapshots (version 2) name the consumer-group snapshots, oldest first, each stored
+	// in its own object; a version 2 root keeps GroupOffsets empty (a view fills it in).
+	GroupSnapshots []GroupSnapshotRef `json:"groupSnapshots,omitempty"`
 	// Retired (version 2) are catalog objects no longer named, kept for a grace period so that
 	// a reader that opened an older root can still finish reading, then deleted.
 	Retired []Retired `json:"retired,omitempty"`
@@ -127,7 +130,19 @@ type Run struct {
 	Bytes   int64     `json:"bytes"`
 	Outcome string    `json:"outcome"`
 	// Upto is the high watermark per topic/partition the run captured to ("topic/partition" keys).
-	Upto map[string]int64 `json:"upto,omitempty"`
+	// A version 2 root keeps it in the object UptoKey names (a view fills it in).
+	Upto    map[string]int64 `json:"upto,omitempty"`
+	UptoKey string           `json:"uptoKey,omitempty"`
+}
+
+// GroupSnapshotRef names one stored consumer-group snapshot.
+type GroupSnapshotRef struct {
+	Key  string    `json:"key"`
+	Time time.Time `json:"time"`
+	// Offsets is how many offsets it holds; Hash (SHA-256 of its groups) tells whether the
+	// next snapshot changed anything.
+	Offsets int    `json:"offsets"`
+	Hash    string `json:"hash"`
 }
 
 // MarshalManifest validates m and encodes it.
@@ -155,6 +170,14 @@ func (m *Manifest) checkRoot() error {
 			if len(p.Segments) > 0 || len(p.Gaps) > 0 {
 				return fmt.Errorf("topic %s partition %d: a version %d manifest names segments through its index, not inline", t.Name, p.Partition, m.Version)
 			}
+		}
+	}
+	if len(m.GroupOffsets) > 0 {
+		return fmt.Errorf("groupOffsets: a version %d manifest names group snapshots through groupSnapshots, not inline", m.Version)
+	}
+	for _, r := range m.Runs {
+		if len(r.Upto) > 0 {
+			return fmt.Errorf("run %s: a version %d manifest keeps upto in its own object", r.ID, m.Version)
 		}
 	}
 	return nil

@@ -150,6 +150,14 @@ type Filter struct {
 	// overlap test (true for a span whenever it is true for a narrower span inside it), so that
 	// skipping a subtree never skips a segment it would select.
 	Overlaps func(archive.SegmentRef) bool
+	// NoGroups leaves the consumer-group snapshots out; LatestGroups loads only the newest one
+	// taken at or before GroupsAt (zero: the newest of all). Otherwise all are loaded.
+	NoGroups     bool
+	LatestGroups bool
+	GroupsAt     time.Time
+	// Runs selects the scheduled runs whose high watermarks (Upto) the view loads; nil loads
+	// every run's.
+	Runs func(id string) bool
 }
 
 func (f Filter) partition(topic string, p int32) bool {
@@ -195,6 +203,11 @@ func (c *Catalog) View(ctx context.Context, f Filter) (*archive.Manifest, error)
 			}
 		}
 	}
+	if c.root.IsRoot() {
+		if err := c.loadHistory(ctx, v, f); err != nil {
+			return nil, err
+		}
+	}
 	for _, ref := range v.Deltas {
 		if len(byPartition) == 0 {
 			break
@@ -220,6 +233,74 @@ func (c *Catalog) View(ctx context.Context, f Filter) (*archive.Manifest, error)
 		return nil, &backups.CorruptError{Err: fmt.Errorf("catalog of %s: %w", c.layout.Manifest(), err)}
 	}
 	return v, nil
+}
+
+// loadHistory fills in the group snapshots and runs' high watermarks the filter selects.
+func (c *Catalog) loadHistory(ctx context.Context, v *archive.Manifest, f Filter) error {
+	var refs []archive.GroupSnapshotRef
+	switch {
+	case f.NoGroups:
+	case f.LatestGroups:
+		for _, r := range v.GroupSnapshots {
+			if f.GroupsAt.IsZero() || !r.Time.After(f.GroupsAt) {
+				refs = []archive.GroupSnapshotRef{r}
+			}
+		}
+	default:
+		refs = v.GroupSnapshots
+	}
+	for _, r := range refs {
+		var obj groupsObject
+		if err := c.readJSON(ctx, r.Key, &obj); err != nil {
+			return err
+		}
+		v.GroupOffsets = append(v.GroupOffsets, obj.Snapshot)
+	}
+	for i := range v.Runs {
+		r := &v.Runs[i]
+		if r.UptoKey == "" || (f.Runs != nil && !f.Runs(r.ID)) {
+			continue
+		}
+		var obj uptoObject
+		if err := c.readJSON(ctx, r.UptoKey, &obj); err != nil {
+			return err
+		}
+		r.Upto = obj.Upto
+	}
+	return nil
+}
+
+// groupsObject is one stored consumer-group snapshot.
+type groupsObject struct {
+	Version  int                          `json:"version"`
+	Snapshot archive.GroupOffsetsSnapshot `json:"snapshot"`
+}
+
+// uptoObject is one scheduled run's high watermarks.
+type uptoObject struct {
+	Version int              `json:"version"`
+	Upto    map[string]int64 `json:"upto"`
+}
+
+// readJSON reads a small catalog object the root names; what fails names the object.
+func (c *Catalog) readJSON(ctx context.Context, key string, v any) error {
+	data, err := c.get(ctx, key)
+	if err != nil {
+		return missing(key, err)
+	}
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return &backups.CorruptError{Err: fmt.Errorf("catalog object %s: %w", key, err)}
+	}
+	if head.Version != archive.ManifestVersion {
+		return &backups.CorruptError{Err: fmt.Errorf("catalog object %s: unsupported version %d (this build reads %d)", key, head.Version, archive.ManifestVersion)}
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return &backups.CorruptError{Err: fmt.Errorf("catalog object %s: %w", key, err)}
+	}
+	return nil
 }
 
 type tp struct {
@@ -285,6 +366,25 @@ func (c *Catalog) Nodes(ctx context.Context, fn func(key string) error) error {
 			return err
 		}
 		if err := fn(d.Key); err != nil {
+			return err
+		}
+	}
+	for _, g := range c.root.GroupSnapshots {
+		if err := c.readJSON(ctx, g.Key, &groupsObject{}); err != nil {
+			return err
+		}
+		if err := fn(g.Key); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.root.Runs {
+		if r.UptoKey == "" {
+			continue
+		}
+		if err := c.readJSON(ctx, r.UptoKey, &uptoObject{}); err != nil {
+			return err
+		}
+		if err := fn(r.UptoKey); err != nil {
 			return err
 		}
 	}

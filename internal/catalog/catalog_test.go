@@ -393,3 +393,62 @@ func TestDamagedCatalogFailsNamingTheObjectAndDeletesNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupSnapshotsAndRunsLiveOutsideTheRoot(t *testing.T) {
+	s := newSim(t, map[string]int32{"orders": 1})
+	ctx := context.Background()
+	snap := func(i int) archive.GroupOffsetsSnapshot {
+		return archive.GroupOffsetsSnapshot{Time: t0.Add(time.Duration(i) * time.Minute),
+			Groups: []archive.GroupOffset{{Group: "billing", Topic: "orders", Partition: 0, Offset: int64(i / 2)}}}
+	}
+	// 300 discoveries; the offsets move every second one, so 150 distinct snapshots.
+	for i := range 300 {
+		_, err := s.open().Commit(ctx, "ns/orders", t0.Add(time.Duration(i)*time.Minute), func(m *archive.Manifest) error {
+			m.GroupOffsets = append(m.GroupOffsets, snap(i))
+			if i%100 == 99 {
+				m.Runs = append(m.Runs, archive.Run{ID: fmt.Sprintf("run-%d", i/100), Outcome: "Succeeded",
+					Upto: map[string]int64{"orders/0": int64(i)}})
+			}
+			m.Generation++
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	c := s.open()
+	root := c.Root()
+	require.Empty(t, root.GroupOffsets, "snapshots are not inline")
+	require.Len(t, root.GroupSnapshots, MaxGroupSnapshots, "the newest 100 distinct snapshots")
+	require.Equal(t, snap(298).Time, root.GroupSnapshots[99].Time, "the first of the last pair: the second changed nothing")
+	require.Len(t, root.Runs, 3)
+	for _, r := range root.Runs {
+		require.Empty(t, r.Upto)
+		require.NotEmpty(t, r.UptoKey)
+	}
+
+	v, err := c.View(ctx, Filter{LatestGroups: true, GroupsAt: t0.Add(250 * time.Minute), Runs: func(id string) bool { return id == "run-1" }})
+	require.NoError(t, err)
+	require.Equal(t, []archive.GroupOffsetsSnapshot{snap(250)}, v.GroupOffsets)
+	require.Nil(t, v.Runs[0].Upto)
+	require.Equal(t, map[string]int64{"orders/0": 199}, v.Runs[1].Upto)
+	all, err := c.View(ctx, Filter{})
+	require.NoError(t, err)
+	require.Len(t, all.GroupOffsets, MaxGroupSnapshots)
+	require.Equal(t, snap(100), all.GroupOffsets[0])
+
+	// Dropping a run retires its object; after the grace nothing unnamed is left.
+	_, err = c.Trim(ctx, t0.Add(400*time.Minute), func(archive.SegmentRef) bool { return false }, true, func(m *archive.Manifest) {
+		m.Runs = m.Runs[1:]
+	})
+	require.NoError(t, err)
+	require.NoError(t, s.open().Fold(ctx, t0.Add(400*time.Minute+2*RetiredGrace)))
+	named := map[string]bool{s.layout.Manifest(): true}
+	c = s.open()
+	require.NoError(t, c.Nodes(ctx, func(k string) error { named[k] = true; return nil }))
+	for _, r := range c.Root().Retired {
+		named[r.Key] = true
+	}
+	for _, k := range keys(t, s.store) {
+		require.True(t, named[k], "%s is neither named nor retired", k)
+	}
+	require.Len(t, c.Root().Runs, 2)
+}

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -131,6 +132,9 @@ func (c *Catalog) edit(ctx context.Context, backup string, now time.Time, fn fun
 	if err := fn(w, root); err != nil {
 		return nil, err
 	}
+	if err := w.storeHistory(ctx, c.root, root); err != nil {
+		return nil, err
+	}
 	kept := root.Retired[:0:0]
 	var expired []archive.Retired
 	for _, r := range root.Retired {
@@ -171,6 +175,75 @@ func (c *Catalog) edit(ctx context.Context, backup string, now time.Time, fn fun
 	}
 	c.root = root
 	return root, nil
+}
+
+// MaxGroupSnapshots bounds the consumer-group snapshots a backup keeps: enough for a
+// point-in-time restore to find the offsets near its time over days of discovery intervals.
+const MaxGroupSnapshots = 100
+
+// storeHistory moves new consumer-group snapshots and runs' high watermarks out of the root into
+// objects of their own (a snapshot only when it differs from the newest), keeps the newest
+// MaxGroupSnapshots, and retires what the previous root named and the new one does not.
+func (w *writer) storeHistory(ctx context.Context, old, root *archive.Manifest) error {
+	for i, g := range root.GroupOffsets {
+		sum, err := json.Marshal(g.Groups)
+		if err != nil {
+			return err
+		}
+		hash := fmt.Sprintf("%x", sha256.Sum256(sum))
+		if n := len(root.GroupSnapshots); n > 0 && root.GroupSnapshots[n-1].Hash == hash {
+			continue
+		}
+		key := w.c.layout.CatalogPrefix() + fmt.Sprintf("groups/%020d-%d.json", w.gen, i)
+		if err := w.putJSON(ctx, key, groupsObject{Version: archive.ManifestVersion, Snapshot: g}); err != nil {
+			return err
+		}
+		root.GroupSnapshots = append(root.GroupSnapshots, archive.GroupSnapshotRef{Key: key, Time: g.Time, Offsets: len(g.Groups), Hash: hash})
+	}
+	root.GroupOffsets = nil
+	if n := len(root.GroupSnapshots); n > MaxGroupSnapshots {
+		root.GroupSnapshots = slices.Delete(root.GroupSnapshots, 0, n-MaxGroupSnapshots)
+	}
+	for i := range root.Runs {
+		r := &root.Runs[i]
+		if len(r.Upto) == 0 {
+			continue
+		}
+		key := w.c.layout.CatalogPrefix() + fmt.Sprintf("runs/%020d-%d.json", w.gen, i)
+		if err := w.putJSON(ctx, key, uptoObject{Version: archive.ManifestVersion, Upto: r.Upto}); err != nil {
+			return err
+		}
+		r.UptoKey, r.Upto = key, nil
+	}
+	if old == nil || !old.IsRoot() {
+		return nil
+	}
+	named := map[string]bool{}
+	for _, g := range root.GroupSnapshots {
+		named[g.Key] = true
+	}
+	for _, r := range root.Runs {
+		named[r.UptoKey] = true
+	}
+	for _, g := range old.GroupSnapshots {
+		if !named[g.Key] {
+			w.retire(g.Key)
+		}
+	}
+	for _, r := range old.Runs {
+		if r.UptoKey != "" && !named[r.UptoKey] {
+			w.retire(r.UptoKey)
+		}
+	}
+	return nil
+}
+
+func (w *writer) putJSON(ctx context.Context, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.c.put(ctx, key, data)
 }
 
 // retiredList is the object listing the keys one write retired.
