@@ -123,6 +123,10 @@ func populate(t *testing.T, r registryAPI, subjects int) {
 	r.call(http.MethodDelete, "/subjects/gap-value/versions/1?permanent=true", nil) // version and id gap
 	shared := avro("Shared", 0)
 	require.Equal(t, r.register("shared-a", "AVRO", shared), r.register("shared-b", "AVRO", shared), "one id for one schema")
+	// Registered in the reverse of name order: a registry listing an id's users in registration
+	// order lists shared-z first.
+	late := avro("SharedLate", 0)
+	require.Equal(t, r.register("shared-z", "AVRO", late), r.register("shared-c", "AVRO", late))
 	r.register(":.staging:orders-value", "AVRO", avro("StagingOrder", 0))
 	r.call(http.MethodPut, "/config", map[string]string{"compatibility": "FORWARD"})
 }
@@ -225,11 +229,20 @@ func basicAuth(r *http.Request) { r.SetBasicAuth("svc", registryPassword) }
 // again changes nothing; the registry password appears in neither history.
 func TestSchemaRegistryBackupRestoreRoundTrip(t *testing.T) {
 	src := registrytest.New()
+	src.RegistrationOrder = true // ids shared by several subjects list them as registered
 	src.Users = map[string]string{"svc": registryPassword}
 	srcURL := src.Start(t)
 	populate(t, registryAPI{t: t, base: srcURL, auth: basicAuth}, 240)
 	before := dump(t, srcURL, basicAuth)
 	require.GreaterOrEqual(t, len(before.Subjects), 200)
+	lateID := 0
+	for _, sub := range before.Subjects {
+		if sub.Name == "shared-z" {
+			lateID = sub.Versions[0].ID
+		}
+	}
+	require.Equal(t, []registrytest.IDUser{{Subject: "shared-z", Version: 1}, {Subject: "shared-c", Version: 1}}, before.IDUsers[lateID],
+		"the source lists the id's subjects in registration order, not by name")
 
 	b := newSRBed(t, nil)
 	wid := b.startBackup(t, "orders", registrySpec(srcURL, "sr-creds"), schemabackup.Spec{Enabled: true, Interval: time.Hour})
@@ -238,6 +251,7 @@ func TestSchemaRegistryBackupRestoreRoundTrip(t *testing.T) {
 	require.Equal(t, len(before.Subjects), s.Subjects)
 
 	dst := registrytest.New()
+	dst.RegistrationOrder = true
 	dstURL := dst.Start(t)
 	st, rwid, err := b.restore(t, "default/orders", registrySpec(dstURL, ""), schemarestore.Spec{})
 	require.NoError(t, err, "restore: %+v", st)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,7 +121,7 @@ func (a *Activities) store(ctx context.Context, conn schemabackup.Connection) (*
 func readManifest(ctx context.Context, s *backupStore, backup string) (*archive.SchemaManifest, bool, error) {
 	m, err := backups.SchemaManifest(ctx, s.Store, s.Layout)
 	if m == nil && err == nil {
-		return &archive.SchemaManifest{Format: archive.SchemaSnapshotFormat, Backup: backup}, false, nil
+		return &archive.SchemaManifest{Format: archive.SchemaManifestFormat, Backup: backup}, false, nil
 	}
 	return m, m != nil, classify(err)
 }
@@ -157,8 +159,53 @@ func Read(ctx context.Context, c *Client, concurrency int, done *atomic.Int64) (
 	if err != nil {
 		return nil, err
 	}
-	snap.Subjects, err = readSubjects(ctx, c, names, concurrency, done)
-	return snap, err
+	if snap.Subjects, err = readSubjects(ctx, c, names, concurrency, done); err != nil {
+		return nil, err
+	}
+	return snap, rankSharedIDs(ctx, c, snap, concurrency)
+}
+
+// rankSharedIDs records, for every id that several live subject versions share, the order in
+// which the registry lists them (registration order in most registries), so a restore can
+// register them in that order and the target lists them the same way. Only the default
+// context: each context numbers its ids on its own, and the plain listing is the default's.
+func rankSharedIDs(ctx context.Context, c *Client, snap *archive.SchemaSnapshot, concurrency int) error {
+	type at struct{ s, v int }
+	users := map[int][]at{}
+	for si, sub := range snap.Subjects {
+		if strings.HasPrefix(sub.Name, ":.") {
+			continue
+		}
+		for vi, v := range sub.Versions {
+			if !v.Deleted {
+				users[v.ID] = append(users[v.ID], at{si, vi})
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(concurrency, 1))
+	var mu sync.Mutex
+	for id, list := range users {
+		if len(list) < 2 {
+			continue
+		}
+		g.Go(func() error {
+			listed, err := c.SchemaUsers(gctx, id)
+			if err != nil {
+				return fmt.Errorf("list the subjects of schema id %d: %w", id, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range list {
+				sv := &snap.Subjects[a.s].Versions[a.v]
+				sv.IDRank = slices.IndexFunc(listed, func(u SubjectVersion) bool {
+					return u.Subject == snap.Subjects[a.s].Name && u.Version == sv.Version
+				}) + 1 // 0 when the listing does not name it (changed meanwhile)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // readSubjects reads the named subjects, at most concurrency at once, in the order given.

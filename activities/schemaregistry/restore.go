@@ -1,9 +1,11 @@
 package schemaregistry
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -328,18 +330,26 @@ func (a *Activities) checkIDs(ctx context.Context, c *Client, p *restorePlan, ke
 }
 
 // order sorts registrations so every version comes after the versions it references and after
-// the earlier versions of its subject, ties broken by subject and version; soft-deletes go in
-// the reverse order, so a referrer is deleted before what it references.
+// the earlier versions of its subject, ties broken by id, then by the place the source listed
+// the version among the sharers of its id (so the target lists them in the same order), then by
+// subject and version; soft-deletes go in the reverse order, so a referrer is deleted before
+// what it references.
 func (p *restorePlan) order() {
-	slices.SortFunc(p.register, func(a, b vkey) int {
-		if c := strings.Compare(a.subject, b.subject); c != 0 {
-			return c
+	rank := func(k vkey) int {
+		if r := p.versions[k].IDRank; r > 0 {
+			return r
 		}
-		return a.version - b.version
+		return math.MaxInt // unranked after ranked: older snapshots, deleted versions
+	}
+	slices.SortFunc(p.register, func(a, b vkey) int {
+		return cmp.Or(cmp.Compare(p.versions[a].ID, p.versions[b].ID), cmp.Compare(rank(a), rank(b)),
+			strings.Compare(a.subject, b.subject), cmp.Compare(a.version, b.version))
 	})
 	index := make(map[vkey]int, len(p.register))
+	bySubject := map[string][]int{}
 	for i, k := range p.register {
 		index[k] = i
+		bySubject[k.subject] = append(bySubject[k.subject], i)
 	}
 	indeg := make([]int, len(p.register))
 	next := make([][]int, len(p.register))
@@ -351,9 +361,12 @@ func (p *restorePlan) order() {
 				indeg[i]++
 			}
 		}
-		if i > 0 && p.register[i-1].subject == k.subject {
-			next[i-1] = append(next[i-1], i)
-			indeg[i]++
+	}
+	for _, list := range bySubject {
+		slices.SortFunc(list, func(a, b int) int { return cmp.Compare(p.register[a].version, p.register[b].version) })
+		for n := 1; n < len(list); n++ {
+			next[list[n-1]] = append(next[list[n-1]], list[n])
+			indeg[list[n]]++
 		}
 	}
 	ready := &intHeap{}

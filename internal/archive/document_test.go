@@ -62,3 +62,20 @@ func TestSchemaSnapshotHashIgnoresIDAndTime(t *testing.T) {
 	require.True(t, s.Time.Equal(back.Time))
 	require.Equal(t, s.SchemaContent, back.SchemaContent)
 }
+
+// Schema snapshots of format 1 (before idRank) stay readable.
+func TestSchemaSnapshotFormat1StaysReadable(t *testing.T) {
+	doc := []byte(`{"format":1,"id":"20261101T000000Z-000001","time":"2026-11-01T00:00:00Z","compatibility":"BACKWARD","mode":"READWRITE",` +
+		`"subjects":[{"name":"a","versions":[{"version":1,"id":7,"type":"AVRO","schema":"\"string\""}]}]}`)
+	obj, err := EncodeDocument(doc, nil)
+	require.NoError(t, err)
+	s, err := DecodeSchemaSnapshot("old", obj, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, s.Format)
+	require.Equal(t, []SchemaVersion{{Version: 1, ID: 7, Type: "AVRO", Schema: `"string"`}}, s.Subjects[0].Versions)
+
+	obj, err = EncodeDocument([]byte(`{"format":3,"subjects":[]}`), nil)
+	require.NoError(t, err)
+	_, err = DecodeSchemaSnapshot("new", obj, nil)
+	require.ErrorContains(t, err, "unsupported format 3")
+}

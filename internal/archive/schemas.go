@@ -8,8 +8,12 @@ import (
 	"time"
 )
 
-// SchemaSnapshotFormat is the version of the Schema Registry snapshot document.
-const SchemaSnapshotFormat = 1
+// SchemaSnapshotFormat is the version of the Schema Registry snapshot document that writers
+// produce; readers take every version up to it. Version 2 added idRank.
+const SchemaSnapshotFormat = 2
+
+// SchemaManifestFormat is the version of the Schema Registry backup's manifest.
+const SchemaManifestFormat = 1
 
 // SchemaSnapshot is everything a Schema Registry holds that a restore needs to bring it back
 // with the same ids: stored as a document object (EncodeDocument) of its JSON.
@@ -50,6 +54,11 @@ type SchemaVersion struct {
 	Schema     string            `json:"schema"`
 	References []SchemaReference `json:"references,omitempty"`
 	Deleted    bool              `json:"deleted,omitempty"`
+	// IDRank (format 2) is the version's 1-based place in the registry's listing of the
+	// subject versions that share its id (GET /schemas/ids/{id}/versions), when several do; 0
+	// when the id is its own or the snapshot is older. A restore registers sharers in this
+	// order, so the target lists them as the source did.
+	IDRank int `json:"idRank,omitempty"`
 }
 
 // SchemaReference names a version of another subject that a schema imports.
@@ -123,7 +132,7 @@ func UnmarshalSchemaManifest(name string, b []byte) (*SchemaManifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("schema manifest %s: %w", name, err)
 	}
-	if m.Format != SchemaSnapshotFormat {
+	if m.Format != SchemaManifestFormat {
 		return nil, fmt.Errorf("schema manifest %s: unsupported format %d", name, m.Format)
 	}
 	seen := map[string]bool{}
@@ -174,8 +183,8 @@ func DecodeSchemaSnapshot(name string, obj, key []byte) (*SchemaSnapshot, error)
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("schema snapshot %s: %w", name, err)
 	}
-	if s.Format != SchemaSnapshotFormat {
-		return nil, fmt.Errorf("schema snapshot %s: unsupported format %d", name, s.Format)
+	if s.Format < 1 || s.Format > SchemaSnapshotFormat {
+		return nil, fmt.Errorf("schema snapshot %s: unsupported format %d (this build reads up to %d)", name, s.Format, SchemaSnapshotFormat)
 	}
 	return &s, nil
 }

@@ -17,6 +17,15 @@ type Dump struct {
 	Compatibility string        `json:"compatibility"`
 	Mode          string        `json:"mode"`
 	Subjects      []DumpSubject `json:"subjects"`
+	// IDUsers is GET /schemas/ids/{id}/versions for every id a live version of the default
+	// context has, in the order the registry lists them.
+	IDUsers map[int][]IDUser `json:"idUsers"`
+}
+
+// IDUser is one entry of GET /schemas/ids/{id}/versions.
+type IDUser struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
 }
 
 // DumpSubject is one subject of a Dump.
@@ -105,6 +114,22 @@ func DumpAPI(base string, auth func(*http.Request)) (*Dump, error) {
 		}
 		sub.Compatibility, sub.Mode = c.Compatibility, c.Mode
 		d.Subjects = append(d.Subjects, sub)
+	}
+	d.IDUsers = map[int][]IDUser{}
+	for _, sub := range d.Subjects {
+		if !inDefaultContext(sub.Name) {
+			continue
+		}
+		for _, v := range sub.Versions {
+			if _, done := d.IDUsers[v.ID]; done || v.Deleted {
+				continue
+			}
+			var users []IDUser
+			if _, err := get(fmt.Sprintf("/schemas/ids/%d/versions", v.ID), &users); err != nil {
+				return nil, err
+			}
+			d.IDUsers[v.ID] = users
+		}
 	}
 	return &d, nil
 }

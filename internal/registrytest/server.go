@@ -76,6 +76,7 @@ type version struct {
 	Version int
 	ID      int
 	Deleted bool
+	Seq     int // registration order across the registry
 }
 
 type subject struct {
@@ -115,12 +116,17 @@ type Server struct {
 	// NoWildcard, while set, behaves like registries that do not implement the all-contexts
 	// prefix ":*:": such a listing answers [] whatever the registry holds.
 	NoWildcard atomic.Bool
+	// RegistrationOrder, when set before Start, lists the subject versions sharing an id
+	// (GET /schemas/ids/{id}/versions) in the order they were registered, as some registries
+	// do; otherwise by subject name, as others do.
+	RegistrationOrder bool
 
 	mu        sync.Mutex
 	schemas   map[int]schema
 	byContent map[string]int
 	subjects  map[string]*subject
 	nextID    int
+	seq       int
 	compat    string
 	mode      string
 	requests  atomic.Int64
@@ -448,7 +454,8 @@ func (s *Server) register(r *http.Request, name string) (any, *apiError) {
 		s.byContent[key] = id
 	}
 	s.nextID = max(s.nextID, id+1)
-	sub.Versions = append(sub.Versions, &version{Version: ver, ID: id})
+	s.seq++
+	sub.Versions = append(sub.Versions, &version{Version: ver, ID: id, Seq: s.seq})
 	sort.Slice(sub.Versions, func(i, j int) bool { return sub.Versions[i].Version < sub.Versions[j].Version })
 	s.subjects[name] = sub
 	return map[string]int{"id": id}, nil
@@ -559,16 +566,22 @@ func (s *Server) schemaVersions(idText string) (any, *apiError) {
 	type sv struct {
 		Subject string `json:"subject"`
 		Version int    `json:"version"`
+		seq     int
 	}
 	out := []sv{}
 	for name, sub := range s.subjects {
 		for _, v := range sub.live() {
 			if v.ID == id {
-				out = append(out, sv{name, v.Version})
+				out = append(out, sv{name, v.Version, v.Seq})
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
+	sort.Slice(out, func(i, j int) bool {
+		if s.RegistrationOrder {
+			return out[i].seq < out[j].seq
+		}
+		return out[i].Subject < out[j].Subject || (out[i].Subject == out[j].Subject && out[i].Version < out[j].Version)
+	})
 	return out, nil
 }
 
