@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
@@ -19,6 +21,8 @@ import (
 	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -162,4 +166,114 @@ func TestVersion1BackupContinuesUnderTheCatalog(t *testing.T) {
 	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "%s %s", s.Reason, s.LastError)
 	requireSameRecords(t, kcatRead(t, bootstrap, topic), kcatRead(t, bootstrap, target), "v1 backup continued under v2")
 	require.Equal(t, numbered(0, v1Records+99), values(t, bootstrap, target))
+}
+
+// Acceptance (catalog, compaction): a quiet partition's small segments are merged as the catalog
+// folds, every offset stays named exactly once, and a restore that started before the merge and
+// finishes after it restores exactly.
+func TestCompactionMergesSmallSegmentsUnderARunningRestore(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	dir := t.TempDir()
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}
+	topic := testenv.Topic(t, "compact", 1, nil)
+	const backup = "default/compaction"
+
+	// A quiet producer: a few records at a time, so every 1 s segment is small.
+	ctx, stop := context.WithCancel(context.Background())
+	produced := make(chan int)
+	go func() {
+		n := 0
+		defer func() { produced <- n }()
+		for ctx.Err() == nil {
+			produceNumberedFrom(t, bootstrap, topic, n, 20, v1Base)
+			n += 20
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond): // the producer's pace, not synchronisation
+			}
+		}
+	}()
+	defer func() { stop(); <-produced }()
+
+	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: backup,
+		Kafka: specJSON(t, arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSON(t, storage)},
+		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: topic, Enabled: true}}, Mode: kafkabackup.ModeContinuous,
+			Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 4 << 20, MaxSegmentInterval: time.Second,
+			Compaction:        kafkabackup.Compaction{Enabled: true, MinSegmentBytes: 1 << 20},
+			DiscoveryInterval: time.Minute}}
+	wid := workflows.WorkflowID("KafkaBackup", "default", "compaction-"+topic)
+	_, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
+
+	store, err := blobstore.OpenURL(context.Background(), "file://"+dir)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, err := blobstore.Kafka(backup)
+	require.NoError(t, err)
+	view := func() *archive.Manifest {
+		m, err := catalog.Read(context.Background(), store, layout)
+		require.NoError(t, err)
+		return m
+	}
+
+	// Two commits in: small segments, not folded yet. A restore of what is committed starts.
+	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return s.Generation >= 3 })
+	before := view().Topics[0].Data[0]
+	require.Greater(t, len(before.Segments), 5, "one small segment a second")
+	upto := before.NextOffset - 1
+	rwid := startRestore(t, c, queue, bootstrap, storage, backup, kafkarestore.Spec{CreateTopics: true,
+		Topics: []kafkarestore.TopicMapping{{Source: topic, Target: topic + "-restored"}},
+		Window: kafkarestore.Window{ToOffset: &upto}, RateLimit: kafkarestore.RateLimit{RecordsPerSecond: 100}})
+	waitForStatus(t, c, rwid, func(s kafkarestore.Status) bool { return s.Records > 0 })
+	require.NoError(t, c.SignalWorkflow(context.Background(), rwid, "", workflows.SignalPause, nil))
+
+	// The fold after the 12th commit (the root's generation 13) merges what it places; the
+	// small segments are retired. Twelve 10 s cycles: wait up to four minutes.
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		cat, err := catalog.Open(context.Background(), store, layout)
+		require.NoError(t, err)
+		if cat.Root().Topics[0].Data[0].Index != nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no fold after %d commits", cat.Root().Generation)
+		time.Sleep(500 * time.Millisecond) // polling the storage, not synchronisation
+	}
+	after := view().Topics[0].Data[0]
+	require.Empty(t, after.Holes(), "every offset named")
+	var planned, records int64
+	for _, s := range after.Segments {
+		records += s.Count
+		if s.FirstOffset <= upto {
+			planned++
+		}
+	}
+	require.Equal(t, int64(1), planned, "the %d segments the restore planned from are one now", len(before.Segments))
+	require.Less(t, len(after.Segments), len(before.Segments), "fewer segments after the fold than before it")
+	// Every offset exactly once: records counted in segments match the offsets covered.
+	require.Equal(t, after.NextOffset-after.StartOffset, records)
+
+	require.NoError(t, c.SignalWorkflow(context.Background(), rwid, "", workflows.SignalResume, nil))
+	st := restoreStatus(t, c, rwid)
+	require.Equal(t, kafkarestore.PhaseDone, st.Phase, "%s %s", st.Reason, st.LastError)
+	require.Equal(t, numbered(0, int(upto)), values(t, bootstrap, topic+"-restored"), "exactly the planned records")
+}
+
+// produceNumberedFrom writes n records "v<i>"/"k<i>" for i from first, timestamp base+i seconds.
+func produceNumberedFrom(t *testing.T, bootstrap, topic string, first, n int, base time.Time) {
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	if err != nil {
+		return // the test reports what is missing
+	}
+	defer p.Close()
+	var msgs []*sarama.ProducerMessage
+	for i := first; i < first+n; i++ {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(fmt.Sprintf("k%d", i)),
+			Value: sarama.StringEncoder(fmt.Sprintf("v%d", i)), Timestamp: base.Add(time.Duration(i) * time.Second)})
+	}
+	_ = p.SendMessages(msgs)
 }

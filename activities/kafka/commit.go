@@ -10,7 +10,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"arkive.io/arkive/activities/backupstore"
+	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/workflows"
@@ -53,8 +55,13 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 
 // FoldCatalog merges the commits' pending deltas into the partitions' indexes, so that the
 // next commits and readers stay small; the workflow calls it when a commit says it is due.
+// With compaction on, runs of small adjacent segments are merged into new segments as they are
+// placed (the new segment is written before the catalog names it; the small ones are retired
+// and deleted after the catalog's grace period, so a restore that read the older catalog
+// finishes).
 func (a *Activities) FoldCatalog(ctx context.Context, in kafkabackup.FoldInput) error {
-	store, err := a.openBackup(ctx, in.Connection, false)
+	defer beat.Start(ctx, nil)() // merging reads and writes segments
+	store, err := a.openBackup(ctx, in.Connection, in.Compaction.Enabled)
 	if err != nil {
 		return err
 	}
@@ -63,7 +70,70 @@ func (a *Activities) FoldCatalog(ctx context.Context, in kafkabackup.FoldInput) 
 	if err != nil {
 		return err
 	}
-	return classify(cat.Fold(ctx, in.Time))
+	var comp *catalog.Compactor
+	if in.Compaction.Enabled && in.Compaction.MinSegmentBytes > 0 && in.MaxSegmentBytes > 0 {
+		codec, err := archive.ParseCodec(in.Compression.Codec)
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("spec.compression.codec: %v", err), kafkabackup.ErrInconsistentCommit, nil)
+		}
+		m := merger{store: store, comp: archive.Compression{Codec: codec, Level: in.Compression.Level}}
+		comp = &catalog.Compactor{MinBytes: in.Compaction.MinSegmentBytes, TargetBytes: in.MaxSegmentBytes, Merge: m.merge}
+	}
+	return classify(cat.FoldCompacting(ctx, in.Time, comp))
+}
+
+// merger writes one segment from the records of several.
+type merger struct {
+	store *backupstore.Backup[blobstore.KafkaLayout]
+	comp  archive.Compression
+}
+
+func (m merger) merge(ctx context.Context, topic string, partition int32, sources []archive.SegmentRef) (archive.SegmentRef, error) {
+	first, last := sources[0], sources[len(sources)-1]
+	key, err := m.store.Layout.Segment(topic, partition, first.FirstOffset, last.LastOffset)
+	if err != nil {
+		return archive.SegmentRef{}, err
+	}
+	out, err := m.store.NewWriter(ctx, key, nil)
+	if err != nil {
+		return archive.SegmentRef{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	sw, err := archive.NewSegmentWriter(out, archive.WriterOptions{Compression: m.comp, Key: m.store.Key})
+	if err != nil {
+		_ = out.Close()
+		return archive.SegmentRef{}, err
+	}
+	var maxRecord int64
+	for _, src := range sources {
+		err := backups.Segment(ctx, m.store.Store, src, m.store.Key, func(r *archive.Record) error {
+			maxRecord = max(maxRecord, r.Size())
+			return sw.Append(r)
+		})
+		if err != nil {
+			_ = out.Close()
+			return archive.SegmentRef{}, err
+		}
+	}
+	footer, err := sw.Close()
+	if err != nil {
+		_ = out.Close()
+		return archive.SegmentRef{}, err
+	}
+	stored := sw.StoredBytes()
+	if err := out.Close(); err != nil {
+		return archive.SegmentRef{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	ref := archive.SegmentRef{Key: key, FirstOffset: first.FirstOffset, LastOffset: last.LastOffset, Count: footer.Count,
+		MinTimestamp: footer.MinTimestamp, MaxTimestamp: footer.MaxTimestamp, StoredBytes: stored, PayloadBytes: footer.PayloadBytes,
+		MaxRecordBytes: maxRecord, ContentCRC: footer.ContentCRC, Codec: m.comp.Codec.String(), Encrypted: m.store.Key != nil, Run: first.Run}
+	var want int64
+	for _, src := range sources {
+		want += src.Count
+	}
+	if ref.Count != want {
+		return archive.SegmentRef{}, fmt.Errorf("merged segment %s holds %d records where its sources hold %d", key, ref.Count, want)
+	}
+	return ref, nil
 }
 
 // openBackup opens a backup's storage (withKey: and its encryption key, for what reads or

@@ -43,6 +43,19 @@ type Compression struct {
 	Level *int32 `json:"level,omitempty"`
 }
 
+// SegmentCompaction merges a partition's small segments into larger ones.
+type SegmentCompaction struct {
+	// enabled turns compaction on (the default) or off.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+	// minSegmentBytes: a segment stored in fewer bytes is small, and is merged with small
+	// neighbours into segments of up to maxSegmentBytes. Default: an eighth of maxSegmentBytes.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MinSegmentBytes *int64 `json:"minSegmentBytes,omitempty"`
+}
+
 // BackupStream selects topics to back up.
 type BackupStream struct {
 	// topic is a topic name or a glob (*, ?, [a-z]) matched against topic names.
@@ -121,6 +134,11 @@ type KafkaBackupSpec struct {
 	// +kubebuilder:default=67108864
 	// +optional
 	MaxSegmentBytes *int64 `json:"maxSegmentBytes,omitempty"`
+	// compaction merges the small segments quiet partitions make (one every
+	// maxSegmentInterval) into segments of up to maxSegmentBytes, as the backup's catalog folds
+	// its commits; the small ones are deleted an hour later, so running restores finish.
+	// +optional
+	Compaction *SegmentCompaction `json:"compaction,omitempty"`
 	// maxSegmentInterval rolls a segment when it has been open this long, so quiet topics
 	// still reach storage.
 	// +kubebuilder:default="5m"

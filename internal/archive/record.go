@@ -73,3 +73,12 @@ func cloneBytes(b []byte) []byte {
 	}
 	return append(make([]byte, 0, len(b)), b...)
 }
+
+// Size is the record's key, value and header bytes: what SegmentRef.MaxRecordBytes records.
+func (r *Record) Size() int64 {
+	n := int64(len(r.Key) + len(r.Value))
+	for _, h := range r.Headers {
+		n += int64(len(h.Key) + len(h.Value))
+	}
+	return n
+}

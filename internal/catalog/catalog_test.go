@@ -452,3 +452,64 @@ func TestGroupSnapshotsAndRunsLiveOutsideTheRoot(t *testing.T) {
 	}
 	require.Len(t, c.Root().Runs, 2)
 }
+
+// Compaction while folding: 10,000 small segments of one partition end up as at most 100, every
+// offset named exactly once, the merged segments' records counted, and the sources retired.
+func TestFoldCompactsSmallSegments(t *testing.T) {
+	s := newSim(t, map[string]int32{"orders": 1})
+	ctx := context.Background()
+	var merges int
+	comp := &Compactor{MinBytes: 120_000, TargetBytes: 128_000,
+		Merge: func(_ context.Context, topic string, p int32, src []archive.SegmentRef) (archive.SegmentRef, error) {
+			merges++
+			out := src[0]
+			key, err := s.layout.Segment(topic, p, src[0].FirstOffset, src[len(src)-1].LastOffset)
+			require.NoError(t, err)
+			out.Key, out.LastOffset, out.Count, out.StoredBytes, out.PayloadBytes = key, src[len(src)-1].LastOffset, 0, 0, 0
+			for _, x := range src {
+				out.Count += x.Count
+				out.StoredBytes += x.StoredBytes
+				out.PayloadBytes += x.PayloadBytes
+				out.MinTimestamp, out.MaxTimestamp = min(out.MinTimestamp, x.MinTimestamp), max(out.MaxTimestamp, x.MaxTimestamp)
+			}
+			return out, nil
+		}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 10_000 {
+		c := s.open()
+		cyc := s.cycle(1, 10, nil)
+		cyc[0].segs[0].StoredBytes = 1_000
+		if i%5000 == 4999 {
+			cyc[0].segs[0].StoredBytes = 500_000 // a big one now and then: never merged, and a run ends there
+		}
+		if i%2500 == 1234 {
+			first := cyc[0].segs[0].FirstOffset
+			cyc[0].gaps = []archive.Gap{{From: first, To: first, Reason: archive.GapCompacted}}
+			cyc[0].segs[0].FirstOffset++ // a gap of one offset before it: runs do not span gaps
+			cyc[0].segs[0].Count--
+		}
+		s.commit(c, cyc)
+		s.now = s.now.Add(time.Duration(1+rng.IntN(5)) * time.Minute)
+		if c.PendingDeltas() >= FoldAfter {
+			require.NoError(t, c.FoldCompacting(ctx, s.now, comp))
+		}
+	}
+	require.NoError(t, s.open().FoldCompacting(ctx, s.now, comp))
+	v, err := s.open().View(ctx, Filter{})
+	require.NoError(t, err)
+	p := v.Topics[0].Data[0]
+	require.LessOrEqual(t, len(p.Segments), 100, "10,000 small segments compact to at most 1 %%")
+	require.Empty(t, p.Holes(), "every offset in a segment or a gap")
+	var records int64
+	for _, seg := range p.Segments {
+		records += seg.Count
+	}
+	want := int64(0)
+	for _, seg := range s.oracle.Topics[0].Data[0].Segments {
+		want += seg.Count
+	}
+	require.Equal(t, want, records, "records counted once each")
+	require.Equal(t, s.oracle.Topics[0].Data[0].Gaps, p.Gaps)
+	require.Greater(t, merges, 80)
+	t.Logf("%d segments after compaction, %d merges", len(p.Segments), merges)
+}

@@ -65,10 +65,32 @@ func (c *Catalog) Commit(ctx context.Context, backup string, now time.Time, merg
 // Fold merges the pending deltas into the partitions' index trees, and deletes retired objects
 // whose grace has passed. It writes nothing when there is nothing to do.
 func (c *Catalog) Fold(ctx context.Context, now time.Time) error {
+	return c.FoldCompacting(ctx, now, nil)
+}
+
+// Compactor merges small segments while a fold places them (nil: no compaction).
+type Compactor struct {
+	// MinBytes: a segment stored in fewer bytes is small. TargetBytes bounds a merged segment.
+	MinBytes, TargetBytes int64
+	// Merge writes one segment holding the records of sources (adjacent, in offset order) and
+	// returns its reference: first and last offset those of the first and last source. It is
+	// written before the root that names it; the sources are retired.
+	Merge func(ctx context.Context, topic string, partition int32, sources []archive.SegmentRef) (archive.SegmentRef, error)
+}
+
+// FoldCompacting is Fold that also merges runs of small adjacent segments into segments of up
+// to TargetBytes as it places them. It only touches what a fold rewrites anyway (the deltas and
+// each tree's rightmost leaf), so its work is bounded like the fold's: a quiet partition's small
+// segments merge before their leaf fills up.
+func (c *Catalog) FoldCompacting(ctx context.Context, now time.Time, comp *Compactor) error {
 	if c.root == nil || (c.root.IsRoot() && len(c.root.Deltas) == 0 && !c.expired(now)) {
 		return nil
 	}
-	_, err := c.edit(ctx, c.root.Backup, now, func(w *writer, root *archive.Manifest) error { return w.fold(ctx, root) })
+	_, err := c.edit(ctx, c.root.Backup, now, func(w *writer, root *archive.Manifest) error {
+		w.compactor = comp
+		defer func() { w.compactor = nil }()
+		return w.fold(ctx, root)
+	})
 	return err
 }
 
@@ -277,10 +299,11 @@ func (c *Catalog) deleteRetired(ctx context.Context, r archive.Retired) error {
 
 // writer writes the index nodes of one root generation and remembers what they replace.
 type writer struct {
-	c       *Catalog
-	gen     int64
-	seq     int
-	retired []string
+	c         *Catalog
+	gen       int64
+	seq       int
+	retired   []string
+	compactor *Compactor // set while a fold compacts
 }
 
 func (w *writer) retire(key string) { w.retired = append(w.retired, key) }
@@ -410,6 +433,12 @@ func (w *writer) append(ctx context.Context, topic string, partition int32, ref 
 		slices.Reverse(top)
 		path = top
 	}
+	if w.compactor != nil {
+		var err error
+		if segs, err = w.compact(ctx, topic, partition, path[0], segs, gaps); err != nil {
+			return nil, err
+		}
+	}
 	b := &builder{w: w, topic: topic, partition: partition, path: path}
 	for len(segs) > 0 || len(gaps) > 0 {
 		if b.path[0].Entries() >= NodeCapacity {
@@ -425,6 +454,70 @@ func (w *writer) append(ctx context.Context, topic string, partition int32, ref 
 		}
 	}
 	return b.finish(ctx)
+}
+
+// compact takes the leaf's trailing run of small segments back out of it, merges runs of
+// small adjacent segments among those and the new ones, and returns what to append.
+func (w *writer) compact(ctx context.Context, topic string, partition int32, leaf *archive.IndexNode, segs []archive.SegmentRef, gaps []archive.Gap) ([]archive.SegmentRef, error) {
+	comp := w.compactor
+	small := func(s archive.SegmentRef) bool { return s.StoredBytes < comp.MinBytes }
+	lastGap := int64(-1)
+	for _, g := range leaf.Gaps {
+		lastGap = max(lastGap, g.To)
+	}
+	var tail []archive.SegmentRef
+	for n := len(leaf.Segments); n > 0 && small(leaf.Segments[n-1]) && leaf.Segments[n-1].FirstOffset > lastGap; n-- {
+		tail = append(tail, leaf.Segments[n-1])
+		leaf.Segments = leaf.Segments[:n-1]
+	}
+	slices.Reverse(tail)
+	in := append(tail, segs...)
+	var out, run []archive.SegmentRef
+	var runBytes int64
+	flush := func() error {
+		switch len(run) {
+		case 0:
+			return nil
+		case 1:
+			out = append(out, run[0])
+		default:
+			merged, err := comp.Merge(ctx, topic, partition, run)
+			if err != nil {
+				return err
+			}
+			if merged.FirstOffset != run[0].FirstOffset || merged.LastOffset != run[len(run)-1].LastOffset {
+				return fmt.Errorf("merged segment %s covers %d–%d, not %d–%d", merged.Key, merged.FirstOffset, merged.LastOffset, run[0].FirstOffset, run[len(run)-1].LastOffset)
+			}
+			for _, s := range run {
+				if s.Key != merged.Key {
+					w.retire(s.Key)
+				}
+			}
+			out = append(out, merged)
+		}
+		run, runBytes = nil, 0
+		return nil
+	}
+	for _, s := range in {
+		joins := len(run) > 0 && run[len(run)-1].LastOffset+1 == s.FirstOffset && run[len(run)-1].Encrypted == s.Encrypted &&
+			run[len(run)-1].Run == s.Run && runBytes+s.StoredBytes <= comp.TargetBytes
+		if len(run) > 0 && (!joins || !small(s)) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+		if !small(s) {
+			out = append(out, s)
+			continue
+		}
+		run = append(run, s)
+		runBytes += s.StoredBytes
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	_ = gaps // gaps stay as they are: a run never spans one (its offsets are adjacent)
+	return out, nil
 }
 
 // builder fills a tree's rightmost path: path[level] is the node being filled at that level,

@@ -168,6 +168,19 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		}
 		out.MaxSegmentBytes = *s.MaxSegmentBytes
 	}
+	out.Compaction = kafkabackup.Compaction{Enabled: true, MinSegmentBytes: out.MaxSegmentBytes / 8}
+	if c := s.Compaction; c != nil {
+		out.Compaction.Enabled = c.Enabled == nil || *c.Enabled
+		if c.MinSegmentBytes != nil {
+			if *c.MinSegmentBytes < 1 || *c.MinSegmentBytes > out.MaxSegmentBytes {
+				return out, fmt.Errorf("spec.compaction.minSegmentBytes: %d is not between 1 and maxSegmentBytes (%d)", *c.MinSegmentBytes, out.MaxSegmentBytes)
+			}
+			out.Compaction.MinSegmentBytes = *c.MinSegmentBytes
+		}
+	}
+	if !out.Compaction.Enabled {
+		out.Compaction = kafkabackup.Compaction{}
+	}
 	if s.MaxSegmentInterval != nil {
 		if s.MaxSegmentInterval.Duration < time.Second {
 			return out, fmt.Errorf("spec.maxSegmentInterval: %s is below 1s", s.MaxSegmentInterval.Duration)

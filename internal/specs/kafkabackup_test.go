@@ -21,7 +21,17 @@ func TestKafkaBackupSpecAppliesCRDDefaults(t *testing.T) {
 	require.Equal(t, kafkabackup.Spec{Enabled: true, Mode: kafkabackup.ModeContinuous,
 		Streams:     []kafkabackup.Stream{{Topic: "a.*", Enabled: true}, {Topic: "b", Enabled: false}},
 		Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20, MaxSegmentInterval: 5 * time.Minute,
+		Compaction:        kafkabackup.Compaction{Enabled: true, MinSegmentBytes: 8 << 20}, // on, small below an eighth
 		DiscoveryInterval: time.Minute, CaptureTopicConfigs: true, CaptureGroups: true, GroupsInterval: time.Minute}, got)
+
+	// Compaction: off when asked, its threshold within maxSegmentBytes.
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{Compaction: &arkivev1.SegmentCompaction{Enabled: &off}})
+	require.NoError(t, err)
+	require.Equal(t, kafkabackup.Compaction{}, got.Compaction)
+	mib := int64(1 << 20)
+	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{Compaction: &arkivev1.SegmentCompaction{MinSegmentBytes: &mib}})
+	require.NoError(t, err)
+	require.Equal(t, kafkabackup.Compaction{Enabled: true, MinSegmentBytes: 1 << 20}, got.Compaction)
 
 	// Issue 22, point 2: listing groups means capturing them; only enabled: false turns it off.
 	got, err = KafkaBackupSpec(arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Groups: []string{"billing-*"}}})
@@ -58,6 +68,7 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 		"empty stream":         {arkivev1.KafkaBackupSpec{Streams: []arkivev1.BackupStream{{}}}, "spec.streams[0].topic"},
 		"keepLast, continuous": {arkivev1.KafkaBackupSpec{Retention: &arkivev1.Retention{KeepLast: ptrInt32(3)}}, "spec.retention.keepLast"},
 		"bad group glob":       {arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Groups: []string{"a["}}}, "spec.consumerGroups.groups[0]"},
+		"compaction above max": {arkivev1.KafkaBackupSpec{Compaction: &arkivev1.SegmentCompaction{MinSegmentBytes: ptrInt64(128 << 20)}}, "spec.compaction.minSegmentBytes"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -68,3 +79,5 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 }
 
 func ptrInt32(v int32) *int32 { return &v }
+
+func ptrInt64(v int64) *int64 { return &v }

@@ -145,6 +145,17 @@ type CommitResult struct {
 type FoldInput struct {
 	Connection
 	Time time.Time `json:"time"`
+	// Compaction, when enabled, merges small segments into new ones of up to MaxSegmentBytes,
+	// written with Compression.
+	Compaction      Compaction  `json:"compaction,omitzero"`
+	MaxSegmentBytes int64       `json:"maxSegmentBytes,omitempty"`
+	Compression     Compression `json:"compression,omitzero"`
+}
+
+// Compaction is the spec's segment compaction.
+type Compaction struct {
+	Enabled         bool  `json:"enabled,omitempty"`
+	MinSegmentBytes int64 `json:"minSegmentBytes,omitempty"`
 }
 
 // PartitionState is where capture of one partition continues.

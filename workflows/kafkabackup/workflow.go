@@ -45,14 +45,16 @@ type Stream struct {
 
 // Spec is what the workflow acts on: the KafkaBackup spec in plain types.
 type Spec struct {
-	Enabled             bool          `json:"enabled"`
-	Streams             []Stream      `json:"streams,omitempty"`
-	Exclude             []string      `json:"exclude,omitempty"`
-	Mode                string        `json:"mode"`
-	Schedule            string        `json:"schedule,omitempty"`
-	StartFromLatest     bool          `json:"startFromLatest,omitempty"`
-	Compression         Compression   `json:"compression"`
-	MaxSegmentBytes     int64         `json:"maxSegmentBytes"`
+	Enabled         bool        `json:"enabled"`
+	Streams         []Stream    `json:"streams,omitempty"`
+	Exclude         []string    `json:"exclude,omitempty"`
+	Mode            string      `json:"mode"`
+	Schedule        string      `json:"schedule,omitempty"`
+	StartFromLatest bool        `json:"startFromLatest,omitempty"`
+	Compression     Compression `json:"compression"`
+	MaxSegmentBytes int64       `json:"maxSegmentBytes"`
+	// Compaction merges small segments as the catalog folds (zero: off).
+	Compaction          Compaction    `json:"compaction,omitzero"`
 	MaxSegmentInterval  time.Duration `json:"maxSegmentInterval"`
 	DiscoveryInterval   time.Duration `json:"discoveryInterval"`
 	CaptureTopicConfigs bool          `json:"captureTopicConfigs"`
@@ -489,7 +491,8 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 	if res.FoldDue {
 		// Folding keeps each commit's cost independent of the backup's age. It changes no
 		// data: the commit above stands whatever happens to it.
-		in := FoldInput{Connection: b.in.Connection, Time: workflow.Now(ctx)}
+		in := FoldInput{Connection: b.in.Connection, Time: workflow.Now(ctx), Compaction: b.in.Spec.Compaction,
+			MaxSegmentBytes: b.in.Spec.MaxSegmentBytes, Compression: b.in.Spec.Compression}
 		if err := workflow.ExecuteActivity(b.activityCtx(ctx, 10*time.Minute), ActivityFold, in).Get(ctx, nil); err != nil {
 			return err
 		}
