@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/catalog"
@@ -218,16 +219,22 @@ func TestCompactionMergesSmallSegmentsUnderARunningRestore(t *testing.T) {
 		return m
 	}
 
-	// Two commits in: small segments, not folded yet. A restore of what is committed starts.
+	// Two commits in: small segments, not folded yet. A restore of what is committed plans
+	// from them, then waits (paused) until the fold has merged them.
 	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return s.Generation >= 3 })
 	before := view().Topics[0].Data[0]
 	require.Greater(t, len(before.Segments), 5, "one small segment a second")
 	upto := before.NextOffset - 1
 	rwid := startRestore(t, c, queue, bootstrap, storage, backup, kafkarestore.Spec{CreateTopics: true,
 		Topics: []kafkarestore.TopicMapping{{Source: topic, Target: topic + "-restored"}},
-		Window: kafkarestore.Window{ToOffset: &upto}, RateLimit: kafkarestore.RateLimit{RecordsPerSecond: 100}})
-	waitForStatus(t, c, rwid, func(s kafkarestore.Status) bool { return s.Records > 0 })
+		Window: kafkarestore.Window{ToOffset: &upto}})
 	require.NoError(t, c.SignalWorkflow(context.Background(), rwid, "", workflows.SignalPause, nil))
+	paused := waitForStatus(t, c, rwid, func(s kafkarestore.Status) bool {
+		return s.Reason == status.PausedBySignal || s.Phase == kafkarestore.PhaseDone || s.Phase == kafkarestore.PhaseFailed
+	})
+	require.Equal(t, status.PausedBySignal, paused.Reason, "paused after planning, before writing")
+	require.NotNil(t, paused.Plan)
+	require.Equal(t, upto+1, paused.Plan.Records, "planned from the small segments")
 
 	// The fold after the 12th commit (the root's generation 13) merges what it places; the
 	// small segments are retired. Twelve 10 s cycles: wait up to four minutes.
