@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
@@ -187,7 +186,7 @@ func TestCompactionMergesSmallSegmentsUnderARunningRestore(t *testing.T) {
 		n := 0
 		defer func() { produced <- n }()
 		for ctx.Err() == nil {
-			produceNumberedFrom(t, bootstrap, topic, n, 20, v1Base)
+			_ = sendNumbered(bootstrap, topic, n, 20, v1Base) // a failure shows as missing records below
 			n += 20
 			select {
 			case <-ctx.Done():
@@ -266,21 +265,4 @@ func TestCompactionMergesSmallSegmentsUnderARunningRestore(t *testing.T) {
 	st := restoreStatus(t, c, rwid)
 	require.Equal(t, kafkarestore.PhaseDone, st.Phase, "%s %s", st.Reason, st.LastError)
 	require.Equal(t, numbered(0, int(upto)), values(t, bootstrap, topic+"-restored"), "exactly the planned records")
-}
-
-// produceNumberedFrom writes n records "v<i>"/"k<i>" for i from first, timestamp base+i seconds.
-func produceNumberedFrom(t *testing.T, bootstrap, topic string, first, n int, base time.Time) {
-	cfg := testenv.ProducerConfig()
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
-	if err != nil {
-		return // the test reports what is missing
-	}
-	defer p.Close()
-	var msgs []*sarama.ProducerMessage
-	for i := first; i < first+n; i++ {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(fmt.Sprintf("k%d", i)),
-			Value: sarama.StringEncoder(fmt.Sprintf("v%d", i)), Timestamp: base.Add(time.Duration(i) * time.Second)})
-	}
-	_ = p.SendMessages(msgs)
 }

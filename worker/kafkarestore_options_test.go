@@ -22,17 +22,24 @@ import (
 // produceNumbered writes n records "v<i>" with key "k<i>" and timestamp base+i seconds.
 func produceNumbered(t *testing.T, bootstrap, topic string, n int, base time.Time) {
 	t.Helper()
+	require.NoError(t, sendNumbered(bootstrap, topic, 0, n, base))
+}
+
+// sendNumbered writes records first..first+n-1 of produceNumbered's sequence.
+func sendNumbered(bootstrap, topic string, first, n int, base time.Time) error {
 	cfg := testenv.ProducerConfig()
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	defer p.Close()
 	var msgs []*sarama.ProducerMessage
-	for i := range n {
+	for i := first; i < first+n; i++ {
 		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(fmt.Sprintf("k%d", i)),
 			Value: sarama.StringEncoder(fmt.Sprintf("v%d", i)), Timestamp: base.Add(time.Duration(i) * time.Second)})
 	}
-	require.NoError(t, p.SendMessages(msgs))
+	return p.SendMessages(msgs)
 }
 
 // values lists a one-partition topic's values, as kcat reads them.
