@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/api/status"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/catalog"
