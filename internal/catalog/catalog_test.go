@@ -513,3 +513,23 @@ func TestFoldCompactsSmallSegments(t *testing.T) {
 	require.Greater(t, merges, 80)
 	t.Logf("%d segments after compaction, %d merges", len(p.Segments), merges)
 }
+
+// A source that cannot be read is left as it is: the fold goes on without merging its run.
+func TestCompactionLeavesADamagedRunAlone(t *testing.T) {
+	s := newSim(t, map[string]int32{"orders": 1})
+	ctx := context.Background()
+	comp := &Compactor{MinBytes: 1 << 20, TargetBytes: 4 << 20,
+		Merge: func(_ context.Context, _ string, _ int32, src []archive.SegmentRef) (archive.SegmentRef, error) {
+			return archive.SegmentRef{}, &archive.CorruptError{Object: src[0].Key, Reason: "checksum mismatch"}
+		}}
+	for range FoldAfter {
+		s.commit(s.open(), s.cycle(1, 10, nil))
+	}
+	require.NoError(t, s.open().FoldCompacting(ctx, s.now, comp))
+	s.check(s.open()) // every segment still there, unmerged
+	comp.Merge = func(context.Context, string, int32, []archive.SegmentRef) (archive.SegmentRef, error) {
+		return archive.SegmentRef{}, errors.New("storage unavailable")
+	}
+	s.commit(s.open(), s.cycle(1, 10, nil))
+	require.ErrorContains(t, s.open().FoldCompacting(ctx, s.now, comp), "storage unavailable", "other failures fail the fold, to be retried")
+}

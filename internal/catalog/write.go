@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -482,6 +483,14 @@ func (w *writer) compact(ctx context.Context, topic string, partition int32, lea
 			out = append(out, run[0])
 		default:
 			merged, err := comp.Merge(ctx, topic, partition, run)
+			var corrupt *archive.CorruptError
+			if errors.As(err, &corrupt) {
+				// A damaged source stays as it is (verify and restores report it); the fold,
+				// and with it the backup, goes on.
+				out = append(out, run...)
+				run, runBytes = nil, 0
+				return nil
+			}
 			if err != nil {
 				return err
 			}
