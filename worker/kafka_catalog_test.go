@@ -266,3 +266,50 @@ func TestCompactionMergesSmallSegmentsUnderARunningRestore(t *testing.T) {
 	require.Equal(t, kafkarestore.PhaseDone, st.Phase, "%s %s", st.Reason, st.LastError)
 	require.Equal(t, numbered(0, int(upto)), values(t, bootstrap, topic+"-restored"), "exactly the planned records")
 }
+
+// A restore whose planned records the backup's retention removes before it writes them fails
+// naming the offsets (reason RemovedByRetention) instead of ending Done with fewer records.
+func TestRestoreFailsWhenRetentionRemovedWhatItPlanned(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	topic := testenv.Topic(t, "retained", 1, nil)
+	const backup = "default/retained"
+	require.NoError(t, sendNumbered(bootstrap, topic, 0, 100, v1Base))
+	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: backup,
+		Kafka: specJSON(t, arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSON(t, storage)},
+		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: topic, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
+			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20,
+			MaxSegmentInterval: 10 * time.Second, DiscoveryInterval: time.Minute, KeepLast: 1}}
+	wid := workflows.WorkflowID("KafkaBackup", "default", "retained-"+topic)
+	_, err := c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
+		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
+	first := waitForStatus(t, c, wid, func(s kafkabackup.Status) bool {
+		return len(s.Runs) == 1 && s.Runs[0].Outcome != "" && s.Reason == "WaitingForSchedule"
+	})
+
+	// The restore plans the first run's 100 records, then waits (paused).
+	rwid := startRestore(t, c, queue, bootstrap, storage, backup, kafkarestore.Spec{CreateTopics: true,
+		Topics: []kafkarestore.TopicMapping{{Source: topic, Target: topic + "-restored"}}})
+	require.NoError(t, c.SignalWorkflow(context.Background(), rwid, "", workflows.SignalPause, nil))
+	paused := waitForStatus(t, c, rwid, func(s kafkarestore.Status) bool {
+		return s.Reason == status.PausedBySignal || s.Phase == kafkarestore.PhaseDone || s.Phase == kafkarestore.PhaseFailed
+	})
+	require.Equal(t, status.PausedBySignal, paused.Reason)
+	require.Equal(t, int64(100), paused.Plan.Records)
+
+	// A second run; keepLast 1 removes the first run's data.
+	require.NoError(t, sendNumbered(bootstrap, topic, 100, 50, v1Base))
+	require.NoError(t, c.SignalWorkflow(context.Background(), wid, "", workflows.SignalTrigger, nil))
+	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool {
+		return len(s.Runs) == 1 && s.Runs[0].ID != first.Runs[0].ID && s.Reason == "WaitingForSchedule"
+	})
+
+	require.NoError(t, c.SignalWorkflow(context.Background(), rwid, "", workflows.SignalResume, nil))
+	st := restoreStatus(t, c, rwid)
+	require.Equal(t, kafkarestore.PhaseFailed, st.Phase, "not Done with fewer records: %+v", st)
+	require.Equal(t, kafkarestore.ErrRemovedByRetention, st.Reason)
+	require.Contains(t, st.LastError, fmt.Sprintf("%s/0: offsets 0-99 were planned", topic))
+}

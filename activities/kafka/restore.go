@@ -352,6 +352,9 @@ func (r *restorer) stream(ctx context.Context) error {
 			from = r.progress.Next
 		}
 		di := slices.IndexFunc(r.topic.Data, func(p archive.Partition) bool { return p.Partition == sp.Partition })
+		if err := r.stillHeld(sp, from, di); err != nil {
+			return err
+		}
 		if di < 0 {
 			continue
 		}
@@ -389,6 +392,28 @@ func (r *restorer) stream(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// stillHeld fails when the backup's retention has removed records the plan selected and this
+// stream has not written yet: restoring fewer records than planned must not end as Done.
+func (r *restorer) stillHeld(sp kafkarestore.StreamPartition, from int64, di int) error {
+	if sp.First == nil {
+		return nil // planned before plans recorded it
+	}
+	want := max(from, *sp.First)
+	if want >= sp.Upto {
+		return nil
+	}
+	start := sp.Upto // the partition is gone from the backup
+	if di >= 0 {
+		start = r.topic.Data[di].StartOffset
+	}
+	if start <= want {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"%s/%d: offsets %d-%d were planned but backup %s no longer holds them (its retention removed them after the plan); restore again to restore what it holds now",
+		r.in.Stream.Source, sp.Partition, want, min(start, sp.Upto)-1, r.in.Backup), kafkarestore.ErrRemovedByRetention, nil)
 }
 
 // writes reports whether this stream writes to target partition tp: with Same mapping only its

@@ -133,11 +133,13 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 				upto = min(upto, *spec.Window.ToOffset+1)
 			}
 			pt.Partitions = max(pt.Partitions, p.Partition+1)
-			s := kafkarestore.Stream{Source: t.Name, Target: target, Partitions: []kafkarestore.StreamPartition{{Partition: p.Partition, Upto: upto}}}
+			first := upto
+			s := kafkarestore.Stream{Source: t.Name, Target: target, Partitions: []kafkarestore.StreamPartition{{Partition: p.Partition, Upto: upto, First: &first}}}
 			for _, seg := range p.Segments {
 				if seg.FirstOffset >= upto || !spec.Window.Overlaps(seg) {
 					continue
 				}
+				first = min(first, seg.FirstOffset)
 				s.Records += seg.Count
 				s.Bytes += seg.PayloadBytes
 				size := seg.MaxRecordBytes

@@ -36,11 +36,13 @@ const (
 
 // Error types of non-retryable failures, shown in the resource's status.
 const (
-	ErrInvalidSpec         = workflows.ErrInvalidSpec
-	ErrBackupNotFound      = workflows.ErrBackupNotFound
-	ErrCorruptManifest     = workflows.ErrCorruptManifest
-	ErrPreflight           = "PreflightFailed"
-	ErrTargetChanged       = "TargetChanged"
+	ErrInvalidSpec     = workflows.ErrInvalidSpec
+	ErrBackupNotFound  = workflows.ErrBackupNotFound
+	ErrCorruptManifest = workflows.ErrCorruptManifest
+	ErrPreflight       = "PreflightFailed"
+	ErrTargetChanged   = "TargetChanged"
+	// ErrRemovedByRetention: the backup's retention removed records after the plan selected them.
+	ErrRemovedByRetention  = "RemovedByRetention"
 	ErrGroupActive         = "ConsumerGroupActive"
 	ErrAuthentication      = workflows.ErrAuthentication
 	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
@@ -160,6 +162,10 @@ type Stream struct {
 type StreamPartition struct {
 	Partition int32 `json:"partition"`
 	Upto      int64 `json:"upto"`
+	// First is where the first segment the plan selected begins (Upto when it selected none;
+	// nil in plans made before it was recorded). Retention that later moves the backup's start
+	// past it has removed planned records: the restore fails instead of writing fewer.
+	First *int64 `json:"first,omitempty"`
 }
 
 // PreflightInput checks the target against the plan before anything is written.
