@@ -158,13 +158,21 @@ func TestContinuousRetentionDropsDataOlderThanMaxAge(t *testing.T) {
 	require.Len(t, newest, 50, "every recent record stays")
 	require.Equal(t, "new-000", newest[0])
 	require.Less(t, len(got), 100, "old records went")
+	// The catalog is written first and the dropped segments deleted after it: poll.
 	prefix, _ := layout.PartitionPrefix(topic, 0)
-	var named []string
-	for _, s := range part.Segments {
-		named = append(named, s.Key)
-	}
-	slices.Sort(named)
-	require.Equal(t, named, objectsUnder(t, store, prefix), "the dropped segments' objects are deleted")
+	testenv.Eventually(t, time.Minute, "the dropped segments' objects are deleted", func() (bool, string) {
+		m, err := catalog.Read(ctx, store, layout)
+		if err != nil {
+			return false, err.Error()
+		}
+		var named []string
+		for _, s := range m.Topics[0].Data[0].Segments {
+			named = append(named, s.Key)
+		}
+		slices.Sort(named)
+		objects := objectsUnder(t, store, prefix)
+		return slices.Equal(named, objects), fmt.Sprintf("named %v, stored %v", named, objects)
+	})
 }
 
 // objectsUnder lists the keys of the storage's objects below prefix, in key order.
