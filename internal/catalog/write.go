@@ -132,8 +132,11 @@ func (c *Catalog) PendingDeltas() int {
 }
 
 func (c *Catalog) expired(now time.Time) bool {
-	return slices.ContainsFunc(c.root.Retired, func(r archive.Retired) bool { return !now.Before(r.Since.Add(RetiredGrace)) })
+	return slices.ContainsFunc(c.root.Retired, func(r archive.Retired) bool { return pastGrace(r, now) })
 }
+
+// pastGrace reports whether a retired list may be deleted.
+func pastGrace(r archive.Retired, now time.Time) bool { return !now.Before(r.Since.Add(RetiredGrace)) }
 
 // edit is every write's frame: it migrates a version 1 manifest, lets fn change a copy of the
 // root (writing new catalog objects through w), deletes retired objects past their grace,
@@ -161,10 +164,10 @@ func (c *Catalog) edit(ctx context.Context, backup string, now time.Time, fn fun
 	kept := root.Retired[:0:0]
 	var expired []archive.Retired
 	for _, r := range root.Retired {
-		if now.Before(r.Since.Add(RetiredGrace)) {
-			kept = append(kept, r)
-		} else {
+		if pastGrace(r, now) {
 			expired = append(expired, r)
+		} else {
+			kept = append(kept, r)
 		}
 	}
 	if len(w.retired) > 0 {
@@ -436,7 +439,7 @@ func (w *writer) append(ctx context.Context, topic string, partition int32, ref 
 	}
 	if w.compactor != nil {
 		var err error
-		if segs, err = w.compact(ctx, topic, partition, path[0], segs, gaps); err != nil {
+		if segs, err = w.compact(ctx, topic, partition, path[0], segs); err != nil {
 			return nil, err
 		}
 	}
@@ -458,8 +461,9 @@ func (w *writer) append(ctx context.Context, topic string, partition int32, ref 
 }
 
 // compact takes the leaf's trailing run of small segments back out of it, merges runs of
-// small adjacent segments among those and the new ones, and returns what to append.
-func (w *writer) compact(ctx context.Context, topic string, partition int32, leaf *archive.IndexNode, segs []archive.SegmentRef, gaps []archive.Gap) ([]archive.SegmentRef, error) {
+// small adjacent segments among those and the new ones, and returns what to append. Gaps stay
+// as they are: a run never spans one (its offsets are adjacent).
+func (w *writer) compact(ctx context.Context, topic string, partition int32, leaf *archive.IndexNode, segs []archive.SegmentRef) ([]archive.SegmentRef, error) {
 	comp := w.compactor
 	small := func(s archive.SegmentRef) bool { return s.StoredBytes < comp.MinBytes }
 	lastGap := int64(-1)
@@ -525,7 +529,6 @@ func (w *writer) compact(ctx context.Context, topic string, partition int32, lea
 	if err := flush(); err != nil {
 		return nil, err
 	}
-	_ = gaps // gaps stay as they are: a run never spans one (its offsets are adjacent)
 	return out, nil
 }
 
@@ -599,21 +602,18 @@ func (w *writer) trim(ctx context.Context, topic string, p *archive.Partition, d
 		budget--
 	}
 	start := p.NextOffset
-	found, dropped := false, false
+	dropped := false
 	err := w.c.walkSegments(ctx, topic, p.Partition, *p.Index, func(s archive.SegmentRef) bool {
 		if budget > 0 && drop(s) {
 			budget--
 			dropped = true
 			return true
 		}
-		start, found = s.FirstOffset, true
+		start = s.FirstOffset // NextOffset stays when every segment goes
 		return false
 	})
 	if err != nil {
 		return err
-	}
-	if !found {
-		start = p.NextOffset
 	}
 	if !dropped || start <= p.StartOffset {
 		return nil // as Partition.TrimBefore: nothing dropped, nothing changes
