@@ -131,6 +131,34 @@ func populate(t *testing.T, r registryAPI, subjects int) {
 	r.call(http.MethodPut, "/config", map[string]string{"compatibility": "FORWARD"})
 }
 
+// populateEveryField adds what newer registries hold beside schemas: versions with metadata
+// and rule sets (and, on a registry that keeps them, a field Arkive does not know), subject
+// configs with normalize, a compatibility group, default and override metadata and rule sets,
+// the same globally, a subject in READONLY and, last, the whole registry in READONLY.
+func populateEveryField(r registryAPI) {
+	rules := func(name string) map[string]any {
+		return map[string]any{"domainRules": []any{map[string]any{"name": name, "kind": "CONDITION", "mode": "WRITE", "type": "CEL", "expr": "size(message.f0) < 64"}}}
+	}
+	meta := func(owner string) map[string]any {
+		return map[string]any{"properties": map[string]any{"owner": owner, "application.major.version": "2"}, "tags": map[string]any{"f0": []any{"PII"}}}
+	}
+	post := func(subject string, body map[string]any) {
+		r.call(http.MethodPost, "/subjects/"+url.PathEscape(subject)+"/versions", body)
+	}
+	post("meta-value", map[string]any{"schema": avro("Meta", 0), "metadata": meta("team-a"), "ruleSet": rules("short")})
+	post("meta-value", map[string]any{"schema": avro("Meta", 1), "metadata": meta("team-b")})
+	// The same text with other metadata is another schema: a new id and version.
+	post("meta-value", map[string]any{"schema": avro("Meta", 1), "metadata": meta("team-c"), "ruleSet": rules("other")})
+	post("future-value", map[string]any{"schema": avro("Future", 0), "x-lineage": map[string]any{"source": "erp", "hops": 3}})
+	r.call(http.MethodPut, "/config/meta-value", map[string]any{"compatibility": "BACKWARD", "normalize": true, "compatibilityGroup": "application.major.version"})
+	r.call(http.MethodPut, "/config/future-value", map[string]any{"compatibility": "NONE", "defaultMetadata": meta("defaults"),
+		"overrideRuleSet": rules("override"), "x-retention": "P30D"})
+	r.call(http.MethodPut, "/config", map[string]any{"compatibility": "FULL", "normalize": true, "defaultMetadata": meta("global-default"),
+		"overrideMetadata": meta("global-override"), "defaultRuleSet": rules("global-default"), "overrideRuleSet": rules("global-override")})
+	r.call(http.MethodPut, "/mode/meta-value", map[string]string{"mode": "READONLY"})
+	r.call(http.MethodPut, "/mode", map[string]string{"mode": "READONLY"})
+}
+
 type srBed struct {
 	c       client.Client
 	queue   string
@@ -230,10 +258,14 @@ func basicAuth(r *http.Request) { r.SetBasicAuth("svc", registryPassword) }
 func TestSchemaRegistryBackupRestoreRoundTrip(t *testing.T) {
 	src := registrytest.New()
 	src.RegistrationOrder = true // ids shared by several subjects list them as registered
+	src.UnknownFields = true     // a registry newer than Arkive
 	src.Users = map[string]string{"svc": registryPassword}
 	srcURL := src.Start(t)
 	populate(t, registryAPI{t: t, base: srcURL, auth: basicAuth}, 240)
+	populateEveryField(registryAPI{t: t, base: srcURL, auth: basicAuth})
 	before := dump(t, srcURL, basicAuth)
+	require.Equal(t, "READONLY", before.Mode)
+	require.Equal(t, true, before.Config["normalize"], "the source holds global config fields")
 	require.GreaterOrEqual(t, len(before.Subjects), 200)
 	lateID := 0
 	for _, sub := range before.Subjects {
@@ -252,6 +284,7 @@ func TestSchemaRegistryBackupRestoreRoundTrip(t *testing.T) {
 
 	dst := registrytest.New()
 	dst.RegistrationOrder = true
+	dst.UnknownFields = true
 	dstURL := dst.Start(t)
 	st, rwid, err := b.restore(t, "default/orders", registrySpec(dstURL, ""), schemarestore.Spec{})
 	require.NoError(t, err, "restore: %+v", st)
@@ -540,4 +573,45 @@ func TestSchemaRegistryWithoutWildcardAndWithContexts(t *testing.T) {
 	require.Contains(t, st.LastError, "orders-value")
 	require.Contains(t, st.LastError, "inventory-value")
 	require.Zero(t, otherWrites.Load(), "a failed preflight writes nothing, IMPORT mode or not")
+}
+
+// Issue 19, acceptance 3, the other way round: a target already holding config fields that the
+// snapshot's configs lack (set before any version, so the target counts as empty) ends with the
+// snapshot's configs exactly, although a config write only merges; the global mode READONLY of
+// the snapshot is restored last; and restoring again writes nothing.
+func TestSchemaRestoreReplacesConfigFields(t *testing.T) {
+	src := registrytest.New()
+	srcURL := src.Start(t)
+	api := registryAPI{t: t, base: srcURL}
+	api.register("orders-value", "AVRO", avro("Order", 0))
+	api.call(http.MethodPut, "/config/orders-value", map[string]any{"compatibility": "FULL", "normalize": true})
+	api.call(http.MethodPut, "/config", map[string]any{"compatibility": "FORWARD"})
+	api.call(http.MethodPut, "/mode", map[string]string{"mode": "READONLY"})
+	b := newSRBed(t, nil)
+	wid := b.startBackup(t, "cfg", registrySpec(srcURL, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
+	waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" })
+
+	dst := registrytest.New()
+	dstURL := dst.Start(t)
+	tgt := registryAPI{t: t, base: dstURL}
+	tgt.call(http.MethodPut, "/config/orders-value", map[string]any{"compatibility": "NONE", "compatibilityGroup": "app.version", "normalize": false})
+	tgt.call(http.MethodPut, "/config", map[string]any{"compatibility": "BACKWARD", "defaultMetadata": map[string]any{"properties": map[string]any{"owner": "x"}}})
+	st, _, err := b.restore(t, "default/cfg", registrySpec(dstURL, ""), schemarestore.Spec{})
+	require.NoError(t, err, "%s: %s", st.Reason, st.LastError)
+	require.Equal(t, schemarestore.PhaseDone, st.Phase)
+	want := dump(t, srcURL, nil)
+	require.Equal(t, "READONLY", want.Mode)
+	require.Equal(t, want, dump(t, dstURL, nil))
+
+	var writes atomic.Int32
+	dst.Fail = func(r *http.Request) int {
+		if r.Method != http.MethodGet {
+			writes.Add(1)
+		}
+		return 0
+	}
+	st, _, err = b.restore(t, "default/cfg", registrySpec(dstURL, ""), schemarestore.Spec{})
+	require.NoError(t, err)
+	require.Equal(t, schemarestore.ReasonUnchanged, st.Reason, "%v", st.Plan.Diff)
+	require.Zero(t, writes.Load())
 }

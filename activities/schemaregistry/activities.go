@@ -140,13 +140,14 @@ func heartbeat(ctx context.Context, n *atomic.Int64) (stop func()) {
 }
 
 // Read reads a whole registry: global settings, contexts, and every subject of every context
-// with every version (soft-deleted ones flagged) and its own settings. A version is marked
+// with every version (soft-deleted ones flagged, every field of the answer kept) and its own
+// settings. A version is marked
 // deleted when the registry lists it only with ?deleted=true, which every compatible registry
 // does, so no vendor-specific field is needed. Subjects are read concurrently.
 func Read(ctx context.Context, c *Client, concurrency int, done *atomic.Int64) (*archive.SchemaSnapshot, error) {
 	snap := &archive.SchemaSnapshot{Format: archive.SchemaSnapshotFormat}
 	var err error
-	if snap.Compatibility, err = c.Compatibility(ctx, ""); err != nil {
+	if snap.Compatibility, snap.Config, err = c.Config(ctx, ""); err != nil {
 		return nil, err
 	}
 	if snap.Mode, err = c.Mode(ctx, ""); err != nil {
@@ -159,7 +160,7 @@ func Read(ctx context.Context, c *Client, concurrency int, done *atomic.Int64) (
 	if err != nil {
 		return nil, err
 	}
-	if snap.Subjects, err = readSubjects(ctx, c, names, concurrency, done); err != nil {
+	if snap.Subjects, err = readSubjects(ctx, c, names, false, concurrency, done); err != nil {
 		return nil, err
 	}
 	return snap, rankSharedIDs(ctx, c, snap, concurrency)
@@ -208,15 +209,16 @@ func rankSharedIDs(ctx context.Context, c *Client, snap *archive.SchemaSnapshot,
 	return g.Wait()
 }
 
-// readSubjects reads the named subjects, at most concurrency at once, in the order given.
-// A subject that does not exist comes back with no versions.
-func readSubjects(ctx context.Context, c *Client, names []string, concurrency int, done *atomic.Int64) ([]archive.SubjectSnapshot, error) {
+// readSubjects reads the named subjects, at most concurrency at once, in the order given; with
+// settingsOnly just their config and mode. A subject that does not exist comes back with no
+// versions.
+func readSubjects(ctx context.Context, c *Client, names []string, settingsOnly bool, concurrency int, done *atomic.Int64) ([]archive.SubjectSnapshot, error) {
 	out := make([]archive.SubjectSnapshot, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(concurrency, 1))
 	for i, name := range names {
 		g.Go(func() error {
-			s, err := readSubject(gctx, c, name)
+			s, err := readSubject(gctx, c, name, settingsOnly)
 			out[i] = s
 			if done != nil {
 				done.Add(1)
@@ -227,15 +229,17 @@ func readSubjects(ctx context.Context, c *Client, names []string, concurrency in
 	return out, g.Wait()
 }
 
-func readSubject(ctx context.Context, c *Client, name string) (archive.SubjectSnapshot, error) {
+func readSubject(ctx context.Context, c *Client, name string, settingsOnly bool) (archive.SubjectSnapshot, error) {
 	s := archive.SubjectSnapshot{Name: name}
-	all, err := c.Versions(ctx, name, true)
-	if err != nil {
-		return s, err
-	}
-	live, err := c.Versions(ctx, name, false)
-	if err != nil {
-		return s, err
+	var all, live []int
+	var err error
+	if !settingsOnly {
+		if all, err = c.Versions(ctx, name, true); err != nil {
+			return s, err
+		}
+		if live, err = c.Versions(ctx, name, false); err != nil {
+			return s, err
+		}
 	}
 	for _, v := range all {
 		got, err := c.GetVersion(ctx, name, v)
@@ -245,13 +249,14 @@ func readSubject(ctx context.Context, c *Client, name string) (archive.SubjectSn
 		if err != nil {
 			return s, err
 		}
-		sv := archive.SchemaVersion{Version: got.Version, ID: got.ID, Type: got.SchemaType, Schema: got.Schema, Deleted: !slices.Contains(live, v)}
+		sv := archive.SchemaVersion{Version: got.Version, ID: got.ID, Type: got.SchemaType, Schema: got.Schema, Deleted: !slices.Contains(live, v),
+			Fields: got.Fields}
 		for _, r := range got.References {
 			sv.References = append(sv.References, archive.SchemaReference{Name: r.Name, Subject: r.Subject, Version: r.Version})
 		}
 		s.Versions = append(s.Versions, sv)
 	}
-	if s.Compatibility, err = c.Compatibility(ctx, name); err != nil {
+	if s.Compatibility, s.Config, err = c.Config(ctx, name); err != nil {
 		return s, err
 	}
 	s.Mode, err = c.Mode(ctx, name)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -353,6 +354,75 @@ type Version struct {
 	SchemaType string      `json:"schemaType,omitempty"`
 	Schema     string      `json:"schema"`
 	References []Reference `json:"references,omitempty"`
+	// Fields are the answer's other fields, verbatim (metadata, ruleSet, whatever a newer
+	// registry adds), null ones left out.
+	Fields map[string]json.RawMessage `json:"-"`
+}
+
+// versionNamed are the fields of a version answer that Version reads itself; deleted is an
+// answer-only flag some registries add, never sent back.
+var versionNamed = []string{"subject", "version", "id", "schemaType", "schema", "references", "deleted"}
+
+// identityFields are the fields besides type, text and references that make two schemas
+// different in the Confluent API (a registration with other metadata is a new version).
+var identityFields = []string{"metadata", "ruleSet"}
+
+func (v *Version) UnmarshalJSON(b []byte) error {
+	type plain Version // without this method
+	if err := json.Unmarshal(b, (*plain)(v)); err != nil {
+		return err
+	}
+	var err error
+	v.Fields, err = otherFields(b, versionNamed)
+	return err
+}
+
+// otherFields returns an answer object's fields except the named ones and null ones; nil when
+// none is left.
+func otherFields(b []byte, named []string) (map[string]json.RawMessage, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	for k, raw := range all {
+		if slices.Contains(named, k) || string(bytes.TrimSpace(raw)) == "null" {
+			delete(all, k)
+		}
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return all, nil
+}
+
+// Canonical is a JSON value in one spelling (keys sorted, no spaces, numbers as written), so two
+// registries' answers compare equal when they mean the same; "" for an absent value.
+func Canonical(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return string(raw)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return string(raw)
+	}
+	return string(b)
+}
+
+// SameIdentity reports whether two field sets agree on the fields that make a schema's
+// identity; fields outside identityFields (a newer registry's bookkeeping) do not count.
+func SameIdentity(a, b map[string]json.RawMessage) bool {
+	for _, k := range identityFields {
+		if Canonical(a[k]) != Canonical(b[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Reference is a schema reference as the API spells it.
@@ -377,6 +447,18 @@ type Schema struct {
 	SchemaType string      `json:"schemaType,omitempty"`
 	Schema     string      `json:"schema"`
 	References []Reference `json:"references,omitempty"`
+	// Fields are the answer's other fields, as Version.Fields.
+	Fields map[string]json.RawMessage `json:"-"`
+}
+
+func (s *Schema) UnmarshalJSON(b []byte) error {
+	type plain Schema // without this method
+	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
+		return err
+	}
+	var err error
+	s.Fields, err = otherFields(b, versionNamed)
+	return err
 }
 
 // SchemaByID looks an id up; found is false when no schema has it.
@@ -414,6 +496,23 @@ type RegisterRequest struct {
 	References []Reference `json:"references,omitempty"`
 	ID         int         `json:"id,omitempty"`
 	Version    int         `json:"version,omitempty"`
+	// Fields go into the request beside the named ones, verbatim (metadata, ruleSet, …).
+	Fields map[string]json.RawMessage `json:"-"`
+}
+
+func (r RegisterRequest) MarshalJSON() ([]byte, error) {
+	type plain RegisterRequest // without this method
+	b, err := json.Marshal(plain(r))
+	if err != nil || len(r.Fields) == 0 {
+		return b, err
+	}
+	var named map[string]json.RawMessage
+	if err := json.Unmarshal(b, &named); err != nil {
+		return nil, err
+	}
+	all := maps.Clone(r.Fields)
+	maps.Copy(all, named) // the named fields win
+	return json.Marshal(all)
 }
 
 // Register registers a version and returns its id.
@@ -451,6 +550,56 @@ func (c *Client) setting(ctx context.Context, kind, subject string) (string, err
 // Compatibility reads the global (subject "") or a subject's own compatibility level.
 func (c *Client) Compatibility(ctx context.Context, subject string) (string, error) {
 	return c.setting(ctx, "config", subject)
+}
+
+// Config reads the global (subject "") or a subject's own config: its compatibility level and
+// the answer's other fields (normalize, compatibilityGroup, default and override metadata and
+// rule sets, …) verbatim; all empty when the subject has no config of its own.
+func (c *Client) Config(ctx context.Context, subject string) (level string, fields map[string]json.RawMessage, err error) {
+	path := "/config"
+	if subject != "" {
+		path += "/" + url.PathEscape(subject)
+	}
+	var raw json.RawMessage
+	err = c.do(ctx, http.MethodGet, path, nil, &raw)
+	if subject != "" && isCode(err, codeSubjectConfigNotFound, codeSubjectNotFound) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	var out struct {
+		Compatibility string `json:"compatibilityLevel"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return "", nil, fmt.Errorf("GET %s: decode answer: %w", path, err)
+	}
+	if fields, err = otherFields(raw, []string{"compatibilityLevel"}); err != nil {
+		return "", nil, fmt.Errorf("GET %s: decode answer: %w", path, err)
+	}
+	return out.Compatibility, fields, nil
+}
+
+// SetConfig writes the global (subject "") or a subject's config: the level (left out when "")
+// and the other fields verbatim.
+func (c *Client) SetConfig(ctx context.Context, subject, level string, fields map[string]json.RawMessage) error {
+	body := maps.Clone(fields)
+	if body == nil {
+		body = map[string]json.RawMessage{}
+	}
+	if level != "" {
+		body["compatibility"], _ = json.Marshal(level)
+	}
+	path := "/config"
+	if subject != "" {
+		path += "/" + url.PathEscape(subject)
+	}
+	return c.do(ctx, http.MethodPut, path, body, nil)
+}
+
+// DeleteConfig removes a subject's own config (none is no error).
+func (c *Client) DeleteConfig(ctx context.Context, subject string) error {
+	return c.put(ctx, "config", subject, map[string]string{"compatibility": ""}, false)
 }
 
 // Mode reads the global (subject "") or a subject's own mode.

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -40,13 +42,25 @@ type restorePlan struct {
 	// ownMode: target subjects with a mode of their own, which overrides the global IMPORT.
 	ownMode     map[string]string
 	currentMode string
-	empty       bool
-	diff        []string
-	conflicts   []string
+	// mode is the global mode a whole-registry restore leaves the target in (the snapshot's);
+	// "" leaves the target's own. The workflow sets it, last.
+	mode  string
+	empty bool
+	// legacy: the snapshot predates format 3 and knows only the compatibility level of a
+	// config, so only levels are compared and written.
+	legacy    bool
+	diff      []string
+	conflicts []string
 }
 
 type setting struct {
 	kind, subject, from, to string // kind "compatibility" or "mode"; subject "" is global
+	// For a config (kind "compatibility"), what to write: the level and the other fields; and
+	// whether the target's config has fields the snapshot's lacks, which a write (merged into
+	// the config by Confluent's API) would keep.
+	level  string
+	fields map[string]json.RawMessage
+	clear  []string
 }
 
 // loadSnapshot reads the named (or newest) snapshot of a backup.
@@ -134,7 +148,8 @@ func selectSubjects(snap *archive.SchemaSnapshot, spec schemarestore.Spec) ([]ar
 }
 
 func sameSchema(a archive.SchemaVersion, b archive.SchemaVersion) bool {
-	return a.ID == b.ID && a.Type == b.Type && a.Schema == b.Schema && slices.Equal(a.References, b.References)
+	return a.ID == b.ID && a.Type == b.Type && a.Schema == b.Schema && slices.Equal(a.References, b.References) &&
+		SameIdentity(a.Fields, b.Fields)
 }
 
 func refsOf(rs []Reference) []archive.SchemaReference {
@@ -156,7 +171,8 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 	if err != nil {
 		return nil, err
 	}
-	p := &restorePlan{snapshot: snap.ID, subjects: selected, versions: map[vkey]archive.SchemaVersion{}, ownMode: map[string]string{}}
+	p := &restorePlan{snapshot: snap.ID, subjects: selected, versions: map[vkey]archive.SchemaVersion{}, ownMode: map[string]string{},
+		legacy: snap.Format < 3}
 	if p.currentMode, err = c.Mode(ctx, ""); err != nil {
 		return nil, classify(err)
 	}
@@ -175,11 +191,11 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 	for i, s := range selected {
 		names[i] = s.Name
 	}
-	var target []archive.SubjectSnapshot
-	if !p.empty {
-		if target, err = readSubjects(ctx, c, names, a.concurrency(), nil); err != nil {
-			return nil, classify(err)
-		}
+	// A target without subjects can still hold configs and modes of subjects (set before any
+	// version): a write merges into a config, and a READONLY subject refuses registrations.
+	target, err := readSubjects(ctx, c, names, p.empty, a.concurrency(), nil)
+	if err != nil {
+		return nil, classify(err)
 	}
 	restored := map[vkey]bool{}
 	for _, s := range selected {
@@ -192,10 +208,7 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 	// (many versions reference the same few common subjects).
 	liveRefs := map[string][]int{}
 	for i, s := range selected {
-		var have archive.SubjectSnapshot
-		if target != nil {
-			have = target[i]
-		}
+		have := target[i]
 		if have.Mode != "" && have.Mode != schemarestore.ModeImport {
 			p.ownMode[s.Name] = have.Mode
 		}
@@ -242,20 +255,26 @@ func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in
 				}
 			}
 		}
-		p.addSetting("compatibility", s.Name, have.Compatibility, s.Compatibility)
+		p.addConfig(s.Name, have.Compatibility, have.Config, s.Compatibility, s.Config)
 		p.addSetting("mode", s.Name, have.Mode, s.Mode)
 	}
 	if err := a.checkIDs(ctx, c, p, idChecks); err != nil {
 		return nil, err
 	}
 	if len(in.Spec.Names) == 0 && len(in.Spec.Prefixes) == 0 && len(in.Spec.Renames) == 0 {
-		// The global compatibility is the registry's, so only a whole-registry restore sets it.
-		global, err := c.Compatibility(ctx, "")
+		// The global config and mode are the registry's, so only a whole-registry restore sets
+		// them. IMPORT in a snapshot (taken during someone's import) is not restored: Arkive
+		// never leaves a registry in IMPORT mode.
+		level, fields, err := c.Config(ctx, "")
 		if err != nil {
 			return nil, classify(err)
 		}
-		if snap.Compatibility != "" {
-			p.addSetting("compatibility", "", global, snap.Compatibility)
+		if snap.Compatibility != "" || len(snap.Config) > 0 {
+			p.addConfig("", level, fields, snap.Compatibility, snap.Config)
+		}
+		if snap.Mode != "" && snap.Mode != schemarestore.ModeImport {
+			p.mode = snap.Mode
+			p.addSetting("mode", "", p.currentMode, snap.Mode)
 		}
 	}
 	p.order()
@@ -289,6 +308,40 @@ func (p *restorePlan) addSetting(kind, subject, from, to string) {
 	}
 }
 
+// addConfig plans writing a config (the target's: level and fields have; the snapshot's:
+// level and fields) when the two differ.
+func (p *restorePlan) addConfig(subject, haveLevel string, have map[string]json.RawMessage, level string, fields map[string]json.RawMessage) {
+	if p.legacy {
+		have, fields = nil, nil
+	}
+	from, to := configValue(haveLevel, have), configValue(level, fields)
+	if from == to {
+		return
+	}
+	st := setting{kind: "compatibility", subject: subject, from: from, to: to, level: level, fields: fields}
+	for k := range have {
+		if _, ok := fields[k]; !ok {
+			st.clear = append(st.clear, k)
+		}
+	}
+	slices.Sort(st.clear)
+	p.settings = append(p.settings, st)
+}
+
+// configValue is a config as one comparable line: the level, then the other fields as
+// canonical JSON when there are any; "" for none.
+func configValue(level string, fields map[string]json.RawMessage) string {
+	if len(fields) == 0 {
+		return level
+	}
+	canon := make(map[string]json.RawMessage, len(fields))
+	for k, v := range fields {
+		canon[k] = json.RawMessage(Canonical(v))
+	}
+	b, _ := json.Marshal(canon) // sorted keys
+	return strings.TrimSpace(level + " " + string(b))
+}
+
 // checkIDs looks up, in the target, every id the restore would register: an id the target uses
 // for a different schema is a conflict naming both sides.
 func (a *Activities) checkIDs(ctx context.Context, c *Client, p *restorePlan, keys []vkey) error {
@@ -302,7 +355,7 @@ func (a *Activities) checkIDs(ctx context.Context, c *Client, p *restorePlan, ke
 			if err != nil || !ok {
 				return err
 			}
-			if s.SchemaType == v.Type && s.Schema == v.Schema && slices.Equal(refsOf(s.References), v.References) {
+			if s.SchemaType == v.Type && s.Schema == v.Schema && slices.Equal(refsOf(s.References), v.References) && SameIdentity(s.Fields, v.Fields) {
 				return nil
 			}
 			users, err := c.SchemaUsers(gctx, v.ID)
@@ -455,7 +508,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in schemarestore.PlanInput
 		return schemarestore.Plan{}, err
 	}
 	out := schemarestore.Plan{Snapshot: p.snapshot, Subjects: len(p.subjects), Versions: len(p.versions), Register: len(p.register),
-		Delete: len(p.delete), Settings: len(p.settings), CurrentMode: p.currentMode, Empty: p.empty}
+		Delete: len(p.delete), Settings: len(p.settings), CurrentMode: p.currentMode, Mode: p.mode, Empty: p.empty}
 	out.Diff = p.diff[:min(len(p.diff), schemarestore.MaxDiffLines)]
 	out.DiffTruncated = len(p.diff) > len(out.Diff)
 	out.Conflicts, out.ConflictCount = p.conflicts[:min(len(p.conflicts), schemarestore.MaxDiffLines)], len(p.conflicts)
@@ -514,7 +567,7 @@ func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (
 			p.addSetting("mode", k.subject, schemarestore.ModeImport, p.subjectSetting("mode", k.subject))
 		}
 		v := p.versions[k]
-		req := RegisterRequest{Schema: v.Schema, SchemaType: v.Type, ID: v.ID, Version: v.Version}
+		req := RegisterRequest{Schema: v.Schema, SchemaType: v.Type, ID: v.ID, Version: v.Version, Fields: v.Fields}
 		for _, r := range v.References {
 			req.References = append(req.References, Reference{Name: r.Name, Subject: r.Subject, Version: r.Version})
 		}
@@ -531,17 +584,15 @@ func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (
 		res.Deleted++
 		done.Add(1)
 	}
-	// Compatibility first, modes last: a subject restored as READONLY refuses nothing after it.
+	// Configs after the versions (a config's default or override metadata would otherwise be
+	// merged into the versions registered after it), modes last: a subject restored as
+	// READONLY refuses nothing after it. The global mode is the workflow's, after IMPORT ends.
 	for _, kind := range []string{"compatibility", "mode"} {
 		for _, s := range p.settings {
-			if s.kind != kind {
+			if s.kind != kind || (kind == "mode" && s.subject == "") {
 				continue
 			}
-			set := c.SetCompatibility
-			if kind == "mode" {
-				set = func(ctx context.Context, subject, v string) error { return c.SetMode(ctx, subject, v, false) }
-			}
-			if err := set(ctx, s.subject, s.to); err != nil {
+			if err := p.write(ctx, c, s); err != nil {
 				return res, classify(fmt.Errorf("set %s of %s: %w", kind, orNone(s.subject), err))
 			}
 			res.Settings++
@@ -551,6 +602,32 @@ func (a *Activities) Import(ctx context.Context, in schemarestore.ImportInput) (
 		activity.RecordHeartbeat(ctx, res.ImportProgress)
 	}
 	return res, nil
+}
+
+// write applies one setting. A config the target holds with fields the snapshot's lacks is
+// removed first (a subject's) or has them written as null (the global one, which cannot be
+// removed; Confluent's API reads null as "clear"), since a write only merges.
+func (p *restorePlan) write(ctx context.Context, c *Client, s setting) error {
+	switch {
+	case s.kind == "mode":
+		return c.SetMode(ctx, s.subject, s.to, false)
+	case s.to == "":
+		return c.DeleteConfig(ctx, s.subject)
+	case len(s.clear) > 0 && s.subject != "":
+		if err := c.DeleteConfig(ctx, s.subject); err != nil {
+			return err
+		}
+	case len(s.clear) > 0:
+		fields := maps.Clone(s.fields)
+		if fields == nil {
+			fields = map[string]json.RawMessage{}
+		}
+		for _, k := range s.clear {
+			fields[k] = json.RawMessage("null")
+		}
+		return c.SetConfig(ctx, "", s.level, fields)
+	}
+	return c.SetConfig(ctx, s.subject, s.level, s.fields)
 }
 
 // subjectSetting is the snapshot's own setting of a (target-named) subject.

@@ -36,7 +36,9 @@ type SubjectRename struct {
 }
 
 // SchemaRegistryRestoreSpec declares what to restore and where. Schemas keep their ids and
-// versions (the registry is put in IMPORT mode while restoring).
+// versions (the registry is put in IMPORT mode while restoring), their metadata and rule sets;
+// subjects keep their config and mode. A restore of the whole snapshot (no subjects, no
+// renames) also restores the global config and the global mode, which it sets last.
 type SchemaRegistryRestoreSpec struct {
 	// source is the snapshot to restore.
 	Source SchemaSnapshotSource `json:"source"`

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -74,8 +75,39 @@ func TestSchemaSnapshotFormat1StaysReadable(t *testing.T) {
 	require.Equal(t, 1, s.Format)
 	require.Equal(t, []SchemaVersion{{Version: 1, ID: 7, Type: "AVRO", Schema: `"string"`}}, s.Subjects[0].Versions)
 
-	obj, err = EncodeDocument([]byte(`{"format":3,"subjects":[]}`), nil)
+	// Format 2 (idRank, no config fields or version fields) reads as written.
+	doc = []byte(`{"format":2,"id":"20261120T000000Z-000002","time":"2026-11-20T00:00:00Z","compatibility":"BACKWARD","mode":"READWRITE",` +
+		`"subjects":[{"name":"a","compatibility":"FULL","versions":[{"version":1,"id":7,"type":"AVRO","schema":"\"string\"","idRank":2}]}]}`)
+	obj, err = EncodeDocument(doc, nil)
+	require.NoError(t, err)
+	s, err = DecodeSchemaSnapshot("format2", obj, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, s.Format)
+	require.Equal(t, []SubjectSnapshot{{Name: "a", Compatibility: "FULL",
+		Versions: []SchemaVersion{{Version: 1, ID: 7, Type: "AVRO", Schema: `"string"`, IDRank: 2}}}}, s.Subjects)
+
+	obj, err = EncodeDocument([]byte(`{"format":4,"subjects":[]}`), nil)
 	require.NoError(t, err)
 	_, err = DecodeSchemaSnapshot("new", obj, nil)
-	require.ErrorContains(t, err, "unsupported format 3")
+	require.ErrorContains(t, err, "unsupported format 4")
+}
+
+// Format 3 keeps config and version fields verbatim through encoding and decoding, and they
+// count in the content hash: a registry whose metadata changed is a new snapshot.
+func TestSchemaSnapshotFormat3KeepsFields(t *testing.T) {
+	s := &SchemaSnapshot{Format: SchemaSnapshotFormat, ID: "a", Time: time.Unix(1, 0), SchemaContent: SchemaContent{Compatibility: "BACKWARD",
+		Config: map[string]json.RawMessage{"normalize": json.RawMessage(`true`)},
+		Subjects: []SubjectSnapshot{{Name: "s", Config: map[string]json.RawMessage{"compatibilityGroup": json.RawMessage(`"app"`)},
+			Versions: []SchemaVersion{{Version: 1, ID: 1, Type: "AVRO", Schema: `"string"`,
+				Fields: map[string]json.RawMessage{"metadata": json.RawMessage(`{"properties":{"owner":"a"}}`), "x-new": json.RawMessage(`[1,2]`)}}}}}}}
+	obj, hash, err := EncodeSchemaSnapshot(s, nil)
+	require.NoError(t, err)
+	back, err := DecodeSchemaSnapshot("k", obj, nil)
+	require.NoError(t, err)
+	require.Equal(t, s.SchemaContent, back.SchemaContent)
+
+	s.Subjects[0].Versions[0].Fields["metadata"] = json.RawMessage(`{"properties":{"owner":"b"}}`)
+	other, err := s.ContentHash()
+	require.NoError(t, err)
+	require.NotEqual(t, hash, other)
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // SchemaSnapshotFormat is the version of the Schema Registry snapshot document that writers
-// produce; readers take every version up to it. Version 2 added idRank.
-const SchemaSnapshotFormat = 2
+// produce; readers take every version up to it. Version 2 added idRank; version 3 the config
+// fields beside the compatibility level and every field of a version beside the ones named here.
+const SchemaSnapshotFormat = 3
 
 // SchemaManifestFormat is the version of the Schema Registry backup's manifest.
 const SchemaManifestFormat = 1
@@ -30,6 +31,10 @@ type SchemaContent struct {
 	// Compatibility and Mode are the registry's global settings.
 	Compatibility string `json:"compatibility,omitempty"`
 	Mode          string `json:"mode,omitempty"`
+	// Config (format 3) is the rest of the global config answer (GET /config), verbatim:
+	// normalize, compatibilityGroup, default and override metadata and rule sets, and whatever
+	// a newer registry adds. Null fields are left out.
+	Config map[string]json.RawMessage `json:"config,omitempty"`
 	// Contexts the registry reported ("." is the default one).
 	Contexts []string `json:"contexts,omitempty"`
 	// Subjects, sorted by name; subjects of other contexts under their qualified name
@@ -40,10 +45,12 @@ type SchemaContent struct {
 // SubjectSnapshot is one subject: its own settings (empty: none, the global one applies) and
 // every version, soft-deleted ones included, in version order.
 type SubjectSnapshot struct {
-	Name          string          `json:"name"`
-	Compatibility string          `json:"compatibility,omitempty"`
-	Mode          string          `json:"mode,omitempty"`
-	Versions      []SchemaVersion `json:"versions"`
+	Name          string `json:"name"`
+	Compatibility string `json:"compatibility,omitempty"`
+	Mode          string `json:"mode,omitempty"`
+	// Config (format 3): the rest of the subject's own config answer, as SchemaContent.Config.
+	Config   map[string]json.RawMessage `json:"config,omitempty"`
+	Versions []SchemaVersion            `json:"versions"`
 }
 
 // SchemaVersion is one registered version of a subject.
@@ -59,6 +66,9 @@ type SchemaVersion struct {
 	// when the id is its own or the snapshot is older. A restore registers sharers in this
 	// order, so the target lists them as the source did.
 	IDRank int `json:"idRank,omitempty"`
+	// Fields (format 3) are the version answer's other fields, verbatim: metadata, ruleSet and
+	// whatever a newer registry adds. A restore sends them back with the registration.
+	Fields map[string]json.RawMessage `json:"fields,omitempty"`
 }
 
 // SchemaReference names a version of another subject that a schema imports.

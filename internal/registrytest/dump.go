@@ -14,9 +14,11 @@ import (
 // registries by their dumps. It is read with plain HTTP, not with Arkive's client, so a fault in
 // that client cannot hide in both sides of a comparison.
 type Dump struct {
-	Compatibility string        `json:"compatibility"`
-	Mode          string        `json:"mode"`
-	Subjects      []DumpSubject `json:"subjects"`
+	Compatibility string `json:"compatibility"`
+	Mode          string `json:"mode"`
+	// Config is the whole answer of GET /config.
+	Config   map[string]any `json:"config"`
+	Subjects []DumpSubject  `json:"subjects"`
 	// IDUsers is GET /schemas/ids/{id}/versions for every id a live version of the default
 	// context has, in the order the registry lists them.
 	IDUsers map[int][]IDUser `json:"idUsers"`
@@ -30,10 +32,12 @@ type IDUser struct {
 
 // DumpSubject is one subject of a Dump.
 type DumpSubject struct {
-	Name          string        `json:"name"`
-	Compatibility string        `json:"compatibility,omitempty"`
-	Mode          string        `json:"mode,omitempty"`
-	Versions      []DumpVersion `json:"versions"`
+	Name          string `json:"name"`
+	Compatibility string `json:"compatibility,omitempty"`
+	Mode          string `json:"mode,omitempty"`
+	// Config is the whole answer of GET /config/{subject}; nil when it has none of its own.
+	Config   map[string]any `json:"config,omitempty"`
+	Versions []DumpVersion  `json:"versions"`
 }
 
 // DumpVersion is one version of a DumpSubject.
@@ -44,6 +48,8 @@ type DumpVersion struct {
 	Schema     string      `json:"schema"`
 	References []Reference `json:"references,omitempty"`
 	Deleted    bool        `json:"deleted"`
+	// Rest are the answer's other fields (metadata, ruleSet, …).
+	Rest map[string]any `json:"rest,omitempty"`
 }
 
 // DumpAPI reads a whole registry at base; auth, when set, is added to every request.
@@ -75,6 +81,9 @@ func DumpAPI(base string, auth func(*http.Request)) (*Dump, error) {
 	if _, err := get("/config", &g); err != nil {
 		return nil, err
 	}
+	if _, err := get("/config", &d.Config); err != nil {
+		return nil, err
+	}
 	d.Compatibility = g.Compatibility
 	if _, err := get("/mode", &g); err != nil {
 		return nil, err
@@ -96,8 +105,15 @@ func DumpAPI(base string, auth func(*http.Request)) (*Dump, error) {
 		sub := DumpSubject{Name: name}
 		for _, v := range all {
 			var dv DumpVersion
-			if _, err := get(fmt.Sprintf("%s/versions/%d?deleted=true", p, v), &dv); err != nil {
+			path := fmt.Sprintf("%s/versions/%d?deleted=true", p, v)
+			if _, err := get(path, &dv); err != nil {
 				return nil, err
+			}
+			if _, err := get(path, &dv.Rest); err != nil {
+				return nil, err
+			}
+			for _, k := range []string{"subject", "version", "id", "schemaType", "schema", "references"} {
+				delete(dv.Rest, k)
 			}
 			dv.Deleted = !slices.Contains(live, v)
 			sub.Versions = append(sub.Versions, dv)
@@ -107,6 +123,9 @@ func DumpAPI(base string, auth func(*http.Request)) (*Dump, error) {
 			Mode          string `json:"mode"`
 		}
 		if st, err := get("/config/"+url.PathEscape(name), &c); err != nil && st != http.StatusNotFound {
+			return nil, err
+		}
+		if st, err := get("/config/"+url.PathEscape(name), &sub.Config); err != nil && st != http.StatusNotFound {
 			return nil, err
 		}
 		if st, err := get("/mode/"+url.PathEscape(name), &c); err != nil && st != http.StatusNotFound {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -65,6 +66,9 @@ type schema struct {
 	Type   string
 	Schema string
 	Refs   []Reference
+	// Fields are the other fields of the registration (metadata, ruleSet and, when the server
+	// keeps unknown fields, those), canonical JSON: part of the schema's identity.
+	Fields string `json:",omitempty"`
 }
 
 func (s schema) key() string {
@@ -83,6 +87,8 @@ type subject struct {
 	Versions      []*version // by version number
 	Compatibility string     // "" when not set
 	Mode          string
+	// Config are the subject's config fields besides the level (normalize, …).
+	Config map[string]json.RawMessage
 }
 
 func (s *subject) live() []*version {
@@ -120,8 +126,13 @@ type Server struct {
 	// (GET /schemas/ids/{id}/versions) in the order they were registered, as some registries
 	// do; otherwise by subject name, as others do.
 	RegistrationOrder bool
+	// UnknownFields, when set before Start, behaves like a registry newer than Arkive: fields
+	// of a registration or config write that this server does not know are kept and answered
+	// back (the Confluent API's own are always kept). Otherwise they are ignored.
+	UnknownFields bool
 
 	mu        sync.Mutex
+	config    map[string]json.RawMessage // global config fields besides the level
 	schemas   map[int]schema
 	byContent map[string]int
 	subjects  map[string]*subject
@@ -246,7 +257,7 @@ func (s *Server) route(r *http.Request) (any, *apiError) {
 	case len(parts) == 4 && parts[0] == "schemas" && parts[1] == "ids" && parts[3] == "versions" && m == http.MethodGet:
 		return s.schemaVersions(parts[2])
 	case parts[0] == "config" && len(parts) <= 2:
-		return s.setting(r, parts, "compatibilityLevel", "compatibility")
+		return s.configuration(r, parts)
 	case parts[0] == "mode" && len(parts) <= 2:
 		return s.setting(r, parts, "mode", "mode")
 	}
@@ -337,7 +348,8 @@ func (s *Server) resolveVersion(sub *subject, name, ver string, deleted bool) (*
 
 func (s *Server) versionJSON(name string, v *version) map[string]any {
 	sc := s.schemas[v.ID]
-	out := map[string]any{"subject": name, "version": v.Version, "id": v.ID, "schema": sc.Schema}
+	out := sc.fields()
+	out["subject"], out["version"], out["id"], out["schema"] = name, v.Version, v.ID, sc.Schema
 	if sc.Type != schemaTypeAvro {
 		out["schemaType"] = sc.Type
 	}
@@ -374,11 +386,71 @@ type registerRequest struct {
 	Version    int         `json:"version"`
 }
 
+// fields is a new answer object holding the schema's other fields.
+func (sc schema) fields() map[string]any {
+	out := map[string]any{}
+	if sc.Fields != "" {
+		_ = json.Unmarshal([]byte(sc.Fields), &out)
+	}
+	return out
+}
+
+// registerNamed are the registration fields registerRequest reads.
+var registerNamed = []string{"schema", "schemaType", "references", "id", "version"}
+
+// objectFields are the API's fields whose value must be an object (or null), of registrations
+// and configs.
+var objectFields = []string{"metadata", "ruleSet", "defaultMetadata", "overrideMetadata", "defaultRuleSet", "overrideRuleSet"}
+
+// keptFields returns the fields of a request object beside the named ones that the server
+// keeps: the API's own (known) and, with UnknownFields, any other. Objects are checked.
+func (s *Server) keptFields(body []byte, named, known []string) (map[string]json.RawMessage, *apiError) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(body, &all); err != nil {
+		return nil, &apiError{status: 422, code: 422, msg: "Unrecognized request body: " + err.Error()}
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range all {
+		switch {
+		case slices.Contains(named, k):
+		case slices.Contains(objectFields, k):
+			if t := strings.TrimSpace(string(v)); t != "null" && !strings.HasPrefix(t, "{") {
+				return nil, &apiError{status: 422, code: 422, msg: fmt.Sprintf("Unrecognized field value: %s must be an object", k)}
+			}
+			out[k] = canonical(v)
+		case slices.Contains(known, k), s.UnknownFields:
+			out[k] = canonical(v)
+		}
+	}
+	return out, nil
+}
+
+func canonical(raw json.RawMessage) json.RawMessage {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
 func (s *Server) register(r *http.Request, name string) (any, *apiError) {
 	var req registerRequest
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
-	if err := dec.Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
 		return nil, &apiError{status: 422, code: 422, msg: "Unrecognized request body: " + err.Error()}
+	}
+	fields, aerr := s.keptFields(body, registerNamed, nil)
+	if aerr != nil {
+		return nil, aerr
+	}
+	for k, v := range fields {
+		if string(v) == "null" {
+			delete(fields, k)
+		}
 	}
 	if req.SchemaType == "" {
 		req.SchemaType = schemaTypeAvro
@@ -411,6 +483,10 @@ func (s *Server) register(r *http.Request, name string) (any, *apiError) {
 	sc := schema{Type: req.SchemaType, Schema: req.Schema, Refs: req.References}
 	if len(sc.Refs) == 0 {
 		sc.Refs = nil
+	}
+	if len(fields) > 0 {
+		b, _ := json.Marshal(fields) // sorted keys: one spelling per content
+		sc.Fields = string(b)
 	}
 	key := sc.key()
 	sub := s.subjects[name]
@@ -548,7 +624,8 @@ func (s *Server) getSchema(idText string) (any, *apiError) {
 	if err != nil || !ok {
 		return nil, errorf(codeSchemaNotFound, "Schema %s not found", idText)
 	}
-	out := map[string]any{"schema": sc.Schema}
+	out := sc.fields()
+	out["schema"] = sc.Schema
 	if sc.Type != schemaTypeAvro {
 		out["schemaType"] = sc.Type
 	}
@@ -583,6 +660,101 @@ func (s *Server) schemaVersions(idText string) (any, *apiError) {
 		return out[i].Subject < out[j].Subject || (out[i].Subject == out[j].Subject && out[i].Version < out[j].Version)
 	})
 	return out, nil
+}
+
+// configKnown are the config fields of the Confluent API beside the level; objectFields are
+// known too.
+var configKnown = []string{"normalize", "validateFields", "alias", "compatibilityGroup"}
+
+// configuration serves /config[/{subject}]: the level, as setting does, and the other fields.
+// A write merges into the config (a field it leaves out keeps its value, null clears it), as
+// Confluent's API does.
+func (s *Server) configuration(r *http.Request, parts []string) (any, *apiError) {
+	var fields *map[string]json.RawMessage
+	switch {
+	case len(parts) == 1:
+		fields = &s.config
+	case s.subjects[parts[1]] != nil:
+		fields = &s.subjects[parts[1]].Config
+	}
+	var put map[string]json.RawMessage
+	var level struct {
+		Compatibility *string `json:"compatibility"`
+	}
+	switch r.Method {
+	case http.MethodGet:
+		if fields == nil || len(*fields) == 0 {
+			return s.setting(r, parts, "compatibilityLevel", "compatibility")
+		}
+		out := map[string]any{}
+		for k, v := range *fields {
+			out[k] = v
+		}
+		if len(parts) == 1 {
+			out["compatibilityLevel"] = s.compat
+		} else if c := s.subjects[parts[1]].Compatibility; c != "" {
+			out["compatibilityLevel"] = c
+		}
+		return out, nil
+	case http.MethodPut:
+		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+		if err == nil {
+			err = json.Unmarshal(body, &level)
+		}
+		if err != nil {
+			return nil, &apiError{status: 422, code: 422, msg: "Unrecognized request body: " + err.Error()}
+		}
+		var aerr *apiError
+		if put, aerr = s.keptFields(body, []string{"compatibility", "compatibilityLevel"}, configKnown); aerr != nil {
+			return nil, aerr
+		}
+		out := map[string]any{}
+		if level.Compatibility != nil {
+			// The level goes through setting, which checks it; the rest merges below.
+			r2 := r.Clone(r.Context())
+			b, _ := json.Marshal(map[string]string{"compatibility": *level.Compatibility})
+			r2.Body = io.NopCloser(strings.NewReader(string(b)))
+			res, aerr := s.setting(r2, parts, "compatibilityLevel", "compatibility")
+			if aerr != nil {
+				return nil, aerr
+			}
+			out["compatibility"] = res.(map[string]string)["compatibility"]
+		} else if len(put) == 0 {
+			return nil, errorf(codeInvalidCompatibility, "Invalid compatibility level: none given")
+		}
+		if len(parts) == 2 { // the subject, which setting may have created meanwhile
+			sub := s.subjects[parts[1]]
+			if sub == nil {
+				sub = &subject{}
+				s.subjects[parts[1]] = sub
+			}
+			fields = &sub.Config
+		}
+		if *fields == nil {
+			*fields = map[string]json.RawMessage{}
+		}
+		for k, v := range put {
+			if string(v) == "null" {
+				delete(*fields, k)
+			} else {
+				(*fields)[k] = v
+			}
+			out[k] = v
+		}
+		return out, nil
+	case http.MethodDelete:
+		if len(parts) == 2 && fields != nil && len(*fields) > 0 {
+			sub := s.subjects[parts[1]]
+			sub.Config = nil
+			if sub.Compatibility == "" {
+				if len(sub.Versions) == 0 && sub.Mode == "" {
+					delete(s.subjects, parts[1])
+				}
+				return map[string]string{}, nil
+			}
+		}
+	}
+	return s.setting(r, parts, "compatibilityLevel", "compatibility")
 }
 
 var validCompatibility = []string{"BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE"}
@@ -658,7 +830,7 @@ func (s *Server) setting(r *http.Request, parts []string, getField, putField str
 		}
 		old := *subjectField
 		*subjectField = ""
-		if sub := s.subjects[name]; sub != nil && len(sub.Versions) == 0 && sub.Mode == "" && sub.Compatibility == "" {
+		if sub := s.subjects[name]; sub != nil && len(sub.Versions) == 0 && sub.Mode == "" && sub.Compatibility == "" && len(sub.Config) == 0 {
 			delete(s.subjects, name)
 		}
 		return map[string]string{getField: old}, nil

@@ -110,3 +110,38 @@ func TestRegistryAuth(t *testing.T) {
 	_, err = DumpAPI(base, func(r *http.Request) { r.SetBasicAuth("svc", "pw") })
 	require.NoError(t, err)
 }
+
+// Metadata and rule sets are part of a schema's identity; config writes merge (null clears);
+// fields the API does not know are kept only by a server set to behave like a newer registry.
+func TestRegistryKeepsMetadataConfigFieldsAndUnknownFields(t *testing.T) {
+	for _, newer := range []bool{false, true} {
+		s := New()
+		s.UnknownFields = newer
+		base := s.Start(t)
+		schema := `{"type":"record","name":"M","fields":[]}`
+		meta := func(owner string) map[string]any { return map[string]any{"properties": map[string]any{"owner": owner}} }
+		a := do(t, base, call{"POST", "/subjects/m/versions", map[string]any{"schema": schema, "metadata": meta("a"), "x-new": 1}, 200, 0})
+		b := do(t, base, call{"POST", "/subjects/m/versions", map[string]any{"schema": schema, "metadata": meta("b")}, 200, 0})
+		require.NotEqual(t, a["id"], b["id"], "other metadata, another schema")
+		do(t, base, call{"POST", "/subjects/m/versions", map[string]any{"schema": schema, "metadata": "x"}, 422, 422})
+		v1 := do(t, base, call{"GET", "/subjects/m/versions/1", nil, 200, 0})
+		require.Equal(t, meta("a"), v1["metadata"])
+		require.Equal(t, newer, v1["x-new"] != nil, "unknown field kept: %v", v1)
+		require.Equal(t, meta("a"), do(t, base, call{"GET", "/schemas/ids/1", nil, 200, 0})["metadata"])
+
+		do(t, base, call{"PUT", "/config/m", map[string]any{"compatibility": "FULL", "normalize": true, "x-cfg": "y"}, 200, 0})
+		do(t, base, call{"PUT", "/config/m", map[string]any{"compatibilityGroup": "g"}, 200, 0})
+		got := do(t, base, call{"GET", "/config/m", nil, 200, 0})
+		want := map[string]any{"compatibilityLevel": "FULL", "normalize": true, "compatibilityGroup": "g"}
+		if newer {
+			want["x-cfg"] = "y"
+		}
+		require.Equal(t, want, got, "a write merges")
+		do(t, base, call{"PUT", "/config/m", map[string]any{"normalize": nil}, 200, 0})
+		require.NotContains(t, do(t, base, call{"GET", "/config/m", nil, 200, 0}), "normalize", "null clears")
+		do(t, base, call{"DELETE", "/config/m", nil, 200, 0})
+		do(t, base, call{"GET", "/config/m", nil, 404, 40408})
+		do(t, base, call{"PUT", "/config", map[string]any{"defaultMetadata": meta("d")}, 200, 0})
+		require.Equal(t, map[string]any{"compatibilityLevel": "BACKWARD", "defaultMetadata": meta("d")}, do(t, base, call{"GET", "/config", nil, 200, 0}))
+	}
+}

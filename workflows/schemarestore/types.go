@@ -96,6 +96,9 @@ type Plan struct {
 	DiffTruncated bool     `json:"diffTruncated,omitempty"`
 	// CurrentMode is the target's global mode before the restore.
 	CurrentMode string `json:"currentMode"`
+	// Mode is the global mode a successful restore leaves the target in: the snapshot's, for
+	// a whole-registry restore; empty leaves the mode the target had.
+	Mode string `json:"mode,omitempty"`
 	// Empty: the target holds no subject (IMPORT mode without force).
 	Empty bool `json:"empty"`
 	// Conflicts (dry runs only: a restore fails its preflight instead) are what the target

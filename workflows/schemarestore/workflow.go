@@ -11,7 +11,8 @@ import (
 )
 
 // SchemaRegistryRestore plans (with preflight), then, unless it is a dry run or there is
-// nothing to change, puts the target in IMPORT mode, imports, and puts the previous mode back.
+// nothing to change, puts the target in IMPORT mode, imports, and puts the previous mode back
+// (or, after a whole-registry restore, the snapshot's global mode).
 // The mode is put back in a disconnected context, so also when the import fails or the workflow
 // is cancelled: a registry is never left in IMPORT mode by Arkive.
 func SchemaRegistryRestore(ctx workflow.Context, in Input) (Status, error) {
@@ -57,9 +58,13 @@ func SchemaRegistryRestore(ctx workflow.Context, in Input) (Status, error) {
 	}
 	// Put the mode back even when setting IMPORT failed: the registry may have applied it
 	// before the answer was lost. The plan read the mode it had.
+	// A whole-registry restore that succeeded leaves the snapshot's global mode instead.
 	previous := mode.Previous
 	if previous == "" || previous == ModeImport {
 		previous = plan.CurrentMode
+	}
+	if err == nil && plan.Mode != "" {
+		previous = plan.Mode
 	}
 	if previous != ModeImport {
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
