@@ -252,63 +252,92 @@ func dump(t *testing.T, base string, auth func(*http.Request)) *registrytest.Dum
 
 func basicAuth(r *http.Request) { r.SetBasicAuth("svc", registryPassword) }
 
-// Acceptance #6.1, #6.2 and #6.5 (credentials): a registry of more than 200 subjects is backed up
-// through the workflow and restored into an empty registry with the same API dump; restoring
-// again changes nothing; the registry password appears in neither history.
+// Acceptance #6.1, #6.2 and #6.5 (credentials), and issue 19's acceptances 3 and 4: a registry
+// of more than 200 subjects, with metadata, rule sets, every config field and READONLY modes, is
+// backed up through the workflow and restored into an empty registry with the same API dump;
+// restoring again changes nothing; the registry password appears in neither history. Run
+// against each way the test registry can answer as other registries do.
 func TestSchemaRegistryBackupRestoreRoundTrip(t *testing.T) {
-	src := registrytest.New()
-	src.RegistrationOrder = true // ids shared by several subjects list them as registered
-	src.UnknownFields = true     // a registry newer than Arkive
-	src.Users = map[string]string{"svc": registryPassword}
-	srcURL := src.Start(t)
-	populate(t, registryAPI{t: t, base: srcURL, auth: basicAuth}, 240)
-	populateEveryField(registryAPI{t: t, base: srcURL, auth: basicAuth})
-	before := dump(t, srcURL, basicAuth)
-	require.Equal(t, "READONLY", before.Mode)
-	require.Equal(t, true, before.Config["normalize"], "the source holds global config fields")
-	require.GreaterOrEqual(t, len(before.Subjects), 200)
-	lateID := 0
-	for _, sub := range before.Subjects {
-		if sub.Name == "shared-z" {
-			lateID = sub.Versions[0].ID
-		}
+	for _, behaviour := range []struct {
+		name string
+		// registrationOrder: ids shared by several subjects list them as registered, not by
+		// name; newer: the registry keeps fields Arkive does not know; noWildcard: it answers
+		// the all-contexts listing with [].
+		registrationOrder, newer, noWildcard bool
+	}{
+		{name: "registration-order-newer-fields", registrationOrder: true, newer: true},
+		{name: "by-name"},
+		{name: "no-wildcard", noWildcard: true},
+	} {
+		t.Run(behaviour.name, func(t *testing.T) {
+			registry := func() *registrytest.Server {
+				r := registrytest.New()
+				r.RegistrationOrder, r.UnknownFields = behaviour.registrationOrder, behaviour.newer
+				return r
+			}
+			// The dump reads with the wildcard, so it is answered for the dump only.
+			dumpOf := func(r *registrytest.Server, url string, auth func(*http.Request)) *registrytest.Dump {
+				r.NoWildcard.Store(false)
+				defer r.NoWildcard.Store(behaviour.noWildcard)
+				return dump(t, url, auth)
+			}
+			src := registry()
+			src.Users = map[string]string{"svc": registryPassword}
+			srcURL := src.Start(t)
+			populate(t, registryAPI{t: t, base: srcURL, auth: basicAuth}, 240)
+			populateEveryField(registryAPI{t: t, base: srcURL, auth: basicAuth})
+			src.NoWildcard.Store(behaviour.noWildcard)
+			before := dumpOf(src, srcURL, basicAuth)
+			require.Equal(t, "READONLY", before.Mode)
+			require.Equal(t, true, before.Config["normalize"], "the source holds global config fields")
+			require.GreaterOrEqual(t, len(before.Subjects), 200)
+			if behaviour.registrationOrder {
+				lateID := 0
+				for _, sub := range before.Subjects {
+					if sub.Name == "shared-z" {
+						lateID = sub.Versions[0].ID
+					}
+				}
+				require.Equal(t, []registrytest.IDUser{{Subject: "shared-z", Version: 1}, {Subject: "shared-c", Version: 1}}, before.IDUsers[lateID],
+					"the source lists the id's subjects in registration order, not by name")
+			}
+
+			b := newSRBed(t, nil)
+			wid := b.startBackup(t, "orders", registrySpec(srcURL, "sr-creds"), schemabackup.Spec{Enabled: true, Interval: time.Hour})
+			s := waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" || s.Phase == schemabackup.PhaseError })
+			require.Equal(t, schemabackup.PhaseRunning, s.Phase, "backup: %s %s", s.Reason, s.LastError)
+			require.Equal(t, len(before.Subjects), s.Subjects)
+
+			dst := registry()
+			dst.NoWildcard.Store(behaviour.noWildcard)
+			dstURL := dst.Start(t)
+			st, rwid, err := b.restore(t, "default/orders", registrySpec(dstURL, ""), schemarestore.Spec{})
+			require.NoError(t, err, "restore: %+v", st)
+			require.Equal(t, schemarestore.PhaseDone, st.Phase)
+			total := 0
+			for _, sub := range before.Subjects {
+				total += len(sub.Versions)
+			}
+			require.Equal(t, total, st.VersionsRestored, "every version registered")
+
+			after := dumpOf(dst, dstURL, nil)
+			require.Equal(t, before, after, "the restored registry's API dump differs from the source's")
+
+			// Twice: nothing left to change, and nothing changes.
+			st, _, err = b.restore(t, "default/orders", registrySpec(dstURL, ""), schemarestore.Spec{})
+			require.NoError(t, err)
+			require.Equal(t, schemarestore.PhaseDone, st.Phase)
+			require.Equal(t, schemarestore.ReasonUnchanged, st.Reason)
+			require.Zero(t, st.Plan.Changes())
+			require.Equal(t, after, dumpOf(dst, dstURL, nil))
+
+			requireNotInHistory(t, b.c, wid, "", registryPassword, `"basicAuth"`)
+			requireNotInHistory(t, b.c, rwid, "", registryPassword, `"urls"`)
+			if behaviour.registrationOrder {
+				recordHistory(t, b.c, rwid, "schemaregistryrestore-round-trip")
+			}
+		})
 	}
-	require.Equal(t, []registrytest.IDUser{{Subject: "shared-z", Version: 1}, {Subject: "shared-c", Version: 1}}, before.IDUsers[lateID],
-		"the source lists the id's subjects in registration order, not by name")
-
-	b := newSRBed(t, nil)
-	wid := b.startBackup(t, "orders", registrySpec(srcURL, "sr-creds"), schemabackup.Spec{Enabled: true, Interval: time.Hour})
-	s := waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" || s.Phase == schemabackup.PhaseError })
-	require.Equal(t, schemabackup.PhaseRunning, s.Phase, "backup: %s %s", s.Reason, s.LastError)
-	require.Equal(t, len(before.Subjects), s.Subjects)
-
-	dst := registrytest.New()
-	dst.RegistrationOrder = true
-	dst.UnknownFields = true
-	dstURL := dst.Start(t)
-	st, rwid, err := b.restore(t, "default/orders", registrySpec(dstURL, ""), schemarestore.Spec{})
-	require.NoError(t, err, "restore: %+v", st)
-	require.Equal(t, schemarestore.PhaseDone, st.Phase)
-	total := 0
-	for _, sub := range before.Subjects {
-		total += len(sub.Versions)
-	}
-	require.Equal(t, total, st.VersionsRestored, "every version registered")
-
-	after := dump(t, dstURL, nil)
-	require.Equal(t, before, after, "the restored registry's API dump differs from the source's")
-
-	// Twice: nothing left to change, and nothing changes.
-	st, _, err = b.restore(t, "default/orders", registrySpec(dstURL, ""), schemarestore.Spec{})
-	require.NoError(t, err)
-	require.Equal(t, schemarestore.PhaseDone, st.Phase)
-	require.Equal(t, schemarestore.ReasonUnchanged, st.Reason)
-	require.Zero(t, st.Plan.Changes())
-	require.Equal(t, after, dump(t, dstURL, nil))
-
-	requireNotInHistory(t, b.c, wid, "", registryPassword, `"basicAuth"`)
-	requireNotInHistory(t, b.c, rwid, "", registryPassword, `"urls"`)
-	recordHistory(t, b.c, rwid, "schemaregistryrestore-round-trip")
 }
 
 // Acceptance #6.3: an id the target uses for another schema, and a version whose id differs,
