@@ -267,12 +267,26 @@ func TestCompactionMergesSmallSegmentsUnderARunningRestore(t *testing.T) {
 	require.Equal(t, numbered(0, int(upto)), values(t, bootstrap, topic+"-restored"), "exactly the planned records")
 }
 
-// A restore whose planned records the backup's retention removes before it writes them fails
-// naming the offsets (reason RemovedByRetention) instead of ending Done with fewer records.
-func TestRestoreFailsWhenRetentionRemovedWhatItPlanned(t *testing.T) {
+// Acceptance (catalog, retention): a restore that planned before retention removed what it
+// planned, and writes after, restores exactly: its plan pinned the catalog generation, so the
+// dropped segments stay stored until it ends (then its pin goes). When the pin is lost (it
+// expired: the restore was idle longer than catalog.PinFor), the restore fails naming the
+// offsets (reason RemovedByRetention) instead of ending Done with fewer records.
+func TestRestoreAcrossRetention(t *testing.T) {
+	for _, pinLost := range []bool{false, true} {
+		name := "pinned"
+		if pinLost {
+			name = "pin-lost"
+		}
+		t.Run(name, func(t *testing.T) { restoreAcrossRetention(t, pinLost) })
+	}
+}
+
+func restoreAcrossRetention(t *testing.T, pinLost bool) {
 	bootstrap := testenv.Kafka(t)
 	c, queue := startWorker(t, secrets.Map{})
-	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	dir := t.TempDir()
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}
 	topic := testenv.Topic(t, "retained", 1, nil)
 	const backup = "default/retained"
 	require.NoError(t, sendNumbered(bootstrap, topic, 0, 100, v1Base))
@@ -299,17 +313,59 @@ func TestRestoreFailsWhenRetentionRemovedWhatItPlanned(t *testing.T) {
 	})
 	require.Equal(t, status.PausedBySignal, paused.Reason)
 	require.Equal(t, int64(100), paused.Plan.Records)
+	require.Empty(t, paused.Plan.Warnings, "the plan pinned its generation")
+	pins := func() []string {
+		var out []string
+		for _, k := range listFiles(t, dir) {
+			if strings.Contains(k, "/catalog/pins/") {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	require.Len(t, pins(), 1, "one pin, the restore's")
+	if pinLost {
+		for _, k := range pins() {
+			require.NoError(t, os.Remove(k)) // as an expired pin is removed
+		}
+	}
 
-	// A second run; keepLast 1 removes the first run's data.
+	// A second run; keepLast 1 removes the first run's data from the catalog.
 	require.NoError(t, sendNumbered(bootstrap, topic, 100, 50, v1Base))
 	require.NoError(t, c.SignalWorkflow(context.Background(), wid, "", workflows.SignalTrigger, nil))
 	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool {
 		return len(s.Runs) == 1 && s.Runs[0].ID != first.Runs[0].ID && s.Reason == "WaitingForSchedule"
 	})
+	store, err := blobstore.OpenURL(context.Background(), "file://"+dir)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, err := blobstore.Kafka(backup)
+	require.NoError(t, err)
+	m, err := catalog.Read(context.Background(), store, layout)
+	require.NoError(t, err)
+	require.Equal(t, int64(100), m.Topics[0].Data[0].StartOffset, "retention removed the planned records from the catalog")
 
 	require.NoError(t, c.SignalWorkflow(context.Background(), rwid, "", workflows.SignalResume, nil))
 	st := restoreStatus(t, c, rwid)
-	require.Equal(t, kafkarestore.PhaseFailed, st.Phase, "not Done with fewer records: %+v", st)
-	require.Equal(t, kafkarestore.ErrRemovedByRetention, st.Reason)
-	require.Contains(t, st.LastError, fmt.Sprintf("%s/0: offsets 0-99 were planned", topic))
+	if pinLost {
+		require.Equal(t, kafkarestore.PhaseFailed, st.Phase, "not Done with fewer records: %+v", st)
+		require.Equal(t, kafkarestore.ErrRemovedByRetention, st.Reason)
+		require.Contains(t, st.LastError, fmt.Sprintf("%s/0: offsets 0-99 were planned", topic))
+		return
+	}
+	require.Equal(t, kafkarestore.PhaseDone, st.Phase, "%s %s", st.Reason, st.LastError)
+	require.Equal(t, numbered(0, 99), values(t, bootstrap, topic+"-restored"), "exactly the planned records")
+	require.Empty(t, pins(), "the finished restore released its pin")
+}
+
+// listFiles lists every file under dir (a volume storage), as paths.
+func listFiles(t *testing.T, dir string) []string {
+	var out []string
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, path)
+		}
+		return err
+	}))
+	return out
 }

@@ -79,6 +79,7 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
 	r.RegisterActivityWithOptions(kf.Restore, activity.RegisterOptions{Name: kafkarestore.ActivityRestore})
 	r.RegisterActivityWithOptions(kf.RestoreGroupOffsets, activity.RegisterOptions{Name: kafkarestore.ActivityGroups})
+	r.RegisterActivityWithOptions(kf.UnpinCatalog, activity.RegisterOptions{Name: kafkarestore.ActivityUnpin})
 
 	sr := &schemaregistry.Activities{Secrets: opts.Secrets}
 	r.RegisterActivityWithOptions(sr.Check, activity.RegisterOptions{Name: check.ActivityCheckSchemas})

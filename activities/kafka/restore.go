@@ -129,14 +129,14 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 	}
 	r.throttle = newThrottle(in.RateLimit, in.Target.MaxMessageBytes)
 
-	store, m, err := a.openRestore(ctx, in.Connection, catalog.Filter{
+	store, m, _, err := a.openRestore(ctx, in.Connection, catalog.Filter{
 		Partition: func(topic string, p int32) bool {
 			return topic == in.Stream.Source && slices.ContainsFunc(in.Stream.Partitions, func(sp kafkarestore.StreamPartition) bool { return sp.Partition == p })
 		},
 		Overlaps: in.Window.Overlaps,
 		NoGroups: true,
 		Runs:     func(string) bool { return false },
-	})
+	}, readPinned)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"arkive.io/arkive/activities/backupstore"
@@ -27,19 +28,49 @@ func invalidRestore(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkarestore.ErrInvalidSpec, nil)
 }
 
+// catalogUse says how a restore activity reads the backup's catalog.
+type catalogUse int
+
+const (
+	// readCurrent reads the current generation (the plan, which then pins it).
+	readCurrent catalogUse = iota
+	// readPinned reads the generation the restore pinned, or the current one when the pin is
+	// gone (a stream).
+	readPinned
+)
+
+// restoreHolder names what pins a restore's catalog generation: its workflow ("" outside one).
+func restoreHolder(ctx context.Context) string {
+	if !activity.IsActivity(ctx) {
+		return ""
+	}
+	return "restore/" + activity.GetInfo(ctx).WorkflowExecution.ID
+}
+
 // openRestore opens a restore's storage and reads the part of the backup's catalog the filter
-// selects.
-func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connection, f catalog.Filter) (*backupstore.Backup[blobstore.KafkaLayout], *archive.Manifest, error) {
+// selects, returning the catalog it read too. The plan pins the generation it read, and the
+// streams read that generation, so neither compaction nor retention deletes what the plan
+// selected while the restore runs.
+func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connection, f catalog.Filter, use catalogUse) (*backupstore.Backup[blobstore.KafkaLayout], *archive.Manifest, *catalog.Catalog, error) {
 	store, err := a.openBackup(ctx, conn, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var m *archive.Manifest
-	cat, err := openCatalog(ctx, store)
+	var cat *catalog.Catalog
+	holder, found := restoreHolder(ctx), false
+	if use == readPinned && holder != "" {
+		cat, found, err = catalog.OpenPinned(ctx, store.Store, store.Layout, holder, time.Now())
+		err = classify(err)
+	}
+	if err == nil && !found {
+		cat, err = openCatalog(ctx, store)
+	}
 	if err == nil {
 		m, err = cat.View(ctx, f)
 		err = classify(err)
 	}
+
 	if err == nil && m == nil {
 		err = temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("spec.source.backup: backup %q not found (no %s in the storage)", conn.Backup, store.Layout.Manifest()),
@@ -47,9 +78,9 @@ func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connecti
 	}
 	if err != nil {
 		_ = store.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return store, m, nil
+	return store, m, cat, nil
 }
 
 // PlanRestore decides which topics, partitions and offsets a restore writes, from the manifest.
@@ -74,14 +105,14 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 			sources[tm.Source] = true
 		}
 	}
-	backup, m, err := a.openRestore(ctx, in.Connection, catalog.Filter{
+	backup, m, cat, err := a.openRestore(ctx, in.Connection, catalog.Filter{
 		Partition:    func(topic string, _ int32) bool { return sources == nil || sources[topic] },
 		Overlaps:     spec.Window.Overlaps,
 		NoGroups:     len(spec.ConsumerGroups) == 0,
 		LatestGroups: true, // the newest snapshot at or before the restore's point in time
 		GroupsAt:     spec.Window.ToTime,
 		Runs:         func(id string) bool { return id == spec.RunID },
-	})
+	}, readCurrent)
 	if err != nil {
 		return kafkarestore.Plan{}, err
 	}
@@ -168,6 +199,18 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		plan.Topics = append(plan.Topics, pt)
 	}
 	plan.Groups, plan.Warnings = selectGroups(m, spec, plan.Topics)
+	// Pin the generation planned from. Storage a restore may only read (credentials without
+	// write access) cannot hold a pin: the restore still runs, unprotected, and says so.
+	if holder := restoreHolder(ctx); holder != "" {
+		if err := cat.Pin(ctx, holder, time.Now()); err != nil {
+			if ctx.Err() != nil {
+				return plan, ctx.Err()
+			}
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf(
+				"could not pin catalog generation %d (%v): retention or compaction of backup %s while this restore runs may remove what it planned (it then fails with RemovedByRetention)",
+				m.Generation, err, in.Backup))
+		}
+	}
 	return plan, nil
 }
 
@@ -454,4 +497,18 @@ func (a *Activities) targetConfig(ctx context.Context, conn kafkarestore.Connect
 		return nil, kspec, invalidRestore("%v", err)
 	}
 	return cfg, kspec, nil
+}
+
+// UnpinCatalog releases the generation the restore's plan pinned.
+func (a *Activities) UnpinCatalog(ctx context.Context, in kafkarestore.UnpinInput) error {
+	holder := restoreHolder(ctx)
+	if holder == "" {
+		return nil
+	}
+	store, err := a.openBackup(ctx, in.Connection, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return classify(catalog.Unpin(ctx, store.Store, store.Layout, holder))
 }

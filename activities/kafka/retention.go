@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"gocloud.dev/blob"
 
@@ -16,7 +17,7 @@ import (
 
 // ApplyRetention drops the oldest data the policy no longer keeps. It writes the trimmed
 // catalog first and deletes segments after, so a reader never finds the catalog naming a
-// deleted segment. Deletion covers every segment object below a partition's new start offset,
+// deleted segment; while a restore pins an older generation, it deletes nothing. Deletion covers every segment object below a partition's new start offset,
 // which also removes what killed captures left there, and makes a retry finish the job.
 func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.RetentionInput) (kafkabackup.RetentionResult, error) {
 	var res kafkabackup.RetentionResult
@@ -48,6 +49,16 @@ func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.Retentio
 	if err != nil {
 		return res, classify(err)
 	}
+	// A restore that pinned an older generation may still read what the trim dropped: leave
+	// it stored; every later retention deletes all below the start again, so the deletion
+	// happens once the pin is gone (the restore ended, or its pin expired).
+	if res.PinnedGeneration, err = cat.OldestPin(ctx, time.Now()); err != nil {
+		return res, classify(err)
+	}
+	if res.PinnedGeneration != 0 && res.PinnedGeneration < m.Generation {
+		return res, nil
+	}
+	res.PinnedGeneration = 0
 	for _, t := range m.Topics {
 		for _, p := range t.Data {
 			prefix, err := layout.PartitionPrefix(t.Name, p.Partition)

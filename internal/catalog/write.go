@@ -170,6 +170,20 @@ func (c *Catalog) edit(ctx context.Context, backup string, now time.Time, fn fun
 			kept = append(kept, r)
 		}
 	}
+	if len(expired) > 0 {
+		// A pinned generation older than a list's retirement still names its objects.
+		oldest, err := c.OldestPin(ctx, now)
+		if err != nil {
+			return nil, err
+		}
+		expired = slices.DeleteFunc(expired, func(r archive.Retired) bool {
+			if oldest != 0 && oldest < retiredAt(r) {
+				kept = append(kept, r)
+				return true
+			}
+			return false
+		})
+	}
 	if len(w.retired) > 0 {
 		list := retiredList{Version: archive.ManifestVersion, Keys: w.retired}
 		data, err := json.Marshal(list)

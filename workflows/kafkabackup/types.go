@@ -181,4 +181,7 @@ type RetentionInput struct {
 type RetentionResult struct {
 	DeletedSegments int   `json:"deletedSegments"`
 	DeletedBytes    int64 `json:"deletedBytes"`
+	// PinnedGeneration, when set, is the oldest catalog generation a running restore pinned:
+	// the dropped segments stay stored until the next retention after the pin goes.
+	PinnedGeneration int64 `json:"pinnedGeneration,omitempty"`
 }

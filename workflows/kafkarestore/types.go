@@ -16,6 +16,8 @@ const (
 	ActivityPreflight = "arkive.kafka.PreflightRestore"
 	ActivityRestore   = "arkive.kafka.Restore"
 	ActivityGroups    = "arkive.kafka.RestoreGroupOffsets"
+	// ActivityUnpin releases the catalog generation the plan pinned (see catalog.Pin).
+	ActivityUnpin = "arkive.kafka.UnpinCatalog"
 )
 
 // Phases, shared by every restore kind.
@@ -314,4 +316,9 @@ type PartitionStatus struct {
 type Result struct {
 	Status     Status          `json:"status"`
 	OffsetMaps [][]OffsetRange `json:"offsetMaps,omitempty"`
+}
+
+// UnpinInput releases the restore's pin on the backup's catalog.
+type UnpinInput struct {
+	Connection
 }

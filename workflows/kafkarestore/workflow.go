@@ -64,8 +64,11 @@ func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
 		return Result{}, err
 	}
 	res, err := r.run(ctx)
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		r.unpin(ctx) // done, failed or cancelled: the restore reads the backup no more
+	}
 	if err != nil {
-		var can *workflow.ContinueAsNewError
 		if errors.As(err, &can) || ctx.Err() != nil {
 			return res, err
 		}
@@ -146,6 +149,17 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		res.OffsetMaps = append(res.OffsetMaps, p.OffsetMap)
 	}
 	return res, nil
+}
+
+// unpin releases the catalog generation the plan pinned, so retention may delete what only
+// that generation names. Best effort, also after cancellation: a pin left behind expires.
+func (r *restore) unpin(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, "unpin-catalog", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return // a restore that began before pins: it has none
+	}
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	_ = workflow.ExecuteActivity(r.activityCtx(dctx, time.Minute, 0), ActivityUnpin, UnpinInput{Connection: r.in.Connection}).Get(dctx, nil)
 }
 
 func (r *restore) allDone() bool {

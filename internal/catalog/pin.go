@@ -1,0 +1,133 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+)
+
+// PinFor is how long a pin holds a generation after it was last renewed. A restore renews its
+// pin whenever one of its streams starts, so only a restore idle (paused, or its worker gone)
+// for longer loses it; it then reads the current catalog and fails with RemovedByRetention if
+// retention removed what it planned.
+const PinFor = 24 * time.Hour
+
+// pin is the stored object of a pinned generation: a copy of that generation's root, so the
+// holder reads exactly what it planned from, and nothing the root names is deleted while the
+// pin lives (edit keeps retired objects; retention keeps segments).
+type pin struct {
+	Version    int               `json:"version"`
+	Holder     string            `json:"holder"`
+	Generation int64             `json:"generation"`
+	Expires    time.Time         `json:"expires"`
+	Root       *archive.Manifest `json:"root"`
+}
+
+// pinKey is where holder's pin lives; holder names (a workflow id) are hashed into the key.
+func (c *Catalog) pinKey(holder string) string {
+	sum := sha256.Sum256([]byte(holder))
+	return c.layout.CatalogPrefix() + "pins/" + hex.EncodeToString(sum[:16]) + ".json"
+}
+
+// Pin keeps this catalog's generation readable for holder until now+PinFor: while it lives,
+// no write deletes an object the generation's root names. Pinning again replaces holder's pin.
+func (c *Catalog) Pin(ctx context.Context, holder string, now time.Time) error {
+	if c.root == nil {
+		return nil
+	}
+	data, err := json.Marshal(pin{Version: 1, Holder: holder, Generation: c.root.Generation, Expires: now.Add(PinFor).UTC(), Root: c.root})
+	if err != nil {
+		return err
+	}
+	return c.put(ctx, c.pinKey(holder), data)
+}
+
+// OpenPinned opens the generation holder pinned, renewing the pin; found is false when holder
+// has no live pin (never pinned, expired or removed).
+func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string, now time.Time) (c *Catalog, found bool, err error) {
+	c = &Catalog{store: store, layout: layout}
+	key := c.pinKey(holder)
+	data, err := c.get(ctx, key)
+	if blobstore.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	var p pin
+	if err := json.Unmarshal(data, &p); err != nil || p.Root == nil || p.Version != 1 {
+		return nil, false, nil // unreadable: as if unpinned, the caller reads the current root
+	}
+	if !now.Before(p.Expires) {
+		return nil, false, nil
+	}
+	c.root = p.Root
+	return c, true, c.Pin(ctx, holder, now)
+}
+
+// Unpin removes holder's pin (none is no error).
+func Unpin(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string) error {
+	c := &Catalog{store: store, layout: layout}
+	if err := store.Delete(ctx, c.pinKey(holder)); err != nil && !blobstore.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// OldestPin is the oldest generation a live pin holds (0 when none), after deleting expired
+// pins. Writers call it only when they are about to delete something.
+func (c *Catalog) OldestPin(ctx context.Context, now time.Time) (int64, error) {
+	prefix := c.layout.CatalogPrefix() + "pins/"
+	it := c.store.List(&blob.ListOptions{Prefix: prefix})
+	oldest := int64(0)
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return oldest, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		data, err := c.get(ctx, obj.Key)
+		if blobstore.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", obj.Key, err)
+		}
+		var p pin
+		if json.Unmarshal(data, &p) != nil || !now.Before(p.Expires) {
+			// Expired, or not a pin this build reads: it holds nothing.
+			if err := c.store.Delete(ctx, obj.Key); err != nil && !blobstore.IsNotFound(err) {
+				return 0, fmt.Errorf("delete %s: %w", obj.Key, err)
+			}
+			continue
+		}
+		if oldest == 0 || p.Generation < oldest {
+			oldest = p.Generation
+		}
+	}
+}
+
+// retiredAt is the generation whose write retired a list's objects (its key names it); the
+// roots of earlier generations still name them.
+func retiredAt(r archive.Retired) int64 {
+	base := r.Key[strings.LastIndex(r.Key, "/")+1:]
+	n, err := strconv.ParseInt(strings.TrimSuffix(base, ".json"), 10, 64)
+	if err != nil {
+		return 1 << 62 // not ours to date: a live pin keeps it
+	}
+	return n
+}
