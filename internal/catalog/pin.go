@@ -43,8 +43,11 @@ func (c *Catalog) pinKey(holder string) string {
 
 // Pin keeps this catalog's generation readable for holder until now+PinFor: while it lives,
 // no write deletes an object the generation's root names. Pinning again replaces holder's pin.
+// A version 1 manifest is not pinned.
 func (c *Catalog) Pin(ctx context.Context, holder string, now time.Time) error {
-	if c.root == nil {
+	if c.root == nil || !c.root.IsRoot() {
+		// A version 1 manifest names every segment inline and can be large: it is not copied.
+		// Its first write migrates it without deleting a segment.
 		return nil
 	}
 	data, err := json.Marshal(pin{Version: 1, Holder: holder, Generation: c.root.Generation, Expires: now.Add(PinFor).UTC(), Root: c.root})
