@@ -167,18 +167,26 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	for _, part := range m.Topics[0].Data {
 		require.Equal(t, int64(0), part.StartOffset)
 		require.Equal(t, int64(seq[part.Partition]), part.NextOffset)
-		require.Empty(t, part.Holes())
-		want := int64(0)
-		require.NoError(t, backups.Partition(context.Background(), store, part, nil, func(rec *archive.Record) error {
-			require.Equal(t, want, rec.Offset, "partition %d: offsets must appear once each, in order", part.Partition)
-			require.Equal(t, strconv.FormatInt(rec.Offset, 10), string(rec.Value), "partition %d offset %d", part.Partition, rec.Offset)
-			want++
-			read++
-			return nil
-		}))
-		require.Equal(t, part.NextOffset, want)
+		read += readBackSequence(t, store, part)
 	}
 	require.Equal(t, total, read)
+}
+
+// readBackSequence reads a partition of a backup of produceSequence's records and checks that
+// it holds every offset from 0 to its next offset once, in order, each with its own value; it
+// returns how many records it read.
+func readBackSequence(t *testing.T, store *blobstore.Store, part archive.Partition) int {
+	t.Helper()
+	require.Empty(t, part.Holes(), "partition %d", part.Partition)
+	want := int64(0)
+	require.NoError(t, backups.Partition(context.Background(), store, part, nil, func(rec *archive.Record) error {
+		require.Equal(t, want, rec.Offset, "partition %d: offsets must appear once each, in order", part.Partition)
+		require.Equal(t, strconv.FormatInt(rec.Offset, 10), string(rec.Value), "partition %d offset %d", part.Partition, rec.Offset)
+		want++
+		return nil
+	}))
+	require.Equal(t, part.NextOffset, want)
+	return int(want)
 }
 
 // committedTotal sums the committed offsets the status query reports (0 if it cannot answer).
