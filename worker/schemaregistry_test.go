@@ -206,6 +206,13 @@ func (b *srBed) startBackup(t *testing.T, name string, reg arkivev1.SchemaRegist
 	return wid
 }
 
+// snapshot starts an hourly SchemaRegistryBackup default/name of the registry at url and waits
+// for its first snapshot.
+func (b *srBed) snapshot(t *testing.T, name, url string) {
+	wid := b.startBackup(t, name, registrySpec(url, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
+	waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" })
+}
+
 // restore runs a SchemaRegistryRestore to its end and returns its status.
 func (b *srBed) restore(t *testing.T, backup string, reg arkivev1.SchemaRegistrySpec, spec schemarestore.Spec) (schemarestore.Status, string, error) {
 	wid := workflows.WorkflowID("SchemaRegistryRestore", "default", fmt.Sprintf("r%d", time.Now().UnixNano()))
@@ -251,6 +258,18 @@ func dump(t *testing.T, base string, auth func(*http.Request)) *registrytest.Dum
 }
 
 func basicAuth(r *http.Request) { r.SetBasicAuth("svc", registryPassword) }
+
+// writesTo counts the requests other than GET that registry r answers from now on.
+func writesTo(r *registrytest.Server) *atomic.Int32 {
+	var n atomic.Int32
+	r.Fail = func(req *http.Request) int {
+		if req.Method != http.MethodGet {
+			n.Add(1)
+		}
+		return 0
+	}
+	return &n
+}
 
 // Acceptance #6.1, #6.2 and #6.5 (credentials), and issue 19's acceptances 3 and 4: a registry
 // of more than 200 subjects, with metadata, rule sets, every config field and READONLY modes, is
@@ -350,8 +369,7 @@ func TestSchemaRegistryRestoreConflictsInPreflight(t *testing.T) {
 	idA := api.register("orders-value", "AVRO", avro("Order", 0))
 	idB := api.register("payments-value", "AVRO", avro("Payment", 0))
 	b := newSRBed(t, nil)
-	wid := b.startBackup(t, "conflicts", registrySpec(srcURL, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
-	waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" })
+	b.snapshot(t, "conflicts", srcURL)
 
 	// The target: idA holds another schema; payments-value version 1 has another id.
 	dst := registrytest.New()
@@ -510,8 +528,7 @@ func TestSchemaRestoreRefusalFailsAtOnce(t *testing.T) {
 	srcURL := src.Start(t)
 	registryAPI{t: t, base: srcURL}.register("orders-value", "AVRO", avro("Order", 0))
 	b := newSRBed(t, nil)
-	wid := b.startBackup(t, "refused", registrySpec(srcURL, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
-	waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" })
+	b.snapshot(t, "refused", srcURL)
 
 	dst := registrytest.New()
 	var registers atomic.Int32
@@ -553,16 +570,6 @@ func TestSchemaRegistryWithoutWildcardAndWithContexts(t *testing.T) {
 	s := waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" || s.Phase == schemabackup.PhaseError })
 	require.Equal(t, 3, s.Subjects, "every subject of every context: %s", s.LastError)
 
-	writesTo := func(r *registrytest.Server) *atomic.Int32 {
-		var n atomic.Int32
-		r.Fail = func(req *http.Request) int {
-			if req.Method != http.MethodGet {
-				n.Add(1)
-			}
-			return 0
-		}
-		return &n
-	}
 	dst := registrytest.New()
 	dst.NoWildcard.Store(true)
 	dstURL := dst.Start(t)
@@ -617,8 +624,7 @@ func TestSchemaRestoreReplacesConfigFields(t *testing.T) {
 	api.call(http.MethodPut, "/config", map[string]any{"compatibility": "FORWARD"})
 	api.call(http.MethodPut, "/mode", map[string]string{"mode": "READONLY"})
 	b := newSRBed(t, nil)
-	wid := b.startBackup(t, "cfg", registrySpec(srcURL, ""), schemabackup.Spec{Enabled: true, Interval: time.Hour})
-	waitForStatus(t, b.c, wid, func(s schemabackup.Status) bool { return s.LastSnapshot != "" })
+	b.snapshot(t, "cfg", srcURL)
 
 	dst := registrytest.New()
 	dstURL := dst.Start(t)
@@ -632,13 +638,7 @@ func TestSchemaRestoreReplacesConfigFields(t *testing.T) {
 	require.Equal(t, "READONLY", want.Mode)
 	require.Equal(t, want, dump(t, dstURL, nil))
 
-	var writes atomic.Int32
-	dst.Fail = func(r *http.Request) int {
-		if r.Method != http.MethodGet {
-			writes.Add(1)
-		}
-		return 0
-	}
+	writes := writesTo(dst)
 	st, _, err = b.restore(t, "default/cfg", registrySpec(dstURL, ""), schemarestore.Spec{})
 	require.NoError(t, err)
 	require.Equal(t, schemarestore.ReasonUnchanged, st.Reason, "%v", st.Plan.Diff)

@@ -70,7 +70,6 @@ func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connecti
 		m, err = cat.View(ctx, f)
 		err = classify(err)
 	}
-
 	if err == nil && m == nil {
 		err = temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("spec.source.backup: backup %q not found (no %s in the storage)", conn.Backup, store.Layout.Manifest()),

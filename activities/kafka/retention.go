@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"time"
 
 	"gocloud.dev/blob"
 
@@ -17,8 +16,9 @@ import (
 
 // ApplyRetention drops the oldest data the policy no longer keeps. It writes the trimmed
 // catalog first and deletes segments after, so a reader never finds the catalog naming a
-// deleted segment; while a restore pins an older generation, it deletes nothing. Deletion covers every segment object below a partition's new start offset,
-// which also removes what killed captures left there, and makes a retry finish the job.
+// deleted segment; while a restore pins an older generation, it deletes nothing. Deletion
+// covers every segment object below a partition's new start offset, which also removes what
+// killed captures left there, and makes a retry finish the job.
 func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.RetentionInput) (kafkabackup.RetentionResult, error) {
 	var res kafkabackup.RetentionResult
 	store, err := a.openBackup(ctx, in.Connection, false)
@@ -52,7 +52,7 @@ func (a *Activities) ApplyRetention(ctx context.Context, in kafkabackup.Retentio
 	// A restore that pinned an older generation may still read what the trim dropped: leave
 	// it stored; every later retention deletes all below the start again, so the deletion
 	// happens once the pin is gone (the restore ended, or its pin expired).
-	if res.PinnedGeneration, err = cat.OldestPin(ctx, time.Now()); err != nil {
+	if res.PinnedGeneration, err = cat.OldestPin(ctx, in.Time); err != nil {
 		return res, classify(err)
 	}
 	if res.PinnedGeneration != 0 && res.PinnedGeneration < m.Generation {

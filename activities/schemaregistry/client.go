@@ -369,12 +369,18 @@ var identityFields = []string{"metadata", "ruleSet"}
 
 func (v *Version) UnmarshalJSON(b []byte) error {
 	type plain Version // without this method
-	if err := json.Unmarshal(b, (*plain)(v)); err != nil {
-		return err
-	}
 	var err error
-	v.Fields, err = otherFields(b, versionNamed)
+	v.Fields, err = decodeWithFields(b, (*plain)(v))
 	return err
+}
+
+// decodeWithFields decodes a version or schema answer into typed (a pointer to a type without
+// an UnmarshalJSON method) and returns its other fields.
+func decodeWithFields(b []byte, typed any) (map[string]json.RawMessage, error) {
+	if err := json.Unmarshal(b, typed); err != nil {
+		return nil, err
+	}
+	return otherFields(b, versionNamed)
 }
 
 // otherFields returns an answer object's fields except the named ones and null ones; nil when
@@ -453,11 +459,8 @@ type Schema struct {
 
 func (s *Schema) UnmarshalJSON(b []byte) error {
 	type plain Schema // without this method
-	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
-		return err
-	}
 	var err error
-	s.Fields, err = otherFields(b, versionNamed)
+	s.Fields, err = decodeWithFields(b, (*plain)(s))
 	return err
 }
 

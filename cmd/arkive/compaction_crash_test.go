@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os/exec"
 	"path/filepath"
@@ -17,11 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/catalog"
-	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
@@ -58,19 +55,10 @@ func TestCompactionSurvivesWorkerSIGKILLs(t *testing.T) {
 
 	dir := t.TempDir()
 	name := "compactcrash" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s",
-		Streams: []arkivev1.BackupStream{{Topic: topic}}, MaxSegmentBytes: ptrTo[int64](64 << 20)}}
-	kb.Name, kb.Namespace = name, "default"
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
-	st.Name = "s"
-	in, err := specs.KafkaBackupInput(kb, kc, st)
-	require.NoError(t, err)
-	in.Spec.MaxSegmentInterval = time.Second
+	in := volumeBackupInput(t, bootstrap, topic, dir, name, 64<<20)
 	require.True(t, in.Spec.Compaction.Enabled, "compaction is on by default")
 
-	store, err := blobstore.Open(ctx, st.Spec, nil)
+	store, err := blobstore.OpenURL(ctx, "file://"+dir)
 	require.NoError(t, err)
 	defer store.Close()
 	layout, err := blobstore.Kafka(in.Backup)
@@ -91,12 +79,7 @@ func TestCompactionSurvivesWorkerSIGKILLs(t *testing.T) {
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
 	require.NoError(t, err)
 	defer func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") }()
-	startWorker := func() *exec.Cmd {
-		cmd := exec.Command(bin, "worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir())
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		require.NoError(t, cmd.Start())
-		return cmd
-	}
+	startWorker := func() *exec.Cmd { return startKafkaWorker(t, bin, temporal, queue) }
 	// A merged segment spans all of a partition's small ones.
 	mergedName := fmt.Sprintf("%020d-%020d.seg", 0, compactDeltas*compactPerSegment-1)
 	mergedSince := func(since time.Time) int {

@@ -81,16 +81,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	dir := t.TempDir()
 	name := "crash" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
 	queue := "crash-" + name
-	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s",
-		Streams: []arkivev1.BackupStream{{Topic: topic}}, MaxSegmentBytes: ptrTo[int64](256 << 10)}}
-	kb.Name, kb.Namespace = name, "default"
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
-	st.Name = "s"
-	in, err := specs.KafkaBackupInput(kb, kc, st)
-	require.NoError(t, err)
-	in.Spec.MaxSegmentInterval = time.Second
+	in := volumeBackupInput(t, bootstrap, topic, dir, name, 256<<10)
 
 	c, err := client.Dial(client.Options{HostPort: temporal})
 	require.NoError(t, err)
@@ -100,12 +91,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") }()
 
-	startWorker := func() *exec.Cmd {
-		cmd := exec.Command(bin, "worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir())
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		require.NoError(t, cmd.Start())
-		return cmd
-	}
+	startWorker := func() *exec.Cmd { return startKafkaWorker(t, bin, temporal, queue) }
 	// Records keep arriving during the kills, so every kill lands during a running backup.
 	stopProducing := make(chan struct{})
 	produced := make(chan struct{})
@@ -155,7 +141,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	t.Logf("kill moments %v; committed records at each kill %v; %d records in all", killAfter, progressAtKill, total)
 	require.True(t, slices.ContainsFunc(progressAtKill, func(n int64) bool { return n > 0 }), "some kill must land after a commit")
 
-	store, err := blobstore.Open(context.Background(), st.Spec, nil)
+	store, err := blobstore.OpenURL(context.Background(), "file://"+dir)
 	require.NoError(t, err)
 	defer store.Close()
 	layout, _ := blobstore.Kafka(in.Backup)
@@ -187,6 +173,31 @@ func readBackSequence(t *testing.T, store *blobstore.Store, part archive.Partiti
 	}))
 	require.Equal(t, part.NextOffset, want)
 	return int(want)
+}
+
+// startKafkaWorker starts an `arkive worker` process polling queue, with a spool directory of
+// its own; the caller kills it.
+func startKafkaWorker(t *testing.T, bin, temporal, queue string) *exec.Cmd {
+	cmd := exec.Command(bin, "worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir())
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	require.NoError(t, cmd.Start())
+	return cmd
+}
+
+// volumeBackupInput is the workflow input of KafkaBackup default/name of topic into a volume at
+// dir, as the operator would build it, with 1 s segments (so crash tests commit often).
+func volumeBackupInput(t *testing.T, bootstrap, topic, dir, name string, maxSegmentBytes int64) kafkabackup.Input {
+	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s",
+		Streams: []arkivev1.BackupStream{{Topic: topic}}, MaxSegmentBytes: ptrTo(maxSegmentBytes)}}
+	kb.Name, kb.Namespace = name, "default"
+	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
+	kc.Name = "k"
+	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
+	st.Name = "s"
+	in, err := specs.KafkaBackupInput(kb, kc, st)
+	require.NoError(t, err)
+	in.Spec.MaxSegmentInterval = time.Second
+	return in
 }
 
 // committedTotal sums the committed offsets the status query reports (0 if it cannot answer).

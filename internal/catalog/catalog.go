@@ -38,6 +38,8 @@ type Catalog struct {
 	store  *blobstore.Store
 	layout blobstore.KafkaLayout
 	root   *archive.Manifest
+	// pins is the oldest pinned generation, once OldestPin has listed the pins.
+	pins *int64
 	// IO counts what this catalog read and wrote (for the benchmarks and the bounds tests).
 	IO IO
 }

@@ -35,10 +35,13 @@ type pin struct {
 	Root       *archive.Manifest `json:"root"`
 }
 
+// pinVersion is the version of the pin object this build writes and reads.
+const pinVersion = 1
+
 // pinKey is where holder's pin lives; holder names (a workflow id) are hashed into the key.
-func (c *Catalog) pinKey(holder string) string {
+func pinKey(layout blobstore.KafkaLayout, holder string) string {
 	sum := sha256.Sum256([]byte(holder))
-	return c.layout.CatalogPrefix() + "pins/" + hex.EncodeToString(sum[:16]) + ".json"
+	return layout.CatalogPrefix() + "pins/" + hex.EncodeToString(sum[:16]) + ".json"
 }
 
 // Pin keeps this catalog's generation readable for holder until now+PinFor: while it lives,
@@ -50,18 +53,18 @@ func (c *Catalog) Pin(ctx context.Context, holder string, now time.Time) error {
 		// Its first write migrates it without deleting a segment.
 		return nil
 	}
-	data, err := json.Marshal(pin{Version: 1, Holder: holder, Generation: c.root.Generation, Expires: now.Add(PinFor).UTC(), Root: c.root})
+	data, err := json.Marshal(pin{Version: pinVersion, Holder: holder, Generation: c.root.Generation, Expires: now.Add(PinFor).UTC(), Root: c.root})
 	if err != nil {
 		return err
 	}
-	return c.put(ctx, c.pinKey(holder), data)
+	return c.put(ctx, pinKey(c.layout, holder), data)
 }
 
 // OpenPinned opens the generation holder pinned, renewing the pin; found is false when holder
 // has no live pin (never pinned, expired or removed).
 func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string, now time.Time) (c *Catalog, found bool, err error) {
 	c = &Catalog{store: store, layout: layout}
-	key := c.pinKey(holder)
+	key := pinKey(layout, holder)
 	data, err := c.get(ctx, key)
 	if blobstore.IsNotFound(err) {
 		return nil, false, nil
@@ -70,7 +73,7 @@ func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.Ka
 		return nil, false, fmt.Errorf("read %s: %w", key, err)
 	}
 	var p pin
-	if err := json.Unmarshal(data, &p); err != nil || p.Root == nil || p.Version != 1 {
+	if err := json.Unmarshal(data, &p); err != nil || p.Root == nil || p.Version != pinVersion {
 		return nil, false, nil // unreadable: as if unpinned, the caller reads the current root
 	}
 	if !now.Before(p.Expires) {
@@ -82,16 +85,27 @@ func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.Ka
 
 // Unpin removes holder's pin (none is no error).
 func Unpin(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string) error {
-	c := &Catalog{store: store, layout: layout}
-	if err := store.Delete(ctx, c.pinKey(holder)); err != nil && !blobstore.IsNotFound(err) {
+	if err := store.Delete(ctx, pinKey(layout, holder)); err != nil && !blobstore.IsNotFound(err) {
 		return err
 	}
 	return nil
 }
 
 // OldestPin is the oldest generation a live pin holds (0 when none), after deleting expired
-// pins. Writers call it only when they are about to delete something.
+// pins. Writers call it only when they are about to delete something. The pins are listed once
+// per Catalog value (one activity): retention's trim and its deletion ask both.
 func (c *Catalog) OldestPin(ctx context.Context, now time.Time) (int64, error) {
+	if c.pins != nil {
+		return *c.pins, nil
+	}
+	oldest, err := c.listPins(ctx, now)
+	if err == nil {
+		c.pins = &oldest
+	}
+	return oldest, err
+}
+
+func (c *Catalog) listPins(ctx context.Context, now time.Time) (int64, error) {
 	prefix := c.layout.CatalogPrefix() + "pins/"
 	it := c.store.List(&blob.ListOptions{Prefix: prefix})
 	oldest := int64(0)
