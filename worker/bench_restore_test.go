@@ -69,46 +69,13 @@ func setupRestoreBench(b *testing.B) {
 	rb := &restoreBench
 	rb.once.Do(func() {
 		rb.bootstrap = testenv.Kafka(b)
-		c, err := client.Dial(client.Options{HostPort: testenv.Temporal(b)})
-		if err != nil {
-			rb.err = err
-			return
-		}
-		rb.c = c
-		rb.queue = fmt.Sprintf("bench-%d", time.Now().UnixNano())
-		w := worker.New(c, worker.Options{TaskQueue: rb.queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
-		if rb.err = w.Start(); rb.err != nil {
+		if rb.c, rb.queue, rb.err = benchWorker(b); rb.err != nil {
 			return
 		}
 		rb.source = testenv.Topic(b, "bench-src", benchPartitions, nil)
-		// ~400-byte JSON values with keys, as an order stream would have.
-		cfg := testenv.ProducerConfig()
-		cfg.Producer.Partitioner = sarama.NewManualPartitioner
-		cfg.Producer.Compression = sarama.CompressionLZ4
-		p, err := sarama.NewSyncProducer([]string{rb.bootstrap}, cfg)
-		if err != nil {
-			rb.err = err
+		if rb.err = produceOrders(rb.bootstrap, rb.source, benchRecords(), nil); rb.err != nil {
 			return
 		}
-		var batch []*sarama.ProducerMessage
-		for i := range benchRecords() {
-			v := fmt.Sprintf(`{"orderId":"o-%09d","customer":"c-%06d","items":[{"sku":"sku-%05d","qty":%d,"price":%d.%02d}],"status":"CONFIRMED","note":"%0300d"}`,
-				i, i%100000, i%50000, i%7+1, i%900, i%100, i)
-			batch = append(batch, &sarama.ProducerMessage{Topic: rb.source, Partition: int32(i % benchPartitions),
-				Key: sarama.StringEncoder(fmt.Sprintf("c-%06d", i%100000)), Value: sarama.StringEncoder(v)})
-			if len(batch) == 10_000 {
-				if rb.err = p.SendMessages(batch); rb.err != nil {
-					return
-				}
-				batch = batch[:0]
-			}
-		}
-		if len(batch) > 0 {
-			if rb.err = p.SendMessages(batch); rb.err != nil {
-				return
-			}
-		}
-		_ = p.Close()
 		// Not b.TempDir: the benchmarks' several runs share this backup. TestMain removes it.
 		dir, err := os.MkdirTemp("", "arkive-bench-")
 		if err != nil {
@@ -150,6 +117,47 @@ func setupRestoreBench(b *testing.B) {
 	if rb.err != nil {
 		b.Fatal(rb.err)
 	}
+}
+
+// benchWorker starts a worker in this process on its own task queue.
+func benchWorker(b *testing.B) (client.Client, string, error) {
+	c, err := client.Dial(client.Options{HostPort: testenv.Temporal(b)})
+	if err != nil {
+		return nil, "", err
+	}
+	queue := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	w := worker.New(c, worker.Options{TaskQueue: queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
+	return c, queue, w.Start()
+}
+
+// produceOrders writes n ~400-byte JSON order values with keys, as an order stream would have,
+// round robin over the topic's benchPartitions partitions; frame, when set, wraps record i's value.
+func produceOrders(bootstrap, topic string, n int, frame func(i int, v []byte) []byte) error {
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var batch []*sarama.ProducerMessage
+	for i := range n {
+		v := []byte(fmt.Sprintf(`{"orderId":"o-%09d","customer":"c-%06d","items":[{"sku":"sku-%05d","qty":%d,"price":%d.%02d}],"status":"CONFIRMED","note":"%0300d"}`,
+			i, i%100000, i%50000, i%7+1, i%900, i%100, i))
+		if frame != nil {
+			v = frame(i, v)
+		}
+		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Partition: int32(i % benchPartitions),
+			Key: sarama.StringEncoder(fmt.Sprintf("c-%06d", i%100000)), Value: sarama.ByteEncoder(v)})
+		if len(batch) == 10_000 || i == n-1 {
+			if err := p.SendMessages(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	return nil
 }
 
 // benchBackup backs the topic up once, as the tests' backupOnce does, outside any testing.T.
@@ -218,14 +226,14 @@ func bareProduce(b *testing.B, idempotent bool) time.Duration {
 	<-done
 	elapsed := time.Since(start)
 	p.AsyncClose()
-	deleteTopic(b, topic)
+	deleteTopic(b, rb.bootstrap, topic)
 	return elapsed
 }
 
 // deleteTopic drops a benchmark's target topic once measured, so repeated runs do not fill the
 // broker's disk.
-func deleteTopic(b *testing.B, topic string) {
-	admin, err := sarama.NewClusterAdmin([]string{restoreBench.bootstrap}, testenv.ProducerConfig())
+func deleteTopic(b *testing.B, bootstrap, topic string) {
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -235,18 +243,28 @@ func deleteTopic(b *testing.B, topic string) {
 	}
 }
 
+// restoreCase is what restoreOnce restores: a backup in the storage, its topic and how many
+// records it holds, and the schema id remapping (nil: none).
+type restoreCase struct {
+	c                client.Client
+	queue, bootstrap string
+	storage          arkivev1.StorageSpec
+	backup, source   string
+	records          int64
+	schemas          *kafkarestore.SchemaRemap
+}
+
 // restoreOnce runs a KafkaRestore of the backup into a new topic through Temporal and returns
 // how long it took, and how long until the first record was in the target.
-func restoreOnce(b *testing.B) (total, first time.Duration) {
-	rb := &restoreBench
+func restoreOnce(b *testing.B, rc restoreCase) (total, first time.Duration) {
 	target := fmt.Sprintf("bench-restored-%d", time.Now().UnixNano())
-	in := kafkarestore.RunInput{Input: kafkarestore.Input{Connection: kafkarestore.Connection{Namespace: "default", Backup: rb.backup,
-		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{rb.bootstrap}}), Storage: specJSONB(rb.storage)},
+	in := kafkarestore.RunInput{Input: kafkarestore.Input{Connection: kafkarestore.Connection{Namespace: "default", Backup: rc.backup,
+		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{rc.bootstrap}}), Storage: specJSONB(rc.storage)},
 		Spec: kafkarestore.Spec{PartitionMapping: kafkarestore.MappingSame, CreateTopics: true,
-			Topics: []kafkarestore.TopicMapping{{Source: rb.source, Target: target}}}}}
+			Topics: []kafkarestore.TopicMapping{{Source: rc.source, Target: target}}}, Schemas: rc.schemas}}
 	wcfg := testenv.ProducerConfig()
 	wcfg.Metadata.Retry.Max = 0 // the watcher asks before the topic exists; no quarter-second retries
-	client0, err := sarama.NewClient([]string{rb.bootstrap}, wcfg)
+	client0, err := sarama.NewClient([]string{rc.bootstrap}, wcfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -269,7 +287,7 @@ func restoreOnce(b *testing.B) (total, first time.Duration) {
 		}
 	}()
 	wid := workflows.WorkflowID("KafkaRestore", "default", target)
-	run, err := rb.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: rb.queue}, kafkarestore.WorkflowName, in)
+	run, err := rc.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: rc.queue}, kafkarestore.WorkflowName, in)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -278,8 +296,8 @@ func restoreOnce(b *testing.B) (total, first time.Duration) {
 		b.Fatal(err)
 	}
 	total = time.Since(start)
-	if res.Status.Records != int64(len(rb.msgs)) {
-		b.Fatalf("restored %d records, want %d", res.Status.Records, len(rb.msgs))
+	if res.Status.Records != rc.records {
+		b.Fatalf("restored %d records, want %d", res.Status.Records, rc.records)
 	}
 	select {
 	case first = <-firstSeen:
@@ -287,7 +305,7 @@ func restoreOnce(b *testing.B) (total, first time.Duration) {
 		close(stop)
 		b.Fatal("no first record seen")
 	}
-	deleteTopic(b, target)
+	deleteTopic(b, rc.bootstrap, target)
 	return total, first
 }
 
@@ -310,7 +328,8 @@ func benchRestore(b *testing.B, idempotent bool) {
 		if i%2 == 0 {
 			bare += bareProduce(b, idempotent)
 		}
-		t, f := restoreOnce(b)
+		rb := &restoreBench
+		t, f := restoreOnce(b, restoreCase{c: rb.c, queue: rb.queue, bootstrap: rb.bootstrap, storage: rb.storage, backup: rb.backup, source: rb.source, records: int64(len(rb.msgs))})
 		restore += t
 		first += f
 		if i%2 == 1 {

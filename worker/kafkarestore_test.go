@@ -43,14 +43,17 @@ func backupOnce(t *testing.T, c client.Client, queue string, bootstrap string, s
 	require.Equal(t, "Succeeded", s.Runs[0].Outcome, "backup run: %+v, last error %q", s.Runs[0], s.LastError)
 }
 
-// startRestore starts a KafkaRestore workflow and returns its id.
-func startRestore(t *testing.T, c client.Client, queue, bootstrap string, storage arkivev1.StorageSpec, backup string, spec kafkarestore.Spec) string {
+// startRestore starts a KafkaRestore workflow (opts change its input) and returns its id.
+func startRestore(t *testing.T, c client.Client, queue, bootstrap string, storage arkivev1.StorageSpec, backup string, spec kafkarestore.Spec, opts ...func(*kafkarestore.Input)) string {
 	t.Helper()
 	if spec.PartitionMapping == "" {
 		spec.PartitionMapping = kafkarestore.MappingSame
 	}
 	in := kafkarestore.RunInput{Input: kafkarestore.Input{Connection: kafkarestore.Connection{Namespace: "default", Backup: backup,
 		Kafka: specJSON(t, arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSON(t, storage)}, Spec: spec}}
+	for _, o := range opts {
+		o(&in.Input)
+	}
 	wid := workflows.WorkflowID("KafkaRestore", "default", fmt.Sprintf("r%d", time.Now().UnixNano()))
 	_, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkarestore.WorkflowName, in)
 	require.NoError(t, err)

@@ -88,6 +88,7 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(sr.PlanRestore, activity.RegisterOptions{Name: schemarestore.ActivityPlan})
 	r.RegisterActivityWithOptions(sr.SetMode, activity.RegisterOptions{Name: schemarestore.ActivitySetMode})
 	r.RegisterActivityWithOptions(sr.Import, activity.RegisterOptions{Name: schemarestore.ActivityImport})
+	r.RegisterActivityWithOptions(sr.RemapSchemas, activity.RegisterOptions{Name: kafkarestore.ActivityRemapSchemas})
 
 	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets}
 	r.RegisterActivityWithOptions(kb.Snapshot, activity.RegisterOptions{Name: resourcebackup.ActivitySnapshot})

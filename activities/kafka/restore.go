@@ -64,7 +64,8 @@ type restorer struct {
 	producer sarama.AsyncProducer
 	consumer sarama.Consumer
 	throttle *throttle
-	deadline time.Time // the activity stops at a checkpoint after this (zero: never)
+	deadline time.Time       // the activity stops at a checkpoint after this (zero: never)
+	ids      map[int32]int32 // schema id map (spec.schemaRegistry), nil when ids are kept
 
 	index int64   // stream index of the next record routed
 	tail  []int64 // per target partition: records found beyond the checkpoint, not yet matched
@@ -151,6 +152,10 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("topic %s is no longer in backup %s", in.Stream.Source, in.Backup), kafkarestore.ErrBackupNotFound, nil)
 	}
 	r.topic = m.Topics[ti]
+	if r.ids, err = loadIDs(ctx, r.store, in.Remap); err != nil {
+		r.close()
+		return nil, err
+	}
 
 	cfg, kspec, err := a.targetConfig(ctx, in.Connection)
 	if err != nil {
@@ -262,14 +267,18 @@ func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 
 	err := r.stream(ctx)
 	var damaged *damageError
-	if errors.As(err, &damaged) {
-		// Let the records before the damage land, so they are written and accounted for; the
-		// failure carries that progress to the workflow.
+	var unknown *unknownIDError
+	if stop := errors.As(err, &damaged); stop || errors.As(err, &unknown) {
+		// Let the records before the damage (or the unknown id) land, so they are written and
+		// accounted for; the failure carries that progress to the workflow.
 		if werr := r.waitInflight(ctx.Done()); werr != nil {
 			return r.snapshot(), classifyRestore(werr)
 		}
-		p := r.snapshot()
-		return p, temporal.NewNonRetryableApplicationError(damaged.Error(), kafkarestore.ErrDamagedBackup, nil, p)
+		p, kind := r.snapshot(), kafkarestore.ErrDamagedBackup
+		if !stop {
+			kind = kafkarestore.ErrUnknownSchemaID
+		}
+		return p, temporal.NewNonRetryableApplicationError(err.Error(), kind, nil, p)
 	}
 	timeUp := errors.Is(err, errTimeUp)
 	if err == nil || timeUp {
@@ -446,9 +455,12 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 		return errTimeUp
 	}
 	tp := r.route(partition, rec.Key)
+	msg, err := r.message(rec, partition, tp)
+	if err != nil {
+		return err
+	}
 	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, tp: tp, bytes: recordBytes(rec)}
 	r.index++
-	msg := r.message(rec, partition, tp)
 	if r.gone[tp] > 0 {
 		r.gone[tp]--
 		r.tail[tp]--
@@ -496,8 +508,8 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 }
 
 // message builds the producer message for a record; the record's bytes are copied (the
-// segment reader reuses its buffers) into one allocation.
-func (r *restorer) message(rec *archive.Record, partition, tp int32) *sarama.ProducerMessage {
+// segment reader reuses its buffers) into one allocation, where schema ids are rewritten.
+func (r *restorer) message(rec *archive.Record, partition, tp int32) (*sarama.ProducerMessage, error) {
 	msg := &sarama.ProducerMessage{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp)}
 	buf := make([]byte, 0, recordBytes(rec))
 	take := func(b []byte) []byte {
@@ -508,10 +520,22 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) *sarama.Pro
 		return buf[len(buf)-len(b) : len(buf) : len(buf)]
 	}
 	if rec.Key != nil {
-		msg.Key = sarama.ByteEncoder(take(rec.Key))
+		key := take(rec.Key)
+		if r.ids != nil && r.in.Remap.Keys {
+			if err := r.rewriteID(key, "key", partition, rec.Offset); err != nil {
+				return nil, err
+			}
+		}
+		msg.Key = sarama.ByteEncoder(key)
 	}
 	if rec.Value != nil {
-		msg.Value = sarama.ByteEncoder(take(rec.Value))
+		value := take(rec.Value)
+		if r.ids != nil && r.in.Remap.Values {
+			if err := r.rewriteID(value, "value", partition, rec.Offset); err != nil {
+				return nil, err
+			}
+		}
+		msg.Value = sarama.ByteEncoder(value)
 	}
 	n := len(rec.Headers)
 	if r.in.OriginHeaders {
@@ -530,7 +554,7 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) *sarama.Pro
 			sarama.RecordHeader{Key: []byte(HeaderOriginOffset), Value: strconv.AppendInt(nil, rec.Offset, 10)},
 			sarama.RecordHeader{Key: []byte(HeaderOriginTimestamp), Value: strconv.AppendInt(nil, rec.Timestamp, 10)})
 	}
-	return msg
+	return msg, nil
 }
 
 // sameRecord compares what a message would write with a record read from the target.

@@ -498,7 +498,8 @@ func (a *Activities) targetConfig(ctx context.Context, conn kafkarestore.Connect
 	return cfg, kspec, nil
 }
 
-// UnpinCatalog releases the generation the restore's plan pinned.
+// UnpinCatalog releases the generation the restore's plan pinned, and deletes the schema id
+// map the restore stored, if any.
 func (a *Activities) UnpinCatalog(ctx context.Context, in kafkarestore.UnpinInput) error {
 	holder := restoreHolder(ctx)
 	if holder == "" {
@@ -509,5 +510,9 @@ func (a *Activities) UnpinCatalog(ctx context.Context, in kafkarestore.UnpinInpu
 		return err
 	}
 	defer store.Close()
+	// The schema id map a large remap stored (spec.schemaRegistry), if any, goes with the pin.
+	if err := store.Delete(ctx, store.Layout.SchemaIDMap(activity.GetInfo(ctx).WorkflowExecution.ID)); err != nil && !blobstore.IsNotFound(err) {
+		return classify(err)
+	}
 	return classify(catalog.Unpin(ctx, store.Store, store.Layout, holder))
 }

@@ -174,7 +174,7 @@ func rankSharedIDs(ctx context.Context, c *Client, snap *archive.SchemaSnapshot,
 	type at struct{ s, v int }
 	users := map[int][]at{}
 	for si, sub := range snap.Subjects {
-		if strings.HasPrefix(sub.Name, ":.") {
+		if strings.HasPrefix(sub.Name, contextPrefix) {
 			continue
 		}
 		for vi, v := range sub.Versions {

@@ -30,7 +30,12 @@ const (
 	codeSchemaNotFound        = 40403
 	codeSubjectConfigNotFound = 40408
 	codeSubjectModeNotFound   = 40409
+	// codeReferenceExists: the registry refuses to delete a version another one imports.
+	codeReferenceExists = 42206
 )
+
+// contextPrefix starts the qualified name of a subject in a named context.
+const contextPrefix = ":."
 
 // APIError is a registry's answer other than success: the HTTP status and, when the body has
 // one, the API's error_code and message.
@@ -525,6 +530,24 @@ func (c *Client) Register(ctx context.Context, subject string, r RegisterRequest
 	}
 	err := c.do(ctx, http.MethodPost, subjectPath(subject)+"/versions", r, &out)
 	return out.ID, err
+}
+
+// Lookup finds the version of a subject that holds a schema (POST /subjects/{subject}), soft-
+// deleted ones too when deleted is set; found is false when the subject holds no such version.
+func (c *Client) Lookup(ctx context.Context, subject string, r RegisterRequest, deleted bool) (id, version int, found bool, err error) {
+	var out struct {
+		ID      int `json:"id"`
+		Version int `json:"version"`
+	}
+	path := subjectPath(subject)
+	if deleted {
+		path += "?deleted=true"
+	}
+	err = c.do(ctx, http.MethodPost, path, r, &out)
+	if isCode(err, codeSubjectNotFound, codeSchemaNotFound) {
+		return 0, 0, false, nil
+	}
+	return out.ID, out.Version, err == nil, err
 }
 
 // DeleteVersion soft-deletes a version.

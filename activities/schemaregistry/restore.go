@@ -63,8 +63,9 @@ type setting struct {
 	clear  []string
 }
 
-// loadSnapshot reads the named (or newest) snapshot of a backup.
-func (a *Activities) loadSnapshot(ctx context.Context, st *backupStore, backup, id string) (*archive.SchemaSnapshot, error) {
+// loadSnapshot reads the named (or newest) snapshot of a backup; field names the spec's field
+// that names the snapshot in errors.
+func (a *Activities) loadSnapshot(ctx context.Context, st *backupStore, field, backup, id string) (*archive.SchemaSnapshot, error) {
 	m, found, err := readManifest(ctx, st, backup)
 	if err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func (a *Activities) loadSnapshot(ctx context.Context, st *backupStore, backup, 
 		if id != "" {
 			what = "no snapshot " + id
 		}
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("spec.source: backup %s has %s in this storage", backup, what),
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: backup %s has %s in this storage", field, backup, what),
 			schemarestore.ErrBackupNotFound, nil)
 	}
 	obj, err := st.ReadAll(ctx, ref.Key)
@@ -163,7 +164,7 @@ func refsOf(rs []Reference) []archive.SchemaReference {
 // prepare loads the snapshot, reads the target and decides every write; conflicts are listed
 // in the plan, not written around.
 func (a *Activities) prepare(ctx context.Context, c *Client, st *backupStore, in schemarestore.ImportInput) (*restorePlan, error) {
-	snap, err := a.loadSnapshot(ctx, st, in.Backup, in.Snapshot)
+	snap, err := a.loadSnapshot(ctx, st, "spec.source", in.Backup, in.Snapshot)
 	if err != nil {
 		return nil, err
 	}

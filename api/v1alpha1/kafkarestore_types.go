@@ -110,6 +110,68 @@ type KafkaRestoreSpec struct {
 	// +kubebuilder:default=Fail
 	// +optional
 	OnDamage OnDamage `json:"onDamage,omitempty"`
+	// schemaRegistry restores records that carry Confluent Schema Registry ids into a cluster
+	// whose registry has other ids: the snapshot's schemas are registered in the target
+	// registry, and the id in every record in the wire format (magic byte 0, then a 4-byte id)
+	// is rewritten to the target's. Records not in the wire format are written unchanged.
+	// +optional
+	SchemaRegistry *RestoreSchemaIDs `json:"schemaRegistry,omitempty"`
+}
+
+// RestoreSchemaIDs says which snapshot the records' schema ids come from and which registry
+// gives them their new ids.
+type RestoreSchemaIDs struct {
+	// source is the SchemaRegistryBackup snapshot that holds the schemas the records name
+	// (schemas of its default context: the ids records carry).
+	Source SchemaSnapshotSource `json:"source"`
+	// target is the name of the SchemaRegistry the restored records are read with. Every
+	// schema version of the snapshot is registered there under its subject (its
+	// compatibility rules apply), in dependency order; a schema it already holds keeps its id.
+	// +kubebuilder:validation:MinLength=1
+	Target string `json:"target"`
+	// parts of a record that carry a schema id: Value (the default), Key, or both. Keys are
+	// left alone unless named: a binary key such as a big-endian number often starts with a
+	// zero byte and would be read as an id.
+	// +kubebuilder:default={Value}
+	// +kubebuilder:validation:MinItems=1
+	// +listType=set
+	// +optional
+	Parts []RecordPart `json:"parts,omitempty"`
+	// unknownSchemaIds: Fail (the default) stops the restore at the first record whose id the
+	// snapshot does not hold, naming its topic, partition, offset and id; Keep writes such
+	// records unchanged.
+	// +kubebuilder:default=Fail
+	// +optional
+	UnknownSchemaIDs UnknownSchemaIDs `json:"unknownSchemaIds,omitempty"`
+}
+
+// RecordPart is the key or the value of a record.
+// +kubebuilder:validation:Enum=Key;Value
+type RecordPart string
+
+const (
+	RecordKey   RecordPart = "Key"
+	RecordValue RecordPart = "Value"
+)
+
+// UnknownSchemaIDs is what a restore does with a record whose schema id the snapshot lacks.
+// +kubebuilder:validation:Enum=Fail;Keep
+type UnknownSchemaIDs string
+
+const (
+	UnknownSchemaIDsFail UnknownSchemaIDs = "Fail"
+	UnknownSchemaIDsKeep UnknownSchemaIDs = "Keep"
+)
+
+// SchemaIDsStatus sums up a restore's schema id map.
+type SchemaIDsStatus struct {
+	// snapshot the ids come from.
+	Snapshot string `json:"snapshot"`
+	// ids the map holds (one per schema of the snapshot's default context).
+	IDs int32 `json:"ids"`
+	// versions of the snapshot registered in the target registry (or found there already); 0
+	// in a dry run, which registers nothing.
+	Versions int32 `json:"versions"`
 }
 
 // OnDamage is what a restore does with a backup segment it cannot read.
@@ -164,6 +226,9 @@ type KafkaRestoreStatus struct {
 	// skipped: "topic/partition from-to (object: reason)".
 	// +optional
 	Skipped []string `json:"skipped,omitempty"`
+	// schemaIds sums up the schema id map, when spec.schemaRegistry is set.
+	// +optional
+	SchemaIDs *SchemaIDsStatus `json:"schemaIds,omitempty"`
 }
 
 // KafkaRestore restores Kafka topics from a backup into a KafkaCluster.

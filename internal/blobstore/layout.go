@@ -1,6 +1,8 @@
 package blobstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 //	kafka/<backup>/topics/<topic>/<partition>/<first:020d>-<last:020d>.seg
 //	kafka/<backup>/catalog/deltas/<generation:020d>.json
 //	kafka/<backup>/catalog/index/<topic>/<partition>/<level>-<first:020d>-<generation:020d>-<seq>.json
+//	kafka/<backup>/restores/<hash of a restore's workflow id>/schema-ids.json
 //	schemas/<backup>/manifest.json
 //	schemas/<backup>/snapshots/<snapshot>.json.zst
 //
@@ -77,6 +80,13 @@ func (l KafkaLayout) Segment(topic string, partition int32, first, last int64) (
 		return "", fmt.Errorf("segment offsets %d-%d are not an ordered range", first, last)
 	}
 	return fmt.Sprintf("%s%020d-%020d.seg", p, first, last), nil
+}
+
+// SchemaIDMap is where a running restore (named by its workflow id, hashed) keeps a schema id
+// map too large to travel with every stream; the restore deletes it when it ends.
+func (l KafkaLayout) SchemaIDMap(restore string) string {
+	sum := sha256.Sum256([]byte(restore))
+	return l.root + "restores/" + hex.EncodeToString(sum[:16]) + "/schema-ids.json"
 }
 
 // CatalogPrefix is the prefix of the catalog's deltas and index nodes (manifest version 2).

@@ -75,10 +75,17 @@ var kafkaRestore = work[*arkivev1.KafkaRestore, kafkarestore.Status]{
 	new:    func() *arkivev1.KafkaRestore { return &arkivev1.KafkaRestore{} },
 	status: func(o *arkivev1.KafkaRestore) *arkivev1.WorkStatus { return &o.Status.WorkStatus },
 	refs: func(o *arkivev1.KafkaRestore) []Ref {
-		return []Ref{{"spec.target", "KafkaCluster", o.Spec.Target}, {"spec.source.storage", "Storage", o.Spec.Source.Storage}}
+		refs := []Ref{{"spec.target", "KafkaCluster", o.Spec.Target}, {"spec.source.storage", "Storage", o.Spec.Source.Storage}}
+		if s := o.Spec.SchemaRegistry; s != nil {
+			refs = append(refs, Ref{"spec.schemaRegistry.target", "SchemaRegistry", s.Target}, Ref{"spec.schemaRegistry.source.storage", "Storage", s.Source.Storage})
+		}
+		return refs
 	},
 	input: func(o *arkivev1.KafkaRestore, refs []Object) (any, any, error) {
 		in, err := specs.KafkaRestoreInput(o, refs[0].(*arkivev1.KafkaCluster), refs[1].(*arkivev1.Storage))
+		if err == nil && len(refs) == 4 {
+			in.Schemas, err = specs.KafkaRestoreSchemas(o, refs[2].(*arkivev1.SchemaRegistry), refs[3].(*arkivev1.Storage))
+		}
 		return in, nil, err
 	},
 	phase:   func(o *arkivev1.KafkaRestore) string { return string(o.Status.Phase) },
@@ -102,6 +109,10 @@ func mirrorKafkaRestore(kr *arkivev1.KafkaRestore, s *kafkarestore.Status) {
 	st.Skipped = nil
 	for _, sk := range s.Skipped {
 		st.Skipped = append(st.Skipped, sk.String())
+	}
+	st.SchemaIDs = nil
+	if ids := s.SchemaIDs; ids != nil {
+		st.SchemaIDs = &arkivev1.SchemaIDsStatus{Snapshot: ids.Snapshot, IDs: int32(ids.Count), Versions: int32(ids.Versions)}
 	}
 	setTime(&st.StartTime, s.StartTime)
 	setTime(&st.CompletionTime, s.CompletionTime)

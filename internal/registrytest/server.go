@@ -250,6 +250,8 @@ func (s *Server) route(r *http.Request) (any, *apiError) {
 		return s.getVersion(parts[1], parts[3], q.Get("deleted") == "true")
 	case len(parts) == 4 && parts[0] == "subjects" && parts[2] == "versions" && m == http.MethodDelete:
 		return s.deleteVersion(parts[1], parts[3], q.Get("permanent") == "true")
+	case len(parts) == 2 && parts[0] == "subjects" && m == http.MethodPost:
+		return s.lookup(r, parts[1], q.Get("deleted") == "true")
 	case len(parts) == 2 && parts[0] == "subjects" && m == http.MethodDelete:
 		return s.deleteSubject(parts[1], q.Get("permanent") == "true")
 	case len(parts) == 3 && parts[0] == "schemas" && parts[1] == "ids" && m == http.MethodGet:
@@ -347,15 +349,8 @@ func (s *Server) resolveVersion(sub *subject, name, ver string, deleted bool) (*
 }
 
 func (s *Server) versionJSON(name string, v *version) map[string]any {
-	sc := s.schemas[v.ID]
-	out := sc.fields()
-	out["subject"], out["version"], out["id"], out["schema"] = name, v.Version, v.ID, sc.Schema
-	if sc.Type != schemaTypeAvro {
-		out["schemaType"] = sc.Type
-	}
-	if len(sc.Refs) > 0 {
-		out["references"] = sc.Refs
-	}
+	out := s.schemas[v.ID].answer()
+	out["subject"], out["version"], out["id"] = name, v.Version, v.ID
 	return out
 }
 
@@ -434,18 +429,19 @@ func canonical(raw json.RawMessage) json.RawMessage {
 	return b
 }
 
-func (s *Server) register(r *http.Request, name string) (any, *apiError) {
+// parseSchema reads a registration's (or lookup's) body: the request and the schema it names.
+func (s *Server) parseSchema(r *http.Request) (registerRequest, schema, *apiError) {
 	var req registerRequest
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err == nil {
 		err = json.Unmarshal(body, &req)
 	}
 	if err != nil {
-		return nil, &apiError{status: 422, code: 422, msg: "Unrecognized request body: " + err.Error()}
+		return req, schema{}, &apiError{status: 422, code: 422, msg: "Unrecognized request body: " + err.Error()}
 	}
 	fields, aerr := s.keptFields(body, registerNamed, nil)
 	if aerr != nil {
-		return nil, aerr
+		return req, schema{}, aerr
 	}
 	for k, v := range fields {
 		if string(v) == "null" {
@@ -458,27 +454,20 @@ func (s *Server) register(r *http.Request, name string) (any, *apiError) {
 	switch req.SchemaType {
 	case schemaTypeAvro, "JSON":
 		if !json.Valid([]byte(req.Schema)) {
-			return nil, errorf(codeInvalidSchema, "Invalid schema: %s schema is not valid JSON", req.SchemaType)
+			return req, schema{}, errorf(codeInvalidSchema, "Invalid schema: %s schema is not valid JSON", req.SchemaType)
 		}
 	case "PROTOBUF":
 		if strings.TrimSpace(req.Schema) == "" {
-			return nil, errorf(codeInvalidSchema, "Invalid schema: empty PROTOBUF schema")
+			return req, schema{}, errorf(codeInvalidSchema, "Invalid schema: empty PROTOBUF schema")
 		}
 	default:
-		return nil, errorf(codeInvalidSchema, "Invalid schema type %s", req.SchemaType)
+		return req, schema{}, errorf(codeInvalidSchema, "Invalid schema type %s", req.SchemaType)
 	}
 	for _, ref := range req.References {
 		rs := s.subjects[ref.Subject]
 		if rs == nil || rs.find(ref.Version) == nil || rs.find(ref.Version).Deleted {
-			return nil, errorf(codeInvalidSchema, "Invalid schema: reference %s (subject %s, version %d) does not exist", ref.Name, ref.Subject, ref.Version)
+			return req, schema{}, errorf(codeInvalidSchema, "Invalid schema: reference %s (subject %s, version %d) does not exist", ref.Name, ref.Subject, ref.Version)
 		}
-	}
-	mode := s.effectiveMode(name)
-	if mode == readOnlyMode || mode == readOnlyOverrideMode {
-		return nil, errorf(codeOperationNotPermitted, errMessageReadOnly, name)
-	}
-	if (req.ID > 0 || req.Version > 0) && mode != importMode {
-		return nil, errorf(codeOperationNotPermitted, errMessageNotImportMode, name)
 	}
 	sc := schema{Type: req.SchemaType, Schema: req.Schema, Refs: req.References}
 	if len(sc.Refs) == 0 {
@@ -487,6 +476,41 @@ func (s *Server) register(r *http.Request, name string) (any, *apiError) {
 	if len(fields) > 0 {
 		b, _ := json.Marshal(fields) // sorted keys: one spelling per content
 		sc.Fields = string(b)
+	}
+	return req, sc, nil
+}
+
+// lookup answers POST /subjects/{subject}: the subject's version holding the schema, with its
+// id (soft-deleted versions too when asked).
+func (s *Server) lookup(r *http.Request, name string, deleted bool) (any, *apiError) {
+	_, sc, aerr := s.parseSchema(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sub := s.subjects[name]
+	if sub == nil {
+		return nil, errorf(codeSubjectNotFound, errMessageSubjectNotFound, name)
+	}
+	key := sc.key()
+	for _, v := range sub.Versions {
+		if (deleted || !v.Deleted) && s.schemas[v.ID].key() == key {
+			return s.versionJSON(name, v), nil
+		}
+	}
+	return nil, errorf(codeSchemaNotFound, "Schema not found")
+}
+
+func (s *Server) register(r *http.Request, name string) (any, *apiError) {
+	req, sc, aerr := s.parseSchema(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	mode := s.effectiveMode(name)
+	if mode == readOnlyMode || mode == readOnlyOverrideMode {
+		return nil, errorf(codeOperationNotPermitted, errMessageReadOnly, name)
+	}
+	if (req.ID > 0 || req.Version > 0) && mode != importMode {
+		return nil, errorf(codeOperationNotPermitted, errMessageNotImportMode, name)
 	}
 	key := sc.key()
 	sub := s.subjects[name]
@@ -624,6 +648,12 @@ func (s *Server) getSchema(idText string) (any, *apiError) {
 	if err != nil || !ok {
 		return nil, errorf(codeSchemaNotFound, "Schema %s not found", idText)
 	}
+	return sc.answer(), nil
+}
+
+// answer is how the API shows a schema: its text, type (when not Avro), references and other
+// fields.
+func (sc schema) answer() map[string]any {
 	out := sc.fields()
 	out["schema"] = sc.Schema
 	if sc.Type != schemaTypeAvro {
@@ -632,7 +662,7 @@ func (s *Server) getSchema(idText string) (any, *apiError) {
 	if len(sc.Refs) > 0 {
 		out["references"] = sc.Refs
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) schemaVersions(idText string) (any, *apiError) {

@@ -90,3 +90,45 @@ func KafkaRestoreSpec(s arkivev1.KafkaRestoreSpec) (kafkarestore.Spec, error) {
 	slices.Sort(out.ConsumerGroups)
 	return out, nil
 }
+
+// KafkaRestoreSchemas builds the schema id remapping of a KafkaRestore (nil when
+// spec.schemaRegistry is not set) from the target SchemaRegistry and the Storage of the
+// snapshot it names.
+func KafkaRestoreSchemas(kr *arkivev1.KafkaRestore, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (*kafkarestore.SchemaRemap, error) {
+	s := kr.Spec.SchemaRegistry
+	if s == nil {
+		return nil, nil
+	}
+	if err := sameRefs(named{"spec.schemaRegistry.target", "SchemaRegistry", s.Target, sr.Name},
+		named{"spec.schemaRegistry.source.storage", "Storage", s.Source.Storage, st.Name}); err != nil {
+		return nil, err
+	}
+	if s.Source.Backup == "" {
+		return nil, fmt.Errorf("spec.schemaRegistry.source.backup: must not be empty")
+	}
+	out := &kafkarestore.SchemaRemap{Snapshot: s.Source.Snapshot}
+	parts := s.Parts
+	if len(parts) == 0 {
+		parts = []arkivev1.RecordPart{arkivev1.RecordValue}
+	}
+	for i, p := range parts {
+		switch p {
+		case arkivev1.RecordKey:
+			out.Keys = true
+		case arkivev1.RecordValue:
+			out.Values = true
+		default:
+			return nil, fmt.Errorf("spec.schemaRegistry.parts[%d]: %q is not Key or Value", i, p)
+		}
+	}
+	switch s.UnknownSchemaIDs {
+	case "", arkivev1.UnknownSchemaIDsFail:
+	case arkivev1.UnknownSchemaIDsKeep:
+		out.KeepUnknown = true
+	default:
+		return nil, fmt.Errorf("spec.schemaRegistry.unknownSchemaIds: %q is not Fail or Keep", s.UnknownSchemaIDs)
+	}
+	var err error
+	out.RegistryConnection, err = schemaConnection(Namespace(kr.Namespace), s.Source.Backup, sr, st)
+	return out, err
+}

@@ -18,6 +18,9 @@ const (
 	ActivityGroups    = "arkive.kafka.RestoreGroupOffsets"
 	// ActivityUnpin releases the catalog generation the plan pinned (see catalog.Pin).
 	ActivityUnpin = "arkive.kafka.UnpinCatalog"
+	// ActivityRemapSchemas registers a Schema Registry snapshot's schemas in the target
+	// registry and returns the id map the streams rewrite records with.
+	ActivityRemapSchemas = "arkive.schemaregistry.RemapSchemas"
 )
 
 // Phases, shared by every restore kind.
@@ -44,8 +47,10 @@ const (
 	ErrPreflight       = "PreflightFailed"
 	ErrTargetChanged   = "TargetChanged"
 	// ErrRemovedByRetention: the backup's retention removed records after the plan selected them.
-	ErrRemovedByRetention  = "RemovedByRetention"
-	ErrGroupActive         = "ConsumerGroupActive"
+	ErrRemovedByRetention = "RemovedByRetention"
+	ErrGroupActive        = "ConsumerGroupActive"
+	// ErrUnknownSchemaID: a record names a schema id the Schema Registry snapshot does not hold.
+	ErrUnknownSchemaID     = "UnknownSchemaId"
 	ErrAuthentication      = workflows.ErrAuthentication
 	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
 )
@@ -115,6 +120,57 @@ type Spec struct {
 type Input struct {
 	Connection
 	Spec Spec `json:"spec"`
+	// Schemas, when set, rewrites the schema ids of records in the Confluent wire format to
+	// the ids the target registry gives the snapshot's schemas.
+	Schemas *SchemaRemap `json:"schemas,omitempty"`
+}
+
+// Record parts that may carry a schema id.
+const (
+	PartKey   = "Key"
+	PartValue = "Value"
+)
+
+// SchemaRemap says where the schemas of the restored records come from and go to: the
+// connection's Backup and Storage are the SchemaRegistryBackup's, its Registry the target.
+type SchemaRemap struct {
+	workflows.RegistryConnection
+	// Snapshot is the snapshot id; empty means the newest.
+	Snapshot string `json:"snapshot,omitempty"`
+	// Keys and Values say which parts of a record carry a schema id.
+	Keys   bool `json:"keys,omitempty"`
+	Values bool `json:"values,omitempty"`
+	// KeepUnknown copies a record whose id the snapshot lacks unchanged instead of failing.
+	KeepUnknown bool `json:"keepUnknown,omitempty"`
+}
+
+// RemapInput asks for the id map: the snapshot's schemas are registered in the target registry
+// (a dry run only reads), and a large map is stored in the Kafka backup's storage (Kafka).
+type RemapInput struct {
+	Remap  SchemaRemap `json:"remap"`
+	Kafka  Connection  `json:"kafka"`
+	DryRun bool        `json:"dryRun,omitempty"`
+}
+
+// SchemaIDs is a restore's schema id map, computed once: inline when small, else the storage
+// key of the object holding it (a workflow's history carries it with every stream start).
+type SchemaIDs struct {
+	Snapshot string `json:"snapshot"`
+	// Pairs maps a source id to its target id, sorted by source id.
+	Pairs [][2]int32 `json:"pairs,omitempty"`
+	Key   string     `json:"key,omitempty"`
+	// Count is the number of pairs (a dry run: of ids in the snapshot); Versions the schema
+	// versions registered in the target or found there already (a dry run: none).
+	Count    int `json:"count"`
+	Versions int `json:"versions"`
+}
+
+// StreamRemap is what a stream needs to rewrite ids.
+type StreamRemap struct {
+	IDs         SchemaIDs `json:"ids"`
+	Keys        bool      `json:"keys,omitempty"`
+	Values      bool      `json:"values,omitempty"`
+	KeepUnknown bool      `json:"keepUnknown,omitempty"`
 }
 
 // PlanInput asks which data a restore writes.
@@ -206,6 +262,8 @@ type RestoreInput struct {
 	Generation    int64                 `json:"generation"`
 	Groups        []archive.GroupOffset `json:"groups,omitempty"`
 	Resume        *Progress             `json:"resume,omitempty"`
+	// Remap, when set, rewrites schema ids (see SchemaRemap).
+	Remap *StreamRemap `json:"remap,omitempty"`
 	// MaxRunTime bounds the activity: it then stops at a checkpoint and returns (Done false).
 	MaxRunTime time.Duration `json:"maxRunTime,omitempty"`
 }
@@ -300,6 +358,8 @@ type Status struct {
 	Warnings       []string          `json:"warnings,omitempty"`
 	// Skipped lists every range skipped as unreadable (onDamage SkipBlock).
 	Skipped []SkippedRange `json:"skipped,omitempty"`
+	// SchemaIDs is the schema id map's summary (pairs left out), when ids are remapped.
+	SchemaIDs *SchemaIDs `json:"schemaIds,omitempty"`
 }
 
 // PartitionStatus is one stream's progress.

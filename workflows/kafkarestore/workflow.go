@@ -30,6 +30,8 @@ type State struct {
 	Progress  []*Progress      `json:"progress,omitempty"`
 	StartTime time.Time        `json:"startTime,omitzero"`
 	Paused    bool             `json:"paused,omitempty"`
+	// SchemaIDs is the schema id map, computed once (spec.schemaRegistry).
+	SchemaIDs *SchemaIDs `json:"schemaIds,omitempty"`
 }
 
 // Input carries the state when the workflow continues as new.
@@ -96,6 +98,10 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	r.status.Plan = r.state.Plan
 	r.status.Warnings = r.state.Plan.Warnings
 	if r.in.Spec.DryRun {
+		// A dry run reads the snapshot (and the target registry's answer) but registers nothing.
+		if err := r.remapSchemas(ctx); err != nil {
+			return Result{}, err
+		}
 		r.status.Phase, r.status.Reason = PhaseReady, status.DryRun
 		r.status.CompletionTime = workflow.Now(ctx)
 		return Result{Status: r.snapshot()}, nil
@@ -110,6 +116,9 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		}
 		r.state.Preflight = &pre
 		r.state.Progress = make([]*Progress, len(r.state.Plan.Streams))
+	}
+	if err := r.remapSchemas(ctx); err != nil {
+		return Result{}, err
 	}
 	r.status.Phase = PhaseReady
 	for !r.allDone() {
@@ -149,6 +158,33 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		res.OffsetMaps = append(res.OffsetMaps, p.OffsetMap)
 	}
 	return res, nil
+}
+
+// remapSchemas computes the schema id map once, when the spec asks for it: the snapshot's
+// schemas are registered in the target registry (a dry run only reads), and the map is kept in
+// the state for every stream.
+func (r *restore) remapSchemas(ctx workflow.Context) error {
+	if r.in.Schemas == nil || r.state.SchemaIDs != nil {
+		return nil
+	}
+	var ids SchemaIDs
+	if err := r.attempt(ctx, func() error {
+		return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityRemapSchemas,
+			RemapInput{Remap: *r.in.Schemas, Kafka: r.in.Connection, DryRun: r.in.Spec.DryRun}).Get(ctx, &ids)
+	}); err != nil {
+		return err
+	}
+	r.state.SchemaIDs = &ids
+	return nil
+}
+
+// streamRemap is what a stream needs of the id map (nil: no remapping).
+func (r *restore) streamRemap() *StreamRemap {
+	if r.in.Schemas == nil || r.state.SchemaIDs == nil {
+		return nil
+	}
+	s := r.in.Schemas
+	return &StreamRemap{IDs: *r.state.SchemaIDs, Keys: s.Keys, Values: s.Values, KeepUnknown: s.KeepUnknown}
 }
 
 // unpin releases the catalog generation the plan pinned, so retention may delete what only
@@ -201,7 +237,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		}
 		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
 			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, OnDamage: r.in.Spec.OnDamage, RateLimit: limit,
-			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], MaxRunTime: streamRunTime}
+			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxRunTime: streamRunTime}
 		left++
 		sel.AddFuture(workflow.ExecuteActivity(actx, ActivityRestore, in), func(f workflow.Future) {
 			left--
@@ -222,10 +258,10 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 				if errors.As(err, &timeout) && timeout.HasLastHeartbeatDetails() && timeout.LastHeartbeatDetails(&p) == nil {
 					r.state.Progress[i] = &p
 				}
-				// A damaged backup fails the stream with its progress: the records written
-				// before the damage are accounted for in the status.
+				// A damaged backup or an unknown schema id fails the stream with its progress:
+				// the records written before it are accounted for in the status.
 				var appErr *temporal.ApplicationError
-				if errors.As(err, &appErr) && appErr.Type() == ErrDamagedBackup && appErr.HasDetails() && appErr.Details(&p) == nil {
+				if errors.As(err, &appErr) && (appErr.Type() == ErrDamagedBackup || appErr.Type() == ErrUnknownSchemaID) && appErr.HasDetails() && appErr.Details(&p) == nil {
 					r.state.Progress[i] = &p
 				}
 				if firstErr == nil {
@@ -295,13 +331,18 @@ func (r *restore) activityCtx(ctx workflow.Context, timeout, heartbeat time.Dura
 		// and tries again after RetryPause: an outage is visible while it lasts.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
 			MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrBackupNotFound, ErrPreflight, ErrTargetChanged, ErrGroupActive,
+			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrBackupNotFound, ErrPreflight, ErrTargetChanged, ErrGroupActive, ErrUnknownSchemaID,
 				ErrAuthentication, ErrStorageAccessDenied, ErrCorruptManifest}},
 	})
 }
 
 func (r *restore) snapshot() Status {
 	s := r.status
+	if ids := r.state.SchemaIDs; ids != nil {
+		sum := *ids
+		sum.Pairs = nil // the status shows the summary only
+		s.SchemaIDs = &sum
+	}
 	s.Records, s.Bytes, s.Partitions, s.Groups, s.Skipped = 0, 0, nil, nil, nil
 	if r.state.Plan == nil {
 		return s
