@@ -99,6 +99,19 @@ func TestKafkaBackupEndToEnd(t *testing.T) {
 					require.Greater(t, r.Offset, got[i-1].Offset)
 				}
 			}
+			// Offsets without a record (the transactional topic's markers and aborted
+			// records) are counted, with why, in the segment that spans them.
+			var missing int64
+			for _, seg := range part.Segments {
+				require.Equal(t, seg.Absent(), seg.Missing, "%s segment %s", k, seg.Key)
+				if seg.Missing > 0 {
+					require.Equal(t, archive.GapTransaction, seg.MissingReason, "%s segment %s", k, seg.Key)
+				}
+				missing += seg.Missing
+			}
+			if topic.Name == prefix+"-txn" {
+				require.Positive(t, missing, "%s: the markers and aborted records are counted", k)
+			}
 		}
 	}
 }

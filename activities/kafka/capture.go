@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -44,6 +46,7 @@ type capture struct {
 	comp      archive.Compression
 	key       []byte // encryption key, nil when storage is not encrypted
 	tsType    archive.TimestampType
+	compacts  bool // cleanup.policy compacts: offsets without a record were compacted away
 	layout    blobstore.KafkaLayout
 	store     *blobstore.Store
 	client    sarama.Client
@@ -130,7 +133,7 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 		c.close()
 		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
 	}
-	if c.tsType, err = topicTimestampType(c.client, in.Topic); err != nil {
+	if c.tsType, c.compacts, err = topicTraits(c.client, in.Topic); err != nil {
 		c.close()
 		return nil, classify(err)
 	}
@@ -141,22 +144,27 @@ func recordHeartbeat(ctx context.Context, p kafkabackup.CaptureProgress) {
 	activity.RecordHeartbeat(ctx, p)
 }
 
-// topicTimestampType reads message.timestamp.type: Kafka fixes the timestamp type per topic,
-// and the consumer protocol as sarama exposes it carries only the timestamp.
-func topicTimestampType(client sarama.Client, topic string) (archive.TimestampType, error) {
-	configs, errs, err := describeTopics(client, []string{topic}, []string{"message.timestamp.type"})
+// topicTraits reads message.timestamp.type (Kafka fixes the timestamp type per topic, and the
+// consumer protocol as sarama exposes it carries only the timestamp) and whether cleanup.policy
+// compacts (which says why offsets inside a segment's range hold no record).
+func topicTraits(client sarama.Client, topic string) (ts archive.TimestampType, compacts bool, err error) {
+	configs, errs, err := describeTopics(client, []string{topic}, []string{"message.timestamp.type", "cleanup.policy"})
 	if err == nil {
 		err = errs[topic]
 	}
 	if err != nil {
-		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
+		return 0, false, fmt.Errorf("describe topic %s: %w", topic, err)
 	}
+	ts = archive.CreateTime
 	for _, e := range configs[topic] {
-		if e.Name == "message.timestamp.type" && e.Value == "LogAppendTime" {
-			return archive.LogAppendTime, nil
+		switch {
+		case e.Name == "message.timestamp.type" && e.Value == "LogAppendTime":
+			ts = archive.LogAppendTime
+		case e.Name == "cleanup.policy":
+			compacts = slices.Contains(strings.Split(e.Value, ","), "compact")
 		}
 	}
-	return archive.CreateTime, nil
+	return ts, compacts, nil
 }
 
 func (c *capture) close() {
@@ -419,6 +427,16 @@ func (c *capture) recordSegment(ctx context.Context, s *openSegment, footer arch
 		StoredBytes: s.w.StoredBytes(), PayloadBytes: footer.PayloadBytes, ContentCRC: footer.ContentCRC, MaxRecordBytes: s.maxRecord,
 		Codec: c.comp.Codec.String(), Encrypted: c.key != nil,
 	})
+	ref := &c.durable.Segments[len(c.durable.Segments)-1]
+	if ref.Missing = ref.Absent(); ref.Missing > 0 {
+		// Under read_committed the consumer skips control records and aborted records; in a
+		// compacted topic the log no longer holds what the cleaner removed. Which one a given
+		// offset was is not visible to a consumer: a compacted topic's are counted as compacted.
+		ref.MissingReason = archive.GapTransaction
+		if c.compacts {
+			ref.MissingReason = archive.GapCompacted
+		}
+	}
 	c.durable.Next = s.last + 1
 	c.heartbeat(ctx, c.durable)
 	return nil

@@ -126,6 +126,12 @@ func (m merger) merge(ctx context.Context, topic string, partition int32, source
 	ref := archive.SegmentRef{Key: key, FirstOffset: first.FirstOffset, LastOffset: last.LastOffset, Count: footer.Count,
 		MinTimestamp: footer.MinTimestamp, MaxTimestamp: footer.MaxTimestamp, StoredBytes: stored, PayloadBytes: footer.PayloadBytes,
 		MaxRecordBytes: maxRecord, ContentCRC: footer.ContentCRC, Codec: m.comp.Codec.String(), Encrypted: m.store.Key != nil, Run: first.Run}
+	if ref.Missing = ref.Absent(); ref.Missing > 0 {
+		// The sources' reason (one topic, one policy); none when they predate recording it.
+		for _, src := range sources {
+			ref.MissingReason = cmp.Or(ref.MissingReason, src.MissingReason)
+		}
+	}
 	var want int64
 	for _, src := range sources {
 		want += src.Count

@@ -317,14 +317,20 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					fmt.Fprintf(stdout, "warning %s/%d: offsets %d-%d were deleted at the source before they were backed up\n", t.Name, p.Partition, g.From, g.To)
 				}
 			}
+			absent := map[archive.GapReason]int64{}
 			for _, seg := range p.Segments {
 				segments++
+				if seg.Missing != 0 && seg.Missing != seg.Absent() {
+					report("segment %s: the catalog counts %d offsets without a record, its range and count say %d", seg.Key, seg.Missing, seg.Absent())
+				}
+				absent[seg.MissingReason] += seg.Absent()
 				if err := verifySegment(ctx, store, seg, key, deep); err != nil {
 					report("%v", err)
 					continue
 				}
 				records += seg.Count
 			}
+			noteAbsent(stdout, t.Name, p.Partition, absent)
 		}
 	}
 	mode := "framing and checksums"
@@ -336,6 +342,22 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "backup %s is whole: %d segments, %d records (%s checked)\n", s.backup, segments, records, mode)
 	return nil
+}
+
+// noteAbsent says why offsets inside segments hold no record: these are not holes.
+func noteAbsent(stdout io.Writer, topic string, partition int32, absent map[archive.GapReason]int64) {
+	for _, reason := range []archive.GapReason{archive.GapCompacted, archive.GapTransaction, ""} {
+		n := absent[reason]
+		if n == 0 {
+			continue
+		}
+		why := map[archive.GapReason]string{
+			archive.GapCompacted:   "were removed by log compaction before they were read",
+			archive.GapTransaction: "hold transaction markers or aborted records (skipped under read_committed)",
+			"":                     "hold no record (compacted away or transaction markers: written before Arkive recorded which)",
+		}[reason]
+		fmt.Fprintf(stdout, "note %s/%d: %d offsets inside segments %s\n", topic, partition, n, why)
+	}
 }
 
 // verifySegment checks one segment named by the manifest.

@@ -84,7 +84,17 @@ type SegmentRef struct {
 	Encrypted      bool   `json:"encrypted,omitempty"`
 	// Run is the scheduled run that wrote the segment; empty in continuous mode.
 	Run string `json:"run,omitempty"`
+	// Missing counts the offsets in [FirstOffset, LastOffset] without a record in the
+	// segment, and MissingReason says why: Compacted (the topic compacts, and the log no
+	// longer held them when they were read) or Transaction (control records and aborted
+	// transactional records, skipped under read_committed). Segments written before these
+	// fields have neither; Absent still tells how many, not why.
+	Missing       int64     `json:"missing,omitempty"`
+	MissingReason GapReason `json:"missingReason,omitempty"`
 }
+
+// Absent is how many offsets of the segment's range hold no record in it.
+func (s SegmentRef) Absent() int64 { return s.LastOffset - s.FirstOffset + 1 - s.Count }
 
 // GapReason says why offsets between two segments are absent from the backup.
 type GapReason string
