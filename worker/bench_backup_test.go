@@ -60,15 +60,7 @@ func setupBackupBench(b *testing.B) {
 		if bb.c, bb.err = client.Dial(client.Options{HostPort: bb.temporal}); bb.err != nil {
 			return
 		}
-		dir, err := os.MkdirTemp("", "arkive-bench-bin-")
-		if err != nil {
-			bb.err = err
-			return
-		}
-		benchDirs = append(benchDirs, dir)
-		bb.bin = filepath.Join(dir, "arkive")
-		if out, err := exec.Command("go", "build", "-o", bb.bin, "../cmd/arkive").CombinedOutput(); err != nil {
-			bb.err = fmt.Errorf("build arkive: %v: %s", err, out)
+		if bb.bin, bb.err = benchBinary(); bb.err != nil {
 			return
 		}
 		bb.topic = testenv.Topic(b, "bench-backup", benchPartitions, nil)

@@ -37,6 +37,9 @@ type Options struct {
 	Secrets func(namespace string) secrets.Resolver
 	// SpoolDir holds segments while they fill; empty means the system temp folder.
 	SpoolDir string
+	// RestoreMemory caps the record bytes all restore streams on this worker hold in flight;
+	// 0 means kafka.DefaultRestoreMemory.
+	RestoreMemory int64
 	// MaxConcurrentActivities bounds parallel activities; 0 means the SDK default.
 	MaxConcurrentActivities int
 	// Kube reaches the cluster whose objects ResourceBackup and ResourceRestore read and
@@ -67,7 +70,7 @@ func Register(r sdkworker.Registry, opts Options) {
 	RegisterWorkflows(r)
 
 	st := &storage.Activities{Secrets: opts.Secrets}
-	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir}
+	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir, RestoreMemory: opts.RestoreMemory}
 	r.RegisterActivityWithOptions(st.Check, activity.RegisterOptions{Name: check.ActivityCheckStorage})
 	r.RegisterActivityWithOptions(kf.Check, activity.RegisterOptions{Name: check.ActivityCheckKafka})
 	r.RegisterActivityWithOptions(kf.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})

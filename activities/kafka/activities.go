@@ -1,13 +1,16 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/semaphore"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/secrets"
@@ -20,6 +23,36 @@ type Activities struct {
 	Secrets func(namespace string) secrets.Resolver
 	// SpoolDir holds segments while they fill; empty means the system temp folder.
 	SpoolDir string
+	// RestoreMemory caps the bytes of records every restore stream on this worker together
+	// holds in flight (read, not yet acknowledged by the target); 0 means
+	// DefaultRestoreMemory. Each stream also has its own cap (RestoreInput.MaxInFlightBytes).
+	RestoreMemory int64
+
+	memoryOnce sync.Once
+	memory     *semaphore.Weighted
+}
+
+// Defaults of the restore's in-flight caps: 8 MiB per stream keeps a partition's produce
+// pipeline full (the producer sends at most a 1 MiB batch per partition and request), and the
+// worker's 64 MiB bounds what many streams hold together. What they add to a worker's memory
+// is about four times as much: the producer holds an encoded copy of what it is sending, and
+// the Go heap runs to about twice what is live (a 16-stream restore's heap profile: 95 MiB of
+// records, 61 MiB of encoded requests at a 128 MiB cap).
+const (
+	DefaultStreamInFlightBytes = 8 << 20
+	DefaultRestoreMemory       = 64 << 20
+)
+
+// restoreMemoryFloor is the most one record takes of the worker's cap, so a record larger than
+// the cap still goes (alone, once the stream's own cap is empty).
+const restoreMemoryFloor = 8 << 20
+
+// restoreMemory is the worker's in-flight cap, shared by its restore streams.
+func (a *Activities) restoreMemory() *semaphore.Weighted {
+	a.memoryOnce.Do(func() {
+		a.memory = semaphore.NewWeighted(max(cmp.Or(a.RestoreMemory, DefaultRestoreMemory), restoreMemoryFloor))
+	})
+	return a.memory
 }
 
 // Check connects to the cluster and reads its metadata.

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/semaphore"
 
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
@@ -83,6 +85,13 @@ type restorer struct {
 	groups   []archive.GroupOffset
 	failed   error
 	failedCh chan struct{}
+
+	// unacked is the cost (recordCost) of the records handed to the producer and not yet
+	// acknowledged (guarded by mu); it stays below maxUnacked, and the worker's share (memory)
+	// is held for it.
+	unacked, maxUnacked int64
+	memory              *semaphore.Weighted
+	onWait              func() // tests: called when admit is about to wait for room
 }
 
 // pending is one routed record on its way to the target.
@@ -94,15 +103,23 @@ type pending struct {
 	tp        int32
 	target    int64
 	bytes     int64
+	cost      int64 // what it holds of the in-flight caps until acknowledged (0: never sent)
 	verified  bool
 	done      bool
 }
+
+// inFlightOverhead is what a record in flight costs beside its bytes: the message, its pending
+// entry and the producer's bookkeeping. It makes the byte caps bound small records too.
+const inFlightOverhead = 256
+
+func recordCost(p *pending) int64 { return p.bytes + inFlightOverhead }
 
 func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInput) (*restorer, error) {
 	if in.Target.Partitions < 1 || len(in.Target.Baseline) != int(in.Target.Partitions) {
 		return nil, invalidRestore("target topic %s: %d partitions with %d baseline offsets", in.Target.Name, in.Target.Partitions, len(in.Target.Baseline))
 	}
-	r := &restorer{in: in, verifiers: map[int32]sarama.PartitionConsumer{}, failedCh: make(chan struct{})}
+	r := &restorer{in: in, verifiers: map[int32]sarama.PartitionConsumer{}, failedCh: make(chan struct{}),
+		maxUnacked: cmp.Or(in.MaxInFlightBytes, DefaultStreamInFlightBytes), memory: a.restoreMemory()}
 	r.cond = sync.NewCond(&r.mu)
 	r.progress = kafkarestore.Progress{Target: slices.Clone(in.Target.Baseline)}
 	if in.Resume != nil {
@@ -251,6 +268,13 @@ func (r *restorer) close() {
 		r.producer.AsyncClose()
 		r.collected.Wait()
 	}
+	// Whatever the producer never answered for (it returns every message on close; this is
+	// the guard) goes back to the worker's cap.
+	r.mu.Lock()
+	for _, p := range r.inflight {
+		r.release(p)
+	}
+	r.mu.Unlock()
 	if r.client != nil {
 		_ = r.client.Close()
 	}
@@ -493,6 +517,9 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 	if err := r.throttle.wait(ctx, p.bytes); err != nil {
 		return err
 	}
+	if err := r.admit(ctx, p); err != nil {
+		return err
+	}
 	msg.Metadata = p
 	r.mu.Lock()
 	r.inflight = append(r.inflight, p)
@@ -601,15 +628,76 @@ func (r *restorer) collectSuccesses() {
 		p := msg.Metadata.(*pending)
 		r.mu.Lock()
 		p.target, p.done = msg.Offset, true
+		r.release(p)
 		r.fold()
 		r.mu.Unlock()
 	}
+}
+
+// admit holds a record's cost of the stream's and the worker's in-flight caps before it goes
+// to the producer, waiting for acknowledgements to make room: reading ahead of the target
+// never queues more than the caps, however many streams run. A record larger than a cap waits
+// for that cap to be empty and then goes alone.
+func (r *restorer) admit(ctx context.Context, p *pending) error {
+	cost := recordCost(p)
+	r.mu.Lock()
+	if r.unacked > 0 && r.unacked+cost > r.maxUnacked {
+		r.waiting()
+		stop := context.AfterFunc(ctx, func() {
+			r.mu.Lock()
+			r.cond.Broadcast()
+			r.mu.Unlock()
+		})
+		for r.unacked > 0 && r.unacked+cost > r.maxUnacked && r.failed == nil && ctx.Err() == nil {
+			r.cond.Wait()
+		}
+		stop()
+	}
+	failed := r.failed
+	r.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if share := min(cost, restoreMemoryFloor); !r.memory.TryAcquire(share) {
+		r.waiting()
+		if err := r.memory.Acquire(ctx, share); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	p.cost = cost
+	r.unacked += cost
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *restorer) waiting() {
+	if r.onWait != nil {
+		r.onWait()
+	}
+}
+
+// release returns an acknowledged (or failed) record's cost. Called with mu held.
+func (r *restorer) release(p *pending) {
+	if p.cost == 0 {
+		return
+	}
+	r.unacked -= p.cost
+	r.memory.Release(min(p.cost, restoreMemoryFloor))
+	p.cost = 0
+	r.cond.Broadcast()
 }
 
 func (r *restorer) collectErrors() {
 	defer r.collected.Done()
 	for perr := range r.producer.Errors() {
 		r.mu.Lock()
+		if p, ok := perr.Msg.Metadata.(*pending); ok {
+			r.release(p)
+		}
 		if r.failed == nil {
 			r.failed = perr
 			close(r.failedCh)

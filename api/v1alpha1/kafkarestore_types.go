@@ -102,6 +102,12 @@ type KafkaRestoreSpec struct {
 	// rateLimit caps throughput.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// maxInFlightBytes caps, per stream, the bytes of records read from the backup and not
+	// yet acknowledged by the target (default 8 MiB), so a restore's memory does not grow
+	// with the data; the worker's --restore-memory-mib caps all its streams together.
+	// +kubebuilder:validation:Minimum=1048576
+	// +optional
+	MaxInFlightBytes *int64 `json:"maxInFlightBytes,omitempty"`
 	// onDamage says what a restore does when a segment of the backup cannot be read (damaged,
 	// truncated or missing): Fail (default) stops with the object and the first offset not
 	// restored; SkipBlock skips the unreadable records (the rest of that segment: its

@@ -578,6 +578,11 @@ func (in *KafkaRestoreSpec) DeepCopyInto(out *KafkaRestoreSpec) {
 		*out = new(RateLimit)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.MaxInFlightBytes != nil {
+		in, out := &in.MaxInFlightBytes, &out.MaxInFlightBytes
+		*out = new(int64)
+		**out = **in
+	}
 	if in.SchemaRegistry != nil {
 		in, out := &in.SchemaRegistry, &out.SchemaRegistry
 		*out = new(RestoreSchemaIDs)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/internal/secrets"
@@ -33,6 +34,7 @@ type workerFlags struct {
 	kubeSecrets bool
 	kubeconfig  string
 	spoolDir    string
+	restoreMiB  int
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -42,6 +44,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from files DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
 	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
 	fs.StringVar(&w.kubeconfig, "kubeconfig", envOr("ARKIVE_KUBECONFIG", ""), "kubeconfig of the cluster whose objects ResourceBackup and ResourceRestore read and write; in a cluster (or with --kube-secrets) the in-cluster config or $KUBECONFIG is used without it (env ARKIVE_KUBECONFIG)")
+	fs.IntVar(&w.restoreMiB, "restore-memory-mib", envInt("ARKIVE_RESTORE_MEMORY_MIB", kafka.DefaultRestoreMemory>>20), "MiB of records all restore streams on this worker together hold read but not yet acknowledged by the target, at least 8 (env ARKIVE_RESTORE_MEMORY_MIB)")
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
 }
 
@@ -53,7 +56,10 @@ func (w *workerFlags) withMetrics() {
 }
 
 func (w *workerFlags) options() (worker.Options, error) {
-	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency}
+	if w.restoreMiB < 8 {
+		return worker.Options{}, fmt.Errorf("--restore-memory-mib: %d is below the 8 MiB a restore stream needs", w.restoreMiB)
+	}
+	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20}
 	switch {
 	case w.kubeconfig != "":
 		cfg, err := clientcmd.BuildConfigFromFlags("", w.kubeconfig)

@@ -87,6 +87,12 @@ func KafkaRestoreSpec(s arkivev1.KafkaRestoreSpec) (kafkarestore.Spec, error) {
 	if out.RateLimit, err = rateLimit(s.RateLimit); err != nil {
 		return out, err
 	}
+	if n := s.MaxInFlightBytes; n != nil {
+		if *n < 1<<20 {
+			return out, fmt.Errorf("spec.maxInFlightBytes: %d is below 1 MiB (1048576)", *n)
+		}
+		out.MaxInFlightBytes = *n
+	}
 	slices.Sort(out.ConsumerGroups)
 	return out, nil
 }

@@ -114,6 +114,8 @@ type Spec struct {
 	AllowNonEmpty  bool      `json:"allowNonEmpty,omitempty"`
 	DryRun         bool      `json:"dryRun,omitempty"`
 	RateLimit      RateLimit `json:"rateLimit,omitzero"`
+	// MaxInFlightBytes caps each stream's unacknowledged record bytes; 0: the default.
+	MaxInFlightBytes int64 `json:"maxInFlightBytes,omitempty"`
 }
 
 // Input starts a KafkaRestore workflow.
@@ -264,6 +266,9 @@ type RestoreInput struct {
 	Resume        *Progress             `json:"resume,omitempty"`
 	// Remap, when set, rewrites schema ids (see SchemaRemap).
 	Remap *StreamRemap `json:"remap,omitempty"`
+	// MaxInFlightBytes caps the record bytes the stream has read and the target has not yet
+	// acknowledged; 0 means the worker's default.
+	MaxInFlightBytes int64 `json:"maxInFlightBytes,omitempty"`
 	// MaxRunTime bounds the activity: it then stops at a checkpoint and returns (Done false).
 	MaxRunTime time.Duration `json:"maxRunTime,omitempty"`
 }

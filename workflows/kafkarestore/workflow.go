@@ -237,7 +237,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		}
 		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
 			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, OnDamage: r.in.Spec.OnDamage, RateLimit: limit,
-			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxRunTime: streamRunTime}
+			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxInFlightBytes: r.in.Spec.MaxInFlightBytes, MaxRunTime: streamRunTime}
 		left++
 		sel.AddFuture(workflow.ExecuteActivity(actx, ActivityRestore, in), func(f workflow.Future) {
 			left--

@@ -1,0 +1,78 @@
+package kafka
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// newCapped is a restorer with only what admit and release use; waits signals each time admit
+// is about to wait for room.
+func newCapped(a *Activities, maxUnacked int64) (r *restorer, waits chan struct{}) {
+	waits = make(chan struct{}, 1)
+	r = &restorer{maxUnacked: maxUnacked, memory: a.restoreMemory(), failedCh: make(chan struct{}), onWait: func() { waits <- struct{}{} }}
+	r.cond = sync.NewCond(&r.mu)
+	return r, waits
+}
+
+// blocks admits p in the background and requires that it waits for room; the returned channel
+// gives admit's result once room is made.
+func blocks(t *testing.T, ctx context.Context, r *restorer, waits chan struct{}, p *pending, what string) chan error {
+	t.Helper()
+	admitted := make(chan error, 1)
+	go func() { admitted <- r.admit(ctx, p) }()
+	select {
+	case <-waits:
+	case err := <-admitted:
+		t.Fatalf("%s: admitted without waiting (%v)", what, err)
+	}
+	return admitted
+}
+
+func (r *restorer) ack(p *pending) {
+	r.mu.Lock()
+	r.release(p)
+	r.mu.Unlock()
+}
+
+// A stream holds at most its cap of unacknowledged records, waiting for acknowledgements to
+// make room; a record larger than the cap goes alone once the stream is empty; the worker's
+// cap is shared by its streams; a cancelled wait returns at once.
+func TestRestoreInFlightCaps(t *testing.T) {
+	a := &Activities{RestoreMemory: 8 << 20}
+	r, waits := newCapped(a, 1<<20)
+	ctx := context.Background()
+	small := func() *pending { return &pending{bytes: 512<<10 - inFlightOverhead} } // costs 512 KiB
+	p1, p2, p3 := small(), small(), small()
+	require.NoError(t, r.admit(ctx, p1))
+	require.NoError(t, r.admit(ctx, p2))
+	require.Equal(t, int64(1<<20), r.unacked)
+
+	admitted := blocks(t, ctx, r, waits, p3, "a third record with the stream's cap full")
+	r.ack(p1)
+	require.NoError(t, <-admitted)
+	require.Equal(t, int64(1<<20), r.unacked, "p2 and p3")
+
+	// A record larger than the cap waits for an empty stream, then goes alone.
+	big := &pending{bytes: 3 << 20}
+	admitted = blocks(t, ctx, r, waits, big, "a record larger than the cap, with p2 and p3 in flight")
+	r.ack(p2)
+	r.ack(p3)
+	require.NoError(t, <-admitted)
+	require.Equal(t, int64(3<<20+inFlightOverhead), r.unacked, "alone")
+
+	// The worker's 8 MiB: another stream with room of its own still waits for it.
+	other, otherWaits := newCapped(a, 64<<20)
+	for range 3 { // 3 × ~1.3 MiB beside the big record's 3 MiB: 6.9 of the worker's 8 MiB
+		require.NoError(t, other.admit(ctx, &pending{bytes: 1300 << 10}))
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	admitted = blocks(t, cctx, other, otherWaits, &pending{bytes: 1500 << 10}, "a record with the worker's cap full")
+	cancel()
+	require.ErrorIs(t, <-admitted, context.Canceled)
+	admitted = blocks(t, ctx, other, otherWaits, &pending{bytes: 1500 << 10}, "a record with the worker's cap full")
+	r.ack(big)
+	require.NoError(t, <-admitted, "room again once the big record is acknowledged")
+}
