@@ -119,6 +119,14 @@ func occupy(api registryAPI, n int) {
 	}
 }
 
+// newRemapBed is a worker with MinIO (newSRBed), a source and a target registry, and a
+// one-partition topic.
+func newRemapBed(t *testing.T, prefix string) (b *srBed, src, dst registryAPI, topic string) {
+	b = newSRBed(t, nil)
+	src, dst = registryAPI{t: t, base: registrytest.New().Start(t)}, registryAPI{t: t, base: registrytest.New().Start(t)}
+	return b, src, dst, testenv.Topic(t, prefix, 1, nil)
+}
+
 // Acceptance (#22 points 15 and 16): a topic of Avro records under the source registry's ids
 // is restored into a cluster whose registry already holds other schemas under those ids. The
 // restore registers the snapshot's schemas there (references, a soft-deleted version, a schema
@@ -129,11 +137,8 @@ func occupy(api registryAPI, n int) {
 // second restore registers nothing new.
 func TestKafkaRestoreRemapsSchemaIDs(t *testing.T) {
 	bootstrap := testenv.Kafka(t)
-	b := newSRBed(t, nil)
-	source, target := registrytest.New(), registrytest.New()
-	srcURL, dstURL := source.Start(t), target.Start(t)
-	src, dst := registryAPI{t: t, base: srcURL}, registryAPI{t: t, base: dstURL}
-	topic := testenv.Topic(t, "remap", 1, nil)
+	b, src, dst, topic := newRemapBed(t, "remap")
+	srcURL, dstURL := src.base, dst.base
 
 	// The source: the topic's key and order schemas, and filler subjects, so the snapshot holds
 	// more ids than travel inline.
@@ -268,11 +273,8 @@ func TestKafkaRestoreRemapsSchemaIDs(t *testing.T) {
 // travels inline. A dry run registers nothing and says how many ids the snapshot holds.
 func TestKafkaRestoreUnknownSchemaIDs(t *testing.T) {
 	bootstrap := testenv.Kafka(t)
-	b := newSRBed(t, nil)
-	source, target := registrytest.New(), registrytest.New()
-	srcURL, dstURL := source.Start(t), target.Start(t)
-	src, dst := registryAPI{t: t, base: srcURL}, registryAPI{t: t, base: dstURL}
-	topic := testenv.Topic(t, "unknown-ids", 1, nil)
+	b, src, dst, topic := newRemapBed(t, "unknown-ids")
+	srcURL, dstURL := src.base, dst.base
 	var ids []int
 	for i := range 3 {
 		ids = append(ids, src.register(fmt.Sprintf("t%d-value", i), "AVRO", avro(fmt.Sprintf("T%d", i), i)))

@@ -39,14 +39,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // segments, and returns the backup's name.
 func cliBackup(t *testing.T, c client.Client, bootstrap, topic, dir string) string {
 	t.Helper()
-	queue := fmt.Sprintf("cli-%d", time.Now().UnixNano())
-	w := worker.New(c, worker.Options{TaskQueue: queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
-	require.NoError(t, w.Start())
-	defer w.Stop()
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
-	st.Name = "s"
+	queue := inProcessWorker(t, c)
+	kc, st := volumeObjects(bootstrap, dir)
 	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s", Streams: []arkivev1.BackupStream{{Topic: topic}},
 		Mode: arkivev1.ModeScheduled, Schedule: "@yearly", MaxSegmentBytes: ptrTo[int64](2048)}}
 	kb.Name, kb.Namespace = strings.ToLower(topic), "default"
@@ -61,6 +55,27 @@ func cliBackup(t *testing.T, c client.Client, bootstrap, topic, dir string) stri
 		return queryStatus(context.Background(), c, id, &s) == nil && len(s.Runs) == 1 && s.Runs[0].Outcome == "Succeeded"
 	}, 2*time.Minute, 100*time.Millisecond)
 	return in.Backup
+}
+
+// inProcessWorker starts a worker in this process on a task queue of its own, until the test
+// ends, and returns the queue.
+func inProcessWorker(t *testing.T, c client.Client) string {
+	t.Helper()
+	queue := fmt.Sprintf("cli-%d", time.Now().UnixNano())
+	w := worker.New(c, worker.Options{TaskQueue: queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return queue
+}
+
+// volumeObjects are the KafkaCluster "k" at bootstrap and the Storage "s" on dir that the
+// tests' resources name.
+func volumeObjects(bootstrap, dir string) (*arkivev1.KafkaCluster, *arkivev1.Storage) {
+	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
+	kc.Name = "k"
+	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
+	st.Name = "s"
+	return kc, st
 }
 
 // produceForExport writes records kcat can show exactly (UTF-8) plus edge cases: null and empty
@@ -282,14 +297,8 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 	defer c.Close()
 	topic := testenv.Topic(t, "clisig", 2, nil)
 	produceForExport(t, bootstrap, topic)
-	queue := fmt.Sprintf("clisig-%d", time.Now().UnixNano())
-	w := worker.New(c, worker.Options{TaskQueue: queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
-	require.NoError(t, w.Start())
-	defer w.Stop()
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}
-	st.Name = "s"
+	queue := inProcessWorker(t, c)
+	kc, st := volumeObjects(bootstrap, t.TempDir())
 	name := strings.ToLower(topic)
 	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s", Streams: []arkivev1.BackupStream{{Topic: topic}},
 		Mode: arkivev1.ModeScheduled, Schedule: "@yearly"}}

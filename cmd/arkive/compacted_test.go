@@ -14,10 +14,8 @@ import (
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
-	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/internal/testenv"
-	"arkive.io/arkive/worker"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
@@ -90,14 +88,8 @@ func TestCompactedTopicGaps(t *testing.T) {
 	require.Contains(t, out, "is whole")
 
 	// The restore writes the survivors, in order, and nothing else.
-	queue := fmt.Sprintf("compacted-%d", time.Now().UnixNano())
-	w := worker.New(c, worker.Options{TaskQueue: queue, Secrets: func(string) secrets.Resolver { return secrets.Map{} }})
-	require.NoError(t, w.Start())
-	defer w.Stop()
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
-	st.Name = "s"
+	queue := inProcessWorker(t, c)
+	kc, st := volumeObjects(bootstrap, dir)
 	target := topic + "-restored"
 	kr := &arkivev1.KafkaRestore{Spec: arkivev1.KafkaRestoreSpec{Source: arkivev1.BackupSource{Storage: "s", Backup: backup}, Target: "k",
 		Topics: []arkivev1.TopicMapping{{Source: topic, Target: target}}}}

@@ -190,10 +190,7 @@ func volumeBackupInput(t *testing.T, bootstrap, topic, dir, name string, maxSegm
 	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s",
 		Streams: []arkivev1.BackupStream{{Topic: topic}}, MaxSegmentBytes: ptrTo(maxSegmentBytes)}}
 	kb.Name, kb.Namespace = name, "default"
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
-	st.Name = "s"
+	kc, st := volumeObjects(bootstrap, dir)
 	in, err := specs.KafkaBackupInput(kb, kc, st)
 	require.NoError(t, err)
 	in.Spec.MaxSegmentInterval = time.Second

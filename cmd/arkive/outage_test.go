@@ -76,10 +76,7 @@ func TestBackupRecoversFromBrokerOutageAndTemporalRestart(t *testing.T) {
 	produceSequence(t, bootstrap, topic, seq, 20_000)
 
 	dir := t.TempDir()
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}}
-	st.Name = "s"
+	kc, st := volumeObjects(bootstrap, dir)
 	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s", Streams: []arkivev1.BackupStream{{Topic: topic}}}}
 	kb.Name, kb.Namespace = "outage", "default"
 	in, err := specs.KafkaBackupInput(kb, kc, st)

@@ -46,10 +46,7 @@ func TestRestoreSurvivesWorkerSIGKILLs(t *testing.T) {
 
 	// The backup, by an in-process worker on a queue of its own.
 	name := "rcrash" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	kc := &arkivev1.KafkaCluster{Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}
-	kc.Name = "k"
-	st := &arkivev1.Storage{Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}
-	st.Name = "s"
+	kc, st := volumeObjects(bootstrap, t.TempDir())
 	kb := &arkivev1.KafkaBackup{Spec: arkivev1.KafkaBackupSpec{Source: "k", Sink: "s", Streams: []arkivev1.BackupStream{{Topic: source}},
 		Mode: arkivev1.ModeScheduled, Schedule: "@yearly", MaxSegmentBytes: ptrTo[int64](4 << 20)}}
 	kb.Name, kb.Namespace = name, "default"
