@@ -159,7 +159,9 @@ func benchRestoreMemory(b *testing.B, partitions int32) {
 		}
 	}
 	b.StopTimer()
-	mibps := func(m *memBench, t time.Duration) float64 { return float64(m.bytes) * float64(b.N) / t.Seconds() / (1 << 20) }
+	mibps := func(m *memBench, t time.Duration) float64 {
+		return float64(m.bytes) * float64(b.N) / t.Seconds() / (1 << 20)
+	}
 	b.ReportMetric(peak, "peak-rss-MiB")
 	b.ReportMetric(256+16*float64(partitions), "bound-MiB")
 	b.ReportMetric(mibps(big, tBig), "restore-MiB/s")
