@@ -17,10 +17,10 @@ import (
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
-// InlineIDs is the largest id map that travels inline with every stream of a restore; a larger
+// inlineIDs is the largest id map that travels inline with every stream of a restore; a larger
 // one is stored in the Kafka backup's storage and read by key (a workflow's history carries
 // a stream's input at each of its starts).
-var InlineIDs = 512
+const inlineIDs = 512
 
 // RemapSchemas registers every schema version of a snapshot's default context (the ids records
 // carry) in the target registry under its subject, references first and each subject's
@@ -84,10 +84,10 @@ func (a *Activities) RemapSchemas(ctx context.Context, in kafkarestore.RemapInpu
 		res.Pairs = append(res.Pairs, [2]int32{src, dst})
 	}
 	slices.SortFunc(res.Pairs, func(a, b [2]int32) int { return cmp.Compare(a[0], b[0]) })
-	if len(res.Pairs) <= InlineIDs || !activity.IsActivity(ctx) {
+	if len(res.Pairs) <= inlineIDs || !activity.IsActivity(ctx) {
 		return res, nil
 	}
-	return storeIDs(ctx, a, in.Kafka, activity.GetInfo(ctx).WorkflowExecution.ID, res)
+	return a.storeIDs(ctx, in.Kafka, activity.GetInfo(ctx).WorkflowExecution.ID, res)
 }
 
 // remap registers a snapshot's versions in a target registry, learning the target's ids and,
@@ -148,7 +148,7 @@ func (m *remap) register(ctx context.Context, k vkey, v archive.SchemaVersion, l
 
 // storeIDs writes a large map to the Kafka backup's storage and returns it by key. Storage
 // this restore may only read carries the map inline: larger histories, the same result.
-func storeIDs(ctx context.Context, a *Activities, conn kafkarestore.Connection, restore string, res kafkarestore.SchemaIDs) (kafkarestore.SchemaIDs, error) {
+func (a *Activities) storeIDs(ctx context.Context, conn kafkarestore.Connection, restore string, res kafkarestore.SchemaIDs) (kafkarestore.SchemaIDs, error) {
 	st, err := backupstore.Open(ctx, conn.Storage, conn.Backup, blobstore.Kafka, a.Secrets(conn.Namespace), false)
 	if err != nil {
 		return res, err

@@ -22,6 +22,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"sigs.k8s.io/yaml"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/blobstore"
@@ -329,9 +330,38 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 	// Resumed, the trigger received while paused runs.
 	require.Eventually(t, func() bool { s := status(); return len(s.Runs) == 1 && s.Runs[0].Outcome == "Succeeded" }, time.Minute, 50*time.Millisecond)
 
+	// Three outputs: json and yaml are the status alone, table its top-level fields.
+	out, _, err = runCLI(append([]string{"status", "kb/" + name, "-o", "json"}, tf...)...)
+	require.NoError(t, err)
+	var js kafkabackup.Status
+	require.NoError(t, json.Unmarshal([]byte(out), &js), "pure JSON: %s", out)
+	require.Equal(t, "Succeeded", js.Runs[0].Outcome)
+	out, _, err = runCLI(append([]string{"status", "kb/" + name, "-o", "yaml"}, tf...)...)
+	require.NoError(t, err)
+	var ys kafkabackup.Status
+	require.NoError(t, yaml.Unmarshal([]byte(out), &ys), "pure YAML: %s", out)
+	require.Equal(t, js.Runs[0].Outcome, ys.Runs[0].Outcome)
 	out, _, err = runCLI(append([]string{"status", "kb/" + name}, tf...)...)
 	require.NoError(t, err)
-	require.Contains(t, out, `"outcome": "Succeeded"`)
+	require.Regexp(t, `(?m)^workflow +`+regexp.QuoteMeta(id)+`$`, out)
+	require.Regexp(t, `(?m)^phase +`+js.Phase+`$`, out)
+	require.Regexp(t, `(?m)^runs +1 items`, out)
+	_, _, err = runCLI(append([]string{"status", "kb/" + name, "-o", "xml"}, tf...)...)
+	require.ErrorContains(t, err, `-o: "xml" is not table, json or yaml`)
+
+	// No worker polls: status says what Temporal knows, and why the query got no answer.
+	lonely := "nobody-" + name
+	lid := workflows.WorkflowID("KafkaBackup", "default", lonely)
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: lid, TaskQueue: "nobody-polls-" + name}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	defer func() { _ = c.TerminateWorkflow(context.Background(), lid, "", "test done") }()
+	out, _, err = runCLI("status", "kb/"+lonely, "-o", "json", "--temporal-address", addr, "--task-queue", "nobody-polls-"+name)
+	require.NoError(t, err)
+	var known map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &known), "pure JSON: %s", out)
+	require.Equal(t, "RUNNING", known["workflowState"])
+	require.EqualValues(t, 0, known["pollers"])
+	require.Equal(t, "no worker is polling task queue nobody-polls-"+name+": start one (arkive worker) to get the status", known["note"])
 
 	_, _, err = runCLI(append([]string{"trigger", "kr/" + name}, tf...)...)
 	require.ErrorContains(t, err, "nothing to trigger")

@@ -237,9 +237,11 @@ func TestEveryKindHasEveryPiece(t *testing.T) {
 
 			// The CLI, by kind, plural and short name.
 			tf := []string{"-n", nsRun, "--temporal-address", addr, "--task-queue", queue}
-			out, _, err := runCLI(append([]string{"status", strings.ToLower(k.Kind) + "/" + u.GetName()}, tf...)...)
+			out, _, err := runCLI(append([]string{"status", strings.ToLower(k.Kind) + "/" + u.GetName(), "-o", "json"}, tf...)...)
 			require.NoError(t, err, "arkive status %s", k.Kind)
-			require.True(t, strings.HasPrefix(out, id+"\n{"), "arkive status %s prints the status query: %s", k.Kind, out)
+			var st map[string]any
+			require.NoError(t, json.Unmarshal([]byte(out), &st), "arkive status -o json %s prints the status query and nothing else: %s", k.Kind, out)
+			require.Contains(t, st, "phase", "arkive status %s", k.Kind)
 			for _, sig := range []struct{ signal, kind string }{{"pause", k.Plural}, {"resume", k.Short}, {"trigger", k.Kind}} {
 				out, _, err := runCLI(append([]string{sig.signal, sig.kind + "/" + u.GetName()}, tf...)...)
 				if sig.signal == "trigger" && k.RunsOnce {

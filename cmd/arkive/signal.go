@@ -18,7 +18,7 @@ var signalAbout = map[string]string{
 // signalCmd sends pause, resume or trigger to a resource's workflow, so nobody has to build
 // workflow ids by hand.
 func signalCmd(ctx context.Context, signal string, args []string, stdout, stderr io.Writer) error {
-	t, kind, id, ok, err := resourceCmd(signal, signalAbout[signal], args, stderr)
+	t, kind, id, ok, err := resourceCmd(signal, signalAbout[signal], args, stderr, nil)
 	if !ok {
 		return err
 	}
