@@ -359,7 +359,7 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 	require.NoError(t, err)
 	var known map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &known), "pure JSON: %s", out)
-	require.Equal(t, "RUNNING", known["workflowState"])
+	require.Equal(t, "Running", known["workflowState"])
 	require.EqualValues(t, 0, known["pollers"])
 	require.Equal(t, "no worker is polling task queue nobody-polls-"+name+": start one (arkive worker) to get the status", known["note"])
 

@@ -100,7 +100,7 @@ func whatTemporalKnows(ctx context.Context, c client.Client, id, queue string, q
 	if q := info.GetTaskQueue(); q != "" {
 		queue = q
 	}
-	doc := map[string]any{"workflowState": strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"),
+	doc := map[string]any{"workflowState": info.GetStatus().String(),
 		"startTime": info.GetStartTime().AsTime(), "historyLength": info.GetHistoryLength(), "taskQueue": queue,
 		"queryError": qerr.Error()}
 	if ct := info.GetCloseTime(); ct != nil {
