@@ -133,7 +133,7 @@ func TestRunStartsABackupAndStatusPrintsIt(t *testing.T) {
 	var status bytes.Buffer
 	for {
 		status.Reset()
-		err := statusCmd(context.Background(), append([]string{"kafkabackup/" + name, "-n", "team-a"}, common...), &status, errOut)
+		err := statusCmd(context.Background(), append([]string{"kafkabackup/" + name, "-n", "team-a", "-o", "json"}, common...), &status, errOut)
 		if err == nil && strings.Contains(status.String(), `"committed": 100`) {
 			break
 		}
@@ -200,7 +200,7 @@ func TestRunSchemaRegistryBackupFromAFile(t *testing.T) {
 	var status bytes.Buffer
 	for {
 		status.Reset()
-		err := statusCmd(context.Background(), append([]string{"srb/" + name, "-n", "team-a"}, common...), &status, errOut)
+		err := statusCmd(context.Background(), append([]string{"srb/" + name, "-n", "team-a", "-o", "json"}, common...), &status, errOut)
 		if err == nil && strings.Contains(status.String(), `"phase": "Running"`) {
 			break
 		}
