@@ -292,14 +292,14 @@ func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 	err := r.stream(ctx)
 	var damaged *damageError
 	var unknown *unknownIDError
-	if stop := errors.As(err, &damaged); stop || errors.As(err, &unknown) {
+	if isDamaged := errors.As(err, &damaged); isDamaged || errors.As(err, &unknown) {
 		// Let the records before the damage (or the unknown id) land, so they are written and
 		// accounted for; the failure carries that progress to the workflow.
 		if werr := r.waitInflight(ctx.Done()); werr != nil {
 			return r.snapshot(), classifyRestore(werr)
 		}
 		p, kind := r.snapshot(), kafkarestore.ErrDamagedBackup
-		if !stop {
+		if !isDamaged {
 			kind = kafkarestore.ErrUnknownSchemaID
 		}
 		return p, temporal.NewNonRetryableApplicationError(err.Error(), kind, nil, p)
@@ -546,23 +546,26 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) (*sarama.Pr
 		buf = append(buf, b...)
 		return buf[len(buf)-len(b) : len(buf) : len(buf)]
 	}
-	if rec.Key != nil {
-		key := take(rec.Key)
-		if r.ids != nil && r.in.Remap.Keys {
-			if err := r.rewriteID(key, "key", partition, rec.Offset); err != nil {
+	// A key or value copied, its schema id rewritten when the restore remaps that part.
+	part := func(b []byte, name string, remap bool) (sarama.Encoder, error) {
+		b = take(b)
+		if remap && r.ids != nil {
+			if err := r.rewriteID(b, name, partition, rec.Offset); err != nil {
 				return nil, err
 			}
 		}
-		msg.Key = sarama.ByteEncoder(key)
+		return sarama.ByteEncoder(b), nil
+	}
+	var err error
+	if rec.Key != nil {
+		if msg.Key, err = part(rec.Key, "key", r.in.Remap != nil && r.in.Remap.Keys); err != nil {
+			return nil, err
+		}
 	}
 	if rec.Value != nil {
-		value := take(rec.Value)
-		if r.ids != nil && r.in.Remap.Values {
-			if err := r.rewriteID(value, "value", partition, rec.Offset); err != nil {
-				return nil, err
-			}
+		if msg.Value, err = part(rec.Value, "value", r.in.Remap != nil && r.in.Remap.Values); err != nil {
+			return nil, err
 		}
-		msg.Value = sarama.ByteEncoder(value)
 	}
 	n := len(rec.Headers)
 	if r.in.OriginHeaders {
@@ -653,21 +656,22 @@ func (r *restorer) admit(ctx context.Context, p *pending) error {
 		}
 		stop()
 	}
-	failed := r.failed
-	r.mu.Unlock()
-	if failed != nil {
-		return failed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := cmp.Or(r.failed, ctx.Err()); err != nil {
+		r.mu.Unlock()
 		return err
 	}
-	if share := min(cost, restoreMemoryFloor); !r.memory.TryAcquire(share) {
+	// The worker's share: taken at once in the common case, under the one lock; waited for
+	// without holding it otherwise (only this stream's sender adds to unacked, so the stream's
+	// cap still holds when it goes on).
+	share := min(cost, restoreMemoryFloor)
+	if !r.memory.TryAcquire(share) {
+		r.mu.Unlock()
 		r.waiting()
 		if err := r.memory.Acquire(ctx, share); err != nil {
 			return err
 		}
+		r.mu.Lock()
 	}
-	r.mu.Lock()
 	p.cost = cost
 	r.unacked += cost
 	r.mu.Unlock()

@@ -344,19 +344,23 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// absentWhy says, per recorded reason, why offsets inside segments hold no record, in the
+// order verify notes them ("": segments written before the reason was recorded).
+var absentWhy = []struct {
+	reason archive.GapReason
+	why    string
+}{
+	{archive.GapCompacted, "were removed by log compaction before they were read"},
+	{archive.GapTransaction, "hold transaction markers or aborted records (skipped under read_committed)"},
+	{"", "hold no record (compacted away or transaction markers: written before Arkive recorded which)"},
+}
+
 // noteAbsent says why offsets inside segments hold no record: these are not holes.
 func noteAbsent(stdout io.Writer, topic string, partition int32, absent map[archive.GapReason]int64) {
-	for _, reason := range []archive.GapReason{archive.GapCompacted, archive.GapTransaction, ""} {
-		n := absent[reason]
-		if n == 0 {
-			continue
+	for _, a := range absentWhy {
+		if n := absent[a.reason]; n > 0 {
+			fmt.Fprintf(stdout, "note %s/%d: %d offsets inside segments %s\n", topic, partition, n, a.why)
 		}
-		why := map[archive.GapReason]string{
-			archive.GapCompacted:   "were removed by log compaction before they were read",
-			archive.GapTransaction: "hold transaction markers or aborted records (skipped under read_committed)",
-			"":                     "hold no record (compacted away or transaction markers: written before Arkive recorded which)",
-		}[reason]
-		fmt.Fprintf(stdout, "note %s/%d: %d offsets inside segments %s\n", topic, partition, n, why)
 	}
 }
 
