@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,49 +150,126 @@ func bareConsume(b *testing.B) time.Duration {
 	return time.Since(start)
 }
 
-// workerBackup runs a scheduled backup run (triggered) through a worker process of its own and
-// returns how long it took from the trigger until the status query showed it done, how long
-// the run took by its own record (workflow time from the trigger's workflow task to the end of
-// its last commit: discovery, captures and commits through Temporal, without the new workflow's
-// first task or the sampling of the status), and the worker's peak RSS in MiB.
+// workerBackup runs a scheduled backup run (triggered) of the 8-partition dataset through a
+// worker process of its own: see backupInWorker.
 func workerBackup(b *testing.B, codec string, level int) (time.Duration, time.Duration, float64) {
 	bb := &backupBench
+	r := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: bb.topic, bytes: bb.bytes}, codec, level)
+	return r.elapsed, r.run, r.peakRSS
+}
+
+// backupTarget is a topic a backup benchmark backs up whole, and the servers it uses.
+type backupTarget struct {
+	bin, temporal    string
+	c                client.Client
+	bootstrap, topic string
+	bytes            int64 // key and value bytes in the topic
+}
+
+// backupRun is what backupInWorker measured.
+type backupRun struct {
+	elapsed time.Duration // from the trigger until the status query showed the run done
+	run     time.Duration // the run's own record: its workflow time from trigger to last commit
+	peakRSS float64       // the worker's peak RSS, MiB
+	cpu     float64       // the worker's CPU seconds from the trigger to the run's end
+	stored  int64         // bytes the backup left in storage
+}
+
+// backupInWorker runs a scheduled backup run (triggered) through a worker process of its own and
+// measures it (backupRun). The elapsed time, which the x-bare ratios use, counts discovery,
+// captures and commits through Temporal, but not the worker's start.
+func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backupRun {
 	dir, err := os.MkdirTemp("", "arkive-bench-backup-")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 	queue := fmt.Sprintf("bench-backup-%d", time.Now().UnixNano())
-	w := exec.Command(bb.bin, "worker", "--temporal-address", bb.temporal, "--task-queue", queue, "--spool-dir", dir)
+	args := []string{"worker", "--temporal-address", t.temporal, "--task-queue", queue, "--spool-dir", dir}
+	profile := os.Getenv("ARKIVE_BENCH_WORKER_PROFILE") // a file for the worker's CPU profile of the run's first seconds
+	port := freePort(b)
+	if profile != "" {
+		args = append(args, "--metrics-port", strconv.Itoa(port), "--pprof")
+	}
+	w := exec.Command(t.bin, args...)
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
-	waitForPoller(b, bb.c, queue) // workers run before backups do: its start is not the backup's
-	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: filepath.Join(dir, "storage")}}
+	waitForPoller(b, t.c, queue) // workers run before backups do: its start is not the backup's
+	if profile != "" {
+		profiled := make(chan struct{})
+		defer func() { <-profiled }()
+		go func() {
+			defer close(profiled)
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=6", port))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			if err := os.WriteFile(profile, data, 0o644); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	storageDir := filepath.Join(dir, "storage")
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: storageDir}}
 	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/bench-backup",
-		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bb.bootstrap}}), Storage: specJSONB(storage)},
-		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: bb.topic, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
+		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{t.bootstrap}}), Storage: specJSONB(storage)},
+		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: t.topic, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
 			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: codec, Level: level}, MaxSegmentBytes: 64 << 20,
 			MaxSegmentInterval: time.Minute, DiscoveryInterval: time.Minute}}
 	wid := workflows.WorkflowID("KafkaBackup", "default", queue)
+	cpu0 := cpuSeconds(b, w.Process.Pid)
 	start := time.Now()
-	if _, err := bb.c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
+	if _, err := t.c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
 		client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = bb.c.TerminateWorkflow(context.Background(), wid, "", "bench done") }()
+	defer func() { _ = t.c.TerminateWorkflow(context.Background(), wid, "", "bench done") }()
 	for {
 		var s kafkabackup.Status
-		v, err := bb.c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
+		v, err := t.c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
 		if err == nil && v.Get(&s) == nil && len(s.Runs) > 0 {
-			if s.Runs[0].Outcome != "Succeeded" || s.Runs[0].Bytes != bb.bytes {
-				b.Fatalf("run %+v (want %d bytes): %s", s.Runs[0], bb.bytes, s.LastError)
+			elapsed := time.Since(start)
+			if s.Runs[0].Outcome != "Succeeded" || s.Runs[0].Bytes != t.bytes {
+				b.Fatalf("run %+v (want %d bytes): %s", s.Runs[0], t.bytes, s.LastError)
 			}
-			return time.Since(start), s.Runs[0].End.Sub(s.Runs[0].Start), testenv.PeakRSSMiB(w.Process.Pid)
+			return backupRun{elapsed: elapsed, run: s.Runs[0].End.Sub(s.Runs[0].Start), peakRSS: testenv.PeakRSSMiB(w.Process.Pid),
+				cpu: cpuSeconds(b, w.Process.Pid) - cpu0, stored: dirBytes(b, storageDir)}
 		}
 		time.Sleep(5 * time.Millisecond) // sampling interval of the run-finished clock
 	}
+}
+
+// cpuSeconds is a process's CPU time so far; the benchmark fails when it cannot be read.
+func cpuSeconds(b *testing.B, pid int) float64 {
+	s, err := testenv.CPUSeconds(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// dirBytes sums the sizes of the regular files under dir.
+func dirBytes(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // waitForPoller returns once a worker polls the task queue.

@@ -2,10 +2,12 @@ package worker_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,8 +36,15 @@ type memBench struct {
 
 var (
 	memBenchesMu sync.Mutex
-	memBenches   = map[int32]*memBench{}
+	memBenches   = map[memBenchKind]*memBench{}
 )
+
+// memBenchKind names a dataset: its partitions, and whether its records vary as real orders do
+// (variedOrder) or repeat one template with a zero-padded note, which compresses about 100:1.
+type memBenchKind struct {
+	partitions int32
+	varied     bool
+}
 
 func memBenchBytes() int64 {
 	if n, err := strconv.ParseInt(os.Getenv("ARKIVE_BENCH_RESTORE_BYTES"), 10, 64); err == nil && n > 0 {
@@ -59,11 +68,16 @@ var benchBinary = sync.OnceValues(func() (string, error) {
 })
 
 func setupMemBench(b *testing.B, partitions int32) *memBench {
+	return setupDataset(b, memBenchKind{partitions: partitions})
+}
+
+func setupDataset(b *testing.B, kind memBenchKind) *memBench {
+	partitions := kind.partitions
 	memBenchesMu.Lock()
-	m := memBenches[partitions]
+	m := memBenches[kind]
 	if m == nil {
 		m = &memBench{}
-		memBenches[partitions] = m
+		memBenches[kind] = m
 	}
 	memBenchesMu.Unlock()
 	m.once.Do(func() {
@@ -76,7 +90,12 @@ func setupMemBench(b *testing.B, partitions int32) *memBench {
 		if m.c, m.queue, m.err = benchWorker(b); m.err != nil {
 			return
 		}
-		rc.source = testenv.Topic(b, fmt.Sprintf("bench-mem%d", partitions), partitions, nil)
+		name := fmt.Sprintf("bench-mem%d", partitions)
+		if kind.varied {
+			name = fmt.Sprintf("bench-orders%d", partitions)
+		}
+		rc.source = testenv.Topic(b, name, partitions, nil)
+		rng := rand.New(rand.NewPCG(uint64(partitions), 20))
 		cfg := testenv.ProducerConfig()
 		cfg.Producer.Partitioner = sarama.NewManualPartitioner
 		cfg.Producer.Compression = sarama.CompressionLZ4
@@ -90,6 +109,9 @@ func setupMemBench(b *testing.B, partitions int32) *memBench {
 			v := fmt.Sprintf(`{"orderId":"o-%09d","customer":"c-%06d","items":[{"sku":"sku-%05d","qty":%d,"price":%d.%02d}],"status":"CONFIRMED","note":"%0880d"}`,
 				i, i%100000, i%50000, i%7+1, i%900, i%100, i)
 			k := fmt.Sprintf("c-%06d", i%100000)
+			if kind.varied {
+				k, v = variedOrder(rng, i)
+			}
 			m.bytes += int64(len(k) + len(v))
 			rc.records++
 			batch = append(batch, &sarama.ProducerMessage{Topic: rc.source, Partition: int32(i) % partitions, Key: sarama.StringEncoder(k), Value: sarama.StringEncoder(v)})
@@ -110,7 +132,7 @@ func setupMemBench(b *testing.B, partitions int32) *memBench {
 		}
 		benchDirs = append(benchDirs, m.workDir)
 		rc.storage = arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: m.workDir}}
-		rc.backup = fmt.Sprintf("default/bench-mem%d", partitions)
+		rc.backup = "default/" + name
 		m.err = benchBackup(b, m.c, m.queue, rc.bootstrap, rc.storage, rc.backup, rc.source)
 	})
 	if m.err != nil {
@@ -120,8 +142,9 @@ func setupMemBench(b *testing.B, partitions int32) *memBench {
 }
 
 // restoreInWorker restores the dataset with a fresh `arkive worker` process and returns how
-// long the restore took and the process's peak RSS in MiB.
-func (m *memBench) restoreInWorker(b *testing.B) (time.Duration, float64) {
+// long the restore took, the process's peak RSS in MiB and the CPU seconds it used from the
+// restore's start to its end.
+func (m *memBench) restoreInWorker(b *testing.B) (time.Duration, float64, float64) {
 	queue := fmt.Sprintf("bench-mem-%d", time.Now().UnixNano())
 	w := exec.Command(m.bin, "worker", "--temporal-address", m.tempo, "--task-queue", queue)
 	if err := w.Start(); err != nil {
@@ -131,8 +154,9 @@ func (m *memBench) restoreInWorker(b *testing.B) (time.Duration, float64) {
 	waitForPoller(b, m.c, queue)
 	rc := m.rc
 	rc.c, rc.queue = m.c, queue
+	cpu0 := cpuSeconds(b, w.Process.Pid)
 	elapsed, _ := restoreOnce(b, rc)
-	return elapsed, testenv.PeakRSSMiB(w.Process.Pid)
+	return elapsed, testenv.PeakRSSMiB(w.Process.Pid), cpuSeconds(b, w.Process.Pid) - cpu0
 }
 
 // benchRestoreMemory restores the partitions' dataset and the 4-partition one, alternating,
@@ -146,7 +170,7 @@ func benchRestoreMemory(b *testing.B, partitions int32) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		run := func(m *memBench, t *time.Duration, p *float64) {
-			d, rss := m.restoreInWorker(b)
+			d, rss, _ := m.restoreInWorker(b)
 			*t += d
 			*p = max(*p, rss)
 		}
@@ -176,3 +200,58 @@ func BenchmarkRestoreMemory16(b *testing.B) { benchRestoreMemory(b, 16) }
 
 // Restore memory with 64 partitions (#20): peak RSS ≤ 256 MiB + 16 MiB per partition.
 func BenchmarkRestoreMemory64(b *testing.B) { benchRestoreMemory(b, 64) }
+
+// Vocabularies of variedOrder's fields.
+var (
+	orderFirstNames = []string{"Anna", "Bram", "Chloé", "Dmitri", "Elif", "Farah", "Gustav", "Hana", "Ivo", "Jun", "Kwame", "Lea", "Mateo", "Nora", "Oskar", "Priya", "Quinn", "Rosa", "Sven", "Tariq", "Uma", "Viktor", "Wen", "Ximena", "Yusuf", "Zoë"}
+	orderLastNames  = []string{"Andersen", "Bakker", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Horvat", "Ivanova", "Jansen", "Kowalski", "Lindqvist", "Moreau", "Novak", "Okafor", "Peeters", "Quispe", "Rossi", "Schmidt", "Tanaka", "Urban", "Vermeulen", "Wouters", "Yilmaz", "Zhang"}
+	orderCities     = []string{"Antwerp", "Berlin", "Copenhagen", "Dublin", "Eindhoven", "Florence", "Ghent", "Hamburg", "Istanbul", "Jena", "Krakow", "Lisbon", "Madrid", "Nantes", "Oslo", "Porto", "Rotterdam", "Stockholm", "Tallinn", "Utrecht", "Vienna", "Warsaw", "Zagreb"}
+	orderStreets    = []string{"Main St", "Station Rd", "Church Ln", "Market Sq", "Harbour Way", "Mill Rd", "Park Ave", "Bridge St", "Kerkstraat", "Hauptstraße", "Rue de la Paix", "Calle Mayor"}
+	orderProducts   = []string{"wireless mouse", "mechanical keyboard", "USB-C cable", "27-inch monitor", "laptop stand", "noise-cancelling headphones", "webcam", "desk lamp", "office chair", "notebook", "fountain pen", "coffee beans", "water bottle", "backpack", "phone case", "charger", "SSD 1TB", "HDMI adapter", "microphone", "speaker"}
+	orderStatuses   = []string{"CREATED", "CONFIRMED", "PAID", "PICKED", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED"}
+	orderCarriers   = []string{"DHL", "UPS", "PostNL", "bpost", "DPD", "GLS", "FedEx"}
+	orderWords      = []string{"please", "leave", "the", "parcel", "at", "back", "door", "ring", "twice", "gift", "wrap", "no", "invoice", "in", "box", "call", "before", "delivery", "fragile", "handle", "with", "care", "neighbour", "accepts", "packages", "office", "hours", "only", "weekend", "express", "priority", "customer", "requested", "split", "shipment", "reorder", "loyalty", "discount", "applied", "voucher"}
+)
+
+// variedOrder is record i of an order stream as a shop would write it: a key per customer and
+// ~1 KB of JSON whose names, amounts, codes and notes vary from record to record, so that zstd
+// level 3 stores it at about a quarter of its size (real JSON, not a template).
+func variedOrder(rng *rand.Rand, i int) (key, value string) {
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	alnum := func(n int) string {
+		const chars = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = chars[rng.IntN(len(chars))]
+		}
+		return string(b)
+	}
+	cust := rng.IntN(200_000)
+	first, last := pick(orderFirstNames), pick(orderLastNames)
+	var items []byte
+	var total int
+	for j, n := 0, 2+rng.IntN(4); j < n; j++ {
+		qty, price := 1+rng.IntN(5), 99+rng.IntN(49_900)
+		total += qty * price
+		if j > 0 {
+			items = append(items, ',')
+		}
+		items = fmt.Appendf(items, `{"line":%d,"sku":"SKU-%06d","name":%q,"qty":%d,"unitPrice":%d.%02d,"currency":"EUR"}`,
+			j+1, rng.IntN(1_000_000), pick(orderProducts), qty, price/100, price%100)
+	}
+	note := make([]byte, 0, 280)
+	for len(note) < 100+rng.IntN(160) {
+		if len(note) > 0 {
+			note = append(note, ' ')
+		}
+		note = append(note, pick(orderWords)...)
+	}
+	ts := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*50*time.Millisecond + time.Duration(rng.IntN(1000))*time.Millisecond)
+	key = fmt.Sprintf("cust-%06d", cust)
+	value = fmt.Sprintf(`{"orderId":"%08x-%04x-%04x-%012x","createdAt":%q,"status":%q,"customer":{"id":"cust-%06d","name":"%s %s","email":"%s.%s%d@example.com","phone":"+32 4%02d %02d %02d %02d","address":{"street":"%d %s","city":%q,"zip":"%04d"}},"items":[%s],"total":%d.%02d,"payment":{"method":"card","last4":"%04d","authCode":%q},"shipping":{"carrier":%q,"tracking":%q},"note":%q}`,
+		rng.Uint32(), rng.IntN(1<<16), rng.IntN(1<<16), rng.Uint64()&(1<<48-1), ts.Format(time.RFC3339Nano), pick(orderStatuses),
+		cust, first, last, strings.ToLower(first), strings.ToLower(last), rng.IntN(100),
+		rng.IntN(100), rng.IntN(100), rng.IntN(100), rng.IntN(100), 1+rng.IntN(300), pick(orderStreets), pick(orderCities), 1000+rng.IntN(9000),
+		items, total/100, total%100, rng.IntN(10000), alnum(12), pick(orderCarriers), alnum(18), note)
+	return key, value
+}

@@ -90,33 +90,40 @@ func setupRestoreBench(b *testing.B) {
 			return
 		}
 		// The bare producer writes exactly the records the restore reads.
-		store, err := blobstore.Open(context.Background(), rb.storage, nil)
-		if err != nil {
-			rb.err = err
-			return
-		}
-		defer store.Close()
-		layout, _ := blobstore.Kafka(rb.backup)
-		m, err := catalog.Read(context.Background(), store, layout)
-		if err != nil {
-			rb.err = err
-			return
-		}
-		for _, part := range m.Topics[0].Data {
-			rb.err = backups.Partition(context.Background(), store, part, nil, func(r *archive.Record) error {
-				rb.msgs = append(rb.msgs, &sarama.ProducerMessage{Partition: part.Partition, Timestamp: time.UnixMilli(r.Timestamp),
-					Key: sarama.ByteEncoder(append([]byte(nil), r.Key...)), Value: sarama.ByteEncoder(append([]byte(nil), r.Value...))})
-				rb.bytes += int64(len(r.Key) + len(r.Value))
-				return nil
-			})
-			if rb.err != nil {
-				return
-			}
-		}
+		rb.msgs, rb.bytes, rb.err = backupMessages(rb.storage, rb.backup)
 	})
 	if rb.err != nil {
 		b.Fatal(rb.err)
 	}
+}
+
+// backupMessages reads a Kafka backup's records into memory as producer messages (partition,
+// timestamp, key, value), for a bare producer to write, with their key and value bytes.
+func backupMessages(storage arkivev1.StorageSpec, backup string) ([]*sarama.ProducerMessage, int64, error) {
+	store, err := blobstore.Open(context.Background(), storage, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer store.Close()
+	layout, _ := blobstore.Kafka(backup)
+	m, err := catalog.Read(context.Background(), store, layout)
+	if err != nil {
+		return nil, 0, err
+	}
+	var msgs []*sarama.ProducerMessage
+	var n int64
+	for _, part := range m.Topics[0].Data {
+		err = backups.Partition(context.Background(), store, part, nil, func(r *archive.Record) error {
+			msgs = append(msgs, &sarama.ProducerMessage{Partition: part.Partition, Timestamp: time.UnixMilli(r.Timestamp),
+				Key: sarama.ByteEncoder(append([]byte(nil), r.Key...)), Value: sarama.ByteEncoder(append([]byte(nil), r.Value...))})
+			n += int64(len(r.Key) + len(r.Value))
+			return nil
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	return msgs, n, nil
 }
 
 // benchWorker starts a worker in this process on its own task queue.
@@ -186,11 +193,18 @@ func benchBackup(b *testing.B, c client.Client, queue, bootstrap string, storage
 	return fmt.Errorf("bench backup did not finish")
 }
 
-// bareProduce writes the records with a plain sarama AsyncProducer and returns how long it took
-// until every record was acknowledged.
+// bareProduce writes the restore benchmark's records with a plain sarama AsyncProducer and
+// returns how long it took until every record was acknowledged.
 func bareProduce(b *testing.B, idempotent bool) time.Duration {
 	rb := &restoreBench
-	topic := testenv.Topic(b, "bench-bare", benchPartitions, nil)
+	return bareProduceMsgs(b, rb.bootstrap, rb.msgs, benchPartitions, idempotent)
+}
+
+// bareProduceMsgs writes msgs (each with its partition) into a new topic of that many partitions
+// with a plain sarama AsyncProducer and returns how long it took until every record was
+// acknowledged. The topic is deleted afterwards.
+func bareProduceMsgs(b *testing.B, bootstrap string, msgs []*sarama.ProducerMessage, partitions int32, idempotent bool) time.Duration {
+	topic := testenv.Topic(b, "bench-bare", partitions, nil)
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
 	cfg.Producer.Return.Successes = true
@@ -201,7 +215,7 @@ func bareProduce(b *testing.B, idempotent bool) time.Duration {
 		cfg.Producer.Idempotent = true
 		cfg.Net.MaxOpenRequests = 1
 	}
-	p, err := sarama.NewAsyncProducer([]string{rb.bootstrap}, cfg)
+	p, err := sarama.NewAsyncProducer([]string{bootstrap}, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -210,7 +224,7 @@ func bareProduce(b *testing.B, idempotent bool) time.Duration {
 	done := make(chan struct{})
 	go func() {
 		for range p.Successes() {
-			if acked.Add(1) == int64(len(rb.msgs)) {
+			if acked.Add(1) == int64(len(msgs)) {
 				close(done)
 			}
 		}
@@ -220,13 +234,17 @@ func bareProduce(b *testing.B, idempotent bool) time.Duration {
 			b.Error(err)
 		}
 	}()
-	for _, m := range rb.msgs {
+	for _, m := range msgs {
 		p.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: m.Partition, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value}
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("bare producer: %d of %d records acknowledged after 10 minutes", acked.Load(), len(msgs))
+	}
 	elapsed := time.Since(start)
 	p.AsyncClose()
-	deleteTopic(b, rb.bootstrap, topic)
+	deleteTopic(b, bootstrap, topic)
 	return elapsed
 }
 

@@ -365,6 +365,8 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 
 	_, _, err = runCLI(append([]string{"trigger", "kr/" + name}, tf...)...)
 	require.ErrorContains(t, err, "nothing to trigger")
+	_, _, err = runCLI("worker", "--pprof")
+	require.ErrorContains(t, err, "--pprof: the profiler is served on the metrics port; set --metrics-port too")
 	_, _, err = runCLI("pause", "bogus/x")
 	require.ErrorContains(t, err, "KIND one of kafkabackup")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"time"
@@ -30,6 +31,7 @@ type workerFlags struct {
 	temporalFlags
 	concurrency int
 	metricsPort int
+	pprof       bool
 	secretsDir  string
 	kubeSecrets bool
 	kubeconfig  string
@@ -41,6 +43,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	w.temporalFlags.register(fs)
 	fs.IntVar(&w.concurrency, "concurrency", envInt("ARKIVE_CONCURRENCY", 0), "max concurrent activities, 0 for the SDK default (env ARKIVE_CONCURRENCY)")
 	fs.IntVar(&w.metricsPort, "metrics-port", envInt("ARKIVE_METRICS_PORT", 0), "serve /metrics and /healthz on this port, 0 for off (env ARKIVE_METRICS_PORT)")
+	fs.BoolVar(&w.pprof, "pprof", envOr("ARKIVE_PPROF", "") == "true", "also serve Go's profiler at /debug/pprof/ on the metrics port, to find where a worker spends its CPU (env ARKIVE_PPROF=true)")
 	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from files DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
 	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
 	fs.StringVar(&w.kubeconfig, "kubeconfig", envOr("ARKIVE_KUBECONFIG", ""), "kubeconfig of the cluster whose objects ResourceBackup and ResourceRestore read and write; in a cluster (or with --kube-secrets) the in-cluster config or $KUBECONFIG is used without it (env ARKIVE_KUBECONFIG)")
@@ -56,6 +59,9 @@ func (w *workerFlags) withMetrics() {
 }
 
 func (w *workerFlags) options() (worker.Options, error) {
+	if w.pprof && w.metricsPort <= 0 {
+		return worker.Options{}, errors.New("--pprof: the profiler is served on the metrics port; set --metrics-port too")
+	}
 	if w.restoreMiB < 8 {
 		return worker.Options{}, fmt.Errorf("--restore-memory-mib: %d is below the 8 MiB a restore stream needs", w.restoreMiB)
 	}
@@ -109,6 +115,9 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
+	if _, err := f.options(); err != nil {
+		return err // before dialling Temporal: a bad flag is said at once
+	}
 	f.withMetrics()
 	c, err := f.dial(stderr)
 	if err != nil {
@@ -125,6 +134,12 @@ func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Wr
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		if f.pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		srv := &http.Server{Addr: net.JoinHostPort("", strconv.Itoa(f.metricsPort)), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -82,3 +82,57 @@ func PeakRSSMiB(pid int) float64 {
 	}
 	return 0
 }
+
+// CPUSeconds is the user plus system CPU time a process has used so far (utime and stime from
+// /proc/<pid>/stat), in seconds.
+func CPUSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces and parentheses: count fields after its end.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return float64(utime+stime) / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, which Linux fixes at 100 for /proc's tick counts on every architecture
+// Go supports.
+const clockTicks = 100
+
+// KafkaBrokerPID finds the local Kafka broker's JVM (main class kafka.Kafka) among this
+// machine's processes, for benchmarks that count the broker's CPU.
+func KafkaBrokerPID() (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(cmd), "\x00") {
+			if arg == "kafka.Kafka" {
+				return pid, nil
+			}
+		}
+	}
+	return 0, errors.New("no local Kafka broker process (main class kafka.Kafka)")
+}

@@ -1,0 +1,242 @@
+package worker_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/klauspost/compress/zstd"
+
+	"arkive.io/arkive/internal/testenv"
+)
+
+// The #20 comparison: ~1 GiB of ~1 KB order-like JSON records with keys (the restore-memory
+// datasets, 4 and 16 partitions), zstd level 3, volume storage. Each side is measured in the
+// same run, alternating which goes first; CPU is counted from /proc for the Arkive worker
+// process, for the broker's JVM and, for the bare baselines, for this process.
+//
+// Reported per side: MiB/s, core-s-per-gib (worker + broker CPU seconds per GiB of key and
+// value bytes), the worker's and the broker's share, and peak RSS of the worker process.
+
+// BenchmarkBackupZstd3: a scheduled backup run through `arkive worker` against a bare sarama
+// consumer compressing every partition's keys and values with zstd level 3 into a file
+// (x-bare-consume-zstd3 = backup MiB/s ÷ bare MiB/s; #20 wants ≥ 0.8 and core-s-per-gib at most
+// two thirds of the 2026-12-03 figure).
+func BenchmarkBackupZstd3(b *testing.B) {
+	for _, partitions := range []int32{4, 16} {
+		b.Run(fmt.Sprintf("partitions-%d", partitions), func(b *testing.B) { benchBackupZstd3(b, partitions) })
+	}
+}
+
+// BenchmarkRestoreZstd3: a restore of the same datasets through a fresh `arkive worker` against
+// the bare idempotent AsyncProducer writing the same records from memory (x-bare-producer; #20
+// wants ≥ 0.9 at 4 and at 16 partitions).
+func BenchmarkRestoreZstd3(b *testing.B) {
+	for _, partitions := range []int32{4, 16} {
+		b.Run(fmt.Sprintf("partitions-%d", partitions), func(b *testing.B) { benchRestoreZstd3(b, partitions) })
+	}
+}
+
+func benchBackupZstd3(b *testing.B, partitions int32) {
+	m := setupDataset(b, memBenchKind{partitions: partitions, varied: true})
+	broker := brokerPID(b)
+	hwm := endOffsets(b, m.rc.bootstrap, m.rc.source)
+	target := backupTarget{bin: m.bin, temporal: m.tempo, c: m.c, bootstrap: m.rc.bootstrap, topic: m.rc.source, bytes: m.bytes}
+	// ARKIVE_BENCH_BASELINE_BIN names another build of arkive (an earlier commit) to run as a
+	// third side: on this machine CPU per GiB moves by ±20 % from run to run with the other
+	// tenants' load, so builds are compared within one run, not across runs.
+	baseline := target
+	baseline.bin = os.Getenv("ARKIVE_BENCH_BASELINE_BIN")
+	var backup, bare, base time.Duration
+	var workerCPU, brokerCPU, bareCPU, bareBrokerCPU, baseCPU, rss, baseRSS float64
+	var stored, baseStored int64
+	sides := []func(){
+		func() {
+			b0 := cpuSeconds(b, broker)
+			d, cpu := bareConsumeZstd3(b, m.rc.bootstrap, m.rc.source, hwm, m.bytes)
+			bare += d
+			bareCPU += cpu
+			bareBrokerCPU += cpuSeconds(b, broker) - b0
+		},
+		func() {
+			b0 := cpuSeconds(b, broker)
+			r := backupInWorker(b, target, "zstd", 3)
+			brokerCPU += cpuSeconds(b, broker) - b0
+			backup += r.elapsed
+			workerCPU += r.cpu
+			rss = max(rss, r.peakRSS)
+			stored = r.stored
+		},
+	}
+	if baseline.bin != "" {
+		sides = append(sides, func() {
+			b0 := cpuSeconds(b, broker)
+			r := backupInWorker(b, baseline, "zstd", 3)
+			base += r.elapsed
+			baseCPU += r.cpu + cpuSeconds(b, broker) - b0
+			baseRSS = max(baseRSS, r.peakRSS)
+			baseStored = r.stored
+		})
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range sides { // each side goes first in turn
+			sides[(i+j)%len(sides)]()
+		}
+	}
+	b.StopTimer()
+	gib := float64(m.bytes) * float64(b.N) / (1 << 30)
+	mibps := func(d time.Duration) float64 { return gib * 1024 / d.Seconds() }
+	b.ReportMetric(mibps(backup), "backup-MiB/s")
+	b.ReportMetric(mibps(bare), "bare-MiB/s")
+	b.ReportMetric(bare.Seconds()/backup.Seconds(), "x-bare-consume-zstd3")
+	b.ReportMetric((workerCPU+brokerCPU)/gib, "core-s-per-gib")
+	b.ReportMetric(workerCPU/gib, "worker-core-s-per-gib")
+	b.ReportMetric(brokerCPU/gib, "broker-core-s-per-gib")
+	b.ReportMetric((bareCPU+bareBrokerCPU)/gib, "bare-core-s-per-gib")
+	b.ReportMetric(bareBrokerCPU/gib, "bare-broker-core-s-per-gib")
+	b.ReportMetric(rss, "peak-rss-MiB")
+	b.ReportMetric(float64(stored)/float64(m.bytes), "stored-per-byte")
+	if baseline.bin != "" {
+		b.ReportMetric(baseCPU/gib, "baseline-core-s-per-gib")
+		b.ReportMetric((workerCPU+brokerCPU)/baseCPU, "x-baseline-core-s")
+		b.ReportMetric(mibps(base), "baseline-MiB/s")
+		b.ReportMetric(baseRSS, "baseline-peak-rss-MiB")
+		b.ReportMetric(float64(stored)/float64(baseStored), "x-baseline-stored")
+	}
+}
+
+func benchRestoreZstd3(b *testing.B, partitions int32) {
+	m := setupDataset(b, memBenchKind{partitions: partitions, varied: true})
+	broker := brokerPID(b)
+	msgs, n, err := backupMessages(m.rc.storage, m.rc.backup)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n != m.bytes {
+		b.Fatalf("backup holds %d bytes, want %d", n, m.bytes)
+	}
+	var restore, bare time.Duration
+	var workerCPU, brokerCPU, bareBrokerCPU, rss float64
+	runBare := func() {
+		b0 := cpuSeconds(b, broker)
+		bare += bareProduceMsgs(b, m.rc.bootstrap, msgs, partitions, true)
+		bareBrokerCPU += cpuSeconds(b, broker) - b0
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			runBare()
+		}
+		b0 := cpuSeconds(b, broker)
+		d, peak, cpu := m.restoreInWorker(b)
+		brokerCPU += cpuSeconds(b, broker) - b0
+		restore += d
+		workerCPU += cpu
+		rss = max(rss, peak)
+		if i%2 == 1 {
+			runBare()
+		}
+	}
+	b.StopTimer()
+	gib := float64(m.bytes) * float64(b.N) / (1 << 30)
+	mibps := func(d time.Duration) float64 { return gib * 1024 / d.Seconds() }
+	b.ReportMetric(mibps(restore), "restore-MiB/s")
+	b.ReportMetric(mibps(bare), "bare-MiB/s")
+	b.ReportMetric(bare.Seconds()/restore.Seconds(), "x-bare-producer")
+	b.ReportMetric((workerCPU+brokerCPU)/gib, "core-s-per-gib")
+	b.ReportMetric(workerCPU/gib, "worker-core-s-per-gib")
+	b.ReportMetric(brokerCPU/gib, "broker-core-s-per-gib")
+	b.ReportMetric(bareBrokerCPU/gib, "bare-broker-core-s-per-gib")
+	b.ReportMetric(rss, "peak-rss-MiB")
+}
+
+func brokerPID(b *testing.B) int {
+	pid, err := testenv.KafkaBrokerPID()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pid
+}
+
+// bareFetchBytes is the bare consumer's per-partition fetch size (ARKIVE_BENCH_BARE_FETCH
+// overrides it, to look for the best one).
+func bareFetchBytes() int32 {
+	if n, err := strconv.ParseInt(os.Getenv("ARKIVE_BENCH_BARE_FETCH"), 10, 32); err == nil && n > 0 {
+		return int32(n)
+	}
+	return 8 << 20
+}
+
+// bareConsumeZstd3 reads every partition from 0 to its high watermark with a plain sarama
+// consumer (read_committed, as a backup must read) and compresses each partition's keys and
+// values back to back with zstd level 3 (one goroutine per encoder) into a file of its own. It
+// returns the time it took and this process's CPU seconds meanwhile.
+func bareConsumeZstd3(b *testing.B, bootstrap, topic string, hwm map[int32]int64, want int64) (time.Duration, float64) {
+	dir := b.TempDir()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_0_0_0
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cfg.Consumer.Fetch.Default = bareFetchBytes()
+	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
+	cpu0 := cpuSeconds(b, os.Getpid())
+	start := time.Now()
+	c, err := sarama.NewConsumer([]string{bootstrap}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for p, end := range hwm {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.zst", p)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer f.Close()
+			buf := bufio.NewWriterSize(f, 64<<10)
+			enc, err := zstd.NewWriter(buf, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(3)), zstd.WithEncoderConcurrency(1))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			pc, err := c.ConsumePartition(topic, p, 0)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer pc.Close()
+			for msg := range pc.Messages() {
+				_, _ = enc.Write(msg.Key)
+				_, _ = enc.Write(msg.Value)
+				n.Add(int64(len(msg.Key) + len(msg.Value)))
+				if msg.Offset >= end-1 {
+					break
+				}
+			}
+			if err := enc.Close(); err != nil {
+				b.Error(err)
+			}
+			if err := buf.Flush(); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if n.Load() != want {
+		b.Fatalf("bare consumer read %d bytes, want %d", n.Load(), want)
+	}
+	return elapsed, cpuSeconds(b, os.Getpid()) - cpu0
+}
