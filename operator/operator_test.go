@@ -431,6 +431,7 @@ func TestSamplesStartWorkflows(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
 	ids := []string{workflows.WorkflowID("KafkaBackup", "kafka", "orders"), workflows.WorkflowID("KafkaBackup", "kafka", "audit-nightly"),
+		workflows.WorkflowID("KafkaBackup", "kafka", "orders-before-upgrade"),
 		workflows.WorkflowID("KafkaRestore", "kafka", "orders-dr"), workflows.WorkflowID("SchemaRegistryBackup", "kafka", "prod-schemas"),
 		workflows.WorkflowID("SchemaRegistryRestore", "kafka", "schemas-dr")}
 	for _, id := range ids { // the dev server keeps workflows of earlier runs of this test

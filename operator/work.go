@@ -131,7 +131,46 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ Workfl
 		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "SpecUpdated", "SignalWorkflow", "sent generation %d to workflow %s", obj.GetGeneration(), id)
 		status.ObservedGeneration = obj.GetGeneration()
 	}
+	if value := obj.GetAnnotations()[TriggerAnnotation]; value != "" && (state == WorkflowRunning || k.RunsOnce) {
+		if err := r.trigger(ctx, tctx, obj, id, value); err != nil {
+			return state, ctrl.Result{}, nil, err
+		}
+	}
 	return state, requeue, nil, nil
+}
+
+// TriggerAnnotation on a backup asks for a run now: `kubectl annotate kb/orders
+// arkive.io/trigger=$(date +%s)`. The operator sends the value as the trigger signal's id and
+// removes the annotation; the workflow applies each id once, so a signal sent again (the
+// operator retrying after a crash before the removal) starts no second run, and neither does
+// a value used before: use a new one each time.
+const TriggerAnnotation = "arkive.io/trigger"
+
+// trigger signals the backup's workflow for the annotation's value, then removes the
+// annotation; on a restore it only removes it, with a warning (a restore runs once per spec).
+func (r *WorkReconciler) trigger(ctx, tctx context.Context, obj client.Object, id, value string) error {
+	if r.kind.RunsOnce {
+		r.events.Eventf(obj, nil, corev1.EventTypeWarning, "TriggerIgnored", "Reconcile",
+			"annotation %s=%s ignored: a restore runs once for each spec; change the spec to run it again", TriggerAnnotation, value)
+	} else {
+		if err := r.Temporal.SignalWorkflow(tctx, id, "", workflows.SignalTrigger, value); err != nil {
+			return fmt.Errorf("trigger %s: %w", id, err)
+		}
+		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "Triggered", "SignalWorkflow",
+			"annotation %s=%s: asked workflow %s for a run now (once per value)", TriggerAnnotation, value, id)
+	}
+	// Patch a copy: the response would overwrite the status this reconcile is building.
+	cp := obj.DeepCopyObject().(client.Object)
+	base := cp.DeepCopyObject().(client.Object)
+	annotations := cp.GetAnnotations()
+	delete(annotations, TriggerAnnotation)
+	cp.SetAnnotations(annotations)
+	if err := r.Patch(ctx, cp, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("remove annotation %s: %w", TriggerAnnotation, err)
+	}
+	obj.SetAnnotations(cp.GetAnnotations())
+	obj.SetResourceVersion(cp.GetResourceVersion())
+	return nil
 }
 
 // follow ends a reconcile: it mirrors the workflow's status query into the resource (a

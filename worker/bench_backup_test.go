@@ -115,7 +115,7 @@ func bareConsume(b *testing.B) time.Duration {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_0_0_0
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
-	cfg.Consumer.Fetch.Default = 1 << 20
+	cfg.Consumer.Fetch.Default = 2 << 20
 	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
 	start := time.Now()
 	c, err := sarama.NewConsumer([]string{bb.bootstrap}, cfg)

@@ -33,6 +33,8 @@ type CronState struct {
 	LastError string `json:"lastError,omitempty"`
 	Warning   string `json:"warning,omitempty"`
 	Triggered bool   `json:"triggered,omitempty"`
+	// Triggers are the ids of the last trigger signals applied (Signals.Triggers).
+	Triggers []string `json:"triggers,omitempty"`
 }
 
 // CronBackup runs a backup that takes whole snapshots (ResourceBackup, ZooKeeperBackup): one at
@@ -63,6 +65,7 @@ type CronBackup struct {
 // continues as new.
 func (b *CronBackup) Run(ctx workflow.Context) error {
 	b.handleSignals()
+	b.Sig.Triggers = &b.State.Triggers
 	b.triggered, b.State.Triggered = b.State.Triggered, false
 	loop := SnapshotLoop{Sig: b.Sig, Triggered: &b.triggered,
 		Active: func() bool { return b.Spec().Enabled && !b.State.Paused },

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -18,7 +19,16 @@ type Signals struct {
 	OnPause, OnResume, OnTrigger func()
 	// OnUpdate receives the new spec from c (c.Receive(ctx, &spec)) and applies it.
 	OnUpdate func(ctx workflow.Context, c workflow.ReceiveChannel)
+	// Triggers, when set, points at the kind's record (carried across continue-as-new) of the
+	// ids of the last trigger signals it applied. A trigger whose id is recorded is received
+	// and not applied again, so a sender that may send twice (the operator, retrying after a
+	// crash between its signal and removing the annotation) starts one run per id. A trigger
+	// without an id (the CLI's, the Temporal CLI's) is always applied.
+	Triggers *[]string
 }
+
+// keptTriggers bounds the trigger ids a workflow remembers.
+const keptTriggers = 16
 
 // NewSignals opens the four signal channels; set the handlers before the first wait.
 func NewSignals(ctx workflow.Context) *Signals {
@@ -43,7 +53,18 @@ func (s *Signals) Add(ctx workflow.Context, sel workflow.Selector, after func())
 	}
 	plain(s.pause, s.OnPause)
 	plain(s.resume, s.OnResume)
-	plain(s.trigger, s.OnTrigger)
+	if s.OnTrigger != nil {
+		sel.AddReceive(s.trigger, func(c workflow.ReceiveChannel, _ bool) {
+			var payload any // any shape: a trigger's id is a string, anything else has none
+			c.Receive(ctx, &payload)
+			if s.firstTrigger(payload) {
+				s.OnTrigger()
+			}
+			if after != nil {
+				after()
+			}
+		})
+	}
 	if s.OnUpdate != nil {
 		sel.AddReceive(s.update, func(c workflow.ReceiveChannel, _ bool) {
 			s.OnUpdate(ctx, c)
@@ -52,6 +73,23 @@ func (s *Signals) Add(ctx workflow.Context, sel workflow.Selector, after func())
 			}
 		})
 	}
+}
+
+// firstTrigger records a trigger's id and says whether the trigger is to be applied: always
+// without an id, once per id with one.
+func (s *Signals) firstTrigger(payload any) bool {
+	id, _ := payload.(string)
+	if id == "" || s.Triggers == nil {
+		return true
+	}
+	if slices.Contains(*s.Triggers, id) {
+		return false
+	}
+	*s.Triggers = append(*s.Triggers, id)
+	if n := len(*s.Triggers); n > keptTriggers {
+		*s.Triggers = slices.Delete(*s.Triggers, 0, n-keptTriggers)
+	}
+	return true
 }
 
 // Drain applies every signal already received, without waiting.

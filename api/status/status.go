@@ -29,9 +29,9 @@ const (
 	AllStreamsDisabled = "AllStreamsDisabled" // every stream has enabled: false
 	NoMatchingTopics   = "NoMatchingTopics"   // the streams match no topic yet
 	WaitingForSchedule = "WaitingForSchedule" // a scheduled backup between runs
-	WaitingForTrigger  = "WaitingForTrigger"  // a backup without a schedule, after its snapshot
+	WaitingForTrigger  = "WaitingForTrigger"  // a backup without a schedule (or mode Once), after its snapshot
 	PartiallyFailed    = "PartiallyFailed"    // a restore wrote what it could; some objects failed
-	ScheduledRun       = "ScheduledRun"       // a scheduled run is capturing
+	ScheduledRun       = "ScheduledRun"       // a run (on schedule, on trigger, or a Once backup's) is capturing
 	DryRun             = "DryRun"             // a restore that only planned
 	Unchanged          = "Unchanged"          // the target already held the snapshot
 )

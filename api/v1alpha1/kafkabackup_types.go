@@ -6,8 +6,8 @@ import (
 	"arkive.io/arkive/api/status"
 )
 
-// BackupMode says whether a KafkaBackup streams forever or takes scheduled snapshots.
-// +kubebuilder:validation:Enum=Continuous;Scheduled
+// BackupMode says whether a KafkaBackup streams forever, takes scheduled snapshots, or takes one.
+// +kubebuilder:validation:Enum=Continuous;Scheduled;Once
 type BackupMode string
 
 const (
@@ -15,6 +15,9 @@ const (
 	ModeContinuous BackupMode = "Continuous"
 	// ModeScheduled captures, on each cron tick, up to the high watermarks read at its start.
 	ModeScheduled BackupMode = "Scheduled"
+	// ModeOnce captures once, up to the high watermarks read at its start, then is Completed;
+	// a trigger runs it again.
+	ModeOnce BackupMode = "Once"
 )
 
 // StartFrom is where a new partition's backup begins.
@@ -91,7 +94,7 @@ type ConsumerGroupCapture struct {
 
 // KafkaBackupSpec declares what to back up, where to, and how.
 // +kubebuilder:validation:XValidation:rule="(self.mode == 'Scheduled') == has(self.schedule)",message="schedule is required when mode is Scheduled and not allowed when mode is Continuous",fieldPath=".schedule"
-// +kubebuilder:validation:XValidation:rule="self.mode == 'Scheduled' || !has(self.retention) || !has(self.retention.keepLast)",message="keepLast keeps the last runs of a Scheduled backup; a Continuous backup has no runs: use retention.maxAge",fieldPath=".retention.keepLast"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'Continuous' || !has(self.retention) || !has(self.retention.keepLast)",message="keepLast keeps the last runs of a Scheduled or Once backup; a Continuous backup has no runs: use retention.maxAge",fieldPath=".retention.keepLast"
 type KafkaBackupSpec struct {
 	// source is the name of the KafkaCluster to back up.
 	// +kubebuilder:validation:MinLength=1
@@ -111,7 +114,8 @@ type KafkaBackupSpec struct {
 	// excludeTopics are names or globs removed from what streams select.
 	// +optional
 	ExcludeTopics []string `json:"excludeTopics,omitempty"`
-	// mode is Continuous (default) or Scheduled.
+	// mode is Continuous (default), Scheduled (on spec.schedule), or Once (one run up to the
+	// high watermarks read at its start, then Completed; the trigger annotation runs it again).
 	// +kubebuilder:default=Continuous
 	// +optional
 	Mode BackupMode `json:"mode,omitempty"`
@@ -178,7 +182,7 @@ const (
 	KafkaBackupStreaming KafkaBackupPhase = status.Streaming // backing up
 	KafkaBackupPaused    KafkaBackupPhase = status.Paused    // by spec.enabled=false or by the pause signal
 	KafkaBackupFailed    KafkaBackupPhase = status.Failed    // stopped on an error that needs a person
-	KafkaBackupCompleted KafkaBackupPhase = status.Completed // scheduled mode: the last run finished
+	KafkaBackupCompleted KafkaBackupPhase = status.Completed // Scheduled or Once mode: the last run finished
 )
 
 // BackupRun is one run of a scheduled backup.

@@ -144,8 +144,12 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 		if _, err := cron.ParseStandard(s.Schedule); err != nil {
 			return out, fmt.Errorf("spec.schedule: %q is not a valid cron expression: %v", s.Schedule, err)
 		}
+	case kafkabackup.ModeOnce:
+		if s.Schedule != "" {
+			return out, fmt.Errorf("spec.schedule: not allowed when mode is Once")
+		}
 	default:
-		return out, fmt.Errorf("spec.mode: %q is not Continuous or Scheduled", s.Mode)
+		return out, fmt.Errorf("spec.mode: %q is not Continuous, Scheduled or Once", s.Mode)
 	}
 	if c := s.Compression; c != nil {
 		if c.Codec != "" {
@@ -190,8 +194,8 @@ func KafkaBackupSpec(s arkivev1.KafkaBackupSpec) (kafkabackup.Spec, error) {
 	if out.KeepLast, out.MaxAge, err = retention(s.Retention); err != nil {
 		return out, err
 	}
-	if out.KeepLast > 0 && out.Mode != kafkabackup.ModeScheduled {
-		return out, fmt.Errorf("spec.retention.keepLast: keeps the last runs of a Scheduled backup; a Continuous backup has no runs: use retention.maxAge")
+	if out.KeepLast > 0 && out.Mode == kafkabackup.ModeContinuous {
+		return out, fmt.Errorf("spec.retention.keepLast: keeps the last runs of a Scheduled or Once backup; a Continuous backup has no runs: use retention.maxAge")
 	}
 	if s.DiscoveryInterval != nil {
 		if s.DiscoveryInterval.Duration < time.Second {

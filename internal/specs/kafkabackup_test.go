@@ -67,6 +67,8 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 		"short interval":       {arkivev1.KafkaBackupSpec{MaxSegmentInterval: &metav1.Duration{Duration: time.Millisecond}}, "spec.maxSegmentInterval"},
 		"empty stream":         {arkivev1.KafkaBackupSpec{Streams: []arkivev1.BackupStream{{}}}, "spec.streams[0].topic"},
 		"keepLast, continuous": {arkivev1.KafkaBackupSpec{Retention: &arkivev1.Retention{KeepLast: ptrInt32(3)}}, "spec.retention.keepLast"},
+		"once with a schedule": {arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeOnce, Schedule: "@daily"}, "spec.schedule: not allowed when mode is Once"},
+		"unknown mode":         {arkivev1.KafkaBackupSpec{Mode: "Sometimes"}, `spec.mode: "Sometimes" is not Continuous, Scheduled or Once`},
 		"bad group glob":       {arkivev1.KafkaBackupSpec{ConsumerGroups: &arkivev1.ConsumerGroupCapture{Groups: []string{"a["}}}, "spec.consumerGroups.groups[0]"},
 		"compaction above max": {arkivev1.KafkaBackupSpec{Compaction: &arkivev1.SegmentCompaction{MinSegmentBytes: ptrInt64(128 << 20)}}, "spec.compaction.minSegmentBytes"},
 	}
@@ -76,6 +78,14 @@ func TestKafkaBackupSpecRejectsWhatCELCannot(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// A Once backup keeps its last runs like a Scheduled one.
+func TestKafkaBackupSpecOnceKeepsRuns(t *testing.T) {
+	got, err := KafkaBackupSpec(arkivev1.KafkaBackupSpec{Mode: arkivev1.ModeOnce, Retention: &arkivev1.Retention{KeepLast: ptrInt32(2)}})
+	require.NoError(t, err)
+	require.Equal(t, kafkabackup.ModeOnce, got.Mode)
+	require.Equal(t, 2, got.KeepLast)
 }
 
 func ptrInt32(v int32) *int32 { return &v }

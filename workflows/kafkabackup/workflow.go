@@ -22,6 +22,7 @@ const WorkflowName = "arkive.KafkaBackup"
 const (
 	ModeContinuous = "Continuous"
 	ModeScheduled  = "Scheduled"
+	ModeOnce       = "Once"
 
 	PhaseDraft     = status.Draft
 	PhaseReady     = status.Ready
@@ -89,6 +90,8 @@ type State struct {
 	RunSeq         int              `json:"runSeq,omitempty"` // numbers runs, so ids are unique
 	// LastGroups is when consumer-group offsets were last captured.
 	LastGroups time.Time `json:"lastGroups,omitzero"`
+	// Triggers are the ids of the last trigger signals applied (workflows.Signals.Triggers).
+	Triggers []string `json:"triggers,omitempty"`
 }
 
 // Status answers the status query.
@@ -134,6 +137,7 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 	if in.State != nil {
 		b.state = *in.State
 	}
+	b.sig.Triggers = &b.state.Triggers
 	b.status.Runs, b.status.LastSuccess, b.status.Warnings = b.state.Runs, b.state.LastSuccess, b.state.Warnings
 	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshot(), nil }); err != nil {
 		return err
@@ -156,7 +160,7 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 			continue
 		}
 		var err error
-		if b.in.Spec.Mode == ModeScheduled {
+		if b.in.Spec.Mode == ModeScheduled || b.in.Spec.Mode == ModeOnce {
 			err = b.scheduled(ctx)
 		} else {
 			err = b.continuous(ctx)
@@ -528,6 +532,16 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 // scheduled waits for the next cron tick (or a trigger), then captures every selected
 // partition up to the high watermark read at the run's start and records the run.
 func (b *backup) scheduled(ctx workflow.Context) error {
+	if !b.triggered && b.in.Spec.Mode == ModeOnce {
+		// One run up to the high watermarks read at its start (OSO's one-shot); after it
+		// succeeded, another only on a trigger. A failed run is tried again like a scheduled one.
+		if n := len(b.state.Runs); n > 0 && b.state.Runs[n-1].Outcome == status.RunSucceeded {
+			b.setPhase(PhaseCompleted, status.WaitingForTrigger)
+			b.sig.Wait(ctx)
+			return nil // triggered, paused, resumed or updated: the main loop decides again
+		}
+		b.triggered = true
+	}
 	if !b.triggered {
 		// Parsing may read the time zone database (CRON_TZ=), so it runs as a side effect whose
 		// result the history records; the next tick is computed from workflow time.

@@ -84,6 +84,8 @@ type State struct {
 	LastError string `json:"lastError,omitempty"`
 	// Triggered carries a trigger that arrived just before continue-as-new.
 	Triggered bool `json:"triggered,omitempty"`
+	// Triggers are the ids of the last trigger signals applied (workflows.Signals.Triggers).
+	Triggers []string `json:"triggers,omitempty"`
 }
 
 // SnapshotInput asks for one snapshot; ID and Time come from the workflow's clock, so a retry

@@ -27,6 +27,7 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 		b.state = *in.State
 		b.triggered, b.state.Triggered = b.state.Triggered, false
 	}
+	b.sig.Triggers = &b.state.Triggers
 	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshotStatus(), nil }); err != nil {
 		return err
 	}

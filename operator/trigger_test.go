@@ -1,0 +1,87 @@
+package operator_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"arkive.io/arkive/api/status"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/operator"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// #21 acceptance 5: a KafkaBackup in mode Once captures up to the high watermarks read at its
+// start and is Completed; the trigger annotation starts exactly one run per value and is
+// removed; a value used before starts none.
+func TestOnceModeAndTriggerAnnotation(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	bootstrap := testenv.Kafka(t)
+	ns := b.namespace(t)
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaCluster{ObjectMeta: objMeta(ns, "kafka"), Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}))
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.Storage{ObjectMeta: objMeta(ns, "files"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}))
+	topic := fmt.Sprintf("op-once-%d", time.Now().UnixNano())
+	produce(t, bootstrap, topic, 2, 300)
+
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaBackup{ObjectMeta: objMeta(ns, "oneshot"), Spec: arkivev1.KafkaBackupSpec{Source: "kafka", Sink: "files",
+		Mode: arkivev1.ModeOnce, Streams: []arkivev1.BackupStream{{Topic: topic}}, DiscoveryInterval: &metav1.Duration{Duration: time.Second}}}))
+	id := workflows.WorkflowID("KafkaBackup", ns, "oneshot")
+	waitPhase(t, b, ns, "oneshot", arkivev1.KafkaBackupCompleted, "")
+	s := waitIdle(t, b, id, 1)
+	run := s.Runs[0]
+	require.Equal(t, status.RunSucceeded, run.Outcome)
+	require.Equal(t, int64(300), run.Records, "the run captured what the topic held at its start")
+	require.Equal(t, map[string]int64{topic + "/0": 150, topic + "/1": 150}, run.Upto, "up to the high watermarks read at its start")
+	require.Equal(t, int64(300), committed(s, topic))
+
+	// Records written after the run wait for a trigger: the annotation runs it once more, up to
+	// the new high watermarks, and goes away.
+	produce(t, bootstrap, topic, 2, 200)
+	annotate(t, b, ns, "oneshot", "t1")
+	s = waitIdle(t, b, id, 2)
+	require.Equal(t, int64(200), s.Runs[1].Records)
+	require.Equal(t, map[string]int64{topic + "/0": 250, topic + "/1": 250}, s.Runs[1].Upto)
+	require.Equal(t, int64(500), committed(s, topic))
+
+	// The same value again is acknowledged (removed) without a run; a new value runs once. The
+	// signals reach the workflow in this order, so had the repeat started a run, a fourth
+	// would follow the third.
+	annotate(t, b, ns, "oneshot", "t1")
+	annotate(t, b, ns, "oneshot", "t2")
+	s = waitIdle(t, b, id, 3)
+	require.Len(t, s.Runs, 3, "one run for t1, none for its repeat, one for t2")
+}
+
+// annotate sets the trigger annotation and waits until the operator has removed it.
+func annotate(t *testing.T, b *bed, ns, name, value string) {
+	t.Helper()
+	kb := b.backup(t, ns, name)
+	patch := client.MergeFrom(kb.DeepCopy())
+	kb.SetAnnotations(map[string]string{operator.TriggerAnnotation: value})
+	require.NoError(t, b.k8s.Patch(context.Background(), kb, patch))
+	eventually(t, time.Minute, "annotation "+value+" removed by the operator", func() (bool, string) {
+		kb := &arkivev1.KafkaBackup{}
+		require.NoError(t, b.k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, kb))
+		_, present := kb.Annotations[operator.TriggerAnnotation]
+		return !present, fmt.Sprint(kb.Annotations)
+	})
+}
+
+// waitIdle waits until the backup's workflow has finished runs runs and waits for a trigger.
+func waitIdle(t *testing.T, b *bed, id string, runs int) (s kafkabackup.Status) {
+	t.Helper()
+	eventually(t, time.Minute, fmt.Sprintf("%d runs, then waiting for a trigger", runs), func() (bool, string) {
+		s = workflowStatus(t, b.temporal, id)
+		return len(s.Runs) >= runs && s.Phase == status.Completed && s.Reason == status.WaitingForTrigger, fmt.Sprintf("%s %s %+v", s.Phase, s.Reason, s.Runs)
+	})
+	return s
+}
