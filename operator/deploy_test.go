@@ -40,9 +40,14 @@ func TestKustomizeAppliesOnTheAPIServer(t *testing.T) {
 	// namespace; then everything as a server-side dry run.
 	run("", "apply", "--server-side", "-k", "../deploy/crd")
 	run("", "create", "namespace", "arkive")
-	for _, dir := range []string{"../deploy/base", "../deploy/overlays/volume-storage"} {
+	both := "testdata/temporal-mtls-and-api-key" // both Temporal security components at once
+	wants := map[string][]string{
+		"../deploy/overlays/secure-temporal": {"ARKIVE_TEMPORAL_TLS_CA: /etc/arkive/temporal-mtls/ca.crt", "secretName: arkive-temporal-mtls"},
+		both:                                 {"ARKIVE_TEMPORAL_TLS_KEY", "ARKIVE_TEMPORAL_API_KEY: /etc/arkive/temporal-api-key/api-key", "secretName: arkive-temporal-api-key"},
+	}
+	for _, dir := range []string{"../deploy/base", "../deploy/overlays/volume-storage", "../deploy/overlays/secure-temporal", both} {
 		manifests := run("", "kustomize", dir)
-		for _, want := range []string{"kind: ClusterRole", "name: arkive-operator", "name: arkive-worker", "kind: CustomResourceDefinition", "ARKIVE_TEMPORAL_ADDRESS"} {
+		for _, want := range append([]string{"kind: ClusterRole", "name: arkive-operator", "name: arkive-worker", "kind: CustomResourceDefinition", "ARKIVE_TEMPORAL_ADDRESS"}, wants[dir]...) {
 			require.Contains(t, manifests, want, dir)
 		}
 		out := run(manifests, "apply", "--dry-run=server", "-f", "-")

@@ -78,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 // falls back to an environment variable.
 type temporalFlags struct {
 	address, namespace, taskQueue string
+	security                      temporalSecurity
 	// metrics, when set, receives the SDK's metrics (a worker with a metrics port).
 	metrics client.MetricsHandler
 }
@@ -86,11 +87,17 @@ func (t *temporalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.address, "temporal-address", envOr("ARKIVE_TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port (env ARKIVE_TEMPORAL_ADDRESS)")
 	fs.StringVar(&t.namespace, "temporal-namespace", envOr("ARKIVE_TEMPORAL_NAMESPACE", "default"), "Temporal namespace (env ARKIVE_TEMPORAL_NAMESPACE)")
 	fs.StringVar(&t.taskQueue, "task-queue", envOr("ARKIVE_TASK_QUEUE", workflows.DefaultTaskQueue), "task queue (env ARKIVE_TASK_QUEUE)")
+	t.security.register(fs)
 }
 
 func (t *temporalFlags) dial(stderr io.Writer) (client.Client, error) {
 	logger := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.Dial(client.Options{HostPort: t.address, Namespace: t.namespace, Logger: logger, MetricsHandler: t.metrics})
+	conn, creds, err := t.security.options()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(client.Options{HostPort: t.address, Namespace: t.namespace, Logger: logger, MetricsHandler: t.metrics,
+		ConnectionOptions: conn, Credentials: creds})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", t.address, err)
 	}
