@@ -3,12 +3,16 @@ package operator_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"arkive.io/arkive/api/status"
@@ -59,6 +63,52 @@ func TestOnceModeAndTriggerAnnotation(t *testing.T) {
 	annotate(t, b, ns, "oneshot", "t2")
 	s = waitIdle(t, b, id, 3)
 	require.Len(t, s.Runs, 3, "one run for t1, none for its repeat, one for t2")
+
+	// The resource says so at the top level, with Ready beside WorkflowReady and an event per
+	// run.
+	var kb *arkivev1.KafkaBackup
+	eventually(t, time.Minute, "the third run at the top of the status", func() (bool, string) {
+		kb = b.backup(t, ns, "oneshot")
+		return kb.Status.LastRunID == s.Runs[2].ID, kb.Status.LastRunID
+	})
+	require.Equal(t, status.RunSucceeded, kb.Status.LastRunOutcome)
+	require.Equal(t, int64(0), *kb.Status.LastRunRecords, "nothing new since the second run")
+	ready := meta.FindStatusCondition(kb.Status.Conditions, arkivev1.ConditionReady)
+	require.NotNil(t, ready)
+	require.Equal(t, metav1.ConditionTrue, ready.Status)
+	eventually(t, 30*time.Second, "a RunSucceeded event for every run", func() (bool, string) {
+		var events corev1.EventList
+		require.NoError(t, b.k8s.List(ctx, &events, client.InNamespace(ns)))
+		seen := map[string]bool{}
+		for _, e := range events.Items {
+			if e.Reason == "RunSucceeded" && e.InvolvedObject.Name == "oneshot" {
+				for _, r := range s.Runs {
+					if strings.Contains(e.Message, r.ID) {
+						seen[r.ID] = true
+					}
+				}
+			}
+		}
+		return len(seen) == 3, fmt.Sprint(seen)
+	})
+
+	// Paused: Ready is False, saying why.
+	kb = b.backup(t, ns, "oneshot")
+	kb.Spec.Enabled = ptr.To(false)
+	require.NoError(t, b.k8s.Update(ctx, kb))
+	eventually(t, time.Minute, "Ready False while paused", func() (bool, string) {
+		c := meta.FindStatusCondition(b.backup(t, ns, "oneshot").Status.Conditions, arkivev1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == arkivev1.ReasonPausedBySpec, fmt.Sprintf("%+v", c)
+	})
+
+	// A Scheduled backup shows the tick it waits for.
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaBackup{ObjectMeta: objMeta(ns, "yearly"), Spec: arkivev1.KafkaBackupSpec{Source: "kafka", Sink: "files",
+		Mode: arkivev1.ModeScheduled, Schedule: "@yearly", Streams: []arkivev1.BackupStream{{Topic: topic}}}}))
+	nextYear := time.Date(time.Now().UTC().Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)
+	eventually(t, time.Minute, "nextScheduledTime is the next new year", func() (bool, string) {
+		kb := b.backup(t, ns, "yearly")
+		return kb.Status.NextScheduledTime != nil && kb.Status.NextScheduledTime.Time.Equal(nextYear), fmt.Sprint(kb.Status.NextScheduledTime)
+	})
 }
 
 // annotate sets the trigger annotation and waits until the operator has removed it.

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	apistatus "arkive.io/arkive/api/status"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/kinds"
 	"arkive.io/arkive/workflows"
@@ -180,9 +181,12 @@ func (r *WorkReconciler) trigger(ctx, tctx context.Context, obj client.Object, i
 func (r *WorkReconciler) follow(ctx context.Context, state WorkflowState, res ctrl.Result, obj client.Object, before string) (ctrl.Result, error) {
 	k := r.kind
 	status := k.Status(obj)
-	var runBefore string
+	var runBefore, lastRunBefore, outcomeBefore string
 	if k.Warning != nil {
 		_, runBefore = k.Warning(obj)
+	}
+	if k.LastRun != nil {
+		lastRunBefore, outcomeBefore, _ = k.LastRun(obj)
 	}
 	if state == WorkflowRunning || (k.RunsOnce && state != WorkflowAbsent && status.WorkflowID != "") {
 		tctx, cancel := temporalContext(ctx)
@@ -203,6 +207,23 @@ func (r *WorkReconciler) follow(ctx context.Context, state WorkflowState, res ct
 	if k.Warning != nil {
 		if warning, run := k.Warning(obj); warning != "" && run != "" && run != runBefore {
 			r.events.Eventf(obj, nil, corev1.EventTypeWarning, "RunWarning", "Reconcile", "%s: %s", run, warning)
+		}
+	}
+	if k.LastRun != nil {
+		// An event for each run that ends, whatever its outcome (kubectl describe lists them).
+		if id, outcome, summary := k.LastRun(obj); id != "" && outcome != apistatus.RunRunning && (id != lastRunBefore || outcome != outcomeBefore) {
+			kind := corev1.EventTypeNormal
+			if outcome == apistatus.RunFailed {
+				kind = corev1.EventTypeWarning
+			}
+			r.events.Eventf(obj, nil, kind, "Run"+outcome, "Reconcile", "%s", summary)
+		}
+	}
+	if !k.RunsOnce {
+		// Ready follows WorkflowReady where no workflow status was mirrored (not started,
+		// invalid spec, Temporal unreachable); the mirror sets it otherwise.
+		if wr := meta.FindStatusCondition(status.Conditions, arkivev1.ConditionWorkflowReady); wr != nil && wr.Status != metav1.ConditionTrue {
+			kinds.SetReady(&status.Conditions, obj.GetGeneration(), false)
 		}
 	}
 	if now := k.Phase(obj); before != now && now != "" {

@@ -73,7 +73,10 @@ type RateLimit struct {
 
 // Condition types and reasons shared by every kind.
 const (
-	// ConditionReady is set on connection kinds from a cheap connectivity check.
+	// ConditionReady, in the Kubernetes convention: on connection kinds, the last connectivity
+	// check; on backups, True while the backup does its work (running, or waiting for its next
+	// run), False when paused, retrying, failed or not startable, Unknown when Temporal cannot
+	// be asked.
 	ConditionReady = "Ready"
 	// ConditionWorkflowReady reports on the resource's Temporal workflow.
 	ConditionWorkflowReady = "WorkflowReady"
@@ -90,6 +93,8 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonMissingReference: a resource or Secret the spec names does not exist (yet).
 	ReasonMissingReference = "MissingReference"
+	// ReasonRetrying: a backup's workflow retries a passing error (Ready is False meanwhile).
+	ReasonRetrying = "Retrying"
 	// ReasonPausedBySignal and ReasonPausedBySpec say what paused a running workflow.
 	ReasonPausedBySignal = status.PausedBySignal
 	ReasonPausedBySpec   = status.PausedBySpec
@@ -121,7 +126,9 @@ type WorkStatus struct {
 	// workflowID is the Temporal workflow id: arkive/<kind>/<namespace>/<name>.
 	// +optional
 	WorkflowID string `json:"workflowID,omitempty"`
-	// conditions include WorkflowReady.
+	// conditions: WorkflowReady says what the operator and Temporal know of the workflow; on
+	// backups, Ready (the Kubernetes convention) is True while the backup does its work and False
+	// (or Unknown) with the reason when it is paused, retrying, failed or not started.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

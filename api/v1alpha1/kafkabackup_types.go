@@ -156,7 +156,7 @@ type KafkaBackupSpec struct {
 	DiscoveryInterval *metav1.Duration `json:"discoveryInterval,omitempty"`
 	// retention bounds what is kept: maxAge drops data whose newest record is older (checked
 	// at most once per discoveryInterval in Continuous mode, after each run in Scheduled mode);
-	// keepLast (Scheduled mode only) keeps the data of that many successful runs.
+	// keepLast (Scheduled and Once modes) keeps the data of that many successful runs.
 	// +optional
 	Retention *Retention `json:"retention,omitempty"`
 	// rateLimit caps throughput.
@@ -214,9 +214,24 @@ type KafkaBackupStatus struct {
 	// lag is the number of records not yet backed up, summed over partitions.
 	// +optional
 	Lag *int64 `json:"lag,omitempty"`
-	// runs are the latest runs of a scheduled backup, newest last.
+	// runs are the latest runs of a Scheduled or Once backup, newest last.
 	// +optional
 	Runs []BackupRun `json:"runs,omitempty"`
+	// nextScheduledTime is the next cron tick of a Scheduled backup waiting for it.
+	// +optional
+	NextScheduledTime *metav1.Time `json:"nextScheduledTime,omitempty"`
+	// lastRunId is the id of the newest run (Scheduled or Once mode).
+	// +optional
+	LastRunID string `json:"lastRunId,omitempty"`
+	// lastRunOutcome is its outcome: Running, Succeeded, Failed or Paused.
+	// +optional
+	LastRunOutcome string `json:"lastRunOutcome,omitempty"`
+	// lastRunRecords is how many records it captured.
+	// +optional
+	LastRunRecords *int64 `json:"lastRunRecords,omitempty"`
+	// lastRunBytes is how many bytes of records it captured.
+	// +optional
+	LastRunBytes *int64 `json:"lastRunBytes,omitempty"`
 	// warnings such as data lost to source retention before it was backed up.
 	// +optional
 	Warnings []string `json:"warnings,omitempty"`
@@ -228,6 +243,9 @@ type KafkaBackupStatus struct {
 // +kubebuilder:resource:shortName=kb,categories=arkive
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Last Backup",type=date,JSONPath=`.status.lastBackupTime`
+// +kubebuilder:printcolumn:name="Lag",type=integer,JSONPath=`.status.lag`
+// +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextScheduledTime`
+// +kubebuilder:printcolumn:name="Last Run",type=string,JSONPath=`.status.lastRunOutcome`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type KafkaBackup struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -193,6 +193,7 @@ type ZooKeeperBackupStatus struct {
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes`
 // +kubebuilder:printcolumn:name="Consistency",type=string,JSONPath=`.status.consistency`
 // +kubebuilder:printcolumn:name="Last Backup",type=date,JSONPath=`.status.lastBackupTime`
+// +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextBackupTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ZooKeeperBackup struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -377,6 +377,20 @@ func (in *KafkaBackupStatus) DeepCopyInto(out *KafkaBackupStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.NextScheduledTime != nil {
+		in, out := &in.NextScheduledTime, &out.NextScheduledTime
+		*out = (*in).DeepCopy()
+	}
+	if in.LastRunRecords != nil {
+		in, out := &in.LastRunRecords, &out.LastRunRecords
+		*out = new(int64)
+		**out = **in
+	}
+	if in.LastRunBytes != nil {
+		in, out := &in.LastRunBytes, &out.LastRunBytes
+		*out = new(int64)
+		**out = **in
+	}
 	if in.Warnings != nil {
 		in, out := &in.Warnings, &out.Warnings
 		*out = make([]string, len(*in))

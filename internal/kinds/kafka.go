@@ -31,6 +31,17 @@ var kafkaBackup = work[*arkivev1.KafkaBackup, kafkabackup.Status]{
 	},
 	phase:  func(o *arkivev1.KafkaBackup) string { return string(o.Status.Phase) },
 	mirror: mirrorKafkaBackup,
+	lastRun: func(o *arkivev1.KafkaBackup) (string, string, string) {
+		st := &o.Status
+		if st.LastRunID == "" || st.LastRunRecords == nil || st.LastRunBytes == nil {
+			return st.LastRunID, st.LastRunOutcome, ""
+		}
+		summary := fmt.Sprintf("run %s %s: %d records, %d bytes", st.LastRunID, strings.ToLower(st.LastRunOutcome), *st.LastRunRecords, *st.LastRunBytes)
+		if st.LastRunOutcome == status.RunFailed && st.LastError != "" {
+			summary += ": " + st.LastError
+		}
+		return st.LastRunID, st.LastRunOutcome, summary
+	},
 }.entry()
 
 // mirrorKafkaBackup copies the workflow's status query into the resource's status.
@@ -68,6 +79,14 @@ func mirrorKafkaBackup(kb *arkivev1.KafkaBackup, s *kafkabackup.Status) {
 	}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: arkivev1.ConditionWorkflowReady, Status: cond, Reason: reason,
 		Message: message, ObservedGeneration: kb.Generation, LastTransitionTime: metav1.NewTime(time.Now())})
+	SetReady(&st.Conditions, kb.Generation, s.Reason == status.Retrying)
+	st.NextScheduledTime = nil
+	setTime(&st.NextScheduledTime, s.NextRun)
+	st.LastRunID, st.LastRunOutcome, st.LastRunRecords, st.LastRunBytes = "", "", nil, nil
+	if n := len(s.Runs); n > 0 {
+		last := s.Runs[n-1]
+		st.LastRunID, st.LastRunOutcome, st.LastRunRecords, st.LastRunBytes = last.ID, last.Outcome, &last.Records, &last.Bytes
+	}
 }
 
 var kafkaRestore = work[*arkivev1.KafkaRestore, kafkarestore.Status]{

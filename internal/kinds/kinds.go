@@ -60,6 +60,9 @@ type Work struct {
 	// Warning (optional) is the warning the resource's status shows, and the run it belongs
 	// to: the operator sends a Warning event for each new run that has one.
 	Warning func(Object) (warning, run string)
+	// LastRun (optional) is the newest run's id, its outcome, and a summary for people: the
+	// operator sends an event for each run that ends.
+	LastRun func(Object) (id, outcome, summary string)
 }
 
 // Connection is a connection kind: a resource that work resources name, whose Ready
@@ -178,6 +181,7 @@ type work[O Object, S any] struct {
 	// restore (restores only) is the resource's phase and whether it is a dry run.
 	restore func(O) (*arkivev1.RestorePhase, bool)
 	warning func(O) (string, string)
+	lastRun func(O) (string, string, string)
 }
 
 func (k work[O, S]) entry() *Work {
@@ -198,6 +202,9 @@ func (k work[O, S]) entry() *Work {
 	}
 	if k.warning != nil {
 		w.Warning = func(o Object) (string, string) { return k.warning(o.(O)) }
+	}
+	if k.lastRun != nil {
+		w.LastRun = func(o Object) (string, string, string) { return k.lastRun(o.(O)) }
 	}
 	if k.restore != nil {
 		w.Finished = func(o Object) bool {

@@ -15,6 +15,26 @@ func SetWorkflowReady(conds *[]metav1.Condition, generation int64, status metav1
 		Reason: reason, Message: message, ObservedGeneration: generation})
 }
 
+// SetReady sets a backup's Ready condition from its WorkflowReady condition: True while the
+// workflow runs and is neither paused nor retrying (retrying: it retries a passing error);
+// otherwise False or Unknown with WorkflowReady's reason and message.
+func SetReady(conds *[]metav1.Condition, generation int64, retrying bool) {
+	wr := meta.FindStatusCondition(*conds, arkivev1.ConditionWorkflowReady)
+	if wr == nil {
+		return
+	}
+	c := metav1.Condition{Type: arkivev1.ConditionReady, Status: wr.Status, Reason: wr.Reason, Message: wr.Message, ObservedGeneration: generation}
+	if c.Status == metav1.ConditionTrue {
+		switch {
+		case wr.Reason == arkivev1.ReasonPausedBySignal || wr.Reason == arkivev1.ReasonPausedBySpec:
+			c.Status = metav1.ConditionFalse
+		case retrying:
+			c.Status, c.Reason = metav1.ConditionFalse, arkivev1.ReasonRetrying
+		}
+	}
+	meta.SetStatusCondition(conds, c)
+}
+
 // setTime copies a workflow's time into a status field; a zero time leaves the field as it is.
 func setTime(dst **metav1.Time, t time.Time) {
 	if !t.IsZero() {

@@ -51,6 +51,7 @@ func mirrorResourceBackup(b *arkivev1.ResourceBackup, s *resourcebackup.Status) 
 		message = "workflow " + st.WorkflowID + " is taking its first snapshot"
 	}
 	SetWorkflowReady(&st.Conditions, b.Generation, cond, reason, message)
+	SetReady(&st.Conditions, b.Generation, s.Reason == resourcebackup.ReasonRetrying)
 }
 
 var resourceRestore = work[*arkivev1.ResourceRestore, resourcerestore.Status]{

@@ -54,6 +54,7 @@ func mirrorSchemaBackup(b *arkivev1.SchemaRegistryBackup, s *schemabackup.Status
 		message = "workflow " + st.WorkflowID + " is taking its first snapshot"
 	}
 	SetWorkflowReady(&st.Conditions, b.Generation, cond, reason, message)
+	SetReady(&st.Conditions, b.Generation, s.Reason == schemabackup.ReasonRetrying)
 }
 
 var schemaRestore = work[*arkivev1.SchemaRegistryRestore, schemarestore.Status]{

@@ -60,6 +60,7 @@ func mirrorZooKeeperBackup(b *arkivev1.ZooKeeperBackup, s *zookeeperbackup.Statu
 		message = "workflow " + st.WorkflowID + " is taking its first snapshot"
 	}
 	SetWorkflowReady(&st.Conditions, b.Generation, cond, reason, message)
+	SetReady(&st.Conditions, b.Generation, s.Reason == zookeeperbackup.ReasonRetrying)
 }
 
 var zookeeperRestore = work[*arkivev1.ZooKeeperRestore, zookeeperrestore.Status]{

@@ -101,10 +101,12 @@ type Status struct {
 	Partitions  []PartitionStatus `json:"partitions,omitempty"`
 	LastSuccess time.Time         `json:"lastSuccess,omitzero"`
 	CurrentRun  *archive.Run      `json:"currentRun,omitempty"`
-	Runs        []archive.Run     `json:"runs,omitempty"`
-	LastError   string            `json:"lastError,omitempty"`
-	Warnings    []string          `json:"warnings,omitempty"`
-	Generation  int64             `json:"generation,omitempty"`
+	// NextRun is the cron tick a Scheduled backup waits for (zero while running or unscheduled).
+	NextRun    time.Time     `json:"nextRun,omitzero"`
+	Runs       []archive.Run `json:"runs,omitempty"`
+	LastError  string        `json:"lastError,omitempty"`
+	Warnings   []string      `json:"warnings,omitempty"`
+	Generation int64         `json:"generation,omitempty"`
 }
 
 // PartitionStatus is one partition's committed offset and how far the source is ahead.
@@ -581,7 +583,9 @@ func (b *backup) scheduled(ctx workflow.Context) error {
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(timer, func(workflow.Future) { fired = true })
 		b.sig.Add(ctx, sel, nil)
+		b.status.NextRun = next
 		sel.Select(ctx)
+		b.status.NextRun = time.Time{}
 		cancelTimer()
 		if !fired && !b.triggered {
 			return nil // paused, resumed or updated: the main loop decides again
