@@ -118,6 +118,14 @@ func (b *bed) namespace(t *testing.T) string {
 	return ns
 }
 
+// kafkaAndFiles creates the KafkaCluster "kafka" (the real broker) and the volume Storage
+// "files" (a temporary folder) that the tests' backups name.
+func (b *bed) kafkaAndFiles(t *testing.T, ns, bootstrap string) {
+	ctx := context.Background()
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaCluster{ObjectMeta: objMeta(ns, "kafka"), Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}))
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.Storage{ObjectMeta: objMeta(ns, "files"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}))
+}
+
 func objMeta(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
 
 // eventually polls cond every 100 ms for up to d; the polling interval is not synchronisation.
@@ -162,8 +170,7 @@ func TestKafkaBackupLifecycle(t *testing.T) {
 	ctx := context.Background()
 	bootstrap := testenv.Kafka(t)
 	ns := b.namespace(t)
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaCluster{ObjectMeta: objMeta(ns, "kafka"), Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}))
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.Storage{ObjectMeta: objMeta(ns, "files"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}))
+	b.kafkaAndFiles(t, ns, bootstrap)
 
 	created := time.Now()
 	kb := &arkivev1.KafkaBackup{ObjectMeta: objMeta(ns, "orders"), Spec: arkivev1.KafkaBackupSpec{Source: "kafka", Sink: "files",
@@ -297,8 +304,7 @@ func TestOperatorRestartAndTerminatedWorkflow(t *testing.T) {
 	ctx := context.Background()
 	bootstrap := testenv.Kafka(t)
 	ns := b.namespace(t)
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaCluster{ObjectMeta: objMeta(ns, "kafka"), Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}))
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.Storage{ObjectMeta: objMeta(ns, "files"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}))
+	b.kafkaAndFiles(t, ns, bootstrap)
 	topic := fmt.Sprintf("op-r-%d", time.Now().UnixNano())
 	produce(t, bootstrap, topic, 1, 200)
 	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaBackup{ObjectMeta: objMeta(ns, "keep"), Spec: arkivev1.KafkaBackupSpec{Source: "kafka", Sink: "files",

@@ -31,8 +31,7 @@ func TestOnceModeAndTriggerAnnotation(t *testing.T) {
 	ctx := context.Background()
 	bootstrap := testenv.Kafka(t)
 	ns := b.namespace(t)
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaCluster{ObjectMeta: objMeta(ns, "kafka"), Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}}))
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.Storage{ObjectMeta: objMeta(ns, "files"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}}))
+	b.kafkaAndFiles(t, ns, bootstrap)
 	topic := fmt.Sprintf("op-once-%d", time.Now().UnixNano())
 	produce(t, bootstrap, topic, 2, 300)
 

@@ -97,11 +97,8 @@ func benchBackupZstd3(b *testing.B, partitions int32) {
 	b.ReportMetric(mibps(backup), "backup-MiB/s")
 	b.ReportMetric(mibps(bare), "bare-MiB/s")
 	b.ReportMetric(bare.Seconds()/backup.Seconds(), "x-bare-consume-zstd3")
-	b.ReportMetric((workerCPU+brokerCPU)/gib, "core-s-per-gib")
-	b.ReportMetric(workerCPU/gib, "worker-core-s-per-gib")
-	b.ReportMetric(brokerCPU/gib, "broker-core-s-per-gib")
+	reportCPU(b, gib, workerCPU, brokerCPU, bareBrokerCPU)
 	b.ReportMetric((bareCPU+bareBrokerCPU)/gib, "bare-core-s-per-gib")
-	b.ReportMetric(bareBrokerCPU/gib, "bare-broker-core-s-per-gib")
 	b.ReportMetric(rss, "peak-rss-MiB")
 	b.ReportMetric(float64(stored)/float64(m.bytes), "stored-per-byte")
 	if baseline.bin != "" {
@@ -151,11 +148,17 @@ func benchRestoreZstd3(b *testing.B, partitions int32) {
 	b.ReportMetric(mibps(restore), "restore-MiB/s")
 	b.ReportMetric(mibps(bare), "bare-MiB/s")
 	b.ReportMetric(bare.Seconds()/restore.Seconds(), "x-bare-producer")
-	b.ReportMetric((workerCPU+brokerCPU)/gib, "core-s-per-gib")
-	b.ReportMetric(workerCPU/gib, "worker-core-s-per-gib")
-	b.ReportMetric(brokerCPU/gib, "broker-core-s-per-gib")
-	b.ReportMetric(bareBrokerCPU/gib, "bare-broker-core-s-per-gib")
+	reportCPU(b, gib, workerCPU, brokerCPU, bareBrokerCPU)
 	b.ReportMetric(rss, "peak-rss-MiB")
+}
+
+// reportCPU reports CPU seconds per GiB: the worker's and the broker's together and each, and
+// the broker's while the bare side ran.
+func reportCPU(b *testing.B, gib, worker, broker, bareBroker float64) {
+	b.ReportMetric((worker+broker)/gib, "core-s-per-gib")
+	b.ReportMetric(worker/gib, "worker-core-s-per-gib")
+	b.ReportMetric(broker/gib, "broker-core-s-per-gib")
+	b.ReportMetric(bareBroker/gib, "bare-broker-core-s-per-gib")
 }
 
 func brokerPID(b *testing.B) int {

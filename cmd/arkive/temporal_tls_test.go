@@ -100,13 +100,13 @@ func TestTemporalTLSAndAPIKey(t *testing.T) {
 	require.Equal(t, 2, signals(t, c, id, workflows.SignalTrigger), "no signal without the certificate or the key")
 
 	// Flags that cannot work are said before any connection.
-	for args, want := range map[string][]string{
-		"--temporal-tls-cert and --temporal-tls-key: give both": {"--temporal-tls-cert", pki.cert},
-		"--temporal-api-key: stat " + filepath.Join(dir, "absent"): {"--temporal-api-key", filepath.Join(dir, "absent")},
+	for want, args := range map[string][]string{
+		"--temporal-tls-cert and --temporal-tls-key: give both":       {"--temporal-tls-cert", pki.cert},
+		"--temporal-api-key: stat " + filepath.Join(dir, "absent"):    {"--temporal-api-key", filepath.Join(dir, "absent")},
 		"--temporal-tls-ca: " + pki.key + " holds no PEM certificate": {"--temporal-tls-ca", pki.key},
 	} {
-		_, _, err := runCLI(append([]string{"trigger", "kb/" + name, "-n", "team-a", "--temporal-address", proxy.addr}, want...)...)
-		require.ErrorContains(t, err, args)
+		_, _, err := runCLI(append([]string{"trigger", "kb/" + name, "-n", "team-a", "--temporal-address", proxy.addr}, args...)...)
+		require.ErrorContains(t, err, want)
 	}
 }
 
