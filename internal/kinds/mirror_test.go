@@ -76,3 +76,17 @@ func TestKafkaBackupStatusTopLevel(t *testing.T) {
 	require.Nil(t, kb.Status.NextScheduledTime, "no tick while running")
 	require.Empty(t, kb.Status.LastRunID)
 }
+
+// A snapshot kind's stored snapshot is a run that succeeded, for its event.
+func TestSnapshotKindsLastRun(t *testing.T) {
+	rb := &arkivev1.ResourceBackup{}
+	rb.Status.LastSnapshot, rb.Status.Objects = "snap-7", 12
+	id, outcome, summary := resourceBackup.LastRun(rb)
+	require.Equal(t, []string{"snap-7", status.RunSucceeded, "snapshot snap-7 stored: 12 objects"}, []string{id, outcome, summary})
+	zb := &arkivev1.ZooKeeperBackup{}
+	zb.Status.LastSnapshot, zb.Status.Nodes, zb.Status.Consistency = "z-1", 40, "consistent"
+	_, _, summary = zookeeperBackup.LastRun(zb)
+	require.Equal(t, "snapshot z-1 stored: 40 nodes, consistent", summary)
+	id, _, _ = schemaBackup.LastRun(&arkivev1.SchemaRegistryBackup{})
+	require.Empty(t, id, "no snapshot yet: no run")
+}

@@ -5,6 +5,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"arkive.io/arkive/api/status"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/workflows/resourcebackup"
@@ -26,7 +27,19 @@ var resourceBackup = work[*arkivev1.ResourceBackup, resourcebackup.Status]{
 	mirror: mirrorResourceBackup,
 	// Secrets stored without encryption (allowUnencryptedSecrets): a Warning event per snapshot.
 	warning: func(o *arkivev1.ResourceBackup) (string, string) { return o.Status.Warning, o.Status.LastSnapshot },
+	lastRun: func(o *arkivev1.ResourceBackup) (string, string, string) {
+		return snapshotRun(o.Status.LastSnapshot, fmt.Sprintf("%d objects", o.Status.Objects))
+	},
 }.entry()
+
+// snapshotRun is a snapshot kind's newest run for its event: each stored snapshot is a run that
+// succeeded (a failed one stores nothing; its phase turns Error, which has an event of its own).
+func snapshotRun(id, what string) (string, string, string) {
+	if id == "" {
+		return "", "", ""
+	}
+	return id, status.RunSucceeded, fmt.Sprintf("snapshot %s stored: %s", id, what)
+}
 
 func mirrorResourceBackup(b *arkivev1.ResourceBackup, s *resourcebackup.Status) {
 	st := &b.Status

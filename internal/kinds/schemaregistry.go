@@ -27,6 +27,9 @@ var schemaBackup = work[*arkivev1.SchemaRegistryBackup, schemabackup.Status]{
 	},
 	phase:  func(o *arkivev1.SchemaRegistryBackup) string { return string(o.Status.Phase) },
 	mirror: mirrorSchemaBackup,
+	lastRun: func(o *arkivev1.SchemaRegistryBackup) (string, string, string) {
+		return snapshotRun(o.Status.LastSnapshot, fmt.Sprintf("%d snapshots kept", o.Status.Snapshots))
+	},
 }.entry()
 
 // mirrorSchemaBackup copies the status query into the resource. WorkflowReady follows the

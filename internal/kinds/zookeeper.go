@@ -26,6 +26,9 @@ var zookeeperBackup = work[*arkivev1.ZooKeeperBackup, zookeeperbackup.Status]{
 	mirror: mirrorZooKeeperBackup,
 	// Fuzzy snapshots and ephemeral nodes left out: a Warning event per snapshot.
 	warning: func(o *arkivev1.ZooKeeperBackup) (string, string) { return o.Status.Warning, o.Status.LastSnapshot },
+	lastRun: func(o *arkivev1.ZooKeeperBackup) (string, string, string) {
+		return snapshotRun(o.Status.LastSnapshot, fmt.Sprintf("%d nodes, %s", o.Status.Nodes, OrNone(o.Status.Consistency)))
+	},
 }.entry()
 
 func zxid(z int64) string { return fmt.Sprintf("%#x", z) }
