@@ -58,12 +58,20 @@ func (w *workerFlags) withMetrics() {
 	}
 }
 
-func (w *workerFlags) options() (worker.Options, error) {
+// validate checks the flags that need no I/O.
+func (w *workerFlags) validate() error {
 	if w.pprof && w.metricsPort <= 0 {
-		return worker.Options{}, errors.New("--pprof: the profiler is served on the metrics port; set --metrics-port too")
+		return errors.New("--pprof: the profiler is served on the metrics port; set --metrics-port too")
 	}
 	if w.restoreMiB < 8 {
-		return worker.Options{}, fmt.Errorf("--restore-memory-mib: %d is below the 8 MiB a restore stream needs", w.restoreMiB)
+		return fmt.Errorf("--restore-memory-mib: %d is below the 8 MiB a restore stream needs", w.restoreMiB)
+	}
+	return nil
+}
+
+func (w *workerFlags) options() (worker.Options, error) {
+	if err := w.validate(); err != nil {
+		return worker.Options{}, err
 	}
 	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20}
 	switch {
@@ -115,7 +123,7 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
-	if _, err := f.options(); err != nil {
+	if err := f.validate(); err != nil {
 		return err // before dialling Temporal: a bad flag is said at once
 	}
 	f.withMetrics()
