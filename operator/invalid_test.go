@@ -55,8 +55,6 @@ func TestInvalidSpecIsNotRetried(t *testing.T) {
 	after := reconciles(t, "kafkabackup")
 	require.LessOrEqual(t, after-before, 1.0, "reconciles of an unworkable spec within 3 s")
 
-	kb = b.backup(t, ns, "bad")
-	kb.Spec.Schedule = "@yearly"
-	require.NoError(t, b.k8s.Update(ctx, kb))
+	edit(t, b, kb, func(kb *arkivev1.KafkaBackup) { kb.Spec.Schedule = "@yearly" })
 	waitPhase(t, b, ns, "bad", arkivev1.KafkaBackupReady, arkivev1.ReasonRunning)
 }

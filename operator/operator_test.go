@@ -29,6 +29,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -140,6 +141,20 @@ func (b *bed) backup(t *testing.T, ns, name string) *arkivev1.KafkaBackup {
 	return kb
 }
 
+// edit applies change to the stored object and updates it, reading it again when the
+// operator's own status write got in between (a status update moves resourceVersion too).
+func edit[T client.Object](t *testing.T, b *bed, obj T, change func(T)) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := b.k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		change(obj)
+		return b.k8s.Update(ctx, obj)
+	}))
+}
+
 func waitPhase(t *testing.T, b *bed, ns, name string, phase arkivev1.KafkaBackupPhase, reason string) *arkivev1.KafkaBackup {
 	t.Helper()
 	var kb *arkivev1.KafkaBackup
@@ -186,9 +201,7 @@ func TestKafkaBackupLifecycle(t *testing.T) {
 
 	// A stream whose topic does not exist yet: Ready. Then the topic: Streaming.
 	topicA := fmt.Sprintf("op-a-%d", time.Now().UnixNano())
-	kb = b.backup(t, ns, "orders")
-	kb.Spec.Streams = []arkivev1.BackupStream{{Topic: topicA}}
-	require.NoError(t, b.k8s.Update(ctx, kb))
+	edit(t, b, kb, func(kb *arkivev1.KafkaBackup) { kb.Spec.Streams = []arkivev1.BackupStream{{Topic: topicA}} })
 	waitPhase(t, b, ns, "orders", arkivev1.KafkaBackupReady, "")
 	produce(t, bootstrap, topicA, 2, 500)
 	kb = waitPhase(t, b, ns, "orders", arkivev1.KafkaBackupStreaming, arkivev1.ReasonRunning)
@@ -211,9 +224,9 @@ func TestKafkaBackupLifecycle(t *testing.T) {
 	// Adding a stream reaches the running workflow: same run, topic A's offsets kept.
 	topicB := fmt.Sprintf("op-b-%d", time.Now().UnixNano())
 	produce(t, bootstrap, topicB, 1, 300)
-	kb = b.backup(t, ns, "orders")
-	kb.Spec.Streams = append(kb.Spec.Streams, arkivev1.BackupStream{Topic: topicB})
-	require.NoError(t, b.k8s.Update(ctx, kb))
+	edit(t, b, kb, func(kb *arkivev1.KafkaBackup) {
+		kb.Spec.Streams = append(kb.Spec.Streams, arkivev1.BackupStream{Topic: topicB})
+	})
 	eventually(t, time.Minute, "topic B backed up by the same workflow", func() (bool, string) {
 		s := workflowStatus(t, b.temporal, id)
 		return committed(s, topicB) == 300 && committed(s, topicA) == 500, fmt.Sprintf("%+v", s.Partitions)
@@ -222,9 +235,7 @@ func TestKafkaBackupLifecycle(t *testing.T) {
 	require.Len(t, workflowStatus(t, b.temporal, id).Partitions, segmentsA+1)
 
 	// enabled: false pauses: phase Paused (by spec) and no capture activity runs.
-	kb = b.backup(t, ns, "orders")
-	kb.Spec.Enabled = ptr.To(false)
-	require.NoError(t, b.k8s.Update(ctx, kb))
+	edit(t, b, kb, func(kb *arkivev1.KafkaBackup) { kb.Spec.Enabled = ptr.To(false) })
 	waitPhase(t, b, ns, "orders", arkivev1.KafkaBackupPaused, arkivev1.ReasonPausedBySpec)
 	eventually(t, 30*time.Second, "no capture running while paused", func() (bool, string) {
 		resp, err := b.temporal.DescribeWorkflowExecution(ctx, id, "")

@@ -42,9 +42,7 @@ func TestResourceBackupSecretsNeedEncryption(t *testing.T) {
 	id := workflows.WorkflowID("ResourceBackup", ns, "secrets")
 	require.Nil(t, describeOrNil(b.temporal, id), "no workflow runs for a refused backup")
 
-	rb = get()
-	rb.Spec.AllowUnencryptedSecrets = true
-	require.NoError(t, b.k8s.Update(ctx, rb))
+	edit(t, b, rb, func(rb *arkivev1.ResourceBackup) { rb.Spec.AllowUnencryptedSecrets = true })
 	eventually(t, time.Minute, "a snapshot with the warning", func() (bool, string) {
 		st := get().Status
 		return st.LastSnapshot != "" && strings.Contains(st.Warning, "Secrets are stored without encryption"), fmt.Sprintf("%+v", st)

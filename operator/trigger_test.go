@@ -92,9 +92,7 @@ func TestOnceModeAndTriggerAnnotation(t *testing.T) {
 	})
 
 	// Paused: Ready is False, saying why.
-	kb = b.backup(t, ns, "oneshot")
-	kb.Spec.Enabled = ptr.To(false)
-	require.NoError(t, b.k8s.Update(ctx, kb))
+	edit(t, b, kb, func(kb *arkivev1.KafkaBackup) { kb.Spec.Enabled = ptr.To(false) })
 	eventually(t, time.Minute, "Ready False while paused", func() (bool, string) {
 		c := meta.FindStatusCondition(b.backup(t, ns, "oneshot").Status.Conditions, arkivev1.ConditionReady)
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == arkivev1.ReasonPausedBySpec, fmt.Sprintf("%+v", c)

@@ -237,11 +237,19 @@ func TestEveryKindHasEveryPiece(t *testing.T) {
 
 			// The CLI, by kind, plural and short name.
 			tf := []string{"-n", nsRun, "--temporal-address", addr, "--task-queue", queue}
-			out, _, err := runCLI(append([]string{"status", strings.ToLower(k.Kind) + "/" + u.GetName(), "-o", "json"}, tf...)...)
-			require.NoError(t, err, "arkive status %s", k.Kind)
-			var st map[string]any
-			require.NoError(t, json.Unmarshal([]byte(out), &st), "arkive status -o json %s prints the status query and nothing else: %s", k.Kind, out)
-			require.Contains(t, st, "phase", "arkive status %s", k.Kind)
+			// Every sample's workflow started at once on one workflow worker: under the suite's
+			// load its first task can take longer than status waits for an answer (10 s), and
+			// status then prints what Temporal knows instead. So ask again until it answers.
+			testenv.Eventually(t, time.Minute, "arkive status "+k.Kind+" prints the status query", func() (bool, string) {
+				out, errOut, err := runCLI(append([]string{"status", strings.ToLower(k.Kind) + "/" + u.GetName(), "-o", "json"}, tf...)...)
+				if err != nil {
+					return false, err.Error() + ": " + errOut
+				}
+				var st map[string]any
+				require.NoError(t, json.Unmarshal([]byte(out), &st), "arkive status -o json %s prints JSON and nothing else: %s", k.Kind, out)
+				_, answered := st["phase"]
+				return answered, out
+			})
 			for _, sig := range []struct{ signal, kind string }{{"pause", k.Plural}, {"resume", k.Short}, {"trigger", k.Kind}} {
 				out, _, err := runCLI(append([]string{sig.signal, sig.kind + "/" + u.GetName()}, tf...)...)
 				if sig.signal == "trigger" && k.RunsOnce {
