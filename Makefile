@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/arkive
 BIN := $(CACHE)/bin
 
-.PHONY: hooks demo docs all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
+.PHONY: hooks demo docs monitoring all build generate manifests verify-generated lint test bench fuzz tools servers-start servers-stop
 
 all: build
 
@@ -63,6 +63,10 @@ bench:
 # Resource pages in docs/resources, from the CRDs and deploy/samples.
 docs:
 	go run ./hack/crddocs
+
+# Alert rules, PrometheusRule and Grafana dashboard in deploy/monitoring, from internal/monitoring.
+monitoring:
+	go run ./hack/monitoring
 
 fuzz:
 	go test ./internal/archive -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s

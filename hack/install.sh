@@ -22,6 +22,7 @@ install_debian() {
   apt_ensure openssl openssl
   apt_ensure etcd etcd-server
   apt_ensure kubectl kubectl
+  apt_ensure promtool prometheus
 }
 
 install_tools() {

@@ -45,13 +45,16 @@ wait_port() {
   done
 }
 
+# Arkive's search attributes (workflows/visibility.go) are registered at start.
 start_temporal() {
   # A fresh database each start, as for Kafka: tests use ids of their own, and a file that grows
   # over many runs only slows the dev server's SQLite store.
   free_ports temporal ARKIVE_TEMPORAL_PORT
   alive temporal || [ -n "${ARKIVE_KEEP_DATA:-}" ] || rm -f "$ARKIVE_RUN/temporal.db"
   spawn temporal "$ARKIVE_BIN/temporal" server start-dev --ip 127.0.0.1 --port "$ARKIVE_TEMPORAL_PORT" \
-    --ui-port "$ARKIVE_TEMPORAL_UI_PORT" ${ARKIVE_TEMPORAL_HEADLESS---headless} --log-level warn --db-filename "$ARKIVE_RUN/temporal.db"
+    --ui-port "$ARKIVE_TEMPORAL_UI_PORT" ${ARKIVE_TEMPORAL_HEADLESS---headless} --log-level warn --db-filename "$ARKIVE_RUN/temporal.db" \
+    --search-attribute ArkiveKind=Keyword --search-attribute ArkiveNamespace=Keyword \
+    --search-attribute ArkiveResource=Keyword --search-attribute ArkivePhase=Keyword
   wait_port temporal "$ARKIVE_TEMPORAL_PORT"
 }
 
@@ -221,6 +224,8 @@ export ARKIVE_TEST_AZURITE=http://127.0.0.1:$ARKIVE_AZURITE_PORT/devstoreaccount
 export ARKIVE_TEST_GCS=http://127.0.0.1:$ARKIVE_GCS_PORT/storage/v1/
 export KUBEBUILDER_ASSETS=$ENVTEST_ASSETS
 export ARKIVE_TEST_KCAT=$(command -v kcat || true)
+export ARKIVE_TEST_PROMTOOL=$(command -v promtool || true)
+export ARKIVE_TEST_PROMETHEUS=$(command -v prometheus || true)
 export ARKIVE_TEST_TEMPORAL_CLI=$ARKIVE_BIN/temporal
 ENV
 }

@@ -3,6 +3,7 @@ package operator
 import (
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	tclient "go.temporal.io/sdk/client"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,6 +24,9 @@ type Options struct {
 	Interval time.Duration
 	// CheckInterval between connectivity checks of connection kinds (default 5 min).
 	CheckInterval time.Duration
+	// Metrics is where the resources' metrics are registered while this replica leads; nil
+	// means controller-runtime's registry, which the manager serves at /metrics.
+	Metrics prometheus.Registerer
 }
 
 func (o Options) interval() time.Duration {
@@ -46,4 +50,5 @@ type driver struct {
 	events eventRecorder
 	// apiReader reads around the cache, for what must not be watched (Secrets).
 	apiReader client.Reader
+	metrics   *resourceMetrics
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -39,6 +40,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/operator"
@@ -58,6 +60,9 @@ type bed struct {
 	scheme   *runtime.Scheme
 	stopOp   context.CancelFunc
 	opDone   chan struct{}
+	// workerMetrics and operatorMetrics are what the worker's and the operator's /metrics
+	// would serve.
+	workerMetrics, operatorMetrics *prometheus.Registry
 }
 
 func newBed(t *testing.T) *bed {
@@ -78,9 +83,12 @@ func newBed(t *testing.T) *bed {
 	require.NoError(t, err)
 	t.Cleanup(b.temporal.Close)
 	b.queue = fmt.Sprintf("operator-%d", time.Now().UnixNano())
+	b.workerMetrics, b.operatorMetrics = prometheus.NewRegistry(), prometheus.NewRegistry()
+	recorder, err := metrics.NewRecorder(b.workerMetrics, false)
+	require.NoError(t, err)
 	// Workers in a cluster read Kubernetes Secrets (secrets.Kube); here a map holds the one
 	// value the tests use.
-	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Kube: b.cfg, Secrets: func(string) secrets.Resolver {
+	w := worker.New(b.temporal, worker.Options{TaskQueue: b.queue, Kube: b.cfg, Metrics: recorder, Secrets: func(string) secrets.Resolver {
 		return secrets.Map{"backup-key#key": testKey, "sr-creds#username": "svc", "sr-creds#password": registryPassword,
 			"bad-creds#username": "svc", "bad-creds#password": "not-the-password"}
 	}})
@@ -97,7 +105,8 @@ func (b *bed) startOperator(t *testing.T) {
 	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{Scheme: b.scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
 	require.NoError(t, err)
-	require.NoError(t, operator.Setup(mgr, operator.Options{Temporal: b.temporal, TaskQueue: b.queue, Interval: 300 * time.Millisecond, CheckInterval: time.Minute}))
+	require.NoError(t, operator.Setup(mgr, operator.Options{Temporal: b.temporal, TaskQueue: b.queue, Interval: 300 * time.Millisecond, CheckInterval: time.Minute,
+		Metrics: b.operatorMetrics}))
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stopOp, b.opDone = cancel, make(chan struct{})
 	go func() { defer close(b.opDone); _ = mgr.Start(ctx) }()

@@ -217,6 +217,7 @@ func (r *WorkReconciler) follow(ctx context.Context, state WorkflowState, res ct
 				kind = corev1.EventTypeWarning
 			}
 			r.events.Eventf(obj, nil, kind, "Run"+outcome, "Reconcile", "%s", summary)
+			r.metrics.ran(k, obj, outcome)
 		}
 	}
 	if !k.RunsOnce {

@@ -1,11 +1,13 @@
 package worker
 
 import (
+	"context"
 	"os"
 	"runtime/debug"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"k8s.io/client-go/rest"
@@ -15,6 +17,7 @@ import (
 	"arkive.io/arkive/activities/schemaregistry"
 	"arkive.io/arkive/activities/storage"
 	"arkive.io/arkive/activities/zookeeper"
+	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/check"
@@ -42,6 +45,8 @@ type Options struct {
 	RestoreMemory int64
 	// MaxConcurrentActivities bounds parallel activities; 0 means the SDK default.
 	MaxConcurrentActivities int
+	// Metrics (optional) receives the domain metrics of every activity the worker runs.
+	Metrics *metrics.Recorder
 	// Kube reaches the cluster whose objects ResourceBackup and ResourceRestore read and
 	// write; nil: those kinds fail with a message saying the worker has no Kubernetes access.
 	Kube *rest.Config
@@ -112,7 +117,14 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = workflows.DefaultTaskQueue
 	}
-	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities})
+	wo := sdkworker.Options{MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities}
+	if opts.Metrics != nil {
+		// Activities find the recorder in their context; the interceptor counts failures.
+		wo.BackgroundActivityContext = metrics.WithRecorder(context.Background(), opts.Metrics)
+		wo.Interceptors = []interceptor.WorkerInterceptor{opts.Metrics.Interceptor()}
+		opts.Metrics.Polling(opts.TaskQueue)
+	}
+	w := sdkworker.New(c, opts.TaskQueue, wo)
 	Register(w, opts)
 	return w
 }

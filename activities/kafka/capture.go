@@ -21,6 +21,7 @@ import (
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/workflows/kafkabackup"
 )
 
@@ -396,7 +397,7 @@ func (c *capture) roll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if adopted, err := c.store.Adopt(s.file, key); adopted || err != nil {
+	if adopted, err := c.store.Adopt(ctx, s.file, key); adopted || err != nil {
 		if err != nil {
 			return classify(err)
 		}
@@ -440,6 +441,8 @@ func (c *capture) recordSegment(ctx context.Context, s *openSegment, footer arch
 		}
 	}
 	c.durable.Next = s.last + 1
+	metrics.Moved(ctx, metrics.Captured, footer.Count, footer.PayloadBytes)
+	metrics.PartitionLag(ctx, c.in.Topic, c.in.Partition, max(0, c.result.HighWatermark-c.durable.Next))
 	c.heartbeat(ctx, c.durable)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/catalog"
+	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -286,8 +287,14 @@ func (r *restorer) close() {
 func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 	stop := make(chan struct{})
 	beating := make(chan struct{})
-	go func() { defer close(beating); r.heartbeat(ctx, stop) }()
-	defer func() { close(stop); <-beating }() // no heartbeat after the activity returned
+	start := r.snapshot() // a retried attempt starts from its checkpoint: counted before
+	counted := &start
+	go func() { defer close(beating); r.heartbeat(ctx, stop, counted) }()
+	defer func() {
+		close(stop)
+		<-beating // no heartbeat after the activity returned
+		r.count(ctx, r.snapshot(), counted)
+	}()
 
 	err := r.stream(ctx)
 	var damaged *damageError
@@ -818,13 +825,21 @@ func (r *restorer) snapshot() kafkarestore.Progress {
 	return p
 }
 
-func (r *restorer) heartbeat(ctx context.Context, stop <-chan struct{}) {
+// count adds the records acknowledged since counted to the worker's metrics.
+func (r *restorer) count(ctx context.Context, now kafkarestore.Progress, counted *kafkarestore.Progress) {
+	metrics.Moved(ctx, metrics.Restored, now.Records-counted.Records, now.Bytes-counted.Bytes)
+	counted.Records, counted.Bytes = now.Records, now.Bytes
+}
+
+func (r *restorer) heartbeat(ctx context.Context, stop <-chan struct{}, counted *kafkarestore.Progress) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			activity.RecordHeartbeat(ctx, r.snapshot())
+			p := r.snapshot()
+			activity.RecordHeartbeat(ctx, p)
+			r.count(ctx, p, counted)
 		case <-stop:
 			return
 		case <-ctx.Done():

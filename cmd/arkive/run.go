@@ -168,7 +168,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%s: the file holds no %s", file, kinds.KindNames(kinds.Works, "or"))
 	}
 	if !noWorker {
-		f.withMetrics()
+		if err := f.withMetrics(); err != nil {
+			return err
+		}
 	}
 	c, err := f.dial(stderr)
 	if err != nil {

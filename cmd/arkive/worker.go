@@ -31,18 +31,22 @@ type workerFlags struct {
 	temporalFlags
 	concurrency int
 	metricsPort int
-	pprof       bool
-	secretsDir  string
-	kubeSecrets bool
-	kubeconfig  string
-	spoolDir    string
-	restoreMiB  int
+	// perPartition adds the per-partition lag gauge; recorder holds the domain metrics.
+	perPartition bool
+	recorder     *metrics.Recorder
+	pprof        bool
+	secretsDir   string
+	kubeSecrets  bool
+	kubeconfig   string
+	spoolDir     string
+	restoreMiB   int
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
 	w.temporalFlags.register(fs)
 	fs.IntVar(&w.concurrency, "concurrency", envInt("ARKIVE_CONCURRENCY", 0), "max concurrent activities, 0 for the SDK default (env ARKIVE_CONCURRENCY)")
 	fs.IntVar(&w.metricsPort, "metrics-port", envInt("ARKIVE_METRICS_PORT", 0), "serve /metrics and /healthz on this port, 0 for off (env ARKIVE_METRICS_PORT)")
+	fs.BoolVar(&w.perPartition, "metrics-per-partition", envOr("ARKIVE_METRICS_PER_PARTITION", "") == "true", "also export arkive_partition_lag_records, one series per partition this worker captures: off by default, since a backup of thousands of partitions makes as many series (env ARKIVE_METRICS_PER_PARTITION=true)")
 	fs.BoolVar(&w.pprof, "pprof", envOr("ARKIVE_PPROF", "") == "true", "also serve Go's profiler at /debug/pprof/ on the metrics port, to find where a worker spends its CPU (env ARKIVE_PPROF=true)")
 	fs.StringVar(&w.secretsDir, "secrets-dir", envOr("ARKIVE_SECRETS_DIR", ""), "read Secret references from files DIR/<secret>/<key> (env ARKIVE_SECRETS_DIR)")
 	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
@@ -51,17 +55,25 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
 }
 
-// withMetrics sends the Temporal SDK's metrics to the /metrics endpoint when there is one.
-func (w *workerFlags) withMetrics() {
-	if w.metricsPort > 0 {
-		w.metrics = metrics.New(prometheus.DefaultRegisterer)
+// withMetrics sends the Temporal SDK's metrics and Arkive's own (docs/metrics.md) to the
+// /metrics endpoint when there is one.
+func (w *workerFlags) withMetrics() error {
+	if w.metricsPort <= 0 {
+		return nil
 	}
+	w.metrics = metrics.New(prometheus.DefaultRegisterer)
+	var err error
+	w.recorder, err = metrics.NewRecorder(prometheus.DefaultRegisterer, w.perPartition)
+	return err
 }
 
 // validate checks the flags that need no I/O.
 func (w *workerFlags) validate() error {
 	if w.pprof && w.metricsPort <= 0 {
 		return errors.New("--pprof: the profiler is served on the metrics port; set --metrics-port too")
+	}
+	if w.perPartition && w.metricsPort <= 0 {
+		return errors.New("--metrics-per-partition: metrics are served on the metrics port; set --metrics-port too")
 	}
 	if w.restoreMiB < 8 {
 		return fmt.Errorf("--restore-memory-mib: %d is below the 8 MiB a restore stream needs", w.restoreMiB)
@@ -73,7 +85,8 @@ func (w *workerFlags) options() (worker.Options, error) {
 	if err := w.validate(); err != nil {
 		return worker.Options{}, err
 	}
-	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20}
+	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20,
+		Metrics: w.recorder}
 	switch {
 	case w.kubeconfig != "":
 		cfg, err := clientcmd.BuildConfigFromFlags("", w.kubeconfig)
@@ -126,7 +139,9 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := f.validate(); err != nil {
 		return err // before dialling Temporal: a bad flag is said at once
 	}
-	f.withMetrics()
+	if err := f.withMetrics(); err != nil {
+		return err
+	}
 	c, err := f.dial(stderr)
 	if err != nil {
 		return err

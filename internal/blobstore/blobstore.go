@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
+
+	"arkive.io/arkive/internal/metrics"
 	"gocloud.dev/blob/azureblob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/gcsblob"
@@ -116,11 +118,15 @@ func (s *Store) CleanSpool(olderThan time.Duration) {
 // Adopt makes a complete local file in SpoolDir the object key, durably: fsync, rename into
 // place, fsync the folder. It reports false (and does nothing) when the store is not a
 // volume; then the caller uploads the bytes.
-func (s *Store) Adopt(f *os.File, key string) (bool, error) {
+func (s *Store) Adopt(ctx context.Context, f *os.File, key string) (bool, error) {
 	if s.dir == "" || filepath.Dir(f.Name()) != filepath.Join(s.dir, ".arkive-spool") {
 		return false, nil
 	}
 	if err := f.Sync(); err != nil {
+		return true, fmt.Errorf("adopt %s: %w", key, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
 		return true, fmt.Errorf("adopt %s: %w", key, err)
 	}
 	path := filepath.Join(s.dir, filepath.FromSlash(key))
@@ -130,7 +136,11 @@ func (s *Store) Adopt(f *os.File, key string) (bool, error) {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return true, fmt.Errorf("adopt %s: %w", key, err)
 	}
-	return true, s.Sync(key)
+	if err := s.Sync(key); err != nil {
+		return true, err
+	}
+	metrics.Stored(ctx, info.Size())
+	return true, nil
 }
 
 // OpenDir opens a folder as a bucket, creating it if needed. Writes go to a temporary file
@@ -183,9 +193,11 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 // Writer streams one object. Nothing is visible under its key until Close succeeds; a write
 // whose context is cancelled fails at Close and leaves the previous object, if any, in place.
 type Writer struct {
-	w     *blob.Writer
-	key   string
-	store *Store
+	w       *blob.Writer
+	key     string
+	store   *Store
+	ctx     context.Context
+	written int64
 }
 
 // NewWriter starts writing an object. It shadows blob.Bucket.NewWriter so that every write
@@ -195,11 +207,15 @@ func (s *Store) NewWriter(ctx context.Context, key string, opts *blob.WriterOpti
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", key, err)
 	}
-	return &Writer{w: w, key: key, store: s}, nil
+	return &Writer{w: w, key: key, store: s, ctx: ctx}, nil
 }
 
 // Write appends to the object.
-func (w *Writer) Write(p []byte) (int, error) { return w.w.Write(p) }
+func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.written += int64(n)
+	return n, err
+}
 
 // Close commits the object and, on volume storage, makes it durable.
 func (w *Writer) Close() (err error) {
@@ -214,7 +230,11 @@ func (w *Writer) Close() (err error) {
 	if err := w.w.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", w.key, err)
 	}
-	return w.store.Sync(w.key)
+	if err := w.store.Sync(w.key); err != nil {
+		return err
+	}
+	metrics.Stored(w.ctx, w.written) // counted once committed: a failed write stored nothing
+	return nil
 }
 
 // Sync makes a written object durable: on volume storage it fsyncs the file and its folder

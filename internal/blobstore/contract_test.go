@@ -240,7 +240,7 @@ func TestVolumeAdoptAndCleanSpool(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.WriteString("segment bytes")
 	require.NoError(t, err)
-	adopted, err := store.Adopt(f, "kafka/x/topics/t/0/a.seg")
+	adopted, err := store.Adopt(context.Background(), f, "kafka/x/topics/t/0/a.seg")
 	require.NoError(t, err)
 	require.True(t, adopted)
 	got, err := store.ReadAll(context.Background(), "kafka/x/topics/t/0/a.seg")
@@ -264,7 +264,7 @@ func TestVolumeAdoptAndCleanSpool(t *testing.T) {
 	mem := blobstore.OpenMem()
 	g, err := os.CreateTemp(t.TempDir(), "seg-*")
 	require.NoError(t, err)
-	adopted, err = mem.Adopt(g, "k")
+	adopted, err = mem.Adopt(context.Background(), g, "k")
 	require.NoError(t, err)
 	require.False(t, adopted)
 }

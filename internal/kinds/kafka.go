@@ -29,8 +29,9 @@ var kafkaBackup = work[*arkivev1.KafkaBackup, kafkabackup.Status]{
 		in, err := specs.KafkaBackupInput(o, refs[0].(*arkivev1.KafkaCluster), refs[1].(*arkivev1.Storage))
 		return in, in.Spec, err
 	},
-	phase:  func(o *arkivev1.KafkaBackup) string { return string(o.Status.Phase) },
-	mirror: mirrorKafkaBackup,
+	figures: kafkaBackupFigures,
+	phase:   func(o *arkivev1.KafkaBackup) string { return string(o.Status.Phase) },
+	mirror:  mirrorKafkaBackup,
 	lastRun: func(o *arkivev1.KafkaBackup) (string, string, string) {
 		st := &o.Status
 		if st.LastRunID == "" || st.LastRunRecords == nil || st.LastRunBytes == nil {
@@ -107,6 +108,7 @@ var kafkaRestore = work[*arkivev1.KafkaRestore, kafkarestore.Status]{
 		}
 		return in, nil, err
 	},
+	figures: kafkaRestoreFigures,
 	phase:   func(o *arkivev1.KafkaRestore) string { return string(o.Status.Phase) },
 	mirror:  mirrorKafkaRestore,
 	restore: func(o *arkivev1.KafkaRestore) (*arkivev1.RestorePhase, bool) { return &o.Status.Phase, o.Spec.DryRun },

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/workflows"
@@ -63,6 +65,26 @@ type Work struct {
 	// LastRun (optional) is the newest run's id, its outcome, and a summary for people: the
 	// operator sends an event for each run that ends.
 	LastRun func(Object) (id, outcome, summary string)
+	// Figures are what the operator exports as metrics for the resource (docs/metrics.md).
+	Figures func(Object) Figures
+}
+
+// Figures are a resource's metrics, read from its spec and status. A zero field is not
+// exported.
+type Figures struct {
+	// LastSuccess (backups) is when the backup last stored everything it was to store then.
+	LastSuccess time.Time
+	// NextRun (scheduled backups) is the next scheduled run.
+	NextRun time.Time
+	// Interval (backups) is how often the backup succeeds when all is well: a continuous Kafka
+	// backup's round, the schedule's period otherwise; 0 for a backup that runs when triggered.
+	Interval time.Duration
+	// LagRecords (Kafka backups) counts the records the source holds and the backup does not.
+	LagRecords *int64
+	// Snapshots (snapshot backups) counts the snapshots kept.
+	Snapshots *int64
+	// Progress (restores) is the share of the restore done, 0 to 1.
+	Progress *float64
 }
 
 // Connection is a connection kind: a resource that work resources name, whose Ready
@@ -182,6 +204,7 @@ type work[O Object, S any] struct {
 	restore func(O) (*arkivev1.RestorePhase, bool)
 	warning func(O) (string, string)
 	lastRun func(O) (string, string, string)
+	figures func(O) Figures
 }
 
 func (k work[O, S]) entry() *Work {
@@ -205,6 +228,22 @@ func (k work[O, S]) entry() *Work {
 	}
 	if k.lastRun != nil {
 		w.LastRun = func(o Object) (string, string, string) { return k.lastRun(o.(O)) }
+	}
+	w.Figures = func(o Object) Figures {
+		var f Figures
+		if k.figures != nil {
+			f = k.figures(o.(O))
+		}
+		if k.restore != nil && f.Progress == nil {
+			// A restore that reports no finer progress: none until it is done.
+			switch phase, _ := k.restore(o.(O)); *phase {
+			case arkivev1.RestoreRestoring:
+				f.Progress = ptr.To(0.0)
+			case arkivev1.RestoreDone:
+				f.Progress = ptr.To(1.0)
+			}
+		}
+		return f
 	}
 	if k.restore != nil {
 		w.Finished = func(o Object) bool {

@@ -23,8 +23,9 @@ var resourceBackup = work[*arkivev1.ResourceBackup, resourcebackup.Status]{
 		in, err := specs.ResourceBackupInput(o, refs[0].(*arkivev1.Storage))
 		return resourcebackup.RunInput{Input: in}, in.Spec, err
 	},
-	phase:  func(o *arkivev1.ResourceBackup) string { return string(o.Status.Phase) },
-	mirror: mirrorResourceBackup,
+	figures: resourceBackupFigures,
+	phase:   func(o *arkivev1.ResourceBackup) string { return string(o.Status.Phase) },
+	mirror:  mirrorResourceBackup,
 	// Secrets stored without encryption (allowUnencryptedSecrets): a Warning event per snapshot.
 	warning: func(o *arkivev1.ResourceBackup) (string, string) { return o.Status.Warning, o.Status.LastSnapshot },
 	lastRun: func(o *arkivev1.ResourceBackup) (string, string, string) {

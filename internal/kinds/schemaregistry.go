@@ -25,8 +25,9 @@ var schemaBackup = work[*arkivev1.SchemaRegistryBackup, schemabackup.Status]{
 		in, err := specs.SchemaBackupInput(o, refs[0].(*arkivev1.SchemaRegistry), refs[1].(*arkivev1.Storage))
 		return schemabackup.RunInput{Input: in}, in.Spec, err
 	},
-	phase:  func(o *arkivev1.SchemaRegistryBackup) string { return string(o.Status.Phase) },
-	mirror: mirrorSchemaBackup,
+	figures: schemaBackupFigures,
+	phase:   func(o *arkivev1.SchemaRegistryBackup) string { return string(o.Status.Phase) },
+	mirror:  mirrorSchemaBackup,
 	lastRun: func(o *arkivev1.SchemaRegistryBackup) (string, string, string) {
 		return snapshotRun(o.Status.LastSnapshot, fmt.Sprintf("%d snapshots kept", o.Status.Snapshots))
 	},

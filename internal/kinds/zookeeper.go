@@ -22,8 +22,9 @@ var zookeeperBackup = work[*arkivev1.ZooKeeperBackup, zookeeperbackup.Status]{
 		in, err := specs.ZooKeeperBackupInput(o, refs[0].(*arkivev1.ZooKeeperEnsemble), refs[1].(*arkivev1.Storage))
 		return zookeeperbackup.RunInput{Input: in}, in.Spec, err
 	},
-	phase:  func(o *arkivev1.ZooKeeperBackup) string { return string(o.Status.Phase) },
-	mirror: mirrorZooKeeperBackup,
+	figures: zookeeperBackupFigures,
+	phase:   func(o *arkivev1.ZooKeeperBackup) string { return string(o.Status.Phase) },
+	mirror:  mirrorZooKeeperBackup,
 	// Fuzzy snapshots and ephemeral nodes left out: a Warning event per snapshot.
 	warning: func(o *arkivev1.ZooKeeperBackup) (string, string) { return o.Status.Warning, o.Status.LastSnapshot },
 	lastRun: func(o *arkivev1.ZooKeeperBackup) (string, string, string) {

@@ -29,6 +29,8 @@ const (
 	EnvKubeAssets      = "KUBEBUILDER_ASSETS"
 	EnvKcat            = "ARKIVE_TEST_KCAT"
 	EnvTemporalCLI     = "ARKIVE_TEST_TEMPORAL_CLI"
+	EnvPromtool        = "ARKIVE_TEST_PROMTOOL"
+	EnvPrometheus      = "ARKIVE_TEST_PROMETHEUS"
 	envRequireServers  = "ARKIVE_REQUIRE_SERVERS"
 	azuriteAccountName = "devstoreaccount1"
 	// AzuriteAccountKey is Azurite's published well-known development key, not a secret.
@@ -98,6 +100,12 @@ func TemporalCLI(t testing.TB) string { return Require(t, EnvTemporalCLI) }
 
 // Kcat is the path of kcat, the independent Kafka client used to check data.
 func Kcat(t testing.TB) string { return Require(t, EnvKcat) }
+
+// Promtool is the path of Prometheus's promtool (Debian's prometheus package).
+func Promtool(t testing.TB) string { return Require(t, EnvPromtool) }
+
+// Prometheus is the path of the Prometheus server binary (Debian's prometheus package).
+func Prometheus(t testing.TB) string { return Require(t, EnvPrometheus) }
 
 // MinIO is the endpoint URL and static credentials of the MinIO server.
 func MinIO(t testing.TB) (endpoint, accessKey, secretKey string) {
