@@ -2,13 +2,16 @@ package kinds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -175,13 +178,30 @@ func (w *Work) WorkflowID(namespace, name string) string {
 // checkpoints stay), never a second workflow for one resource. A restore starts unless it is
 // running already (then the running one stays); a restore that ended starts anew under the same
 // id, which is how a corrected spec runs again.
+//
+// The workflow carries Arkive's search attributes and a summary for the Temporal UI; where the
+// namespace has not registered the attributes, it starts without them.
 func (w *Work) Start(ctx context.Context, c tclient.Client, id, queue string, start, update any) (tclient.WorkflowRun, error) {
 	opts := tclient.StartWorkflowOptions{ID: id, TaskQueue: queue}
+	if kind, namespace, name, ok := workflows.ParseWorkflowID(id); ok {
+		opts.TypedSearchAttributes = workflows.StartAttributes(kind, namespace, name)
+		opts.StaticSummary = fmt.Sprintf("%s %s/%s", w.Kind, namespace, name)
+	}
+	run, err := w.start(ctx, c, opts, start, update)
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) && strings.Contains(strings.ToLower(invalid.Error()), "search attribute") {
+		opts.TypedSearchAttributes = temporal.SearchAttributes{}
+		return w.start(ctx, c, opts, start, update)
+	}
+	return run, err
+}
+
+func (w *Work) start(ctx context.Context, c tclient.Client, opts tclient.StartWorkflowOptions, start, update any) (tclient.WorkflowRun, error) {
 	if w.RunsOnce {
 		opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
 		return c.ExecuteWorkflow(ctx, opts, w.Workflow, start)
 	}
-	return c.SignalWithStartWorkflow(ctx, id, workflows.SignalUpdate, update, opts, w.Workflow, start)
+	return c.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalUpdate, update, opts, w.Workflow, start)
 }
 
 // Update hands a running backup's workflow a changed spec.

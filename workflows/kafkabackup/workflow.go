@@ -141,7 +141,9 @@ func KafkaBackup(ctx workflow.Context, in Input) error {
 	}
 	b.sig.Triggers = &b.state.Triggers
 	b.status.Runs, b.status.LastSuccess, b.status.Warnings = b.state.Runs, b.state.LastSuccess, b.state.Warnings
-	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshot(), nil }); err != nil {
+	if err := workflows.ServeStatus(ctx, b.snapshot, func() (string, string) {
+		return b.status.Phase, workflows.Details(b.status.Phase, b.status.Reason, b.status.LastError)
+	}); err != nil {
 		return err
 	}
 	if in.State == nil {
@@ -429,7 +431,10 @@ func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until ma
 	var running []pending
 	for i, in := range inputs {
 		in.RateLimit = share
-		running = append(running, pending{parts[i], workflow.ExecuteActivity(actx, ActivityCapture, in)})
+		// The Temporal UI lists activities by this summary.
+		opts := workflow.GetActivityOptions(actx)
+		opts.Summary = fmt.Sprintf("capture %s/%d from offset %s", in.Topic, in.Partition, workflows.Thousands(in.From))
+		running = append(running, pending{parts[i], workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), ActivityCapture, in)})
 	}
 	results := make([]CaptureResult, 0, len(running))
 	var firstErr error

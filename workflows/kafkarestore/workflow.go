@@ -2,6 +2,7 @@ package kafkarestore
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -62,7 +63,9 @@ func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
 		r.state.StartTime = workflow.Now(ctx)
 	}
 	r.status = Status{Phase: PhaseDraft, StartTime: r.state.StartTime}
-	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return r.snapshot(), nil }); err != nil {
+	if err := workflows.ServeStatus(ctx, r.snapshot, func() (string, string) {
+		return r.status.Phase, workflows.Details(r.status.Phase, r.status.Reason, r.status.LastError)
+	}); err != nil {
 		return Result{}, err
 	}
 	res, err := r.run(ctx)
@@ -239,7 +242,9 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, OnDamage: r.in.Spec.OnDamage, RateLimit: limit,
 			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxInFlightBytes: r.in.Spec.MaxInFlightBytes, MaxRunTime: streamRunTime}
 		left++
-		sel.AddFuture(workflow.ExecuteActivity(actx, ActivityRestore, in), func(f workflow.Future) {
+		opts := workflow.GetActivityOptions(actx)
+		opts.Summary = fmt.Sprintf("restore %s to %s: %s records in all", s.Source, s.Target, workflows.Thousands(s.Records))
+		sel.AddFuture(workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), ActivityRestore, in), func(f workflow.Future) {
 			left--
 			var p Progress
 			err := f.Get(ctx, &p)

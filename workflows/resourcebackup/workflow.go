@@ -32,7 +32,10 @@ func ResourceBackup(ctx workflow.Context, in RunInput) error {
 			return workflow.NewContinueAsNewError(ctx, ResourceBackup, RunInput{Input: b.in, State: &b.state})
 		},
 	}
-	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.status(), nil }); err != nil {
+	if err := workflows.ServeStatus(ctx, b.status, func() (string, string) {
+		s := b.status()
+		return s.Phase, workflows.Details(s.Phase, s.Reason, s.LastError)
+	}); err != nil {
 		return err
 	}
 	return b.cron.Run(ctx)

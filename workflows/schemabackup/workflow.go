@@ -28,7 +28,10 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 		b.triggered, b.state.Triggered = b.state.Triggered, false
 	}
 	b.sig.Triggers = &b.state.Triggers
-	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return b.snapshotStatus(), nil }); err != nil {
+	if err := workflows.ServeStatus(ctx, b.snapshotStatus, func() (string, string) {
+		s := b.snapshotStatus()
+		return s.Phase, workflows.Details(s.Phase, s.Reason, s.LastError)
+	}); err != nil {
 		return err
 	}
 	loop := workflows.SnapshotLoop{Sig: b.sig, Triggered: &b.triggered,

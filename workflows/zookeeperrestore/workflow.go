@@ -17,7 +17,7 @@ import (
 // resumable activity: parents before children, then (Mirror) deletes, then sequence counters.
 func ZooKeeperRestore(ctx workflow.Context, in Input) (Status, error) {
 	st := Status{Phase: PhaseDraft, StartTime: workflow.Now(ctx)}
-	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (Status, error) { return st, nil }); err != nil {
+	if err := workflows.ServeStatus(ctx, func() Status { return st }, func() (string, string) { return st.Phase, workflows.Details(st.Phase, st.Reason, st.LastError) }); err != nil {
 		return st, err
 	}
 	fail := func(err error) (Status, error) {
