@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every real test server and tool Arkive's tests and lint need. Idempotent: each piece is
 # built or fetched once per version into $ARKIVE_CACHE; a second run only checks and re-links.
-# Usage: hack/install.sh [all|tools|temporal|envtest|kafka|kafkatools|zookeeper|kazoo|minio|azurite|gcs|debian]...
+# Usage: hack/install.sh [all|tools|temporal|helm|envtest|kafka|kafkatools|zookeeper|kazoo|minio|azurite|gcs|debian]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -31,6 +31,7 @@ install_tools() {
   versioned_go_install workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck "$WORKFLOWCHECK_VERSION"
 }
 
+install_helm() { versioned_go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION"; }
 install_temporal() { versioned_go_install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION"; }
 install_minio() { versioned_go_install minio github.com/minio/minio "$MINIO_VERSION"; }
 install_gcs() { versioned_go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"; }
@@ -120,8 +121,8 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) install_debian; install_tools; install_kafka; install_kafkatools; install_zookeeper; install_kazoo; install_azurite; install_gcs; install_minio; install_temporal; install_envtest ;;
-    debian | tools | temporal | envtest | kafka | kafkatools | zookeeper | kazoo | minio | azurite | gcs) "install_$t" ;;
+    all) install_debian; install_tools; install_kafka; install_kafkatools; install_zookeeper; install_kazoo; install_azurite; install_gcs; install_minio; install_temporal; install_helm; install_envtest ;;
+    debian | tools | temporal | helm | envtest | kafka | kafkatools | zookeeper | kazoo | minio | azurite | gcs) "install_$t" ;;
     *) die "unknown target $t" ;;
   esac
 done

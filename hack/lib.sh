@@ -19,6 +19,7 @@ AZURITE_VERSION=3.37.0
 CONTROLLER_GEN_VERSION=v0.23.0
 STATICCHECK_VERSION=v0.8.2
 WORKFLOWCHECK_VERSION=v0.6.0
+HELM_VERSION=v4.3.2                # helm lint / template of deploy/helm/arkive in the tests
 
 # Loopback ports of the shared test servers; override to run two beds side by side.
 ARKIVE_TEMPORAL_PORT="${ARKIVE_TEMPORAL_PORT:-17233}"

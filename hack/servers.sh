@@ -227,6 +227,7 @@ export ARKIVE_TEST_KCAT=$(command -v kcat || true)
 export ARKIVE_TEST_PROMTOOL=$(command -v promtool || true)
 export ARKIVE_TEST_PROMETHEUS=$(command -v prometheus || true)
 export ARKIVE_TEST_TEMPORAL_CLI=$ARKIVE_BIN/temporal
+export ARKIVE_TEST_HELM=$ARKIVE_BIN/helm
 ENV
 }
 

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/monitoring"
@@ -61,6 +62,9 @@ func TestMetricsAndStaleBackupAlert(t *testing.T) {
 	require.NoError(t, b.k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: objMeta(ns, "settings"), Data: map[string]string{"a": "b"}}))
 	require.NoError(t, b.k8s.Create(ctx, &arkivev1.ResourceBackup{ObjectMeta: objMeta(ns, "config"), Spec: arkivev1.ResourceBackupSpec{Storage: "files",
 		ResourceSelection: arkivev1.ResourceSelection{Resources: []arkivev1.ResourceType{{Kind: "ConfigMap"}}}}}))
+	// And a paused one: time paused.
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.ResourceBackup{ObjectMeta: objMeta(ns, "paused"), Spec: arkivev1.ResourceBackupSpec{Storage: "files",
+		Enabled: ptr.To(false), ResourceSelection: arkivev1.ResourceSelection{Resources: []arkivev1.ResourceType{{Kind: "ConfigMap"}}}}}))
 
 	sel := fmt.Sprintf(`{namespace=%q, name="orders"}`, ns)
 	value := func(expr string) (float64, bool) {
@@ -134,7 +138,14 @@ func TestMetricsAndStaleBackupAlert(t *testing.T) {
 		return kr.Status.Phase == arkivev1.RestoreDone && p == 1 && r == 200, fmt.Sprintf("phase %s progress %v restored %v", kr.Status.Phase, p, r)
 	})
 
-	// Every panel's every query returns data.
+	// Every alert's input series and every panel's every query return data.
+	for _, a := range monitoring.Alerts {
+		testenv.Eventually(t, time.Minute, fmt.Sprintf("alert %s's series %s returns data", a.Name, a.Series), func() (bool, string) {
+			s, err := prom.Query(a.Series)
+			require.NoError(t, err)
+			return len(s) > 0, "no series"
+		})
+	}
 	for _, p := range monitoring.Panels {
 		for _, q := range p.Queries {
 			testenv.Eventually(t, time.Minute, fmt.Sprintf("panel %q query %s returns data", p.Title, q.Expr), func() (bool, string) {
@@ -150,6 +161,7 @@ func TestMetricsAndStaleBackupAlert(t *testing.T) {
 	for _, s := range phases {
 		seen = append(seen, s.Metric["kind"]+"/"+s.Metric["name"]+"="+s.Metric["phase"])
 	}
-	require.ElementsMatch(t, []string{"kafkabackup/orders=Streaming", "resourcebackup/config=" + string(arkivev1.ResourceBackupRunning), "kafkarestore/back=Done"},
+	require.ElementsMatch(t, []string{"kafkabackup/orders=Streaming", "resourcebackup/config=" + string(arkivev1.ResourceBackupRunning),
+		"resourcebackup/paused=" + string(arkivev1.ResourceBackupPaused), "kafkarestore/back=Done"},
 		seen, strings.Join(seen, ", "))
 }

@@ -1,12 +1,8 @@
 package operator_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,10 +20,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
@@ -468,20 +462,7 @@ func TestSamplesStartWorkflows(t *testing.T) {
 		require.NoError(t, b.k8s.Create(ctx, &corev1.Secret{ObjectMeta: objMeta("kafka", name), StringData: map[string]string{"x": "not a real secret"}}))
 	}
 	applied := time.Now()
-	for _, f := range []string{"kafkacluster", "storage", "kafkabackup", "kafkarestore", "schemaregistry", "schemaregistrybackup", "schemaregistryrestore"} {
-		data, err := os.ReadFile(filepath.Join("..", "deploy", "samples", f+".yaml"))
-		require.NoError(t, err)
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-				break
-			} else {
-				require.NoError(t, err)
-			}
-			require.NoError(t, b.k8s.Create(ctx, u), "%s: %s", f, u.GetName())
-		}
-	}
+	applySamples(t, b.k8s, "", "kafkacluster", "storage", "kafkabackup", "kafkarestore", "schemaregistry", "schemaregistrybackup", "schemaregistryrestore")
 	t.Logf("the API server took %s to accept the samples", time.Since(applied).Round(time.Millisecond))
 	accepted := time.Now()
 	eventually(t, 2*time.Second, "a running workflow for every sample backup and restore", func() (bool, string) {

@@ -18,6 +18,7 @@ import (
 
 	"arkive.io/arkive/api/status"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/kinds"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/worker"
@@ -96,7 +97,7 @@ the restored records equal the originals. Exit status 0 when they do, 1 when not
 	}
 	bid := workflows.WorkflowID("KafkaBackup", kb.Namespace, kb.Name)
 	brun, err := c.SignalWithStartWorkflow(ctx, bid, workflows.SignalTrigger, nil,
-		client.StartWorkflowOptions{ID: bid, TaskQueue: f.taskQueue}, kafkabackup.WorkflowName, bin)
+		kinds.StartOptions("KafkaBackup", bid, f.taskQueue), kafkabackup.WorkflowName, bin)
 	if err != nil {
 		return fmt.Errorf("start backup: %w", err)
 	}
@@ -133,7 +134,7 @@ the restored records equal the originals. Exit status 0 when they do, 1 when not
 		return err
 	}
 	rid := workflows.WorkflowID("KafkaRestore", kr.Namespace, kr.Name)
-	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rid, TaskQueue: f.taskQueue}, kafkarestore.WorkflowName, rin)
+	wr, err := c.ExecuteWorkflow(ctx, kinds.StartOptions("KafkaRestore", rid, f.taskQueue), kafkarestore.WorkflowName, rin)
 	if err != nil {
 		return fmt.Errorf("start restore: %w", err)
 	}

@@ -182,11 +182,7 @@ func (w *Work) WorkflowID(namespace, name string) string {
 // The workflow carries Arkive's search attributes and a summary for the Temporal UI; where the
 // namespace has not registered the attributes, it starts without them.
 func (w *Work) Start(ctx context.Context, c tclient.Client, id, queue string, start, update any) (tclient.WorkflowRun, error) {
-	opts := tclient.StartWorkflowOptions{ID: id, TaskQueue: queue}
-	if kind, namespace, name, ok := workflows.ParseWorkflowID(id); ok {
-		opts.TypedSearchAttributes = workflows.StartAttributes(kind, namespace, name)
-		opts.StaticSummary = fmt.Sprintf("%s %s/%s", w.Kind, namespace, name)
-	}
+	opts := StartOptions(w.Kind, id, queue)
 	run, err := w.start(ctx, c, opts, start, update)
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) && strings.Contains(strings.ToLower(invalid.Error()), "search attribute") {
@@ -194,6 +190,17 @@ func (w *Work) Start(ctx context.Context, c tclient.Client, id, queue string, st
 		return w.start(ctx, c, opts, start, update)
 	}
 	return run, err
+}
+
+// StartOptions are what a resource's workflow starts with: its id and task queue, Arkive's
+// search attributes and a summary for the Temporal UI.
+func StartOptions(kind, id, queue string) tclient.StartWorkflowOptions {
+	opts := tclient.StartWorkflowOptions{ID: id, TaskQueue: queue}
+	if lower, namespace, name, ok := workflows.ParseWorkflowID(id); ok {
+		opts.TypedSearchAttributes = workflows.StartAttributes(lower, namespace, name)
+		opts.StaticSummary = fmt.Sprintf("%s %s/%s", kind, namespace, name)
+	}
+	return opts
 }
 
 func (w *Work) start(ctx context.Context, c tclient.Client, opts tclient.StartWorkflowOptions, start, update any) (tclient.WorkflowRun, error) {

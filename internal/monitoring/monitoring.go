@@ -24,6 +24,9 @@ type Alert struct {
 	Name string
 	// Expr returns a series for each thing in trouble.
 	Expr string
+	// Series selects what Expr is computed from, which exists when all is well too: a test
+	// checks a live Prometheus has it, so a renamed metric cannot leave an alert silent.
+	Series string
 	// For is how long Expr must hold before the alert fires.
 	For      string
 	Severity string
@@ -34,32 +37,32 @@ type Alert struct {
 
 // Alerts are the rules every Arkive installation should have.
 var Alerts = []Alert{
-	{Name: "ArkiveBackupStale", Severity: "critical", For: "5m",
+	{Name: "ArkiveBackupStale", Series: `arkive_backup_rpo_seconds`, Severity: "critical", For: "5m",
 		Expr: `arkive_backup_age_seconds > on (kind, namespace, name) arkive_backup_rpo_seconds
   unless on (kind, namespace, name) arkive_resource_phase{phase="Paused"} == 1`,
 		Summary:     "A backup's last success is older than its recovery point objective.",
 		Description: "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} last succeeded {{ $value | humanizeDuration }} ago, beyond its RPO (annotation arkive.io/rpo, or two intervals and a minute). `arkive status {{ $labels.kind }}/{{ $labels.name }} -n {{ $labels.namespace }}` says why."},
-	{Name: "ArkiveBackupFailed", Severity: "critical", For: "1m",
+	{Name: "ArkiveBackupFailed", Series: `arkive_resource_phase{kind=~".*backup"}`, Severity: "critical", For: "1m",
 		Expr:        `arkive_resource_phase{kind=~".*backup", phase=~"Failed|Error"} == 1`,
 		Summary:     "A backup stopped on an error that needs a person.",
 		Description: "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} is {{ $labels.phase }}: its status's lastError and the WorkflowReady condition say why."},
-	{Name: "ArkiveBackupRunFailed", Severity: "warning", For: "0m",
+	{Name: "ArkiveBackupRunFailed", Series: `arkive_runs_total`, Severity: "warning", For: "0m",
 		Expr:        `increase(arkive_runs_total{outcome="Failed"}[1h]) > 0`,
 		Summary:     "A scheduled or triggered backup run failed in the last hour.",
 		Description: "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }}: a run failed (kubectl describe lists it as a RunFailed event)."},
-	{Name: "ArkiveRestoreFailed", Severity: "critical", For: "0m",
+	{Name: "ArkiveRestoreFailed", Series: `arkive_resource_phase{kind=~".*restore"}`, Severity: "critical", For: "0m",
 		Expr:        `arkive_resource_phase{kind=~".*restore", phase="Failed"} == 1`,
 		Summary:     "A restore failed.",
 		Description: "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} failed: its status says what was written and why it stopped."},
-	{Name: "ArkiveWorkerMissing", Severity: "critical", For: "5m",
+	{Name: "ArkiveWorkerMissing", Series: `arkive_worker_info`, Severity: "critical", For: "5m",
 		Expr:        `absent(arkive_worker_info == 1)`,
 		Summary:     "No Arkive worker reports to Prometheus.",
 		Description: "No worker exports arkive_worker_info: backups and restores make no progress without one (or the workers are not scraped)."},
-	{Name: "ArkiveBackupLagGrowing", Severity: "warning", For: "30m",
+	{Name: "ArkiveBackupLagGrowing", Series: `arkive_backup_lag_records`, Severity: "warning", For: "30m",
 		Expr:        `deriv(arkive_backup_lag_records[30m]) > 0 and min_over_time(arkive_backup_lag_records[30m]) > 0`,
 		Summary:     "A Kafka backup falls further behind its topics.",
 		Description: "{{ $labels.namespace }}/{{ $labels.name }} has been behind for 30 minutes and the gap grows ({{ $value | humanize }} records/s): add workers, raise the rate limit, or check the worker's CPU."},
-	{Name: "ArkiveBackupPausedLong", Severity: "info", For: "1h",
+	{Name: "ArkiveBackupPausedLong", Series: `arkive_paused_seconds`, Severity: "info", For: "1h",
 		Expr:        `arkive_paused_seconds > 86400`,
 		Summary:     "A backup has been paused for more than a day.",
 		Description: "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} has been paused for {{ $value | humanizeDuration }}: nothing is backed up meanwhile."},

@@ -30,6 +30,7 @@ const (
 	EnvKcat            = "ARKIVE_TEST_KCAT"
 	EnvTemporalCLI     = "ARKIVE_TEST_TEMPORAL_CLI"
 	EnvPromtool        = "ARKIVE_TEST_PROMTOOL"
+	EnvHelm            = "ARKIVE_TEST_HELM"
 	EnvPrometheus      = "ARKIVE_TEST_PROMETHEUS"
 	envRequireServers  = "ARKIVE_REQUIRE_SERVERS"
 	azuriteAccountName = "devstoreaccount1"
@@ -100,6 +101,9 @@ func TemporalCLI(t testing.TB) string { return Require(t, EnvTemporalCLI) }
 
 // Kcat is the path of kcat, the independent Kafka client used to check data.
 func Kcat(t testing.TB) string { return Require(t, EnvKcat) }
+
+// Helm is the path of the helm binary (built from helm.sh/helm/v4 by hack/install.sh).
+func Helm(t testing.TB) string { return Require(t, EnvHelm) }
 
 // Promtool is the path of Prometheus's promtool (Debian's prometheus package).
 func Promtool(t testing.TB) string { return Require(t, EnvPromtool) }
