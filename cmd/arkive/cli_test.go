@@ -26,6 +26,7 @@ import (
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/internal/kinds"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
 	"arkive.io/arkive/internal/testenv"
@@ -352,7 +353,7 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 	// No worker polls: status says what Temporal knows, and why the query got no answer.
 	lonely := "nobody-" + name
 	lid := workflows.WorkflowID("KafkaBackup", "default", lonely)
-	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: lid, TaskQueue: "nobody-polls-" + name}, kafkabackup.WorkflowName, in)
+	_, err = c.ExecuteWorkflow(context.Background(), kinds.StartOptions("KafkaBackup", lid, "nobody-polls-"+name), kafkabackup.WorkflowName, in)
 	require.NoError(t, err)
 	defer func() { _ = c.TerminateWorkflow(context.Background(), lid, "", "test done") }()
 	out, _, err = runCLI("status", "kb/"+lonely, "-o", "json", "--temporal-address", addr, "--task-queue", "nobody-polls-"+name)
@@ -362,6 +363,7 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 	require.Equal(t, "Running", known["workflowState"])
 	require.EqualValues(t, 0, known["pollers"])
 	require.Equal(t, "no worker is polling task queue nobody-polls-"+name+": start one (arkive worker) to get the status", known["note"])
+	require.Equal(t, map[string]any{"ArkiveKind": "kafkabackup", "ArkiveNamespace": "default", "ArkiveResource": lonely}, known["searchAttributes"])
 
 	_, _, err = runCLI(append([]string{"trigger", "kr/" + name}, tf...)...)
 	require.ErrorContains(t, err, "nothing to trigger")

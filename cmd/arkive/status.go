@@ -15,6 +15,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"sigs.k8s.io/yaml"
 
 	"arkive.io/arkive/internal/kinds"
@@ -105,6 +106,17 @@ func whatTemporalKnows(ctx context.Context, c client.Client, id, queue string, q
 		"queryError": qerr.Error()}
 	if ct := info.GetCloseTime(); ct != nil {
 		doc["closeTime"] = ct.AsTime()
+	}
+	// The search attributes: ArkivePhase is the phase the workflow last published.
+	attrs := map[string]any{}
+	for name, p := range info.GetSearchAttributes().GetIndexedFields() {
+		var v any
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err == nil {
+			attrs[name] = v
+		}
+	}
+	if len(attrs) > 0 {
+		doc["searchAttributes"] = attrs
 	}
 	if pending := d.GetPendingActivities(); len(pending) > 0 {
 		last := pending[0].GetLastFailure().GetMessage()
