@@ -39,6 +39,14 @@ install_gcs() { versioned_go_install fake-gcs-server github.com/fsouza/fake-gcs-
 # envtest wants a folder with kube-apiserver, etcd and kubectl. kube-apiserver is built from
 # k8s.io/kubernetes in a throwaway wrapper module whose staging modules point at their tags.
 install_envtest() {
+  build_kube_apiserver
+  apt_ensure etcd etcd-server
+  apt_ensure kubectl kubectl
+  ln -sfn "$(command -v etcd)" "$ENVTEST_ASSETS/etcd"
+  ln -sfn "$(command -v kubectl)" "$ENVTEST_ASSETS/kubectl"
+}
+
+build_kube_apiserver() {
   mkdir -p "$ENVTEST_ASSETS"
   if [ ! -x "$ENVTEST_ASSETS/kube-apiserver" ]; then
     local src="$ARKIVE_CACHE/src/kube-apiserver-$KUBE_VERSION"
@@ -58,10 +66,6 @@ install_envtest() {
       die "kube-apiserver build failed"
     mv "$ENVTEST_ASSETS/kube-apiserver.tmp" "$ENVTEST_ASSETS/kube-apiserver"
   fi
-  apt_ensure etcd etcd-server
-  apt_ensure kubectl kubectl
-  ln -sfn "$(command -v etcd)" "$ENVTEST_ASSETS/etcd"
-  ln -sfn "$(command -v kubectl)" "$ENVTEST_ASSETS/kubectl"
 }
 
 # maven_libs NAME HOME "group:artifact:version"...: the artifacts and their runtime dependencies
@@ -121,7 +125,17 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) install_debian; install_tools; install_kafka; install_kafkatools; install_zookeeper; install_kazoo; install_azurite; install_gcs; install_minio; install_temporal; install_helm; install_envtest ;;
+    all)
+      # The Go builds (CPU) run in the background while the downloads (network) run in the
+      # foreground: on a fresh machine the two overlap instead of adding up. Only the foreground
+      # uses apt, so two apt-gets never meet.
+      gobuilds_log="$ARKIVE_CACHE/go-builds.log"
+      (install_tools; install_temporal; install_minio; install_gcs; install_helm; build_kube_apiserver) >"$gobuilds_log" 2>&1 &
+      gobuilds=$!
+      install_debian; install_kafka; install_kafkatools; install_zookeeper; install_kazoo; install_azurite
+      wait "$gobuilds" || { cat "$gobuilds_log" >&2; die "a Go build failed (its log is above)"; }
+      cat "$gobuilds_log" >&2
+      install_envtest ;;
     debian | tools | temporal | helm | envtest | kafka | kafkatools | zookeeper | kazoo | minio | azurite | gcs) "install_$t" ;;
     *) die "unknown target $t" ;;
   esac

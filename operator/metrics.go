@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
@@ -71,7 +72,9 @@ func (m *resourceMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range kinds.Works {
 		items, err := m.list(ctx, k)
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(m.phase, err)
+			// The kind's series are missing from this scrape (the alerts on absence notice);
+			// the other kinds' and controller-runtime's own are still served.
+			log.Log.WithName("metrics").Error(err, "list for metrics", "kind", k.Kind)
 			continue
 		}
 		for _, o := range items {
