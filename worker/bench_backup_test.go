@@ -187,7 +187,7 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 	queue := fmt.Sprintf("bench-backup-%d", time.Now().UnixNano())
 	args := []string{"worker", "--temporal-address", t.temporal, "--task-queue", queue, "--spool-dir", dir}
 	profile := os.Getenv("ARKIVE_BENCH_WORKER_PROFILE") // a file for the worker's CPU profile of the run's first seconds
-	port := freePort(b)
+	port := testenv.FreePort(b)
 	if profile != "" {
 		args = append(args, "--metrics-port", strconv.Itoa(port), "--pprof")
 	}

@@ -29,19 +29,11 @@ type zkBroker struct {
 	log       string
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startZKBroker(t *testing.T, zkConnect string) *zkBroker {
 	t.Helper()
 	jars, _ := testenv.KafkaJars(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	props := fmt.Sprintf(`broker.id=1
 zookeeper.connect=%s
 listeners=PLAINTEXT://127.0.0.1:%d

@@ -287,13 +287,13 @@ func (r *restorer) close() {
 func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 	stop := make(chan struct{})
 	beating := make(chan struct{})
-	start := r.snapshot() // a retried attempt starts from its checkpoint: counted before
-	counted := &start
-	go func() { defer close(beating); r.heartbeat(ctx, stop, counted) }()
+	var counted moved
+	counted.records, counted.bytes = r.moved() // a retried attempt starts from its checkpoint: counted before
+	go func() { defer close(beating); r.heartbeat(ctx, stop, &counted) }()
 	defer func() {
 		close(stop)
 		<-beating // no heartbeat after the activity returned
-		r.count(ctx, r.snapshot(), counted)
+		r.count(ctx, &counted)
 	}()
 
 	err := r.stream(ctx)
@@ -825,21 +825,31 @@ func (r *restorer) snapshot() kafkarestore.Progress {
 	return p
 }
 
-// count adds the records acknowledged since counted to the worker's metrics.
-func (r *restorer) count(ctx context.Context, now kafkarestore.Progress, counted *kafkarestore.Progress) {
-	metrics.Moved(ctx, metrics.Restored, now.Records-counted.Records, now.Bytes-counted.Bytes)
-	counted.Records, counted.Bytes = now.Records, now.Bytes
+// moved is what a restore attempt has counted into the worker's metrics.
+type moved struct{ records, bytes int64 }
+
+// moved reads the records and bytes acknowledged so far, without copying the checkpoint.
+func (r *restorer) moved() (records, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.progress.Records, r.progress.Bytes
 }
 
-func (r *restorer) heartbeat(ctx context.Context, stop <-chan struct{}, counted *kafkarestore.Progress) {
+// count adds the records acknowledged since counted to the worker's metrics.
+func (r *restorer) count(ctx context.Context, counted *moved) {
+	records, bytes := r.moved()
+	metrics.Moved(ctx, metrics.Restored, records-counted.records, bytes-counted.bytes)
+	counted.records, counted.bytes = records, bytes
+}
+
+func (r *restorer) heartbeat(ctx context.Context, stop <-chan struct{}, counted *moved) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			p := r.snapshot()
-			activity.RecordHeartbeat(ctx, p)
-			r.count(ctx, p, counted)
+			activity.RecordHeartbeat(ctx, r.snapshot())
+			r.count(ctx, counted)
 		case <-stop:
 			return
 		case <-ctx.Done():

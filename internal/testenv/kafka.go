@@ -24,7 +24,7 @@ func OwnKafka(t *testing.T) *Broker {
 	t.Helper()
 	jars := Require(t, EnvKafkaLibs) + "/*"
 	dir := t.TempDir()
-	port, controller := freePort(t), freePort(t)
+	port, controller := FreePort(t), FreePort(t)
 	props := fmt.Sprintf(`process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
@@ -88,7 +88,8 @@ func (b *Broker) Kill() {
 	_ = b.cmd.Wait()
 }
 
-func freePort(t *testing.T) int {
+// FreePort is a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
