@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -80,6 +81,8 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.Check, activity.RegisterOptions{Name: check.ActivityCheckKafka})
 	r.RegisterActivityWithOptions(kf.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
 	r.RegisterActivityWithOptions(kf.Discover, activity.RegisterOptions{Name: kafkabackup.ActivityDiscover})
+	r.RegisterActivityWithOptions(kf.DiscoverShards, activity.RegisterOptions{Name: kafkabackup.ActivityDiscoverShards})
+	r.RegisterActivityWithOptions(kf.CaptureShard, activity.RegisterOptions{Name: kafkabackup.ActivityCaptureShard})
 	r.RegisterActivityWithOptions(kf.Commit, activity.RegisterOptions{Name: kafkabackup.ActivityCommit})
 	r.RegisterActivityWithOptions(kf.ApplyRetention, activity.RegisterOptions{Name: kafkabackup.ActivityRetain})
 	r.RegisterActivityWithOptions(kf.FoldCatalog, activity.RegisterOptions{Name: kafkabackup.ActivityFold})
@@ -117,7 +120,10 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = workflows.DefaultTaskQueue
 	}
-	wo := sdkworker.Options{MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities}
+	// On SIGTERM a capture stores its progress and hands its shard back (activities/kafka);
+	// the stop timeout gives it the time to report that, so another worker takes the shard at
+	// once instead of after the heartbeat timeout.
+	wo := sdkworker.Options{MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities, WorkerStopTimeout: StopTimeout}
 	if opts.Metrics != nil {
 		// Activities find the recorder in their context; the interceptor counts failures.
 		wo.BackgroundActivityContext = metrics.WithRecorder(context.Background(), opts.Metrics)
@@ -128,6 +134,10 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 	Register(w, opts)
 	return w
 }
+
+// StopTimeout is how long a stopping worker waits for its activities to end before it
+// abandons them.
+const StopTimeout = 15 * time.Second
 
 // GCPercent is the garbage-collection target a worker process runs with unless GOGC is set. A
 // worker holds a compressor and buffers for every partition it writes, and at Go's default of

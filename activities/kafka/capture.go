@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -43,14 +41,18 @@ func (a *Activities) Capture(ctx context.Context, in kafkabackup.CaptureInput) (
 }
 
 type capture struct {
-	in        kafkabackup.CaptureInput
-	comp      archive.Compression
-	key       []byte // encryption key, nil when storage is not encrypted
-	tsType    archive.TimestampType
-	compacts  bool // cleanup.policy compacts: offsets without a record were compacted away
-	layout    blobstore.KafkaLayout
-	store     *blobstore.Store
-	client    sarama.Client
+	in       kafkabackup.CaptureInput
+	comp     archive.Compression
+	key      []byte // encryption key, nil when storage is not encrypted
+	tsType   archive.TimestampType
+	compacts bool // cleanup.policy compacts: offsets without a record were compacted away
+	layout   blobstore.KafkaLayout
+	store    *blobstore.Store
+	client   sarama.Client
+	// consumer, when set, is a shard's consumer that this capture shares with the shard's
+	// other partitions; shared captures close neither it, the client nor the store.
+	consumer  sarama.Consumer
+	shared    bool
 	spoolDir  string
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 
@@ -84,16 +86,9 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	if err := json.Unmarshal(in.Kafka, &kspec); err != nil {
 		return nil, invalid("kafka cluster spec: %v", err)
 	}
-	codec, err := archive.ParseCodec(in.Compression.Codec)
+	comp, err := segmentSettings(in.Compression, in.MaxSegmentBytes, in.MaxSegmentInterval)
 	if err != nil {
-		return nil, invalid("spec.compression.codec: %v", err)
-	}
-	comp := archive.Compression{Codec: codec, Level: in.Compression.Level}
-	if err := comp.Validate(); err != nil {
-		return nil, invalid("spec.compression: %v", err)
-	}
-	if in.MaxSegmentBytes <= 0 || in.MaxSegmentInterval <= 0 {
-		return nil, invalid("spec.maxSegmentBytes and spec.maxSegmentInterval must be positive")
+		return nil, err
 	}
 	if in.From < 0 {
 		return nil, invalid("capture of %s/%d: start offset %d is negative", in.Topic, in.Partition, in.From)
@@ -128,10 +123,7 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	// read_committed: records of aborted transactions and control records are not backed up.
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Consumer.Return.Errors = true
-	// 2 MiB per partition and fetch: half the broker's CPU of 1 MiB fetches; larger ones save
-	// little more and each partition's consumer holds about two fetches (docs/benchmarks.md).
-	cfg.Consumer.Fetch.Default = 2 << 20
-	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
+	setCaptureFetch(cfg, 1)
 	if c.client, err = sarama.NewClient(kspec.BootstrapServers, cfg); err != nil {
 		c.close()
 		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
@@ -142,6 +134,42 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	}
 	return c, nil
 }
+
+// segmentSettings checks the spec's segment settings and returns its compression.
+func segmentSettings(c kafkabackup.Compression, maxBytes int64, maxInterval time.Duration) (archive.Compression, error) {
+	invalid := func(format string, args ...any) error {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkabackup.ErrInvalidSpec, nil)
+	}
+	codec, err := archive.ParseCodec(c.Codec)
+	if err != nil {
+		return archive.Compression{}, invalid("spec.compression.codec: %v", err)
+	}
+	comp := archive.Compression{Codec: codec, Level: c.Level}
+	if err := comp.Validate(); err != nil {
+		return archive.Compression{}, invalid("spec.compression: %v", err)
+	}
+	if maxBytes <= 0 || maxInterval <= 0 {
+		return archive.Compression{}, invalid("spec.maxSegmentBytes and spec.maxSegmentInterval must be positive")
+	}
+	return comp, nil
+}
+
+// setCaptureFetch sets the consumer's fetch sizes for a client that consumes partitions
+// partitions. 2 MiB per partition and fetch: half the broker's CPU of 1 MiB fetches; larger
+// ones save little more and each partition's consumer holds about two fetches
+// (docs/benchmarks.md). A shard of many partitions shares captureFetchBudget among them (at
+// least 64 KiB each), so a worker's memory does not grow by 4 MiB per partition.
+func setCaptureFetch(cfg *sarama.Config, partitions int) {
+	cfg.Consumer.Fetch.Default = int32(min(2<<20, max(64<<10, captureFetchBudget/max(1, partitions))))
+	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
+	if partitions > 16 {
+		// Messages buffered per partition before the consumer stops fetching for it.
+		cfg.ChannelBufferSize = 64
+	}
+}
+
+// captureFetchBudget is what one client's fetches hold together for a shard's partitions.
+const captureFetchBudget = 64 << 20
 
 func recordHeartbeat(ctx context.Context, p kafkabackup.CaptureProgress) {
 	activity.RecordHeartbeat(ctx, p)
@@ -158,20 +186,15 @@ func topicTraits(client sarama.Client, topic string) (ts archive.TimestampType, 
 	if err != nil {
 		return 0, false, fmt.Errorf("describe topic %s: %w", topic, err)
 	}
-	ts = archive.CreateTime
-	for _, e := range configs[topic] {
-		switch {
-		case e.Name == "message.timestamp.type" && e.Value == "LogAppendTime":
-			ts = archive.LogAppendTime
-		case e.Name == "cleanup.policy":
-			compacts = slices.Contains(strings.Split(e.Value, ","), "compact")
-		}
-	}
+	ts, compacts = traitsOf(configs[topic])
 	return ts, compacts, nil
 }
 
 func (c *capture) close() {
 	c.discardSegment()
+	if c.shared {
+		return
+	}
 	if c.client != nil {
 		_ = c.client.Close()
 	}
@@ -201,11 +224,13 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 		return c.finish(true), nil
 	}
 
-	consumer, err := sarama.NewConsumerFromClient(c.client)
-	if err != nil {
-		return c.result, classify(err)
+	consumer := c.consumer
+	if consumer == nil {
+		if consumer, err = sarama.NewConsumerFromClient(c.client); err != nil {
+			return c.result, classify(err)
+		}
+		defer consumer.Close()
 	}
-	defer consumer.Close()
 	pc, err := consumer.ConsumePartition(in.Topic, in.Partition, c.pos)
 	if err != nil {
 		return c.result, classify(fmt.Errorf("consume %s/%d from %d: %w", in.Topic, in.Partition, c.pos, err))

@@ -3,9 +3,14 @@ package kafka
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -24,6 +29,7 @@ import (
 // idempotent: a retry after a successful write finds the captures already covered and skips
 // them.
 func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (kafkabackup.CommitResult, error) {
+	defer beat.Start(ctx, nil)() // a commit of thousands of partitions takes a while
 	store, err := a.openBackup(ctx, in.Connection, false)
 	if err != nil {
 		return kafkabackup.CommitResult{}, err
@@ -32,6 +38,13 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 	cat, err := openCatalog(ctx, store)
 	if err != nil {
 		return kafkabackup.CommitResult{}, err
+	}
+	for _, key := range in.Staged {
+		staged, err := readStagedCaptures(ctx, store, key)
+		if err != nil {
+			return kafkabackup.CommitResult{}, err
+		}
+		in.Captures = append(in.Captures, staged...)
 	}
 	var inconsistent error
 	m, err := cat.Commit(ctx, in.Backup, in.Time, func(m *archive.Manifest) error {
@@ -45,6 +58,16 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 		return kafkabackup.CommitResult{}, classify(err)
 	}
 	res := kafkabackup.CommitResult{Generation: m.Generation, FoldDue: cat.PendingDeltas() >= catalog.FoldAfter}
+	if in.Sharded {
+		// The staged objects are merged: they go now (one the commit cannot delete is swept
+		// with the leftovers of failed shards).
+		for _, key := range in.Staged {
+			_ = store.Delete(ctx, key)
+		}
+		sweepStaging(ctx, store, in.Time)
+		shardedSummary(&res, m, in.Captures)
+		return res, nil
+	}
 	for _, t := range m.Topics {
 		for _, p := range t.Data {
 			res.Next = append(res.Next, kafkabackup.PartitionState{Topic: t.Name, Partition: p.Partition, Next: p.NextOffset})
@@ -52,6 +75,82 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 	}
 	return res, nil
 }
+
+// readStagedCaptures reads a CaptureShard's stored results. A missing object was merged and
+// deleted by an earlier attempt of this commit (the workflow names only objects a capture
+// wrote), so it adds nothing.
+func readStagedCaptures(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], key string) ([]kafkabackup.CaptureResult, error) {
+	if !strings.HasPrefix(key, store.Layout.StagingPrefix()) {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("staged capture %s is not this backup's", key), kafkabackup.ErrInconsistentCommit, nil)
+	}
+	data, err := store.ReadAll(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify(fmt.Errorf("read %s: %w", key, err))
+	}
+	var st kafkabackup.StagedCaptures
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != stagedVersion {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("staged capture %s is unreadable: %v", key, err), kafkabackup.ErrInconsistentCommit, nil)
+	}
+	return st.Captures, nil
+}
+
+// stagingMaxAge is how long a staged object no commit merged (its shard failed for good, or its
+// workflow was terminated) stays before a commit sweeps it: far longer than any capture runs.
+const stagingMaxAge = 24 * time.Hour
+
+func sweepStaging(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], now time.Time) {
+	it := store.List(&blob.ListOptions{Prefix: store.Layout.StagingPrefix()})
+	for {
+		obj, err := it.Next(ctx)
+		if err != nil {
+			return // io.EOF or a failure: the next commit tries again
+		}
+		if now.Sub(obj.ModTime) > stagingMaxAge {
+			_ = store.Delete(ctx, obj.Key)
+		}
+	}
+}
+
+// shardedSummary fills a sharded commit's status figures from the merged captures: every
+// partition's committed offset and lag behind the high watermark its capture read (the most
+// lagging MaxStatusPartitions of them, in topic and partition order), their count and summed
+// lag, and the retention gaps they found.
+func shardedSummary(res *kafkabackup.CommitResult, m *archive.Manifest, captures []kafkabackup.CaptureResult) {
+	next := map[string]int64{}
+	for _, t := range m.Topics {
+		for _, p := range t.Data {
+			next[tpKey(t.Name, p.Partition)] = p.NextOffset
+		}
+	}
+	for _, c := range captures {
+		n := next[tpKey(c.Topic, c.Partition)]
+		lag := max(0, c.HighWatermark-n)
+		res.Lag += lag
+		res.Partitions = append(res.Partitions, kafkabackup.PartitionStatus{Topic: c.Topic, Partition: c.Partition, Committed: n, Lag: lag})
+		for _, g := range c.Gaps {
+			if g.Reason == archive.GapRetention {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", c.Topic, c.Partition, g.From, g.To))
+			}
+		}
+	}
+	res.PartitionCount = len(res.Partitions)
+	if len(res.Partitions) > kafkabackup.MaxStatusPartitions {
+		slices.SortStableFunc(res.Partitions, func(a, b kafkabackup.PartitionStatus) int { return cmp.Compare(b.Lag, a.Lag) })
+		res.Partitions = res.Partitions[:kafkabackup.MaxStatusPartitions]
+	}
+	slices.SortFunc(res.Partitions, func(a, b kafkabackup.PartitionStatus) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	if n := len(res.Warnings); n > maxCommitWarnings {
+		res.Warnings = res.Warnings[n-maxCommitWarnings:]
+	}
+}
+
+// maxCommitWarnings bounds the warnings one commit returns (the manifest keeps every gap).
+const maxCommitWarnings = 20
 
 // FoldCatalog merges the commits' pending deltas into the partitions' indexes, so that the
 // next commits and readers stay small; the workflow calls it when a commit says it is due.
@@ -193,19 +292,24 @@ func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {
 			m.Runs = append(m.Runs, *in.Run)
 		}
 	}
-	if g := in.Groups; g != nil {
-		// A new snapshot only when something moved, so an idle backup keeps its history short
-		// (the catalog compares with its newest stored snapshot, which a root does not hold).
-		if n := len(m.GroupOffsets); (n == 0 && len(g.Groups) > 0) || (n > 0 && !slices.Equal(m.GroupOffsets[n-1].Groups, g.Groups)) {
-			m.GroupOffsets = append(m.GroupOffsets, *g)
-			if len(m.GroupOffsets) > catalog.MaxGroupSnapshots {
-				m.GroupOffsets = slices.Delete(m.GroupOffsets, 0, len(m.GroupOffsets)-catalog.MaxGroupSnapshots)
-			}
-		}
+	if in.Groups != nil {
+		mergeGroups(m, in.Groups)
 	}
 	m.Generation++
 	m.CommittedAt = in.Time
 	return nil
+}
+
+// mergeGroups adds a consumer-group snapshot, only when something moved, so an idle backup
+// keeps its history short (the catalog compares with its newest stored snapshot, which a root
+// does not hold).
+func mergeGroups(m *archive.Manifest, g *archive.GroupOffsetsSnapshot) {
+	if n := len(m.GroupOffsets); (n == 0 && len(g.Groups) > 0) || (n > 0 && !slices.Equal(m.GroupOffsets[n-1].Groups, g.Groups)) {
+		m.GroupOffsets = append(m.GroupOffsets, *g)
+		if len(m.GroupOffsets) > catalog.MaxGroupSnapshots {
+			m.GroupOffsets = slices.Delete(m.GroupOffsets, 0, len(m.GroupOffsets)-catalog.MaxGroupSnapshots)
+		}
+	}
 }
 
 func manifestTopic(m *archive.Manifest, name string) *archive.Topic {

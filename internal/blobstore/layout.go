@@ -17,6 +17,7 @@ import (
 //	kafka/<backup>/catalog/deltas/<generation:020d>.json
 //	kafka/<backup>/catalog/index/<topic>/<partition>/<level>-<first:020d>-<generation:020d>-<seq>.json
 //	kafka/<backup>/restores/<hash of a restore's workflow id>/schema-ids.json
+//	kafka/<backup>/staging/<hash of a capture activity's id>.json
 //	schemas/<backup>/manifest.json
 //	schemas/<backup>/snapshots/<snapshot>.json.zst
 //
@@ -87,6 +88,16 @@ func (l KafkaLayout) Segment(topic string, partition int32, first, last int64) (
 func (l KafkaLayout) SchemaIDMap(restore string) string {
 	sum := sha256.Sum256([]byte(restore))
 	return l.root + "restores/" + hex.EncodeToString(sum[:16]) + "/schema-ids.json"
+}
+
+// StagingPrefix holds what shard captures wrote and no commit has merged yet.
+func (l KafkaLayout) StagingPrefix() string { return l.root + "staging/" }
+
+// Staged is the key of one shard capture's progress (id names the activity: workflow, run and
+// activity id, the same for every attempt so a retry finds it).
+func (l KafkaLayout) Staged(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return l.StagingPrefix() + hex.EncodeToString(sum[:16]) + ".json"
 }
 
 // CatalogPrefix is the prefix of the catalog's deltas and index nodes (manifest version 2).

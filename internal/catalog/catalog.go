@@ -272,6 +272,25 @@ func (c *Catalog) loadHistory(ctx context.Context, v *archive.Manifest, f Filter
 	return nil
 }
 
+// RunUpto reads the high watermarks a run recorded as its end ("topic/partition" keys); a run
+// the root does not name is an error.
+func (c *Catalog) RunUpto(ctx context.Context, id string) (map[string]int64, error) {
+	for _, r := range c.root.Runs {
+		if r.ID != id {
+			continue
+		}
+		if r.UptoKey == "" {
+			return r.Upto, nil
+		}
+		var obj uptoObject
+		if err := c.readJSON(ctx, r.UptoKey, &obj); err != nil {
+			return nil, err
+		}
+		return obj.Upto, nil
+	}
+	return nil, fmt.Errorf("the catalog names no run %s", id)
+}
+
 // groupsObject is one stored consumer-group snapshot.
 type groupsObject struct {
 	Version  int                          `json:"version"`

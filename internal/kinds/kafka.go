@@ -52,9 +52,11 @@ func mirrorKafkaBackup(kb *arkivev1.KafkaBackup, s *kafkabackup.Status) {
 	st.LastError = s.LastError
 	st.Warnings = s.Warnings
 	setTime(&st.LastBackupTime, s.LastSuccess)
-	var lag int64
-	for _, p := range s.Partitions {
-		lag += p.Lag
+	lag := s.Lag // a sharded backup's total; Partitions may list only the most lagging
+	if s.PartitionCount == 0 {
+		for _, p := range s.Partitions {
+			lag += p.Lag
+		}
 	}
 	st.Lag = &lag
 	st.Runs = nil

@@ -15,7 +15,24 @@ const (
 	ActivityCommit   = "arkive.kafka.Commit"
 	ActivityRetain   = "arkive.kafka.ApplyRetention"
 	ActivityFold     = "arkive.kafka.FoldCatalog"
+	// Sharded backups (docs/scaling.md): one discovery that registers new partitions in the
+	// catalog and splits the selection into shards, and one capture per shard.
+	ActivityDiscoverShards = "arkive.kafka.DiscoverShards"
+	ActivityCaptureShard   = "arkive.kafka.CaptureShard"
 )
+
+// Shard sizes. A shard is one CaptureShard activity: one Kafka client and consumer for all its
+// partitions. ShardPartitions partitions make a shard until there would be more than
+// MaxShards; beyond that shards grow, so a cycle's pending activities and history events stay
+// bounded whatever the partition count (docs/scaling.md).
+const (
+	ShardPartitions = 128
+	MaxShards       = 64
+)
+
+// MaxStatusPartitions bounds the partitions a status lists one by one (every one up to it, the
+// most lagging beyond); the totals cover all of them.
+const MaxStatusPartitions = 256
 
 // Error types of non-retryable failures, shown in the resource's status.
 const (
@@ -83,6 +100,116 @@ type CaptureResult struct {
 	Bytes   int64 `json:"bytes"`
 }
 
+// Shard is the partitions one CaptureShard activity owns, by topic in name order.
+type Shard struct {
+	Topics []ShardTopic `json:"topics"`
+}
+
+// ShardTopic is one topic's partitions in a shard.
+type ShardTopic struct {
+	Topic      string  `json:"topic"`
+	Partitions []int32 `json:"partitions"`
+}
+
+// Len is the number of partitions in the shard.
+func (s Shard) Len() int {
+	n := 0
+	for _, t := range s.Topics {
+		n += len(t.Partitions)
+	}
+	return n
+}
+
+// SplitShards splits topics' partitions, in name and partition order, into shards of
+// ShardPartitions, or into MaxShards equal ones when there are more.
+// Consecutive partitions of a topic stay together, so a shard's client talks to few leaders
+// per topic; adding partitions moves the later ones to other shards at the next discovery.
+func SplitShards(topics []TopicInfo) []Shard {
+	n := 0
+	for _, t := range topics {
+		n += len(t.Partitions)
+	}
+	if n == 0 {
+		return nil
+	}
+	size := ShardPartitions
+	if shards := (n + size - 1) / size; shards > MaxShards {
+		size = (n + MaxShards - 1) / MaxShards
+	}
+	var shards []Shard
+	cur, fill := Shard{}, 0
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			if fill == size {
+				shards = append(shards, cur)
+				cur, fill = Shard{}, 0
+			}
+			if k := len(cur.Topics); k == 0 || cur.Topics[k-1].Topic != t.Name {
+				cur.Topics = append(cur.Topics, ShardTopic{Topic: t.Name})
+			}
+			last := &cur.Topics[len(cur.Topics)-1]
+			last.Partitions = append(last.Partitions, p.Partition)
+			fill++
+		}
+	}
+	return append(shards, cur)
+}
+
+// DiscoverShardsInput selects topics like DiscoverInput. The activity records what it found in
+// the catalog itself (new partitions from where the spec says, topic metadata, group offsets
+// and, for a scheduled run, every partition's high watermark as the run's end), so no
+// per-partition list travels through the workflow.
+type DiscoverShardsInput struct {
+	DiscoverInput
+	Time            time.Time `json:"time"`
+	StartFromLatest bool      `json:"startFromLatest,omitempty"`
+	// Run, when set, is a scheduled run starting now: its Upto is recorded in the catalog.
+	Run *archive.Run `json:"run,omitempty"`
+}
+
+// DiscoverShardsResult is the selection split into shards.
+type DiscoverShardsResult struct {
+	Shards     []Shard `json:"shards,omitempty"`
+	Partitions int     `json:"partitions"`
+	// Groups says a consumer-group snapshot was taken.
+	Groups     bool  `json:"groups,omitempty"`
+	Generation int64 `json:"generation,omitempty"`
+	// UptoKey is the catalog object holding the run's high watermarks (with Run).
+	UptoKey string `json:"uptoKey,omitempty"`
+}
+
+// CaptureShardInput asks one activity to capture every partition of a shard, each from the
+// offset the catalog says it continues at, for MaxRunTime or, with Run, up to the high
+// watermarks that run recorded.
+type CaptureShardInput struct {
+	Connection
+	Shard              Shard         `json:"shard"`
+	Run                string        `json:"run,omitempty"`
+	Compression        Compression   `json:"compression"`
+	MaxSegmentBytes    int64         `json:"maxSegmentBytes"`
+	MaxSegmentInterval time.Duration `json:"maxSegmentInterval"`
+	MaxRunTime         time.Duration `json:"maxRunTime"`
+	// RateLimit is each partition's share of the backup's limit.
+	RateLimit RateLimit `json:"rateLimit,omitzero"`
+}
+
+// CaptureShardResult names the stored object that lists every partition's captured segments
+// (the commit reads it), so the result stays small however many partitions the shard has.
+type CaptureShardResult struct {
+	Staged  string `json:"staged"`
+	Records int64  `json:"records"`
+	Bytes   int64  `json:"bytes"`
+	// Done is true when every partition reached the run's Upto.
+	Done bool `json:"done"`
+}
+
+// StagedCaptures is the object a CaptureShard writes as it goes (a retried attempt resumes
+// from it) and when it ends.
+type StagedCaptures struct {
+	Version  int             `json:"version"`
+	Captures []CaptureResult `json:"captures"`
+}
+
 // Connection is what every activity of one backup needs to reach Kafka and storage: specs
 // as JSON holding Secret references only, and the namespace those references live in.
 type Connection = workflows.KafkaConnection
@@ -131,6 +258,10 @@ type CommitInput struct {
 	Run      *archive.Run    `json:"run,omitempty"`
 	// Groups, when set, is a new snapshot of consumer-group offsets.
 	Groups *archive.GroupOffsetsSnapshot `json:"groups,omitempty"`
+	// Staged names CaptureShard results to merge; with Sharded the result carries totals and
+	// at most MaxStatusPartitions partitions instead of every partition's next offset.
+	Staged  []string `json:"staged,omitempty"`
+	Sharded bool     `json:"sharded,omitempty"`
 }
 
 // CommitResult is the manifest generation written and every partition's next offset.
@@ -139,6 +270,14 @@ type CommitResult struct {
 	Next       []PartitionState `json:"next"`
 	// FoldDue says enough commits wait in the catalog to fold them into its indexes.
 	FoldDue bool `json:"foldDue,omitempty"`
+	// Sharded commits: the partitions for the status (all up to MaxStatusPartitions, else the
+	// most lagging), how many there are, and their summed lag behind the high watermarks the
+	// captures read.
+	Partitions     []PartitionStatus `json:"partitions,omitempty"`
+	PartitionCount int               `json:"partitionCount,omitempty"`
+	Lag            int64             `json:"lag,omitempty"`
+	// Warnings are the retention gaps the merged captures found, newest last.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // FoldInput asks for the catalog's pending commits to be folded. Time is the workflow's clock.

@@ -107,6 +107,10 @@ type Status struct {
 	LastError  string        `json:"lastError,omitempty"`
 	Warnings   []string      `json:"warnings,omitempty"`
 	Generation int64         `json:"generation,omitempty"`
+	// A sharded backup lists at most MaxStatusPartitions partitions; these cover all of them
+	// (zero count: Partitions lists every partition).
+	PartitionCount int   `json:"partitionCount,omitempty"`
+	Lag            int64 `json:"lag,omitempty"`
 }
 
 // PartitionStatus is one partition's committed offset and how far the source is ahead.
@@ -129,15 +133,29 @@ type backup struct {
 	lastRetention time.Time
 	triggered     bool // a trigger signal asked for a scheduled run now
 	specChanged   bool // an update arrived during the current cycle
+
+	// sharded: captures run as one activity per shard and the catalog, not State.Next, holds
+	// every partition's offset (sharded.go). Runs started before it existed keep the
+	// per-partition captures until they continue as new.
+	sharded bool
+	shards  []Shard
+	// unfinished counts the shards of the current scheduled run that have not reached its Upto
+	// (shardDone says which have).
+	unfinished int
+	shardDone  []bool
 }
 
 // KafkaBackup keeps a backup of the selected topics in step with the source: forever in
 // continuous mode, on a cron schedule in scheduled mode.
 func KafkaBackup(ctx workflow.Context, in Input) error {
 	b := &backup{in: in, hwm: map[string]int64{}, sig: workflows.NewSignals(ctx)}
+	b.sharded = workflow.GetVersion(ctx, versionSharded, workflow.DefaultVersion, 1) == 1
 	b.handleSignals()
 	if in.State != nil {
 		b.state = *in.State
+	}
+	if b.sharded {
+		b.state.Next = nil // a run before sharding carried offsets the catalog holds too
 	}
 	b.sig.Triggers = &b.state.Triggers
 	b.status.Runs, b.status.LastSuccess, b.status.Warnings = b.state.Runs, b.state.LastSuccess, b.state.Warnings
@@ -262,6 +280,9 @@ func (b *backup) handleSignals() {
 
 func (b *backup) snapshot() Status {
 	s := b.status
+	if b.sharded {
+		return s // the last commit set the partitions and totals
+	}
 	s.Partitions = nil
 	for _, p := range b.state.Next {
 		lag := max(0, b.hwm[key(p.Topic, p.Partition)]-p.Next)
@@ -294,21 +315,9 @@ func (b *backup) discover(ctx workflow.Context, force bool) error {
 	if !force && !b.lastDiscovery.IsZero() && now.Sub(b.lastDiscovery) < b.in.Spec.DiscoveryInterval {
 		return nil
 	}
-	var include, disabled []string
-	for _, s := range b.in.Spec.Streams {
-		if s.Enabled {
-			include = append(include, s.Topic)
-		} else {
-			disabled = append(disabled, s.Topic)
-		}
-	}
-	// Group offsets ride along with a discovery once GroupsInterval has passed since the last
-	// capture, so spec.consumerGroups.interval thins them out.
-	groups := b.in.Spec.CaptureGroups && (b.state.LastGroups.IsZero() || now.Sub(b.state.LastGroups) >= b.in.Spec.GroupsInterval)
+	sel, groups := b.selection(now)
 	var res DiscoverResult
-	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityDiscover,
-		DiscoverInput{Connection: b.in.Connection, Include: include, Exclude: b.in.Spec.Exclude, Disabled: disabled, CaptureConfigs: b.in.Spec.CaptureTopicConfigs,
-			CaptureGroups: groups, Groups: b.in.Spec.Groups}).Get(ctx, &res)
+	err := workflow.ExecuteActivity(b.activityCtx(ctx, 2*time.Minute), ActivityDiscover, sel).Get(ctx, &res)
 	if err != nil {
 		return err
 	}
@@ -333,6 +342,14 @@ func (b *backup) discover(ctx workflow.Context, force bool) error {
 	return nil
 }
 
+// anySelected reports whether the last discovery selected any partition.
+func (b *backup) anySelected() bool {
+	if b.sharded {
+		return len(b.shards) > 0
+	}
+	return slices.ContainsFunc(b.state.Next, func(p PartitionState) bool { return b.selected(p.Topic) })
+}
+
 // selected reports whether a partition's topic is still selected by the last discovery.
 func (b *backup) selected(topic string) bool {
 	return slices.ContainsFunc(b.topics, func(t TopicInfo) bool { return t.Name == topic })
@@ -343,10 +360,14 @@ func (b *backup) selected(topic string) bool {
 func (b *backup) continuous(ctx workflow.Context) error {
 	force := b.specChanged // new streams must be looked up now
 	b.specChanged = false
-	if err := b.discover(ctx, force); err != nil {
+	if b.sharded {
+		if err := b.discoverShards(ctx, force, nil); err != nil {
+			return err
+		}
+	} else if err := b.discover(ctx, force); err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(b.state.Next, func(p PartitionState) bool { return b.selected(p.Topic) }) {
+	if !b.anySelected() {
 		// Streams match no topic yet: look again after the discovery interval, not in a loop.
 		b.setPhase(PhaseReady, status.NoMatchingTopics)
 		var names []string
@@ -364,6 +385,16 @@ func (b *backup) continuous(ctx workflow.Context) error {
 	}
 	b.setPhase(PhaseStreaming, "")
 	runFor := max(b.in.Spec.MaxSegmentInterval, 10*time.Second)
+	if b.sharded {
+		staged, err := b.captureShards(ctx, runFor, nil)
+		if err != nil {
+			return err
+		}
+		if err := b.commitSharded(ctx, staged, nil); err != nil {
+			return err
+		}
+		return b.retainByAge(ctx)
+	}
 	results, err := b.captureAll(ctx, runFor, nil)
 	if err != nil {
 		return err
@@ -371,7 +402,11 @@ func (b *backup) continuous(ctx workflow.Context) error {
 	if err := b.commit(ctx, results, nil); err != nil {
 		return err
 	}
-	// Age-based retention, at most once per discovery interval.
+	return b.retainByAge(ctx)
+}
+
+// retainByAge applies age-based retention, at most once per discovery interval.
+func (b *backup) retainByAge(ctx workflow.Context) error {
 	if b.in.Spec.MaxAge > 0 && workflow.Now(ctx).Sub(b.lastRetention) >= b.in.Spec.DiscoveryInterval {
 		b.lastRetention = workflow.Now(ctx)
 		return b.retain(ctx)
@@ -487,6 +522,9 @@ func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until ma
 const maxSegmentsPerCommit = 500
 
 func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *archive.Run) error {
+	if b.sharded {
+		return b.commitSharded(ctx, nil, run)
+	}
 	var res CommitResult
 	batches := commitBatches(results)
 	for i, batch := range batches {
@@ -499,14 +537,8 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 			return err
 		}
 	}
-	if res.FoldDue {
-		// Folding keeps each commit's cost independent of the backup's age. It changes no
-		// data: the commit above stands whatever happens to it.
-		in := FoldInput{Connection: b.in.Connection, Time: workflow.Now(ctx), Compaction: b.in.Spec.Compaction,
-			MaxSegmentBytes: b.in.Spec.MaxSegmentBytes, Compression: b.in.Spec.Compression}
-		if err := workflow.ExecuteActivity(b.activityCtx(ctx, 10*time.Minute), ActivityFold, in).Get(ctx, nil); err != nil {
-			return err
-		}
+	if err := b.foldIfDue(ctx, res.FoldDue); err != nil {
+		return err
 	}
 	b.groups = nil
 	for _, n := range res.Next {
@@ -516,24 +548,47 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 			b.state.Next = append(b.state.Next, n) // known to the manifest: continue there
 		}
 	}
+	var warnings []string
 	for _, r := range results {
 		for _, g := range r.Gaps {
 			if g.Reason == archive.GapRetention {
-				b.state.Warnings = append(b.state.Warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", r.Topic, r.Partition, g.From, g.To))
-				if len(b.state.Warnings) > maxWarnings {
-					// The newest say most; the manifest keeps every gap. State travels in
-					// history, so it must not grow without bound.
-					b.state.Warnings = b.state.Warnings[len(b.state.Warnings)-maxWarnings:]
-				}
+				warnings = append(warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", r.Topic, r.Partition, g.From, g.To))
 			}
 		}
 	}
+	b.addWarnings(warnings)
+	b.committed(ctx, res.Generation)
+	return nil
+}
+
+// foldIfDue folds the catalog when a commit says it is due. Folding keeps each commit's cost
+// independent of the backup's age. It changes no data: the commit before stands whatever
+// happens to it.
+func (b *backup) foldIfDue(ctx workflow.Context, due bool) error {
+	if !due {
+		return nil
+	}
+	in := FoldInput{Connection: b.in.Connection, Time: workflow.Now(ctx), Compaction: b.in.Spec.Compaction,
+		MaxSegmentBytes: b.in.Spec.MaxSegmentBytes, Compression: b.in.Spec.Compression}
+	return workflow.ExecuteActivity(b.activityCtx(ctx, 10*time.Minute), ActivityFold, in).Get(ctx, nil)
+}
+
+// addWarnings keeps the newest maxWarnings: they say most, and the manifest keeps every gap.
+// State travels in history, so it must not grow without bound.
+func (b *backup) addWarnings(w []string) {
+	b.state.Warnings = append(b.state.Warnings, w...)
+	if len(b.state.Warnings) > maxWarnings {
+		b.state.Warnings = b.state.Warnings[len(b.state.Warnings)-maxWarnings:]
+	}
+}
+
+// committed records a successful commit in the state and the status.
+func (b *backup) committed(ctx workflow.Context, generation int64) {
 	b.state.LastSuccess = workflow.Now(ctx)
-	b.status.LastSuccess, b.status.Generation, b.status.Warnings, b.status.LastError = b.state.LastSuccess, res.Generation, b.state.Warnings, ""
+	b.status.LastSuccess, b.status.Generation, b.status.Warnings, b.status.LastError = b.state.LastSuccess, generation, b.state.Warnings, ""
 	if b.status.Reason == status.Retrying {
 		b.status.Reason = ""
 	}
-	return nil
 }
 
 // scheduled waits for the next cron tick (or a trigger), then captures every selected
@@ -604,6 +659,9 @@ func (b *backup) scheduled(ctx workflow.Context) error {
 	b.status.CurrentRun = run
 	defer func() { b.status.CurrentRun = nil }()
 	b.setPhase(PhaseStreaming, status.ScheduledRun)
+	if b.sharded {
+		return b.endRun(ctx, run, b.scheduledSharded(ctx, run))
+	}
 	if err := b.discover(ctx, true); err != nil {
 		return b.endRun(ctx, run, err)
 	}
@@ -634,6 +692,9 @@ func (b *backup) scheduled(ctx workflow.Context) error {
 }
 
 func (b *backup) reachedUpto(upto map[string]int64) bool {
+	if b.sharded {
+		return b.unfinished == 0
+	}
 	for _, p := range b.state.Next {
 		if u, ok := upto[key(p.Topic, p.Partition)]; ok && p.Next < u {
 			return false

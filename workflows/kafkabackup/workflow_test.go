@@ -22,8 +22,12 @@ import (
 )
 
 // fakeCluster answers the activities like a cluster whose partitions grow by 100 records per
-// capture, and keeps the committed offsets as the Commit activity would.
+// capture, and keeps the committed offsets as the Commit activity would. It answers both the
+// per-partition activities (runs started before sharding, legacy) and the sharded ones, whose
+// catalog it plays too: offsets registered at discovery, staged captures merged at commit.
 type fakeCluster struct {
+	legacy    bool // GetVersion answers DefaultVersion: the per-partition captures
+	hidden    atomic.Bool
 	mu        sync.Mutex
 	hwm       map[string]int64
 	committed map[string]int64
@@ -33,13 +37,37 @@ type fakeCluster struct {
 	foldEvery int // commits after which the fake catalog asks for a fold (0: never)
 	pending   int // commits since the last fold
 	folds     int
+	staged    map[string][]CaptureResult
+	upto      map[string]map[string]int64 // run id → its high watermarks
+	// groupCaptures counts consumer-group snapshots recorded (by a sharded discovery or a commit).
+	groupCaptures int
+	onDiscover    func(DiscoverInput) // called on the workflow's goroutine (the test env's)
 }
 
 func newFake() *fakeCluster {
-	return &fakeCluster{hwm: map[string]int64{"orders/0": 1000, "orders/1": 500}, committed: map[string]int64{}}
+	return &fakeCluster{hwm: map[string]int64{"orders/0": 1000, "orders/1": 500}, committed: map[string]int64{},
+		staged: map[string][]CaptureResult{}, upto: map[string]map[string]int64{}}
 }
 
-func (f *fakeCluster) discover(DiscoverInput) (DiscoverResult, error) {
+// bothModes runs a test against the sharded captures and against the per-partition ones that
+// runs started before sharding keep using.
+func bothModes(t *testing.T, test func(t *testing.T, f *fakeCluster)) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sharded", true: "legacy"}[legacy], func(t *testing.T) {
+			f := newFake()
+			f.legacy = legacy
+			test(t, f)
+		})
+	}
+}
+
+func (f *fakeCluster) discover(in DiscoverInput) (DiscoverResult, error) {
+	if f.onDiscover != nil {
+		f.onDiscover(in)
+	}
+	if f.hidden.Load() {
+		return DiscoverResult{}, nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return DiscoverResult{Topics: []TopicInfo{{Name: "orders", Partitions: []PartitionInfo{
@@ -64,9 +92,81 @@ func (f *fakeCluster) capture(in CaptureInput) (CaptureResult, error) {
 		Topic: in.Topic, Partition: in.Partition, Done: in.Until >= 0, Records: next - in.From}, nil
 }
 
+// discoverShards registers new partitions at their log start, records a run's high watermarks
+// and puts every partition in one shard.
+func (f *fakeCluster) discoverShards(in DiscoverShardsInput) (DiscoverShardsResult, error) {
+	found, _ := f.discover(in.DiscoverInput)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var sh Shard
+	res := DiscoverShardsResult{Groups: in.CaptureGroups}
+	upto := map[string]int64{}
+	for _, t := range found.Topics {
+		st := ShardTopic{Topic: t.Name}
+		for _, p := range t.Partitions {
+			if _, ok := f.committed[key(t.Name, p.Partition)]; !ok {
+				f.committed[key(t.Name, p.Partition)] = p.LogStart
+			}
+			upto[key(t.Name, p.Partition)] = p.HighWatermark
+			st.Partitions = append(st.Partitions, p.Partition)
+			res.Partitions++
+		}
+		sh.Topics = append(sh.Topics, st)
+	}
+	if len(sh.Topics) > 0 {
+		res.Shards = []Shard{sh}
+	}
+	if in.Run != nil {
+		f.upto[in.Run.ID] = upto
+		res.UptoKey = "upto/" + in.Run.ID
+	}
+	if in.CaptureGroups {
+		f.groupCaptures++
+	}
+	return res, nil
+}
+
+// captureShard captures each partition from its committed offset (to the run's high watermark)
+// and stages the results.
+func (f *fakeCluster) captureShard(in CaptureShardInput) (CaptureShardResult, error) {
+	res := CaptureShardResult{Done: true}
+	var results []CaptureResult
+	for _, t := range in.Shard.Topics {
+		for _, p := range t.Partitions {
+			f.mu.Lock()
+			from, until := f.committed[key(t.Topic, p)], int64(-1)
+			if in.Run != "" {
+				until = f.upto[in.Run][key(t.Topic, p)]
+			}
+			f.mu.Unlock()
+			if until >= 0 && from >= until {
+				continue
+			}
+			r, _ := f.capture(CaptureInput{Topic: t.Topic, Partition: p, From: from, Until: until, RateLimit: in.RateLimit})
+			results = append(results, r)
+			res.Records += r.Records
+			res.Done = res.Done && r.Done
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res.Staged = fmt.Sprintf("staged/%d", len(f.staged))
+	f.staged[res.Staged] = results
+	return res, nil
+}
+
 func (f *fakeCluster) commit(in CommitInput) (CommitResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, k := range in.Staged {
+		in.Captures = append(in.Captures, f.staged[k]...)
+	}
+	if in.Groups != nil {
+		f.groupCaptures++
+	}
+	if in.Run != nil && in.Run.UptoKey == "" && f.upto[in.Run.ID] != nil {
+		return CommitResult{}, fmt.Errorf("run %s lost its upto key", in.Run.ID)
+	}
 	f.commits = append(f.commits, in)
 	for _, c := range in.Captures {
 		f.committed[key(c.Topic, c.Partition)] = c.Next
@@ -77,9 +177,15 @@ func (f *fakeCluster) commit(in CommitInput) (CommitResult, error) {
 		p int32
 	}{{"orders", 0}, {"orders", 1}} {
 		if n, ok := f.committed[key(p.t, p.p)]; ok {
-			res.Next = append(res.Next, PartitionState{Topic: p.t, Partition: p.p, Next: n})
+			if in.Sharded {
+				res.Partitions = append(res.Partitions, PartitionStatus{Topic: p.t, Partition: p.p, Committed: n, Lag: max(0, f.hwm[key(p.t, p.p)]-n)})
+				res.Lag += max(0, f.hwm[key(p.t, p.p)]-n)
+			} else {
+				res.Next = append(res.Next, PartitionState{Topic: p.t, Partition: p.p, Next: n})
+			}
 		}
 	}
+	res.PartitionCount = len(res.Partitions)
 	res.Generation = int64(len(f.commits))
 	f.pending++
 	res.FoldDue = f.foldEvery > 0 && f.pending >= f.foldEvery
@@ -100,12 +206,29 @@ func newEnv(t *testing.T, f *fakeCluster) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivityWithOptions(f.discover, activity.RegisterOptions{Name: ActivityDiscover})
 	env.RegisterActivityWithOptions(f.capture, activity.RegisterOptions{Name: ActivityCapture})
+	env.RegisterActivityWithOptions(f.discoverShards, activity.RegisterOptions{Name: ActivityDiscoverShards})
+	env.RegisterActivityWithOptions(f.captureShard, activity.RegisterOptions{Name: ActivityCaptureShard})
 	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
 	env.RegisterActivityWithOptions(f.fold, activity.RegisterOptions{Name: ActivityFold})
 	// A capture takes workflow time, as the real one runs for about a segment interval.
 	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
 		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
+	env.OnActivity(ActivityCaptureShard, mock.Anything, mock.Anything).Return(
+		func(in CaptureShardInput) (CaptureShardResult, error) { return f.captureShard(in) }).After(30 * time.Second)
+	if f.legacy {
+		env.OnGetVersion(versionSharded, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
 	return env
+}
+
+// runUpto is a run's high watermarks, inline (legacy) or as the sharded discovery recorded them.
+func runUpto(f *fakeCluster, r archive.Run) map[string]int64 {
+	if r.Upto != nil {
+		return r.Upto
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.upto[r.ID]
 }
 
 func spec(mode string) Spec {
@@ -122,111 +245,121 @@ func query(t *testing.T, env *testsuite.TestWorkflowEnvironment) Status {
 }
 
 func TestFoldsTheCatalogWhenACommitSaysItIsDue(t *testing.T) {
-	f := newFake()
-	f.foldEvery = 3
-	env := newEnv(t, f)
-	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 30*time.Minute)
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
-	require.True(t, env.IsWorkflowCompleted())
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.Greater(t, len(f.commits), 6)
-	require.Equal(t, len(f.commits)/3, f.folds, "one fold per three commits, as the fake catalog asks")
-	require.Less(t, f.pending, 3)
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		f.foldEvery = 3
+		env := newEnv(t, f)
+		env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 30*time.Minute)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+		require.True(t, env.IsWorkflowCompleted())
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		require.Greater(t, len(f.commits), 6)
+		require.Equal(t, len(f.commits)/3, f.folds, "one fold per three commits, as the fake catalog asks")
+		require.Less(t, f.pending, 3)
+	})
 }
 
 func TestContinuousCapturesFromCommittedOffsetsAndPauses(t *testing.T) {
-	f := newFake()
-	env := newEnv(t, f)
-	var streaming, paused, resumed Status
-	var capturesAtPause int
-	env.RegisterDelayedCallback(func() { streaming = query(t, env); env.SignalWorkflow(workflows.SignalPause, nil) }, 95*time.Second)
-	env.RegisterDelayedCallback(func() {
-		paused = query(t, env)
-		f.mu.Lock()
-		capturesAtPause = len(f.captures)
-		f.mu.Unlock()
-	}, 10*time.Minute)
-	env.RegisterDelayedCallback(func() {
-		f.mu.Lock()
-		require.Equal(t, capturesAtPause, len(f.captures), "no capture while paused")
-		f.mu.Unlock()
-		env.SignalWorkflow(workflows.SignalResume, nil)
-	}, 20*time.Minute)
-	env.RegisterDelayedCallback(func() { resumed = query(t, env); env.CancelWorkflow() }, 22*time.Minute)
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
-	require.True(t, env.IsWorkflowCompleted())
-	var canceled *temporal.CanceledError
-	require.ErrorAs(t, env.GetWorkflowError(), &canceled, "the workflow ran until the test cancelled it")
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		env := newEnv(t, f)
+		var streaming, paused, resumed Status
+		var capturesAtPause int
+		env.RegisterDelayedCallback(func() { streaming = query(t, env); env.SignalWorkflow(workflows.SignalPause, nil) }, 95*time.Second)
+		env.RegisterDelayedCallback(func() {
+			paused = query(t, env)
+			f.mu.Lock()
+			capturesAtPause = len(f.captures)
+			f.mu.Unlock()
+		}, 10*time.Minute)
+		env.RegisterDelayedCallback(func() {
+			f.mu.Lock()
+			require.Equal(t, capturesAtPause, len(f.captures), "no capture while paused")
+			f.mu.Unlock()
+			env.SignalWorkflow(workflows.SignalResume, nil)
+		}, 20*time.Minute)
+		env.RegisterDelayedCallback(func() { resumed = query(t, env); env.CancelWorkflow() }, 22*time.Minute)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+		require.True(t, env.IsWorkflowCompleted())
+		var canceled *temporal.CanceledError
+		require.ErrorAs(t, env.GetWorkflowError(), &canceled, "the workflow ran until the test cancelled it")
 
-	require.Equal(t, PhaseStreaming, streaming.Phase)
-	require.Equal(t, PhasePaused, paused.Phase)
-	require.Equal(t, "PausedBySignal", paused.Reason)
-	require.Equal(t, PhaseStreaming, resumed.Phase)
+		require.Equal(t, PhaseStreaming, streaming.Phase)
+		require.Equal(t, PhasePaused, paused.Phase)
+		require.Equal(t, "PausedBySignal", paused.Reason)
+		require.Equal(t, PhaseStreaming, resumed.Phase)
 
-	// Partition 1 starts at its log start offset; every capture continues where the last commit ended.
-	for i, c := range f.captures {
-		require.Equal(t, f.expected[i], c.From, "capture %d of %s/%d must start at the committed offset", i, c.Topic, c.Partition)
-		require.Equal(t, int64(-1), c.Until, "continuous captures have no end offset")
-	}
-	require.GreaterOrEqual(t, len(f.captures), 6)
-	require.NotEmpty(t, resumed.Partitions)
+		// Partition 1 starts at its log start offset; every capture continues where the last commit ended.
+		for i, c := range f.captures {
+			require.Equal(t, f.expected[i], c.From, "capture %d of %s/%d must start at the committed offset", i, c.Topic, c.Partition)
+			require.Equal(t, int64(-1), c.Until, "continuous captures have no end offset")
+		}
+		require.GreaterOrEqual(t, len(f.captures), 6)
+		require.NotEmpty(t, resumed.Partitions)
+	})
 }
 
 func TestScheduledRunCapturesUpToStartHighWatermarks(t *testing.T) {
-	f := newFake()
-	env := newEnv(t, f)
-	start := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
-	env.SetStartTime(start)
-	var status Status
-	env.RegisterDelayedCallback(func() {
-		f.mu.Lock()
-		f.hwm["orders/0"] = 5000 // grows after the first run started: the next run's concern
-		f.mu.Unlock()
-	}, 2*time.Hour+time.Second)
-	env.RegisterDelayedCallback(func() { status = query(t, env); env.CancelWorkflow() }, 30*time.Hour)
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeScheduled)})
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		env := newEnv(t, f)
+		start := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+		env.SetStartTime(start)
+		var status Status
+		env.RegisterDelayedCallback(func() {
+			f.mu.Lock()
+			f.hwm["orders/0"] = 5000 // grows after the first run started: the next run's concern
+			f.mu.Unlock()
+		}, 2*time.Hour+time.Second)
+		env.RegisterDelayedCallback(func() { status = query(t, env); env.CancelWorkflow() }, 30*time.Hour)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeScheduled)})
 
-	require.Len(t, status.Runs, 2, "runs at 02:00 on two days")
-	first := status.Runs[0]
-	require.Equal(t, start.Add(2*time.Hour), first.Start.UTC())
-	require.Equal(t, "Succeeded", first.Outcome)
-	require.Equal(t, map[string]int64{"orders/0": 1000, "orders/1": 500}, first.Upto)
-	require.Equal(t, map[string]int64{"orders/0": 5000, "orders/1": 500}, status.Runs[1].Upto)
-	require.Equal(t, PhaseCompleted, status.Phase)
-	for _, c := range f.captures {
-		require.GreaterOrEqual(t, c.Until, int64(0), "scheduled captures stop at the run's high watermark")
-	}
+		require.Len(t, status.Runs, 2, "runs at 02:00 on two days")
+		first := status.Runs[0]
+		require.Equal(t, start.Add(2*time.Hour), first.Start.UTC())
+		require.Equal(t, "Succeeded", first.Outcome)
+		require.Equal(t, map[string]int64{"orders/0": 1000, "orders/1": 500}, runUpto(f, first))
+		require.Equal(t, map[string]int64{"orders/0": 5000, "orders/1": 500}, runUpto(f, status.Runs[1]))
+		require.Equal(t, PhaseCompleted, status.Phase)
+		for _, c := range f.captures {
+			require.GreaterOrEqual(t, c.Until, int64(0), "scheduled captures stop at the run's high watermark")
+		}
+	})
 }
 
 func TestScheduledTriggerRunsNow(t *testing.T) {
-	f := newFake()
-	env := newEnv(t, f)
-	var status Status
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalTrigger, nil) }, time.Minute)
-	env.RegisterDelayedCallback(func() { status = query(t, env); env.CancelWorkflow() }, 5*time.Minute)
-	s := spec(ModeScheduled)
-	s.Schedule = "@yearly"
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: s})
-	require.Len(t, status.Runs, 1)
-	require.Equal(t, "Succeeded", status.Runs[0].Outcome)
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		env := newEnv(t, f)
+		var status Status
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalTrigger, nil) }, time.Minute)
+		env.RegisterDelayedCallback(func() { status = query(t, env); env.CancelWorkflow() }, 5*time.Minute)
+		s := spec(ModeScheduled)
+		s.Schedule = "@yearly"
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: s})
+		require.Len(t, status.Runs, 1)
+		require.Equal(t, "Succeeded", status.Runs[0].Outcome)
+	})
 }
 
 func TestLongBackupContinuesAsNewWithItsOffsets(t *testing.T) {
-	f := newFake()
-	env := newEnv(t, f)
-	// The test environment does not count events; say the history has grown long after a few cycles.
-	env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(continueAfterEvents + 1) }, 3*time.Minute)
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
-	err := env.GetWorkflowError()
-	var can *workflow.ContinueAsNewError
-	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
-	var next Input
-	require.NoError(t, converterFromEnv().FromPayloads(can.Input, &next))
-	require.NotNil(t, next.State)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.Equal(t, f.committed["orders/0"], stateNext(next.State, "orders", 0), "the new run continues from the committed offset")
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		env := newEnv(t, f)
+		// The test environment does not count events; say the history has grown long after a few cycles.
+		env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(continueAfterEvents + 1) }, 3*time.Minute)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+		err := env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
+		var next Input
+		require.NoError(t, converterFromEnv().FromPayloads(can.Input, &next))
+		require.NotNil(t, next.State)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !f.legacy {
+			require.Empty(t, next.State.Next, "offsets live in the catalog, not in the workflow's state")
+			require.NotZero(t, f.committed["orders/0"])
+			return
+		}
+		require.Equal(t, f.committed["orders/0"], stateNext(next.State, "orders", 0), "the new run continues from the committed offset")
+	})
 }
 
 func stateNext(s *State, topic string, p int32) int64 {
@@ -240,16 +373,17 @@ func stateNext(s *State, topic string, p int32) int64 {
 
 // Deleting a resource cancels its workflow; a paused backup must stop too, not wait forever.
 func TestCancelStopsAPausedBackup(t *testing.T) {
-	f := newFake()
-	env := newEnv(t, f)
-	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Hour)
-	s := spec(ModeContinuous)
-	s.Enabled = false
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: s})
-	require.True(t, env.IsWorkflowCompleted())
-	var canceled *temporal.CanceledError
-	require.ErrorAs(t, env.GetWorkflowError(), &canceled)
-	require.Empty(t, f.captures, "a paused backup captures nothing")
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		env := newEnv(t, f)
+		env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Hour)
+		s := spec(ModeContinuous)
+		s.Enabled = false
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: s})
+		require.True(t, env.IsWorkflowCompleted())
+		var canceled *temporal.CanceledError
+		require.ErrorAs(t, env.GetWorkflowError(), &canceled)
+		require.Empty(t, f.captures, "a paused backup captures nothing")
+	})
 }
 
 func TestCommitBatchesStayBelowTheSegmentLimit(t *testing.T) {
@@ -310,7 +444,8 @@ func (c *sizeCheckingConverter) ToPayloads(vs ...any) (*commonpb.Payloads, error
 	return out, nil
 }
 
-// A simulated multi-day continuous backup of 16 partitions, whose source keeps losing data to
+// A simulated multi-day continuous backup of 16 partitions by a run started before sharding
+// (per-partition captures), whose source keeps losing data to
 // retention (so warnings pile up): every run continues as new below 10,000 events and no payload
 // reaches 256 KB. The test environment does not count history events, so the test counts them
 // as the server records them (an activity: scheduled, started, completed, and the workflow task
@@ -335,6 +470,7 @@ func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
 		events.Store(6) // started, signalled/first task
 		act := func() { events.Add(6) }
 		env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
+		env.OnGetVersion(versionSharded, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 		env.RegisterActivityWithOptions(func(DiscoverInput) (DiscoverResult, error) {
 			act()
 			mu.Lock()
@@ -385,102 +521,200 @@ func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
 	t.Logf("%d runs over %s of simulated time; largest payload %d bytes", runs, simulated.Round(time.Hour), dc.largest)
 }
 
+// Issue 18, acceptance 1: a simulated continuous backup of 20,000 partitions (100 topics of
+// 200) over 3 days. Every run stays below 10,000 history events (counted as in the test above),
+// no cycle has more than MaxShards captures pending at once, and no payload (inputs, results,
+// the continue-as-new state, the status query) reaches 256 KB.
+func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
+	const topics, perTopic = 100, 200
+	var events atomic.Int64
+	dc := &sizeCheckingConverter{DataConverter: converter.GetDefaultDataConverter()}
+	in := Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)}
+	in.Spec.Streams = []Stream{{Topic: "orders-*", Enabled: true}}
+	in.Spec.MaxSegmentInterval = 5 * time.Minute
+	in.Spec.DiscoveryInterval = 10 * time.Minute
+	var infos []TopicInfo
+	for i := range topics {
+		ti := TopicInfo{Name: fmt.Sprintf("orders-%03d", i)}
+		for p := range int32(perTopic) {
+			ti.Partitions = append(ti.Partitions, PartitionInfo{Partition: p})
+		}
+		infos = append(infos, ti)
+	}
+	var mu sync.Mutex
+	pending, maxPending, captured, cycles := 0, 0, 0, 0
+	var simulated time.Duration
+	runs := 0
+	for simulated < 3*24*time.Hour {
+		runs++
+		require.Less(t, runs, 200, "too many runs")
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.SetDataConverter(dc)
+		events.Store(6)
+		act := func() { events.Add(6) }
+		env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
+		env.RegisterActivityWithOptions(func(DiscoverShardsInput) (DiscoverShardsResult, error) {
+			act()
+			return DiscoverShardsResult{Shards: SplitShards(infos), Partitions: topics * perTopic}, nil
+		}, activity.RegisterOptions{Name: ActivityDiscoverShards})
+		capture := func(in CaptureShardInput) (CaptureShardResult, error) {
+			act()
+			mu.Lock()
+			defer mu.Unlock()
+			pending++
+			maxPending = max(maxPending, pending)
+			captured += in.Shard.Len()
+			return CaptureShardResult{Staged: fmt.Sprintf("kafka/ns/b/staging/%032x.json", captured), Records: int64(in.Shard.Len()) * 10_000}, nil
+		}
+		env.RegisterActivityWithOptions(capture, activity.RegisterOptions{Name: ActivityCaptureShard})
+		env.RegisterActivityWithOptions(func(in CommitInput) (CommitResult, error) {
+			act()
+			mu.Lock()
+			defer mu.Unlock()
+			require.True(t, in.Sharded)
+			if len(in.Staged) > 0 {
+				cycles++
+			}
+			pending = 0 // every capture of the cycle has ended
+			// What the real commit answers for this many partitions: the most lagging
+			// MaxStatusPartitions, the totals, and at most 20 retention warnings.
+			res := CommitResult{PartitionCount: topics * perTopic, Lag: 1_000_000}
+			for i := range MaxStatusPartitions {
+				res.Partitions = append(res.Partitions, PartitionStatus{Topic: infos[i/perTopic].Name, Partition: int32(i % perTopic), Committed: 1 << 40, Lag: 1000})
+			}
+			for i := range 20 {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("orders-%03d/%d: offsets %d-%d were deleted by the source before they were backed up", i, i, 1<<40, 1<<40+5))
+			}
+			return res, nil
+		}, activity.RegisterOptions{Name: ActivityCommit})
+		env.OnActivity(ActivityCaptureShard, mock.Anything, mock.Anything).Return(capture).After(5 * time.Minute)
+		for m := 1; m < 24*12; m++ {
+			env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(int(events.Load())) }, time.Duration(m)*5*time.Minute)
+		}
+		var st Status
+		env.RegisterDelayedCallback(func() { st = query(t, env) }, 12*time.Minute)
+		started := env.Now()
+		env.ExecuteWorkflow(KafkaBackup, in)
+		simulated += env.Now().Sub(started)
+		require.Less(t, events.Load(), int64(10_000), "run %d: history stays below 10,000 events", runs)
+		var can *workflow.ContinueAsNewError
+		require.True(t, errors.As(env.GetWorkflowError(), &can), "run %d ends in continue-as-new: %v", runs, env.GetWorkflowError())
+		require.NoError(t, dc.FromPayloads(can.Input, &in))
+		require.NotNil(t, in.State)
+		require.Empty(t, in.State.Next, "no per-partition state is carried")
+		require.Equal(t, topics*perTopic, st.PartitionCount, "the status counts every partition")
+		require.Len(t, st.Partitions, MaxStatusPartitions)
+	}
+	require.Empty(t, dc.tooBig, "payloads of 256 KB or more")
+	require.LessOrEqual(t, maxPending, MaxShards, "captures pending at once")
+	require.Equal(t, MaxShards, len(SplitShards(infos)), "20,000 partitions fill every shard")
+	require.Equal(t, cycles*topics*perTopic, captured, "every cycle captures every partition")
+	t.Logf("%d runs, %d cycles over %s of simulated time; at most %d captures pending; largest payload %d bytes",
+		runs, cycles, simulated.Round(time.Hour), maxPending, dc.largest)
+}
+
+func TestSplitShards(t *testing.T) {
+	topic := func(name string, n int) TopicInfo {
+		ti := TopicInfo{Name: name}
+		for p := range int32(n) {
+			ti.Partitions = append(ti.Partitions, PartitionInfo{Partition: p})
+		}
+		return ti
+	}
+	require.Empty(t, SplitShards(nil))
+	small := SplitShards([]TopicInfo{topic("a", 3), topic("b", 2)})
+	require.Equal(t, []Shard{{Topics: []ShardTopic{{Topic: "a", Partitions: []int32{0, 1, 2}}, {Topic: "b", Partitions: []int32{0, 1}}}}}, small)
+	two := SplitShards([]TopicInfo{topic("a", ShardPartitions+1)})
+	require.Len(t, two, 2)
+	require.Equal(t, ShardPartitions, two[0].Len())
+	require.Equal(t, []ShardTopic{{Topic: "a", Partitions: []int32{ShardPartitions}}}, two[1].Topics)
+	// Beyond MaxShards full shards, shards grow instead of multiplying.
+	many := SplitShards([]TopicInfo{topic("a", MaxShards*ShardPartitions*3+5)})
+	require.Len(t, many, MaxShards)
+	seen := 0
+	for _, sh := range many {
+		require.LessOrEqual(t, sh.Len(), ShardPartitions*3+1)
+		for _, p := range sh.Topics[0].Partitions {
+			require.Equal(t, int32(seen), p, "every partition once, in order")
+			seen++
+		}
+	}
+	require.Equal(t, MaxShards*ShardPartitions*3+5, seen)
+}
+
 // A backup's rate limit is for the whole resource: the captures of a cycle share it.
 func TestRateLimitIsSharedAmongCaptures(t *testing.T) {
-	f := newFake()
-	env := newEnv(t, f)
-	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 40*time.Second)
-	sp := spec(ModeContinuous)
-	sp.RateLimit = RateLimit{BytesPerSecond: 1000, RecordsPerSecond: 101}
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: sp})
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.NotEmpty(t, f.captures)
-	for _, c := range f.captures {
-		require.Equal(t, RateLimit{BytesPerSecond: 500, RecordsPerSecond: 50}, c.RateLimit, "two partitions, half each")
-	}
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		env := newEnv(t, f)
+		env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 40*time.Second)
+		sp := spec(ModeContinuous)
+		sp.RateLimit = RateLimit{BytesPerSecond: 1000, RecordsPerSecond: 101}
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: sp})
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		require.NotEmpty(t, f.captures)
+		for _, c := range f.captures {
+			require.Equal(t, RateLimit{BytesPerSecond: 500, RecordsPerSecond: 50}, c.RateLimit, "two partitions, half each")
+		}
+	})
 }
 
 // Issue 22, point 12: "no topic matches" goes from the status as soon as a topic matches, not
 // at the first commit after it.
 func TestNoMatchingTopicsErrorClearsWhenATopicAppears(t *testing.T) {
-	f := newFake()
-	var appeared atomic.Bool
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
-	env.RegisterActivityWithOptions(func(in DiscoverInput) (DiscoverResult, error) {
-		if !appeared.Load() {
-			return DiscoverResult{}, nil
-		}
-		return f.discover(in)
-	}, activity.RegisterOptions{Name: ActivityDiscover})
-	env.RegisterActivityWithOptions(f.capture, activity.RegisterOptions{Name: ActivityCapture})
-	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
-	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
-		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
-	var waiting, capturing Status
-	env.RegisterDelayedCallback(func() { waiting = query(t, env); appeared.Store(true) }, 30*time.Second)
-	env.RegisterDelayedCallback(func() { capturing = query(t, env); env.CancelWorkflow() }, 75*time.Second)
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
-	require.True(t, env.IsWorkflowCompleted())
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		f.hidden.Store(true)
+		env := newEnv(t, f)
+		var waiting, capturing Status
+		env.RegisterDelayedCallback(func() { waiting = query(t, env); f.hidden.Store(false) }, 30*time.Second)
+		env.RegisterDelayedCallback(func() { capturing = query(t, env); env.CancelWorkflow() }, 75*time.Second)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+		require.True(t, env.IsWorkflowCompleted())
 
-	require.Equal(t, PhaseReady, waiting.Phase)
-	require.Contains(t, waiting.LastError, "no topic matches")
-	require.Equal(t, PhaseStreaming, capturing.Phase)
-	require.Empty(t, capturing.LastError, "the cause is gone")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.Len(t, f.commits, 1, "queried before the first commit with data: only the empty commit at start")
+		require.Equal(t, PhaseReady, waiting.Phase)
+		require.Contains(t, waiting.LastError, "no topic matches")
+		require.Equal(t, PhaseStreaming, capturing.Phase)
+		require.Empty(t, capturing.LastError, "the cause is gone")
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		require.Len(t, f.commits, 1, "queried before the first commit with data: only the empty commit at start")
+	})
 }
 
 // Issue 22, point 1: spec.consumerGroups.interval thins group captures out: offsets ride along
 // with a discovery only once the interval has passed since the last capture.
 func TestGroupOffsetsAreCapturedAtTheirInterval(t *testing.T) {
-	f := newFake()
-	type call struct {
-		at     time.Time
-		groups bool
-	}
-	var calls []call
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
-	env.RegisterActivityWithOptions(func(in DiscoverInput) (DiscoverResult, error) {
-		calls = append(calls, call{env.Now(), in.CaptureGroups})
-		return f.discover(in)
-	}, activity.RegisterOptions{Name: ActivityDiscover})
-	env.RegisterActivityWithOptions(f.capture, activity.RegisterOptions{Name: ActivityCapture})
-	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
-	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
-		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
-	env.RegisterDelayedCallback(env.CancelWorkflow, 12*time.Minute)
-	sp := spec(ModeContinuous)
-	sp.CaptureGroups, sp.GroupsInterval = true, 3*time.Minute
-	env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: sp})
-	require.True(t, env.IsWorkflowCompleted())
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		type call struct {
+			at     time.Time
+			groups bool
+		}
+		var calls []call
+		env := newEnv(t, f)
+		f.onDiscover = func(in DiscoverInput) { calls = append(calls, call{env.Now(), in.CaptureGroups}) }
+		env.RegisterDelayedCallback(env.CancelWorkflow, 12*time.Minute)
+		sp := spec(ModeContinuous)
+		sp.CaptureGroups, sp.GroupsInterval = true, 3*time.Minute
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: sp})
+		require.True(t, env.IsWorkflowCompleted())
 
-	var captured []time.Time
-	skipped := 0
-	for _, c := range calls {
-		if c.groups {
-			captured = append(captured, c.at)
-		} else {
-			skipped++
+		var captured []time.Time
+		skipped := 0
+		for _, c := range calls {
+			if c.groups {
+				captured = append(captured, c.at)
+			} else {
+				skipped++
+			}
 		}
-	}
-	require.GreaterOrEqual(t, len(captured), 3, "discoveries %v", calls)
-	require.Positive(t, skipped, "some discoveries leave the groups alone")
-	for i := 1; i < len(captured); i++ {
-		require.GreaterOrEqual(t, captured[i].Sub(captured[i-1]), 3*time.Minute, "captures %v", captured)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	withGroups := 0
-	for _, c := range f.commits {
-		if c.Groups != nil {
-			withGroups++
+		require.GreaterOrEqual(t, len(captured), 3, "discoveries %v", calls)
+		require.Positive(t, skipped, "some discoveries leave the groups alone")
+		for i := 1; i < len(captured); i++ {
+			require.GreaterOrEqual(t, captured[i].Sub(captured[i-1]), 3*time.Minute, "captures %v", captured)
 		}
-	}
-	require.Equal(t, len(captured), withGroups, "each capture is committed once")
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		require.Equal(t, len(captured), f.groupCaptures, "each capture is recorded once")
+	})
 }

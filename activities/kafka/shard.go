@@ -1,0 +1,442 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"gocloud.dev/gcerrors"
+
+	"arkive.io/arkive/activities/backupstore"
+	"arkive.io/arkive/activities/beat"
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// ErrWorkerStopping is the (retried) error of a shard handed back by a worker shutting down.
+const ErrWorkerStopping = "WorkerStopping"
+
+// stagedVersion is the version of the staged-capture objects; only commits of the same
+// backup read them, within one cycle.
+const stagedVersion = 1
+
+// DiscoverShards lists the selected topics like Discover, records in the catalog what a
+// sharded backup needs there (new partitions with the offset they start from, topic metadata,
+// a consumer-group snapshot, a scheduled run with its high watermarks) and splits the
+// selection into shards. The workflow then carries shards and totals, never a list per
+// partition: the catalog is where each partition's offset lives.
+func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.DiscoverShardsInput) (kafkabackup.DiscoverShardsResult, error) {
+	defer beat.Start(ctx, nil)() // thousands of partitions take a while to list
+	found, err := a.Discover(ctx, in.DiscoverInput)
+	if err != nil {
+		return kafkabackup.DiscoverShardsResult{}, err
+	}
+	store, err := a.openBackup(ctx, in.Connection, false)
+	if err != nil {
+		return kafkabackup.DiscoverShardsResult{}, err
+	}
+	defer store.Close()
+	cat, err := openCatalog(ctx, store)
+	if err != nil {
+		return kafkabackup.DiscoverShardsResult{}, err
+	}
+	root := cat.Root()
+	if root == nil {
+		root = &archive.Manifest{} // a new backup: the commit below creates its manifest
+	}
+	res := kafkabackup.DiscoverShardsResult{Shards: kafkabackup.SplitShards(found.Topics), Groups: in.CaptureGroups, Generation: root.Generation}
+	for _, t := range found.Topics {
+		res.Partitions += len(t.Partitions)
+	}
+	var run *archive.Run
+	if in.Run != nil {
+		r := *in.Run
+		r.Upto = map[string]int64{}
+		for _, t := range found.Topics {
+			for _, p := range t.Partitions {
+				r.Upto[fmt.Sprintf("%s/%d", t.Name, p.Partition)] = p.HighWatermark
+			}
+		}
+		run = &r
+	}
+	if run == nil && !in.CaptureGroups && !needsRegistering(root, found.Topics) {
+		return res, nil // nothing new: no commit, so an idle backup's catalog does not grow
+	}
+	m, err := cat.Commit(ctx, in.Backup, in.Time, func(m *archive.Manifest) error {
+		for _, info := range found.Topics {
+			t := manifestTopic(m, info.Name)
+			t.Partitions = max(t.Partitions, int32(len(info.Partitions)))
+			if info.Configs != nil {
+				t.Configs = info.Configs
+			}
+			for _, p := range info.Partitions {
+				if slices.ContainsFunc(t.Data, func(d archive.Partition) bool { return d.Partition == p.Partition }) {
+					continue // continues from its checkpoint
+				}
+				// A new partition starts where the spec says, recorded now so a retried or
+				// moved capture starts from the same offset.
+				from := p.LogStart
+				if in.StartFromLatest {
+					from = p.HighWatermark
+				}
+				t.Data = append(t.Data, archive.Partition{Partition: p.Partition, StartOffset: from, NextOffset: from})
+			}
+			slices.SortFunc(t.Data, func(a, b archive.Partition) int { return int(a.Partition) - int(b.Partition) })
+		}
+		if run != nil {
+			if i := slices.IndexFunc(m.Runs, func(r archive.Run) bool { return r.ID == run.ID }); i >= 0 {
+				m.Runs[i] = *run
+			} else {
+				m.Runs = append(m.Runs, *run)
+			}
+		}
+		if in.CaptureGroups {
+			mergeGroups(m, &archive.GroupOffsetsSnapshot{Time: in.Time, Groups: found.Groups})
+		}
+		m.Generation++
+		m.CommittedAt = in.Time
+		return nil
+	})
+	if err != nil {
+		return kafkabackup.DiscoverShardsResult{}, classify(err)
+	}
+	res.Generation = m.Generation
+	if run != nil {
+		if i := slices.IndexFunc(m.Runs, func(r archive.Run) bool { return r.ID == run.ID }); i >= 0 {
+			res.UptoKey = m.Runs[i].UptoKey
+		}
+	}
+	return res, nil
+}
+
+// needsRegistering reports whether the discovered topics add partitions or metadata the
+// catalog's root does not hold yet.
+func needsRegistering(root *archive.Manifest, topics []kafkabackup.TopicInfo) bool {
+	for _, info := range topics {
+		i := slices.IndexFunc(root.Topics, func(t archive.Topic) bool { return t.Name == info.Name })
+		if i < 0 {
+			return true
+		}
+		t := root.Topics[i]
+		if t.Partitions < int32(len(info.Partitions)) || (info.Configs != nil && !maps.Equal(t.Configs, info.Configs)) {
+			return true
+		}
+		for _, p := range info.Partitions {
+			if !slices.ContainsFunc(t.Data, func(d archive.Partition) bool { return d.Partition == p.Partition }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CaptureShard captures every partition of a shard through one client and one consumer: each
+// partition runs the same capture as Capture (its own segments, rolled and uploaded as they
+// fill), but fetches for all of them share the client's connections, and the progress of all
+// of them is one stored object instead of a heartbeat per partition.
+//
+// The object (StagedCaptures, under a key fixed by the activity's id) is rewritten at most once
+// a second while segments are uploaded, and once more at the end; a retried attempt reads it and
+// resumes each partition whose recorded start is still the catalog's next offset. The result
+// names the object; the commit merges it. Segments uploaded after the last write of the object
+// are orphans that the retry writes again, as with Capture.
+func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureShardInput) (kafkabackup.CaptureShardResult, error) {
+	invalid := func(format string, args ...any) error {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkabackup.ErrInvalidSpec, nil)
+	}
+	var kspec arkivev1.KafkaClusterSpec
+	if err := json.Unmarshal(in.Kafka, &kspec); err != nil {
+		return kafkabackup.CaptureShardResult{}, invalid("kafka cluster spec: %v", err)
+	}
+	comp, err := segmentSettings(in.Compression, in.MaxSegmentBytes, in.MaxSegmentInterval)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, err
+	}
+	sr := a.Secrets(in.Namespace)
+	store, err := backupstore.Open(ctx, in.Storage, in.Backup, blobstore.Kafka, sr, true)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, err
+	}
+	defer store.Close()
+	store.CleanSpool(time.Hour + 2*in.MaxSegmentInterval)
+	info := activity.GetInfo(ctx)
+	key := store.Layout.Staged(info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID)
+	if info.Attempt > 1 {
+		// A retry (its worker died or stopped) ends when the first attempt would have, so the
+		// cycle's commit is not held up by a whole further run.
+		in.MaxRunTime = max(time.Second, min(in.MaxRunTime, time.Until(info.ScheduledTime.Add(in.MaxRunTime))))
+	}
+
+	cat, err := openCatalog(ctx, store)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, err
+	}
+	var upto map[string]int64
+	if in.Run != "" {
+		if upto, err = cat.RunUpto(ctx, in.Run); err != nil {
+			return kafkabackup.CaptureShardResult{}, classify(err)
+		}
+	}
+	prev, err := readStaged(ctx, store.Store, key)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, err
+	}
+
+	cfg, err := Config(ctx, kspec, sr)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, invalid("%v", err)
+	}
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted // as Capture: no aborted or control records
+	cfg.Consumer.Return.Errors = true
+	setCaptureFetch(cfg, in.Shard.Len())
+	client, err := sarama.NewClient(kspec.BootstrapServers, cfg)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, classify(err)
+	}
+	defer consumer.Close()
+	names := make([]string, len(in.Shard.Topics))
+	for i, t := range in.Shard.Topics {
+		names[i] = t.Topic
+	}
+	traits, errs, err := describeTopics(client, names, []string{"message.timestamp.type", "cleanup.policy"})
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("describe topics: %w", err))
+	}
+
+	s := &shardCapture{store: store.Store, key: key}
+	root := cat.Root()
+	if root == nil {
+		root = &archive.Manifest{}
+	}
+	for _, st := range in.Shard.Topics {
+		if err := errs[st.Topic]; err != nil {
+			return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("describe topic %s: %w", st.Topic, err))
+		}
+		ts, compacts := traitsOf(traits[st.Topic])
+		var t archive.Topic
+		if i := slices.IndexFunc(root.Topics, func(t archive.Topic) bool { return t.Name == st.Topic }); i >= 0 {
+			t = root.Topics[i]
+		}
+		for _, p := range st.Partitions {
+			if _, err := store.Layout.PartitionPrefix(st.Topic, p); err != nil {
+				return kafkabackup.CaptureShardResult{}, invalid("%v", err)
+			}
+			i := slices.IndexFunc(t.Data, func(d archive.Partition) bool { return d.Partition == p })
+			if i < 0 {
+				return kafkabackup.CaptureShardResult{}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("%s/%d is in a shard but not in the catalog", st.Topic, p), kafkabackup.ErrInconsistentCommit, nil)
+			}
+			from := t.Data[i].NextOffset
+			until := int64(-1)
+			if upto != nil {
+				var ok bool
+				if until, ok = upto[fmt.Sprintf("%s/%d", st.Topic, p)]; !ok {
+					until = from // not selected when the run started: nothing to capture
+				}
+			}
+			pin := kafkabackup.CaptureInput{Namespace: in.Namespace, Backup: in.Backup, Topic: st.Topic, Partition: p, From: from, Until: until,
+				Compression: in.Compression, MaxSegmentBytes: in.MaxSegmentBytes, MaxSegmentInterval: in.MaxSegmentInterval, MaxRunTime: in.MaxRunTime,
+				RateLimit: in.RateLimit}
+			c := &capture{in: pin, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir,
+				client: client, consumer: consumer, shared: true, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
+			c.durable = kafkabackup.CaptureProgress{Start: from, Next: from}
+			if pp, ok := prev[tpKey(st.Topic, p)]; ok && pp.Start == from && pp.Next >= from {
+				c.durable = pp // a retry: keep what the last attempt uploaded
+			}
+			c.pos = c.durable.Next
+			idx := len(s.results)
+			c.heartbeat = func(_ context.Context, p kafkabackup.CaptureProgress) { s.progress(idx, p) }
+			s.captures = append(s.captures, c)
+			s.results = append(s.results, kafkabackup.CaptureResult{CaptureProgress: cloneProgress(c.durable), Topic: st.Topic, Partition: p})
+		}
+	}
+	return s.run(ctx)
+}
+
+// traitsOf reads a topic's timestamp type and whether it compacts (see topicTraits).
+func traitsOf(entries []*sarama.ConfigEntry) (archive.TimestampType, bool) {
+	ts, compacts := archive.CreateTime, false
+	for _, e := range entries {
+		switch {
+		case e.Name == "message.timestamp.type" && e.Value == "LogAppendTime":
+			ts = archive.LogAppendTime
+		case e.Name == "cleanup.policy":
+			compacts = slices.Contains(strings.Split(e.Value, ","), "compact")
+		}
+	}
+	return ts, compacts
+}
+
+func tpKey(topic string, partition int32) string { return fmt.Sprintf("%s/%d", topic, partition) }
+
+func cloneProgress(p kafkabackup.CaptureProgress) kafkabackup.CaptureProgress {
+	p.Segments, p.Gaps = slices.Clone(p.Segments), slices.Clone(p.Gaps)
+	return p
+}
+
+// readStaged reads what an earlier attempt of the same activity stored (nothing: empty).
+func readStaged(ctx context.Context, store *blobstore.Store, key string) (map[string]kafkabackup.CaptureProgress, error) {
+	data, err := store.ReadAll(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify(fmt.Errorf("read %s: %w", key, err))
+	}
+	var st kafkabackup.StagedCaptures
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != stagedVersion {
+		return nil, nil // unreadable progress is only lost progress: capture those offsets again
+	}
+	out := map[string]kafkabackup.CaptureProgress{}
+	for _, c := range st.Captures {
+		out[tpKey(c.Topic, c.Partition)] = c.CaptureProgress
+	}
+	return out, nil
+}
+
+// shardCapture runs a shard's partition captures and keeps their progress stored.
+type shardCapture struct {
+	store    *blobstore.Store
+	key      string
+	captures []*capture
+
+	stopped bool // the worker is shutting down
+
+	mu      sync.Mutex
+	results []kafkabackup.CaptureResult // durable progress per capture, then final results
+	dirty   bool
+}
+
+func (s *shardCapture) progress(i int, p kafkabackup.CaptureProgress) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(p.Segments) != len(s.results[i].Segments) || p.Next != s.results[i].Next || len(p.Gaps) != len(s.results[i].Gaps) {
+		s.results[i].CaptureProgress = cloneProgress(p)
+		s.dirty = true
+	}
+}
+
+func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(s.captures))
+	var wg sync.WaitGroup
+	for i, c := range s.captures {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.close()
+			res, err := c.run(cctx)
+			var canceled *temporal.CanceledError
+			if err != nil && !errors.As(err, &canceled) {
+				errs[i] = err
+				cancel() // one partition failing fails the shard; the retry resumes all of them
+				return
+			}
+			if err == nil {
+				s.mu.Lock()
+				s.results[i] = res
+				s.dirty = true
+				s.mu.Unlock()
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	stopping := activity.GetWorkerStopChannel(ctx)
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-stopping:
+			// The worker is shutting down (SIGTERM): stop, store the progress below and hand
+			// the shard back with a retryable error, so another worker resumes it at once.
+			stopping = nil
+			s.stopped = true
+			cancel()
+		case <-tick.C:
+			// Liveness for the heartbeat timeout; progress is in the staged object.
+			activity.RecordHeartbeat(ctx)
+			if err := s.save(ctx, false); err != nil {
+				cancel()
+				<-done
+				return kafkabackup.CaptureShardResult{}, err
+			}
+		}
+	}
+	// Even a failed or cancelled shard stores what it uploaded, for the retry or the commit.
+	// The activity's context may be cancelled already, so the last write gets its own.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer scancel()
+	saveErr := s.save(sctx, true)
+	if err := errors.Join(errs...); err != nil {
+		return kafkabackup.CaptureShardResult{}, err
+	}
+	if saveErr != nil {
+		return kafkabackup.CaptureShardResult{}, saveErr
+	}
+	if s.stopped {
+		return kafkabackup.CaptureShardResult{}, temporal.NewApplicationError("the worker is shutting down; another worker resumes this shard from its stored progress", ErrWorkerStopping)
+	}
+	res := s.result()
+	if ctx.Err() != nil {
+		// Cancelled (the backup was paused or updated): the workflow commits what is stored.
+		return res, temporal.NewCanceledError(res)
+	}
+	return res, nil
+}
+
+// save writes the staged object when something changed since the last write (always with
+// force).
+func (s *shardCapture) save(ctx context.Context, force bool) error {
+	s.mu.Lock()
+	if !s.dirty && !force {
+		s.mu.Unlock()
+		return nil
+	}
+	data, err := json.Marshal(kafkabackup.StagedCaptures{Version: stagedVersion, Captures: s.results})
+	s.dirty = false
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.store.Put(ctx, s.key, data); err != nil {
+		s.mu.Lock()
+		s.dirty = true
+		s.mu.Unlock()
+		return classify(fmt.Errorf("store capture progress %s: %w", s.key, err))
+	}
+	return nil
+}
+
+func (s *shardCapture) result() kafkabackup.CaptureShardResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := kafkabackup.CaptureShardResult{Staged: s.key, Done: true}
+	for _, r := range s.results {
+		for _, seg := range r.Segments {
+			res.Records += seg.Count
+			res.Bytes += seg.PayloadBytes
+		}
+		res.Done = res.Done && r.Done
+	}
+	return res
+}
