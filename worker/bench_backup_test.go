@@ -66,33 +66,8 @@ func setupBackupBench(b *testing.B) {
 			return
 		}
 		bb.topic = testenv.Topic(b, "bench-backup", benchPartitions, nil)
-		cfg := testenv.ProducerConfig()
-		cfg.Producer.Partitioner = sarama.NewManualPartitioner
-		cfg.Producer.Compression = sarama.CompressionLZ4
-		p, err := sarama.NewSyncProducer([]string{bb.bootstrap}, cfg)
-		if err != nil {
-			bb.err = err
+		if bb.bytes, bb.err = produceOrderBytes(bb.bootstrap, bb.topic, benchPartitions, backupBenchBytes()); bb.err != nil {
 			return
-		}
-		defer p.Close()
-		var batch []*sarama.ProducerMessage
-		for i := 0; bb.bytes < backupBenchBytes(); i++ {
-			v := fmt.Sprintf(`{"orderId":"o-%09d","customer":"c-%06d","items":[{"sku":"sku-%05d","qty":%d,"price":%d.%02d}],"status":"CONFIRMED","note":"%0300d"}`,
-				i, i%100000, i%50000, i%7+1, i%900, i%100, i)
-			k := fmt.Sprintf("c-%06d", i%100000)
-			bb.bytes += int64(len(k) + len(v))
-			batch = append(batch, &sarama.ProducerMessage{Topic: bb.topic, Partition: int32(i % benchPartitions), Key: sarama.StringEncoder(k), Value: sarama.StringEncoder(v)})
-			if len(batch) == 20_000 {
-				if bb.err = p.SendMessages(batch); bb.err != nil {
-					return
-				}
-				batch = batch[:0]
-			}
-		}
-		if len(batch) > 0 {
-			if bb.err = p.SendMessages(batch); bb.err != nil {
-				return
-			}
 		}
 		bb.hwm = endOffsets(b, bb.bootstrap, bb.topic)
 	})
@@ -106,6 +81,43 @@ func setupBackupBench(b *testing.B) {
 		bareConsume(b)
 		workerBackup(b, "none", 0)
 	})
+}
+
+// produceOrderBytes writes at least size bytes of ~400-byte JSON order records with keys,
+// round-robin over the partitions, and returns their key and value bytes.
+func produceOrderBytes(bootstrap, topic string, partitions int, size int64) (int64, error) {
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	// Leadership of 2,000 new partitions settles for a while; the idempotent producer retries
+	// in order.
+	cfg.Producer.Retry.Max, cfg.Producer.Retry.Backoff = 20, 250*time.Millisecond
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	var batch []*sarama.ProducerMessage
+	var n int64
+	for i := 0; n < size; i++ {
+		v := fmt.Sprintf(`{"orderId":"o-%09d","customer":"c-%06d","items":[{"sku":"sku-%05d","qty":%d,"price":%d.%02d}],"status":"CONFIRMED","note":"%0300d"}`,
+			i, i%100000, i%50000, i%7+1, i%900, i%100, i)
+		k := fmt.Sprintf("c-%06d", i%100000)
+		n += int64(len(k) + len(v))
+		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Partition: int32(i % partitions), Key: sarama.StringEncoder(k), Value: sarama.StringEncoder(v)})
+		if len(batch) == 20_000 {
+			if err := p.SendMessages(batch); err != nil {
+				return n, err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		if err := p.SendMessages(batch); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // bareConsume reads every partition from 0 to its end with a plain sarama consumer loop,
@@ -163,7 +175,8 @@ type backupTarget struct {
 	bin, temporal    string
 	c                client.Client
 	bootstrap, topic string
-	bytes            int64 // key and value bytes in the topic
+	bytes            int64    // key and value bytes in the topic
+	args             []string // more worker flags
 }
 
 // backupRun is what backupInWorker measured.
@@ -185,7 +198,7 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 	}
 	defer os.RemoveAll(dir)
 	queue := fmt.Sprintf("bench-backup-%d", time.Now().UnixNano())
-	args := []string{"worker", "--temporal-address", t.temporal, "--task-queue", queue, "--spool-dir", dir}
+	args := append([]string{"worker", "--temporal-address", t.temporal, "--task-queue", queue, "--spool-dir", dir}, t.args...)
 	profile := os.Getenv("ARKIVE_BENCH_WORKER_PROFILE") // a file for the worker's CPU profile of the run's first seconds
 	port := testenv.FreePort(b)
 	if profile != "" {
@@ -426,6 +439,82 @@ func BenchmarkBackupVsBareConsumer(b *testing.B) {
 			b.ReportMetric(rss, "peak-rss-MiB")
 			b.ReportMetric(float64(backupBench.bytes)*float64(b.N)/backup.Seconds()/(1<<20), "backup-MiB/s")
 		})
+	}
+}
+
+// widePartitions is the partition count of BenchmarkBackupPartitions' wide topic.
+const widePartitions = 2000
+
+// wideBench is backupBench's data volume spread over widePartitions partitions, produced once.
+var wideBench struct {
+	once  sync.Once
+	err   error
+	topic string
+	bytes int64
+}
+
+// BenchmarkBackupPartitions (issue 18, acceptance 5): the same ≥ 1 GiB backed up from 8
+// partitions and from 2,000, each by a worker process of its own with zstd at its default
+// level: throughput at 2,000 over throughput at 8 (x-8-partitions) and the worker's peak RSS at
+// 2,000 (peak-rss-MiB), with and without a cap on the shards a worker runs at once.
+func BenchmarkBackupPartitions(b *testing.B) {
+	setupBackupBench(b)
+	bb, wb := &backupBench, &wideBench
+	wb.once.Do(func() {
+		wb.topic = testenv.Topic(b, "bench-wide", widePartitions, nil)
+		waitForLeadersB(b, bb.bootstrap, wb.topic, widePartitions)
+		wb.bytes, wb.err = produceOrderBytes(bb.bootstrap, wb.topic, widePartitions, backupBenchBytes())
+	})
+	if wb.err != nil {
+		b.Fatal(wb.err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{{"uncapped", nil}, {"concurrency-2", []string{"--concurrency", "2"}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var narrow, wide time.Duration
+			var rss, narrowRSS float64
+			for range b.N {
+				n := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: bb.topic, bytes: bb.bytes, args: tc.args}, "zstd", 0)
+				w := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: wb.topic, bytes: wb.bytes, args: tc.args}, "zstd", 0)
+				narrow += n.elapsed
+				wide += w.elapsed
+				rss, narrowRSS = max(rss, w.peakRSS), max(narrowRSS, n.peakRSS)
+			}
+			b.ReportMetric((float64(wb.bytes)/wide.Seconds())/(float64(bb.bytes)/narrow.Seconds()), "x-8-partitions")
+			b.ReportMetric(rss, "peak-rss-MiB")
+			b.ReportMetric(narrowRSS, "peak-rss-8-MiB")
+			b.ReportMetric(float64(wb.bytes)*float64(b.N)/wide.Seconds()/(1<<20), "wide-MiB/s")
+		})
+	}
+}
+
+// waitForLeadersB waits until every partition of a new topic has a leader.
+func waitForLeadersB(b *testing.B, bootstrap, topic string, partitions int) {
+	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ready := client.RefreshMetadata(topic) == nil
+		for p := range int32(partitions) {
+			if !ready {
+				break
+			}
+			if _, err := client.Leader(topic, p); err != nil {
+				ready = false
+			}
+		}
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("partitions without a leader")
+		}
+		time.Sleep(500 * time.Millisecond) // polling interval
 	}
 }
 

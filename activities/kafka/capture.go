@@ -2,12 +2,14 @@ package kafka
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -55,6 +57,9 @@ type capture struct {
 	shared    bool
 	spoolDir  string
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
+	// stored, when set, is told the records and their key, value and header bytes of every
+	// segment stored, before the heartbeat that names it.
+	stored func(records, bytes int64)
 
 	durable  kafkabackup.CaptureProgress // uploaded segments and the offset after them
 	pos      int64                       // offset after the last record read
@@ -272,6 +277,15 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 			// aborted transactions. Once the broker's high watermark is past Until and nothing has
 			// arrived for a while, the rest up to Until holds no committed record.
 			if in.Until >= 0 && c.pos < in.Until && now.Sub(lastRecord) >= 2*time.Second && pc.HighWaterMarkOffset() >= in.Until {
+				// Silence proves nothing by itself (see holdsRecords): read the range.
+				held, err := c.holdsRecords(ctx, c.pos, in.Until)
+				if err != nil {
+					return c.result, classify(err)
+				}
+				if held {
+					lastRecord = now
+					break
+				}
 				if err := c.roll(ctx); err != nil {
 					return c.result, err
 				}
@@ -291,6 +305,72 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 			}
 		}
 	}
+}
+
+// holdsRecords reports whether a committed data record lies in [from, until), reading the
+// partition with fetch requests of its own, read_committed, and skipping control batches and
+// aborted transactions as a consumer does. Silence of the capture's consumer proves nothing by
+// itself: a shard's shared consumer fetches only as fast as its slowest partition, and a busy
+// broker can be slow. Only batches actually read past until make the answer no.
+func (c *capture) holdsRecords(ctx context.Context, from, until int64) (bool, error) {
+	broker, err := c.client.Leader(c.in.Topic, c.in.Partition)
+	if err != nil {
+		return false, fmt.Errorf("leader of %s/%d: %w", c.in.Topic, c.in.Partition, err)
+	}
+	for off := from; off < until; {
+		if ctx.Err() != nil {
+			return true, nil // cancelled: record no gap on a guess
+		}
+		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 500, MinBytes: 1, MaxBytes: 4 << 20, Isolation: sarama.ReadCommitted}
+		req.AddBlock(c.in.Topic, c.in.Partition, off, 4<<20, -1)
+		resp, err := broker.Fetch(req)
+		if err != nil {
+			return false, fmt.Errorf("fetch %s/%d at %d: %w", c.in.Topic, c.in.Partition, off, err)
+		}
+		block := resp.GetBlock(c.in.Topic, c.in.Partition)
+		if block == nil {
+			return false, fmt.Errorf("fetch %s/%d at %d: no answer for the partition", c.in.Topic, c.in.Partition, off)
+		}
+		if block.Err != sarama.ErrNoError {
+			return false, fmt.Errorf("fetch %s/%d at %d: %w", c.in.Topic, c.in.Partition, off, block.Err)
+		}
+		aborted := slices.Clone(block.AbortedTransactions)
+		slices.SortFunc(aborted, func(a, b *sarama.AbortedTransaction) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
+		abortedBy := map[int64]bool{}
+		moved := false
+		for _, recs := range block.RecordsSet {
+			batch := recs.RecordBatch
+			if batch == nil {
+				return true, nil // a legacy message set: no transactions, so records
+			}
+			next := batch.FirstOffset + int64(batch.LastOffsetDelta) + 1
+			if next <= off {
+				continue
+			}
+			for len(aborted) > 0 && aborted[0].FirstOffset <= next-1 {
+				abortedBy[aborted[0].ProducerID] = true
+				aborted = aborted[1:]
+			}
+			switch {
+			case batch.Control:
+				delete(abortedBy, batch.ProducerID)
+			case batch.IsTransactional && abortedBy[batch.ProducerID]:
+			default:
+				for _, r := range batch.Records {
+					if o := batch.FirstOffset + r.OffsetDelta; o >= off && o < until {
+						return true, nil
+					}
+				}
+			}
+			off, moved = next, true
+		}
+		if !moved {
+			// Nothing readable at off yet (an undecided transaction, or a slow broker): not
+			// proof of a gap.
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // consumeBatch bounds how many records consume takes before run's select looks at the
@@ -466,6 +546,9 @@ func (c *capture) recordSegment(ctx context.Context, s *openSegment, footer arch
 		}
 	}
 	c.durable.Next = s.last + 1
+	if c.stored != nil {
+		c.stored(s.records, s.bytes)
+	}
 	metrics.Moved(ctx, metrics.Captured, footer.Count, footer.PayloadBytes)
 	metrics.PartitionLag(ctx, c.in.Topic, c.in.Partition, max(0, c.result.HighWatermark-c.durable.Next))
 	c.heartbeat(ctx, c.durable)

@@ -256,14 +256,18 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 			c := &capture{in: pin, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir,
 				client: client, consumer: consumer, shared: true, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
 			c.durable = kafkabackup.CaptureProgress{Start: from, Next: from}
-			if pp, ok := prev[tpKey(st.Topic, p)]; ok && pp.Start == from && pp.Next >= from {
-				c.durable = pp // a retry: keep what the last attempt uploaded
+			staged := kafkabackup.CaptureResult{Topic: st.Topic, Partition: p}
+			if pr, ok := prev[tpKey(st.Topic, p)]; ok && pr.Start == from && pr.Next >= from {
+				c.durable = pr.CaptureProgress // a retry: keep what the last attempt uploaded
+				staged.Records, staged.Bytes = pr.Records, pr.Bytes
 			}
 			c.pos = c.durable.Next
+			staged.CaptureProgress = cloneProgress(c.durable)
 			idx := len(s.results)
 			c.heartbeat = func(_ context.Context, p kafkabackup.CaptureProgress) { s.progress(idx, p) }
+			c.stored = func(records, bytes int64) { s.count(idx, records, bytes) }
 			s.captures = append(s.captures, c)
-			s.results = append(s.results, kafkabackup.CaptureResult{CaptureProgress: cloneProgress(c.durable), Topic: st.Topic, Partition: p})
+			s.results = append(s.results, staged)
 		}
 	}
 	return s.run(ctx)
@@ -291,7 +295,7 @@ func cloneProgress(p kafkabackup.CaptureProgress) kafkabackup.CaptureProgress {
 }
 
 // readStaged reads what an earlier attempt of the same activity stored (nothing: empty).
-func readStaged(ctx context.Context, store *blobstore.Store, key string) (map[string]kafkabackup.CaptureProgress, error) {
+func readStaged(ctx context.Context, store *blobstore.Store, key string) (map[string]kafkabackup.CaptureResult, error) {
 	data, err := store.ReadAll(ctx, key)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, nil
@@ -303,9 +307,9 @@ func readStaged(ctx context.Context, store *blobstore.Store, key string) (map[st
 	if err := json.Unmarshal(data, &st); err != nil || st.Version != stagedVersion {
 		return nil, nil // unreadable progress is only lost progress: capture those offsets again
 	}
-	out := map[string]kafkabackup.CaptureProgress{}
+	out := map[string]kafkabackup.CaptureResult{}
 	for _, c := range st.Captures {
-		out[tpKey(c.Topic, c.Partition)] = c.CaptureProgress
+		out[tpKey(c.Topic, c.Partition)] = c
 	}
 	return out, nil
 }
@@ -332,6 +336,15 @@ func (s *shardCapture) progress(i int, p kafkabackup.CaptureProgress) {
 	}
 }
 
+// count adds a stored segment's records and bytes (key, value and headers, as runs report
+// them) to a partition's staged result.
+func (s *shardCapture) count(i int, records, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.results[i].Records += records
+	s.results[i].Bytes += bytes
+}
+
 func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -351,7 +364,8 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 			}
 			if err == nil {
 				s.mu.Lock()
-				s.results[i] = res
+				r := &s.results[i]
+				r.CaptureProgress, r.HighWatermark, r.Done = cloneProgress(res.CaptureProgress), res.HighWatermark, res.Done
 				s.dirty = true
 				s.mu.Unlock()
 			}
@@ -432,10 +446,8 @@ func (s *shardCapture) result() kafkabackup.CaptureShardResult {
 	defer s.mu.Unlock()
 	res := kafkabackup.CaptureShardResult{Staged: s.key, Done: true}
 	for _, r := range s.results {
-		for _, seg := range r.Segments {
-			res.Records += seg.Count
-			res.Bytes += seg.PayloadBytes
-		}
+		res.Records += r.Records
+		res.Bytes += r.Bytes
 		res.Done = res.Done && r.Done
 	}
 	return res

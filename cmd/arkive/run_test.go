@@ -148,7 +148,7 @@ func TestRunStartsABackupAndStatusPrintsIt(t *testing.T) {
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	require.Contains(t, string(body), `temporal_activity_execution_latency_seconds_bucket{activity_type="arkive.kafka.Capture"`)
+	require.Contains(t, string(body), `temporal_activity_execution_latency_seconds_bucket{activity_type="arkive.kafka.CaptureShard"`)
 	require.Contains(t, string(body), `temporal_request{`)
 	require.Contains(t, string(body), "go_goroutines")
 }

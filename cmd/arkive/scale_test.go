@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
 )
 
 const (
@@ -32,7 +34,7 @@ const (
 	scaleBatchWait = 500 * time.Millisecond // production pace: one record per partition per batch
 )
 
-// Issue 18, acceptance 2: a continuous backup of 2,000 partitions (four topics) runs on three
+// Issue 18, acceptances 2 and 3: a continuous backup of 2,000 partitions (four topics) runs on three
 // `arkive worker` processes polling one task queue. The history shows that each worker ran
 // shard captures; one worker is SIGKILLed mid-cycle and another SIGTERMed, and after each the
 // records produced before it are in the backup within 2 × maxSegmentInterval. At the end every
@@ -51,6 +53,21 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 	for range scaleTopics {
 		topics = append(topics, testenv.Topic(t, "scale", scalePerTopic, nil))
 	}
+	// 4,000 partitions (with the restored topics) weigh on the broker the other packages' tests
+	// share: they go when the test ends.
+	t.Cleanup(func() {
+		cfg := sarama.NewConfig()
+		cfg.Version = sarama.V3_0_0_0
+		admin, err := sarama.NewClusterAdmin([]string{bootstrap}, cfg)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		for _, topic := range topics {
+			_ = admin.DeleteTopic(topic)
+			_ = admin.DeleteTopic(topic + "-restored")
+		}
+	})
 	waitForLeaders(t, bootstrap, topics, scalePerTopic)
 	seqs := make([][]int, scaleTopics)
 	for i := range seqs {
@@ -202,6 +219,130 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 		}
 	}
 	require.Equal(t, total, read, "every offset exactly once")
+	_ = c.TerminateWorkflow(context.Background(), wid, "", "backup done")
+
+	// Issue 18, acceptance 3: the backup restored by two workers, one SIGKILLed mid-restore:
+	// every target partition holds each source record once, in order.
+	kr := &arkivev1.KafkaRestore{Spec: arkivev1.KafkaRestoreSpec{Source: arkivev1.BackupSource{Storage: "s", Backup: in.Backup}, Target: "k"}}
+	for _, topic := range topics {
+		kr.Spec.Topics = append(kr.Spec.Topics, arkivev1.TopicMapping{Source: topic, Target: topic + "-restored"})
+	}
+	kr.Name, kr.Namespace = name, "default"
+	rin, err := specs.KafkaRestoreInput(kr, kc, st)
+	require.NoError(t, err)
+	rqueue := "scale-restore-" + name
+	rid := workflows.WorkflowID("KafkaRestore", "default", name)
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: rid, TaskQueue: rqueue}, kafkarestore.WorkflowName, rin)
+	require.NoError(t, err)
+	defer func() { _ = c.TerminateWorkflow(context.Background(), rid, "", "test done") }()
+	restorers := []*workerProcess{{cmd: startKafkaWorker(t, bin, temporal, rqueue)}, {cmd: startKafkaWorker(t, bin, temporal, rqueue)}}
+	defer func() {
+		for _, w := range restorers {
+			w.stop()
+		}
+	}()
+	// restored sums the target topics' end offsets; partitions the restore created a moment ago
+	// may not answer yet and count as empty.
+	restored := func() int64 {
+		kc, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+		require.NoError(t, err)
+		defer kc.Close()
+		var n int64
+		for _, topic := range topics {
+			parts, err := kc.Partitions(topic + "-restored")
+			if err != nil {
+				continue
+			}
+			for _, p := range parts {
+				if end, err := kc.GetOffset(topic+"-restored", p, sarama.OffsetNewest); err == nil {
+					n += end
+				}
+			}
+		}
+		return n
+	}
+	deadline = time.Now().Add(3 * time.Minute)
+	for restored() < int64(total)/3 {
+		require.True(t, time.Now().Before(deadline), "the restore made no progress")
+		time.Sleep(200 * time.Millisecond) // polling interval
+	}
+	victim = busyRestorer(t, c, rid, restorers)
+	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
+	_ = victim.cmd.Wait()
+	atKill := restored()
+	require.Less(t, atKill, int64(total), "the kill must land before the restore finished")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var res kafkarestore.Result
+	require.NoError(t, c.GetWorkflow(ctx, rid, "").Get(ctx, &res))
+	require.Equal(t, kafkarestore.PhaseDone, res.Status.Phase)
+	t.Logf("restore: %d of %d records written when a worker was killed", atKill, total)
+
+	kclient, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer kclient.Close()
+	consumer, err := sarama.NewConsumerFromClient(kclient)
+	require.NoError(t, err)
+	defer consumer.Close()
+	// Every target partition at once (one consumer, a goroutine each): one by one, 2,000
+	// partition consumers would take minutes to start.
+	type mismatch struct{ what string }
+	bad := make(chan mismatch, 1)
+	var wg sync.WaitGroup
+	for i, topic := range topics {
+		target := topic + "-restored"
+		for p := range int32(scalePerTopic) {
+			end, err := kclient.GetOffset(target, p, sarama.OffsetNewest)
+			require.NoError(t, err)
+			require.Equal(t, int64(seqs[i][p]), end, "%s/%d: exactly as many records as the source", target, p)
+			pc, err := consumer.ConsumePartition(target, p, sarama.OffsetOldest)
+			require.NoError(t, err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer pc.Close()
+				for want := int64(0); want < end; want++ {
+					msg := <-pc.Messages()
+					if msg.Offset != want || string(msg.Value) != strconv.FormatInt(want, 10) {
+						select {
+						case bad <- mismatch{fmt.Sprintf("%s/%d offset %d holds %q, want offset %d: each record once, in order", target, p, msg.Offset, msg.Value, want)}:
+						default:
+						}
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	select {
+	case m := <-bad:
+		t.Fatal(m.what)
+	default:
+	}
+}
+
+// busyRestorer is a live worker running a restore stream now.
+func busyRestorer(t *testing.T, c client.Client, rid string, workers []*workerProcess) *workerProcess {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d, err := c.DescribeWorkflowExecution(context.Background(), rid, "")
+		require.NoError(t, err)
+		for _, a := range d.GetPendingActivities() {
+			if a.GetActivityType().GetName() != kafkarestore.ActivityRestore || a.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				continue
+			}
+			pid, _ := strconv.Atoi(strings.SplitN(a.GetLastWorkerIdentity(), "@", 2)[0])
+			for _, w := range workers {
+				if w.cmd.Process.Pid == pid && w.cmd.ProcessState == nil {
+					return w
+				}
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "no worker is restoring")
+		time.Sleep(200 * time.Millisecond) // polling interval
+	}
 }
 
 type workerProcess struct{ cmd *exec.Cmd }
@@ -307,6 +448,9 @@ type sequenceProducer struct{ sarama.SyncProducer }
 func newSequenceProducer(t *testing.T, bootstrap string) *sequenceProducer {
 	cfg := testenv.ProducerConfig()
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	// Leadership of 2,000 new partitions settles for a while after they have leaders; the
+	// idempotent producer retries in order.
+	cfg.Producer.Retry.Max, cfg.Producer.Retry.Backoff = 20, 250*time.Millisecond
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
 	require.NoError(t, err)
 	return &sequenceProducer{p}
@@ -321,5 +465,10 @@ func (p *sequenceProducer) send(t *testing.T, topic string, seq []int, n int) {
 			seq[part]++
 		}
 	}
-	require.NoError(t, p.SendMessages(batch))
+	err := p.SendMessages(batch)
+	var perrs sarama.ProducerErrors
+	if errors.As(err, &perrs) && len(perrs) > 0 {
+		require.NoError(t, perrs[0].Err, "%d of %d records not delivered, %s/%d the first", len(perrs), len(batch), perrs[0].Msg.Topic, perrs[0].Msg.Partition)
+	}
+	require.NoError(t, err)
 }
