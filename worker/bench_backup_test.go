@@ -462,7 +462,7 @@ func BenchmarkBackupPartitions(b *testing.B) {
 	bb, wb := &backupBench, &wideBench
 	wb.once.Do(func() {
 		wb.topic = testenv.Topic(b, "bench-wide", widePartitions, nil)
-		waitForLeadersB(b, bb.bootstrap, wb.topic, widePartitions)
+		testenv.WaitForLeaders(b, bb.bootstrap, []string{wb.topic}, widePartitions)
 		wb.bytes, wb.err = produceOrderBytes(bb.bootstrap, wb.topic, widePartitions, backupBenchBytes())
 	})
 	if wb.err != nil {
@@ -487,34 +487,6 @@ func BenchmarkBackupPartitions(b *testing.B) {
 			b.ReportMetric(narrowRSS, "peak-rss-8-MiB")
 			b.ReportMetric(float64(wb.bytes)*float64(b.N)/wide.Seconds()/(1<<20), "wide-MiB/s")
 		})
-	}
-}
-
-// waitForLeadersB waits until every partition of a new topic has a leader.
-func waitForLeadersB(b *testing.B, bootstrap, topic string, partitions int) {
-	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		ready := client.RefreshMetadata(topic) == nil
-		for p := range int32(partitions) {
-			if !ready {
-				break
-			}
-			if _, err := client.Leader(topic, p); err != nil {
-				ready = false
-			}
-		}
-		if ready {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("partitions without a leader")
-		}
-		time.Sleep(500 * time.Millisecond) // polling interval
 	}
 }
 

@@ -3,14 +3,13 @@ package kafka
 import (
 	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -83,18 +82,11 @@ func readStagedCaptures(ctx context.Context, store *backupstore.Backup[blobstore
 	if !strings.HasPrefix(key, store.Layout.StagingPrefix()) {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("staged capture %s is not this backup's", key), kafkabackup.ErrInconsistentCommit, nil)
 	}
-	data, err := store.ReadAll(ctx, key)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return nil, nil
+	captures, _, err := loadStaged(ctx, store.Store, key)
+	if errors.Is(err, errUnreadableStaged) {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInconsistentCommit, nil)
 	}
-	if err != nil {
-		return nil, classify(fmt.Errorf("read %s: %w", key, err))
-	}
-	var st kafkabackup.StagedCaptures
-	if err := json.Unmarshal(data, &st); err != nil || st.Version != stagedVersion {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("staged capture %s is unreadable: %v", key, err), kafkabackup.ErrInconsistentCommit, nil)
-	}
-	return st.Captures, nil
+	return captures, err
 }
 
 // stagingMaxAge is how long a staged object no commit merged (its shard failed for good, or its

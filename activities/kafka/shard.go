@@ -65,7 +65,7 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 		r.Upto = map[string]int64{}
 		for _, t := range found.Topics {
 			for _, p := range t.Partitions {
-				r.Upto[fmt.Sprintf("%s/%d", t.Name, p.Partition)] = p.HighWatermark
+				r.Upto[tpKey(t.Name, p.Partition)] = p.HighWatermark
 			}
 		}
 		run = &r
@@ -189,6 +189,9 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		}
 	}
 	prev, err := readStaged(ctx, store.Store, key)
+	if errors.Is(err, errUnreadableStaged) {
+		prev, err = nil, nil // lost progress only: capture those offsets again
+	}
 	if err != nil {
 		return kafkabackup.CaptureShardResult{}, err
 	}
@@ -246,7 +249,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 			until := int64(-1)
 			if upto != nil {
 				var ok bool
-				if until, ok = upto[fmt.Sprintf("%s/%d", st.Topic, p)]; !ok {
+				if until, ok = upto[tpKey(st.Topic, p)]; !ok {
 					until = from // not selected when the run started: nothing to capture
 				}
 			}
@@ -296,23 +299,35 @@ func cloneProgress(p kafkabackup.CaptureProgress) kafkabackup.CaptureProgress {
 
 // readStaged reads what an earlier attempt of the same activity stored (nothing: empty).
 func readStaged(ctx context.Context, store *blobstore.Store, key string) (map[string]kafkabackup.CaptureResult, error) {
-	data, err := store.ReadAll(ctx, key)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, classify(fmt.Errorf("read %s: %w", key, err))
-	}
-	var st kafkabackup.StagedCaptures
-	if err := json.Unmarshal(data, &st); err != nil || st.Version != stagedVersion {
-		return nil, nil // unreadable progress is only lost progress: capture those offsets again
+	captures, found, err := loadStaged(ctx, store, key)
+	if err != nil || !found {
+		return nil, err
 	}
 	out := map[string]kafkabackup.CaptureResult{}
-	for _, c := range st.Captures {
+	for _, c := range captures {
 		out[tpKey(c.Topic, c.Partition)] = c
 	}
 	return out, nil
 }
+
+// loadStaged reads a staged object: found is false when there is none; a stored object that
+// does not decode is errUnreadableStaged.
+func loadStaged(ctx context.Context, store *blobstore.Store, key string) (captures []kafkabackup.CaptureResult, found bool, err error) {
+	data, err := store.ReadAll(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, classify(fmt.Errorf("read %s: %w", key, err))
+	}
+	var st kafkabackup.StagedCaptures
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != stagedVersion {
+		return nil, true, fmt.Errorf("%w %s (version %d, %v)", errUnreadableStaged, key, st.Version, err)
+	}
+	return st.Captures, true, nil
+}
+
+var errUnreadableStaged = errors.New("unreadable staged capture")
 
 // shardCapture runs a shard's partition captures and keeps their progress stored.
 type shardCapture struct {

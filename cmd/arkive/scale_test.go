@@ -68,7 +68,7 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 			_ = admin.DeleteTopic(topic + "-restored")
 		}
 	})
-	waitForLeaders(t, bootstrap, topics, scalePerTopic)
+	testenv.WaitForLeaders(t, bootstrap, topics, scalePerTopic)
 	seqs := make([][]int, scaleTopics)
 	for i := range seqs {
 		seqs[i] = make([]int, scalePerTopic)
@@ -403,33 +403,6 @@ func ranCaptures(t *testing.T, c client.Client, wid string, workers []*workerPro
 		}
 	}
 	return true
-}
-
-// waitForLeaders waits until every partition of freshly created topics has a leader, so the
-// first records do not meet LEADER_NOT_AVAILABLE.
-func waitForLeaders(t *testing.T, bootstrap string, topics []string, partitions int) {
-	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
-	require.NoError(t, err)
-	defer client.Close()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		ready := client.RefreshMetadata(topics...) == nil
-		for _, topic := range topics {
-			for p := range int32(partitions) {
-				if !ready {
-					break
-				}
-				if _, err := client.Leader(topic, p); err != nil {
-					ready = false
-				}
-			}
-		}
-		if ready {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "partitions without a leader")
-		time.Sleep(500 * time.Millisecond) // polling interval
-	}
 }
 
 func indexOf(names []string, name string) int {

@@ -55,6 +55,35 @@ func Topic(t testing.TB, prefix string, partitions int32, configs map[string]*st
 	return name
 }
 
+// WaitForLeaders waits until every partition of new topics has a leader, so the first records
+// do not meet LEADER_NOT_AVAILABLE (thousands of new partitions take a while).
+func WaitForLeaders(t testing.TB, bootstrap string, topics []string, partitions int32) {
+	t.Helper()
+	client, err := sarama.NewClient([]string{bootstrap}, ProducerConfig())
+	if err != nil {
+		t.Fatalf("connect to Kafka: %v", err)
+	}
+	defer client.Close()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ready := client.RefreshMetadata(topics...) == nil
+		for _, topic := range topics {
+			for p := int32(0); ready && p < partitions; p++ {
+				if _, err := client.Leader(topic, p); err != nil {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions of %v without a leader after 2 minutes", topics)
+		}
+		time.Sleep(500 * time.Millisecond) // polling interval
+	}
+}
+
 // ProducerConfig is the producer the tests write with: idempotent (no duplicates, in order,
 // even on retries), acknowledged by all replicas, records up to 8 MiB.
 func ProducerConfig() *sarama.Config {

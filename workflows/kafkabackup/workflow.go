@@ -433,7 +433,9 @@ func commitBatches(results []CaptureResult) [][]CaptureResult {
 }
 
 // captureAll runs one Capture activity per selected partition, in parallel, and returns their
-// results, including the progress of captures cancelled by a signal.
+// results, including the progress of captures cancelled by a signal. It is the per-partition
+// path of runs started before sharding (captureShards is its sharded twin) and stays as it is,
+// so their histories replay; it goes when no such run is left.
 func (b *backup) captureAll(ctx workflow.Context, runFor time.Duration, until map[string]int64) ([]CaptureResult, error) {
 	cctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
