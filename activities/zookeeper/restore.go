@@ -19,6 +19,7 @@ import (
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
+	"arkive.io/arkive/internal/pathglob"
 	zr "arkive.io/arkive/workflows/zookeeperrestore"
 )
 
@@ -59,7 +60,7 @@ type restorer struct {
 	key    []byte
 	store  *backupStore
 	spec   zr.Spec
-	sel    *selector
+	sel    *pathglob.Selector
 	mp     *mapping
 	write  bool
 	counts zr.Counts
@@ -78,9 +79,9 @@ type restorer struct {
 
 // open reads the manifest and snapshot a restore names and connects to the target.
 func (a *Activities) open(ctx context.Context, in zr.Input, write bool) (*restorer, error) {
-	sel, err := newSelector("spec.paths", in.Spec.Include, in.Spec.Exclude)
+	sel, err := pathglob.New("spec.paths", in.Spec.Include, in.Spec.Exclude)
 	if err != nil {
-		return nil, err
+		return nil, invalidf("%v", err)
 	}
 	var pairs [][2]string
 	for _, m := range in.Spec.PathMapping {
@@ -185,7 +186,7 @@ func (r *restorer) selectNodes(nodes []archive.ZNode, from int, record bool) []*
 	var out []*item
 	for i := from; i < len(nodes); i++ {
 		n := &nodes[i]
-		if !r.sel.takes(n.Path) {
+		if !r.sel.Takes(n.Path) {
 			continue
 		}
 		target := r.mp.apply(n.Path)
@@ -687,8 +688,8 @@ func (r *restorer) mirror(ctx context.Context) error {
 				continue
 			}
 			src, ours := r.scope(c)
-			descend := ours && r.sel.descends(src) || slices.ContainsFunc(r.mp.to, func(to string) bool { return strings.HasPrefix(to, c+"/") })
-			if ours && r.sel.takes(src) && !r.paths[c] {
+			descend := ours && r.sel.Descends(src) || slices.ContainsFunc(r.mp.to, func(to string) bool { return strings.HasPrefix(to, c+"/") })
+			if ours && r.sel.Takes(src) && !r.paths[c] {
 				ok, st, err := r.s.c.Exists(r.s.abs(c))
 				if err != nil {
 					return wrapRead(r.s, c, err)

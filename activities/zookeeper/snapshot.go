@@ -15,6 +15,7 @@ import (
 	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/pathglob"
 	"arkive.io/arkive/workflows/zookeeperbackup"
 )
 
@@ -24,7 +25,7 @@ type walker struct {
 	// acls is the session ACL reads go to: a second one on the same server, so that a node's
 	// two reads are answered side by side.
 	acls        *zk.Conn
-	sel         *selector
+	sel         *pathglob.Selector
 	spec        zookeeperbackup.Spec
 	parallelism int
 	w           *archive.ZNodeWriter
@@ -109,7 +110,7 @@ func stat(s *zk.Stat) archive.ZStat {
 
 // store writes a fetched node when it is selected and kept.
 func (w *walker) store(n *archive.ZNode) error {
-	if !w.sel.takes(n.Path) {
+	if !w.sel.Takes(n.Path) {
 		return nil
 	}
 	if n.Type == archive.ZNodeEphemeral {
@@ -221,7 +222,7 @@ func (w *walker) walk(ctx context.Context) error {
 				if f.node.Path == "/" && name == "zookeeper" && w.s.root == "" {
 					continue // the server's own quota and config nodes
 				}
-				if w.sel.descends(c) {
+				if w.sel.Descends(c) {
 					more = append(more, c)
 				}
 			}
@@ -243,13 +244,13 @@ func (w *walker) walk(ctx context.Context) error {
 // writes the same keys again; the manifest names the snapshot once.
 func (a *Activities) Snapshot(ctx context.Context, in zookeeperbackup.SnapshotInput) (_ zookeeperbackup.SnapshotResult, err error) {
 	defer func() { err = classify(err) }()
-	sel, err := newSelector("spec.paths", in.Spec.Include, in.Spec.Exclude)
+	sel, err := pathglob.New("spec.paths", in.Spec.Include, in.Spec.Exclude)
 	if err != nil {
-		return zookeeperbackup.SnapshotResult{}, err
+		return zookeeperbackup.SnapshotResult{}, invalidf("%v", err)
 	}
 	for i, t := range in.Spec.NodeTypes {
-		if _, err := newSelector(fmt.Sprintf("spec.nodeTypes[%d]", i), t.Paths, nil); err != nil {
-			return zookeeperbackup.SnapshotResult{}, err
+		if _, err := pathglob.New(fmt.Sprintf("spec.nodeTypes[%d]", i), t.Paths, nil); err != nil {
+			return zookeeperbackup.SnapshotResult{}, invalidf("%v", err)
 		}
 	}
 	st, err := a.store(ctx, in.Connection)

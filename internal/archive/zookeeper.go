@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -99,59 +98,13 @@ type ZChunk struct {
 	SHA256 string `json:"sha256"`
 }
 
-// ZNodeWriter collects nodes into chunks of about ChunkTarget bytes, handing each full chunk
-// (as its stored document) to flush.
-type ZNodeWriter struct {
-	Chunks []ZChunk
-	key    []byte
-	flush  func(name string, doc []byte) error
-	buf    bytes.Buffer
-	lines  int
-	bytes  int64
-}
+// ZNodeWriter collects nodes into chunks of about ChunkTarget bytes.
+type ZNodeWriter = LinesWriter
 
 // NewZNodeWriter starts a snapshot's chunks; key encrypts (nil: plain).
 func NewZNodeWriter(key []byte, flush func(name string, doc []byte) error) *ZNodeWriter {
-	return &ZNodeWriter{key: key, flush: flush}
+	return NewLinesWriter(key, flush)
 }
-
-// Add stores one node.
-func (w *ZNodeWriter) Add(n *ZNode) error {
-	line, err := json.Marshal(n)
-	if err != nil {
-		return err
-	}
-	w.buf.Write(line)
-	w.buf.WriteByte('\n')
-	w.lines++
-	if w.buf.Len() >= ChunkTarget {
-		return w.Flush()
-	}
-	return nil
-}
-
-// Flush writes the open chunk, if it holds anything.
-func (w *ZNodeWriter) Flush() error {
-	if w.lines == 0 {
-		return nil
-	}
-	doc, err := EncodeDocument(w.buf.Bytes(), w.key)
-	if err != nil {
-		return err
-	}
-	name := ChunkName(len(w.Chunks))
-	if err := w.flush(name, doc); err != nil {
-		return err
-	}
-	w.Chunks = append(w.Chunks, ZChunk{Name: name, Nodes: w.lines, SHA256: LineHash(doc)})
-	w.bytes += int64(len(doc))
-	w.buf.Reset()
-	w.lines = 0
-	return nil
-}
-
-// Bytes is the stored size of the chunks flushed so far.
-func (w *ZNodeWriter) Bytes() int64 { return w.bytes }
 
 // DecodeZNodeChunk checks a stored chunk against its manifest entry and returns its nodes.
 func DecodeZNodeChunk(name string, obj []byte, c ZChunk, key []byte) ([]ZNode, error) {

@@ -264,3 +264,30 @@ func ZooKeeperBackupFromManifestKey(key string) (string, bool) {
 func ResourceBackupFromManifestKey(key string) (string, bool) {
 	return backupFromManifestKey(key, ResourceBackupsPrefix())
 }
+
+// VolumeLayout is the key space of one volume backup: a repository of packs shared by its
+// snapshots, an index per snapshot that added packs, and a tree per snapshot.
+type VolumeLayout struct{ SnapshotLayout }
+
+// Volumes returns the key space of the named volume backup.
+func Volumes(backup string) (VolumeLayout, error) {
+	l, err := snapshots(VolumeBackupsPrefix(), backup)
+	return VolumeLayout{l}, err
+}
+
+// PacksPrefix is the prefix of every pack.
+func (l VolumeLayout) PacksPrefix() string { return l.root + "packs/" }
+
+// Pack is the key of the pack with this name (the SHA-256 of its bytes in hex).
+func (l VolumeLayout) Pack(name string) string {
+	return l.root + "packs/" + name[:2] + "/" + name
+}
+
+// IndexPrefix is the prefix of every index document.
+func (l VolumeLayout) IndexPrefix() string { return l.root + "index/" }
+
+// Index is the key of the index document a snapshot wrote.
+func (l VolumeLayout) Index(snapshot string) string { return l.root + "index/" + snapshot }
+
+// VolumeBackupsPrefix is the prefix under which every volume backup of a storage lives.
+func VolumeBackupsPrefix() string { return "volumes/" }

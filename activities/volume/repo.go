@@ -1,0 +1,271 @@
+// Package volume moves a volume's files to and from storage: a backup walks a directory,
+// cuts files into content-defined chunks, stores each chunk once and writes the snapshot's
+// tree; a restore writes a snapshot's tree into a directory. The format is
+// internal/archive/volume.go; docs/format.md describes it.
+package volume
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/restic/chunker"
+	"gocloud.dev/blob"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+)
+
+// loc is where a stored chunk lives: a pack (index into Repo.packs) and its blob.
+type loc struct {
+	pack int32 // -1: claimed by a running backup, not stored yet
+	seq  uint32
+	blob archive.PackBlob
+}
+
+// Repo is an opened volume backup: what chunks it holds and where.
+type Repo struct {
+	store  *blobstore.Store
+	layout blobstore.VolumeLayout
+	key    []byte
+	pol    chunker.Pol
+	enc    *zstd.Encoder
+	dec    *zstd.Decoder
+
+	mu     sync.Mutex
+	packs  []string
+	chunks map[archive.ChunkID]loc
+	// orphans are packs no index names: written by a backup that died. The next snapshot's
+	// index adopts them, so their chunks are not stored again.
+	orphans []archive.IndexPack
+}
+
+// fixedPolynomial is the chunker's polynomial for unencrypted storage (irreducible, degree
+// 53). Encrypted storage derives one from the key, so chunk boundaries reveal nothing.
+const fixedPolynomial = chunker.Pol(0x3DA3358B4DC173)
+
+// Open reads a volume backup's indexes, and the tables of packs no index names. key encrypts
+// (nil: plain).
+func Open(ctx context.Context, store *blobstore.Store, layout blobstore.VolumeLayout, key []byte) (*Repo, error) {
+	r := &Repo{store: store, layout: layout, key: key, pol: fixedPolynomial, chunks: map[archive.ChunkID]loc{}}
+	if key != nil {
+		pol, err := chunker.DerivePolynomial(&keyStream{key: key})
+		if err != nil {
+			return nil, err
+		}
+		r.pol = pol
+	}
+	var err error
+	if r.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1)); err != nil {
+		return nil, err
+	}
+	if r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0)); err != nil {
+		return nil, err
+	}
+	indexed := map[string]bool{}
+	it := store.List(&blob.ListOptions{Prefix: layout.IndexPrefix()})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", layout.IndexPrefix(), err)
+		}
+		obj, err := store.ReadAll(ctx, o.Key)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", o.Key, err)
+		}
+		ix, err := archive.DecodeVolumeIndex(o.Key, obj, key)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ix.Packs {
+			indexed[p.Name] = true
+			r.add(p)
+		}
+	}
+	it = store.List(&blob.ListOptions{Prefix: layout.PacksPrefix()})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", layout.PacksPrefix(), err)
+		}
+		name := o.Key[strings.LastIndexByte(o.Key, '/')+1:]
+		if indexed[name] {
+			continue
+		}
+		pr, err := r.readPack(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		blobs, err := pr.Table(key)
+		if err != nil {
+			return nil, err
+		}
+		p := archive.IndexPack{Name: name, Size: o.Size, Blobs: blobs}
+		r.add(p)
+		r.orphans = append(r.orphans, p)
+	}
+	return r, nil
+}
+
+// Close releases the codecs.
+func (r *Repo) Close() {
+	_ = r.enc.Close()
+	r.dec.Close()
+}
+
+// add makes a stored pack's chunks known. Call with mu held or before sharing r.
+func (r *Repo) add(p archive.IndexPack) {
+	n := int32(len(r.packs))
+	r.packs = append(r.packs, p.Name)
+	for i, b := range p.Blobs {
+		if l, ok := r.chunks[b.ID]; !ok || l.pack < 0 {
+			r.chunks[b.ID] = loc{pack: n, seq: uint32(i), blob: b}
+		}
+	}
+}
+
+// claim says whether the caller should store chunk id: true the first time anyone asks about
+// an id not stored yet.
+func (r *Repo) claim(id archive.ChunkID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.chunks[id]; ok {
+		return false
+	}
+	r.chunks[id] = loc{pack: -1}
+	return true
+}
+
+// where finds a stored chunk.
+func (r *Repo) where(id archive.ChunkID) (string, loc, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.chunks[id]
+	if !ok || l.pack < 0 {
+		return "", loc{}, false
+	}
+	return r.packs[l.pack], l, true
+}
+
+func (r *Repo) readPack(ctx context.Context, name string) (*archive.PackReader, error) {
+	key := r.layout.Pack(name)
+	obj, err := r.store.ReadAll(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return archive.OpenPack(key, obj, r.key, r.dec)
+}
+
+// Manifest reads the backup's manifest; a backup with no snapshot yet has an empty one.
+func (r *Repo) Manifest(ctx context.Context) (*archive.VolumeManifest, error) {
+	b, err := r.store.ReadAll(ctx, r.layout.Manifest())
+	if blobstore.IsNotFound(err) {
+		return &archive.VolumeManifest{Format: archive.VolumeSnapshotFormat}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", r.layout.Manifest(), err)
+	}
+	return archive.UnmarshalVolumeManifest(r.layout.Manifest(), b)
+}
+
+// keyStream is a deterministic stream of bytes derived from the key, from which the chunker's
+// polynomial is drawn.
+type keyStream struct {
+	key []byte
+	n   uint64
+	buf []byte
+}
+
+func (k *keyStream) Read(p []byte) (int, error) {
+	if len(k.buf) == 0 {
+		h := sha256.New()
+		h.Write([]byte("arkive volume chunker polynomial v1\x00"))
+		h.Write(k.key)
+		h.Write(binary.BigEndian.AppendUint64(nil, k.n))
+		k.n++
+		k.buf = h.Sum(nil)
+	}
+	n := copy(p, k.buf)
+	k.buf = k.buf[n:]
+	return n, nil
+}
+
+// packCache holds the most recently read packs whole, so a restore reads each pack once
+// while it restores the files whose chunks it holds.
+type packCache struct {
+	r    *Repo
+	max  int
+	mu   sync.Mutex
+	tick int
+	m    map[string]*cachedPack
+}
+
+type cachedPack struct {
+	ready chan struct{}
+	pr    *archive.PackReader
+	err   error
+	used  int
+}
+
+func newPackCache(r *Repo, max int) *packCache {
+	return &packCache{r: r, max: max, m: map[string]*cachedPack{}}
+}
+
+func (c *packCache) get(ctx context.Context, name string) (*archive.PackReader, error) {
+	c.mu.Lock()
+	c.tick++
+	p, ok := c.m[name]
+	if ok {
+		p.used = c.tick
+		c.mu.Unlock()
+		<-p.ready
+		return p.pr, p.err
+	}
+	for len(c.m) >= c.max {
+		oldest := ""
+		for n, q := range c.m {
+			if oldest == "" || q.used < c.m[oldest].used {
+				oldest = n
+			}
+		}
+		delete(c.m, oldest)
+	}
+	p = &cachedPack{ready: make(chan struct{}), used: c.tick}
+	c.m[name] = p
+	c.mu.Unlock()
+	p.pr, p.err = c.r.readPack(ctx, name)
+	close(p.ready)
+	if p.err != nil {
+		c.mu.Lock()
+		if c.m[name] == p {
+			delete(c.m, name)
+		}
+		c.mu.Unlock()
+	}
+	return p.pr, p.err
+}
+
+// chunk reads one stored chunk into dst.
+func (c *packCache) chunk(ctx context.Context, id archive.ChunkID, dst []byte) ([]byte, error) {
+	name, l, ok := c.r.where(id)
+	if !ok {
+		return nil, fmt.Errorf("chunk %s is in no pack of %s (the backup is damaged)", id, c.r.layout.Root())
+	}
+	pr, err := c.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return pr.Blob(int(l.seq), l.blob, dst)
+}

@@ -1,0 +1,378 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"arkive.io/arkive/internal/archive"
+)
+
+// RestoreOptions say how to restore.
+type RestoreOptions struct {
+	// From is a position a previous attempt reported through OnPosition: every entry before
+	// it is in place and is not written again.
+	From int
+	// Workers write files in parallel (default GOMAXPROCS).
+	Workers int
+	// OnPosition is called at most once a second with the number of leading entries that are
+	// in place (for a heartbeat).
+	OnPosition func(pos int, p Progress)
+}
+
+// RestoreResult counts what a restore did.
+type RestoreResult struct {
+	Progress
+	// Skipped counts files found already in place (same size, mtime and mode) after From.
+	Skipped  int      `json:"skipped"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+type restore struct {
+	r     *Repo
+	ctx   context.Context
+	root  string
+	cache *packCache
+	owner bool // we may set owners (running as root)
+
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled when an entry finishes
+	pending  map[int]bool
+	next     int
+	res      RestoreResult
+	warnOnce map[string]bool
+	err      error
+	cancel   context.CancelFunc
+}
+
+// Restore writes snapshot ref into the directory root, which must exist. Files are written
+// under a temporary name and renamed into place once complete, with owner, mode and mtime set;
+// directories get theirs at the end, deepest first.
+func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root string, o RestoreOptions) (*RestoreResult, error) {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rs := &restore{r: r, ctx: ctx, root: root, cache: newPackCache(r, 8), owner: os.Geteuid() == 0,
+		pending: map[int]bool{}, warnOnce: map[string]bool{}, cancel: cancel}
+	rs.idle = sync.NewCond(&rs.mu)
+	type job struct {
+		seq int
+		e   archive.VEntry
+	}
+	jobs := make(chan job, 2*o.Workers)
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for j := range jobs {
+				if ctx.Err() == nil {
+					var err error
+					buf, err = rs.file(j.seq, &j.e, buf)
+					rs.fail(err)
+				}
+				rs.finish(j.seq)
+			}
+		}()
+	}
+	var dirs []archive.VEntry
+	last := time.Now()
+	seq := 0
+	walkErr := func() error {
+		for _, c := range ref.Tree {
+			name := ref.Prefix + c.Name
+			obj, err := r.store.ReadAll(ctx, name)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", name, err)
+			}
+			entries, err := archive.DecodeVolumeTree(name, obj, c, r.key)
+			if err != nil {
+				return err
+			}
+			for i := range entries {
+				e := &entries[i]
+				if e.Type == archive.VDir {
+					dirs = append(dirs, *e)
+				}
+				s := seq
+				seq++
+				if s < o.From {
+					rs.count(e)
+					continue
+				}
+				rs.start(s)
+				switch e.Type {
+				case archive.VFile:
+					select {
+					case jobs <- job{seq: s, e: *e}:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					continue
+				case archive.VHardlink:
+					// Its first name may still be in a worker's hands: wait for them all.
+					rs.drain()
+					rs.fail(rs.link(e))
+				default:
+					rs.fail(rs.other(e))
+				}
+				rs.finish(s)
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if o.OnPosition != nil && time.Since(last) >= time.Second {
+					last = time.Now()
+					o.OnPosition(rs.position())
+				}
+			}
+		}
+		return nil
+	}()
+	close(jobs)
+	wg.Wait()
+	rs.fail(walkErr)
+	if rs.err != nil {
+		return nil, rs.err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := rs.meta(&dirs[i], rs.path(dirs[i].Path), false); err != nil {
+			return nil, err
+		}
+	}
+	return &rs.res, nil
+}
+
+func (rs *restore) fail(err error) {
+	if err == nil {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.err == nil {
+		rs.err = err
+		rs.cancel()
+	}
+}
+
+func (rs *restore) start(seq int) {
+	rs.mu.Lock()
+	rs.pending[seq] = true
+	rs.next = seq + 1
+	rs.mu.Unlock()
+}
+
+func (rs *restore) finish(seq int) {
+	rs.mu.Lock()
+	delete(rs.pending, seq)
+	rs.mu.Unlock()
+	rs.idle.Broadcast()
+}
+
+// drain waits until no file is being written (workers finish every job, cancelled or not).
+func (rs *restore) drain() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for len(rs.pending) > 1 { // the caller's own entry is pending
+		rs.idle.Wait()
+	}
+}
+
+// position is the number of leading entries in place.
+func (rs *restore) position() (int, Progress) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	pos := rs.next
+	for s := range rs.pending {
+		pos = min(pos, s)
+	}
+	return pos, rs.res.Progress
+}
+
+func (rs *restore) count(e *archive.VEntry) {
+	rs.mu.Lock()
+	rs.res.Entries++
+	if e.Type == archive.VFile {
+		rs.res.Files++
+		for _, c := range e.Chunks {
+			rs.res.Bytes += int64(c.Len)
+		}
+	}
+	rs.mu.Unlock()
+}
+
+func (rs *restore) warn(msg string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if !rs.warnOnce[msg] && len(rs.res.Warnings) < maxWarnings {
+		rs.warnOnce[msg] = true
+		rs.res.Warnings = append(rs.res.Warnings, msg)
+	}
+}
+
+func (rs *restore) path(p archive.RawPath) string { return filepath.Join(rs.root, string(p)) }
+
+// tmpName is where entry seq is written before it is renamed into place: in the same
+// directory (so the rename is atomic) and short whatever the final name's length.
+func (rs *restore) tmpName(dest string, seq int) string {
+	return filepath.Join(filepath.Dir(dest), fmt.Sprintf(".arkive-restore-%d", seq))
+}
+
+// file writes one regular file.
+func (rs *restore) file(seq int, e *archive.VEntry, buf []byte) ([]byte, error) {
+	dest := rs.path(e.Path)
+	var st unix.Stat_t
+	if unix.Lstat(dest, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == e.Size &&
+		st.Mtim.Nano() == e.Mtime && st.Mode&07777 == e.Mode {
+		// In place already: written by an attempt that stopped before it reported this far.
+		rs.count(e)
+		rs.mu.Lock()
+		rs.res.Skipped++
+		rs.mu.Unlock()
+		return buf, nil
+	}
+	tmp := rs.tmpName(dest, seq)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return buf, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	defer func() {
+		if f != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	ext := e.Extents
+	if ext == nil {
+		ext = [][2]int64{{0, e.Size}}
+	}
+	xi, off := 0, int64(0) // the extent being filled and the offset in it
+	for _, c := range e.Chunks {
+		data, err := rs.cache.chunk(rs.ctx, c.ID, buf)
+		if err != nil {
+			return buf, fmt.Errorf("%s: %w", e.Path, err)
+		}
+		buf = data
+		for len(data) > 0 {
+			if xi >= len(ext) {
+				return buf, fmt.Errorf("%s: the snapshot holds more data than the file's extents", e.Path)
+			}
+			n := min(int64(len(data)), ext[xi][1]-off)
+			if _, err := f.WriteAt(data[:n], ext[xi][0]+off); err != nil {
+				return buf, fmt.Errorf("%s: %w", e.Path, err)
+			}
+			data, off = data[n:], off+n
+			if off == ext[xi][1] {
+				xi, off = xi+1, 0
+			}
+		}
+	}
+	if err := f.Truncate(e.Size); err != nil { // the holes at the end, if any
+		return buf, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	if err := rs.meta(e, tmp, true); err != nil {
+		return buf, err
+	}
+	if err := f.Close(); err != nil {
+		return buf, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	f = nil
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, tmp, mtimes(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return buf, fmt.Errorf("%s: set mtime: %w", e.Path, err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		_ = os.Remove(tmp)
+		return buf, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	rs.count(e)
+	return buf, nil
+}
+
+func mtimes(e *archive.VEntry) []unix.Timespec {
+	t := unix.NsecToTimespec(e.Mtime)
+	return []unix.Timespec{t, t}
+}
+
+// meta sets owner and mode (owner first: chown clears setuid and setgid), and for a directory
+// its mtime (a file gets its mtime after it is closed).
+func (rs *restore) meta(e *archive.VEntry, p string, file bool) error {
+	if rs.owner {
+		if err := os.Lchown(p, int(e.UID), int(e.GID)); err != nil {
+			return fmt.Errorf("%s: set owner: %w", e.Path, err)
+		}
+	} else {
+		rs.warn("owners not restored: the restore does not run as root")
+	}
+	if e.Type != archive.VSymlink {
+		if err := unix.Chmod(p, e.Mode); err != nil {
+			return fmt.Errorf("%s: set mode: %w", e.Path, err)
+		}
+	}
+	if file {
+		return nil
+	}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, mtimes(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("%s: set mtime: %w", e.Path, err)
+	}
+	return nil
+}
+
+// other restores a directory, symlink or special file.
+func (rs *restore) other(e *archive.VEntry) error {
+	dest := rs.path(e.Path)
+	switch e.Type {
+	case archive.VDir:
+		if err := os.Mkdir(dest, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s: %w", e.Path, err)
+		}
+	case archive.VSymlink:
+		if t, err := os.Readlink(dest); err == nil && t == string(e.Target) {
+			break
+		}
+		tmp := rs.tmpName(dest, 0) + "-link"
+		_ = os.Remove(tmp)
+		if err := os.Symlink(string(e.Target), tmp); err != nil {
+			return fmt.Errorf("%s: %w", e.Path, err)
+		}
+		if err := rs.meta(e, tmp, false); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, dest); err != nil {
+			return fmt.Errorf("%s: %w", e.Path, err)
+		}
+	default:
+		rs.warn(fmt.Sprintf("%s: a %s, not restored", e.Path, e.Type))
+		return nil
+	}
+	rs.count(e)
+	return nil
+}
+
+// link restores a hard link to an earlier file entry.
+func (rs *restore) link(e *archive.VEntry) error {
+	dest, first := rs.path(e.Path), rs.path(e.Link)
+	var a, b unix.Stat_t
+	if unix.Lstat(dest, &a) == nil && unix.Lstat(first, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev {
+		rs.count(e)
+		return nil
+	}
+	tmp := rs.tmpName(dest, 0) + "-hardlink"
+	_ = os.Remove(tmp)
+	if err := os.Link(first, tmp); err != nil {
+		return fmt.Errorf("%s: link to %s: %w", e.Path, e.Link, err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	rs.count(e)
+	return nil
+}
