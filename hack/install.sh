@@ -23,6 +23,8 @@ install_debian() {
   apt_ensure etcd etcd-server
   apt_ensure kubectl kubectl
   apt_ensure promtool prometheus
+  apt_ensure restic restic # the peer of the volume benchmarks
+  apt_ensure zstd zstd     # their tar | zstd baseline
 }
 
 install_tools() {

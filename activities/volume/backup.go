@@ -77,10 +77,11 @@ type backup struct {
 	uploads chan *archive.PackWriter
 	added   []archive.IndexPack
 
-	bytes, stored atomic.Int64
-	errOnce       sync.Once
-	err           error
-	cancel        context.CancelFunc
+	bytes, stored  atomic.Int64
+	entries, files atomic.Int64
+	errOnce        sync.Once
+	err            error
+	cancel         context.CancelFunc
 }
 
 // Backup takes a snapshot of the directory root and records it in the manifest.
@@ -153,7 +154,11 @@ func (r *Repo) Backup(ctx context.Context, root string, o BackupOptions) (*archi
 		b.stored.Add(int64(len(doc)))
 		return r.store.Put(ctx, prefix+name, doc)
 	})
-	last := time.Now()
+	if o.OnProgress != nil {
+		defer every(time.Second, func() {
+			o.OnProgress(Progress{Entries: int(b.entries.Load()), Files: int(b.files.Load()), Bytes: b.bytes.Load(), Added: b.stored.Load()})
+		})()
+	}
 	for it := range order {
 		if it.done != nil {
 			<-it.done
@@ -175,10 +180,8 @@ func (r *Repo) Backup(ctx context.Context, root string, o BackupOptions) (*archi
 			ref.Files++
 		}
 		b.fail(tree.Add(&it.e))
-		if o.OnProgress != nil && time.Since(last) >= time.Second {
-			last = time.Now()
-			o.OnProgress(Progress{Entries: ref.Entries, Files: ref.Files, Bytes: b.bytes.Load(), Added: b.stored.Load()})
-		}
+		b.entries.Store(int64(ref.Entries))
+		b.files.Store(int64(ref.Files))
 	}
 	workers.Wait()
 	b.packMu.Lock()
@@ -398,8 +401,17 @@ func (w *fileReader) read(it *item) {
 func (b *backup) add(id archive.ChunkID, raw int, blob []byte) {
 	b.packMu.Lock()
 	defer b.packMu.Unlock()
+	if b.pack != nil && b.pack.Size()+len(blob) > b.o.PackSize {
+		// Full: a pack stays within PackSize (a lone larger chunk gets a pack of its own),
+		// so its buffer never grows past what it was given.
+		select {
+		case b.uploads <- b.pack:
+		case <-b.ctx.Done():
+		}
+		b.pack = nil
+	}
 	if b.pack == nil {
-		p, err := archive.NewPackWriter(b.r.key, b.o.PackSize+b.o.PackSize/4)
+		p, err := archive.NewPackWriter(b.r.key, max(b.o.PackSize, len(blob))+packSlack)
 		if err != nil {
 			b.fail(err)
 			return
@@ -407,14 +419,10 @@ func (b *backup) add(id archive.ChunkID, raw int, blob []byte) {
 		b.pack = p
 	}
 	b.pack.Add(id, raw, blob)
-	if b.pack.Size() >= b.o.PackSize {
-		select {
-		case b.uploads <- b.pack:
-		case <-b.ctx.Done():
-		}
-		b.pack = nil
-	}
 }
+
+// packSlack is room for the seals and the table after a pack's blobs.
+const packSlack = 256 << 10
 
 // upload stores a full pack and makes its chunks known.
 func (b *backup) upload(p *archive.PackWriter) error {

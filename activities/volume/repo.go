@@ -8,15 +8,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
+	"encoding/hex"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
-	"gocloud.dev/blob"
 
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -62,22 +61,18 @@ func Open(ctx context.Context, store *blobstore.Store, layout blobstore.VolumeLa
 		r.pol = pol
 	}
 	var err error
-	if r.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1)); err != nil {
+	if r.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest)); err != nil {
 		return nil, err
 	}
 	if r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0)); err != nil {
 		return nil, err
 	}
+	indexes, err := r.list(ctx, layout.IndexPrefix())
+	if err != nil {
+		return nil, err
+	}
 	indexed := map[string]bool{}
-	it := store.List(&blob.ListOptions{Prefix: layout.IndexPrefix()})
-	for {
-		o, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", layout.IndexPrefix(), err)
-		}
+	for _, o := range indexes {
 		obj, err := store.ReadAll(ctx, o.Key)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", o.Key, err)
@@ -91,20 +86,23 @@ func Open(ctx context.Context, store *blobstore.Store, layout blobstore.VolumeLa
 			r.add(p)
 		}
 	}
-	it = store.List(&blob.ListOptions{Prefix: layout.PacksPrefix()})
-	for {
-		o, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
+	packs, err := r.list(ctx, layout.PacksPrefix())
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range packs {
+		name := packName(o.Key)
+		if indexed[name] || !isPackName(name) {
+			continue // indexed, or not a pack (a storage's temporary file left by a crash)
 		}
+		obj, err := store.ReadAll(ctx, o.Key)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", layout.PacksPrefix(), err)
+			return nil, fmt.Errorf("read %s: %w", o.Key, err)
 		}
-		name := o.Key[strings.LastIndexByte(o.Key, '/')+1:]
-		if indexed[name] {
-			continue
+		if sum := sha256.Sum256(obj); hex.EncodeToString(sum[:]) != name {
+			continue // not what its name promises: never adopted, so never trusted
 		}
-		pr, err := r.readPack(ctx, name)
+		pr, err := archive.OpenPack(o.Key, obj, key, r.dec)
 		if err != nil {
 			return nil, err
 		}
@@ -117,6 +115,22 @@ func Open(ctx context.Context, store *blobstore.Store, layout blobstore.VolumeLa
 		r.orphans = append(r.orphans, p)
 	}
 	return r, nil
+}
+
+// packName is the last segment of a pack's key.
+func packName(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }
+
+// isPackName says whether name is a pack's: 64 lower-case hex digits.
+func isPackName(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	for _, c := range name {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Close releases the codecs.
@@ -268,4 +282,23 @@ func (c *packCache) chunk(ctx context.Context, id archive.ChunkID, dst []byte) (
 		return nil, err
 	}
 	return pr.Blob(int(l.seq), l.blob, dst)
+}
+
+// every calls f each period until the returned stop is called. Progress is reported on a
+// clock, not per entry, because a worker may spend minutes on one large file.
+func every(period time.Duration, f func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				f()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }

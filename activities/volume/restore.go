@@ -85,8 +85,10 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 			}
 		}()
 	}
+	if o.OnPosition != nil {
+		defer every(time.Second, func() { o.OnPosition(rs.position()) })()
+	}
 	var dirs []archive.VEntry
-	last := time.Now()
 	seq := 0
 	walkErr := func() error {
 		for _, c := range ref.Tree {
@@ -129,10 +131,6 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 				rs.finish(s)
 				if err := ctx.Err(); err != nil {
 					return err
-				}
-				if o.OnPosition != nil && time.Since(last) >= time.Second {
-					last = time.Now()
-					o.OnPosition(rs.position())
 				}
 			}
 		}

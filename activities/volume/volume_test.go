@@ -342,3 +342,100 @@ func TestIncrementalBackupStoresOnlyWhatChanged(t *testing.T) {
 		requireSameTree(t, c.want, describe(t, dst))
 	}
 }
+
+// #15 acceptance 6: retention removes the chunks no remaining snapshot references, rewriting
+// packs that hold live and dead chunks, and keeps every chunk a remaining snapshot needs
+// (verify --deep of each remaining snapshot on a freshly opened repository).
+func TestPruneRemovesDeadChunksOnly(t *testing.T) {
+	ctx := context.Background()
+	src, storeDir := t.TempDir(), t.TempDir()
+	rng := rand.New(rand.NewPCG(11, 12))
+	put := func(name string, size int) {
+		require.NoError(t, os.WriteFile(filepath.Join(src, name), randomish(rng, size), 0o644))
+	}
+	put("a", 10*mib)
+	put("b", 10*mib)
+	put("kept-small", 100*kib) // shares a pack with b's last chunk and the dead small file
+	put("dead-small", 100*kib)
+	key := bytes.Repeat([]byte{5}, archive.KeySize)
+	backup := func(id string) *archive.VolumeSnapshotRef {
+		ref, err := openRepo(t, openStore(t, storeDir), key).Backup(ctx, src, BackupOptions{ID: id, Volume: "v", Workers: 1})
+		require.NoError(t, err)
+		return ref
+	}
+	s1 := backup("s1")
+	put("a", 10*mib) // a new a: the old one's chunks live only in s1
+	s2 := backup("s2")
+	require.NoError(t, os.Remove(filepath.Join(src, "b")))
+	require.NoError(t, os.Remove(filepath.Join(src, "dead-small")))
+	put("c", 5*mib)
+	s3 := backup("s3")
+	want := describe(t, src)
+
+	// The chunks only s1 and s2 hold: the first a, b and dead-small.
+	repo := openRepo(t, openStore(t, storeDir), key)
+	deadOnly, liveIDs := map[archive.ChunkID]bool{}, map[archive.ChunkID]bool{}
+	for _, ref := range []*archive.VolumeSnapshotRef{s1, s2, s3} {
+		for _, e := range readTree(t, repo, ref) {
+			for _, c := range e.Chunks {
+				if ref == s3 {
+					liveIDs[c.ID] = true
+				} else {
+					deadOnly[c.ID] = true
+				}
+			}
+		}
+	}
+	for id := range liveIDs {
+		delete(deadOnly, id)
+	}
+	require.NotEmpty(t, deadOnly)
+	before := storedBytes(t, storeDir)
+
+	res, err := repo.Prune(ctx, []string{"s1", "s2"})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Snapshots)
+	require.GreaterOrEqual(t, res.RewrittenPack, 1, "a pack with live and dead chunks is rewritten")
+	after := storedBytes(t, storeDir)
+	t.Logf("prune: %+v; stored %d -> %d bytes", res, before, after)
+
+	fresh := openRepo(t, openStore(t, storeDir), key)
+	for id := range deadOnly {
+		_, _, ok := fresh.where(id)
+		require.False(t, ok, "chunk %s of a dropped snapshot is still stored", id)
+	}
+	for id := range liveIDs {
+		_, _, ok := fresh.where(id)
+		require.True(t, ok, "chunk %s of s3 is gone", id)
+	}
+	m, err := fresh.Manifest(ctx)
+	require.NoError(t, err)
+	require.Len(t, m.Snapshots, 1)
+	v, err := fresh.Verify(ctx, m.Find("s3"), true)
+	require.NoError(t, err)
+	require.Equal(t, s3.Bytes, v.Bytes)
+	// Nothing of the dropped snapshots remains but what s3 shares with them.
+	require.Less(t, after, before-int64(20*mib))
+	dst := t.TempDir()
+	_, err = fresh.Restore(ctx, m.Find("s3"), dst, RestoreOptions{})
+	require.NoError(t, err)
+	requireSameTree(t, want, describe(t, dst))
+
+	// A second prune finds nothing to do.
+	res, err = fresh.Prune(ctx, nil)
+	require.NoError(t, err)
+	require.Zero(t, res.DeletedPacks)
+}
+
+func readTree(t *testing.T, r *Repo, ref *archive.VolumeSnapshotRef) []archive.VEntry {
+	t.Helper()
+	var out []archive.VEntry
+	for _, c := range ref.Tree {
+		obj, err := r.store.ReadAll(context.Background(), ref.Prefix+c.Name)
+		require.NoError(t, err)
+		entries, err := archive.DecodeVolumeTree(c.Name, obj, c, r.key)
+		require.NoError(t, err)
+		out = append(out, entries...)
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package volume
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"arkive.io/arkive/internal/blobstore"
+)
+
+// The test binary doubles as a stand-in for the mover process: with ARKIVE_VOLUME_CHILD set
+// it runs one backup or restore and exits, so that tests can SIGKILL a real process and
+// benchmarks can read its peak RSS. It prints "progress <bytes>" / "position <n> <bytes>"
+// lines as it goes, as the mover heartbeats.
+func TestMain(m *testing.M) {
+	if op := os.Getenv("ARKIVE_VOLUME_CHILD"); op != "" {
+		if err := child(op); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func child(op string) error {
+	ctx := context.Background()
+	store, err := blobstore.OpenURL(ctx, "file://"+os.Getenv("ARKIVE_VOLUME_STORE"))
+	if err != nil {
+		return err
+	}
+	layout, err := blobstore.Volumes("data")
+	if err != nil {
+		return err
+	}
+	var key []byte
+	if k := os.Getenv("ARKIVE_VOLUME_KEY"); k != "" {
+		if key, err = hex.DecodeString(k); err != nil {
+			return err
+		}
+	}
+	r, err := Open(ctx, store, layout, key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	id, dir := os.Getenv("ARKIVE_VOLUME_ID"), os.Getenv("ARKIVE_VOLUME_DIR")
+	switch op {
+	case "backup":
+		_, err = r.Backup(ctx, dir, BackupOptions{ID: id, Volume: "v", OnProgress: func(p Progress) {
+			fmt.Printf("progress %d\n", p.Bytes)
+		}})
+		return err
+	case "restore":
+		m, err := r.Manifest(ctx)
+		if err != nil {
+			return err
+		}
+		ref := m.Find(id)
+		if ref == nil {
+			return fmt.Errorf("no snapshot %s", id)
+		}
+		from, _ := strconv.Atoi(os.Getenv("ARKIVE_VOLUME_FROM"))
+		_, err = r.Restore(ctx, ref, dir, RestoreOptions{From: from, OnPosition: func(pos int, p Progress) {
+			fmt.Printf("position %d %d\n", pos, p.Bytes)
+		}})
+		return err
+	}
+	return fmt.Errorf("unknown child operation %q", op)
+}
+
+// childCmd prepares a child run of op on storeDir (snapshot id, directory dir).
+func childCmd(op, storeDir, id, dir string, key []byte, from int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ARKIVE_VOLUME_CHILD="+op, "ARKIVE_VOLUME_STORE="+storeDir, "ARKIVE_VOLUME_ID="+id,
+		"ARKIVE_VOLUME_DIR="+dir, "ARKIVE_VOLUME_KEY="+hex.EncodeToString(key), "ARKIVE_VOLUME_FROM="+strconv.Itoa(from))
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// peakRSS is a finished process's peak resident set in MiB.
+func peakRSS(cmd *exec.Cmd) float64 {
+	return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+}
