@@ -17,6 +17,7 @@ import (
 	"arkive.io/arkive/activities/kube"
 	"arkive.io/arkive/activities/schemaregistry"
 	"arkive.io/arkive/activities/storage"
+	"arkive.io/arkive/activities/volume"
 	"arkive.io/arkive/activities/zookeeper"
 	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/internal/secrets"
@@ -51,6 +52,9 @@ type Options struct {
 	// Kube reaches the cluster whose objects ResourceBackup and ResourceRestore read and
 	// write; nil: those kinds fail with a message saying the worker has no Kubernetes access.
 	Kube *rest.Config
+	// Mover registers only the activities that need a volume mounted (`arkive mover`, on a
+	// task queue of its own): no workflows, nothing else.
+	Mover bool
 }
 
 // WorkflowRegistry is where workflows are registered: a worker, or a replayer of histories.
@@ -107,12 +111,23 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kb.PlanRestore, activity.RegisterOptions{Name: resourcerestore.ActivityPlan})
 	r.RegisterActivityWithOptions(kb.ApplyStep, activity.RegisterOptions{Name: resourcerestore.ActivityApply})
 
+	vol := &volume.Activities{Secrets: opts.Secrets}
+	r.RegisterActivityWithOptions(vol.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityVolumePrune})
+
 	zka := &zookeeper.Activities{Secrets: opts.Secrets}
 	r.RegisterActivityWithOptions(zka.Check, activity.RegisterOptions{Name: check.ActivityCheckZooKeeper})
 	r.RegisterActivityWithOptions(zka.Snapshot, activity.RegisterOptions{Name: zookeeperbackup.ActivitySnapshot})
 	r.RegisterActivityWithOptions(zka.Prune, activity.RegisterOptions{Name: zookeeperbackup.ActivityPrune})
 	r.RegisterActivityWithOptions(zka.PlanRestore, activity.RegisterOptions{Name: zookeeperrestore.ActivityPlan})
 	r.RegisterActivityWithOptions(zka.ApplyRestore, activity.RegisterOptions{Name: zookeeperrestore.ActivityApply})
+}
+
+// RegisterMover adds the activities a volume's mover runs: a backup or restore of the volume it
+// has mounted.
+func RegisterMover(r sdkworker.Registry, opts Options) {
+	vol := &volume.Activities{Secrets: opts.Secrets}
+	r.RegisterActivityWithOptions(vol.Backup, activity.RegisterOptions{Name: resourcebackup.ActivityVolumeBackup})
+	r.RegisterActivityWithOptions(vol.Restore, activity.RegisterOptions{Name: resourcerestore.ActivityVolumeRestore})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.
@@ -131,7 +146,11 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 		opts.Metrics.Polling(opts.TaskQueue)
 	}
 	w := sdkworker.New(c, opts.TaskQueue, wo)
-	Register(w, opts)
+	if opts.Mover {
+		RegisterMover(w, opts)
+	} else {
+		Register(w, opts)
+	}
 	return w
 }
 

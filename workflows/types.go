@@ -112,3 +112,15 @@ type ZooKeeperConnection struct {
 	Storage     json.RawMessage `json:"storage"`
 	StorageName string          `json:"storageName"`
 }
+
+// VolumeProgress is heartbeated while a volume is backed up or restored (the volume activities
+// of ResourceBackup and ResourceRestore).
+type VolumeProgress struct {
+	Entries int   `json:"entries"`
+	Files   int   `json:"files"`
+	Bytes   int64 `json:"bytes"`
+	Added   int64 `json:"added,omitempty"`
+	// Position (restores) is how many leading entries of the tree are in place: a retry
+	// starts there.
+	Position int `json:"position,omitempty"`
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"testing"
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 }
 
 func child(op string) error {
+	debug.SetGCPercent(50) // as the mover's process does (worker.SetGCTarget)
 	ctx := context.Background()
 	store, err := blobstore.OpenURL(ctx, "file://"+os.Getenv("ARKIVE_VOLUME_STORE"))
 	if err != nil {

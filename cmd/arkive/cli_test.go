@@ -383,7 +383,7 @@ func TestHelpGolden(t *testing.T) {
 	docs, err := os.ReadFile("../../docs/cli.md")
 	require.NoError(t, err)
 	flagLine := regexp.MustCompile(`^  -([a-z-]+)`)
-	commands := []string{"", "operator", "worker", "run", "status", "pause", "resume", "trigger", "inspect", "verify", "export", "demo"}
+	commands := []string{"", "operator", "worker", "mover", "run", "status", "pause", "resume", "trigger", "inspect", "verify", "export", "demo"}
 	for _, cmd := range commands {
 		args := []string{"--help"}
 		if cmd != "" {

@@ -23,6 +23,7 @@ const usage = `arkive backs up and restores Kafka platforms through Temporal wor
 Usage:
   arkive operator [flags]                            run the Kubernetes operator
   arkive worker   [flags]                            run workflows and activities
+  arkive mover    --task-queue Q [flags]             run a volume mover's activities (in its Pod)
   arkive run      -f FILE [flags]                    start or update the backups and restores in FILE, and run a worker
   arkive status   KIND/NAME [-n NAMESPACE]           print a resource's workflow status
   arkive pause    KIND/NAME [-n NAMESPACE]           pause a resource's workflow
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "worker":
 		return workerCmd(ctx, args[1:], stderr)
+	case "mover":
+		return moverCmd(ctx, args[1:], stderr)
 	case "run":
 		return runCmd(ctx, args[1:], stdout, stderr)
 	case "status":

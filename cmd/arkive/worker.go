@@ -40,6 +40,8 @@ type workerFlags struct {
 	kubeconfig   string
 	spoolDir     string
 	restoreMiB   int
+	// mover runs only the volume activities (arkive mover).
+	mover bool
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -86,7 +88,7 @@ func (w *workerFlags) options() (worker.Options, error) {
 		return worker.Options{}, err
 	}
 	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20,
-		Metrics: w.recorder}
+		Metrics: w.recorder, Mover: w.mover}
 	switch {
 	case w.kubeconfig != "":
 		cfg, err := clientcmd.BuildConfigFromFlags("", w.kubeconfig)
@@ -179,7 +181,11 @@ func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Wr
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", f.taskQueue, err)
 	}
-	fmt.Fprintf(stderr, "arkive: worker polling task queue %q on %s (namespace %s)\n", f.taskQueue, f.address, f.namespace)
+	what := "worker"
+	if f.mover {
+		what = "mover"
+	}
+	fmt.Fprintf(stderr, "arkive: %s polling task queue %q on %s (namespace %s)\n", what, f.taskQueue, f.address, f.namespace)
 	<-ctx.Done()
 	w.Stop()
 	return nil

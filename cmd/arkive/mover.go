@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"arkive.io/arkive/workflows"
+)
+
+// moverCmd runs a volume's mover: the process of the short-lived Pod that mounts one volume
+// and backs it up or restores into it. It is a worker with only the volume activities, on a
+// task queue of its own, so that the workflow's volume activities reach the Pod with the
+// volume and nothing else does.
+func moverCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	var f workerFlags
+	fs := newFlagSet("mover", `Runs the volume activities of one volume's mover Pod (a backup or restore of the volume it mounts) on a task queue of its own, until interrupted.`, stderr)
+	f.register(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return ignoreHelp(err)
+	}
+	if f.taskQueue == workflows.DefaultTaskQueue {
+		return fmt.Errorf("--task-queue: a mover polls a task queue of its own (arkive-mover-<uid>), not the shared %q", workflows.DefaultTaskQueue)
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	f.mover = true
+	c, err := f.dial(stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return runWorker(ctx, c, f, stderr)
+}
