@@ -53,8 +53,11 @@ type Options struct {
 	// write; nil: those kinds fail with a message saying the worker has no Kubernetes access.
 	Kube *rest.Config
 	// Mover registers only the activities that need a volume mounted (`arkive mover`, on a
-	// task queue of its own): no workflows, nothing else.
-	Mover bool
+	// task queue of its own): no workflows, nothing else. VolumeRoot is where its volume is.
+	Mover      bool
+	VolumeRoot string
+	// MoverPods is how this worker makes mover Pods for ResourceBackup volumes.
+	MoverPods kube.MoverTemplate
 }
 
 // WorkflowRegistry is where workflows are registered: a worker, or a replayer of histories.
@@ -105,14 +108,19 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(sr.Import, activity.RegisterOptions{Name: schemarestore.ActivityImport})
 	r.RegisterActivityWithOptions(sr.RemapSchemas, activity.RegisterOptions{Name: kafkarestore.ActivityRemapSchemas})
 
-	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets}
+	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets, Mover: opts.MoverPods}
 	r.RegisterActivityWithOptions(kb.Snapshot, activity.RegisterOptions{Name: resourcebackup.ActivitySnapshot})
 	r.RegisterActivityWithOptions(kb.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityPrune})
 	r.RegisterActivityWithOptions(kb.PlanRestore, activity.RegisterOptions{Name: resourcerestore.ActivityPlan})
 	r.RegisterActivityWithOptions(kb.ApplyStep, activity.RegisterOptions{Name: resourcerestore.ActivityApply})
+	r.RegisterActivityWithOptions(kb.ListVolumes, activity.RegisterOptions{Name: resourcebackup.ActivityListVolumes})
+	r.RegisterActivityWithOptions(kb.StartMover, activity.RegisterOptions{Name: resourcebackup.ActivityStartMover})
+	r.RegisterActivityWithOptions(kb.StopMover, activity.RegisterOptions{Name: resourcebackup.ActivityStopMover})
+	r.RegisterActivityWithOptions(kb.EnsureClaim, activity.RegisterOptions{Name: resourcerestore.ActivityEnsureClaim})
 
 	vol := &volume.Activities{Secrets: opts.Secrets}
 	r.RegisterActivityWithOptions(vol.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityVolumePrune})
+	r.RegisterActivityWithOptions(vol.List, activity.RegisterOptions{Name: resourcerestore.ActivityVolumeList})
 
 	zka := &zookeeper.Activities{Secrets: opts.Secrets}
 	r.RegisterActivityWithOptions(zka.Check, activity.RegisterOptions{Name: check.ActivityCheckZooKeeper})
@@ -125,7 +133,7 @@ func Register(r sdkworker.Registry, opts Options) {
 // RegisterMover adds the activities a volume's mover runs: a backup or restore of the volume it
 // has mounted.
 func RegisterMover(r sdkworker.Registry, opts Options) {
-	vol := &volume.Activities{Secrets: opts.Secrets}
+	vol := &volume.Activities{Secrets: opts.Secrets, Root: opts.VolumeRoot}
 	r.RegisterActivityWithOptions(vol.Backup, activity.RegisterOptions{Name: resourcebackup.ActivityVolumeBackup})
 	r.RegisterActivityWithOptions(vol.Restore, activity.RegisterOptions{Name: resourcerestore.ActivityVolumeRestore})
 }

@@ -38,6 +38,8 @@ type Activities struct {
 	Config *rest.Config
 	// Secrets returns the resolver for a resource's namespace (the storage's credentials).
 	Secrets func(namespace string) secrets.Resolver
+	// Mover is how this worker makes mover Pods for volumes.
+	Mover MoverTemplate
 }
 
 // clients are a cluster's dynamic client and discovery.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"go.temporal.io/sdk/activity"
@@ -27,6 +29,17 @@ type Activities struct {
 	// Secrets returns the resolver for a resource's namespace (the storage's credentials and
 	// encryption key).
 	Secrets func(namespace string) secrets.Resolver
+	// Root is where the mover has its volume mounted (arkive mover --volume): each mover
+	// serves one volume, so the path is the Pod's, not the workflow's, to say.
+	Root string
+}
+
+// root checks that the mover has a volume.
+func (a *Activities) root() (string, error) {
+	if fi, err := os.Stat(a.Root); a.Root == "" || err != nil || !fi.IsDir() {
+		return "", backupstore.Invalid(fmt.Errorf("this mover has no volume mounted at %q (arkive mover --volume)", a.Root))
+	}
+	return a.Root, nil
 }
 
 func (a *Activities) open(ctx context.Context, conn workflows.ResourceConnection) (*Repo, error) {
@@ -41,8 +54,9 @@ func (a *Activities) open(ctx context.Context, conn workflows.ResourceConnection
 // Backup takes one snapshot of the volume mounted at in.Path. A retry takes it again from the
 // start; the chunks an earlier attempt stored are found and not stored twice.
 func (a *Activities) Backup(ctx context.Context, in rb.VolumeBackupInput) (rb.VolumeBackupResult, error) {
-	if fi, err := os.Stat(in.Path); err != nil || !fi.IsDir() {
-		return rb.VolumeBackupResult{}, backupstore.Invalid(fmt.Errorf("volume %s: %s is not a mounted directory in this mover", in.Volume, in.Path))
+	root, err := a.root()
+	if err != nil {
+		return rb.VolumeBackupResult{}, err
 	}
 	if _, err := pathglob.New("volume "+in.Volume, in.Include, in.Exclude); err != nil {
 		return rb.VolumeBackupResult{}, backupstore.Invalid(err)
@@ -56,7 +70,11 @@ func (a *Activities) Backup(ctx context.Context, in rb.VolumeBackupInput) (rb.Vo
 	last.Store(&rb.VolumeProgress{})
 	stop := beat.Start(ctx, func() any { return last.Load() })
 	defer stop()
-	ref, err := r.Backup(ctx, in.Path, BackupOptions{ID: in.Snapshot, Volume: in.Volume, Include: in.Include, Exclude: in.Exclude,
+	var claim *archive.VolumeClaim
+	if in.Claim != nil {
+		claim = &archive.VolumeClaim{Capacity: in.Claim.Capacity, StorageClass: in.Claim.StorageClass, AccessModes: in.Claim.AccessModes}
+	}
+	ref, err := r.Backup(ctx, root, BackupOptions{ID: in.Snapshot, Volume: in.Volume, Run: in.Run, Claim: claim, Include: in.Include, Exclude: in.Exclude,
 		OnProgress: func(p Progress) {
 			last.Store(&rb.VolumeProgress{Entries: p.Entries, Files: p.Files, Bytes: p.Bytes, Added: p.Added})
 		}})
@@ -70,8 +88,9 @@ func (a *Activities) Backup(ctx context.Context, in rb.VolumeBackupInput) (rb.Vo
 // Restore writes a volume snapshot into the volume mounted at in.Path, resuming where the
 // last heartbeat of an earlier attempt says the entries before it are in place.
 func (a *Activities) Restore(ctx context.Context, in rr.VolumeRestoreInput) (rr.VolumeRestoreResult, error) {
-	if fi, err := os.Stat(in.Path); err != nil || !fi.IsDir() {
-		return rr.VolumeRestoreResult{}, backupstore.Invalid(fmt.Errorf("%s is not a mounted directory in this mover", in.Path))
+	root, err := a.root()
+	if err != nil {
+		return rr.VolumeRestoreResult{}, err
 	}
 	r, err := a.open(ctx, in.Connection)
 	if err != nil {
@@ -95,7 +114,7 @@ func (a *Activities) Restore(ctx context.Context, in rr.VolumeRestoreInput) (rr.
 	last.Store(&from)
 	stop := beat.Start(ctx, func() any { return last.Load() })
 	defer stop()
-	res, err := r.Restore(ctx, ref, in.Path, RestoreOptions{From: from.Position, OnPosition: func(pos int, p Progress) {
+	res, err := r.Restore(ctx, ref, root, RestoreOptions{From: from.Position, OnPosition: func(pos int, p Progress) {
 		last.Store(&rr.VolumeProgress{Entries: p.Entries, Files: p.Files, Bytes: p.Bytes, Position: pos})
 	}})
 	if err != nil {
@@ -104,7 +123,8 @@ func (a *Activities) Restore(ctx context.Context, in rr.VolumeRestoreInput) (rr.
 	return rr.VolumeRestoreResult{Entries: res.Entries, Files: res.Files, Bytes: res.Bytes, Skipped: res.Skipped, Warnings: res.Warnings}, nil
 }
 
-// Prune drops volume snapshots and the chunks only they held.
+// Prune drops the volume snapshots of every run that is not kept, and the chunks only they
+// held.
 func (a *Activities) Prune(ctx context.Context, in rb.VolumePruneInput) (rb.VolumePruneResult, error) {
 	r, err := a.open(ctx, in.Connection)
 	if err != nil {
@@ -113,7 +133,20 @@ func (a *Activities) Prune(ctx context.Context, in rb.VolumePruneInput) (rb.Volu
 	defer r.Close()
 	stop := beat.Start(ctx, nil)
 	defer stop()
-	res, err := r.Prune(ctx, in.Drop)
+	m, err := r.Manifest(ctx)
+	if err != nil {
+		return rb.VolumePruneResult{}, classify(err)
+	}
+	var drop []string
+	for _, s := range m.Snapshots {
+		if !slices.Contains(in.KeepRuns, s.Run) {
+			drop = append(drop, s.ID)
+		}
+	}
+	if len(drop) == 0 {
+		return rb.VolumePruneResult{}, nil
+	}
+	res, err := r.Prune(ctx, drop)
 	if err != nil {
 		return rb.VolumePruneResult{}, classify(err)
 	}
@@ -139,4 +172,30 @@ func classify(err error) error {
 		return temporal.NewApplicationError(err.Error(), workflows.ErrStorage)
 	}
 	return err
+}
+
+// List names the volume snapshots of one resource snapshot (run), sorted by volume.
+func (a *Activities) List(ctx context.Context, in rr.VolumeListInput) (rr.VolumeListResult, error) {
+	s, err := backupstore.Open(ctx, in.Storage, in.Backup, blobstore.Volumes, a.Secrets(in.Namespace), false)
+	if err != nil {
+		return rr.VolumeListResult{}, err
+	}
+	r := &Repo{store: s.Store, layout: s.Layout}
+	m, err := r.Manifest(ctx)
+	if err != nil {
+		return rr.VolumeListResult{}, classify(err)
+	}
+	var out rr.VolumeListResult
+	for _, v := range m.Snapshots {
+		if v.Run != in.Run {
+			continue
+		}
+		vs := rr.VolumeSnapshot{ID: v.ID, Volume: v.Volume, Files: v.Files, Bytes: v.Bytes}
+		if v.Claim != nil {
+			vs.Capacity, vs.StorageClass, vs.AccessModes = v.Claim.Capacity, v.Claim.StorageClass, v.Claim.AccessModes
+		}
+		out.Snapshots = append(out.Snapshots, vs)
+	}
+	slices.SortFunc(out.Snapshots, func(a, b rr.VolumeSnapshot) int { return strings.Compare(a.Volume, b.Volume) })
+	return out, nil
 }

@@ -34,8 +34,10 @@ type BackupOptions struct {
 	// ID is the snapshot's id; a backup retried under the same id after it was recorded
 	// returns the recorded snapshot.
 	ID string
-	// Volume names what is backed up, for the manifest.
+	// Volume names what is backed up, for the manifest; Run and Claim are recorded with it.
 	Volume string
+	Run    string
+	Claim  *archive.VolumeClaim
 	// Include and Exclude are path globs relative to the volume's root, written from "/"
 	// ("/data/**"), with subtree semantics.
 	Include, Exclude []string
@@ -111,7 +113,7 @@ func (r *Repo) Backup(ctx context.Context, root string, o BackupOptions) (*archi
 	defer cancel()
 	b := &backup{r: r, ctx: ctx, o: o, sel: sel, root: root, cancel: cancel,
 		links: map[[2]uint64]archive.RawPath{}, uploads: make(chan *archive.PackWriter, 1)}
-	ref := &archive.VolumeSnapshotRef{ID: o.ID, Volume: o.Volume, Prefix: prefix, Started: time.Now().UTC(), Encrypted: r.key != nil}
+	ref := &archive.VolumeSnapshotRef{ID: o.ID, Volume: o.Volume, Run: o.Run, Claim: o.Claim, Prefix: prefix, Started: time.Now().UTC(), Encrypted: r.key != nil}
 
 	var uploaders sync.WaitGroup
 	for range 2 {

@@ -182,6 +182,19 @@ func (r *Repo) readPack(ctx context.Context, name string) (*archive.PackReader, 
 	return archive.OpenPack(key, obj, r.key, r.dec)
 }
 
+// ReadManifest reads a volume backup's manifest without opening its repository (inspect);
+// nil when there is none.
+func ReadManifest(ctx context.Context, store *blobstore.Store, layout blobstore.VolumeLayout) (*archive.VolumeManifest, error) {
+	b, err := store.ReadAll(ctx, layout.Manifest())
+	if blobstore.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", layout.Manifest(), err)
+	}
+	return archive.UnmarshalVolumeManifest(layout.Manifest(), b)
+}
+
 // Manifest reads the backup's manifest; a backup with no snapshot yet has an empty one.
 func (r *Repo) Manifest(ctx context.Context) (*archive.VolumeManifest, error) {
 	b, err := r.store.ReadAll(ctx, r.layout.Manifest())

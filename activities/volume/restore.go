@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/pathglob"
 )
 
 // RestoreOptions say how to restore.
@@ -25,6 +26,9 @@ type RestoreOptions struct {
 	// OnPosition is called at most once a second with the number of leading entries that are
 	// in place (for a heartbeat).
 	OnPosition func(pos int, p Progress)
+	// Include restricts the restore to these subtrees (path globs from "/", as a backup's
+	// includes; arkive export); the directories on the way are created.
+	Include []string
 }
 
 // RestoreResult counts what a restore did.
@@ -58,6 +62,10 @@ type restore struct {
 func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root string, o RestoreOptions) (*RestoreResult, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	sel, err := pathglob.New("include", o.Include, nil)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -103,6 +111,16 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 			}
 			for i := range entries {
 				e := &entries[i]
+				if len(o.Include) > 0 {
+					glob := "/" + string(e.Path)
+					if e.Path == "." {
+						glob = "/"
+					}
+					if !sel.Takes(glob) && !(e.Type == archive.VDir && sel.Descends(glob)) {
+						seq++
+						continue
+					}
+				}
 				if e.Type == archive.VDir {
 					dirs = append(dirs, *e)
 				}
@@ -358,6 +376,10 @@ func (rs *restore) other(e *archive.VEntry) error {
 // link restores a hard link to an earlier file entry.
 func (rs *restore) link(e *archive.VEntry) error {
 	dest, first := rs.path(e.Path), rs.path(e.Link)
+	if _, err := os.Lstat(first); errors.Is(err, os.ErrNotExist) {
+		rs.warn(fmt.Sprintf("%s: a hard link to %s, which is not restored", e.Path, e.Link))
+		return nil
+	}
 	var a, b unix.Stat_t
 	if unix.Lstat(dest, &a) == nil && unix.Lstat(first, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev {
 		rs.count(e)

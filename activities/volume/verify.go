@@ -2,6 +2,8 @@ package volume
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 
@@ -18,8 +20,8 @@ type VerifyResult struct {
 }
 
 // Verify checks a snapshot: its tree documents against the manifest, every file's chunks
-// against the index and its content hash, and with deep every chunk it needs read back from
-// its pack, authenticated and re-hashed against its id.
+// against the index and its content hash, and with deep every pack it needs read whole and
+// hashed against its name, and every chunk it needs authenticated and re-hashed against its id.
 func (r *Repo) Verify(ctx context.Context, ref *archive.VolumeSnapshotRef, deep bool) (*VerifyResult, error) {
 	res := &VerifyResult{}
 	need := map[archive.ChunkID]bool{}
@@ -80,7 +82,17 @@ func (r *Repo) Verify(ctx context.Context, ref *archive.VolumeSnapshotRef, deep 
 	sort.Strings(names)
 	var buf []byte
 	for _, n := range names {
-		pr, err := r.readPack(ctx, n)
+		key := r.layout.Pack(n)
+		obj, err := r.store.ReadAll(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		// The name is the pack's SHA-256: any damaged byte, in a blob or in the pack's own
+		// table, shows here.
+		if sum := sha256.Sum256(obj); hex.EncodeToString(sum[:]) != n {
+			return nil, &archive.CorruptError{Object: key, Reason: "SHA-256 of the pack differs from its name"}
+		}
+		pr, err := archive.OpenPack(key, obj, r.key, r.dec)
 		if err != nil {
 			return nil, err
 		}
@@ -92,4 +104,25 @@ func (r *Repo) Verify(ctx context.Context, ref *archive.VolumeSnapshotRef, deep 
 		res.Packs++
 	}
 	return res, nil
+}
+
+// Walk calls fn with every entry of a snapshot's tree, in order.
+func (r *Repo) Walk(ctx context.Context, ref *archive.VolumeSnapshotRef, fn func(*archive.VEntry) error) error {
+	for _, c := range ref.Tree {
+		name := ref.Prefix + c.Name
+		obj, err := r.store.ReadAll(ctx, name)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		entries, err := archive.DecodeVolumeTree(name, obj, c, r.key)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if err := fn(&entries[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -73,6 +73,46 @@ type ResourceBackupSpec struct {
 	// Every run then reports a warning.
 	// +optional
 	AllowUnencryptedSecrets bool `json:"allowUnencryptedSecrets,omitempty"`
+	// volumes are PersistentVolumeClaims whose files each snapshot copies too: a short-lived
+	// mover Pod per claim mounts it read-only and stores its files as deduplicated chunks.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Volumes []VolumeSelection `json:"volumes,omitempty"`
+}
+
+// VolumeSelection selects PersistentVolumeClaims of one namespace and the files to take.
+// +kubebuilder:validation:XValidation:rule="(has(self.claims) && size(self.claims) > 0) || has(self.selector)",message="name claims or give a selector"
+type VolumeSelection struct {
+	// namespace of the claims (default: the ResourceBackup's).
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// claims are PersistentVolumeClaim names.
+	// +optional
+	Claims []string `json:"claims,omitempty"`
+	// selector selects claims by their labels.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// include and exclude are path globs relative to the volume's root, written from "/"
+	// ("/data/**"); a path is taken when it or a parent matches an include (all without
+	// includes) and neither it nor a parent matches an exclude.
+	// +optional
+	Include []string `json:"include,omitempty"`
+	// exclude leaves out paths an include (or the whole volume) would take.
+	// +optional
+	Exclude []string `json:"exclude,omitempty"`
+	// runAsUser runs the mover as this user (the files' owner), under the restricted Pod
+	// Security profile. By default it runs as user 65532 and reads what that user may read.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+	// fsGroup gives the mover this supplementary group (the volume's group), still restricted.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FSGroup *int64 `json:"fsGroup,omitempty"`
+	// readAllFiles runs the mover as root with only the capability DAC_READ_SEARCH: every file
+	// is read whatever its owner. Needs the baseline Pod Security profile; never privileged.
+	// +optional
+	ReadAllFiles bool `json:"readAllFiles,omitempty"`
 }
 
 // ResourceBackupPhase is the state of a ResourceBackup, as SchemaRegistryBackup's.
@@ -101,6 +141,12 @@ type ResourceBackupStatus struct {
 	// objects is how many objects the newest snapshot holds.
 	// +optional
 	Objects int32 `json:"objects,omitempty"`
+	// volumes is how many volumes the newest snapshot copied.
+	// +optional
+	Volumes int32 `json:"volumes,omitempty"`
+	// volumeBytes is the data of the files the newest snapshot copied from its volumes.
+	// +optional
+	VolumeBytes int64 `json:"volumeBytes,omitempty"`
 	// snapshots is how many snapshots are kept.
 	// +optional
 	Snapshots int32 `json:"snapshots,omitempty"`
@@ -207,6 +253,69 @@ type ResourceRestoreSpec struct {
 	// +kubebuilder:validation:Maximum=256
 	// +optional
 	Parallelism int32 `json:"parallelism,omitempty"`
+	// volumes restores the files of the snapshot's volumes, after its objects (so a claim the
+	// restore creates exists first), each through a mover Pod that mounts the target claim.
+	// Absent: no files are restored.
+	// +optional
+	Volumes *VolumeRestore `json:"volumes,omitempty"`
+}
+
+// VolumeRestore says which volumes of a snapshot to restore, and where. A file of the
+// snapshot replaces the file of the same path; one with the snapshot's size, mtime and mode is
+// left as it is; files the snapshot does not have are left alone.
+type VolumeRestore struct {
+	// claims are the snapshot's claims to restore, as "namespace/name" (empty: all).
+	// +optional
+	Claims []string `json:"claims,omitempty"`
+	// claimMapping restores a claim's files into another claim ("namespace/name" both);
+	// claims not mapped keep their name in the namespace spec.namespaceMapping gives.
+	// +listType=map
+	// +listMapKey=from
+	// +optional
+	ClaimMapping []ClaimMapping `json:"claimMapping,omitempty"`
+	// createMissing creates a target claim that does not exist, with the captured size,
+	// access modes and storage class; false fails the restore naming the claim.
+	// +kubebuilder:default=true
+	// +optional
+	CreateMissing *bool `json:"createMissing,omitempty"`
+	// runAsUser runs the mover as this user, under the restricted Pod Security profile.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+	// fsGroup gives the mover this supplementary group, still restricted.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FSGroup *int64 `json:"fsGroup,omitempty"`
+	// readAllFiles runs the mover as root with the capabilities DAC_READ_SEARCH, CHOWN,
+	// FOWNER and DAC_OVERRIDE, so files get their stored owners back. Needs the baseline Pod
+	// Security profile; never privileged. Without it files belong to the mover's user.
+	// +optional
+	ReadAllFiles bool `json:"readAllFiles,omitempty"`
+}
+
+// ClaimMapping maps one claim onto another.
+type ClaimMapping struct {
+	// from is the snapshot's claim, "namespace/name".
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	From string `json:"from"`
+	// to is the target claim, "namespace/name".
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	To string `json:"to"`
+}
+
+// VolumeRestoreResult is what a restore did with one volume.
+type VolumeRestoreResult struct {
+	// volume is the snapshot's claim, target the claim written into ("namespace/name").
+	Volume string `json:"volume"`
+	Target string `json:"target"`
+	// created says the restore created the target claim.
+	// +optional
+	Created bool `json:"created,omitempty"`
+	// files and bytes the volume snapshot holds; skipped files were in place already.
+	Files int32 `json:"files"`
+	Bytes int64 `json:"bytes"`
+	// +optional
+	Skipped int32 `json:"skipped,omitempty"`
 }
 
 // ObjectResult is what a restore did with one object.
@@ -248,6 +357,9 @@ type ResourceRestoreStatus struct {
 	// diff is what a dry run would change, per object (field paths only, never values).
 	// +optional
 	Diff []string `json:"diff,omitempty"`
+	// volumes lists the volumes restored (for a dry run: those that would be, and where).
+	// +optional
+	Volumes []VolumeRestoreResult `json:"volumes,omitempty"`
 	// startTime of the restore.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`

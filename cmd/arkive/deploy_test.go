@@ -96,3 +96,12 @@ func TestComposeFile(t *testing.T) {
 	require.Len(t, schemaBackups, 1, "the compose worker backs up the compose Schema Registry too")
 	require.Contains(t, string(schemaBackups[0].Registry), "schema-registry:8081")
 }
+
+// Mover Pods run DefaultImage unless told otherwise: it is the image deploy/base runs.
+func TestDefaultImageIsTheDeployedOne(t *testing.T) {
+	k, err := os.ReadFile(filepath.Join("..", "..", "deploy", "base", "kustomization.yaml"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`newName: (\S+)\s+newTag: (\S+)`).FindSubmatch(k)
+	require.NotNil(t, m)
+	require.Equal(t, string(m[1])+":"+string(m[2]), DefaultImage)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -16,11 +17,15 @@ func moverCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var f workerFlags
 	fs := newFlagSet("mover", `Runs the volume activities of one volume's mover Pod (a backup or restore of the volume it mounts) on a task queue of its own, until interrupted.`, stderr)
 	f.register(fs)
+	fs.StringVar(&f.volume, "volume", envOr("ARKIVE_MOVER_VOLUME", ""), "where the Pod mounts the volume this mover backs up or restores into (env ARKIVE_MOVER_VOLUME)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
 	if f.taskQueue == workflows.DefaultTaskQueue {
 		return fmt.Errorf("--task-queue: a mover polls a task queue of its own (arkive-mover-<uid>), not the shared %q", workflows.DefaultTaskQueue)
+	}
+	if f.volume == "" {
+		return errors.New("--volume: name where the Pod mounts the volume")
 	}
 	if err := f.validate(); err != nil {
 		return err

@@ -18,7 +18,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -36,8 +35,6 @@ import (
 type moverRoundTripInput struct {
 	Queue   string
 	Conn    workflows.ResourceConnection
-	Src     string
-	Dst     string
 	Restore bool
 }
 
@@ -48,47 +45,44 @@ func moverRoundTrip(ctx workflow.Context, in moverRoundTripInput) (rr.VolumeRest
 	if !in.Restore {
 		var b rb.VolumeBackupResult
 		err := workflow.ExecuteActivity(ctx, rb.ActivityVolumeBackup, rb.VolumeBackupInput{Connection: in.Conn, Volume: "default/data",
-			Path: in.Src, Snapshot: "s1"}).Get(ctx, &b)
+			Snapshot: "s1"}).Get(ctx, &b)
 		res.Files, res.Bytes = b.Files, b.Bytes
 		return res, err
 	}
-	err := workflow.ExecuteActivity(ctx, rr.ActivityVolumeRestore, rr.VolumeRestoreInput{Connection: in.Conn, Snapshot: "s1", Path: in.Dst}).Get(ctx, &res)
+	err := workflow.ExecuteActivity(ctx, rr.ActivityVolumeRestore, rr.VolumeRestoreInput{Connection: in.Conn, Snapshot: "s1"}).Get(ctx, &res)
 	return res, err
 }
 
-// startMover starts `arkive mover` on queue with the secrets in secretsDir.
-func startMover(t *testing.T, bin, temporal, queue, secretsDir string) *exec.Cmd {
-	cmd := exec.Command(bin, "mover", "--temporal-address", temporal, "--task-queue", queue, "--secrets-dir", secretsDir)
+// startMover starts `arkive mover` on queue for the volume at volume, with the secrets in
+// secretsDir.
+func startMover(t *testing.T, bin, temporal, queue, volume, secretsDir string) *exec.Cmd {
+	cmd := exec.Command(bin, "mover", "--temporal-address", temporal, "--task-queue", queue, "--volume", volume, "--secrets-dir", secretsDir)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd
 }
 
-// waitForHeartbeat waits until the workflow's pending activity has heartbeated progress.
-func waitForHeartbeat(t *testing.T, c client.Client, wid string) rb.VolumeProgress {
+// waitForWork waits until done says the mover has done part of its work, and fails if the
+// workflow ends first (the kill would come too late to test anything).
+func waitForWork(t *testing.T, c client.Client, wid string, done func() bool) {
 	t.Helper()
-	var p rb.VolumeProgress
 	require.Eventually(t, func() bool {
+		if done() {
+			return true
+		}
 		d, err := c.DescribeWorkflowExecution(context.Background(), wid, "")
-		if err != nil || len(d.PendingActivities) == 0 || d.PendingActivities[0].HeartbeatDetails == nil {
-			return false
-		}
-		var got rb.VolumeProgress
-		dc := converter.GetDefaultDataConverter()
-		if err := dc.FromPayloads(d.PendingActivities[0].HeartbeatDetails, &got); err != nil || got.Bytes == 0 {
-			return false
-		}
-		p = got
-		return true
-	}, 2*time.Minute, 50*time.Millisecond)
-	return p
+		require.NoError(t, err)
+		require.Nil(t, d.WorkflowExecutionInfo.CloseTime, "the workflow ended before the mover could be killed")
+		return false
+	}, 2*time.Minute, 5*time.Millisecond)
 }
 
 // The mover is a process of its own on a task queue of its own: a backup and a restore sent to
 // that queue are run by `arkive mover`, and when it is SIGKILLed mid-way another mover on the
 // same queue takes the activity over after its heartbeat timeout: the backup is taken again
-// (storing nothing twice) and the restore resumes from the last heartbeated position. The
+// (storing nothing twice) and the restore rewrites no file the first had put in place (it
+// resumes from the last heartbeated position and skips files in place beyond it). The
 // restored tree equals the source, on encrypted storage whose key comes from the mover's own
 // secret source.
 func TestMoverProcessBacksUpAndRestoresAcrossKills(t *testing.T) {
@@ -96,7 +90,7 @@ func TestMoverProcessBacksUpAndRestoresAcrossKills(t *testing.T) {
 	bin := buildArkive(t)
 	src, dst, store, secretsDir := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 1))
-	for i := range 6 {
+	for i := range 10 {
 		b := make([]byte, 128<<20)
 		for j := 0; j < len(b); j += 8 {
 			v := rng.Uint64()
@@ -133,20 +127,33 @@ func TestMoverProcessBacksUpAndRestoresAcrossKills(t *testing.T) {
 	defer w.Stop()
 
 	for _, restore := range []bool{false, true} {
-		first := startMover(t, bin, temporal, mq, secretsDir)
+		// One mover a volume and operation, as one Pod a volume: the backup's mounts the
+		// source, the restore's the target.
+		vol, queue := src, mq+"-backup"
+		if restore {
+			vol, queue = dst, mq+"-restore"
+		}
+		first := startMover(t, bin, temporal, queue, vol, secretsDir)
 		wid := fmt.Sprintf("mover-test-%s-%v", suffix, restore)
 		run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: wq},
-			"moverRoundTrip", moverRoundTripInput{Queue: mq, Conn: conn, Src: src, Dst: dst, Restore: restore})
+			"moverRoundTrip", moverRoundTripInput{Queue: queue, Conn: conn, Restore: restore})
 		require.NoError(t, err)
-		p := waitForHeartbeat(t, c, wid)
+		// Killed once it has stored a pack (backup) or put a file in place (restore).
+		waitForWork(t, c, wid, func() bool {
+			if restore {
+				return len(finishedFiles(t, dst)) > 0
+			}
+			packs, _ := filepath.Glob(filepath.Join(store, "volumes", "default", "platform", "packs", "*", "*"))
+			return len(packs) > 0
+		})
 		require.NoError(t, first.Process.Kill())
 		_ = first.Wait()
-		t.Logf("restore=%v: mover killed after it reported %+v", restore, p)
 		done := finishedFiles(t, dst)
-		startMover(t, bin, temporal, mq, secretsDir)
+		t.Logf("restore=%v: mover killed with %d files in place", restore, len(done))
+		startMover(t, bin, temporal, queue, vol, secretsDir)
 		var res rr.VolumeRestoreResult
 		require.NoError(t, run.Get(context.Background(), &res))
-		require.Equal(t, 306, res.Files, "files")
+		require.Equal(t, 310, res.Files, "files")
 		if restore {
 			require.NotEmpty(t, done, "the first mover had finished files before it was killed")
 			after := finishedFiles(t, dst)

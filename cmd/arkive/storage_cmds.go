@@ -137,7 +137,7 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer store.Close()
-	names, schemaNames, resourceNames, zkNames := []string{s.backup}, []string{s.backup}, []string{s.backup}, []string{s.backup}
+	names, schemaNames, resourceNames, zkNames, volNames := []string{s.backup}, []string{s.backup}, []string{s.backup}, []string{s.backup}, []string{s.backup}
 	if s.backup == "" {
 		if names, err = listBackups(ctx, store); err != nil {
 			return err
@@ -149,6 +149,9 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		if zkNames, err = listManifests(ctx, store, blobstore.ZooKeeperBackupsPrefix(), blobstore.ZooKeeperBackupFromManifestKey); err != nil {
+			return err
+		}
+		if volNames, err = listManifests(ctx, store, blobstore.VolumeBackupsPrefix(), blobstore.VolumeBackupFromManifestKey); err != nil {
 			return err
 		}
 	}
@@ -189,6 +192,9 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if printed, err = inspectZooKeeper(ctx, stdout, store, key, zkNames, snapshot, printed); err != nil {
+		return err
+	}
+	if printed, err = inspectVolumes(ctx, stdout, store, key, volNames, snapshot, printed); err != nil {
 		return err
 	}
 	switch {
@@ -288,7 +294,11 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return rerr
 		}
 		if rm != nil {
-			return verifyResources(ctx, stdout, store, key, rm)
+			err := verifyResources(ctx, stdout, store, key, rm)
+			if verr := verifyVolumes(ctx, stdout, store, key, s.backup, deep); err == nil {
+				err = verr // a ResourceBackup's volumes live beside its objects
+			}
+			return err
 		}
 		zm, zerr := zookeeperManifest(ctx, store, s.backup)
 		if zerr != nil {
@@ -447,9 +457,9 @@ func parseBound(name, v string) (bound, error) {
 
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var s storageFlags
-	var topic, fromArg, toArg, object, znode, snapshot string
+	var topic, fromArg, toArg, object, znode, snapshot, path, into string
 	var partition int
-	fs := newFlagSet("export", "Writes a backed-up topic's records as JSON lines, in offset order per partition: topic, partition,\noffset, timestamp, timestampType, key, value, headers. Bytes that are not UTF-8 go into\nkeyBase64 / valueBase64 instead; null stays null. With --object, writes one object of a\nKubernetes resource backup's snapshot as YAML instead; with --znode, a subtree of a ZooKeeper\nbackup's snapshot as JSON lines (path, type, data or dataBase64, acl, stat).", stderr)
+	fs := newFlagSet("export", "Writes a backed-up topic's records as JSON lines, in offset order per partition: topic, partition,\noffset, timestamp, timestampType, key, value, headers. Bytes that are not UTF-8 go into\nkeyBase64 / valueBase64 instead; null stays null. With --object, writes one object of a\nKubernetes resource backup's snapshot as YAML instead; with --znode, a subtree of a ZooKeeper\nbackup's snapshot as JSON lines (path, type, data or dataBase64, acl, stat); with --path and\n--into, a file or subtree of a volume snapshot into a local directory.", stderr)
 	s.register(fs, "the backup to read (required), as inspect lists it")
 	fs.StringVar(&topic, "topic", "", "topic to export (required)")
 	fs.IntVar(&partition, "partition", -1, "only this partition; -1 for all")
@@ -457,7 +467,9 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&toArg, "to", "", "last record: an offset, or an RFC 3339 time (inclusive)")
 	fs.StringVar(&object, "object", "", "resource backups: the object to write as YAML, KIND/NAMESPACE/NAME or KIND/NAME (cluster-scoped)")
 	fs.StringVar(&znode, "znode", "", "ZooKeeper backups: the root of the subtree to write as JSON lines (/ for the whole tree)")
-	fs.StringVar(&snapshot, "snapshot", "", "resource and ZooKeeper backups: the snapshot to read (default: the newest)")
+	fs.StringVar(&snapshot, "snapshot", "", "resource, ZooKeeper and volume backups: the snapshot to read (default: the newest)")
+	fs.StringVar(&path, "path", "", "volume backups: the file or subtree to extract, from / (the volume's root)")
+	fs.StringVar(&into, "into", "", "volume backups: the local directory to extract into (created if missing)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return ignoreHelp(err)
 	}
@@ -478,6 +490,17 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("--backup: no resource backup %q in %s", s.backup, s.url)
 		}
 		return exportResource(ctx, stdout, store, key, m, snapshot, object)
+	}
+	if path != "" || into != "" {
+		if s.backup == "" || path == "" || into == "" {
+			return errors.New("--backup, --path and --into are required to extract from a volume backup")
+		}
+		store, key, err := s.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return exportVolume(ctx, stdout, store, key, s.backup, snapshot, path, into)
 	}
 	if znode != "" {
 		if s.backup == "" {

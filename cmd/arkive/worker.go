@@ -21,11 +21,16 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"arkive.io/arkive/activities/kafka"
+	"arkive.io/arkive/activities/kube"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/worker"
 )
+
+// DefaultImage is the arkive image deploy/base and the Helm chart run (kept in step with
+// deploy/base/kustomization.yaml); mover Pods run it unless told otherwise.
+const DefaultImage = "ghcr.io/arkive-io/arkive:v0.1.0"
 
 type workerFlags struct {
 	temporalFlags
@@ -40,8 +45,11 @@ type workerFlags struct {
 	kubeconfig   string
 	spoolDir     string
 	restoreMiB   int
-	// mover runs only the volume activities (arkive mover).
-	mover bool
+	// mover runs only the volume activities (arkive mover) on the volume mounted at volume.
+	mover  bool
+	volume string
+	// moverImage and moverAccount make the mover Pods of ResourceBackup volumes.
+	moverImage, moverAccount string
 }
 
 func (w *workerFlags) register(fs *flag.FlagSet) {
@@ -54,6 +62,8 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
 	fs.StringVar(&w.kubeconfig, "kubeconfig", envOr("ARKIVE_KUBECONFIG", ""), "kubeconfig of the cluster whose objects ResourceBackup and ResourceRestore read and write; in a cluster (or with --kube-secrets) the in-cluster config or $KUBECONFIG is used without it (env ARKIVE_KUBECONFIG)")
 	fs.IntVar(&w.restoreMiB, "restore-memory-mib", envInt("ARKIVE_RESTORE_MEMORY_MIB", kafka.DefaultRestoreMemory>>20), "MiB of records all restore streams on this worker together hold read but not yet acknowledged by the target, at least 8 (env ARKIVE_RESTORE_MEMORY_MIB)")
+	fs.StringVar(&w.moverImage, "mover-image", envOr("ARKIVE_MOVER_IMAGE", envOr("ARKIVE_IMAGE", DefaultImage)), "image of the mover Pods that copy ResourceBackup volumes: this worker's own (env ARKIVE_MOVER_IMAGE, or ARKIVE_IMAGE)")
+	fs.StringVar(&w.moverAccount, "mover-service-account", envOr("ARKIVE_MOVER_SERVICE_ACCOUNT", "arkive-mover"), "service account of the mover Pods, in each volume's namespace; it reads the Storage's Secrets (env ARKIVE_MOVER_SERVICE_ACCOUNT)")
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
 }
 
@@ -88,7 +98,9 @@ func (w *workerFlags) options() (worker.Options, error) {
 		return worker.Options{}, err
 	}
 	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20,
-		Metrics: w.recorder, Mover: w.mover}
+		Metrics: w.recorder, Mover: w.mover, VolumeRoot: w.volume,
+		MoverPods: kube.MoverTemplate{Image: w.moverImage, ServiceAccount: w.moverAccount,
+			Args: []string{"--temporal-address", w.address, "--temporal-namespace", w.namespace}}}
 	switch {
 	case w.kubeconfig != "":
 		cfg, err := clientcmd.BuildConfigFromFlags("", w.kubeconfig)

@@ -153,12 +153,16 @@ type VolumeManifest struct {
 type VolumeSnapshotRef struct {
 	ID string `json:"id"`
 	// Volume names what was backed up (the PVC's namespace/name, or a path).
-	Volume   string    `json:"volume"`
-	Prefix   string    `json:"prefix"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	Entries  int       `json:"entries"`
-	Files    int       `json:"files"`
+	Volume string `json:"volume"`
+	// Run is the resource snapshot this one belongs to (a ResourceBackup's run); Claim is
+	// what a restore needs to create the claim again.
+	Run      string       `json:"run,omitempty"`
+	Claim    *VolumeClaim `json:"claim,omitempty"`
+	Prefix   string       `json:"prefix"`
+	Started  time.Time    `json:"started"`
+	Finished time.Time    `json:"finished"`
+	Entries  int          `json:"entries"`
+	Files    int          `json:"files"`
 	// Bytes is the files' data (holes excluded); Added is what this snapshot stored anew
 	// (packs, index and tree).
 	Bytes     int64 `json:"bytes"`
@@ -171,6 +175,13 @@ type VolumeSnapshotRef struct {
 	// WarningCount counts them all.
 	Warnings     []string `json:"warnings,omitempty"`
 	WarningCount int      `json:"warningCount,omitempty"`
+}
+
+// VolumeClaim is a PersistentVolumeClaim's shape as it was backed up.
+type VolumeClaim struct {
+	Capacity     string   `json:"capacity,omitempty"`
+	StorageClass string   `json:"storageClass,omitempty"`
+	AccessModes  []string `json:"accessModes,omitempty"`
 }
 
 // VolumeIndex lists packs and the chunks each holds, in pack order.

@@ -291,3 +291,8 @@ func (l VolumeLayout) Index(snapshot string) string { return l.root + "index/" +
 
 // VolumeBackupsPrefix is the prefix under which every volume backup of a storage lives.
 func VolumeBackupsPrefix() string { return "volumes/" }
+
+// VolumeBackupFromManifestKey returns the volume backup a manifest key belongs to.
+func VolumeBackupFromManifestKey(key string) (string, bool) {
+	return backupFromManifestKey(key, VolumeBackupsPrefix())
+}

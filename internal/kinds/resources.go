@@ -48,6 +48,7 @@ func mirrorResourceBackup(b *arkivev1.ResourceBackup, s *resourcebackup.Status) 
 	st.LastError, st.Warning = s.LastError, s.Warning
 	st.LastSnapshot = s.LastSnapshot
 	st.Snapshots, st.Objects = int32(s.Snapshots), int32(s.Objects)
+	st.Volumes, st.VolumeBytes = int32(s.Volumes), s.VolumeBytes
 	setTime(&st.LastBackupTime, s.LastBackupTime)
 	setTime(&st.NextBackupTime, s.NextSnapshot)
 	cond, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning,
@@ -96,6 +97,11 @@ func mirrorResourceRestore(r *arkivev1.ResourceRestore, s *resourcerestore.Statu
 	st.Objects = nil
 	for _, o := range s.Objects {
 		st.Objects = append(st.Objects, arkivev1.ObjectResult{Object: o.Object, Result: o.Result, Reason: o.Reason})
+	}
+	st.Volumes = nil
+	for _, v := range s.Volumes {
+		st.Volumes = append(st.Volumes, arkivev1.VolumeRestoreResult{Volume: v.Volume, Target: v.Target, Created: v.Created,
+			Files: int32(v.Files), Bytes: v.Bytes, Skipped: int32(v.Skipped)})
 	}
 	st.Diff, st.Snapshot = nil, ""
 	if p := s.Plan; p != nil {

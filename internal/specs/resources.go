@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/robfig/cron/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/pathglob"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/resourcebackup"
 	"arkive.io/arkive/workflows/resourcerestore"
@@ -69,6 +71,28 @@ func ResourceBackupSpec(ns string, s arkivev1.ResourceBackupSpec) (resourcebacku
 	}
 	if len(out.Selection.Namespaces) == 0 && out.Selection.NamespaceSelector == "" {
 		out.Selection.Namespaces = []string{ns}
+	}
+	for i, v := range s.Volumes {
+		field := fmt.Sprintf("spec.volumes[%d]", i)
+		vs := resourcebackup.VolumeSpec{Namespace: v.Namespace, Claims: v.Claims, Include: v.Include, Exclude: v.Exclude,
+			RunAsUser: v.RunAsUser, FSGroup: v.FSGroup, ReadAllFiles: v.ReadAllFiles}
+		if vs.Namespace == "" {
+			vs.Namespace = ns
+		}
+		if len(v.Claims) == 0 && v.Selector == nil {
+			return out, fmt.Errorf("%s: name claims or give a selector", field)
+		}
+		if v.Selector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(v.Selector)
+			if err != nil {
+				return out, fmt.Errorf("%s.selector: %v", field, err)
+			}
+			vs.Selector = sel.String()
+		}
+		if _, err := pathglob.New(field, v.Include, v.Exclude); err != nil {
+			return out, err
+		}
+		out.Volumes = append(out.Volumes, vs)
 	}
 	return out, nil
 }
@@ -143,6 +167,27 @@ func ResourceRestoreInput(r *arkivev1.ResourceRestore, st *arkivev1.Storage) (re
 	}
 	for _, k := range s.RestoreStatus {
 		spec.RestoreStatus = append(spec.RestoreStatus, resourcerestore.Kind{Group: k.Group, Kind: k.Kind})
+	}
+	if v := s.Volumes; v != nil {
+		vs := &resourcerestore.VolumeSpec{Claims: v.Claims, CreateMissing: v.CreateMissing == nil || *v.CreateMissing,
+			RunAsUser: v.RunAsUser, FSGroup: v.FSGroup, ReadAllFiles: v.ReadAllFiles}
+		for i, c := range v.Claims {
+			if !strings.Contains(c, "/") {
+				return resourcerestore.Input{}, fmt.Errorf("spec.volumes.claims[%d]: %q must be namespace/name", i, c)
+			}
+		}
+		targets := map[string]string{}
+		for i, m := range v.ClaimMapping {
+			if from, dup := targets[m.To]; dup {
+				return resourcerestore.Input{}, fmt.Errorf("spec.volumes.claimMapping[%d].to: %q is also where %q goes", i, m.To, from)
+			}
+			targets[m.To] = m.From
+			if vs.ClaimMapping == nil {
+				vs.ClaimMapping = map[string]string{}
+			}
+			vs.ClaimMapping[m.From] = m.To
+		}
+		spec.Volumes = vs
 	}
 	if s.Source.Backup == "" {
 		return resourcerestore.Input{}, fmt.Errorf("spec.source.backup: must not be empty")

@@ -55,6 +55,8 @@ type Spec struct {
 	Selection               workflows.ResourceSelection `json:"selection"`
 	IncludeClusterScoped    bool                        `json:"includeClusterScoped,omitempty"`
 	AllowUnencryptedSecrets bool                        `json:"allowUnencryptedSecrets,omitempty"`
+	// Volumes are the claims whose files each snapshot copies, through a mover Pod each.
+	Volumes []VolumeSpec `json:"volumes,omitempty"`
 }
 
 // Input starts the workflow.
@@ -72,7 +74,9 @@ type RunInput struct {
 // State survives continue-as-new: the shared cron backup's, and the newest snapshot's size.
 type State struct {
 	workflows.CronState
-	Objects int `json:"objects,omitempty"`
+	Objects     int   `json:"objects,omitempty"`
+	Volumes     int   `json:"volumes,omitempty"`
+	VolumeBytes int64 `json:"volumeBytes,omitempty"`
 }
 
 // SnapshotInput asks for one snapshot; ID and Time come from the workflow's clock, so a retry
@@ -123,6 +127,8 @@ type Status struct {
 	LastSnapshot   string    `json:"lastSnapshot,omitempty"`
 	Snapshots      int       `json:"snapshots"`
 	Objects        int       `json:"objects"`
+	Volumes        int       `json:"volumes,omitempty"`
+	VolumeBytes    int64     `json:"volumeBytes,omitempty"`
 	Runs           int       `json:"runs"`
 	NextSnapshot   time.Time `json:"nextSnapshot,omitzero"`
 	LastError      string    `json:"lastError,omitempty"`

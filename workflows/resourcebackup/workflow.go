@@ -1,6 +1,8 @@
 package resourcebackup
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -22,11 +24,8 @@ func ResourceBackup(ctx workflow.Context, in RunInput) error {
 			s := b.in.Spec
 			return workflows.CronSpec{Enabled: s.Enabled, Schedule: s.Schedule, KeepLast: s.KeepLast, MaxAge: s.MaxAge}
 		},
-		Take: b.snapshot,
-		Prune: func(ctx workflow.Context, drop []string) error {
-			var pr PruneResult
-			return workflow.ExecuteActivity(activityCtx(ctx), ActivityPrune, PruneInput{Connection: b.in.Connection, Drop: drop}).Get(ctx, &pr)
-		},
+		Take:   b.snapshot,
+		Prune:  b.prune,
 		Update: func(ctx workflow.Context, c workflow.ReceiveChannel) { c.Receive(ctx, &b.in.Spec) },
 		ContinueAsNew: func(ctx workflow.Context) error {
 			return workflow.NewContinueAsNewError(ctx, ResourceBackup, RunInput{Input: b.in, State: &b.state})
@@ -45,17 +44,85 @@ type backup struct {
 	in    Input
 	state State
 	cron  workflows.CronBackup
+	// snaps are the snapshots after the newest one was taken, for the volumes' retention.
+	snaps []SnapshotInfo
 }
 
-// snapshot runs the Snapshot activity and records what the kind shows of it.
+// snapshot copies the selected volumes' files (data first), then runs the Snapshot activity,
+// whose manifest entry makes the run a snapshot, and records what the kind shows of it.
 func (b *backup) snapshot(ctx workflow.Context, id string, now time.Time) ([]SnapshotInfo, string, error) {
+	var vols []VolumeBackupResult
+	if len(b.in.Spec.Volumes) > 0 {
+		var err error
+		if vols, err = b.backupVolumes(ctx, id); err != nil {
+			return nil, "", err
+		}
+	}
 	var res SnapshotResult
 	err := workflow.ExecuteActivity(activityCtx(ctx), ActivitySnapshot,
 		SnapshotInput{Connection: b.in.Connection, Spec: b.in.Spec, ID: id, Time: now}).Get(ctx, &res)
 	if err == nil {
-		b.state.Objects = res.Objects
+		b.state.Objects, b.state.Volumes, b.state.VolumeBytes = res.Objects, len(vols), 0
+		for _, v := range vols {
+			b.state.VolumeBytes += v.Bytes
+		}
+		b.snaps = res.Snapshots
 	}
-	return res.Snapshots, res.Warning, err
+	warning := res.Warning
+	for _, v := range vols {
+		if v.WarningCount > 0 && warning == "" {
+			warning = fmt.Sprintf("volume %s: %d files not copied as they were; first: %s", v.Volume, v.WarningCount, v.Warnings[0])
+		}
+	}
+	return res.Snapshots, warning, err
+}
+
+// backupVolumes copies each selected claim through a mover Pod of its own, one after the other
+// (each mover uses the cores it gets).
+func (b *backup) backupVolumes(ctx workflow.Context, id string) ([]VolumeBackupResult, error) {
+	var list ListVolumesResult
+	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityListVolumes, ListVolumesInput{Volumes: b.in.Spec.Volumes}).Get(ctx, &list); err != nil {
+		return nil, err
+	}
+	out := make([]VolumeBackupResult, 0, len(list.Claims))
+	for _, c := range list.Claims {
+		spec := b.in.Spec.Volumes[c.Spec]
+		mover := MoverInput{Namespace: c.Namespace, Claim: c.Name, Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id + "/" + c.Namespace + "/" + c.Name,
+			RunAsUser: spec.RunAsUser, FSGroup: spec.FSGroup, ReadAllFiles: spec.ReadAllFiles}
+		claim := c
+		res, err := workflows.WithMover(ctx, mover, func(mctx workflow.Context) (VolumeBackupResult, error) {
+			var r VolumeBackupResult
+			err := workflow.ExecuteActivity(mctx, ActivityVolumeBackup, VolumeBackupInput{Connection: b.in.Connection,
+				Volume: c.Namespace + "/" + c.Name, Snapshot: VolumeSnapshotID(id, c.Namespace, c.Name), Include: spec.Include,
+				Exclude: spec.Exclude, Run: id, Claim: &claim}).Get(mctx, &r)
+			return r, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		res.Volume = c.Namespace + "/" + c.Name
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// prune drops resource snapshots, then every volume snapshot of a run that is not kept.
+func (b *backup) prune(ctx workflow.Context, drop []string) error {
+	var pr PruneResult
+	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityPrune, PruneInput{Connection: b.in.Connection, Drop: drop}).Get(ctx, &pr); err != nil {
+		return err
+	}
+	if len(b.in.Spec.Volumes) == 0 || len(b.snaps) == 0 {
+		return nil
+	}
+	var keep []string
+	for _, s := range b.snaps {
+		if !slices.Contains(drop, s.ID) {
+			keep = append(keep, s.ID)
+		}
+	}
+	var vr VolumePruneResult
+	return workflow.ExecuteActivity(activityCtx(ctx), ActivityVolumePrune, VolumePruneInput{Connection: b.in.Connection, KeepRuns: keep}).Get(ctx, &vr)
 }
 
 func activityCtx(ctx workflow.Context) workflow.Context {
@@ -71,7 +138,7 @@ func activityCtx(ctx workflow.Context) workflow.Context {
 func (b *backup) status() Status {
 	st := b.state
 	s := Status{LastBackupTime: st.LastBackup, LastSnapshot: st.LastSnapshot, Snapshots: st.Snapshots,
-		Objects: st.Objects, Runs: st.Runs, LastError: st.LastError, Warning: st.Warning}
+		Objects: st.Objects, Volumes: st.Volumes, VolumeBytes: st.VolumeBytes, Runs: st.Runs, LastError: st.LastError, Warning: st.Warning}
 	s.Phase, s.Reason, s.NextSnapshot = b.cron.Phase()
 	return s
 }

@@ -80,6 +80,8 @@ type Spec struct {
 	DryRun           bool                        `json:"dryRun,omitempty"`
 	RestoreStatus    []Kind                      `json:"restoreStatus,omitempty"`
 	Parallelism      int                         `json:"parallelism"`
+	// Volumes restores the snapshot's volume files after its objects (nil: not).
+	Volumes *VolumeSpec `json:"volumes,omitempty"`
 }
 
 // Input starts the workflow.
@@ -194,6 +196,7 @@ type Status struct {
 	Step           string         `json:"step,omitempty"`
 	Counts         Counts         `json:"counts"`
 	Objects        []ObjectResult `json:"objects,omitempty"`
+	Volumes        []VolumeResult `json:"volumes,omitempty"`
 	StartTime      time.Time      `json:"startTime,omitzero"`
 	CompletionTime time.Time      `json:"completionTime,omitzero"`
 	LastError      string         `json:"lastError,omitempty"`

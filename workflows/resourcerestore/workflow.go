@@ -3,6 +3,8 @@ package resourcerestore
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -36,9 +38,15 @@ func ResourceRestore(ctx workflow.Context, in Input) (Status, error) {
 	st.Plan, st.Phase = &plan, PhaseReady
 	switch {
 	case in.Spec.DryRun:
+		if in.Spec.Volumes != nil {
+			// What the restore would write into: the volumes and their target claims.
+			if err := restoreVolumes(ctx, in, plan.Snapshot, &st, false); err != nil {
+				return fail(err)
+			}
+		}
 		st.Reason, st.CompletionTime, st.Objects = ReasonDryRun, workflow.Now(ctx), plan.Skipped
 		return st, nil
-	case plan.Writes() == 0:
+	case plan.Writes() == 0 && in.Spec.Volumes == nil:
 		st.Phase, st.Reason, st.CompletionTime = PhaseDone, ReasonUnchanged, workflow.Now(ctx)
 		st.Counts, st.Objects = plan.Counts, plan.Skipped
 		return st, nil
@@ -46,6 +54,9 @@ func ResourceRestore(ctx workflow.Context, in Input) (Status, error) {
 	// Every object of the plan is in one step, which counts it (skipped ones too).
 	st.Phase = PhaseRestoring
 	for _, step := range plan.Steps {
+		if plan.Writes() == 0 {
+			break // only volumes to restore
+		}
 		st.Step = step.Name
 		var res ApplyResult
 		err := workflow.ExecuteActivity(activityCtx(ctx, 6*time.Hour), ActivityApply,
@@ -55,6 +66,16 @@ func ResourceRestore(ctx workflow.Context, in Input) (Status, error) {
 		}
 		st.Counts.Add(res.Counts)
 		st.Objects = appendBounded(st.Objects, res.Objects)
+	}
+	if plan.Writes() == 0 {
+		st.Counts, st.Objects = plan.Counts, plan.Skipped
+	}
+	if in.Spec.Volumes != nil {
+		// After the objects: a restored claim exists before its files are written.
+		st.Step = StepVolumes
+		if err := restoreVolumes(ctx, in, plan.Snapshot, &st, true); err != nil {
+			return fail(err)
+		}
 	}
 	st.Step, st.CompletionTime = "", workflow.Now(ctx)
 	if st.Counts.Failed > 0 {
@@ -92,4 +113,62 @@ func activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrStorageAccessDenied, ErrBackupNotFound, ErrConflict,
 				ErrCorruptManifest, ErrCorruptSnapshot}},
 	})
+}
+
+// StepVolumes is the status' step while volume files are restored.
+const StepVolumes = "volumes"
+
+// restoreVolumes restores each selected volume snapshot of the run into its target claim
+// (created when missing and allowed), through a mover Pod per claim. Without write it only
+// lists them, with their targets, for a dry run.
+func restoreVolumes(ctx workflow.Context, in Input, run string, st *Status, write bool) error {
+	var list VolumeListResult
+	if err := workflow.ExecuteActivity(activityCtx(ctx, 10*time.Minute), ActivityVolumeList, VolumeListInput{Connection: in.Connection, Run: run}).Get(ctx, &list); err != nil {
+		return err
+	}
+	vs := in.Spec.Volumes
+	for _, v := range list.Snapshots {
+		if len(vs.Claims) > 0 && !slices.Contains(vs.Claims, v.Volume) {
+			continue
+		}
+		target := TargetClaim(v.Volume, vs.ClaimMapping, in.Spec.NamespaceMapping)
+		ns, name, _ := strings.Cut(target, "/")
+		res := VolumeResult{Volume: v.Volume, Target: target, Files: v.Files, Bytes: v.Bytes}
+		if !write {
+			st.Volumes = append(st.Volumes, res)
+			continue
+		}
+		var ec EnsureClaimResult
+		if err := workflow.ExecuteActivity(activityCtx(ctx, 10*time.Minute), ActivityEnsureClaim, EnsureClaimInput{Namespace: ns, Name: name,
+			Capacity: v.Capacity, StorageClass: v.StorageClass, AccessModes: v.AccessModes, Create: vs.CreateMissing}).Get(ctx, &ec); err != nil {
+			return err
+		}
+		res.Created = ec.Created
+		mover := workflows.MoverInput{Namespace: ns, Claim: name, Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + v.ID + "/" + target,
+			Write: true, RunAsUser: vs.RunAsUser, FSGroup: vs.FSGroup, ReadAllFiles: vs.ReadAllFiles}
+		r, err := workflows.WithMover(ctx, mover, func(mctx workflow.Context) (VolumeRestoreResult, error) {
+			var r VolumeRestoreResult
+			err := workflow.ExecuteActivity(mctx, ActivityVolumeRestore, VolumeRestoreInput{Connection: in.Connection, Snapshot: v.ID}).Get(mctx, &r)
+			return r, err
+		})
+		if err != nil {
+			return err
+		}
+		res.Files, res.Bytes, res.Skipped = r.Files, r.Bytes, r.Skipped
+		st.Volumes = append(st.Volumes, res)
+	}
+	return nil
+}
+
+// TargetClaim is where a snapshot's claim ("namespace/name") is restored: its own mapping, or
+// its name in the namespace the namespace mapping gives.
+func TargetClaim(volume string, claims, namespaces map[string]string) string {
+	if t, ok := claims[volume]; ok {
+		return t
+	}
+	ns, name, _ := strings.Cut(volume, "/")
+	if t, ok := namespaces[ns]; ok {
+		ns = t
+	}
+	return ns + "/" + name
 }

@@ -1,0 +1,352 @@
+package kube
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"arkive.io/arkive/activities/backupstore"
+	"arkive.io/arkive/activities/beat"
+	"arkive.io/arkive/workflows/resourcebackup"
+	"arkive.io/arkive/workflows/resourcerestore"
+)
+
+// The mover's Pods, in the namespaces of the volumes they copy.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+
+// Mover Pod names and labels.
+const (
+	MoverLabel      = "arkive.io/mover"
+	MoverMountPath  = "/arkive/volume"
+	moverContainer  = "mover"
+	moverNamePrefix = "arkive-mover-"
+)
+
+// MoverTemplate is what a worker knows about how to make mover Pods: its own image and the
+// Temporal connection the mover needs.
+type MoverTemplate struct {
+	// Image is the arkive image the mover runs (the worker's own).
+	Image string
+	// Args are the connection flags every mover gets (--temporal-address, TLS files...).
+	Args []string
+	// ServiceAccount may read the Storage's Secrets in the volume's namespace.
+	ServiceAccount string
+}
+
+// MoverInput and MoverResult are the contract's.
+type (
+	MoverInput  = resourcebackup.MoverInput
+	MoverResult = resourcebackup.MoverResult
+)
+
+// MoverName is the Pod name and task queue of the mover with this key.
+func MoverName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return moverNamePrefix + hex.EncodeToString(sum[:])[:20]
+}
+
+func (a *Activities) clientset() (kubernetes.Interface, error) {
+	if a.Config == nil {
+		_, err := a.clients() // says the worker has no Kubernetes access
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(a.Config)
+	if err != nil {
+		return nil, backupstore.Invalid(err)
+	}
+	return cs, nil
+}
+
+// StartMover creates the mover Pod for a volume, or finds the one an earlier attempt created,
+// and waits until it runs. A claim that does not exist, or a Pod that cannot start (its image,
+// its volume), ends with an error naming the volume.
+func (a *Activities) StartMover(ctx context.Context, in MoverInput) (_ MoverResult, err error) {
+	defer func() { err = classify(err) }()
+	cs, err := a.clientset()
+	if err != nil {
+		return MoverResult{}, err
+	}
+	vol := in.Namespace + "/" + in.Claim
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(in.Namespace).Get(ctx, in.Claim, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return MoverResult{}, backupstore.Invalid(fmt.Errorf("volume %s: the PersistentVolumeClaim does not exist", vol))
+	}
+	if err != nil {
+		return MoverResult{}, fmt.Errorf("volume %s: %w", vol, err)
+	}
+	name := MoverName(in.Key)
+	res := MoverResult{Pod: name, TaskQueue: name}
+	pod, err := cs.CoreV1().Pods(in.Namespace).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if res.Node, err = nodeInUse(ctx, cs, pvc); err != nil {
+			return res, fmt.Errorf("volume %s: %w", vol, err)
+		}
+		pod = a.moverPod(name, pvc, in, res.Node)
+		if pod, err = cs.CoreV1().Pods(in.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return res, fmt.Errorf("volume %s: create mover Pod: %w", vol, err)
+		}
+	case err != nil:
+		return res, fmt.Errorf("volume %s: %w", vol, err)
+	default:
+		res.Node = pod.Spec.NodeName
+	}
+	stop := beat.Start(ctx, nil)
+	defer stop()
+	deadline := time.Now().Add(MoverStartTimeout)
+	for {
+		if time.Now().After(deadline) {
+			return res, backupstore.Invalid(fmt.Errorf("volume %s: mover Pod %s did not start within %s: %s", vol, name, MoverStartTimeout, pendingReason(pod)))
+		}
+		if msg := moverFailure(pod); msg != "" {
+			return res, backupstore.Invalid(fmt.Errorf("volume %s: mover Pod %s: %s", vol, name, msg))
+		}
+		if pod.Status.Phase == corev1.PodRunning {
+			res.Node = pod.Spec.NodeName
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		if pod, err = cs.CoreV1().Pods(in.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return res, fmt.Errorf("volume %s: mover Pod %s: %w", vol, name, err)
+		}
+	}
+}
+
+// StopMover deletes a mover Pod; one that is gone already is fine.
+func (a *Activities) StopMover(ctx context.Context, in MoverInput) (err error) {
+	defer func() { err = classify(err) }()
+	cs, err := a.clientset()
+	if err != nil {
+		return err
+	}
+	err = cs.CoreV1().Pods(in.Namespace).Delete(ctx, MoverName(in.Key), metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// MoverStartTimeout is how long a mover Pod may stay pending (unschedulable, its volume not
+// attachable, its image slow to pull) before the backup or restore says why and stops.
+const MoverStartTimeout = 5 * time.Minute
+
+// pendingReason sums up why a Pod is not running from its conditions.
+func pendingReason(p *corev1.Pod) string {
+	var out []string
+	for _, c := range p.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			out = append(out, fmt.Sprintf("%s: %s", c.Reason, c.Message))
+		}
+	}
+	if len(out) == 0 {
+		return "phase " + string(p.Status.Phase)
+	}
+	return strings.Join(out, "; ")
+}
+
+// moverFailure says why a mover Pod will not run, or "".
+func moverFailure(p *corev1.Pod) string {
+	if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+		return fmt.Sprintf("ended (%s) before it ran: %s", p.Status.Phase, p.Status.Message)
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if w := c.State.Waiting; w != nil && slices.Contains([]string{"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+			"CreateContainerConfigError", "CreateContainerError"}, w.Reason) {
+			return fmt.Sprintf("%s: %s", w.Reason, w.Message)
+		}
+	}
+	return ""
+}
+
+// nodeInUse finds the node of a running Pod that mounts a ReadWriteOnce claim: a second node
+// could not attach it (Multi-Attach), so the mover must run there.
+func nodeInUse(ctx context.Context, cs kubernetes.Interface, pvc *corev1.PersistentVolumeClaim) (string, error) {
+	if !slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteOnce) && !slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteOncePod) {
+		return "", nil
+	}
+	pods, err := cs.CoreV1().Pods(pvc.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == "" || p.Labels[MoverLabel] != "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == pvc.Name {
+				return p.Spec.NodeName, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// moverPod is the mover's Pod: one container running `arkive mover` on its own task queue with
+// the claim mounted (read-only for a backup), under the restricted Pod Security profile unless
+// the input asks to read every file. Never privileged, never a hostPath.
+func (a *Activities) moverPod(name string, pvc *corev1.PersistentVolumeClaim, in MoverInput, node string) *corev1.Pod {
+	no, yes := false, true
+	nonRoot := int64(65532)
+	sc := &corev1.SecurityContext{AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	podSC := &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &nonRoot, FSGroup: in.FSGroup,
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	if in.RunAsUser != nil {
+		podSC.RunAsUser = in.RunAsUser
+		podSC.RunAsNonRoot = ptrBool(*in.RunAsUser != 0)
+	}
+	if in.ReadAllFiles {
+		root := int64(0)
+		podSC.RunAsNonRoot, podSC.RunAsUser = &no, &root
+		sc.Capabilities.Add = []corev1.Capability{"DAC_READ_SEARCH"}
+		if in.Write {
+			// A restore sets owners and modes as they were: that takes CHOWN and FOWNER.
+			sc.Capabilities.Add = append(sc.Capabilities.Add, "CHOWN", "FOWNER", "DAC_OVERRIDE")
+		}
+	}
+	args := append([]string{"mover", "--task-queue", name, "--volume", MoverMountPath, "--kube-secrets"}, a.Mover.Args...)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pvc.Namespace,
+			Labels: map[string]string{MoverLabel: pvc.Name, "app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: a.Mover.ServiceAccount,
+			RestartPolicy:      corev1.RestartPolicyAlways, // a crashed mover comes back and takes its activity again
+			SecurityContext:    podSC,
+			Containers: []corev1.Container{{
+				Name: moverContainer, Image: a.Mover.Image, Command: []string{"arkive"}, Args: args,
+				SecurityContext: sc,
+				VolumeMounts:    []corev1.VolumeMount{{Name: "volume", MountPath: MoverMountPath, ReadOnly: !in.Write}},
+			}},
+			Volumes: []corev1.Volume{{Name: "volume", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name, ReadOnly: !in.Write}}}},
+		},
+	}
+	if node != "" {
+		pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}}}}}}}
+	}
+	return pod
+}
+
+func ptrBool(b bool) *bool { return &b }
+
+// ListVolumes resolves spec.volumes into claims: named ones (each must exist) and those a
+// selector matches, each once, sorted by namespace and name.
+func (a *Activities) ListVolumes(ctx context.Context, in resourcebackup.ListVolumesInput) (_ resourcebackup.ListVolumesResult, err error) {
+	defer func() { err = classify(err) }()
+	cs, err := a.clientset()
+	if err != nil {
+		return resourcebackup.ListVolumesResult{}, err
+	}
+	seen := map[string]bool{}
+	var out []resourcebackup.Claim
+	add := func(i int, pvc *corev1.PersistentVolumeClaim) {
+		k := pvc.Namespace + "/" + pvc.Name
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		c := resourcebackup.Claim{Namespace: pvc.Namespace, Name: pvc.Name, Spec: i}
+		if q, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+			c.Capacity = q.String()
+		}
+		if pvc.Spec.StorageClassName != nil {
+			c.StorageClass = *pvc.Spec.StorageClassName
+		}
+		for _, m := range pvc.Spec.AccessModes {
+			c.AccessModes = append(c.AccessModes, string(m))
+		}
+		out = append(out, c)
+	}
+	for i, v := range in.Volumes {
+		for _, name := range v.Claims {
+			pvc, err := cs.CoreV1().PersistentVolumeClaims(v.Namespace).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return resourcebackup.ListVolumesResult{}, backupstore.Invalid(fmt.Errorf(
+					"spec.volumes[%d].claims: volume %s/%s: the PersistentVolumeClaim does not exist", i, v.Namespace, name))
+			}
+			if err != nil {
+				return resourcebackup.ListVolumesResult{}, err
+			}
+			add(i, pvc)
+		}
+		if v.Selector != "" {
+			list, err := cs.CoreV1().PersistentVolumeClaims(v.Namespace).List(ctx, metav1.ListOptions{LabelSelector: v.Selector})
+			if err != nil {
+				return resourcebackup.ListVolumesResult{}, fmt.Errorf("spec.volumes[%d].selector: %w", i, err)
+			}
+			for j := range list.Items {
+				add(i, &list.Items[j])
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b resourcebackup.Claim) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	return resourcebackup.ListVolumesResult{Claims: out}, nil
+}
+
+// EnsureClaim makes sure a restore's target claim exists: one that exists is used as it is;
+// a missing one is created with the captured size, access modes and storage class when the
+// restore allows it, and named in the error otherwise.
+func (a *Activities) EnsureClaim(ctx context.Context, in resourcerestore.EnsureClaimInput) (_ resourcerestore.EnsureClaimResult, err error) {
+	defer func() { err = classify(err) }()
+	cs, err := a.clientset()
+	if err != nil {
+		return resourcerestore.EnsureClaimResult{}, err
+	}
+	vol := in.Namespace + "/" + in.Name
+	_, err = cs.CoreV1().PersistentVolumeClaims(in.Namespace).Get(ctx, in.Name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return resourcerestore.EnsureClaimResult{}, nil
+	case !apierrors.IsNotFound(err):
+		return resourcerestore.EnsureClaimResult{}, fmt.Errorf("volume %s: %w", vol, err)
+	case !in.Create:
+		return resourcerestore.EnsureClaimResult{}, backupstore.Invalid(fmt.Errorf(
+			"volume %s: the PersistentVolumeClaim does not exist and spec.volumes.createMissing is false", vol))
+	}
+	capacity := in.Capacity
+	if capacity == "" {
+		capacity = "1Gi"
+	}
+	q, err := resource.ParseQuantity(capacity)
+	if err != nil {
+		return resourcerestore.EnsureClaimResult{}, backupstore.Invalid(fmt.Errorf("volume %s: captured capacity %q: %v", vol, capacity, err))
+	}
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: in.Namespace,
+		Labels: map[string]string{"app.kubernetes.io/created-by": "arkive"}},
+		Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: q}}}}
+	for _, m := range in.AccessModes {
+		pvc.Spec.AccessModes = append(pvc.Spec.AccessModes, corev1.PersistentVolumeAccessMode(m))
+	}
+	if len(pvc.Spec.AccessModes) == 0 {
+		pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	if in.StorageClass != "" {
+		pvc.Spec.StorageClassName = &in.StorageClass
+	}
+	_, err = cs.CoreV1().PersistentVolumeClaims(in.Namespace).Create(ctx, pvc, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return resourcerestore.EnsureClaimResult{}, nil // created by a retried attempt, or someone else
+	}
+	if err != nil {
+		return resourcerestore.EnsureClaimResult{}, fmt.Errorf("volume %s: create the claim: %w", vol, err)
+	}
+	return resourcerestore.EnsureClaimResult{Created: true}, nil
+}

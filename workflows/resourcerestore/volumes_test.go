@@ -1,0 +1,120 @@
+package resourcerestore
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/workflows"
+)
+
+type fakeVolumes struct {
+	calls   []string
+	missing map[string]bool
+}
+
+func (f *fakeVolumes) list(in VolumeListInput) (VolumeListResult, error) {
+	f.calls = append(f.calls, "list "+in.Run)
+	return VolumeListResult{Snapshots: []VolumeSnapshot{
+		{ID: in.Run + "-a", Volume: "apps/data", Capacity: "5Gi", Files: 10, Bytes: 100},
+		{ID: in.Run + "-b", Volume: "apps/logs", Files: 2, Bytes: 20},
+		{ID: in.Run + "-c", Volume: "other/cache", Files: 1, Bytes: 1},
+	}}, nil
+}
+
+func (f *fakeVolumes) ensure(in EnsureClaimInput) (EnsureClaimResult, error) {
+	f.calls = append(f.calls, "ensure "+in.Namespace+"/"+in.Name+" "+in.Capacity)
+	if f.missing[in.Namespace+"/"+in.Name] {
+		if !in.Create {
+			return EnsureClaimResult{}, temporal.NewNonRetryableApplicationError("volume "+in.Namespace+"/"+in.Name+": the PersistentVolumeClaim does not exist", ErrInvalidSpec, nil)
+		}
+		return EnsureClaimResult{Created: true}, nil
+	}
+	return EnsureClaimResult{}, nil
+}
+
+func (f *fakeVolumes) start(in workflows.MoverInput) (workflows.MoverResult, error) {
+	if !in.Write {
+		return workflows.MoverResult{}, temporal.NewNonRetryableApplicationError("a restore's mover must write", ErrInvalidSpec, nil)
+	}
+	f.calls = append(f.calls, "start "+in.Namespace+"/"+in.Claim)
+	return workflows.MoverResult{TaskQueue: "mover-" + in.Claim}, nil
+}
+
+func (f *fakeVolumes) stop(in workflows.MoverInput) error {
+	f.calls = append(f.calls, "stop "+in.Namespace+"/"+in.Claim)
+	return nil
+}
+
+func (f *fakeVolumes) restore(ctx context.Context, in VolumeRestoreInput) (VolumeRestoreResult, error) {
+	f.calls = append(f.calls, "restore "+in.Snapshot+" on "+activity.GetInfo(ctx).TaskQueue)
+	return VolumeRestoreResult{Files: 10, Bytes: 100, Skipped: 1}, nil
+}
+
+func runVolumes(t *testing.T, f *fakeTarget, v *fakeVolumes, spec Spec) (Status, error) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(ResourceRestore, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(f.planRestore, activity.RegisterOptions{Name: ActivityPlan})
+	env.RegisterActivityWithOptions(func(in ApplyInput) (ApplyResult, error) {
+		v.calls = append(v.calls, "apply "+in.Step)
+		return f.apply(in)
+	}, activity.RegisterOptions{Name: ActivityApply})
+	env.RegisterActivityWithOptions(v.list, activity.RegisterOptions{Name: ActivityVolumeList})
+	env.RegisterActivityWithOptions(v.ensure, activity.RegisterOptions{Name: ActivityEnsureClaim})
+	env.RegisterActivityWithOptions(v.start, activity.RegisterOptions{Name: workflows.ActivityStartMover})
+	env.RegisterActivityWithOptions(v.stop, activity.RegisterOptions{Name: workflows.ActivityStopMover})
+	env.RegisterActivityWithOptions(v.restore, activity.RegisterOptions{Name: ActivityVolumeRestore})
+	env.ExecuteWorkflow(ResourceRestore, Input{Spec: spec})
+	require.True(t, env.IsWorkflowCompleted())
+	v2, err := env.QueryWorkflow("status")
+	require.NoError(t, err)
+	var st Status
+	require.NoError(t, v2.Get(&st))
+	return st, env.GetWorkflowError()
+}
+
+// Volumes are restored after the objects, each selected one into its target claim (the claim
+// mapping first, then the namespace mapping), created when missing, through a mover of its
+// own that is stopped afterwards; a dry run only lists them; a missing claim without
+// createMissing fails naming it.
+func TestVolumesAfterObjectsIntoMappedClaims(t *testing.T) {
+	f := &fakeTarget{plan: Plan{Snapshot: "s1", Steps: []Step{{Name: "3-config", Objects: 1}}, Counts: Counts{Total: 1, Created: 1}},
+		results: map[string]ApplyResult{"3-config": {Counts: Counts{Total: 1, Created: 1}}}}
+	v := &fakeVolumes{missing: map[string]bool{"restored/data-copy": true}}
+	spec := Spec{NamespaceMapping: map[string]string{"apps": "restored"}, Volumes: &VolumeSpec{
+		Claims: []string{"apps/data", "apps/logs"}, ClaimMapping: map[string]string{"apps/data": "restored/data-copy"}, CreateMissing: true}}
+	st, err := runVolumes(t, f, v, spec)
+	require.NoError(t, err)
+	require.Equal(t, PhaseDone, st.Phase)
+	require.Equal(t, []string{"apply 3-config", "list s1",
+		"ensure restored/data-copy 5Gi", "start restored/data-copy", "restore s1-a on mover-data-copy", "stop restored/data-copy",
+		"ensure restored/logs ", "start restored/logs", "restore s1-b on mover-logs", "stop restored/logs"}, v.calls)
+	require.Equal(t, []VolumeResult{
+		{Volume: "apps/data", Target: "restored/data-copy", Created: true, Files: 10, Bytes: 100, Skipped: 1},
+		{Volume: "apps/logs", Target: "restored/logs", Files: 10, Bytes: 100, Skipped: 1}}, st.Volumes)
+
+	// A dry run lists the volumes and their targets and writes nothing.
+	v = &fakeVolumes{}
+	spec.DryRun = true
+	st, err = runVolumes(t, f, v, spec)
+	require.NoError(t, err)
+	require.Equal(t, []string{"list s1"}, v.calls)
+	require.Len(t, st.Volumes, 2)
+	require.Equal(t, "restored/data-copy", st.Volumes[0].Target)
+
+	// Nothing to write among the objects: the volumes are restored all the same.
+	v = &fakeVolumes{missing: map[string]bool{"restored/data-copy": true}}
+	spec.DryRun, spec.Volumes.CreateMissing = false, false
+	f.plan.Counts = Counts{Total: 1, Unchanged: 1}
+	st, err = runVolumes(t, f, v, spec)
+	require.Error(t, err)
+	require.Equal(t, PhaseFailed, st.Phase)
+	require.Contains(t, st.LastError, "volume restored/data-copy: the PersistentVolumeClaim does not exist")
+	require.Equal(t, []string{"list s1", "ensure restored/data-copy 5Gi"}, v.calls)
+}
