@@ -187,7 +187,7 @@ func (r *Repo) Backup(ctx context.Context, root string, o BackupOptions) (*archi
 	}
 	workers.Wait()
 	b.packMu.Lock()
-	if b.pack != nil && b.pack.Len() > 0 && b.err == nil {
+	if b.pack != nil && b.pack.Len() > 0 && ctx.Err() == nil {
 		b.uploads <- b.pack
 	}
 	b.pack = nil

@@ -61,22 +61,14 @@ func (r *Repo) Prune(ctx context.Context, drop []string) (*PruneResult, error) {
 	// Mark.
 	live := map[archive.ChunkID]bool{}
 	for i := range m.Snapshots {
-		s := &m.Snapshots[i]
-		for _, c := range s.Tree {
-			name := s.Prefix + c.Name
-			obj, err := r.store.ReadAll(ctx, name)
-			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", name, err)
+		err := r.Walk(ctx, &m.Snapshots[i], func(e *archive.VEntry) error {
+			for _, ch := range e.Chunks {
+				live[ch.ID] = true
 			}
-			entries, err := archive.DecodeVolumeTree(name, obj, c, r.key)
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range entries {
-				for _, ch := range e.Chunks {
-					live[ch.ID] = true
-				}
-			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 

@@ -98,62 +98,45 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 	}
 	var dirs []archive.VEntry
 	seq := 0
-	walkErr := func() error {
-		for _, c := range ref.Tree {
-			name := ref.Prefix + c.Name
-			obj, err := r.store.ReadAll(ctx, name)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", name, err)
+	walkErr := r.Walk(ctx, ref, func(e *archive.VEntry) error {
+		if len(o.Include) > 0 {
+			glob := "/" + string(e.Path)
+			if e.Path == "." {
+				glob = "/"
 			}
-			entries, err := archive.DecodeVolumeTree(name, obj, c, r.key)
-			if err != nil {
-				return err
-			}
-			for i := range entries {
-				e := &entries[i]
-				if len(o.Include) > 0 {
-					glob := "/" + string(e.Path)
-					if e.Path == "." {
-						glob = "/"
-					}
-					if !sel.Takes(glob) && !(e.Type == archive.VDir && sel.Descends(glob)) {
-						seq++
-						continue
-					}
-				}
-				if e.Type == archive.VDir {
-					dirs = append(dirs, *e)
-				}
-				s := seq
+			if !sel.Takes(glob) && !(e.Type == archive.VDir && sel.Descends(glob)) {
 				seq++
-				if s < o.From {
-					rs.count(e)
-					continue
-				}
-				rs.start(s)
-				switch e.Type {
-				case archive.VFile:
-					select {
-					case jobs <- job{seq: s, e: *e}:
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-					continue
-				case archive.VHardlink:
-					// Its first name may still be in a worker's hands: wait for them all.
-					rs.drain()
-					rs.fail(rs.link(e))
-				default:
-					rs.fail(rs.other(e))
-				}
-				rs.finish(s)
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+				return nil
 			}
 		}
-		return nil
-	}()
+		if e.Type == archive.VDir {
+			dirs = append(dirs, *e)
+		}
+		s := seq
+		seq++
+		if s < o.From {
+			rs.count(e)
+			return nil
+		}
+		rs.start(s)
+		switch e.Type {
+		case archive.VFile:
+			select {
+			case jobs <- job{seq: s, e: *e}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		case archive.VHardlink:
+			// Its first name may still be in a worker's hands: wait for them all.
+			rs.drain()
+			rs.fail(rs.link(e))
+		default:
+			rs.fail(rs.other(e))
+		}
+		rs.finish(s)
+		return ctx.Err()
+	})
 	close(jobs)
 	wg.Wait()
 	rs.fail(walkErr)

@@ -25,46 +25,38 @@ type VerifyResult struct {
 func (r *Repo) Verify(ctx context.Context, ref *archive.VolumeSnapshotRef, deep bool) (*VerifyResult, error) {
 	res := &VerifyResult{}
 	need := map[archive.ChunkID]bool{}
-	for _, c := range ref.Tree {
-		name := ref.Prefix + c.Name
-		obj, err := r.store.ReadAll(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
+	err := r.Walk(ctx, ref, func(e *archive.VEntry) error {
+		res.Entries++
+		if e.Type != archive.VFile {
+			return nil
 		}
-		entries, err := archive.DecodeVolumeTree(name, obj, c, r.key)
-		if err != nil {
-			return nil, err
+		res.Files++
+		var n int64
+		for _, ch := range e.Chunks {
+			if _, _, ok := r.where(ch.ID); !ok {
+				return fmt.Errorf("%s: chunk %s is in no pack", e.Path, ch.ID)
+			}
+			n += int64(ch.Len)
+			need[ch.ID] = true
 		}
-		for i := range entries {
-			e := &entries[i]
-			res.Entries++
-			if e.Type != archive.VFile {
-				continue
+		data := e.Size
+		if e.Extents != nil {
+			data = 0
+			for _, x := range e.Extents {
+				data += x[1]
 			}
-			res.Files++
-			var n, data int64
-			for _, ch := range e.Chunks {
-				if _, _, ok := r.where(ch.ID); !ok {
-					return nil, fmt.Errorf("%s: chunk %s is in no pack", e.Path, ch.ID)
-				}
-				n += int64(ch.Len)
-				need[ch.ID] = true
-			}
-			data = e.Size
-			if e.Extents != nil {
-				data = 0
-				for _, x := range e.Extents {
-					data += x[1]
-				}
-			}
-			if n != data {
-				return nil, fmt.Errorf("%s: chunks hold %d bytes, the file has %d", e.Path, n, data)
-			}
-			if e.Chunks != nil && (e.Hash == nil || *e.Hash != archive.ContentHash(e.Chunks)) {
-				return nil, fmt.Errorf("%s: content hash does not match its chunks", e.Path)
-			}
-			res.Bytes += n
 		}
+		if n != data {
+			return fmt.Errorf("%s: chunks hold %d bytes, the file has %d", e.Path, n, data)
+		}
+		if e.Chunks != nil && (e.Hash == nil || *e.Hash != archive.ContentHash(e.Chunks)) {
+			return fmt.Errorf("%s: content hash does not match its chunks", e.Path)
+		}
+		res.Bytes += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	res.Chunks = len(need)
 	if !deep {

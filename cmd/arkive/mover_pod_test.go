@@ -256,7 +256,7 @@ func TestMoverPodsBackUpAndRestoreAVolume(t *testing.T) {
 	provisioned := t.TempDir()
 	testnode.Provision(t, cs, provisioned)
 	rrObj := &arkivev1.ResourceRestore{ObjectMeta: metav1.ObjectMeta{Name: "back", Namespace: ns}, Spec: arkivev1.ResourceRestoreSpec{
-		Source: arkivev1.SchemaSnapshotSource{Storage: "st", Backup: in.Backup, Snapshot: st.LastSnapshot},
+		Source:  arkivev1.SchemaSnapshotSource{Storage: "st", Backup: in.Backup, Snapshot: st.LastSnapshot},
 		Volumes: &arkivev1.VolumeRestore{ClaimMapping: []arkivev1.ClaimMapping{{From: ns + "/data", To: ns + "/data-copy"}}}}}
 	rin, err := specs.ResourceRestoreInput(rrObj, storage)
 	require.NoError(t, err)

@@ -254,15 +254,9 @@ func DecodeVolumeIndex(name string, obj, key []byte) (*VolumeIndex, error) {
 // DecodeVolumeTree checks a stored tree document against its manifest entry and returns its
 // entries.
 func DecodeVolumeTree(name string, obj []byte, c ZChunk, key []byte) ([]VEntry, error) {
-	if LineHash(obj) != c.SHA256 {
-		return nil, &CorruptError{Object: name, Reason: "SHA-256 differs from the manifest's"}
-	}
-	lines, err := DecodeChunk(name, obj, key)
+	lines, err := decodeListed(name, obj, c, key, "entries")
 	if err != nil {
 		return nil, err
-	}
-	if len(lines) != c.Nodes {
-		return nil, &CorruptError{Object: name, Reason: fmt.Sprintf("%d entries, the manifest says %d", len(lines), c.Nodes)}
 	}
 	out := make([]VEntry, len(lines))
 	for i, l := range lines {
@@ -271,6 +265,22 @@ func DecodeVolumeTree(name string, obj []byte, c ZChunk, key []byte) ([]VEntry, 
 		}
 	}
 	return out, nil
+}
+
+// decodeListed checks a stored document of JSON lines against its manifest entry (SHA-256 of
+// the object, line count) and returns its lines; what names the lines in errors.
+func decodeListed(name string, obj []byte, c ZChunk, key []byte, what string) ([][]byte, error) {
+	if LineHash(obj) != c.SHA256 {
+		return nil, &CorruptError{Object: name, Reason: "SHA-256 differs from the manifest's"}
+	}
+	lines, err := DecodeChunk(name, obj, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(lines) != c.Nodes {
+		return nil, &CorruptError{Object: name, Reason: fmt.Sprintf("%d %s, the manifest says %d", len(lines), what, c.Nodes)}
+	}
+	return lines, nil
 }
 
 // Packs:

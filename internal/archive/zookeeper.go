@@ -108,15 +108,9 @@ func NewZNodeWriter(key []byte, flush func(name string, doc []byte) error) *ZNod
 
 // DecodeZNodeChunk checks a stored chunk against its manifest entry and returns its nodes.
 func DecodeZNodeChunk(name string, obj []byte, c ZChunk, key []byte) ([]ZNode, error) {
-	if LineHash(obj) != c.SHA256 {
-		return nil, &CorruptError{Object: name, Reason: "SHA-256 differs from the manifest's"}
-	}
-	lines, err := DecodeChunk(name, obj, key)
+	lines, err := decodeListed(name, obj, c, key, "nodes")
 	if err != nil {
 		return nil, err
-	}
-	if len(lines) != c.Nodes {
-		return nil, &CorruptError{Object: name, Reason: fmt.Sprintf("%d nodes, the manifest says %d", len(lines), c.Nodes)}
 	}
 	out := make([]ZNode, len(lines))
 	for i, l := range lines {
