@@ -337,8 +337,15 @@ type fileReader struct {
 	enc []byte
 }
 
+// fileHook, in tests, runs before a file is opened ("open") and after it was first stat'ed
+// ("stat"), to make it vanish or change at the worst moment.
+var fileHook func(stage, abs string)
+
 func (w *fileReader) read(it *item) {
 	rel := string(it.e.Path)
+	if fileHook != nil {
+		fileHook("open", it.abs)
+	}
 	f, err := os.OpenFile(it.abs, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		it.skip = true
@@ -357,6 +364,9 @@ func (w *fileReader) read(it *item) {
 		return
 	}
 	it.e.Size, it.e.Mode, it.e.UID, it.e.GID, it.e.Mtime = st.Size, st.Mode&07777, st.Uid, st.Gid, st.Mtim.Nano()
+	if fileHook != nil {
+		fileHook("stat", it.abs)
+	}
 	var rd io.Reader = io.NewSectionReader(f, 0, st.Size)
 	if st.Size > 0 && st.Blocks*512 < st.Size {
 		ext, err := dataExtents(f, st.Size)

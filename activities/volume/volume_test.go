@@ -436,3 +436,43 @@ func readTree(t *testing.T, r *Repo, ref *archive.VolumeSnapshotRef) []archive.V
 	}))
 	return out
 }
+
+// #15 acceptance 7, the walk's part: a file that vanishes before it is read is left out and
+// named; one that changes while it is read is stored as read and named; the snapshot is
+// still whole (it verifies and restores) and says how many warnings it has.
+func TestFilesVanishingOrChangingDuringTheWalkAreWarnings(t *testing.T) {
+	ctx := context.Background()
+	src, storeDir, dst := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, n := range []string{"stays", "vanishes", "grows"} {
+		require.NoError(t, os.WriteFile(filepath.Join(src, n), bytes.Repeat([]byte(n), 1000), 0o644))
+	}
+	fileHook = func(stage, abs string) {
+		switch {
+		case stage == "open" && filepath.Base(abs) == "vanishes":
+			require.NoError(t, os.Remove(abs))
+		case stage == "stat" && filepath.Base(abs) == "grows":
+			f, err := os.OpenFile(abs, os.O_APPEND|os.O_WRONLY, 0)
+			require.NoError(t, err)
+			_, err = f.WriteString("more")
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+		}
+	}
+	t.Cleanup(func() { fileHook = nil })
+	repo := openRepo(t, openStore(t, storeDir), nil)
+	ref, err := repo.Backup(ctx, src, BackupOptions{ID: "s1", Volume: "apps/data", Workers: 1})
+	require.NoError(t, err)
+	require.Equal(t, 2, ref.WarningCount, "%v", ref.Warnings)
+	require.Contains(t, ref.Warnings, "vanishes: vanished during the backup")
+	require.Contains(t, ref.Warnings, "grows: changed during the backup; stored as read")
+	fileHook = nil
+	_, err = repo.Verify(ctx, ref, true)
+	require.NoError(t, err)
+	_, err = repo.Restore(ctx, ref, dst, RestoreOptions{})
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(dst, "grows"))
+	require.NoError(t, err)
+	require.Equal(t, bytes.Repeat([]byte("grows"), 1000), got, "stored as it was when the backup opened it")
+	_, err = os.Stat(filepath.Join(dst, "vanishes"))
+	require.True(t, os.IsNotExist(err))
+}
