@@ -82,7 +82,8 @@ func RegisterWorkflows(r WorkflowRegistry) {
 func Register(r sdkworker.Registry, opts Options) {
 	RegisterWorkflows(r)
 
-	st := &storage.Activities{Secrets: opts.Secrets}
+	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets, Mover: opts.MoverPods}
+	st := &storage.Activities{Secrets: opts.Secrets, Claims: kb.StorageClaim}
 	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir, RestoreMemory: opts.RestoreMemory}
 	r.RegisterActivityWithOptions(st.Check, activity.RegisterOptions{Name: check.ActivityCheckStorage})
 	r.RegisterActivityWithOptions(kf.Check, activity.RegisterOptions{Name: check.ActivityCheckKafka})
@@ -108,7 +109,6 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(sr.Import, activity.RegisterOptions{Name: schemarestore.ActivityImport})
 	r.RegisterActivityWithOptions(sr.RemapSchemas, activity.RegisterOptions{Name: kafkarestore.ActivityRemapSchemas})
 
-	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets, Mover: opts.MoverPods}
 	r.RegisterActivityWithOptions(kb.Snapshot, activity.RegisterOptions{Name: resourcebackup.ActivitySnapshot})
 	r.RegisterActivityWithOptions(kb.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityPrune})
 	r.RegisterActivityWithOptions(kb.PlanRestore, activity.RegisterOptions{Name: resourcerestore.ActivityPlan})
@@ -130,12 +130,20 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(zka.ApplyRestore, activity.RegisterOptions{Name: zookeeperrestore.ActivityApply})
 }
 
-// RegisterMover adds the activities a volume's mover runs: a backup or restore of the volume it
-// has mounted.
+// RegisterMover adds the activities a mover runs: a backup or restore of the volume it has
+// mounted, and, for a Storage kept in a claim the mover mounts (workflows.WithStorage), every
+// activity of ResourceBackup and ResourceRestore that reads or writes that storage.
 func RegisterMover(r sdkworker.Registry, opts Options) {
 	vol := &volume.Activities{Secrets: opts.Secrets, Root: opts.VolumeRoot}
 	r.RegisterActivityWithOptions(vol.Backup, activity.RegisterOptions{Name: resourcebackup.ActivityVolumeBackup})
 	r.RegisterActivityWithOptions(vol.Restore, activity.RegisterOptions{Name: resourcerestore.ActivityVolumeRestore})
+	r.RegisterActivityWithOptions(vol.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityVolumePrune})
+	r.RegisterActivityWithOptions(vol.List, activity.RegisterOptions{Name: resourcerestore.ActivityVolumeList})
+	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets}
+	r.RegisterActivityWithOptions(kb.Snapshot, activity.RegisterOptions{Name: resourcebackup.ActivitySnapshot})
+	r.RegisterActivityWithOptions(kb.Prune, activity.RegisterOptions{Name: resourcebackup.ActivityPrune})
+	r.RegisterActivityWithOptions(kb.PlanRestore, activity.RegisterOptions{Name: resourcerestore.ActivityPlan})
+	r.RegisterActivityWithOptions(kb.ApplyStep, activity.RegisterOptions{Name: resourcerestore.ActivityApply})
 }
 
 // New builds a worker polling opts.TaskQueue with everything registered. Start or Run it.

@@ -14,10 +14,15 @@ const (
 	ActivityStopMover  = "arkive.kube.StopMover"
 )
 
-// MoverInput names one mover: the claim it mounts and what it does with it.
+// MoverInput names one mover: the claims it mounts and what it does with them.
 type MoverInput struct {
 	Namespace string `json:"namespace"`
-	Claim     string `json:"claim"`
+	// Claim is the volume the mover backs up or restores into; empty for a mover that only
+	// serves a StorageClaim.
+	Claim string `json:"claim,omitempty"`
+	// Storage, when set, is the claim that keeps the backups (a Storage with volume.claim or
+	// volume.create), mounted read-write; StartMover makes it from its template when missing.
+	Storage *StorageClaim `json:"storage,omitempty"`
 	// Key makes the mover's name and task queue: the same key (a retried activity, a
 	// workflow that replays) finds the same Pod.
 	Key string `json:"key"`
@@ -25,7 +30,7 @@ type MoverInput struct {
 	Write bool `json:"write,omitempty"`
 	// RunAsUser and FSGroup run the mover as the files' owner, under the restricted Pod
 	// Security profile. ReadAllFiles instead runs it as root with only the capability
-	// DAC_READ_SEARCH (reading every file, whatever its owner; the baseline profile).
+	// DAC_OVERRIDE (reading every file, whatever its owner; the baseline profile).
 	RunAsUser    *int64 `json:"runAsUser,omitempty"`
 	FSGroup      *int64 `json:"fsGroup,omitempty"`
 	ReadAllFiles bool   `json:"readAllFiles,omitempty"`
@@ -63,4 +68,24 @@ func WithMover[T any](ctx workflow.Context, in MoverInput, do func(workflow.Cont
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 10,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrStorageAccessDenied, ErrCorruptSnapshot}}})
 	return do(mctx)
+}
+
+// WithStorage runs do with activity options opts where the connection's storage can be read
+// and written: on the workers, or, for a Storage kept in a PersistentVolumeClaim, on a mover
+// Pod of its own that mounts that claim (named by key, stopped when do returns). Only the
+// activities do runs with the context it gets go there.
+func WithStorage(ctx workflow.Context, conn ResourceConnection, key string, opts workflow.ActivityOptions, do func(workflow.Context) error) error {
+	if conn.StorageClaim == nil {
+		return do(workflow.WithActivityOptions(ctx, opts))
+	}
+	in := MoverInput{Namespace: conn.StorageClaim.Namespace, Storage: conn.StorageClaim, Write: true,
+		Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + key}
+	_, err := WithMover(ctx, in, func(mctx workflow.Context) (struct{}, error) {
+		opts.TaskQueue = workflow.GetActivityOptions(mctx).TaskQueue
+		if opts.ScheduleToStartTimeout == 0 {
+			opts.ScheduleToStartTimeout = workflow.GetActivityOptions(mctx).ScheduleToStartTimeout
+		}
+		return struct{}{}, do(workflow.WithActivityOptions(ctx, opts))
+	})
+	return err
 }

@@ -84,6 +84,26 @@ type ResourceConnection struct {
 	Storage   json.RawMessage `json:"storage"`
 	// StorageName names the Storage in errors.
 	StorageName string `json:"storageName"`
+	// StorageClaim is set when the Storage keeps its backups in a PersistentVolumeClaim
+	// (volume.claim or volume.create): workers do not mount it, so every activity that reads or
+	// writes the storage runs in a mover Pod that does (WithStorage).
+	StorageClaim *StorageClaim `json:"storageClaim,omitempty"`
+}
+
+// StorageClaim is the PersistentVolumeClaim of a Storage with volume.claim or volume.create.
+type StorageClaim struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Create makes the claim when it is missing (volume.create).
+	Create *ClaimTemplate `json:"create,omitempty"`
+}
+
+// ClaimTemplate is what a claim is made with.
+type ClaimTemplate struct {
+	Size         string   `json:"size"`
+	StorageClass *string  `json:"storageClass,omitempty"`
+	VolumeName   string   `json:"volumeName,omitempty"`
+	AccessModes  []string `json:"accessModes,omitempty"`
 }
 
 // ResourceType selects objects of one kind (all, or the named ones).

@@ -17,6 +17,7 @@ import (
 
 	"arkive.io/arkive/activities/backupstore"
 	"arkive.io/arkive/activities/beat"
+	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/resourcebackup"
 	"arkive.io/arkive/workflows/resourcerestore"
 )
@@ -26,10 +27,12 @@ import (
 
 // Mover Pod names and labels.
 const (
-	MoverLabel      = "arkive.io/mover"
-	MoverMountPath  = "/arkive/volume"
-	moverContainer  = "mover"
-	moverNamePrefix = "arkive-mover-"
+	MoverLabel     = "arkive.io/mover"
+	MoverMountPath = "/arkive/volume"
+	// MoverStoragePath is where a mover mounts the claim of a Storage kept in one.
+	MoverStoragePath = "/arkive/storage"
+	moverContainer   = "mover"
+	moverNamePrefix  = "arkive-mover-"
 )
 
 // MoverTemplate is what a worker knows about how to make mover Pods: its own image and the
@@ -77,22 +80,39 @@ func (a *Activities) StartMover(ctx context.Context, in MoverInput) (_ MoverResu
 		return MoverResult{}, err
 	}
 	vol := in.Namespace + "/" + in.Claim
-	pvc, err := cs.CoreV1().PersistentVolumeClaims(in.Namespace).Get(ctx, in.Claim, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return MoverResult{}, backupstore.Invalid(fmt.Errorf("volume %s: the PersistentVolumeClaim does not exist", vol))
+	var pvc *corev1.PersistentVolumeClaim
+	if in.Claim != "" {
+		pvc, err = cs.CoreV1().PersistentVolumeClaims(in.Namespace).Get(ctx, in.Claim, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return MoverResult{}, backupstore.Invalid(fmt.Errorf("volume %s: the PersistentVolumeClaim does not exist", vol))
+		}
+		if err != nil {
+			return MoverResult{}, fmt.Errorf("volume %s: %w", vol, err)
+		}
 	}
-	if err != nil {
-		return MoverResult{}, fmt.Errorf("volume %s: %w", vol, err)
+	if in.Storage != nil {
+		if in.Storage.Namespace != in.Namespace {
+			return MoverResult{}, backupstore.Invalid(fmt.Errorf("volume %s: the storage's claim %s/%s is in another namespace; a Pod mounts claims of its own namespace only",
+				vol, in.Storage.Namespace, in.Storage.Name))
+		}
+		if _, err := EnsureStorageClaim(ctx, cs, *in.Storage); err != nil {
+			return MoverResult{}, err
+		}
+		if in.Claim == "" {
+			vol = "storage " + in.Namespace + "/" + in.Storage.Name
+		}
 	}
 	name := MoverName(in.Key)
 	res := MoverResult{Pod: name, TaskQueue: name}
 	pod, err := cs.CoreV1().Pods(in.Namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		if res.Node, err = nodeInUse(ctx, cs, pvc); err != nil {
-			return res, fmt.Errorf("volume %s: %w", vol, err)
+		if pvc != nil {
+			if res.Node, err = nodeInUse(ctx, cs, pvc); err != nil {
+				return res, fmt.Errorf("volume %s: %w", vol, err)
+			}
 		}
-		pod = a.moverPod(name, pvc, in, res.Node)
+		pod = a.moverPod(name, in, res.Node)
 		if pod, err = cs.CoreV1().Pods(in.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return res, fmt.Errorf("volume %s: create mover Pod: %w", vol, err)
 		}
@@ -198,7 +218,7 @@ func nodeInUse(ctx context.Context, cs kubernetes.Interface, pvc *corev1.Persist
 // moverPod is the mover's Pod: one container running `arkive mover` on its own task queue with
 // the claim mounted (read-only for a backup), under the restricted Pod Security profile unless
 // the input asks to read every file. Never privileged, never a hostPath.
-func (a *Activities) moverPod(name string, pvc *corev1.PersistentVolumeClaim, in MoverInput, node string) *corev1.Pod {
+func (a *Activities) moverPod(name string, in MoverInput, node string) *corev1.Pod {
 	no, yes := false, true
 	nonRoot := int64(65532)
 	sc := &corev1.SecurityContext{AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
@@ -212,16 +232,39 @@ func (a *Activities) moverPod(name string, pvc *corev1.PersistentVolumeClaim, in
 	if in.ReadAllFiles {
 		root := int64(0)
 		podSC.RunAsNonRoot, podSC.RunAsUser = &no, &root
-		sc.Capabilities.Add = []corev1.Capability{"DAC_READ_SEARCH"}
+		// DAC_OVERRIDE, not DAC_READ_SEARCH: the baseline Pod Security profile allows only the
+		// runtime's default capabilities, and DAC_READ_SEARCH is not one (the API server refused
+		// it in the test). A backup's mount is read-only, so it only reads.
+		sc.Capabilities.Add = []corev1.Capability{"DAC_OVERRIDE"}
 		if in.Write {
 			// A restore sets owners and modes as they were: that takes CHOWN and FOWNER.
-			sc.Capabilities.Add = append(sc.Capabilities.Add, "CHOWN", "FOWNER", "DAC_OVERRIDE")
+			sc.Capabilities.Add = append(sc.Capabilities.Add, "CHOWN", "FOWNER")
 		}
 	}
-	args := append([]string{"mover", "--task-queue", name, "--volume", MoverMountPath, "--kube-secrets"}, a.Mover.Args...)
+	args := []string{"mover", "--task-queue", name, "--kube-secrets"}
+	var mounts []corev1.VolumeMount
+	var volumes []corev1.Volume
+	claim := func(vol, claim, path string, readOnly bool) {
+		mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: path, ReadOnly: readOnly})
+		volumes = append(volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim, ReadOnly: readOnly}}})
+	}
+	label := in.Claim
+	if in.Claim != "" {
+		args = append(args, "--volume", MoverMountPath)
+		claim("volume", in.Claim, MoverMountPath, !in.Write)
+	}
+	if in.Storage != nil {
+		args = append(args, "--storage-claim", MoverStoragePath)
+		claim("storage", in.Storage.Name, MoverStoragePath, false)
+		if label == "" {
+			label = in.Storage.Name
+		}
+	}
+	args = append(args, a.Mover.Args...)
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pvc.Namespace,
-			Labels: map[string]string{MoverLabel: pvc.Name, "app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: in.Namespace,
+			Labels: map[string]string{MoverLabel: label, "app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}},
 		Spec: corev1.PodSpec{
 			ServiceAccountName: a.Mover.ServiceAccount,
 			RestartPolicy:      corev1.RestartPolicyAlways, // a crashed mover comes back and takes its activity again
@@ -229,10 +272,9 @@ func (a *Activities) moverPod(name string, pvc *corev1.PersistentVolumeClaim, in
 			Containers: []corev1.Container{{
 				Name: moverContainer, Image: a.Mover.Image, Command: []string{"arkive"}, Args: args,
 				SecurityContext: sc,
-				VolumeMounts:    []corev1.VolumeMount{{Name: "volume", MountPath: MoverMountPath, ReadOnly: !in.Write}},
+				VolumeMounts:    mounts,
 			}},
-			Volumes: []corev1.Volume{{Name: "volume", VolumeSource: corev1.VolumeSource{
-				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name, ReadOnly: !in.Write}}}},
+			Volumes: volumes,
 		},
 	}
 	if node != "" {
@@ -349,4 +391,64 @@ func (a *Activities) EnsureClaim(ctx context.Context, in resourcerestore.EnsureC
 		return resourcerestore.EnsureClaimResult{}, fmt.Errorf("volume %s: create the claim: %w", vol, err)
 	}
 	return resourcerestore.EnsureClaimResult{Created: true}, nil
+}
+
+// EnsureStorageClaim finds the claim a Storage keeps its backups in, making it from the
+// template (volume.create) when it is missing, and says what state it is in. A missing claim
+// without a template is named in the error.
+func EnsureStorageClaim(ctx context.Context, cs kubernetes.Interface, sc workflows.StorageClaim) (string, error) {
+	what := "storage claim " + sc.Namespace + "/" + sc.Name
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(sc.Namespace).Get(ctx, sc.Name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		if pvc.Status.Phase == corev1.ClaimLost {
+			return "", backupstore.Invalid(fmt.Errorf("%s: the PersistentVolumeClaim lost its volume", what))
+		}
+		return fmt.Sprintf("PersistentVolumeClaim %s (%s); mover Pods mount it", sc.Name, claimPhase(pvc)), nil
+	case !apierrors.IsNotFound(err):
+		return "", fmt.Errorf("%s: %w", what, err)
+	case sc.Create == nil:
+		return "", backupstore.Invalid(fmt.Errorf("%s: spec.volume.claim: the PersistentVolumeClaim does not exist", what))
+	}
+	q, err := resource.ParseQuantity(sc.Create.Size)
+	if err != nil {
+		return "", backupstore.Invalid(fmt.Errorf("%s: spec.volume.create.size %q: %v", what, sc.Create.Size, err))
+	}
+	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: sc.Name, Namespace: sc.Namespace,
+		Labels: map[string]string{"app.kubernetes.io/created-by": "arkive", "app.kubernetes.io/component": "storage"}},
+		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: sc.Create.StorageClass, VolumeName: sc.Create.VolumeName,
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: q}}}}
+	for _, m := range sc.Create.AccessModes {
+		pvc.Spec.AccessModes = append(pvc.Spec.AccessModes, corev1.PersistentVolumeAccessMode(m))
+	}
+	if len(pvc.Spec.AccessModes) == 0 {
+		pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	created, err := cs.CoreV1().PersistentVolumeClaims(sc.Namespace).Create(ctx, pvc, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return EnsureStorageClaim(ctx, cs, workflows.StorageClaim{Namespace: sc.Namespace, Name: sc.Name}) // made by a retried attempt
+	case apierrors.IsInvalid(err) || apierrors.IsForbidden(err):
+		return "", backupstore.Invalid(fmt.Errorf("%s: create from spec.volume.create: %w", what, err))
+	case err != nil:
+		return "", fmt.Errorf("%s: create: %w", what, err)
+	}
+	return fmt.Sprintf("PersistentVolumeClaim %s created (%s); mover Pods mount it", sc.Name, claimPhase(created)), nil
+}
+
+func claimPhase(pvc *corev1.PersistentVolumeClaim) string {
+	if pvc.Status.Phase == "" {
+		return string(corev1.ClaimPending)
+	}
+	return string(pvc.Status.Phase)
+}
+
+// StorageClaim is EnsureStorageClaim with this worker's Kubernetes access: the connectivity
+// check of a Storage kept in a claim.
+func (a *Activities) StorageClaim(ctx context.Context, sc workflows.StorageClaim) (string, error) {
+	cs, err := a.clientset()
+	if err != nil {
+		return "", err
+	}
+	return EnsureStorageClaim(ctx, cs, sc)
 }

@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/specs"
+	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/check"
 )
 
@@ -20,6 +23,9 @@ import (
 type Activities struct {
 	// Secrets returns the resolver for a resource's namespace.
 	Secrets func(namespace string) secrets.Resolver
+	// Claims finds (and, for volume.create, makes) the claim of a Storage kept in a
+	// PersistentVolumeClaim; nil on a worker without Kubernetes access.
+	Claims func(ctx context.Context, sc workflows.StorageClaim) (string, error)
 }
 
 // Check writes, reads back and deletes a small probe object: the cheapest proof that a backup
@@ -30,6 +36,19 @@ func (a *Activities) Check(ctx context.Context, in check.Input) (check.Result, e
 		return check.Result{}, temporal.NewNonRetryableApplicationError("spec: "+err.Error(), check.ErrInvalidSpec, nil)
 	}
 	now := time.Now().UTC()
+	st := &arkivev1.Storage{ObjectMeta: metav1.ObjectMeta{Namespace: in.Namespace, Name: in.Name}, Spec: spec}
+	if sc := specs.StorageClaim(st); sc != nil {
+		// Workers do not mount it: the check finds the claim (making it for volume.create); the
+		// mover Pods that mount it write the backups.
+		if a.Claims == nil {
+			return check.Result{Message: "storage claim " + sc.Name + ": this worker has no Kubernetes access to find it", CheckedAt: now}, nil
+		}
+		msg, err := a.Claims(ctx, *sc)
+		if err != nil {
+			return check.Result{Message: err.Error(), CheckedAt: now}, nil
+		}
+		return check.Result{OK: true, Message: msg, CheckedAt: now}, nil
+	}
 	store, err := blobstore.Open(ctx, spec, a.Secrets(in.Namespace))
 	if err != nil {
 		return check.Result{Message: err.Error(), CheckedAt: now}, nil

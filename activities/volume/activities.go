@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -118,7 +119,7 @@ func (a *Activities) Restore(ctx context.Context, in rr.VolumeRestoreInput) (rr.
 		last.Store(&rr.VolumeProgress{Entries: p.Entries, Files: p.Files, Bytes: p.Bytes, Position: pos})
 	}})
 	if err != nil {
-		return rr.VolumeRestoreResult{}, classify(fmt.Errorf("volume snapshot %s: %w", in.Snapshot, err))
+		return rr.VolumeRestoreResult{}, classify(fmt.Errorf("volume %s (snapshot %s): %w", ref.Volume, in.Snapshot, err))
 	}
 	return rr.VolumeRestoreResult{Entries: res.Entries, Files: res.Files, Bytes: res.Bytes, Skipped: res.Skipped, Warnings: res.Warnings}, nil
 }
@@ -164,6 +165,10 @@ func classify(err error) error {
 		return err
 	case errors.As(err, &corrupt), errors.Is(err, archive.ErrWrongKey):
 		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrCorruptSnapshot, nil)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// A retry minutes later would find the volume as full: say so now.
+		return temporal.NewNonRetryableApplicationError(err.Error()+" (the volume is full: free space or use a larger claim, then run again)",
+			workflows.ErrInvalidSpec, nil)
 	}
 	if err = backupstore.Classify(err); errors.As(err, &appErr) {
 		return err

@@ -54,9 +54,14 @@ func child(op string) error {
 	id, dir := os.Getenv("ARKIVE_VOLUME_ID"), os.Getenv("ARKIVE_VOLUME_DIR")
 	switch op {
 	case "backup":
-		_, err = r.Backup(ctx, dir, BackupOptions{ID: id, Volume: "v", OnProgress: func(p Progress) {
+		ref, err := r.Backup(ctx, dir, BackupOptions{ID: id, Volume: "v", OnProgress: func(p Progress) {
 			fmt.Printf("progress %d\n", p.Bytes)
 		}})
+		if err == nil {
+			for _, w := range ref.Warnings {
+				fmt.Printf("warning %s\n", w)
+			}
+		}
 		return err
 	case "restore":
 		m, err := r.Manifest(ctx)

@@ -109,8 +109,9 @@ type VolumeSelection struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	FSGroup *int64 `json:"fsGroup,omitempty"`
-	// readAllFiles runs the mover as root with only the capability DAC_READ_SEARCH: every file
-	// is read whatever its owner. Needs the baseline Pod Security profile; never privileged.
+	// readAllFiles runs the mover as root with only the capability DAC_OVERRIDE (on a read-only
+	// mount): every file is read whatever its owner. Needs the baseline Pod Security profile,
+	// which allows DAC_OVERRIDE but not DAC_READ_SEARCH; never privileged.
 	// +optional
 	ReadAllFiles bool `json:"readAllFiles,omitempty"`
 }
@@ -138,6 +139,14 @@ type ResourceBackupStatus struct {
 	// lastSnapshot is the id of the newest snapshot.
 	// +optional
 	LastSnapshot string `json:"lastSnapshot,omitempty"`
+	// lastCompletionTime is when the newest snapshot was complete, its volumes and objects
+	// stored (lastBackupTime is when it started).
+	// +optional
+	LastCompletionTime *metav1.Time `json:"lastCompletionTime,omitempty"`
+	// storageClaim names the PersistentVolumeClaim that keeps the backups, when the Storage is
+	// kept in one (volume.claim or volume.create).
+	// +optional
+	StorageClaim string `json:"storageClaim,omitempty"`
 	// objects is how many objects the newest snapshot holds.
 	// +optional
 	Objects int32 `json:"objects,omitempty"`
@@ -286,9 +295,9 @@ type VolumeRestore struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	FSGroup *int64 `json:"fsGroup,omitempty"`
-	// readAllFiles runs the mover as root with the capabilities DAC_READ_SEARCH, CHOWN,
-	// FOWNER and DAC_OVERRIDE, so files get their stored owners back. Needs the baseline Pod
-	// Security profile; never privileged. Without it files belong to the mover's user.
+	// readAllFiles runs the mover as root with the capabilities DAC_OVERRIDE, CHOWN and
+	// FOWNER, so files get their stored owners back. Needs the baseline Pod Security profile;
+	// never privileged. Without it files belong to the mover's user.
 	// +optional
 	ReadAllFiles bool `json:"readAllFiles,omitempty"`
 }

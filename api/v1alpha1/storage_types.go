@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // S3Storage is an S3 or S3-compatible bucket (MinIO, Ceph, R2, ...).
 type S3Storage struct {
@@ -79,14 +83,44 @@ type AzureStorage struct {
 	SASTokenSecret *SecretKeyRef `json:"sasTokenSecret,omitempty"`
 }
 
-// VolumeStorage is a filesystem path on the workers: a mounted PVC or a host path.
+// VolumeStorage is a filesystem: a path on the workers (a mounted PVC or a host path), or a
+// PersistentVolumeClaim of the Storage's namespace that Arkive's mover Pods mount (claim, or
+// create to have one made), like the backup destination PVC of 3scale's APIManagerBackup.
+// +kubebuilder:validation:XValidation:rule="(has(self.path) ? 1 : 0) + (has(self.claim) ? 1 : 0) + (has(self.create) ? 1 : 0) == 1",message="set exactly one of path, claim and create"
 type VolumeStorage struct {
 	// path where workers find the volume.
 	// +kubebuilder:validation:Pattern=`^/`
-	Path string `json:"path"`
+	// +optional
+	Path string `json:"path,omitempty"`
 	// claimName is the PVC the worker Deployment mounts at path, for documentation and checks.
 	// +optional
 	ClaimName string `json:"claimName,omitempty"`
+	// claim names an existing PersistentVolumeClaim of the Storage's namespace that keeps the
+	// backups. Workers do not mount it: every activity that reads or writes it runs in a mover
+	// Pod that does, so only ResourceBackup and ResourceRestore can use such a Storage.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Claim string `json:"claim,omitempty"`
+	// create has the Storage's check make the claim arkive-<storage name> when it is missing,
+	// and use it as claim does. Deleting the Storage leaves the claim and its backups.
+	// +optional
+	Create *VolumeClaimTemplate `json:"create,omitempty"`
+}
+
+// VolumeClaimTemplate is the PersistentVolumeClaim a Storage's volume.create makes.
+type VolumeClaimTemplate struct {
+	// size requested for the claim.
+	Size resource.Quantity `json:"size"`
+	// storageClassName of the claim; the cluster's default class when unset.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+	// volumeName binds the claim to this PersistentVolume.
+	// +optional
+	VolumeName string `json:"volumeName,omitempty"`
+	// accessModes of the claim (default ReadWriteOnce: the mover Pods use it one at a time).
+	// +optional
+	AccessModes []corev1.PersistentVolumeAccessMode `json:"accessModes,omitempty"`
 }
 
 // StorageEncryption encrypts every object client-side with AES-256-GCM.
@@ -142,3 +176,20 @@ type StorageList struct {
 }
 
 func init() { register(&Storage{}, &StorageList{}) }
+
+// BackupClaim is the PersistentVolumeClaim (in the Storage's namespace) that keeps the
+// backups of a Storage with volume.claim or volume.create, or "" for any other Storage.
+func (s *Storage) BackupClaim() string {
+	switch v := s.Spec.Volume; {
+	case v == nil:
+		return ""
+	case v.Claim != "":
+		return v.Claim
+	case v.Create != nil:
+		return StorageClaimName(s.Name)
+	}
+	return ""
+}
+
+// StorageClaimName is the claim volume.create makes for the Storage name.
+func StorageClaimName(storage string) string { return "arkive-" + storage }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -72,6 +73,8 @@ func TestCRDsAcceptValidSpecsAndApplyDefaults(t *testing.T) {
 	}}}
 	require.NoError(t, c.Create(ctx, st))
 	require.Equal(t, "AWS_ACCESS_KEY_ID", st.Spec.S3.CredentialsSecret.AccessKeyIDKey)
+	require.NoError(t, c.Create(ctx, &arkivev1.Storage{ObjectMeta: meta("claim"), Spec: arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{
+		Create: &arkivev1.VolumeClaimTemplate{Size: resource.MustParse("10Gi"), StorageClassName: ptr.To("fast")}}}}))
 
 	kc := &arkivev1.KafkaCluster{ObjectMeta: meta("kafka"), Spec: arkivev1.KafkaClusterSpec{
 		BootstrapServers: []string{"kafka-0.kafka:9092"}, SecurityProtocol: arkivev1.SecuritySASLSSL,
@@ -151,6 +154,18 @@ func TestCRDsRejectBadSpecsNamingTheField(t *testing.T) {
 		"relative volume path": {&arkivev1.Storage{ObjectMeta: meta("vol"), Spec: arkivev1.StorageSpec{
 			Volume: &arkivev1.VolumeStorage{Path: "data"},
 		}}, "spec.volume.path", "should match"},
+		"volume path and claim": {&arkivev1.Storage{ObjectMeta: meta("vol2"), Spec: arkivev1.StorageSpec{
+			Volume: &arkivev1.VolumeStorage{Path: "/data", Claim: "backups"},
+		}}, "spec.volume", "exactly one of path, claim and create"},
+		"volume claim and create": {&arkivev1.Storage{ObjectMeta: meta("vol3"), Spec: arkivev1.StorageSpec{
+			Volume: &arkivev1.VolumeStorage{Claim: "backups", Create: &arkivev1.VolumeClaimTemplate{Size: resource.MustParse("1Gi")}},
+		}}, "spec.volume", "exactly one of path, claim and create"},
+		"empty volume": {&arkivev1.Storage{ObjectMeta: meta("vol4"), Spec: arkivev1.StorageSpec{
+			Volume: &arkivev1.VolumeStorage{},
+		}}, "spec.volume", "exactly one of path, claim and create"},
+		"bad claim name": {&arkivev1.Storage{ObjectMeta: meta("vol5"), Spec: arkivev1.StorageSpec{
+			Volume: &arkivev1.VolumeStorage{Claim: "Backups_1"},
+		}}, "spec.volume.claim", "should match"},
 		"sasl protocol without sasl": {&arkivev1.KafkaCluster{ObjectMeta: meta("k1"), Spec: arkivev1.KafkaClusterSpec{
 			BootstrapServers: []string{"kafka:9092"}, SecurityProtocol: arkivev1.SecuritySASLPlaintext,
 		}}, "spec.sasl", "sasl must be set exactly when"},

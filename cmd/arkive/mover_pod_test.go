@@ -319,7 +319,7 @@ func requireNoMovers(t *testing.T, cs kubernetes.Interface, ns, msg string) {
 		require.NoError(t, err)
 		for _, p := range pods.Items {
 			if p.DeletionTimestamp == nil {
-				t.Fatalf("%s: mover Pod %s is not even being deleted", msg, p.Name)
+				t.Fatalf("%s: mover Pod %s is not even being deleted (created %s, node %q, phase %s)", msg, p.Name, p.CreationTimestamp, p.Spec.NodeName, p.Status.Phase)
 			}
 		}
 		return len(pods.Items) == 0

@@ -51,6 +51,13 @@ type Store struct {
 	dir string
 }
 
+// claimRoot is where this process has the claim of a Storage kept in a PersistentVolumeClaim
+// mounted: set only in a mover Pod (`arkive mover --storage-claim`), which mounts exactly one.
+var claimRoot string
+
+// SetClaimRoot says where the Storage claim is mounted in this process (a mover's flag).
+func SetClaimRoot(dir string) { claimRoot = dir }
+
 // Open opens the bucket spec describes. Credentials are read through secrets.
 func Open(ctx context.Context, spec arkivev1.StorageSpec, sr SecretResolver) (*Store, error) {
 	var (
@@ -65,6 +72,14 @@ func Open(ctx context.Context, spec arkivev1.StorageSpec, sr SecretResolver) (*S
 		b, err = openGCS(ctx, spec.GCS, sr)
 	case spec.Azure != nil:
 		b, err = openAzure(ctx, spec.Azure, sr)
+	case spec.Volume != nil && spec.Volume.Path == "":
+		// A Storage kept in a claim: only a mover Pod that mounts it may open it.
+		if claimRoot == "" {
+			return nil, errors.New("storage: spec.volume: the backups are in a PersistentVolumeClaim that only Arkive's mover Pods mount " +
+				"(ResourceBackup and ResourceRestore use it through them); this worker cannot reach it")
+		}
+		dir = claimRoot
+		b, err = OpenDir(dir)
 	case spec.Volume != nil:
 		dir = spec.Volume.Path
 		b, err = OpenDir(dir)

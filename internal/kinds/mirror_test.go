@@ -12,6 +12,7 @@ import (
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/resourcebackup"
 )
 
 // Ready, in the Kubernetes convention, is True only while a backup does its work.
@@ -89,4 +90,16 @@ func TestSnapshotKindsLastRun(t *testing.T) {
 	require.Equal(t, "snapshot z-1 stored: 40 nodes, consistent", summary)
 	id, _, _ = schemaBackup.LastRun(&arkivev1.SchemaRegistryBackup{})
 	require.Empty(t, id, "no snapshot yet: no run")
+}
+
+// A ResourceBackup's status names the claim that keeps its backups and the newest snapshot's
+// start and completion time, as the seed's APIManagerBackup does.
+func TestResourceBackupStatusNamesTheStorageClaim(t *testing.T) {
+	start := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	rb := &arkivev1.ResourceBackup{}
+	mirrorResourceBackup(rb, &resourcebackup.Status{Phase: resourcebackup.PhaseRunning, LastSnapshot: "s1", LastBackupTime: start,
+		LastCompletionTime: start.Add(90 * time.Second), StorageClaim: "arkive-apimanager-backups"})
+	require.Equal(t, "arkive-apimanager-backups", rb.Status.StorageClaim)
+	require.Equal(t, start, rb.Status.LastBackupTime.UTC())
+	require.Equal(t, start.Add(90*time.Second), rb.Status.LastCompletionTime.UTC())
 }

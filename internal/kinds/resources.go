@@ -48,8 +48,9 @@ func mirrorResourceBackup(b *arkivev1.ResourceBackup, s *resourcebackup.Status) 
 	st.LastError, st.Warning = s.LastError, s.Warning
 	st.LastSnapshot = s.LastSnapshot
 	st.Snapshots, st.Objects = int32(s.Snapshots), int32(s.Objects)
-	st.Volumes, st.VolumeBytes = int32(s.Volumes), s.VolumeBytes
+	st.Volumes, st.VolumeBytes, st.StorageClaim = int32(s.Volumes), s.VolumeBytes, s.StorageClaim
 	setTime(&st.LastBackupTime, s.LastBackupTime)
+	setTime(&st.LastCompletionTime, s.LastCompletionTime)
 	setTime(&st.NextBackupTime, s.NextSnapshot)
 	cond, reason, message := metav1.ConditionTrue, arkivev1.ReasonRunning,
 		fmt.Sprintf("workflow %s: %d objects in snapshot %s", st.WorkflowID, s.Objects, OrNone(s.LastSnapshot))

@@ -79,6 +79,9 @@ func KafkaBackupInput(kb *arkivev1.KafkaBackup, kc *arkivev1.KafkaCluster, st *a
 	if err := sameRefs(named{"spec.source", "KafkaCluster", kb.Spec.Source, kc.Name}, named{"spec.sink", "Storage", kb.Spec.Sink, st.Name}); err != nil {
 		return kafkabackup.Input{}, err
 	}
+	if err := NoStorageClaim(st); err != nil {
+		return kafkabackup.Input{}, err
+	}
 	spec, err := KafkaBackupSpec(kb.Spec)
 	if err != nil {
 		return kafkabackup.Input{}, err

@@ -15,6 +15,9 @@ func KafkaRestoreInput(kr *arkivev1.KafkaRestore, kc *arkivev1.KafkaCluster, st 
 	if err := sameRefs(named{"spec.target", "KafkaCluster", kr.Spec.Target, kc.Name}, named{"spec.source.storage", "Storage", kr.Spec.Source.Storage, st.Name}); err != nil {
 		return kafkarestore.RunInput{}, err
 	}
+	if err := NoStorageClaim(st); err != nil {
+		return kafkarestore.RunInput{}, err
+	}
 	spec, err := KafkaRestoreSpec(kr.Spec)
 	if err != nil {
 		return kafkarestore.RunInput{}, err

@@ -21,7 +21,34 @@ const DefaultRestoreParallelism = 16
 
 func resourceConnection(ns, backup string, st *arkivev1.Storage) (workflows.ResourceConnection, error) {
 	sj, err := json.Marshal(st.Spec)
-	return workflows.ResourceConnection{Namespace: ns, Backup: backup, Storage: sj, StorageName: st.Name}, err
+	return workflows.ResourceConnection{Namespace: ns, Backup: backup, Storage: sj, StorageName: st.Name, StorageClaim: StorageClaim(st)}, err
+}
+
+// StorageClaim is the claim a Storage keeps its backups in (volume.claim or volume.create),
+// or nil for any other Storage.
+func StorageClaim(st *arkivev1.Storage) *workflows.StorageClaim {
+	name := st.BackupClaim()
+	if name == "" {
+		return nil
+	}
+	sc := &workflows.StorageClaim{Namespace: Namespace(st.Namespace), Name: name}
+	if c := st.Spec.Volume.Create; c != nil && st.Spec.Volume.Claim == "" {
+		sc.Create = &workflows.ClaimTemplate{Size: c.Size.String(), StorageClass: c.StorageClassName, VolumeName: c.VolumeName}
+		for _, m := range c.AccessModes {
+			sc.Create.AccessModes = append(sc.Create.AccessModes, string(m))
+		}
+	}
+	return sc
+}
+
+// NoStorageClaim refuses a Storage kept in a claim for the kinds whose activities run on the
+// workers (Kafka, Schema Registry, ZooKeeper): workers do not mount it.
+func NoStorageClaim(st *arkivev1.Storage) error {
+	if c := st.BackupClaim(); c != "" {
+		return fmt.Errorf("spec.storage: Storage %s keeps its backups in PersistentVolumeClaim %s, which only the mover Pods of ResourceBackup and "+
+			"ResourceRestore mount; use a Storage with volume.path (the claim mounted on the workers) or object storage", st.Name, c)
+	}
+	return nil
 }
 
 // ResourceBackupInput builds the workflow input of a ResourceBackup from it and the Storage it
@@ -39,6 +66,14 @@ func ResourceBackupInput(b *arkivev1.ResourceBackup, st *arkivev1.Storage) (reso
 	if SelectsSecrets(spec.Selection) && st.Spec.Encryption == nil && !spec.AllowUnencryptedSecrets {
 		return resourcebackup.Input{}, fmt.Errorf("spec.resources selects Secrets and Storage %s has no encryption: Secrets are never stored in plain text; "+
 			"set spec.encryption on the Storage, or spec.allowUnencryptedSecrets", st.Name)
+	}
+	if sc := StorageClaim(st); sc != nil {
+		for i, v := range spec.Volumes {
+			if v.Namespace != sc.Namespace {
+				return resourcebackup.Input{}, fmt.Errorf("spec.volumes[%d].namespace: %s is not the namespace of Storage %s, whose PersistentVolumeClaim %s keeps the backups: "+
+					"a mover Pod mounts the volume and that claim together, and a Pod mounts claims of its own namespace only", i, v.Namespace, st.Name, sc.Name)
+			}
+		}
 	}
 	conn, err := resourceConnection(ns, BackupName(ns, b.Name), st)
 	return resourcebackup.Input{Connection: conn, Spec: spec}, err

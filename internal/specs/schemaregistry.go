@@ -27,6 +27,9 @@ func SchemaBackupInput(b *arkivev1.SchemaRegistryBackup, sr *arkivev1.SchemaRegi
 	if err := sameRefs(named{"spec.registry", "SchemaRegistry", b.Spec.Registry, sr.Name}, named{"spec.storage", "Storage", b.Spec.Storage, st.Name}); err != nil {
 		return schemabackup.Input{}, err
 	}
+	if err := NoStorageClaim(st); err != nil {
+		return schemabackup.Input{}, err
+	}
 	spec, err := SchemaBackupSpec(b.Spec)
 	if err != nil {
 		return schemabackup.Input{}, err
@@ -55,6 +58,9 @@ func SchemaBackupSpec(s arkivev1.SchemaRegistryBackupSpec) (schemabackup.Spec, e
 func SchemaRestoreInput(r *arkivev1.SchemaRegistryRestore, sr *arkivev1.SchemaRegistry, st *arkivev1.Storage) (schemarestore.Input, error) {
 	ns := Namespace(r.Namespace)
 	if err := sameRefs(named{"spec.target", "SchemaRegistry", r.Spec.Target, sr.Name}, named{"spec.source.storage", "Storage", r.Spec.Source.Storage, st.Name}); err != nil {
+		return schemarestore.Input{}, err
+	}
+	if err := NoStorageClaim(st); err != nil {
 		return schemarestore.Input{}, err
 	}
 	if r.Spec.Source.Backup == "" {

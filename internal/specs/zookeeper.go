@@ -48,6 +48,9 @@ func ZooKeeperBackupInput(b *arkivev1.ZooKeeperBackup, e *arkivev1.ZooKeeperEnse
 	if err := sameRefs(named{"spec.ensemble", "ZooKeeperEnsemble", b.Spec.Ensemble, e.Name}, named{"spec.storage", "Storage", b.Spec.Storage, st.Name}); err != nil {
 		return zookeeperbackup.Input{}, err
 	}
+	if err := NoStorageClaim(st); err != nil {
+		return zookeeperbackup.Input{}, err
+	}
 	spec, err := ZooKeeperBackupSpec(b.Spec)
 	if err != nil {
 		return zookeeperbackup.Input{}, err
@@ -102,6 +105,9 @@ func ZooKeeperBackupSpec(s arkivev1.ZooKeeperBackupSpec) (zookeeperbackup.Spec, 
 func ZooKeeperRestoreInput(r *arkivev1.ZooKeeperRestore, st *arkivev1.Storage, e *arkivev1.ZooKeeperEnsemble) (zookeeperrestore.Input, error) {
 	ns := Namespace(r.Namespace)
 	if err := sameRefs(named{"spec.source.storage", "Storage", r.Spec.Source.Storage, st.Name}, named{"spec.ensemble", "ZooKeeperEnsemble", r.Spec.Ensemble, e.Name}); err != nil {
+		return zookeeperrestore.Input{}, err
+	}
+	if err := NoStorageClaim(st); err != nil {
 		return zookeeperrestore.Input{}, err
 	}
 	s := r.Spec

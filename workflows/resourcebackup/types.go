@@ -77,6 +77,8 @@ type State struct {
 	Objects     int   `json:"objects,omitempty"`
 	Volumes     int   `json:"volumes,omitempty"`
 	VolumeBytes int64 `json:"volumeBytes,omitempty"`
+	// Completed is when the newest snapshot was complete (its objects and volumes stored).
+	Completed time.Time `json:"completed,omitzero"`
 }
 
 // SnapshotInput asks for one snapshot; ID and Time come from the workflow's clock, so a retry
@@ -129,10 +131,14 @@ type Status struct {
 	Objects        int       `json:"objects"`
 	Volumes        int       `json:"volumes,omitempty"`
 	VolumeBytes    int64     `json:"volumeBytes,omitempty"`
-	Runs           int       `json:"runs"`
-	NextSnapshot   time.Time `json:"nextSnapshot,omitzero"`
-	LastError      string    `json:"lastError,omitempty"`
-	Warning        string    `json:"warning,omitempty"`
+	// LastCompletionTime is when the newest snapshot was complete; StorageClaim names the
+	// claim that keeps the backups, for a Storage kept in one.
+	LastCompletionTime time.Time `json:"lastCompletionTime,omitzero"`
+	StorageClaim       string    `json:"storageClaim,omitempty"`
+	Runs               int       `json:"runs"`
+	NextSnapshot       time.Time `json:"nextSnapshot,omitzero"`
+	LastError          string    `json:"lastError,omitempty"`
+	Warning            string    `json:"warning,omitempty"`
 }
 
 // SnapshotID names a snapshot (workflows.SnapshotID).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,9 +29,13 @@ func (f *fakeVolumes) list(in ListVolumesInput) (ListVolumesResult, error) {
 }
 
 func (f *fakeVolumes) start(in MoverInput) (MoverResult, error) {
-	f.calls = append(f.calls, "start "+in.Claim)
+	call := "start " + in.Claim
+	if in.Storage != nil {
+		call += " with " + in.Storage.Name
+	}
+	f.calls = append(f.calls, call)
 	f.running[in.Key] = true
-	if in.Claim == f.failMove {
+	if f.failMove != "" && in.Claim == f.failMove {
 		return MoverResult{}, temporal.NewNonRetryableApplicationError("volume apps/"+in.Claim+": mover Pod: ErrImagePull", ErrInvalidSpec, nil)
 	}
 	return MoverResult{Pod: "arkive-mover-x", TaskQueue: "arkive-mover-" + in.Claim}, nil
@@ -50,7 +55,10 @@ func (f *fakeVolumes) backup(ctx context.Context, in VolumeBackupInput) (VolumeB
 	return VolumeBackupResult{Snapshot: in.Snapshot, Files: 3, Bytes: 1000}, nil
 }
 
-func (f *fakeVolumes) prune(in VolumePruneInput) (VolumePruneResult, error) {
+func (f *fakeVolumes) prune(ctx context.Context, in VolumePruneInput) (VolumePruneResult, error) {
+	if q := activity.GetInfo(ctx).TaskQueue; strings.HasPrefix(q, "arkive-mover-") {
+		f.calls = append(f.calls, "prune volumes on "+q)
+	}
 	f.kept = append(f.kept, in.KeepRuns)
 	return VolumePruneResult{}, nil
 }
@@ -101,4 +109,31 @@ func TestVolumesGoThroughAMoverEachAndRetention(t *testing.T) {
 	require.Len(t, v.kept, 1)
 	require.Equal(t, []string{f.snaps[0].ID}, v.kept[0])
 	require.False(t, slices.Contains(v.kept[0], SnapshotID(start, 1)))
+}
+
+// A Storage kept in a claim is written only by mover Pods that mount it: each volume's mover
+// mounts it beside the volume, the resource snapshot and retention run on a mover of their
+// own, and every mover is stopped.
+func TestStorageInAClaimIsWrittenThroughMovers(t *testing.T) {
+	start := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	f := &fakeCluster{}
+	v := &fakeVolumes{running: map[string]bool{}}
+	env := newEnv(f, start)
+	env.RegisterActivityWithOptions(v.list, activity.RegisterOptions{Name: ActivityListVolumes})
+	env.RegisterActivityWithOptions(v.start, activity.RegisterOptions{Name: ActivityStartMover})
+	env.RegisterActivityWithOptions(v.stop, activity.RegisterOptions{Name: ActivityStopMover})
+	env.RegisterActivityWithOptions(v.backup, activity.RegisterOptions{Name: ActivityVolumeBackup})
+	env.RegisterActivityWithOptions(v.prune, activity.RegisterOptions{Name: ActivityVolumePrune})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalTrigger, nil) }, time.Hour)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 2*time.Hour)
+	conn := Connection{StorageClaim: &workflows.StorageClaim{Namespace: "apps", Name: "arkive-st"}}
+	env.ExecuteWorkflow(ResourceBackup, RunInput{Input: Input{Connection: conn, Spec: Spec{Enabled: true, KeepLast: 1,
+		Volumes: []VolumeSpec{{Namespace: "apps", Claims: []string{"data"}}}}}})
+	require.True(t, env.IsWorkflowCompleted())
+	run := []string{"list", "start data with arkive-st", "backup apps/data on arkive-mover-data", "stop data",
+		"start logs with arkive-st", "backup apps/logs on arkive-mover-logs", "stop logs", "start  with arkive-st", "stop "}
+	require.Equal(t, run, v.calls[:9])
+	require.Equal(t, append(run, "start  with arkive-st", "prune volumes on arkive-mover-", "stop "), v.calls[9:])
+	require.Equal(t, []string{"snapshot on arkive-mover-", "snapshot on arkive-mover-", "prune on arkive-mover-"}, f.queues)
+	require.Empty(t, v.running, "every mover started was stopped")
 }

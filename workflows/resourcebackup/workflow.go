@@ -59,10 +59,12 @@ func (b *backup) snapshot(ctx workflow.Context, id string, now time.Time) ([]Sna
 		}
 	}
 	var res SnapshotResult
-	err := workflow.ExecuteActivity(activityCtx(ctx), ActivitySnapshot,
-		SnapshotInput{Connection: b.in.Connection, Spec: b.in.Spec, ID: id, Time: now}).Get(ctx, &res)
+	err := workflows.WithStorage(ctx, b.in.Connection, id+"/storage", activityOptions(), func(sctx workflow.Context) error {
+		return workflow.ExecuteActivity(sctx, ActivitySnapshot,
+			SnapshotInput{Connection: b.in.Connection, Spec: b.in.Spec, ID: id, Time: now}).Get(sctx, &res)
+	})
 	if err == nil {
-		b.state.Objects, b.state.Volumes, b.state.VolumeBytes = res.Objects, len(vols), 0
+		b.state.Objects, b.state.Volumes, b.state.VolumeBytes, b.state.Completed = res.Objects, len(vols), 0, workflow.Now(ctx)
 		for _, v := range vols {
 			b.state.VolumeBytes += v.Bytes
 		}
@@ -87,7 +89,7 @@ func (b *backup) backupVolumes(ctx workflow.Context, id string) ([]VolumeBackupR
 	out := make([]VolumeBackupResult, 0, len(list.Claims))
 	for _, c := range list.Claims {
 		spec := b.in.Spec.Volumes[c.Spec]
-		mover := MoverInput{Namespace: c.Namespace, Claim: c.Name, Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id + "/" + c.Namespace + "/" + c.Name,
+		mover := MoverInput{Namespace: c.Namespace, Claim: c.Name, Storage: b.in.Connection.StorageClaim, Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id + "/" + c.Namespace + "/" + c.Name,
 			RunAsUser: spec.RunAsUser, FSGroup: spec.FSGroup, ReadAllFiles: spec.ReadAllFiles}
 		claim := c
 		res, err := workflows.WithMover(ctx, mover, func(mctx workflow.Context) (VolumeBackupResult, error) {
@@ -108,37 +110,48 @@ func (b *backup) backupVolumes(ctx workflow.Context, id string) ([]VolumeBackupR
 
 // prune drops resource snapshots, then every volume snapshot of a run that is not kept.
 func (b *backup) prune(ctx workflow.Context, drop []string) error {
-	var pr PruneResult
-	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityPrune, PruneInput{Connection: b.in.Connection, Drop: drop}).Get(ctx, &pr); err != nil {
-		return err
-	}
-	if len(b.in.Spec.Volumes) == 0 || len(b.snaps) == 0 {
-		return nil
-	}
-	var keep []string
-	for _, s := range b.snaps {
-		if !slices.Contains(drop, s.ID) {
-			keep = append(keep, s.ID)
+	key := "prune/" + workflow.Now(ctx).UTC().Format("20060102T150405Z")
+	return workflows.WithStorage(ctx, b.in.Connection, key, activityOptions(), func(sctx workflow.Context) error {
+		var pr PruneResult
+		if err := workflow.ExecuteActivity(sctx, ActivityPrune, PruneInput{Connection: b.in.Connection, Drop: drop}).Get(sctx, &pr); err != nil {
+			return err
 		}
-	}
-	var vr VolumePruneResult
-	return workflow.ExecuteActivity(activityCtx(ctx), ActivityVolumePrune, VolumePruneInput{Connection: b.in.Connection, KeepRuns: keep}).Get(ctx, &vr)
+		if len(b.in.Spec.Volumes) == 0 || len(b.snaps) == 0 {
+			return nil
+		}
+		var keep []string
+		for _, s := range b.snaps {
+			if !slices.Contains(drop, s.ID) {
+				keep = append(keep, s.ID)
+			}
+		}
+		var vr VolumePruneResult
+		return workflow.ExecuteActivity(sctx, ActivityVolumePrune, VolumePruneInput{Connection: b.in.Connection, KeepRuns: keep}).Get(sctx, &vr)
+	})
 }
 
 func activityCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	return workflow.WithActivityOptions(ctx, activityOptions())
+}
+
+func activityOptions() workflow.ActivityOptions {
+	return workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
 		HeartbeatTimeout:    time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
 			MaximumAttempts:        5,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrStorageAccessDenied}},
-	})
+	}
 }
 
 func (b *backup) status() Status {
 	st := b.state
 	s := Status{LastBackupTime: st.LastBackup, LastSnapshot: st.LastSnapshot, Snapshots: st.Snapshots,
-		Objects: st.Objects, Volumes: st.Volumes, VolumeBytes: st.VolumeBytes, Runs: st.Runs, LastError: st.LastError, Warning: st.Warning}
+		Objects: st.Objects, Volumes: st.Volumes, VolumeBytes: st.VolumeBytes, Runs: st.Runs, LastError: st.LastError, Warning: st.Warning,
+		LastCompletionTime: st.Completed}
+	if c := b.in.Connection.StorageClaim; c != nil {
+		s.StorageClaim = c.Name
+	}
 	s.Phase, s.Reason, s.NextSnapshot = b.cron.Phase()
 	return s
 }

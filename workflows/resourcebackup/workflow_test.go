@@ -1,6 +1,7 @@
 package resourcebackup
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -20,9 +21,12 @@ type fakeCluster struct {
 	snaps  []SnapshotInfo
 	pruned []string
 	fail   func(n int) error
+	// queues are the task queues Snapshot and Prune ran on.
+	queues []string
 }
 
-func (f *fakeCluster) snapshot(in SnapshotInput) (SnapshotResult, error) {
+func (f *fakeCluster) snapshot(ctx context.Context, in SnapshotInput) (SnapshotResult, error) {
+	f.queues = append(f.queues, "snapshot on "+activity.GetInfo(ctx).TaskQueue)
 	f.times = append(f.times, in.Time)
 	if f.fail != nil {
 		if err := f.fail(len(f.times)); err != nil {
@@ -33,7 +37,8 @@ func (f *fakeCluster) snapshot(in SnapshotInput) (SnapshotResult, error) {
 	return SnapshotResult{ID: in.ID, Objects: 7, Snapshots: append([]SnapshotInfo(nil), f.snaps...)}, nil
 }
 
-func (f *fakeCluster) prune(in PruneInput) (PruneResult, error) {
+func (f *fakeCluster) prune(ctx context.Context, in PruneInput) (PruneResult, error) {
+	f.queues = append(f.queues, "prune on "+activity.GetInfo(ctx).TaskQueue)
 	f.pruned = append(f.pruned, in.Drop...)
 	var keep []SnapshotInfo
 	for _, s := range f.snaps {

@@ -2,6 +2,7 @@ package resourcerestore
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,8 +19,16 @@ type fakeVolumes struct {
 	missing map[string]bool
 }
 
-func (f *fakeVolumes) list(in VolumeListInput) (VolumeListResult, error) {
-	f.calls = append(f.calls, "list "+in.Run)
+// on names the mover queue an activity ran on, if any.
+func on(ctx context.Context) string {
+	if q := activity.GetInfo(ctx).TaskQueue; strings.HasPrefix(q, "mover-") {
+		return " on " + q
+	}
+	return ""
+}
+
+func (f *fakeVolumes) list(ctx context.Context, in VolumeListInput) (VolumeListResult, error) {
+	f.calls = append(f.calls, "list "+in.Run+on(ctx))
 	return VolumeListResult{Snapshots: []VolumeSnapshot{
 		{ID: in.Run + "-a", Volume: "apps/data", Capacity: "5Gi", Files: 10, Bytes: 100},
 		{ID: in.Run + "-b", Volume: "apps/logs", Files: 2, Bytes: 20},
@@ -42,7 +51,11 @@ func (f *fakeVolumes) start(in workflows.MoverInput) (workflows.MoverResult, err
 	if !in.Write {
 		return workflows.MoverResult{}, temporal.NewNonRetryableApplicationError("a restore's mover must write", ErrInvalidSpec, nil)
 	}
-	f.calls = append(f.calls, "start "+in.Namespace+"/"+in.Claim)
+	call := "start " + in.Namespace + "/" + in.Claim
+	if in.Storage != nil {
+		call += " with " + in.Storage.Name
+	}
+	f.calls = append(f.calls, call)
 	return workflows.MoverResult{TaskQueue: "mover-" + in.Claim}, nil
 }
 
@@ -57,12 +70,19 @@ func (f *fakeVolumes) restore(ctx context.Context, in VolumeRestoreInput) (Volum
 }
 
 func runVolumes(t *testing.T, f *fakeTarget, v *fakeVolumes, spec Spec) (Status, error) {
+	return runVolumesFrom(t, f, v, Connection{}, spec)
+}
+
+func runVolumesFrom(t *testing.T, f *fakeTarget, v *fakeVolumes, conn Connection, spec Spec) (Status, error) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(ResourceRestore, workflow.RegisterOptions{Name: WorkflowName})
-	env.RegisterActivityWithOptions(f.planRestore, activity.RegisterOptions{Name: ActivityPlan})
-	env.RegisterActivityWithOptions(func(in ApplyInput) (ApplyResult, error) {
-		v.calls = append(v.calls, "apply "+in.Step)
+	env.RegisterActivityWithOptions(func(ctx context.Context, in Input) (Plan, error) {
+		v.calls = append(v.calls, "plan"+on(ctx))
+		return f.planRestore(in)
+	}, activity.RegisterOptions{Name: ActivityPlan})
+	env.RegisterActivityWithOptions(func(ctx context.Context, in ApplyInput) (ApplyResult, error) {
+		v.calls = append(v.calls, "apply "+in.Step+on(ctx))
 		return f.apply(in)
 	}, activity.RegisterOptions{Name: ActivityApply})
 	env.RegisterActivityWithOptions(v.list, activity.RegisterOptions{Name: ActivityVolumeList})
@@ -70,7 +90,7 @@ func runVolumes(t *testing.T, f *fakeTarget, v *fakeVolumes, spec Spec) (Status,
 	env.RegisterActivityWithOptions(v.start, activity.RegisterOptions{Name: workflows.ActivityStartMover})
 	env.RegisterActivityWithOptions(v.stop, activity.RegisterOptions{Name: workflows.ActivityStopMover})
 	env.RegisterActivityWithOptions(v.restore, activity.RegisterOptions{Name: ActivityVolumeRestore})
-	env.ExecuteWorkflow(ResourceRestore, Input{Spec: spec})
+	env.ExecuteWorkflow(ResourceRestore, Input{Connection: conn, Spec: spec})
 	require.True(t, env.IsWorkflowCompleted())
 	v2, err := env.QueryWorkflow("status")
 	require.NoError(t, err)
@@ -92,7 +112,7 @@ func TestVolumesAfterObjectsIntoMappedClaims(t *testing.T) {
 	st, err := runVolumes(t, f, v, spec)
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, st.Phase)
-	require.Equal(t, []string{"apply 3-config", "list s1",
+	require.Equal(t, []string{"plan", "list s1", "apply 3-config",
 		"ensure restored/data-copy 5Gi", "start restored/data-copy", "restore s1-a on mover-data-copy", "stop restored/data-copy",
 		"ensure restored/logs ", "start restored/logs", "restore s1-b on mover-logs", "stop restored/logs"}, v.calls)
 	require.Equal(t, []VolumeResult{
@@ -104,7 +124,7 @@ func TestVolumesAfterObjectsIntoMappedClaims(t *testing.T) {
 	spec.DryRun = true
 	st, err = runVolumes(t, f, v, spec)
 	require.NoError(t, err)
-	require.Equal(t, []string{"list s1"}, v.calls)
+	require.Equal(t, []string{"plan", "list s1"}, v.calls)
 	require.Len(t, st.Volumes, 2)
 	require.Equal(t, "restored/data-copy", st.Volumes[0].Target)
 
@@ -116,5 +136,21 @@ func TestVolumesAfterObjectsIntoMappedClaims(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, PhaseFailed, st.Phase)
 	require.Contains(t, st.LastError, "volume restored/data-copy: the PersistentVolumeClaim does not exist")
-	require.Equal(t, []string{"list s1", "ensure restored/data-copy 5Gi"}, v.calls)
+	require.Equal(t, []string{"plan", "list s1", "ensure restored/data-copy 5Gi"}, v.calls)
+}
+
+// A Storage kept in a claim (volume.claim, volume.create) is read only by a mover Pod that
+// mounts it: the plan, the objects and the volume list run on a mover of its own, stopped
+// before the volumes' movers start (a ReadWriteOnce claim is attached to one node at a time),
+// and each volume's mover mounts the storage claim too.
+func TestStorageInAClaimIsReadThroughMovers(t *testing.T) {
+	f := &fakeTarget{plan: Plan{Snapshot: "s1", Steps: []Step{{Name: "3-config", Objects: 1}}, Counts: Counts{Total: 1, Created: 1}},
+		results: map[string]ApplyResult{"3-config": {Counts: Counts{Total: 1, Created: 1}}}}
+	v := &fakeVolumes{}
+	conn := Connection{StorageClaim: &workflows.StorageClaim{Namespace: "apps", Name: "arkive-st"}}
+	st, err := runVolumesFrom(t, f, v, conn, Spec{Volumes: &VolumeSpec{Claims: []string{"apps/data"}}})
+	require.NoError(t, err)
+	require.Equal(t, PhaseDone, st.Phase)
+	require.Equal(t, []string{"start apps/ with arkive-st", "plan on mover-", "list s1 on mover-", "apply 3-config on mover-", "stop apps/",
+		"ensure apps/data 5Gi", "start apps/data with arkive-st", "restore s1-a on mover-data", "stop apps/data"}, v.calls)
 }

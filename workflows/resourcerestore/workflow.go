@@ -31,49 +31,66 @@ func ResourceRestore(ctx workflow.Context, in Input) (Status, error) {
 		}
 		return st, err
 	}
+	// Everything that reads the storage runs where it is mounted (a mover Pod when the Storage
+	// is a claim): the plan, the objects' steps, the list of volume snapshots.
 	var plan Plan
-	if err := workflow.ExecuteActivity(activityCtx(ctx, 30*time.Minute), ActivityPlan, in).Get(ctx, &plan); err != nil {
-		return fail(err)
-	}
-	st.Plan, st.Phase = &plan, PhaseReady
-	switch {
-	case in.Spec.DryRun:
+	var vols VolumeListResult
+	done := false
+	err := workflows.WithStorage(ctx, in.Connection, "storage", activityOptions(6*time.Hour), func(sctx workflow.Context) error {
+		if err := workflow.ExecuteActivity(workflow.WithStartToCloseTimeout(sctx, 30*time.Minute), ActivityPlan, in).Get(sctx, &plan); err != nil {
+			return err
+		}
+		st.Plan, st.Phase = &plan, PhaseReady
 		if in.Spec.Volumes != nil {
-			// What the restore would write into: the volumes and their target claims.
-			if err := restoreVolumes(ctx, in, plan.Snapshot, &st, false); err != nil {
-				return fail(err)
+			if err := workflow.ExecuteActivity(workflow.WithStartToCloseTimeout(sctx, 10*time.Minute), ActivityVolumeList,
+				VolumeListInput{Connection: in.Connection, Run: plan.Snapshot}).Get(sctx, &vols); err != nil {
+				return err
 			}
 		}
-		st.Reason, st.CompletionTime, st.Objects = ReasonDryRun, workflow.Now(ctx), plan.Skipped
-		return st, nil
-	case plan.Writes() == 0 && in.Spec.Volumes == nil:
-		st.Phase, st.Reason, st.CompletionTime = PhaseDone, ReasonUnchanged, workflow.Now(ctx)
-		st.Counts, st.Objects = plan.Counts, plan.Skipped
-		return st, nil
-	}
-	// Every object of the plan is in one step, which counts it (skipped ones too).
-	st.Phase = PhaseRestoring
-	for _, step := range plan.Steps {
+		switch {
+		case in.Spec.DryRun:
+			// What the restore would write into: the volumes and their target claims.
+			_ = restoreVolumes(ctx, in, vols, &st, false)
+			st.Reason, st.CompletionTime, st.Objects = ReasonDryRun, workflow.Now(ctx), plan.Skipped
+			done = true
+			return nil
+		case plan.Writes() == 0 && in.Spec.Volumes == nil:
+			st.Phase, st.Reason, st.CompletionTime = PhaseDone, ReasonUnchanged, workflow.Now(ctx)
+			st.Counts, st.Objects = plan.Counts, plan.Skipped
+			done = true
+			return nil
+		}
+		// Every object of the plan is in one step, which counts it (skipped ones too).
+		st.Phase = PhaseRestoring
+		for _, step := range plan.Steps {
+			if plan.Writes() == 0 {
+				break // only volumes to restore
+			}
+			st.Step = step.Name
+			var res ApplyResult
+			err := workflow.ExecuteActivity(sctx, ActivityApply,
+				ApplyInput{Connection: in.Connection, Spec: in.Spec, Snapshot: plan.Snapshot, Step: step.Name}).Get(sctx, &res)
+			if err != nil {
+				return err
+			}
+			st.Counts.Add(res.Counts)
+			st.Objects = appendBounded(st.Objects, res.Objects)
+		}
 		if plan.Writes() == 0 {
-			break // only volumes to restore
+			st.Counts, st.Objects = plan.Counts, plan.Skipped
 		}
-		st.Step = step.Name
-		var res ApplyResult
-		err := workflow.ExecuteActivity(activityCtx(ctx, 6*time.Hour), ActivityApply,
-			ApplyInput{Connection: in.Connection, Spec: in.Spec, Snapshot: plan.Snapshot, Step: step.Name}).Get(ctx, &res)
-		if err != nil {
-			return fail(err)
-		}
-		st.Counts.Add(res.Counts)
-		st.Objects = appendBounded(st.Objects, res.Objects)
-	}
-	if plan.Writes() == 0 {
-		st.Counts, st.Objects = plan.Counts, plan.Skipped
+		return nil
+	})
+	switch {
+	case err != nil:
+		return fail(err)
+	case done:
+		return st, nil
 	}
 	if in.Spec.Volumes != nil {
 		// After the objects: a restored claim exists before its files are written.
 		st.Step = StepVolumes
-		if err := restoreVolumes(ctx, in, plan.Snapshot, &st, true); err != nil {
+		if err := restoreVolumes(ctx, in, vols, &st, true); err != nil {
 			return fail(err)
 		}
 	}
@@ -105,27 +122,27 @@ func appendBounded(have, more []ObjectResult) []ObjectResult {
 const HeartbeatTimeout = 20 * time.Second
 
 func activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	return workflow.WithActivityOptions(ctx, activityOptions(timeout))
+}
+
+func activityOptions(timeout time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
 			MaximumAttempts: 10,
 			NonRetryableErrorTypes: []string{ErrInvalidSpec, ErrStorageAccessDenied, ErrBackupNotFound, ErrConflict,
 				ErrCorruptManifest, ErrCorruptSnapshot}},
-	})
+	}
 }
 
 // StepVolumes is the status' step while volume files are restored.
 const StepVolumes = "volumes"
 
-// restoreVolumes restores each selected volume snapshot of the run into its target claim
+// restoreVolumes restores each selected volume snapshot of the run (list) into its target claim
 // (created when missing and allowed), through a mover Pod per claim. Without write it only
 // lists them, with their targets, for a dry run.
-func restoreVolumes(ctx workflow.Context, in Input, run string, st *Status, write bool) error {
-	var list VolumeListResult
-	if err := workflow.ExecuteActivity(activityCtx(ctx, 10*time.Minute), ActivityVolumeList, VolumeListInput{Connection: in.Connection, Run: run}).Get(ctx, &list); err != nil {
-		return err
-	}
+func restoreVolumes(ctx workflow.Context, in Input, list VolumeListResult, st *Status, write bool) error {
 	vs := in.Spec.Volumes
 	for _, v := range list.Snapshots {
 		if len(vs.Claims) > 0 && !slices.Contains(vs.Claims, v.Volume) {
@@ -144,7 +161,7 @@ func restoreVolumes(ctx workflow.Context, in Input, run string, st *Status, writ
 			return err
 		}
 		res.Created = ec.Created
-		mover := workflows.MoverInput{Namespace: ns, Claim: name, Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + v.ID + "/" + target,
+		mover := workflows.MoverInput{Namespace: ns, Claim: name, Storage: in.Connection.StorageClaim, Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + v.ID + "/" + target,
 			Write: true, RunAsUser: vs.RunAsUser, FSGroup: vs.FSGroup, ReadAllFiles: vs.ReadAllFiles}
 		r, err := workflows.WithMover(ctx, mover, func(mctx workflow.Context) (VolumeRestoreResult, error) {
 			var r VolumeRestoreResult
