@@ -115,13 +115,13 @@ func (a *Activities) Restore(ctx context.Context, in rr.VolumeRestoreInput) (rr.
 	last.Store(&from)
 	stop := beat.Start(ctx, func() any { return last.Load() })
 	defer stop()
-	res, err := r.Restore(ctx, ref, root, RestoreOptions{From: from.Position, OnPosition: func(pos int, p Progress) {
+	res, err := r.Restore(ctx, ref, root, RestoreOptions{From: from.Position, KeepExisting: in.KeepExisting, OnPosition: func(pos int, p Progress) {
 		last.Store(&rr.VolumeProgress{Entries: p.Entries, Files: p.Files, Bytes: p.Bytes, Position: pos})
 	}})
 	if err != nil {
 		return rr.VolumeRestoreResult{}, classify(fmt.Errorf("volume %s (snapshot %s): %w", ref.Volume, in.Snapshot, err))
 	}
-	return rr.VolumeRestoreResult{Entries: res.Entries, Files: res.Files, Bytes: res.Bytes, Skipped: res.Skipped, Warnings: res.Warnings}, nil
+	return rr.VolumeRestoreResult{Entries: res.Entries, Files: res.Files, Bytes: res.Bytes, Skipped: res.Skipped, Kept: res.Kept, Warnings: res.Warnings}, nil
 }
 
 // Prune drops the volume snapshots of every run that is not kept, and the chunks only they

@@ -133,3 +133,54 @@ func TestFullVolumesAndUnreadableFilesAreNamed(t *testing.T) {
 	_, err = os.Stat(filepath.Join(back, "private", "secret.key"))
 	require.True(t, os.IsNotExist(err), "the unreadable file is left out, not stored empty")
 }
+
+// Overwrite Never (KeepExisting) leaves the target's own file and symlink where the snapshot has
+// them and writes only what is missing; the default (Changed) replaces them. Files the snapshot
+// does not have are left alone either way.
+func TestKeepExistingWritesOnlyWhatIsMissing(t *testing.T) {
+	ctx := context.Background()
+	src, storeDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(src, "a.txt"), []byte("snapshot a"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "b.txt"), []byte("snapshot b"), 0o644))
+	require.NoError(t, os.Symlink("a.txt", filepath.Join(src, "link")))
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "dir"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "dir", "c.txt"), []byte("snapshot c"), 0o644))
+	repo := openRepo(t, openStore(t, storeDir), nil)
+	ref, err := repo.Backup(ctx, src, BackupOptions{ID: "s1", Volume: "apps/data"})
+	require.NoError(t, err)
+
+	target := func() string {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "a.txt"), []byte("edited here"), 0o600))
+		require.NoError(t, os.Symlink("elsewhere", filepath.Join(dir, "link")))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "local-only.txt"), []byte("mine"), 0o644))
+		return dir
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		return string(b)
+	}
+
+	keep := target()
+	res, err := repo.Restore(ctx, ref, keep, RestoreOptions{KeepExisting: true})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Kept)
+	require.Equal(t, "edited here", read(filepath.Join(keep, "a.txt")))
+	l, err := os.Readlink(filepath.Join(keep, "link"))
+	require.NoError(t, err)
+	require.Equal(t, "elsewhere", l)
+	require.Equal(t, "snapshot b", read(filepath.Join(keep, "b.txt")))
+	require.Equal(t, "snapshot c", read(filepath.Join(keep, "dir", "c.txt")))
+	require.Equal(t, "mine", read(filepath.Join(keep, "local-only.txt")))
+
+	replace := target()
+	res, err = repo.Restore(ctx, ref, replace, RestoreOptions{})
+	require.NoError(t, err)
+	require.Zero(t, res.Kept)
+	require.Equal(t, "snapshot a", read(filepath.Join(replace, "a.txt")))
+	l, err = os.Readlink(filepath.Join(replace, "link"))
+	require.NoError(t, err)
+	require.Equal(t, "a.txt", l)
+	require.Equal(t, "mine", read(filepath.Join(replace, "local-only.txt")))
+}

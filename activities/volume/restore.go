@@ -26,6 +26,9 @@ type RestoreOptions struct {
 	// OnPosition is called at most once a second with the number of leading entries that are
 	// in place (for a heartbeat).
 	OnPosition func(pos int, p Progress)
+	// KeepExisting leaves whatever the target has at a file's, symlink's or hard link's path
+	// (overwrite Never); directories get their metadata either way.
+	KeepExisting bool
 	// Include restricts the restore to these subtrees (path globs from "/", as a backup's
 	// includes; arkive export); the directories on the way are created.
 	Include []string
@@ -35,7 +38,9 @@ type RestoreOptions struct {
 type RestoreResult struct {
 	Progress
 	// Skipped counts files found already in place (same size, mtime and mode) after From.
-	Skipped  int      `json:"skipped"`
+	Skipped int `json:"skipped"`
+	// Kept counts entries KeepExisting left as the target had them.
+	Kept     int      `json:"kept,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -45,6 +50,7 @@ type restore struct {
 	root  string
 	cache *packCache
 	owner bool // we may set owners (running as root)
+	keep  bool // KeepExisting
 
 	mu       sync.Mutex
 	idle     *sync.Cond // signalled when an entry finishes
@@ -69,7 +75,7 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rs := &restore{r: r, ctx: ctx, root: root, cache: newPackCache(r, 8), owner: os.Geteuid() == 0,
+	rs := &restore{r: r, ctx: ctx, root: root, cache: newPackCache(r, 8), owner: os.Geteuid() == 0, keep: o.KeepExisting,
 		pending: map[int]bool{}, warnOnce: map[string]bool{}, cancel: cancel}
 	rs.idle = sync.NewCond(&rs.mu)
 	type job struct {
@@ -239,6 +245,9 @@ func (rs *restore) file(seq int, e *archive.VEntry, buf []byte) ([]byte, error) 
 		rs.mu.Unlock()
 		return buf, nil
 	}
+	if rs.kept(dest, e) {
+		return buf, nil
+	}
 	tmp := rs.tmpName(dest, seq)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -296,6 +305,21 @@ func (rs *restore) file(seq int, e *archive.VEntry, buf []byte) ([]byte, error) 
 	return buf, nil
 }
 
+// kept says whether KeepExisting leaves what the target has at dest (and counts it).
+func (rs *restore) kept(dest string, e *archive.VEntry) bool {
+	if !rs.keep {
+		return false
+	}
+	if _, err := os.Lstat(dest); err != nil {
+		return false
+	}
+	rs.count(e)
+	rs.mu.Lock()
+	rs.res.Kept++
+	rs.mu.Unlock()
+	return true
+}
+
 func mtimes(e *archive.VEntry) []unix.Timespec {
 	t := unix.NsecToTimespec(e.Mtime)
 	return []unix.Timespec{t, t}
@@ -337,6 +361,9 @@ func (rs *restore) other(e *archive.VEntry) error {
 		if t, err := os.Readlink(dest); err == nil && t == string(e.Target) {
 			break
 		}
+		if rs.kept(dest, e) {
+			return nil
+		}
 		tmp := rs.tmpName(dest, 0) + "-link"
 		_ = os.Remove(tmp)
 		if err := os.Symlink(string(e.Target), tmp); err != nil {
@@ -366,6 +393,9 @@ func (rs *restore) link(e *archive.VEntry) error {
 	var a, b unix.Stat_t
 	if unix.Lstat(dest, &a) == nil && unix.Lstat(first, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev {
 		rs.count(e)
+		return nil
+	}
+	if rs.kept(dest, e) {
 		return nil
 	}
 	tmp := rs.tmpName(dest, 0) + "-hardlink"

@@ -287,6 +287,15 @@ type VolumeRestore struct {
 	// +kubebuilder:default=true
 	// +optional
 	CreateMissing *bool `json:"createMissing,omitempty"`
+	// overwrite says what happens to a file, symlink or hard link the target claim has where
+	// the snapshot has one: Changed (default) replaces it unless its size, mtime and mode are
+	// the snapshot's; Never leaves it as it is and writes only what is missing (directories
+	// get the snapshot's owner, mode and mtime either way). Files the snapshot does not have
+	// are never touched.
+	// +kubebuilder:validation:Enum=Changed;Never
+	// +kubebuilder:default=Changed
+	// +optional
+	Overwrite VolumeOverwrite `json:"overwrite,omitempty"`
 	// runAsUser runs the mover as this user, under the restricted Pod Security profile.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
@@ -301,6 +310,15 @@ type VolumeRestore struct {
 	// +optional
 	ReadAllFiles bool `json:"readAllFiles,omitempty"`
 }
+
+// VolumeOverwrite is a volume restore's overwrite policy.
+type VolumeOverwrite string
+
+// Volume restore overwrite policies.
+const (
+	OverwriteChanged VolumeOverwrite = "Changed"
+	OverwriteNever   VolumeOverwrite = "Never"
+)
 
 // ClaimMapping maps one claim onto another.
 type ClaimMapping struct {
@@ -325,6 +343,9 @@ type VolumeRestoreResult struct {
 	Bytes int64 `json:"bytes"`
 	// +optional
 	Skipped int32 `json:"skipped,omitempty"`
+	// kept counts entries the target had and overwrite Never left as they were.
+	// +optional
+	Kept int32 `json:"kept,omitempty"`
 }
 
 // ObjectResult is what a restore did with one object.

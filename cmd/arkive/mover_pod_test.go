@@ -41,6 +41,19 @@ import (
 	rr "arkive.io/arkive/workflows/resourcerestore"
 )
 
+// startKube starts a real API server (envtest's kube-apiserver and etcd) for the test.
+func startKube(t *testing.T) (*rest.Config, kubernetes.Interface) {
+	t.Helper()
+	log.SetLogger(logr.Discard())
+	env := &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)}
+	cfg, err := env.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = env.Stop() })
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	return cfg, cs
+}
+
 // writeKubeconfig writes a kubeconfig for cfg: what the test node gives its processes in place
 // of a service account token.
 func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
@@ -80,17 +93,11 @@ func hostPathClaim(t *testing.T, cs kubernetes.Interface, ns, name, dir string) 
 func TestMoverPodsBackUpAndRestoreAVolume(t *testing.T) {
 	temporal := testenv.Temporal(t)
 	bin := buildArkive(t)
-	log.SetLogger(logr.Discard())
-	env := &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)}
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	cs, err := kubernetes.NewForConfig(cfg)
-	require.NoError(t, err)
+	cfg, cs := startKube(t)
 	ctx := context.Background()
 
 	const ns = "apps"
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
 		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	// The control: this API server does enforce the profile.

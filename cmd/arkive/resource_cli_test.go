@@ -8,13 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"arkive.io/arkive/activities/kube"
@@ -22,7 +18,6 @@ import (
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/specs"
-	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows/resourcebackup"
 )
 
@@ -30,16 +25,10 @@ import (
 // snapshot's objects; verify checks every object's hash and reports a damaged chunk or the
 // wrong key; export prints one object as YAML, as it was stored.
 func TestResourceSnapshotsThroughTheCLI(t *testing.T) {
-	log.SetLogger(logr.Discard())
-	env := &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)}
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	cs, err := kubernetes.NewForConfig(cfg)
-	require.NoError(t, err)
+	cfg, cs := startKube(t)
 	ctx := context.Background()
 	ns := "cli-resources"
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "broker"}, Data: map[string]string{"server.properties": "broker.id=3"}}, metav1.CreateOptions{})
 	require.NoError(t, err)

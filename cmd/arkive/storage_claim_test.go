@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
@@ -24,9 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"arkive.io/arkive/activities/kube"
 	"arkive.io/arkive/activities/storage"
@@ -75,13 +71,7 @@ var apiManagers = schema.GroupVersionResource{Group: "apps.3scale.net", Version:
 func TestThreeScaleSamplesBackUpIntoAClaimAndRestore(t *testing.T) {
 	temporal := testenv.Temporal(t)
 	bin := buildArkive(t)
-	log.SetLogger(logr.Discard())
-	env := &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)}
-	cfg, err := env.Start()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = env.Stop() })
-	cs, err := kubernetes.NewForConfig(cfg)
-	require.NoError(t, err)
+	cfg, cs := startKube(t)
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
 	ctx := context.Background()
@@ -254,6 +244,25 @@ func TestThreeScaleSamplesBackUpIntoAClaimAndRestore(t *testing.T) {
 	require.NoError(t, syscall.Lstat(filepath.Join(files, "public", "system", "logo-07.png"), &stt))
 	require.Equal(t, [2]uint32{1001, 1001}, [2]uint32{stt.Uid, stt.Gid}, "owners are restored")
 	requireNoMovers(t, cs, ns, "no mover is left after the restore")
+
+	// A claim that does not exist ends the run with a status naming it.
+	missing := rb.DeepCopy()
+	missing.Name, missing.Spec.Volumes = "missing", []arkivev1.VolumeSelection{{Claims: []string{"system-storage-old"}}}
+	missingIn, err := specs.ResourceBackupInput(missing, st)
+	require.NoError(t, err)
+	wid3 := workflows.WorkflowID("ResourceBackup", ns, fmt.Sprintf("missing-%d", time.Now().UnixNano()))
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid3, TaskQueue: q}, resourcebackup.WorkflowName, resourcebackup.RunInput{Input: missingIn})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid3, "", "test done") })
+	var mst resourcebackup.Status
+	testenv.Eventually(t, time.Minute, "the run fails", func() (bool, string) {
+		v, err := c.QueryWorkflow(ctx, wid3, "", workflows.QueryStatus)
+		if err != nil || v.Get(&mst) != nil {
+			return false, fmt.Sprint(err)
+		}
+		return mst.Phase == resourcebackup.PhaseError, mst.Phase
+	})
+	require.Contains(t, mst.LastError, "spec.volumes[0].claims: volume 3scale/system-storage-old: the PersistentVolumeClaim does not exist")
 
 	// Deleting a ResourceBackup cancels its workflow (operator/work.go): a mover it started goes
 	// too. This one waits for ever beside a claim in use on a node nobody runs.

@@ -102,7 +102,7 @@ func mirrorResourceRestore(r *arkivev1.ResourceRestore, s *resourcerestore.Statu
 	st.Volumes = nil
 	for _, v := range s.Volumes {
 		st.Volumes = append(st.Volumes, arkivev1.VolumeRestoreResult{Volume: v.Volume, Target: v.Target, Created: v.Created,
-			Files: int32(v.Files), Bytes: v.Bytes, Skipped: int32(v.Skipped)})
+			Files: int32(v.Files), Bytes: v.Bytes, Skipped: int32(v.Skipped), Kept: int32(v.Kept)})
 	}
 	st.Diff, st.Snapshot = nil, ""
 	if p := s.Plan; p != nil {

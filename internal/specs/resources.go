@@ -205,7 +205,7 @@ func ResourceRestoreInput(r *arkivev1.ResourceRestore, st *arkivev1.Storage) (re
 	}
 	if v := s.Volumes; v != nil {
 		vs := &resourcerestore.VolumeSpec{Claims: v.Claims, CreateMissing: v.CreateMissing == nil || *v.CreateMissing,
-			RunAsUser: v.RunAsUser, FSGroup: v.FSGroup, ReadAllFiles: v.ReadAllFiles}
+			RunAsUser: v.RunAsUser, FSGroup: v.FSGroup, ReadAllFiles: v.ReadAllFiles, KeepExisting: v.Overwrite == arkivev1.OverwriteNever}
 		for i, c := range v.Claims {
 			if !strings.Contains(c, "/") {
 				return resourcerestore.Input{}, fmt.Errorf("spec.volumes.claims[%d]: %q must be namespace/name", i, c)

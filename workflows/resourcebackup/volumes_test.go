@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"arkive.io/arkive/workflows"
 )
@@ -63,6 +64,17 @@ func (f *fakeVolumes) prune(ctx context.Context, in VolumePruneInput) (VolumePru
 	return VolumePruneResult{}, nil
 }
 
+// env is newEnv with the volume activities answered by v.
+func (v *fakeVolumes) env(f *fakeCluster, start time.Time) *testsuite.TestWorkflowEnvironment {
+	env := newEnv(f, start)
+	env.RegisterActivityWithOptions(v.list, activity.RegisterOptions{Name: ActivityListVolumes})
+	env.RegisterActivityWithOptions(v.start, activity.RegisterOptions{Name: ActivityStartMover})
+	env.RegisterActivityWithOptions(v.stop, activity.RegisterOptions{Name: ActivityStopMover})
+	env.RegisterActivityWithOptions(v.backup, activity.RegisterOptions{Name: ActivityVolumeBackup})
+	env.RegisterActivityWithOptions(v.prune, activity.RegisterOptions{Name: ActivityVolumePrune})
+	return env
+}
+
 // Each snapshot copies every selected claim through a mover of its own (started, used through
 // its own task queue, stopped), before the resource snapshot that names the run; retention
 // keeps the volume snapshots of the kept runs only. A mover that cannot start fails the run
@@ -71,12 +83,7 @@ func TestVolumesGoThroughAMoverEachAndRetention(t *testing.T) {
 	start := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
 	f := &fakeCluster{}
 	v := &fakeVolumes{running: map[string]bool{}}
-	env := newEnv(f, start)
-	env.RegisterActivityWithOptions(v.list, activity.RegisterOptions{Name: ActivityListVolumes})
-	env.RegisterActivityWithOptions(v.start, activity.RegisterOptions{Name: ActivityStartMover})
-	env.RegisterActivityWithOptions(v.stop, activity.RegisterOptions{Name: ActivityStopMover})
-	env.RegisterActivityWithOptions(v.backup, activity.RegisterOptions{Name: ActivityVolumeBackup})
-	env.RegisterActivityWithOptions(v.prune, activity.RegisterOptions{Name: ActivityVolumePrune})
+	env := v.env(f, start)
 	var first, failed Status
 	env.RegisterDelayedCallback(func() {
 		first = query(t, env)
@@ -118,12 +125,7 @@ func TestStorageInAClaimIsWrittenThroughMovers(t *testing.T) {
 	start := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
 	f := &fakeCluster{}
 	v := &fakeVolumes{running: map[string]bool{}}
-	env := newEnv(f, start)
-	env.RegisterActivityWithOptions(v.list, activity.RegisterOptions{Name: ActivityListVolumes})
-	env.RegisterActivityWithOptions(v.start, activity.RegisterOptions{Name: ActivityStartMover})
-	env.RegisterActivityWithOptions(v.stop, activity.RegisterOptions{Name: ActivityStopMover})
-	env.RegisterActivityWithOptions(v.backup, activity.RegisterOptions{Name: ActivityVolumeBackup})
-	env.RegisterActivityWithOptions(v.prune, activity.RegisterOptions{Name: ActivityVolumePrune})
+	env := v.env(f, start)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalTrigger, nil) }, time.Hour)
 	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, 2*time.Hour)
 	conn := Connection{StorageClaim: &workflows.StorageClaim{Namespace: "apps", Name: "arkive-st"}}

@@ -10,6 +10,8 @@ const ActivityVolumeRestore = "arkive.volume.Restore"
 type VolumeRestoreInput struct {
 	Connection
 	Snapshot string `json:"snapshot"`
+	// KeepExisting leaves whatever the target has at a path (overwrite Never).
+	KeepExisting bool `json:"keepExisting,omitempty"`
 }
 
 // VolumeProgress is heartbeated; its Position is where a retry resumes.
@@ -20,8 +22,10 @@ type VolumeRestoreResult struct {
 	Entries int   `json:"entries"`
 	Files   int   `json:"files"`
 	Bytes   int64 `json:"bytes"`
-	// Skipped counts files found already in place (a resumed restore).
+	// Skipped counts files found already in place (a resumed restore); Kept counts entries
+	// KeepExisting left as the target had them.
 	Skipped  int      `json:"skipped"`
+	Kept     int      `json:"kept,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -43,6 +47,8 @@ type VolumeSpec struct {
 	RunAsUser     *int64            `json:"runAsUser,omitempty"`
 	FSGroup       *int64            `json:"fsGroup,omitempty"`
 	ReadAllFiles  bool              `json:"readAllFiles,omitempty"`
+	// KeepExisting leaves whatever the target has at a path (overwrite Never).
+	KeepExisting bool `json:"keepExisting,omitempty"`
 }
 
 // VolumeListInput asks for the volume snapshots of one resource snapshot.
@@ -91,4 +97,5 @@ type VolumeResult struct {
 	Files   int    `json:"files"`
 	Bytes   int64  `json:"bytes"`
 	Skipped int    `json:"skipped,omitempty"`
+	Kept    int    `json:"kept,omitempty"`
 }

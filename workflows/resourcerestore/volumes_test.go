@@ -65,7 +65,11 @@ func (f *fakeVolumes) stop(in workflows.MoverInput) error {
 }
 
 func (f *fakeVolumes) restore(ctx context.Context, in VolumeRestoreInput) (VolumeRestoreResult, error) {
-	f.calls = append(f.calls, "restore "+in.Snapshot+" on "+activity.GetInfo(ctx).TaskQueue)
+	call := "restore " + in.Snapshot + " on " + activity.GetInfo(ctx).TaskQueue
+	if in.KeepExisting {
+		call += ", keeping what is there"
+	}
+	f.calls = append(f.calls, call)
 	return VolumeRestoreResult{Files: 10, Bytes: 100, Skipped: 1}, nil
 }
 
@@ -148,9 +152,9 @@ func TestStorageInAClaimIsReadThroughMovers(t *testing.T) {
 		results: map[string]ApplyResult{"3-config": {Counts: Counts{Total: 1, Created: 1}}}}
 	v := &fakeVolumes{}
 	conn := Connection{StorageClaim: &workflows.StorageClaim{Namespace: "apps", Name: "arkive-st"}}
-	st, err := runVolumesFrom(t, f, v, conn, Spec{Volumes: &VolumeSpec{Claims: []string{"apps/data"}}})
+	st, err := runVolumesFrom(t, f, v, conn, Spec{Volumes: &VolumeSpec{Claims: []string{"apps/data"}, KeepExisting: true}})
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, st.Phase)
 	require.Equal(t, []string{"start apps/ with arkive-st", "plan on mover-", "list s1 on mover-", "apply 3-config on mover-", "stop apps/",
-		"ensure apps/data 5Gi", "start apps/data with arkive-st", "restore s1-a on mover-data", "stop apps/data"}, v.calls)
+		"ensure apps/data 5Gi", "start apps/data with arkive-st", "restore s1-a on mover-data, keeping what is there", "stop apps/data"}, v.calls)
 }

@@ -165,13 +165,14 @@ func restoreVolumes(ctx workflow.Context, in Input, list VolumeListResult, st *S
 			Write: true, RunAsUser: vs.RunAsUser, FSGroup: vs.FSGroup, ReadAllFiles: vs.ReadAllFiles}
 		r, err := workflows.WithMover(ctx, mover, func(mctx workflow.Context) (VolumeRestoreResult, error) {
 			var r VolumeRestoreResult
-			err := workflow.ExecuteActivity(mctx, ActivityVolumeRestore, VolumeRestoreInput{Connection: in.Connection, Snapshot: v.ID}).Get(mctx, &r)
+			err := workflow.ExecuteActivity(mctx, ActivityVolumeRestore, VolumeRestoreInput{Connection: in.Connection, Snapshot: v.ID,
+				KeepExisting: vs.KeepExisting}).Get(mctx, &r)
 			return r, err
 		})
 		if err != nil {
 			return err
 		}
-		res.Files, res.Bytes, res.Skipped = r.Files, r.Bytes, r.Skipped
+		res.Files, res.Bytes, res.Skipped, res.Kept = r.Files, r.Bytes, r.Skipped, r.Kept
 		st.Volumes = append(st.Volumes, res)
 	}
 	return nil
