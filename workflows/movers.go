@@ -72,13 +72,16 @@ func WithMover[T any](ctx workflow.Context, in MoverInput, do func(workflow.Cont
 
 // WithStorage runs do with activity options opts where the connection's storage can be read
 // and written: on the workers, or, for a Storage kept in a PersistentVolumeClaim, on a mover
-// Pod of its own that mounts that claim (named by key, stopped when do returns). Only the
-// activities do runs with the context it gets go there.
-func WithStorage(ctx workflow.Context, conn ResourceConnection, key string, opts workflow.ActivityOptions, do func(workflow.Context) error) error {
+// Pod of its own that mounts that claim (named by key, stopped when do returns). The mover runs
+// as user says (RunAsUser, FSGroup, ReadAllFiles: those of the volumes' movers, so that every
+// mover can write what the others wrote). Only the activities do runs with the context it gets
+// go there.
+func WithStorage(ctx workflow.Context, conn ResourceConnection, key string, user MoverInput, opts workflow.ActivityOptions, do func(workflow.Context) error) error {
 	if conn.StorageClaim == nil {
 		return do(workflow.WithActivityOptions(ctx, opts))
 	}
-	in := MoverInput{Namespace: conn.StorageClaim.Namespace, Storage: conn.StorageClaim, Write: true,
+	in := MoverInput{Namespace: conn.StorageClaim.Namespace, Storage: conn.StorageClaim,
+		RunAsUser: user.RunAsUser, FSGroup: user.FSGroup, ReadAllFiles: user.ReadAllFiles,
 		Key: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + key}
 	_, err := WithMover(ctx, in, func(mctx workflow.Context) (struct{}, error) {
 		opts.TaskQueue = workflow.GetActivityOptions(mctx).TaskQueue

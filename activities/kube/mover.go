@@ -241,6 +241,14 @@ func (a *Activities) moverPod(name string, in MoverInput, node string) *corev1.P
 			sc.Capabilities.Add = append(sc.Capabilities.Add, "CHOWN", "FOWNER")
 		}
 	}
+	if in.Storage != nil && podSC.FSGroup == nil && !in.ReadAllFiles && !(in.Write && in.Claim != "") {
+		// A new volume's root belongs to root: the kubelet gives the fsGroup write access to
+		// the storage claim (only when its root's group differs), so the non-root mover can
+		// write backups there. Not for a restore's target claim, whose groups are the files'.
+		podSC.FSGroup = podSC.RunAsUser
+		policy := corev1.FSGroupChangeOnRootMismatch
+		podSC.FSGroupChangePolicy = &policy
+	}
 	args := []string{"mover", "--task-queue", name, "--kube-secrets"}
 	var mounts []corev1.VolumeMount
 	var volumes []corev1.Volume

@@ -59,7 +59,7 @@ func (b *backup) snapshot(ctx workflow.Context, id string, now time.Time) ([]Sna
 		}
 	}
 	var res SnapshotResult
-	err := workflows.WithStorage(ctx, b.in.Connection, id+"/storage", activityOptions(), func(sctx workflow.Context) error {
+	err := workflows.WithStorage(ctx, b.in.Connection, id+"/storage", b.moverUser(), activityOptions(), func(sctx workflow.Context) error {
 		return workflow.ExecuteActivity(sctx, ActivitySnapshot,
 			SnapshotInput{Connection: b.in.Connection, Spec: b.in.Spec, ID: id, Time: now}).Get(sctx, &res)
 	})
@@ -111,7 +111,7 @@ func (b *backup) backupVolumes(ctx workflow.Context, id string) ([]VolumeBackupR
 // prune drops resource snapshots, then every volume snapshot of a run that is not kept.
 func (b *backup) prune(ctx workflow.Context, drop []string) error {
 	key := "prune/" + workflow.Now(ctx).UTC().Format("20060102T150405Z")
-	return workflows.WithStorage(ctx, b.in.Connection, key, activityOptions(), func(sctx workflow.Context) error {
+	return workflows.WithStorage(ctx, b.in.Connection, key, b.moverUser(), activityOptions(), func(sctx workflow.Context) error {
 		var pr PruneResult
 		if err := workflow.ExecuteActivity(sctx, ActivityPrune, PruneInput{Connection: b.in.Connection, Drop: drop}).Get(sctx, &pr); err != nil {
 			return err
@@ -128,6 +128,15 @@ func (b *backup) prune(ctx workflow.Context, drop []string) error {
 		var vr VolumePruneResult
 		return workflow.ExecuteActivity(sctx, ActivityVolumePrune, VolumePruneInput{Connection: b.in.Connection, KeepRuns: keep}).Get(sctx, &vr)
 	})
+}
+
+// moverUser is who the storage's own mover runs as: the first volume's mover's user.
+func (b *backup) moverUser() MoverInput {
+	if len(b.in.Spec.Volumes) == 0 {
+		return MoverInput{}
+	}
+	v := b.in.Spec.Volumes[0]
+	return MoverInput{RunAsUser: v.RunAsUser, FSGroup: v.FSGroup, ReadAllFiles: v.ReadAllFiles}
 }
 
 func activityCtx(ctx workflow.Context) workflow.Context {

@@ -48,7 +48,7 @@ func (f *fakeVolumes) ensure(in EnsureClaimInput) (EnsureClaimResult, error) {
 }
 
 func (f *fakeVolumes) start(in workflows.MoverInput) (workflows.MoverResult, error) {
-	if !in.Write {
+	if in.Claim != "" && !in.Write {
 		return workflows.MoverResult{}, temporal.NewNonRetryableApplicationError("a restore's mover must write", ErrInvalidSpec, nil)
 	}
 	call := "start " + in.Namespace + "/" + in.Claim

@@ -36,7 +36,11 @@ func ResourceRestore(ctx workflow.Context, in Input) (Status, error) {
 	var plan Plan
 	var vols VolumeListResult
 	done := false
-	err := workflows.WithStorage(ctx, in.Connection, "storage", activityOptions(6*time.Hour), func(sctx workflow.Context) error {
+	var user workflows.MoverInput // the volumes' movers' user, so every mover reads what the others wrote
+	if vs := in.Spec.Volumes; vs != nil {
+		user = workflows.MoverInput{RunAsUser: vs.RunAsUser, FSGroup: vs.FSGroup, ReadAllFiles: vs.ReadAllFiles}
+	}
+	err := workflows.WithStorage(ctx, in.Connection, "storage", user, activityOptions(6*time.Hour), func(sctx workflow.Context) error {
 		if err := workflow.ExecuteActivity(workflow.WithStartToCloseTimeout(sctx, 30*time.Minute), ActivityPlan, in).Get(sctx, &plan); err != nil {
 			return err
 		}
