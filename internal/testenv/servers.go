@@ -38,7 +38,8 @@ func CreateBucket(t testing.TB, endpoint, accessKey, secretKey, bucket string) {
 	}
 }
 
-// Topic creates a topic with a unique name starting with prefix on the real broker.
+// Topic creates a topic with a unique name starting with prefix on the real broker, and
+// returns once every partition has a leader.
 func Topic(t testing.TB, prefix string, partitions int32, configs map[string]*string) string {
 	t.Helper()
 	cfg := sarama.NewConfig()
@@ -52,6 +53,9 @@ func Topic(t testing.TB, prefix string, partitions int32, configs map[string]*st
 	if err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false); err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
+	// A producer that starts before every partition has a leader can fail its whole batch
+	// (CI at f860283: "Failed to deliver 459 messages" right after the topic was made).
+	WaitForLeaders(t, Kafka(t), []string{name}, partitions)
 	return name
 }
 
