@@ -379,15 +379,7 @@ func (a *Activities) EnsureClaim(ctx context.Context, in resourcerestore.EnsureC
 	if err != nil {
 		return resourcerestore.EnsureClaimResult{}, backupstore.Invalid(fmt.Errorf("volume %s: captured capacity %q: %v", vol, capacity, err))
 	}
-	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: in.Namespace,
-		Labels: map[string]string{"app.kubernetes.io/created-by": "arkive"}},
-		Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: q}}}}
-	for _, m := range in.AccessModes {
-		pvc.Spec.AccessModes = append(pvc.Spec.AccessModes, corev1.PersistentVolumeAccessMode(m))
-	}
-	if len(pvc.Spec.AccessModes) == 0 {
-		pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
-	}
+	pvc := newClaim(in.Namespace, in.Name, q, in.AccessModes)
 	if in.StorageClass != "" {
 		pvc.Spec.StorageClassName = &in.StorageClass
 	}
@@ -422,16 +414,9 @@ func EnsureStorageClaim(ctx context.Context, cs kubernetes.Interface, sc workflo
 	if err != nil {
 		return "", backupstore.Invalid(fmt.Errorf("%s: spec.volume.create.size %q: %v", what, sc.Create.Size, err))
 	}
-	pvc = &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: sc.Name, Namespace: sc.Namespace,
-		Labels: map[string]string{"app.kubernetes.io/created-by": "arkive", "app.kubernetes.io/component": "storage"}},
-		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: sc.Create.StorageClass, VolumeName: sc.Create.VolumeName,
-			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: q}}}}
-	for _, m := range sc.Create.AccessModes {
-		pvc.Spec.AccessModes = append(pvc.Spec.AccessModes, corev1.PersistentVolumeAccessMode(m))
-	}
-	if len(pvc.Spec.AccessModes) == 0 {
-		pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
-	}
+	pvc = newClaim(sc.Namespace, sc.Name, q, sc.Create.AccessModes)
+	pvc.Labels["app.kubernetes.io/component"] = "storage"
+	pvc.Spec.StorageClassName, pvc.Spec.VolumeName = sc.Create.StorageClass, sc.Create.VolumeName
 	created, err := cs.CoreV1().PersistentVolumeClaims(sc.Namespace).Create(ctx, pvc, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):
@@ -442,6 +427,20 @@ func EnsureStorageClaim(ctx context.Context, cs kubernetes.Interface, sc workflo
 		return "", fmt.Errorf("%s: create: %w", what, err)
 	}
 	return fmt.Sprintf("PersistentVolumeClaim %s created (%s); mover Pods mount it", sc.Name, claimPhase(created)), nil
+}
+
+// newClaim is a claim Arkive makes: its size and access modes (ReadWriteOnce by default).
+func newClaim(namespace, name string, size resource.Quantity, modes []string) *corev1.PersistentVolumeClaim {
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace,
+		Labels: map[string]string{"app.kubernetes.io/created-by": "arkive"}},
+		Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}}}}
+	for _, m := range modes {
+		pvc.Spec.AccessModes = append(pvc.Spec.AccessModes, corev1.PersistentVolumeAccessMode(m))
+	}
+	if len(pvc.Spec.AccessModes) == 0 {
+		pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	return pvc
 }
 
 func claimPhase(pvc *corev1.PersistentVolumeClaim) string {

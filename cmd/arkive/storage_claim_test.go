@@ -167,19 +167,9 @@ func TestThreeScaleSamplesBackUpIntoAClaimAndRestore(t *testing.T) {
 	require.ErrorContains(t, err, "spec.storage: Storage "+st.Name+" keeps its backups in PersistentVolumeClaim "+claim)
 
 	// The backup.
-	in, err := specs.ResourceBackupInput(rb, st)
-	require.NoError(t, err)
-	wid := workflows.WorkflowID("ResourceBackup", ns, fmt.Sprintf("apimanager-%d", time.Now().UnixNano()))
-	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: q}, resourcebackup.WorkflowName, resourcebackup.RunInput{Input: in})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
-	var bst resourcebackup.Status
-	testenv.Eventually(t, 3*time.Minute, "the first snapshot", func() (bool, string) {
-		v, err := c.QueryWorkflow(ctx, wid, "", workflows.QueryStatus)
-		if err != nil || v.Get(&bst) != nil {
-			return false, fmt.Sprint(err)
-		}
-		return bst.LastSnapshot != "" || bst.Phase == resourcebackup.PhaseError, bst.Phase
+	in, wid := startBackup(t, c, q, rb, st)
+	bst := waitBackup(t, c, wid, 3*time.Minute, "the first snapshot", func(s resourcebackup.Status) bool {
+		return s.LastSnapshot != "" || s.Phase == resourcebackup.PhaseError
 	})
 	require.Equal(t, resourcebackup.PhaseRunning, bst.Phase, bst.LastError)
 	require.Equal(t, claim, bst.StorageClaim, "the status names the claim")
@@ -248,20 +238,8 @@ func TestThreeScaleSamplesBackUpIntoAClaimAndRestore(t *testing.T) {
 	// A claim that does not exist ends the run with a status naming it.
 	missing := rb.DeepCopy()
 	missing.Name, missing.Spec.Volumes = "missing", []arkivev1.VolumeSelection{{Claims: []string{"system-storage-old"}}}
-	missingIn, err := specs.ResourceBackupInput(missing, st)
-	require.NoError(t, err)
-	wid3 := workflows.WorkflowID("ResourceBackup", ns, fmt.Sprintf("missing-%d", time.Now().UnixNano()))
-	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid3, TaskQueue: q}, resourcebackup.WorkflowName, resourcebackup.RunInput{Input: missingIn})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid3, "", "test done") })
-	var mst resourcebackup.Status
-	testenv.Eventually(t, time.Minute, "the run fails", func() (bool, string) {
-		v, err := c.QueryWorkflow(ctx, wid3, "", workflows.QueryStatus)
-		if err != nil || v.Get(&mst) != nil {
-			return false, fmt.Sprint(err)
-		}
-		return mst.Phase == resourcebackup.PhaseError, mst.Phase
-	})
+	_, wid3 := startBackup(t, c, q, missing, st)
+	mst := waitBackup(t, c, wid3, time.Minute, "the run fails", func(s resourcebackup.Status) bool { return s.Phase == resourcebackup.PhaseError })
 	require.Contains(t, mst.LastError, "spec.volumes[0].claims: volume 3scale/system-storage-old: the PersistentVolumeClaim does not exist")
 
 	// Deleting a ResourceBackup cancels its workflow (operator/work.go): a mover it started goes
@@ -274,11 +252,7 @@ func TestThreeScaleSamplesBackUpIntoAClaimAndRestore(t *testing.T) {
 	require.NoError(t, err)
 	busy := rb.DeepCopy()
 	busy.Name, busy.Spec.Volumes = "busy", []arkivev1.VolumeSelection{{Claims: []string{"busy"}}}
-	bin2, err := specs.ResourceBackupInput(busy, st)
-	require.NoError(t, err)
-	wid2 := workflows.WorkflowID("ResourceBackup", ns, fmt.Sprintf("busy-%d", time.Now().UnixNano()))
-	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid2, TaskQueue: q}, resourcebackup.WorkflowName, resourcebackup.RunInput{Input: bin2})
-	require.NoError(t, err)
+	_, wid2 := startBackup(t, c, q, busy, st)
 	testenv.Eventually(t, time.Minute, "the busy claim's mover Pod, waiting for node-z", func() (bool, string) {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.MoverLabel + "=busy"})
 		return err == nil && len(pods.Items) == 1, fmt.Sprint(err)
@@ -286,4 +260,30 @@ func TestThreeScaleSamplesBackUpIntoAClaimAndRestore(t *testing.T) {
 	require.NoError(t, c.CancelWorkflow(ctx, wid2, ""))
 	require.NoError(t, c.GetWorkflow(ctx, wid2, "").Get(ctx, nil), "a cancelled backup ends (its StopMover ran before)")
 	requireNoMovers(t, cs, ns, "a cancelled backup's mover is deleted")
+}
+
+// startBackup starts rb's workflow on queue q (under a unique id) and returns its input and id.
+func startBackup(t *testing.T, c client.Client, q string, rb *arkivev1.ResourceBackup, st *arkivev1.Storage) (resourcebackup.Input, string) {
+	t.Helper()
+	in, err := specs.ResourceBackupInput(rb, st)
+	require.NoError(t, err)
+	wid := workflows.WorkflowID("ResourceBackup", rb.Namespace, fmt.Sprintf("%s-%d", rb.Name, time.Now().UnixNano()))
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: q}, resourcebackup.WorkflowName, resourcebackup.RunInput{Input: in})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
+	return in, wid
+}
+
+// waitBackup queries a ResourceBackup's status until done holds.
+func waitBackup(t *testing.T, c client.Client, wid string, within time.Duration, what string, done func(resourcebackup.Status) bool) resourcebackup.Status {
+	t.Helper()
+	var st resourcebackup.Status
+	testenv.Eventually(t, within, what, func() (bool, string) {
+		v, err := c.QueryWorkflow(context.Background(), wid, "", workflows.QueryStatus)
+		if err != nil || v.Get(&st) != nil {
+			return false, fmt.Sprint(err)
+		}
+		return done(st), st.Phase
+	})
+	return st
 }
