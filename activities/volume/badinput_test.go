@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -174,13 +175,27 @@ func TestKeepExistingWritesOnlyWhatIsMissing(t *testing.T) {
 	require.Equal(t, "snapshot c", read(filepath.Join(keep, "dir", "c.txt")))
 	require.Equal(t, "mine", read(filepath.Join(keep, "local-only.txt")))
 
-	replace := target()
-	res, err = repo.Restore(ctx, ref, replace, RestoreOptions{})
-	require.NoError(t, err)
-	require.Zero(t, res.Kept)
-	require.Equal(t, "snapshot a", read(filepath.Join(replace, "a.txt")))
-	l, err = os.Readlink(filepath.Join(replace, "link"))
-	require.NoError(t, err)
-	require.Equal(t, "a.txt", l)
-	require.Equal(t, "mine", read(filepath.Join(replace, "local-only.txt")))
+	// Replacing: files are written unnamed and linked in place, or (a file system without
+	// O_TMPFILE) under temporary names that are renamed; neither leaves a temporary behind.
+	for _, named := range []bool{false, true} {
+		namedTemporaries = named
+		replace := target()
+		res, err = repo.Restore(ctx, ref, replace, RestoreOptions{})
+		namedTemporaries = false
+		require.NoError(t, err)
+		require.Zero(t, res.Kept)
+		require.Equal(t, "snapshot a", read(filepath.Join(replace, "a.txt")))
+		l, err = os.Readlink(filepath.Join(replace, "link"))
+		require.NoError(t, err)
+		require.Equal(t, "a.txt", l)
+		require.Equal(t, "snapshot b", read(filepath.Join(replace, "b.txt")))
+		require.Equal(t, "snapshot c", read(filepath.Join(replace, "dir", "c.txt")))
+		require.Equal(t, "mine", read(filepath.Join(replace, "local-only.txt")))
+		var names []string
+		require.NoError(t, filepath.WalkDir(replace, func(p string, d fs.DirEntry, err error) error {
+			names = append(names, d.Name())
+			return err
+		}))
+		require.ElementsMatch(t, []string{filepath.Base(replace), "a.txt", "b.txt", "link", "dir", "c.txt", "local-only.txt"}, names, "named temporaries %v", named)
+	}
 }

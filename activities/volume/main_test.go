@@ -26,7 +26,16 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if benchMounted != "" {
+		if out, err := exec.Command("umount", benchMounted).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "umount %s: %v: %s\n", benchMounted, err, out)
+		}
+	}
+	if benchWork != "" {
+		_ = os.RemoveAll(benchWork)
+	}
+	os.Exit(code)
 }
 
 func child(op string) error {

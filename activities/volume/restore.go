@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -52,6 +54,8 @@ type restore struct {
 	owner bool // we may set owners (running as root)
 	keep  bool // KeepExisting
 
+	noTmpfile atomic.Bool // the target's file system makes no O_TMPFILE files (or /proc is missing)
+
 	mu       sync.Mutex
 	idle     *sync.Cond // signalled when an entry finishes
 	pending  map[int]bool
@@ -63,8 +67,8 @@ type restore struct {
 }
 
 // Restore writes snapshot ref into the directory root, which must exist. Files are written
-// under a temporary name and renamed into place once complete, with owner, mode and mtime set;
-// directories get theirs at the end, deepest first.
+// unnamed (or under a temporary name) and put in place once complete, with owner, mode and
+// mtime set (create, place); directories get theirs at the end, deepest first.
 func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root string, o RestoreOptions) (*RestoreResult, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -78,6 +82,9 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 	rs := &restore{r: r, ctx: ctx, root: root, cache: newPackCache(r, 8), owner: os.Geteuid() == 0, keep: o.KeepExisting,
 		pending: map[int]bool{}, warnOnce: map[string]bool{}, cancel: cancel}
 	rs.idle = sync.NewCond(&rs.mu)
+	if _, err := os.Stat("/proc/self/fd"); err != nil || namedTemporaries {
+		rs.noTmpfile.Store(true) // place links unnamed files through it
+	}
 	type job struct {
 		seq int
 		e   archive.VEntry
@@ -248,15 +255,16 @@ func (rs *restore) file(seq int, e *archive.VEntry, buf []byte) ([]byte, error) 
 	if rs.kept(dest, e) {
 		return buf, nil
 	}
-	tmp := rs.tmpName(dest, seq)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, tmp, err := rs.create(dest, seq)
 	if err != nil {
 		return buf, fmt.Errorf("%s: %w", e.Path, err)
 	}
 	defer func() {
 		if f != nil {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			if tmp != "" {
+				_ = os.Remove(tmp)
+			}
 		}
 	}()
 	ext := e.Extents
@@ -284,25 +292,96 @@ func (rs *restore) file(seq int, e *archive.VEntry, buf []byte) ([]byte, error) 
 			}
 		}
 	}
-	if err := f.Truncate(e.Size); err != nil { // the holes at the end, if any
-		return buf, fmt.Errorf("%s: %w", e.Path, err)
+	if len(ext) == 0 || ext[len(ext)-1][0]+ext[len(ext)-1][1] < e.Size { // holes at the end
+		if err := f.Truncate(e.Size); err != nil {
+			return buf, fmt.Errorf("%s: %w", e.Path, err)
+		}
 	}
-	if err := rs.meta(e, tmp, true); err != nil {
+	if err := rs.fileMeta(e, f); err != nil {
 		return buf, err
 	}
-	if err := f.Close(); err != nil {
+	if err := rs.place(f, tmp, dest, seq); err != nil {
 		return buf, fmt.Errorf("%s: %w", e.Path, err)
 	}
+	err = f.Close()
 	f = nil
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, tmp, mtimes(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return buf, fmt.Errorf("%s: set mtime: %w", e.Path, err)
-	}
-	if err := os.Rename(tmp, dest); err != nil {
-		_ = os.Remove(tmp)
+	if err != nil {
+		_ = os.Remove(dest) // in place but perhaps not all written: the retry writes it again
 		return buf, fmt.Errorf("%s: %w", e.Path, err)
 	}
 	rs.count(e)
 	return buf, nil
+}
+
+// namedTemporaries makes every restore use temporary names, as on a file system without
+// O_TMPFILE (tests of that path).
+var namedTemporaries = false
+
+// create opens the file entry seq is written into: an unnamed file in dest's directory
+// (O_TMPFILE) that place links under its name once complete, or, where the file system
+// cannot make one, a file under a temporary name (returned) that place renames. Either way
+// no half-written file is ever visible under its name; the unnamed one also leaves nothing
+// behind when the mover is killed, and costs one directory operation where create and
+// rename cost two (a restore of many small files is bound by them).
+func (rs *restore) create(dest string, seq int) (*os.File, string, error) {
+	if !rs.noTmpfile.Load() {
+		fd, err := unix.Open(filepath.Dir(dest), unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			return os.NewFile(uintptr(fd), dest), "", nil
+		}
+		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+			return nil, "", err
+		}
+		rs.noTmpfile.Store(true) // this file system has none: names from now on
+	}
+	tmp := rs.tmpName(dest, seq)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	return f, tmp, err
+}
+
+// place puts a complete file under its name, atomically: an unnamed file is linked there
+// (through /proc/self/fd, which needs no capability, unlike AT_EMPTY_PATH), or, when
+// something is there already, linked under a temporary name and renamed over it.
+func (rs *restore) place(f *os.File, tmp, dest string, seq int) error {
+	if tmp == "" {
+		self := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+		err := unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, dest, unix.AT_SYMLINK_FOLLOW)
+		if !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		tmp = rs.tmpName(dest, seq)
+		_ = os.Remove(tmp) // left by a killed attempt
+		if err := unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// fileMeta sets an open file's owner, mode and mtime (owner first: chown clears setuid and
+// setgid; mtime last, after every write), through the descriptor: no path lookups.
+func (rs *restore) fileMeta(e *archive.VEntry, f *os.File) error {
+	fd := int(f.Fd())
+	if rs.owner {
+		if err := unix.Fchown(fd, int(e.UID), int(e.GID)); err != nil {
+			return fmt.Errorf("%s: set owner: %w", e.Path, err)
+		}
+	} else {
+		rs.warn("owners not restored: the restore does not run as root")
+	}
+	if err := unix.Fchmod(fd, e.Mode); err != nil {
+		return fmt.Errorf("%s: set mode: %w", e.Path, err)
+	}
+	// futimens: utimensat with a NULL path sets the descriptor's file's times.
+	ts := [2]unix.Timespec(mtimes(e))
+	if _, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0); errno != 0 {
+		return fmt.Errorf("%s: set mtime: %w", e.Path, errno)
+	}
+	return nil
 }
 
 // kept says whether KeepExisting leaves what the target has at dest (and counts it).
