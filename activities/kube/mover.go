@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -22,7 +23,8 @@ import (
 	"arkive.io/arkive/workflows/resourcerestore"
 )
 
-// The mover's Pods, in the namespaces of the volumes they copy.
+// The mover's Pods, in the namespaces of the volumes they copy, and their Temporal Secrets
+// (secrets: activities.go grants what those need).
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 
 // Mover Pod names and labels.
@@ -44,6 +46,95 @@ type MoverTemplate struct {
 	Args []string
 	// ServiceAccount may read the Storage's Secrets in the volume's namespace.
 	ServiceAccount string
+	// Temporal is how the worker reaches a Temporal that needs TLS or an API key.
+	Temporal MoverTemporal
+}
+
+// MoverTemporal is the worker's own Temporal TLS and API-key settings: flags and the paths of
+// its files. A mover gets the same settings from a Secret that StartMover fills from those
+// files beside the mover Pod (named as the Pod, owned by it, deleted with it) and mounts at
+// MoverTemporalPath: the values go from the worker's files to the API server only, never into
+// the Pod spec, a workflow's input or its history.
+type MoverTemporal struct {
+	TLS                                   bool
+	CAFile, CertFile, KeyFile, APIKeyFile string
+	ServerName                            string
+}
+
+// MoverTemporalPath is where a mover Pod mounts its Temporal Secret.
+const MoverTemporalPath = "/arkive/temporal"
+
+// moverTemporalFiles are the Secret's keys, the worker's files they come from and the mover
+// flags that name them.
+func (t MoverTemporal) files() []struct{ key, path, flag string } {
+	var out []struct{ key, path, flag string }
+	for _, f := range []struct{ key, path, flag string }{
+		{"ca.crt", t.CAFile, "--temporal-tls-ca"}, {"tls.crt", t.CertFile, "--temporal-tls-cert"},
+		{"tls.key", t.KeyFile, "--temporal-tls-key"}, {"api-key", t.APIKeyFile, "--temporal-api-key"},
+	} {
+		if f.path != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// args are the mover's flags for these settings (files at the mount).
+func (t MoverTemporal) args() []string {
+	var out []string
+	if t.TLS {
+		out = append(out, "--temporal-tls")
+	}
+	if t.ServerName != "" {
+		out = append(out, "--temporal-tls-server-name", t.ServerName)
+	}
+	for _, f := range t.files() {
+		out = append(out, f.flag, MoverTemporalPath+"/"+f.key)
+	}
+	return out
+}
+
+// temporalSecret makes (or refreshes) the mover's Temporal Secret from the worker's files; it
+// returns false when the worker needs none.
+func (a *Activities) temporalSecret(ctx context.Context, cs kubernetes.Interface, ns, name string) (bool, error) {
+	files := a.Mover.Temporal.files()
+	if len(files) == 0 {
+		return false, nil
+	}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+		Labels: map[string]string{"app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}},
+		Data: map[string][]byte{}}
+	for _, f := range files {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			// The worker's own file: its flag is named, never its contents.
+			return false, backupstore.Invalid(fmt.Errorf("the mover's Temporal credentials (%s): %w", f.flag, err))
+		}
+		sec.Data[f.key] = b
+	}
+	_, err := cs.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// An attempt that stopped before its Pod was made: the files may have been rotated since.
+		_, err = cs.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return false, fmt.Errorf("mover Secret %s/%s: %w", ns, name, err)
+	}
+	return true, nil
+}
+
+// ownSecret makes the mover Pod the owner of its Temporal Secret, so that Kubernetes' garbage
+// collector deletes the Secret with the Pod even when no StopMover runs.
+func ownSecret(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) error {
+	sec, err := cs.CoreV1().Secrets(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("mover Secret %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	sec.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}}
+	if _, err := cs.CoreV1().Secrets(pod.Namespace).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("mover Secret %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
 }
 
 // MoverInput and MoverResult are the contract's.
@@ -112,9 +203,18 @@ func (a *Activities) StartMover(ctx context.Context, in MoverInput) (_ MoverResu
 				return res, fmt.Errorf("volume %s: %w", vol, err)
 			}
 		}
+		withSecret, err := a.temporalSecret(ctx, cs, in.Namespace, name)
+		if err != nil {
+			return res, fmt.Errorf("volume %s: %w", vol, err)
+		}
 		pod = a.moverPod(name, in, res.Node)
 		if pod, err = cs.CoreV1().Pods(in.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return res, fmt.Errorf("volume %s: create mover Pod: %w", vol, err)
+		}
+		if withSecret {
+			if err := ownSecret(ctx, cs, pod); err != nil {
+				return res, fmt.Errorf("volume %s: %w", vol, err)
+			}
 		}
 	case err != nil:
 		return res, fmt.Errorf("volume %s: %w", vol, err)
@@ -153,11 +253,19 @@ func (a *Activities) StopMover(ctx context.Context, in MoverInput) (err error) {
 	if err != nil {
 		return err
 	}
-	err = cs.CoreV1().Pods(in.Namespace).Delete(ctx, MoverName(in.Key), metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+	name := MoverName(in.Key)
+	err = cs.CoreV1().Pods(in.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
-	return err
+	if len(a.Mover.Temporal.files()) > 0 {
+		// Its Temporal Secret goes too (the garbage collector would, later, as its owner's).
+		err = cs.CoreV1().Secrets(in.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // MoverStartTimeout is how long a mover Pod may stay pending (unschedulable, its volume not
@@ -270,6 +378,16 @@ func (a *Activities) moverPod(name string, in MoverInput, node string) *corev1.P
 		}
 	}
 	args = append(args, a.Mover.Args...)
+	if len(a.Mover.Temporal.files()) > 0 {
+		// Readable by the mover whatever its user (the files are root's), and by nobody else:
+		// the mount is this Pod's only. No fsGroup for it: on a restore's target claim the
+		// kubelet would change the restored files' groups.
+		ro := int32(0o444)
+		mounts = append(mounts, corev1.VolumeMount{Name: "temporal", MountPath: MoverTemporalPath, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "temporal", VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: name, DefaultMode: &ro}}})
+	}
+	args = append(args, a.Mover.Temporal.args()...)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: in.Namespace,
 			Labels: map[string]string{MoverLabel: label, "app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}},

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,3 +43,31 @@ func TestMoverPodFSGroupForTheStorageClaim(t *testing.T) {
 }
 
 func ptrInt(v int64) *int64 { return &v }
+
+// A worker's Temporal TLS and API-key settings reach its movers as flags naming files of the
+// mounted Secret (named as the Pod), never as values; without them the Pod has no such mount.
+func TestMoverPodTemporalCredentialsComeFromItsSecret(t *testing.T) {
+	plain := (&Activities{Mover: MoverTemplate{Image: "arkive"}}).moverPod("m", MoverInput{Namespace: "apps", Claim: "data"}, "")
+	require.Len(t, plain.Spec.Volumes, 1, "only the volume")
+	require.NotContains(t, plain.Spec.Containers[0].Args, "--temporal-tls")
+
+	a := &Activities{Mover: MoverTemplate{Image: "arkive", Temporal: MoverTemporal{TLS: true, CAFile: "/etc/w/ca.pem",
+		KeyFile: "/etc/w/key.pem", CertFile: "/etc/w/cert.pem", APIKeyFile: "/etc/w/key", ServerName: "temporal.example"}}}
+	p := a.moverPod("arkive-mover-1", MoverInput{Namespace: "apps", Claim: "data", Write: true}, "")
+	args := strings.Join(p.Spec.Containers[0].Args, " ")
+	for _, want := range []string{"--temporal-tls ", "--temporal-tls-server-name temporal.example", "--temporal-tls-ca /arkive/temporal/ca.crt",
+		"--temporal-tls-cert /arkive/temporal/tls.crt", "--temporal-tls-key /arkive/temporal/tls.key", "--temporal-api-key /arkive/temporal/api-key"} {
+		require.Contains(t, args, want)
+	}
+	require.NotContains(t, args, "/etc/w/", "the worker's paths mean nothing in the mover")
+	var sec *corev1.SecretVolumeSource
+	for _, v := range p.Spec.Volumes {
+		if v.Secret != nil {
+			sec = v.Secret
+		}
+	}
+	require.NotNil(t, sec)
+	require.Equal(t, "arkive-mover-1", sec.SecretName)
+	require.Nil(t, p.Spec.SecurityContext.FSGroup, "a restore's target keeps its groups")
+	require.Contains(t, p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "temporal", MountPath: MoverTemporalPath, ReadOnly: true})
+}

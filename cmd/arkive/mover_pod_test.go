@@ -151,7 +151,18 @@ func TestMoverPodsBackUpAndRestoreAVolume(t *testing.T) {
 	conn := workflows.ResourceConnection{Namespace: ns, Backup: ns + "/platform", Storage: spec, StorageName: "st"}
 
 	acts := &kube.Activities{Config: cfg, Mover: kube.MoverTemplate{Image: "ghcr.io/arkive/arkive:test", Args: []string{"--temporal-address", temporal}}}
-	viaMover := func(in kube.MoverInput, restore bool) rr.VolumeRestoreResult {
+	// A worker whose Temporal needs mTLS and an API key (#18 point 3) gives its movers the
+	// same, through a Secret beside each mover Pod: the restore below runs that way, its mover
+	// reaching Temporal only through the test's authenticating TLS proxy.
+	pkiDir := t.TempDir()
+	pki := newTestPKI(t, pkiDir)
+	const apiKey = "arkive-mover-api-key-51d3"
+	apiKeyFile := filepath.Join(pkiDir, "api-key")
+	require.NoError(t, os.WriteFile(apiKeyFile, []byte(apiKey), 0o600))
+	proxy := startAuthProxy(t, temporal, pki, apiKey)
+	tlsActs := &kube.Activities{Config: cfg, Mover: kube.MoverTemplate{Image: "ghcr.io/arkive/arkive:test", Args: []string{"--temporal-address", proxy.addr},
+		Temporal: kube.MoverTemporal{CAFile: pki.ca, CertFile: pki.cert, KeyFile: pki.key, APIKeyFile: apiKeyFile, ServerName: "temporal.test"}}}
+	viaMover := func(acts *kube.Activities, in kube.MoverInput, restore bool) rr.VolumeRestoreResult {
 		m, err := acts.StartMover(ctx, in)
 		require.NoError(t, err)
 		again, err := acts.StartMover(ctx, in)
@@ -169,28 +180,46 @@ func TestMoverPodsBackUpAndRestoreAVolume(t *testing.T) {
 			require.True(t, ctr.SecurityContext.Privileged == nil || !*ctr.SecurityContext.Privileged, "never privileged")
 			require.Equal(t, !restore, ctr.VolumeMounts[0].ReadOnly, "a backup mounts the volume read-only")
 		}
+		secure := acts.Mover.Temporal.APIKeyFile != ""
+		if secure {
+			spec, err := json.Marshal(pod.Spec)
+			require.NoError(t, err)
+			require.NotContains(t, string(spec), apiKey, "the key is in no Pod spec")
+			require.Contains(t, pod.Spec.Containers[0].Args, kube.MoverTemporalPath+"/api-key")
+			sec, err := cs.CoreV1().Secrets(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+			require.NoError(t, err, "the mover's Temporal Secret")
+			require.Equal(t, apiKey, string(sec.Data["api-key"]))
+			require.Len(t, sec.OwnerReferences, 1)
+			require.Equal(t, pod.UID, sec.OwnerReferences[0].UID, "owned by its Pod: collected with it")
+		}
+		before := proxy.authorized.Load()
 		var res rr.VolumeRestoreResult
 		wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: wq}, "moverRoundTrip",
 			moverRoundTripInput{Queue: m.TaskQueue, Conn: conn, Restore: restore})
 		require.NoError(t, err)
 		require.NoError(t, wr.Get(ctx, &res))
+		if secure {
+			require.Greater(t, proxy.authorized.Load(), before, "the mover's calls went through the TLS proxy with the key")
+		}
 		require.NoError(t, acts.StopMover(ctx, in))
 		require.NoError(t, acts.StopMover(ctx, in), "stopping a stopped mover is fine")
 		require.Eventually(t, func() bool {
 			_, err := cs.CoreV1().Pods(ns).Get(ctx, m.Pod, metav1.GetOptions{})
 			return apierrors.IsNotFound(err)
 		}, time.Minute, 50*time.Millisecond, "the mover Pod is deleted")
+		_, err = cs.CoreV1().Secrets(ns).Get(ctx, m.Pod, metav1.GetOptions{})
+		require.True(t, apierrors.IsNotFound(err), "no mover Secret is left")
 		return res
 	}
 
-	res := viaMover(kube.MoverInput{Namespace: ns, Claim: "data", Key: "backup-1"}, false)
+	res := viaMover(acts, kube.MoverInput{Namespace: ns, Claim: "data", Key: "backup-1"}, false)
 	require.Equal(t, 51, res.Files)
 	got, err := acts.StartMover(ctx, kube.MoverInput{Namespace: ns, Claim: "data", Key: "placement"})
 	require.NoError(t, err)
 	require.Equal(t, "node-b", got.Node, "a ReadWriteOnce claim in use on node-b gets its mover there")
 	require.NoError(t, acts.StopMover(ctx, kube.MoverInput{Namespace: ns, Key: "placement"}))
 
-	res = viaMover(kube.MoverInput{Namespace: ns, Claim: "restored", Key: "restore-1", Write: true}, true)
+	res = viaMover(tlsActs, kube.MoverInput{Namespace: ns, Claim: "restored", Key: "restore-1", Write: true}, true)
 	require.Equal(t, 51, res.Files)
 	requireSameFiles(t, src, dst)
 	require.Eventually(t, func() bool { return nodeA.Running()+nodeB.Running() == 1 }, time.Minute, 50*time.Millisecond,

@@ -2,8 +2,9 @@
 // etcd but no node, so Pods it accepts never run. A Node polls Pods on the API server, takes
 // each one it may run (no node yet, or required node affinity naming it), binds it to itself,
 // and runs its containers' commands as local processes, with every PersistentVolumeClaim the Pod
-// mounts replaced by the local directory of its PersistentVolume's hostPath (paths in the
-// command's arguments are rewritten from the mount path to that directory). It reports the Pod
+// mounts replaced by the local directory of its PersistentVolume's hostPath, and every Secret
+// volume by a directory holding its keys as files (paths in the command's arguments are
+// rewritten from the mount path to that directory). It reports the Pod
 // Running, restarts a container that exits when the restart policy says so, and on deletion
 // stops the processes (SIGTERM) and removes the Pod as a kubelet confirms a deletion.
 //
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +36,9 @@ import (
 
 // Node runs Pods bound to it.
 type Node struct {
-	Name       string
+	Name string
+	// dir holds the files of Secret volumes, a directory per Pod volume (a kubelet's tmpfs).
+	dir        string
 	cs         kubernetes.Interface
 	scheduling bool
 	// commands maps a container's command (its first word) to a local executable.
@@ -61,7 +65,7 @@ type running struct {
 // Pods that name no node (the stand-in for the scheduler's choice: give one node of a test
 // that role, so two do not race for a Pod).
 func Start(t *testing.T, cs kubernetes.Interface, name string, scheduling bool, commands map[string]string, env []string) *Node {
-	n := &Node{Name: name, cs: cs, scheduling: scheduling, commands: commands, env: env, log: t.Logf, pods: map[types.UID]*running{}, ended: make(chan struct{})}
+	n := &Node{Name: name, dir: t.TempDir(), cs: cs, scheduling: scheduling, commands: commands, env: env, log: t.Logf, pods: map[types.UID]*running{}, ended: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	// Polled, not watched: a watch on envtest's API server can end early ("too large resource
 	// version") and a kubelet stand-in must not go deaf.
@@ -267,8 +271,11 @@ func (n *Node) volumeDir(ctx context.Context, p *corev1.Pod, name string) (strin
 		if v.Name != name {
 			continue
 		}
+		if v.Secret != nil {
+			return n.secretDir(ctx, p, v)
+		}
 		if v.PersistentVolumeClaim == nil {
-			return "", fmt.Errorf("volume %s: the test node mounts only PersistentVolumeClaims", name)
+			return "", fmt.Errorf("volume %s: the test node mounts only PersistentVolumeClaims and Secrets", name)
 		}
 		pvc, err := n.cs.CoreV1().PersistentVolumeClaims(p.Namespace).Get(ctx, v.PersistentVolumeClaim.ClaimName, metav1.GetOptions{})
 		if err != nil {
@@ -287,6 +294,31 @@ func (n *Node) volumeDir(ctx context.Context, p *corev1.Pod, name string) (strin
 		return pv.Spec.HostPath.Path, nil
 	}
 	return "", fmt.Errorf("volume %s is not in the Pod", name)
+}
+
+// secretDir writes a Secret volume's keys as files (mode defaultMode, 0644 unset) into a
+// directory of the Pod's, as a kubelet does into a tmpfs; a Secret not there yet is an error
+// the caller retries, as a kubelet retries the mount.
+func (n *Node) secretDir(ctx context.Context, p *corev1.Pod, v corev1.Volume) (string, error) {
+	sec, err := n.cs.CoreV1().Secrets(p.Namespace).Get(ctx, v.Secret.SecretName, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("volume %s: %w", v.Name, err)
+	}
+	dir := filepath.Join(n.dir, string(p.UID), v.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	mode := os.FileMode(0o644)
+	if v.Secret.DefaultMode != nil {
+		mode = os.FileMode(*v.Secret.DefaultMode)
+	}
+	for k, b := range sec.Data {
+		_ = os.Remove(filepath.Join(dir, k)) // read-only from an earlier start of the Pod
+		if err := os.WriteFile(filepath.Join(dir, k), b, mode); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 func (n *Node) setStatus(ctx context.Context, p *corev1.Pod, phase corev1.PodPhase, restarts int32, state *corev1.ContainerState) {
