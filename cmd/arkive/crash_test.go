@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -50,10 +51,21 @@ func produceSequence(t *testing.T, bootstrap, topic string, seq []int, n int) {
 		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Partition: int32(part), Value: sarama.StringEncoder(strconv.Itoa(seq[part]))})
 		seq[part]++
 		if len(batch) == cap(batch) || i == n-1 {
-			require.NoError(t, p.SendMessages(batch)) // every batch acknowledged before the next
+			requireSent(t, p.SendMessages(batch)) // every batch acknowledged before the next
 			batch = batch[:0]
 		}
 	}
+}
+
+// requireSent fails the test on a produce error, naming the first record's cause (sarama's
+// ProducerErrors says only how many failed).
+func requireSent(t *testing.T, err error) {
+	t.Helper()
+	var perrs sarama.ProducerErrors
+	if errors.As(err, &perrs) && len(perrs) > 0 {
+		require.NoError(t, err, "first failure: partition %d: %v", perrs[0].Msg.Partition, perrs[0].Err)
+	}
+	require.NoError(t, err)
 }
 
 func buildArkive(t *testing.T) string {

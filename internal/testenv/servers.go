@@ -98,6 +98,13 @@ func ProducerConfig() *sarama.Config {
 	cfg.Producer.Idempotent = true
 	cfg.Producer.MaxMessageBytes = 8 << 20
 	cfg.Net.MaxOpenRequests = 1
+	// A broker shared by the suite's packages can be slow to answer for a moment (leader
+	// moves of new topics, thousands of partitions of another test): sarama's default of
+	// three retries 100 ms apart gave up within the test's first batch (CI at d937d0d,
+	// "Failed to deliver 14 messages"). Its own retries keep the idempotent producer's
+	// exactly-once order.
+	cfg.Producer.Retry.Max = 20
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	return cfg
 }
 
