@@ -64,7 +64,7 @@ type MoverTemporal struct {
 // MoverTemporalPath is where a mover Pod mounts its Temporal Secret.
 const MoverTemporalPath = "/arkive/temporal"
 
-// moverTemporalFiles are the Secret's keys, the worker's files they come from and the mover
+// files are the Secret's keys, the worker's files they come from and the mover
 // flags that name them.
 func (t MoverTemporal) files() []struct{ key, path, flag string } {
 	var out []struct{ key, path, flag string }
@@ -94,42 +94,44 @@ func (t MoverTemporal) args() []string {
 	return out
 }
 
+// needsSecret says whether movers get a Temporal Secret.
+func (t MoverTemporal) needsSecret() bool { return len(t.files()) > 0 }
+
+// moverLabels are the labels of what Arkive makes for a mover.
+func moverLabels() map[string]string {
+	return map[string]string{"app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}
+}
+
 // temporalSecret makes (or refreshes) the mover's Temporal Secret from the worker's files; it
-// returns false when the worker needs none.
-func (a *Activities) temporalSecret(ctx context.Context, cs kubernetes.Interface, ns, name string) (bool, error) {
+// returns nil when the worker needs none.
+func (a *Activities) temporalSecret(ctx context.Context, cs kubernetes.Interface, ns, name string) (*corev1.Secret, error) {
 	files := a.Mover.Temporal.files()
 	if len(files) == 0 {
-		return false, nil
+		return nil, nil
 	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
-		Labels: map[string]string{"app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}},
-		Data: map[string][]byte{}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: moverLabels()}, Data: map[string][]byte{}}
 	for _, f := range files {
 		b, err := os.ReadFile(f.path)
 		if err != nil {
 			// The worker's own file: its flag is named, never its contents.
-			return false, backupstore.Invalid(fmt.Errorf("the mover's Temporal credentials (%s): %w", f.flag, err))
+			return nil, backupstore.Invalid(fmt.Errorf("the mover's Temporal credentials (%s): %w", f.flag, err))
 		}
 		sec.Data[f.key] = b
 	}
-	_, err := cs.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{})
+	made, err := cs.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// An attempt that stopped before its Pod was made: the files may have been rotated since.
-		_, err = cs.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{})
+		made, err = cs.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{})
 	}
 	if err != nil {
-		return false, fmt.Errorf("mover Secret %s/%s: %w", ns, name, err)
+		return nil, fmt.Errorf("mover Secret %s/%s: %w", ns, name, err)
 	}
-	return true, nil
+	return made, nil
 }
 
 // ownSecret makes the mover Pod the owner of its Temporal Secret, so that Kubernetes' garbage
 // collector deletes the Secret with the Pod even when no StopMover runs.
-func ownSecret(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) error {
-	sec, err := cs.CoreV1().Secrets(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("mover Secret %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
+func ownSecret(ctx context.Context, cs kubernetes.Interface, sec *corev1.Secret, pod *corev1.Pod) error {
 	sec.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}}
 	if _, err := cs.CoreV1().Secrets(pod.Namespace).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("mover Secret %s/%s: %w", pod.Namespace, pod.Name, err)
@@ -203,7 +205,7 @@ func (a *Activities) StartMover(ctx context.Context, in MoverInput) (_ MoverResu
 				return res, fmt.Errorf("volume %s: %w", vol, err)
 			}
 		}
-		withSecret, err := a.temporalSecret(ctx, cs, in.Namespace, name)
+		sec, err := a.temporalSecret(ctx, cs, in.Namespace, name)
 		if err != nil {
 			return res, fmt.Errorf("volume %s: %w", vol, err)
 		}
@@ -211,8 +213,8 @@ func (a *Activities) StartMover(ctx context.Context, in MoverInput) (_ MoverResu
 		if pod, err = cs.CoreV1().Pods(in.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return res, fmt.Errorf("volume %s: create mover Pod: %w", vol, err)
 		}
-		if withSecret {
-			if err := ownSecret(ctx, cs, pod); err != nil {
+		if sec != nil {
+			if err := ownSecret(ctx, cs, sec, pod); err != nil {
 				return res, fmt.Errorf("volume %s: %w", vol, err)
 			}
 		}
@@ -258,7 +260,7 @@ func (a *Activities) StopMover(ctx context.Context, in MoverInput) (err error) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	if len(a.Mover.Temporal.files()) > 0 {
+	if a.Mover.Temporal.needsSecret() {
 		// Its Temporal Secret goes too (the garbage collector would, later, as its owner's).
 		err = cs.CoreV1().Secrets(in.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -378,7 +380,7 @@ func (a *Activities) moverPod(name string, in MoverInput, node string) *corev1.P
 		}
 	}
 	args = append(args, a.Mover.Args...)
-	if len(a.Mover.Temporal.files()) > 0 {
+	if a.Mover.Temporal.needsSecret() {
 		// Readable by the mover whatever its user (the files are root's), and by nobody else:
 		// the mount is this Pod's only. No fsGroup for it: on a restore's target claim the
 		// kubelet would change the restored files' groups.
@@ -390,7 +392,7 @@ func (a *Activities) moverPod(name string, in MoverInput, node string) *corev1.P
 	args = append(args, a.Mover.Temporal.args()...)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: in.Namespace,
-			Labels: map[string]string{MoverLabel: label, "app.kubernetes.io/name": "arkive-mover", "app.kubernetes.io/part-of": "arkive"}},
+			Labels: moverLabels()},
 		Spec: corev1.PodSpec{
 			ServiceAccountName: a.Mover.ServiceAccount,
 			RestartPolicy:      corev1.RestartPolicyAlways, // a crashed mover comes back and takes its activity again
@@ -403,6 +405,7 @@ func (a *Activities) moverPod(name string, in MoverInput, node string) *corev1.P
 			Volumes: volumes,
 		},
 	}
+	pod.Labels[MoverLabel] = label
 	if node != "" {
 		pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{

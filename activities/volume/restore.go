@@ -157,7 +157,7 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 		return nil, rs.err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := rs.meta(&dirs[i], rs.path(dirs[i].Path), false); err != nil {
+		if err := rs.meta(&dirs[i], rs.path(dirs[i].Path)); err != nil {
 			return nil, err
 		}
 	}
@@ -404,9 +404,9 @@ func mtimes(e *archive.VEntry) []unix.Timespec {
 	return []unix.Timespec{t, t}
 }
 
-// meta sets owner and mode (owner first: chown clears setuid and setgid), and for a directory
-// its mtime (a file gets its mtime after it is closed).
-func (rs *restore) meta(e *archive.VEntry, p string, file bool) error {
+// meta sets a directory's or symlink's owner, mode and mtime by path (owner first: chown
+// clears setuid and setgid); files get theirs through their descriptor (fileMeta).
+func (rs *restore) meta(e *archive.VEntry, p string) error {
 	if rs.owner {
 		if err := os.Lchown(p, int(e.UID), int(e.GID)); err != nil {
 			return fmt.Errorf("%s: set owner: %w", e.Path, err)
@@ -418,9 +418,6 @@ func (rs *restore) meta(e *archive.VEntry, p string, file bool) error {
 		if err := unix.Chmod(p, e.Mode); err != nil {
 			return fmt.Errorf("%s: set mode: %w", e.Path, err)
 		}
-	}
-	if file {
-		return nil
 	}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, mtimes(e), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("%s: set mtime: %w", e.Path, err)
@@ -448,7 +445,7 @@ func (rs *restore) other(e *archive.VEntry) error {
 		if err := os.Symlink(string(e.Target), tmp); err != nil {
 			return fmt.Errorf("%s: %w", e.Path, err)
 		}
-		if err := rs.meta(e, tmp, false); err != nil {
+		if err := rs.meta(e, tmp); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, dest); err != nil {

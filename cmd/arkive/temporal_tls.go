@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+
+	"arkive.io/arkive/activities/kube"
 )
 
 // temporalSecurity is how a command reaches a Temporal that needs TLS (self-hosted with mTLS,
@@ -42,6 +44,13 @@ func (s *temporalSecurity) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.keyFile, "temporal-tls-key", envOr("ARKIVE_TEMPORAL_TLS_KEY", ""), "PEM file of the client certificate's private key (env ARKIVE_TEMPORAL_TLS_KEY)")
 	fs.StringVar(&s.serverName, "temporal-tls-server-name", envOr("ARKIVE_TEMPORAL_TLS_SERVER_NAME", ""), "name to verify Temporal's certificate against, when it differs from the address's host (env ARKIVE_TEMPORAL_TLS_SERVER_NAME)")
 	fs.StringVar(&s.apiKeyFile, "temporal-api-key", envOr("ARKIVE_TEMPORAL_API_KEY", ""), "file holding the API key sent to Temporal (Temporal Cloud); implies TLS (env ARKIVE_TEMPORAL_API_KEY, a path)")
+}
+
+// mover is what the worker's mover Pods get (kube.MoverTemporal copies the files into a
+// Secret beside each).
+func (s *temporalSecurity) mover() kube.MoverTemporal {
+	return kube.MoverTemporal{TLS: s.tls, CAFile: s.caFile, CertFile: s.certFile, KeyFile: s.keyFile,
+		APIKeyFile: s.apiKeyFile, ServerName: s.serverName}
 }
 
 // options returns the connection options and credentials the flags ask for, after checking

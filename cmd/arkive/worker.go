@@ -100,9 +100,8 @@ func (w *workerFlags) options() (worker.Options, error) {
 	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20,
 		Metrics: w.recorder, Mover: w.mover, VolumeRoot: w.volume,
 		MoverPods: kube.MoverTemplate{Image: w.moverImage, ServiceAccount: w.moverAccount,
-			Args: []string{"--temporal-address", w.address, "--temporal-namespace", w.namespace},
-			Temporal: kube.MoverTemporal{TLS: w.security.tls, CAFile: w.security.caFile, CertFile: w.security.certFile,
-				KeyFile: w.security.keyFile, APIKeyFile: w.security.apiKeyFile, ServerName: w.security.serverName}}}
+			Args:     []string{"--temporal-address", w.address, "--temporal-namespace", w.namespace},
+			Temporal: w.security.mover()}}
 	switch {
 	case w.kubeconfig != "":
 		cfg, err := clientcmd.BuildConfigFromFlags("", w.kubeconfig)
