@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/restic/chunker"
 	"golang.org/x/sys/unix"
 
 	"arkive.io/arkive/internal/archive"
@@ -45,8 +44,9 @@ type BackupOptions struct {
 	Workers int
 	// PackSize overrides DefaultPackSize.
 	PackSize int
-	// OnProgress is called at most once a second with the work done so far.
-	OnProgress func(Progress)
+	// OnProgress is called every ProgressEvery (default a second) with the work done so far.
+	OnProgress    func(Progress)
+	ProgressEvery time.Duration
 }
 
 // Progress counts a running backup's or restore's work.
@@ -106,6 +106,18 @@ func (r *Repo) Backup(ctx context.Context, root string, o BackupOptions) (*archi
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	newCutter, err := newCutters(m.ChunkerName(), r.key)
+	if err != nil {
+		return nil, err
+	}
+	readers := make([]*fileReader, o.Workers)
+	for i := range readers {
+		ch, err := newCutter()
+		if err != nil {
+			return nil, err
+		}
+		readers[i] = &fileReader{ch: ch}
+	}
 	if o.PackSize <= 0 {
 		o.PackSize = DefaultPackSize
 	}
@@ -128,11 +140,11 @@ func (r *Repo) Backup(ctx context.Context, root string, o BackupOptions) (*archi
 	work := make(chan *item, 64)
 	order := make(chan *item, 4096)
 	var workers sync.WaitGroup
-	for range o.Workers {
+	for _, w := range readers {
 		workers.Add(1)
+		w.b = b
 		go func() {
 			defer workers.Done()
-			w := &fileReader{b: b, ch: chunker.New(nil, r.pol), buf: make([]byte, chunker.MaxSize)}
 			for it := range work {
 				if ctx.Err() == nil {
 					w.read(it)
@@ -157,7 +169,7 @@ func (r *Repo) Backup(ctx context.Context, root string, o BackupOptions) (*archi
 		return r.store.Put(ctx, prefix+name, doc)
 	})
 	if o.OnProgress != nil {
-		defer every(time.Second, func() {
+		defer every(o.ProgressEvery, func() {
 			o.OnProgress(Progress{Entries: int(b.entries.Load()), Files: int(b.files.Load()), Bytes: b.bytes.Load(), Added: b.stored.Load()})
 		})()
 	}
@@ -332,8 +344,7 @@ func readNames(dir string) ([]string, error) {
 // fileReader reads files into chunks; one per worker.
 type fileReader struct {
 	b   *backup
-	ch  *chunker.Chunker
-	buf []byte
+	ch  cutter
 	enc []byte
 }
 
@@ -381,9 +392,9 @@ func (w *fileReader) read(it *item) {
 		}
 		rd = io.MultiReader(rs...)
 	}
-	w.ch.Reset(rd, w.b.r.pol)
+	w.ch.Reset(rd)
 	for {
-		c, err := w.ch.Next(w.buf)
+		data, err := w.ch.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -391,12 +402,12 @@ func (w *fileReader) read(it *item) {
 			it.skip, it.warn = true, fmt.Sprintf("%s: unreadable, left out: %v", rel, err)
 			return
 		}
-		id := archive.ChunkID(sha256.Sum256(c.Data))
-		it.e.Chunks = append(it.e.Chunks, archive.VChunk{ID: id, Len: uint32(c.Length)})
-		w.b.bytes.Add(int64(c.Length))
+		id := archive.ChunkID(sha256.Sum256(data))
+		it.e.Chunks = append(it.e.Chunks, archive.VChunk{ID: id, Len: uint32(len(data))})
+		w.b.bytes.Add(int64(len(data)))
 		if w.b.r.claim(id) {
-			w.enc = archive.EncodeBlob(w.enc, c.Data, w.b.r.enc)
-			w.b.add(id, int(c.Length), w.enc)
+			w.enc = archive.EncodeBlob(w.enc, data, w.b.r.enc)
+			w.b.add(id, len(data), w.enc)
 		}
 	}
 	if it.e.Chunks != nil {

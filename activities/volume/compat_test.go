@@ -97,8 +97,22 @@ func TestFormat1BackupStillRestoresAndBacksUp(t *testing.T) {
 	s2, err := openRepo(t, openStore(t, storeDir), compatKey).Backup(ctx, src, BackupOptions{ID: "s2", Volume: "compat"})
 	require.NoError(t, err)
 	require.Empty(t, s2.Index, "no pack was added")
+	m, err = openRepo(t, openStore(t, storeDir), compatKey).Manifest(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, m.Format, "an older backup keeps its format")
+	require.Len(t, m.Snapshots, 2)
 	dst = t.TempDir()
 	_, err = openRepo(t, openStore(t, storeDir), compatKey).Restore(ctx, s2, dst, RestoreOptions{})
 	require.NoError(t, err)
 	requireSameTree(t, want, describe(t, dst))
+
+	// A new backup of the same tree cuts with FastCDC and says so (manifest format 2).
+	fresh := t.TempDir()
+	s3, err := openRepo(t, openStore(t, fresh), compatKey).Backup(ctx, src, BackupOptions{ID: "s1", Volume: "compat"})
+	require.NoError(t, err)
+	require.NotEmpty(t, s3.Index)
+	m, err = openRepo(t, openStore(t, fresh), compatKey).Manifest(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, m.Format)
+	require.Equal(t, archive.ChunkerFastCDC, m.Chunker)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"arkive.io/arkive/internal/blobstore"
 )
@@ -63,7 +64,8 @@ func child(op string) error {
 	id, dir := os.Getenv("ARKIVE_VOLUME_ID"), os.Getenv("ARKIVE_VOLUME_DIR")
 	switch op {
 	case "backup":
-		ref, err := r.Backup(ctx, dir, BackupOptions{ID: id, Volume: "v", OnProgress: func(p Progress) {
+		// Reported often, so that a test's kill lands where it asked, however fast the copy.
+		ref, err := r.Backup(ctx, dir, BackupOptions{ID: id, Volume: "v", ProgressEvery: 50 * time.Millisecond, OnProgress: func(p Progress) {
 			fmt.Printf("progress %d\n", p.Bytes)
 		}})
 		if err == nil {
@@ -82,7 +84,7 @@ func child(op string) error {
 			return fmt.Errorf("no snapshot %s", id)
 		}
 		from, _ := strconv.Atoi(os.Getenv("ARKIVE_VOLUME_FROM"))
-		_, err = r.Restore(ctx, ref, dir, RestoreOptions{From: from, OnPosition: func(pos int, p Progress) {
+		_, err = r.Restore(ctx, ref, dir, RestoreOptions{From: from, ProgressEvery: 50 * time.Millisecond, OnPosition: func(pos int, p Progress) {
 			fmt.Printf("position %d %d\n", pos, p.Bytes)
 		}})
 		return err

@@ -7,7 +7,6 @@ package volume
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/restic/chunker"
 
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -33,7 +31,6 @@ type Repo struct {
 	store  *blobstore.Store
 	layout blobstore.VolumeLayout
 	key    []byte
-	pol    chunker.Pol
 	enc    *zstd.Encoder
 	dec    *zstd.Decoder
 
@@ -45,23 +42,14 @@ type Repo struct {
 	orphans []archive.IndexPack
 }
 
-// fixedPolynomial is the chunker's polynomial for unencrypted storage (irreducible, degree
-// 53). Encrypted storage derives one from the key, so chunk boundaries reveal nothing.
-const fixedPolynomial = chunker.Pol(0x3DA3358B4DC173)
-
 // Open reads a volume backup's indexes, and the tables of packs no index names. key encrypts
 // (nil: plain).
 func Open(ctx context.Context, store *blobstore.Store, layout blobstore.VolumeLayout, key []byte) (*Repo, error) {
-	r := &Repo{store: store, layout: layout, key: key, pol: fixedPolynomial, chunks: map[archive.ChunkID]loc{}}
-	if key != nil {
-		pol, err := chunker.DerivePolynomial(&keyStream{key: key})
-		if err != nil {
-			return nil, err
-		}
-		r.pol = pol
-	}
+	r := &Repo{store: store, layout: layout, key: key, chunks: map[archive.ChunkID]loc{}}
 	var err error
-	if r.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest)); err != nil {
+	// No frame checksum: a restore checks every chunk against the SHA-256 that is its id
+	// (and its GCM tag when encrypted), so xxhash would check the same bytes twice.
+	if r.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false)); err != nil {
 		return nil, err
 	}
 	if r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0)); err != nil {
@@ -199,34 +187,12 @@ func ReadManifest(ctx context.Context, store *blobstore.Store, layout blobstore.
 func (r *Repo) Manifest(ctx context.Context) (*archive.VolumeManifest, error) {
 	b, err := r.store.ReadAll(ctx, r.layout.Manifest())
 	if blobstore.IsNotFound(err) {
-		return &archive.VolumeManifest{Format: archive.VolumeSnapshotFormat}, nil
+		return archive.NewVolumeManifest(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", r.layout.Manifest(), err)
 	}
 	return archive.UnmarshalVolumeManifest(r.layout.Manifest(), b)
-}
-
-// keyStream is a deterministic stream of bytes derived from the key, from which the chunker's
-// polynomial is drawn.
-type keyStream struct {
-	key []byte
-	n   uint64
-	buf []byte
-}
-
-func (k *keyStream) Read(p []byte) (int, error) {
-	if len(k.buf) == 0 {
-		h := sha256.New()
-		h.Write([]byte("arkive volume chunker polynomial v1\x00"))
-		h.Write(k.key)
-		h.Write(binary.BigEndian.AppendUint64(nil, k.n))
-		k.n++
-		k.buf = h.Sum(nil)
-	}
-	n := copy(p, k.buf)
-	k.buf = k.buf[n:]
-	return n, nil
 }
 
 // packCache holds the most recently read packs whole, so a restore reads each pack once
@@ -300,6 +266,9 @@ func (c *packCache) chunk(ctx context.Context, id archive.ChunkID, dst []byte) (
 // every calls f each period until the returned stop is called. Progress is reported on a
 // clock, not per entry, because a worker may spend minutes on one large file.
 func every(period time.Duration, f func()) (stop func()) {
+	if period <= 0 {
+		period = time.Second
+	}
 	done := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(period)

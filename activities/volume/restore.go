@@ -25,9 +25,10 @@ type RestoreOptions struct {
 	From int
 	// Workers write files in parallel (default GOMAXPROCS).
 	Workers int
-	// OnPosition is called at most once a second with the number of leading entries that are
-	// in place (for a heartbeat).
-	OnPosition func(pos int, p Progress)
+	// OnPosition is called every ProgressEvery (default a second) with the number of leading
+	// entries that are in place (for a heartbeat).
+	OnPosition    func(pos int, p Progress)
+	ProgressEvery time.Duration
 	// KeepExisting leaves whatever the target has at a file's, symlink's or hard link's path
 	// (overwrite Never); directories get their metadata either way.
 	KeepExisting bool
@@ -107,7 +108,7 @@ func (r *Repo) Restore(ctx context.Context, ref *archive.VolumeSnapshotRef, root
 		}()
 	}
 	if o.OnPosition != nil {
-		defer every(time.Second, func() { o.OnPosition(rs.position()) })()
+		defer every(o.ProgressEvery, func() { o.OnPosition(rs.position()) })()
 	}
 	var dirs []archive.VEntry
 	seq := 0

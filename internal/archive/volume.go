@@ -18,9 +18,26 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// VolumeSnapshotFormat is the version of a volume backup's objects (manifest, packs, indexes,
-// trees), documented in docs/format.md.
+// VolumeSnapshotFormat is the version of a volume backup's packs, indexes and trees, documented
+// in docs/format.md.
 const VolumeSnapshotFormat = 1
+
+// VolumeManifestFormat is the newest version of a volume backup's manifest. Format 1 names no
+// chunker (its backups cut files with ChunkerRabin); format 2 names the chunker.
+const VolumeManifestFormat = 2
+
+// Chunkers: how a volume backup cuts files into chunks. A backup keeps cutting as its manifest
+// says it started, so a later snapshot finds the chunks of earlier ones; a new backup takes
+// ChunkerFastCDC. Both cut between 512 KiB and 8 MiB.
+const (
+	// ChunkerRabin is github.com/restic/chunker's Rabin fingerprint, about 1 MiB on average,
+	// its polynomial derived from the key (manifest format 1).
+	ChunkerRabin = "rabin-v1"
+	// ChunkerFastCDC is FastCDC with normalised chunking (github.com/PlakarKorp/go-cdc-chunkers,
+	// "fastcdc-v1.0.0"), 1 MiB normal size, its Gear table keyed from the key: about twice as
+	// fast as ChunkerRabin (manifest format 2).
+	ChunkerFastCDC = "fastcdc-v1"
+)
 
 // A volume backup is a repository of content-defined chunks shared by all its snapshots:
 //
@@ -144,9 +161,24 @@ func ContentHash(chunks []VChunk) ChunkID {
 
 // VolumeManifest lists a volume backup's snapshots, oldest first.
 type VolumeManifest struct {
-	Format    int                 `json:"format"`
+	Format int `json:"format"`
+	// Chunker is how the backup cuts files (format 2; format 1 names none: ChunkerRabin).
+	Chunker   string              `json:"chunker,omitempty"`
 	Backup    string              `json:"backup"`
 	Snapshots []VolumeSnapshotRef `json:"snapshots"`
+}
+
+// NewVolumeManifest is the manifest of a backup with no snapshot yet.
+func NewVolumeManifest() *VolumeManifest {
+	return &VolumeManifest{Format: VolumeManifestFormat, Chunker: ChunkerFastCDC}
+}
+
+// ChunkerName is how the backup cuts files.
+func (m *VolumeManifest) ChunkerName() string {
+	if m.Format == 1 {
+		return ChunkerRabin
+	}
+	return m.Chunker
 }
 
 // VolumeSnapshotRef describes one snapshot of one volume.
@@ -212,7 +244,12 @@ func UnmarshalVolumeManifest(name string, b []byte) (*VolumeManifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("volume manifest %s: %w", name, err)
 	}
-	if m.Format != VolumeSnapshotFormat {
+	switch {
+	case m.Format == 1 && m.Chunker != "":
+		return nil, fmt.Errorf("volume manifest %s: format 1 names no chunker, found %q", name, m.Chunker)
+	case m.Format == 2 && m.Chunker != ChunkerRabin && m.Chunker != ChunkerFastCDC:
+		return nil, fmt.Errorf("volume manifest %s: unsupported chunker %q", name, m.Chunker)
+	case m.Format < 1 || m.Format > VolumeManifestFormat:
 		return nil, fmt.Errorf("volume manifest %s: unsupported format %d", name, m.Format)
 	}
 	seen := map[string]bool{}
