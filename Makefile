@@ -70,6 +70,7 @@ monitoring:
 
 fuzz:
 	go test ./internal/archive -run '^$$' -fuzz FuzzSegmentReader -fuzztime 60s
+	go test ./internal/archive -run '^$$' -fuzz FuzzZNodeLine -fuzztime 60s
 
 servers-start:
 	bash hack/servers.sh start

@@ -698,3 +698,35 @@ func TestZooKeeperRetention(t *testing.T) {
 	_, err = it.Next(ctx)
 	require.ErrorIs(t, err, io.EOF, "the dropped snapshot's chunks are deleted")
 }
+
+// A multi request carries up to three quarters of jute.maxbuffer by the restore's estimate
+// (activities/zookeeper session.batchBytes): a parent and three children of 240 KiB, 720 KiB of
+// data in all (half of jute.maxbuffer took two requests), go to the target (default
+// jute.maxbuffer, 1 MiB) as one multi, which the real server takes: the nodes share the zxid
+// that created them.
+func TestZooKeeperRestoreFillsMultiRequests(t *testing.T) {
+	b := newZKBed(t)
+	src, dst := zkConn(t, b.src), zkConn(t, b.dst)
+	srcRoot, dstRoot := b.chroot(t, src, "batch-src"), b.chroot(t, dst, "batch-dst")
+	open := zk.WorldACL(zk.PermAll)
+	data := map[string][]byte{}
+	for _, p := range []string{"/big", "/big/a", "/big/b", "/big/c"} {
+		data[p] = bytes.Repeat([]byte(p[len(p)-1:]), 240<<10)
+		if p == "/big" {
+			data[p] = []byte("parent")
+		}
+		_, err := src.Create(srcRoot+p, data[p], 0, open)
+		require.NoError(t, err)
+	}
+	st := b.backup(t, "batch", b.ensemble("source", b.src, srcRoot, "zk"), arkivev1.ZooKeeperBackupSpec{})
+	rs, _, err := b.restore(t, "arkive/batch", b.ensemble("target", b.dst, dstRoot, "zk"), arkivev1.ZooKeeperRestoreSpec{Source: arkivev1.SchemaSnapshotSource{Snapshot: st.LastSnapshot}})
+	require.NoError(t, err, rs.LastError)
+	zxids := map[int64]bool{}
+	for p, want := range data {
+		got, stat, err := dst.Get(dstRoot + p)
+		require.NoError(t, err)
+		require.Equal(t, want, got, p)
+		zxids[stat.Czxid] = true
+	}
+	require.Len(t, zxids, 1, "created in one multi request")
+}

@@ -24,7 +24,7 @@ import (
 )
 
 // Batching of writes: plain persistent creates go to the server in multi requests of at most
-// multiOps operations and about half the servers' jute.maxbuffer; a larger node (or a container
+// multiOps operations and session.batchBytes; a larger node (or a container
 // or TTL node, which a multi cannot create) goes alone.
 const (
 	multiOps   = 500
@@ -408,12 +408,12 @@ func (a *Activities) ApplyRestore(ctx context.Context, in zr.ApplyInput) (_ zr.A
 				line = progress.Line
 			}
 			for line < len(nodes) {
-				// A batch is what one multi request can carry: at most multiOps nodes and half
-				// the servers' jute.maxbuffer (at least one node).
+				// A batch is what one multi request can carry: at most multiOps nodes and
+				// batchBytes (at least one node).
 				end, size := line, 0
 				for end < len(nodes) && end-line < multiOps {
 					size += len(nodes[end].Data) + len(nodes[end].Path) + 64 + 32*len(nodes[end].ACL)
-					if size > r.s.maxBuffer/2 && end > line {
+					if size > r.s.batchBytes() && end > line {
 						break
 					}
 					end++
@@ -480,7 +480,7 @@ func (r *restorer) createAtOnce(items []*item) (bool, error) {
 	for _, it := range items {
 		it.acl = r.aclOf(it.n)
 		size += requestSize(it.n, it.acl)
-		if it.n.Type != archive.ZNodePersistent || it.target == "/" || size > r.s.maxBuffer/2 {
+		if it.n.Type != archive.ZNodePersistent || it.target == "/" || size > r.s.batchBytes() {
 			return false, nil
 		}
 		ops = append(ops, &zk.CreateRequest{Path: r.s.abs(it.target), Data: it.n.Data, Acl: it.acl, Flags: zk.FlagPersistent})
@@ -535,7 +535,7 @@ func (r *restorer) create(ctx context.Context, items []*item) error {
 		ops, run, size = ops[:0], run[:0], 0
 		return nil
 	}
-	budget := r.s.maxBuffer / 2
+	budget := r.s.batchBytes()
 	for _, it := range items {
 		cost := requestSize(it.n, it.acl)
 		if it.n.Type != archive.ZNodePersistent || cost > budget {

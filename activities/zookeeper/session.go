@@ -187,3 +187,8 @@ func (s *session) identity() string {
 	}
 	return fmt.Sprintf("digest user %q", s.user)
 }
+
+// batchBytes is what one multi request may carry by requestSize's estimate: three quarters of
+// jute.maxbuffer. The estimate counts 64 bytes of framing a node where a create takes about 25
+// (plus its ACL), and the quarter left covers the transaction the leader sends its followers.
+func (s *session) batchBytes() int { return s.maxBuffer / 4 * 3 }

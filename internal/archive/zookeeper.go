@@ -114,8 +114,11 @@ func DecodeZNodeChunk(name string, obj []byte, c ZChunk, key []byte) ([]ZNode, e
 	}
 	out := make([]ZNode, len(lines))
 	for i, l := range lines {
-		if err := json.Unmarshal(l, &out[i]); err != nil {
-			return nil, &CorruptError{Object: name, Reason: fmt.Sprintf("line %d: %v", i+1, err)}
+		if !decodeZNodeLine(l, &out[i]) {
+			out[i] = ZNode{}
+			if err := json.Unmarshal(l, &out[i]); err != nil {
+				return nil, &CorruptError{Object: name, Reason: fmt.Sprintf("line %d: %v", i+1, err)}
+			}
 		}
 		if len(out[i].Path) == 0 || out[i].Path[0] != '/' {
 			return nil, &CorruptError{Object: name, Reason: fmt.Sprintf("line %d: path %q is not absolute", i+1, out[i].Path)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
@@ -143,8 +144,10 @@ func ZooKeeperManifest(ctx context.Context, store *blobstore.Store, layout blobs
 }
 
 // ZNodes calls fn with the nodes of each chunk of a snapshot from chunk `from` on, in stored
-// order (parents before children), checking each chunk against the manifest. The next chunk is
-// read and decoded while fn works on the current one, so memory holds two chunks at a time.
+// order (parents before children), checking each chunk against the manifest. Chunks are read
+// and decoded ahead on up to zNodeDecoders goroutines while fn works on the current one (a
+// restore's plan does little else, and its apply waits on the server), so memory holds at most
+// zNodeDecoders + 1 chunks at a time.
 func ZNodes(ctx context.Context, store *blobstore.Store, ref archive.ZooKeeperSnapshotRef, key []byte, from int,
 	fn func(chunk int, nodes []archive.ZNode) error) error {
 	type decoded struct {
@@ -153,30 +156,33 @@ func ZNodes(ctx context.Context, store *blobstore.Store, ref archive.ZooKeeperSn
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next := make(chan decoded, 1)
+	// Futures in chunk order: the queue's length bounds the chunks being decoded or waiting.
+	queue := make(chan chan decoded, min(runtime.GOMAXPROCS(0), zNodeDecoders))
 	go func() {
-		defer close(next)
+		defer close(queue)
 		for c := from; c < len(ref.Chunks); c++ {
-			name := ref.Prefix + ref.Chunks[c].Name
-			data, err := store.ReadAll(ctx, name)
-			var d decoded
-			if err != nil {
-				d.err = fmt.Errorf("read %s: %w", name, err)
-			} else {
-				d.nodes, d.err = archive.DecodeZNodeChunk(name, data, ref.Chunks[c], key)
-			}
+			f := make(chan decoded, 1)
 			select {
-			case next <- d:
+			case queue <- f:
 			case <-ctx.Done():
 				return
 			}
-			if d.err != nil {
-				return
-			}
+			go func() {
+				name := ref.Prefix + ref.Chunks[c].Name
+				data, err := store.ReadAll(ctx, name)
+				var d decoded
+				if err != nil {
+					d.err = fmt.Errorf("read %s: %w", name, err)
+				} else {
+					d.nodes, d.err = archive.DecodeZNodeChunk(name, data, ref.Chunks[c], key)
+				}
+				f <- d
+			}()
 		}
 	}()
 	c := from
-	for d := range next {
+	for f := range queue {
+		d := <-f
 		if d.err != nil {
 			return d.err
 		}
@@ -187,3 +193,6 @@ func ZNodes(ctx context.Context, store *blobstore.Store, ref archive.ZooKeeperSn
 	}
 	return ctx.Err()
 }
+
+// zNodeDecoders bounds the chunks ZNodes decodes at once.
+const zNodeDecoders = 4
