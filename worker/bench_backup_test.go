@@ -211,21 +211,7 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
 	waitForPoller(b, t.c, queue) // workers run before backups do: its start is not the backup's
 	if profile != "" {
-		profiled := make(chan struct{})
-		defer func() { <-profiled }()
-		go func() {
-			defer close(profiled)
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=6", port))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			data, _ := io.ReadAll(resp.Body)
-			if err := os.WriteFile(profile, data, 0o644); err != nil {
-				b.Error(err)
-			}
-		}()
+		defer profileWorker(b, port, profile)()
 	}
 	storageDir := filepath.Join(dir, "storage")
 	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: storageDir}}
@@ -631,4 +617,24 @@ func newBenchWorker(b *testing.B, c client.Client, queue string) stopper {
 		b.Fatal(err)
 	}
 	return w
+}
+
+// profileWorker starts taking the CPU profile of the first six seconds of a worker started
+// with --metrics-port port --pprof into file; the returned func waits for it.
+func profileWorker(b *testing.B, port int, file string) (wait func()) {
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=6", port))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			b.Error(err)
+		}
+	}()
+	return func() { <-profiled }
 }

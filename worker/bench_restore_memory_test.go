@@ -146,12 +146,21 @@ func setupDataset(b *testing.B, kind memBenchKind) *memBench {
 // restore's start to its end.
 func (m *memBench) restoreInWorker(b *testing.B) (time.Duration, float64, float64) {
 	queue := fmt.Sprintf("bench-mem-%d", time.Now().UnixNano())
-	w := exec.Command(m.bin, "worker", "--temporal-address", m.tempo, "--task-queue", queue)
+	args := []string{"worker", "--temporal-address", m.tempo, "--task-queue", queue}
+	profile := os.Getenv("ARKIVE_BENCH_WORKER_PROFILE") // as for backups: the restore's first seconds
+	port := testenv.FreePort(b)
+	if profile != "" {
+		args = append(args, "--metrics-port", strconv.Itoa(port), "--pprof")
+	}
+	w := exec.Command(m.bin, args...)
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
 	waitForPoller(b, m.c, queue)
+	if profile != "" {
+		defer profileWorker(b, port, profile)()
+	}
 	rc := m.rc
 	rc.c, rc.queue = m.c, queue
 	cpu0 := cpuSeconds(b, w.Process.Pid)

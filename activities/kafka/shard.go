@@ -423,7 +423,10 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 		return kafkabackup.CaptureShardResult{}, saveErr
 	}
 	if s.stopped {
-		return kafkabackup.CaptureShardResult{}, temporal.NewApplicationError("the worker is shutting down; another worker resumes this shard from its stored progress", ErrWorkerStopping)
+		// Retried at once rather than after the policy's backoff: nothing is wrong, the shard
+		// only needs another worker.
+		return kafkabackup.CaptureShardResult{}, temporal.NewApplicationErrorWithOptions("the worker is shutting down; another worker resumes this shard from its stored progress",
+			ErrWorkerStopping, temporal.ApplicationErrorOptions{NextRetryDelay: 100 * time.Millisecond})
 	}
 	res := s.result()
 	if ctx.Err() != nil {

@@ -174,7 +174,10 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 	now := func() mark { return mark{int64(producedSoFar()), time.Now()} }
 	caughtUp := func(what string, since mark, limit time.Duration) time.Duration {
 		for committed() < since.want {
-			require.Less(t, time.Since(since.at), limit, "%s: the backup did not catch up with %d records", what, since.want)
+			if time.Since(since.at) >= limit {
+				logPending(t, c, wid) // why, for whoever reads the failure
+			}
+			require.Less(t, time.Since(since.at), limit, "%s: the backup did not catch up with %d records (%d committed)", what, since.want, committed())
 			time.Sleep(200 * time.Millisecond) // polling interval
 		}
 		return time.Since(since.at)
@@ -203,6 +206,7 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 	stopped := now()
 	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, victim.cmd.Wait(), "a stopped worker exits cleanly")
+	t.Logf("the SIGTERMed worker exited after %s", time.Since(stopped.at).Round(time.Millisecond))
 	afterStop := caughtUp("after SIGTERM", stopped, 2*scaleInterval)
 
 	close(stopProducing)
@@ -384,6 +388,22 @@ func busyWorker(t *testing.T, c client.Client, wid string, workers []*workerProc
 		}
 		require.True(t, time.Now().Before(deadline), "no worker is running a capture")
 		time.Sleep(200 * time.Millisecond) // polling interval
+	}
+}
+
+// logPending logs the workflow's pending activities: attempt, state, worker and last failure.
+func logPending(t *testing.T, c client.Client, wid string) {
+	t.Helper()
+	d, err := c.DescribeWorkflowExecution(context.Background(), wid, "")
+	if err != nil {
+		t.Logf("describe %s: %v", wid, err)
+		return
+	}
+	for _, a := range d.GetPendingActivities() {
+		t.Logf("pending %s id %s: %s, attempt %d, worker %s, scheduled %s, last started %s, last heartbeat %s, last failure: %v",
+			a.GetActivityType().GetName(), a.GetActivityId(), a.GetState(), a.GetAttempt(), a.GetLastWorkerIdentity(),
+			a.GetScheduledTime().AsTime().Format(time.TimeOnly), a.GetLastStartedTime().AsTime().Format(time.TimeOnly),
+			a.GetLastHeartbeatTime().AsTime().Format(time.TimeOnly), a.GetLastFailure().GetMessage())
 	}
 }
 
