@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"arkive.io/arkive/internal/archive"
@@ -96,4 +99,53 @@ func TestCuttersCutByContent(t *testing.T) {
 
 	_, err := newCutters("gear-v9", nil)
 	require.ErrorContains(t, err, `unsupported chunker "gear-v9"`)
+}
+
+// The chunkers and the compressor on one core, over one file of the large-file benchmark's log
+// lines (docs/benchmarks.md, "Volumes"):
+//
+//	go test -run '^$' -bench 'BenchmarkCutters|BenchmarkZstdFastest' -benchtime 3x ./activities/volume/
+func benchLog(b *testing.B) []byte {
+	path := filepath.Join(b.TempDir(), "data.log")
+	writeFile(b, path, 256*mib, rand.New(rand.NewPCG(5, 6)))
+	data, err := os.ReadFile(path)
+	require.NoError(b, err)
+	return data
+}
+
+func BenchmarkCutters(b *testing.B) {
+	data := benchLog(b)
+	key := bytes.Repeat([]byte{9}, archive.KeySize)
+	for _, name := range []string{archive.ChunkerRabin, archive.ChunkerFastCDC} {
+		b.Run(name, func(b *testing.B) {
+			newCutter, err := newCutters(name, key)
+			require.NoError(b, err)
+			c, err := newCutter()
+			require.NoError(b, err)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				c.Reset(bytes.NewReader(data))
+				for {
+					if _, err := c.Next(); errors.Is(err, io.EOF) {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkZstdFastest compresses the file in 1 MiB chunks as a backup does; `zstd -q -1` on
+// the same file (the large tree's data-0.log) is the C library's figure.
+func BenchmarkZstdFastest(b *testing.B) {
+	data := benchLog(b)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false))
+	require.NoError(b, err)
+	var out []byte
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		for off := 0; off < len(data); off += mib {
+			out = enc.EncodeAll(data[off:min(off+mib, len(data))], out[:0])
+		}
+	}
 }
