@@ -459,19 +459,30 @@ func BenchmarkBackupPartitions(b *testing.B) {
 		args []string
 	}{{"uncapped", nil}, {"concurrency-2", []string{"--concurrency", "2"}}} {
 		b.Run(tc.name, func(b *testing.B) {
+			broker := brokerPID(b)
 			var narrow, wide time.Duration
-			var rss, narrowRSS float64
+			var rss, narrowRSS, narrowCPU, wideCPU, narrowBroker, wideBroker float64
 			for range b.N {
+				b0 := cpuSeconds(b, broker)
 				n := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: bb.topic, bytes: bb.bytes, args: tc.args}, "zstd", 0)
+				b1 := cpuSeconds(b, broker)
 				w := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: wb.topic, bytes: wb.bytes, args: tc.args}, "zstd", 0)
+				narrowBroker, wideBroker = narrowBroker+b1-b0, wideBroker+cpuSeconds(b, broker)-b1
 				narrow += n.elapsed
 				wide += w.elapsed
+				narrowCPU, wideCPU = narrowCPU+n.cpu, wideCPU+w.cpu
 				rss, narrowRSS = max(rss, w.peakRSS), max(narrowRSS, n.peakRSS)
 			}
 			b.ReportMetric((float64(wb.bytes)/wide.Seconds())/(float64(bb.bytes)/narrow.Seconds()), "x-8-partitions")
 			b.ReportMetric(rss, "peak-rss-MiB")
 			b.ReportMetric(narrowRSS, "peak-rss-8-MiB")
 			b.ReportMetric(float64(wb.bytes)*float64(b.N)/wide.Seconds()/(1<<20), "wide-MiB/s")
+			// Where the time goes: worker and broker CPU per GiB at 2,000 partitions and at 8.
+			gib := func(bytes int64) float64 { return float64(bytes) * float64(b.N) / (1 << 30) }
+			b.ReportMetric(wideCPU/gib(wb.bytes), "worker-core-s-per-gib")
+			b.ReportMetric(wideBroker/gib(wb.bytes), "broker-core-s-per-gib")
+			b.ReportMetric(narrowCPU/gib(bb.bytes), "worker-8-core-s-per-gib")
+			b.ReportMetric(narrowBroker/gib(bb.bytes), "broker-8-core-s-per-gib")
 		})
 	}
 }
@@ -625,7 +636,11 @@ func profileWorker(b *testing.B, port int, file string) (wait func()) {
 	profiled := make(chan struct{})
 	go func() {
 		defer close(profiled)
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=6", port))
+		seconds := 6
+		if n, err := strconv.Atoi(os.Getenv("ARKIVE_BENCH_WORKER_PROFILE_SECONDS")); err == nil && n > 0 {
+			seconds = n
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, seconds))
 		if err != nil {
 			b.Error(err)
 			return

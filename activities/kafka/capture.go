@@ -53,8 +53,11 @@ type capture struct {
 	client   sarama.Client
 	// consumer, when set, is a shard's consumer that this capture shares with the shard's
 	// other partitions; shared captures close neither it, the client nor the store.
-	consumer  sarama.Consumer
-	shared    bool
+	consumer sarama.Consumer
+	shared   bool
+	// stop, when closed, ends the capture as its run time would: the open segment is
+	// uploaded first, so a shard handed back by a stopping worker keeps what it read.
+	stop      <-chan struct{}
 	spoolDir  string
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 	// stored, when set, is told the records and their key, value and header bytes of every
@@ -267,6 +270,11 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 			lastRecord = time.Now()
 		case err := <-pc.Errors():
 			return c.result, classify(err)
+		case <-c.stop:
+			// A failed upload stores nothing: the next attempt reads those offsets again, as
+			// after a kill.
+			_ = c.roll(ctx)
+			return c.finish(false), nil
 		case now := <-tick.C:
 			if c.seg != nil && now.Sub(c.seg.opened) >= in.MaxSegmentInterval {
 				if err := c.roll(ctx); err != nil {

@@ -222,7 +222,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("describe topics: %w", err))
 	}
 
-	s := &shardCapture{store: store.Store, key: key}
+	s := &shardCapture{store: store.Store, key: key, stop: make(chan struct{})}
 	root := cat.Root()
 	if root == nil {
 		root = &archive.Manifest{}
@@ -257,7 +257,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 				Compression: in.Compression, MaxSegmentBytes: in.MaxSegmentBytes, MaxSegmentInterval: in.MaxSegmentInterval, MaxRunTime: in.MaxRunTime,
 				RateLimit: in.RateLimit}
 			c := &capture{in: pin, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir,
-				client: client, consumer: consumer, shared: true, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
+				client: client, consumer: consumer, shared: true, stop: s.stop, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
 			c.durable = kafkabackup.CaptureProgress{Start: from, Next: from}
 			staged := kafkabackup.CaptureResult{Topic: st.Topic, Partition: p}
 			if pr, ok := prev[tpKey(st.Topic, p)]; ok && pr.Start == from && pr.Next >= from {
@@ -335,7 +335,8 @@ type shardCapture struct {
 	key      string
 	captures []*capture
 
-	stopped bool // the worker is shutting down
+	stop    chan struct{} // closed when the worker is shutting down
+	stopped bool
 
 	mu      sync.Mutex
 	results []kafkabackup.CaptureResult // durable progress per capture, then final results
@@ -396,11 +397,13 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 		case <-done:
 			waiting = false
 		case <-stopping:
-			// The worker is shutting down (SIGTERM): stop, store the progress below and hand
-			// the shard back with a retryable error, so another worker resumes it at once.
+			// The worker is shutting down (SIGTERM): each capture uploads its open segment and
+			// stops, the progress is stored below and the shard handed back with a retryable
+			// error, so another worker resumes it at once from there, without reading again
+			// what this one read (which can take longer than the cycle has left).
 			stopping = nil
 			s.stopped = true
-			cancel()
+			close(s.stop)
 		case <-tick.C:
 			// Liveness for the heartbeat timeout; progress is in the staged object.
 			activity.RecordHeartbeat(ctx)

@@ -3,15 +3,21 @@ package kafka_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"gocloud.dev/blob"
 
+	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
@@ -127,4 +133,116 @@ func TestCaptureShardStagesResumesAndCommitsExactlyOnce(t *testing.T) {
 	again := runActivity[kafkabackup.CommitInput, kafkabackup.CommitResult](t, kafkabackup.ActivityCommit, e.acts.Commit,
 		kafkabackup.CommitInput{Connection: conn, Time: now.Add(2 * time.Minute), Staged: []string{second.Staged}, Sharded: true})
 	require.Zero(t, again.PartitionCount)
+}
+
+// A worker shutting down (SIGTERM) hands its shard back: each partition uploads the segment it
+// was filling, and the stored progress names it, so the attempt on another worker starts after
+// what this one read instead of reading it again (which can take longer than the cycle has
+// left). The next attempt then finishes the partitions exactly once.
+func TestStoppingWorkerUploadsWhatTheShardRead(t *testing.T) {
+	e := newCaptureEnv(t)
+	const partitions, perPartition = 2, 100
+	topic := testenv.Topic(t, "shard-stop", partitions, nil)
+	var msgs []*sarama.ProducerMessage
+	for p := range partitions {
+		for i := range perPartition {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(p),
+				Value: sarama.StringEncoder(strconv.Itoa(i) + ":" + strings.Repeat("x", 4<<10))})
+		}
+	}
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer([]string{e.bootstrap}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, prod.SendMessages(msgs))
+	require.NoError(t, prod.Close())
+
+	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{e.bootstrap}})
+	require.NoError(t, err)
+	sj, err := json.Marshal(e.storage)
+	require.NoError(t, err)
+	conn := kafkabackup.Connection{Namespace: "default", Backup: "default/shard-stop", Kafka: kj, Storage: sj}
+	now := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
+	d := runActivity[kafkabackup.DiscoverShardsInput, kafkabackup.DiscoverShardsResult](t, kafkabackup.ActivityDiscoverShards, e.acts.DiscoverShards,
+		kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{topic}}, Time: now})
+	require.Len(t, d.Shards, 1)
+	// Continuous, uncompressed, segments far larger than the data and a minute long: nothing
+	// rolls before the stop.
+	in := kafkabackup.CaptureShardInput{Connection: conn, Shard: d.Shards[0], Compression: kafkabackup.Compression{Codec: "none"},
+		MaxSegmentBytes: 64 << 20, MaxSegmentInterval: time.Minute, MaxRunTime: 2 * time.Minute}
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(e.acts.CaptureShard, activity.RegisterOptions{Name: kafkabackup.ActivityCaptureShard})
+	stop := make(chan struct{})
+	env.SetWorkerStopChannel(stop)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := env.ExecuteActivity(kafkabackup.ActivityCaptureShard, in)
+		errc <- err
+	}()
+	// Stop once every partition's spool file holds more than two 128 KiB blocks, so at least
+	// 60 records of each have been read.
+	spool := filepath.Join(e.storage.Volume.Path, ".arkive-spool", "arkive-segment-*.seg")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) { // polling interval
+		require.True(t, time.Now().Before(deadline), "the shard's partitions did not fill their segments")
+		files, _ := filepath.Glob(spool)
+		full := 0
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && fi.Size() > 260<<10 {
+				full++
+			}
+		}
+		if full == partitions {
+			break
+		}
+	}
+	close(stop)
+	err = <-errc
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, kafka.ErrWorkerStopping, appErr.Type())
+
+	store, err := blobstore.Open(context.Background(), e.storage, e.secrets)
+	require.NoError(t, err)
+	defer store.Close()
+	layout, err := blobstore.Kafka(conn.Backup)
+	require.NoError(t, err)
+	it := store.List(&blob.ListOptions{Prefix: layout.StagingPrefix()})
+	obj, err := it.Next(context.Background())
+	require.NoError(t, err, "the stopping shard stored its progress")
+	data, err := store.ReadAll(context.Background(), obj.Key)
+	require.NoError(t, err)
+	var staged kafkabackup.StagedCaptures
+	require.NoError(t, json.Unmarshal(data, &staged))
+	require.Len(t, staged.Captures, partitions)
+	for _, c := range staged.Captures {
+		require.GreaterOrEqual(t, c.Next, int64(60), "partition %d: the open segment was uploaded on the stop", c.Partition)
+		require.NotEmpty(t, c.Segments, "partition %d", c.Partition)
+		require.Equal(t, c.Next, c.Segments[len(c.Segments)-1].LastOffset+1, "partition %d", c.Partition)
+	}
+
+	// The next attempt (same activity id) resumes after the uploaded segments and, in a run up
+	// to the high watermarks, finishes: the commit holds every offset once.
+	d = runActivity[kafkabackup.DiscoverShardsInput, kafkabackup.DiscoverShardsResult](t, kafkabackup.ActivityDiscoverShards, e.acts.DiscoverShards,
+		kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{topic}}, Time: now,
+			Run: &archive.Run{ID: "run-1", Start: now, Outcome: "Running"}})
+	in.Run = "run-1"
+	res := runActivity[kafkabackup.CaptureShardInput, kafkabackup.CaptureShardResult](t, kafkabackup.ActivityCaptureShard, e.acts.CaptureShard, in)
+	require.True(t, res.Done)
+	require.Equal(t, int64(partitions*perPartition), res.Records, "the stopped attempt's records count once")
+	runActivity[kafkabackup.CommitInput, kafkabackup.CommitResult](t, kafkabackup.ActivityCommit, e.acts.Commit,
+		kafkabackup.CommitInput{Connection: conn, Time: now.Add(time.Minute), Staged: []string{res.Staged}, Sharded: true})
+	m, err := catalog.Read(context.Background(), store, layout)
+	require.NoError(t, err)
+	require.Len(t, m.Topics, 1)
+	for _, p := range m.Topics[0].Data {
+		n := 0
+		require.NoError(t, backups.Partition(context.Background(), store, p, encKey, func(r *archive.Record) error {
+			require.True(t, strings.HasPrefix(string(r.Value), strconv.FormatInt(r.Offset, 10)+":"), "partition %d offset %d", p.Partition, r.Offset)
+			n++
+			return nil
+		}))
+		require.Equal(t, perPartition, n, "partition %d: every offset once", p.Partition)
+	}
 }
