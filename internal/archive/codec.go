@@ -98,12 +98,9 @@ func newCodecWriter(w io.Writer, c Compression, codecChecksums bool) (io.WriteCl
 		if c.Level != 0 {
 			level = zstd.EncoderLevelFromZstd(c.Level)
 		}
-		// One goroutine: segments are written many at a time by parallel activities, and a
-		// concurrent encoder would multiply the memory each one holds.
-		// A 1 MiB window: Kafka records are small, so a larger window finds little more to reuse,
-		// and a worker holds one encoder per partition it writes.
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(codecChecksums),
-			zstd.WithWindowSize(1<<20))
+		// Buffered within the window, then streamed by one goroutine (segments are written
+		// many at a time by parallel activities): see lazyZstd.
+		return newLazyZstd(w, level, codecChecksums)
 	case CodecS2:
 		opts := []s2.WriterOption{s2.WriterConcurrency(1)}
 		switch c.Level {
