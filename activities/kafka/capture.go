@@ -57,7 +57,10 @@ type capture struct {
 	shared   bool
 	// stop, when closed, ends the capture as its run time would: the open segment is
 	// uploaded first, so a shard handed back by a stopping worker keeps what it read.
-	stop      <-chan struct{}
+	stop <-chan struct{}
+	// known, when set, is the partition's log start offset and high watermark as its shard
+	// read them for all its partitions in a few requests.
+	known     *[2]int64
 	spoolDir  string
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 	// stored, when set, is told the records and their key, value and header bytes of every
@@ -216,13 +219,11 @@ func (c *capture) done() bool { return c.in.Until >= 0 && c.pos >= c.in.Until }
 func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	in := c.in
 	c.result.Topic, c.result.Partition = in.Topic, in.Partition
-	oldest, err := c.client.GetOffset(in.Topic, in.Partition, sarama.OffsetOldest)
+	oldest, hwm, err := c.bounds()
 	if err != nil {
-		return c.result, classify(fmt.Errorf("log start offset of %s/%d: %w", in.Topic, in.Partition, err))
+		return c.result, classify(err)
 	}
-	if c.result.HighWatermark, err = c.client.GetOffset(in.Topic, in.Partition, sarama.OffsetNewest); err != nil {
-		return c.result, classify(fmt.Errorf("high watermark of %s/%d: %w", in.Topic, in.Partition, err))
-	}
+	c.result.HighWatermark = hwm
 	if c.pos < oldest {
 		// The source deleted offsets before they were backed up: say so, never hide it.
 		c.durable.Gaps = append(c.durable.Gaps, archive.Gap{From: c.pos, To: oldest - 1, Reason: archive.GapRetention})
@@ -315,6 +316,21 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	}
 }
 
+// bounds is the partition's log start offset and high watermark: those its shard asked for
+// all its partitions at once when it did, the broker's answers to two requests otherwise.
+func (c *capture) bounds() (oldest, hwm int64, err error) {
+	if c.known != nil {
+		return c.known[0], c.known[1], nil
+	}
+	if oldest, err = c.client.GetOffset(c.in.Topic, c.in.Partition, sarama.OffsetOldest); err != nil {
+		return 0, 0, fmt.Errorf("log start offset of %s/%d: %w", c.in.Topic, c.in.Partition, err)
+	}
+	if hwm, err = c.client.GetOffset(c.in.Topic, c.in.Partition, sarama.OffsetNewest); err != nil {
+		return 0, 0, fmt.Errorf("high watermark of %s/%d: %w", c.in.Topic, c.in.Partition, err)
+	}
+	return oldest, hwm, nil
+}
+
 // holdsRecords reports whether a committed data record lies in [from, until), reading the
 // partition with fetch requests of its own, read_committed, and skipping control batches and
 // aborted transactions as a consumer does. Silence of the capture's consumer proves nothing by
@@ -329,8 +345,11 @@ func (c *capture) holdsRecords(ctx context.Context, from, until int64) (bool, er
 		if ctx.Err() != nil {
 			return true, nil // cancelled: record no gap on a guess
 		}
-		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 500, MinBytes: 1, MaxBytes: 4 << 20, Isolation: sarama.ReadCommitted}
-		req.AddBlock(c.in.Topic, c.in.Partition, off, 4<<20, -1)
+		// At most one batch an answer (a broker returns the first batch whatever the limit):
+		// the first committed data record ends the search, and in a shard slower than the
+		// silence this runs often, so reading megabytes here would double the fetching.
+		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 500, MinBytes: 1, MaxBytes: 1, Isolation: sarama.ReadCommitted}
+		req.AddBlock(c.in.Topic, c.in.Partition, off, 1, -1)
 		resp, err := broker.Fetch(req)
 		if err != nil {
 			return false, fmt.Errorf("fetch %s/%d at %d: %w", c.in.Topic, c.in.Partition, off, err)

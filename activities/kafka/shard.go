@@ -222,6 +222,9 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("describe topics: %w", err))
 	}
 
+	// Two requests per broker for every partition's bounds, not two per partition: a
+	// shard's thousands of requests cost the broker more than its fetches did.
+	bounds := shardBounds(client, in.Shard)
 	s := &shardCapture{store: store.Store, key: key, stop: make(chan struct{})}
 	root := cat.Root()
 	if root == nil {
@@ -258,6 +261,9 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 				RateLimit: in.RateLimit}
 			c := &capture{in: pin, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir,
 				client: client, consumer: consumer, shared: true, stop: s.stop, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
+			if b, ok := bounds[tpKey(st.Topic, p)]; ok {
+				c.known = &b
+			}
 			c.durable = kafkabackup.CaptureProgress{Start: from, Next: from}
 			staged := kafkabackup.CaptureResult{Topic: st.Topic, Partition: p}
 			if pr, ok := prev[tpKey(st.Topic, p)]; ok && pr.Start == from && pr.Next >= from {
@@ -274,6 +280,48 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		}
 	}
 	return s.run(ctx)
+}
+
+// shardBounds asks each leader for the log start offsets and the high watermarks of the
+// shard's partitions it leads, in one request each. A partition missing from the answer (an
+// error, a leader that moved) is left out: its capture asks for itself.
+func shardBounds(client sarama.Client, shard kafkabackup.Shard) map[string][2]int64 {
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	byLeader := map[*sarama.Broker][]tp{}
+	for _, t := range shard.Topics {
+		for _, p := range t.Partitions {
+			if b, err := client.Leader(t.Topic, p); err == nil {
+				byLeader[b] = append(byLeader[b], tp{t.Topic, p})
+			}
+		}
+	}
+	out := map[string][2]int64{}
+	for broker, tps := range byLeader {
+		var answers [2]*sarama.OffsetResponse
+		for i, ts := range []int64{sarama.OffsetOldest, sarama.OffsetNewest} {
+			req := sarama.NewOffsetRequest(client.Config().Version)
+			for _, x := range tps {
+				req.AddBlock(x.topic, x.partition, ts, 1)
+			}
+			answers[i], _ = broker.GetAvailableOffsets(req)
+		}
+		if answers[0] == nil || answers[1] == nil {
+			continue
+		}
+		for _, x := range tps {
+			topic, p := x.topic, x.partition
+			oldest, newest := answers[0].GetBlock(topic, p), answers[1].GetBlock(topic, p)
+			if oldest == nil || newest == nil || oldest.Err != sarama.ErrNoError || newest.Err != sarama.ErrNoError ||
+				len(oldest.Offsets) != 1 || len(newest.Offsets) != 1 {
+				continue
+			}
+			out[tpKey(topic, p)] = [2]int64{oldest.Offsets[0], newest.Offsets[0]}
+		}
+	}
+	return out
 }
 
 // traitsOf reads a topic's timestamp type and whether it compacts (see topicTraits).
