@@ -47,6 +47,8 @@ type Options struct {
 	RestoreMemory int64
 	// MaxConcurrentActivities bounds parallel activities; 0 means the SDK default.
 	MaxConcurrentActivities int
+	// CapturePartitions is the most partitions the worker captures at once (0: no cap).
+	CapturePartitions int
 	// Metrics (optional) receives the domain metrics of every activity the worker runs.
 	Metrics *metrics.Recorder
 	// Kube reaches the cluster whose objects ResourceBackup and ResourceRestore read and
@@ -84,7 +86,7 @@ func Register(r sdkworker.Registry, opts Options) {
 
 	kb := &kube.Activities{Config: opts.Kube, Secrets: opts.Secrets, Mover: opts.MoverPods}
 	st := &storage.Activities{Secrets: opts.Secrets, Claims: kb.StorageClaim}
-	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir, RestoreMemory: opts.RestoreMemory}
+	kf := &kafka.Activities{Secrets: opts.Secrets, SpoolDir: opts.SpoolDir, RestoreMemory: opts.RestoreMemory, CapturePartitions: opts.CapturePartitions}
 	r.RegisterActivityWithOptions(st.Check, activity.RegisterOptions{Name: check.ActivityCheckStorage})
 	r.RegisterActivityWithOptions(kf.Check, activity.RegisterOptions{Name: check.ActivityCheckKafka})
 	r.RegisterActivityWithOptions(kf.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
@@ -181,9 +183,14 @@ const StopTimeout = 15 * time.Second
 // one worker can take, for a few percent of CPU.
 const GCPercent = 50
 
-// SetGCTarget applies GCPercent unless the GOGC environment variable says otherwise.
-func SetGCTarget() {
+// SetGCTarget applies GCPercent unless the GOGC environment variable says otherwise, and a
+// memory limit (bytes, 0 for none) unless GOMEMLIMIT does: near the limit the collector runs
+// as often as it must to stay under it.
+func SetGCTarget(memoryLimit int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
+	}
+	if memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/semaphore"
 
+	"arkive.io/arkive/activities/beat"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows/check"
@@ -28,8 +30,56 @@ type Activities struct {
 	// DefaultRestoreMemory. Each stream also has its own cap (RestoreInput.MaxInFlightBytes).
 	RestoreMemory int64
 
+	// CapturePartitions is the most partitions this worker captures at once (0: no cap). A
+	// shard that would pass it waits, heartbeating, until others end. A partition being
+	// captured holds up to CaptureBytesPerPartition of memory.
+	CapturePartitions int
+
 	memoryOnce sync.Once
 	memory     *semaphore.Weighted
+
+	slotsOnce sync.Once
+	slots     *semaphore.Weighted
+	waiting   atomic.Int32 // shards waiting for partition slots
+}
+
+// CaptureBytesPerPartition is about the most memory a partition being captured holds: its
+// segment's body buffered up to the compression window (1 MiB), its block being filled, its
+// spool file's buffer and its share of the shard's fetches. A worker's --max-memory divided by
+// it is the partition cap when --max-partitions is not given.
+const CaptureBytesPerPartition = 2 << 20
+
+// capturePartitions takes n of the worker's partition slots (at most the whole cap, so a
+// shard larger than the cap still runs, alone). It waits, heartbeating, while other shards
+// hold them, and gives up when ctx ends or the worker stops (the shard is then handed back).
+// release gives them back.
+func (a *Activities) capturePartitions(ctx context.Context, n int) (release func(), err error) {
+	if a.CapturePartitions <= 0 {
+		return func() {}, nil
+	}
+	a.slotsOnce.Do(func() { a.slots = semaphore.NewWeighted(int64(a.CapturePartitions)) })
+	w := int64(min(n, a.CapturePartitions))
+	if !a.slots.TryAcquire(w) {
+		a.waiting.Add(1)
+		defer a.waiting.Add(-1)
+		defer beat.Start(ctx, nil)()
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-workerStopping(ctx):
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		if err := a.slots.Acquire(wctx, w); err != nil {
+			if ctx.Err() != nil {
+				return nil, temporal.NewCanceledError()
+			}
+			return nil, errWorkerStopping()
+		}
+	}
+	return func() { a.slots.Release(w) }, nil
 }
 
 // Defaults of the restore's in-flight caps: 8 MiB per stream keeps a partition's produce

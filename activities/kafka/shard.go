@@ -163,6 +163,11 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	if err != nil {
 		return kafkabackup.CaptureShardResult{}, err
 	}
+	release, err := a.capturePartitions(ctx, in.Shard.Len())
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, err
+	}
+	defer release()
 	sr := a.Secrets(in.Namespace)
 	store, err := backupstore.Open(ctx, in.Storage, in.Backup, blobstore.Kafka, sr, true)
 	if err != nil {
@@ -324,6 +329,22 @@ func shardBounds(client sarama.Client, shard kafkabackup.Shard) map[string][2]in
 	return out
 }
 
+// errWorkerStopping hands a shard back: retried at once rather than after the policy's
+// backoff, since nothing is wrong and the shard only needs another worker.
+func errWorkerStopping() error {
+	return temporal.NewApplicationErrorWithOptions("the worker is shutting down; another worker resumes this shard from its stored progress",
+		ErrWorkerStopping, temporal.ApplicationErrorOptions{NextRetryDelay: 100 * time.Millisecond})
+}
+
+// workerStopping is the worker's stop channel; outside a worker (a direct call) nil, which
+// never fires.
+func workerStopping(ctx context.Context) <-chan struct{} {
+	if !activity.IsActivity(ctx) {
+		return nil
+	}
+	return activity.GetWorkerStopChannel(ctx)
+}
+
 // traitsOf reads a topic's timestamp type and whether it compacts (see topicTraits).
 func traitsOf(entries []*sarama.ConfigEntry) (archive.TimestampType, bool) {
 	ts, compacts := archive.CreateTime, false
@@ -476,8 +497,7 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 	if s.stopped {
 		// Retried at once rather than after the policy's backoff: nothing is wrong, the shard
 		// only needs another worker.
-		return kafkabackup.CaptureShardResult{}, temporal.NewApplicationErrorWithOptions("the worker is shutting down; another worker resumes this shard from its stored progress",
-			ErrWorkerStopping, temporal.ApplicationErrorOptions{NextRetryDelay: 100 * time.Millisecond})
+		return kafkabackup.CaptureShardResult{}, errWorkerStopping()
 	}
 	res := s.result()
 	if ctx.Err() != nil {

@@ -377,7 +377,7 @@ func TestSignalsThroughTheCLI(t *testing.T) {
 // them), every flag has a description, and docs/cli.md documents every flag.
 func TestHelpGolden(t *testing.T) {
 	for _, v := range []string{"ARKIVE_TEMPORAL_ADDRESS", "ARKIVE_TEMPORAL_NAMESPACE", "ARKIVE_TASK_QUEUE", "ARKIVE_CONCURRENCY", "ARKIVE_METRICS_PORT",
-		"ARKIVE_SECRETS_DIR", "ARKIVE_KUBE_SECRETS", "ARKIVE_SPOOL_DIR", "ARKIVE_METRICS_ADDRESS", "ARKIVE_HEALTH_ADDRESS", "ARKIVE_LEADER_ELECT", "ARKIVE_LEADER_ELECTION_NAMESPACE", "ARKIVE_STORAGE", "ARKIVE_KEY_FILE", "ARKIVE_TEMPORAL_UI", "ARKIVE_DEMO_KAFKA", "ARKIVE_DEMO_DIR", "TMPDIR"} {
+		"ARKIVE_SECRETS_DIR", "ARKIVE_KUBE_SECRETS", "ARKIVE_SPOOL_DIR", "ARKIVE_METRICS_ADDRESS", "ARKIVE_HEALTH_ADDRESS", "ARKIVE_LEADER_ELECT", "ARKIVE_LEADER_ELECTION_NAMESPACE", "ARKIVE_STORAGE", "ARKIVE_KEY_FILE", "ARKIVE_TEMPORAL_UI", "ARKIVE_DEMO_KAFKA", "ARKIVE_DEMO_DIR", "ARKIVE_MAX_PARTITIONS", "ARKIVE_MAX_MEMORY", "TMPDIR"} {
 		t.Setenv(v, "")
 	}
 	docs, err := os.ReadFile("../../docs/cli.md")
@@ -422,5 +422,28 @@ func TestHelpGolden(t *testing.T) {
 			}), "docs/cli.md documents %s --%s in a flag table", cmd, m[1])
 		}
 		require.Contains(t, string(docs), "## arkive "+cmd, "docs/cli.md has a section for %s", cmd)
+	}
+}
+
+// The worker's capture caps: bad values are named before anything is dialled, and
+// --max-memory gives the partition cap unless --max-partitions does.
+func TestWorkerCaptureCapFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"--max-memory lots":      `--max-memory: "lots" is not a quantity such as 1Gi or 768Mi`,
+		"--max-memory 64Mi":      "--max-memory: 64Mi is below the 128 MiB a worker needs",
+		"--max-partitions -1":    "--max-partitions: -1 is negative (0 means no cap)",
+		"--max-memory 1.5Gi --x": "flag provided but not defined: -x",
+	} {
+		_, _, err := runCLI(append([]string{"worker"}, strings.Fields(args)...)...)
+		require.ErrorContains(t, err, want, args)
+	}
+	for _, tc := range []struct {
+		partitions int
+		memory     string
+		want       int
+	}{{0, "", 0}, {0, "1Gi", 512}, {300, "1Gi", 300}, {0, "200Mi", 100}} {
+		f := workerFlags{maxPartitions: tc.partitions, maxMemory: tc.memory, restoreMiB: 64}
+		require.NoError(t, f.validate())
+		require.Equal(t, tc.want, f.capturePartitions(), "%+v", tc)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,6 +46,11 @@ type workerFlags struct {
 	kubeconfig   string
 	spoolDir     string
 	restoreMiB   int
+	// maxPartitions caps the partitions captured at once; maxMemory is the memory limit it
+	// defaults from (a Kubernetes quantity, empty for none).
+	maxPartitions int
+	maxMemory     string
+	memoryLimit   int64
 	// mover runs only the volume activities (arkive mover) on the volume mounted at volume.
 	mover  bool
 	volume string
@@ -62,6 +68,8 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&w.kubeSecrets, "kube-secrets", envOr("ARKIVE_KUBE_SECRETS", "") == "true", "read Secret references from Kubernetes Secrets in each resource's namespace, with the in-cluster config or $KUBECONFIG (env ARKIVE_KUBE_SECRETS=true)")
 	fs.StringVar(&w.kubeconfig, "kubeconfig", envOr("ARKIVE_KUBECONFIG", ""), "kubeconfig of the cluster whose objects ResourceBackup and ResourceRestore read and write; in a cluster (or with --kube-secrets) the in-cluster config or $KUBECONFIG is used without it (env ARKIVE_KUBECONFIG)")
 	fs.IntVar(&w.restoreMiB, "restore-memory-mib", envInt("ARKIVE_RESTORE_MEMORY_MIB", kafka.DefaultRestoreMemory>>20), "MiB of records all restore streams on this worker together hold read but not yet acknowledged by the target, at least 8 (env ARKIVE_RESTORE_MEMORY_MIB)")
+	fs.IntVar(&w.maxPartitions, "max-partitions", envInt("ARKIVE_MAX_PARTITIONS", 0), "most Kafka partitions this worker captures at once; a shard that would pass it waits on this worker until others end. 0: no cap, or --max-memory's share when that is set (env ARKIVE_MAX_PARTITIONS)")
+	fs.StringVar(&w.maxMemory, "max-memory", envOr("ARKIVE_MAX_MEMORY", ""), "memory this worker keeps within, as a Kubernetes quantity (1Gi, 768Mi): Go's memory limit, and unless --max-partitions is set, a partition cap of one per 2 MiB (env ARKIVE_MAX_MEMORY)")
 	fs.StringVar(&w.moverImage, "mover-image", envOr("ARKIVE_MOVER_IMAGE", envOr("ARKIVE_IMAGE", DefaultImage)), "image of the mover Pods that copy ResourceBackup volumes: this worker's own (env ARKIVE_MOVER_IMAGE, or ARKIVE_IMAGE)")
 	fs.StringVar(&w.moverAccount, "mover-service-account", envOr("ARKIVE_MOVER_SERVICE_ACCOUNT", "arkive-mover"), "service account of the mover Pods, in each volume's namespace; it reads the Storage's Secrets (env ARKIVE_MOVER_SERVICE_ACCOUNT)")
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
@@ -90,7 +98,33 @@ func (w *workerFlags) validate() error {
 	if w.restoreMiB < 8 {
 		return fmt.Errorf("--restore-memory-mib: %d is below the 8 MiB a restore stream needs", w.restoreMiB)
 	}
+	if w.maxPartitions < 0 {
+		return fmt.Errorf("--max-partitions: %d is negative (0 means no cap)", w.maxPartitions)
+	}
+	w.memoryLimit = 0
+	if w.maxMemory != "" {
+		q, err := resource.ParseQuantity(w.maxMemory)
+		if err != nil {
+			return fmt.Errorf("--max-memory: %q is not a quantity such as 1Gi or 768Mi", w.maxMemory)
+		}
+		if q.Value() < minMaxMemory {
+			return fmt.Errorf("--max-memory: %s is below the %d MiB a worker needs", w.maxMemory, minMaxMemory>>20)
+		}
+		w.memoryLimit = q.Value()
+	}
 	return nil
+}
+
+// minMaxMemory is the least --max-memory takes: a worker with its Temporal and Kafka clients
+// and nothing to do uses about 60 MiB.
+const minMaxMemory = 128 << 20
+
+// capturePartitions is the partition cap the flags give.
+func (w *workerFlags) capturePartitions() int {
+	if w.maxPartitions > 0 || w.memoryLimit == 0 {
+		return w.maxPartitions
+	}
+	return max(1, int(w.memoryLimit/kafka.CaptureBytesPerPartition))
 }
 
 func (w *workerFlags) options() (worker.Options, error) {
@@ -98,7 +132,8 @@ func (w *workerFlags) options() (worker.Options, error) {
 		return worker.Options{}, err
 	}
 	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20,
-		Metrics: w.recorder, Mover: w.mover, VolumeRoot: w.volume,
+		CapturePartitions: w.capturePartitions(),
+		Metrics:           w.recorder, Mover: w.mover, VolumeRoot: w.volume,
 		MoverPods: kube.MoverTemplate{Image: w.moverImage, ServiceAccount: w.moverAccount,
 			Args:     []string{"--temporal-address", w.address, "--temporal-namespace", w.namespace},
 			Temporal: w.security.mover()}}
@@ -167,7 +202,7 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 
 // runWorker runs a worker (and the metrics endpoint) until ctx ends.
 func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Writer) error {
-	worker.SetGCTarget()
+	worker.SetGCTarget(f.memoryLimit)
 	if f.metricsPort > 0 {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())

@@ -1,0 +1,69 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// A worker's partition cap (--max-partitions) makes a shard that would pass it wait until
+// other shards give their partitions back; a shard larger than the cap takes the whole cap;
+// the worker stopping while a shard waits hands that shard back at once.
+func TestShardsWaitForTheWorkersPartitionCap(t *testing.T) {
+	a := &Activities{CapturePartitions: 4}
+	ctx := context.Background()
+	waitFor := func(n int32) {
+		for deadline := time.Now().Add(time.Minute); a.waiting.Load() != n; time.Sleep(time.Millisecond) { // polling interval
+			require.True(t, time.Now().Before(deadline), "waiting shards: %d, want %d", a.waiting.Load(), n)
+		}
+	}
+
+	first, err := a.capturePartitions(ctx, 3)
+	require.NoError(t, err)
+	got := make(chan func(), 1)
+	go func() {
+		release, err := a.capturePartitions(ctx, 10)
+		require.NoError(t, err)
+		got <- release
+	}()
+	waitFor(1)
+	select {
+	case <-got:
+		t.Fatal("a shard took partitions another shard holds")
+	default:
+	}
+	first()
+	second := <-got
+	waitFor(0)
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(func(ctx context.Context) error {
+		_, err := a.capturePartitions(ctx, 1)
+		return err
+	}, activity.RegisterOptions{Name: "wait"})
+	stop := make(chan struct{})
+	env.SetWorkerStopChannel(stop)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := env.ExecuteActivity("wait")
+		errc <- err
+	}()
+	waitFor(1)
+	close(stop)
+	err = <-errc
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrWorkerStopping, appErr.Type())
+	second()
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	third, err := a.capturePartitions(tctx, 4)
+	require.NoError(t, err, "every partition was given back")
+	third()
+}
