@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -49,11 +50,17 @@ type Activities struct {
 // it is the partition cap when --max-partitions is not given.
 const CaptureBytesPerPartition = 2 << 20
 
+// ErrWorkerFull is the (retried) error of a shard that waited for its worker's partition cap
+// until only its own run time was left before the activity's timeout.
+const ErrWorkerFull = "WorkerFull"
+
 // capturePartitions takes n of the worker's partition slots (at most the whole cap, so a
 // shard larger than the cap still runs, alone). It waits, heartbeating, while other shards
-// hold them, and gives up when ctx ends or the worker stops (the shard is then handed back).
+// hold them, and gives up when ctx ends or the worker stops (the shard is then handed back),
+// or when waiting longer would leave less than run (plus a minute) before the activity's
+// timeout: the error then says the cap is too small for the backups this worker takes.
 // release gives them back.
-func (a *Activities) capturePartitions(ctx context.Context, n int) (release func(), err error) {
+func (a *Activities) capturePartitions(ctx context.Context, n int, run time.Duration) (release func(), err error) {
 	if a.CapturePartitions <= 0 {
 		return func() {}, nil
 	}
@@ -65,6 +72,11 @@ func (a *Activities) capturePartitions(ctx context.Context, n int) (release func
 		defer beat.Start(ctx, nil)()
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		if d, ok := ctx.Deadline(); ok {
+			wctx, cancel = context.WithDeadline(wctx, d.Add(-run-time.Minute))
+			defer cancel()
+		}
+		started := time.Now()
 		go func() {
 			select {
 			case <-workerStopping(ctx):
@@ -73,8 +85,12 @@ func (a *Activities) capturePartitions(ctx context.Context, n int) (release func
 			}
 		}()
 		if err := a.slots.Acquire(wctx, w); err != nil {
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				return nil, temporal.NewCanceledError()
+			case errors.Is(wctx.Err(), context.DeadlineExceeded):
+				return nil, temporal.NewApplicationError(fmt.Sprintf("this worker's partition cap (--max-partitions or --max-memory: %d) stayed taken by other shards for %s; add workers or raise the cap",
+					a.CapturePartitions, time.Since(started).Round(time.Second)), ErrWorkerFull)
 			}
 			return nil, errWorkerStopping()
 		}

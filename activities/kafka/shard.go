@@ -163,7 +163,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	if err != nil {
 		return kafkabackup.CaptureShardResult{}, err
 	}
-	release, err := a.capturePartitions(ctx, in.Shard.Len())
+	release, err := a.capturePartitions(ctx, in.Shard.Len(), in.MaxRunTime)
 	if err != nil {
 		return kafkabackup.CaptureShardResult{}, err
 	}

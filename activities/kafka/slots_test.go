@@ -13,7 +13,8 @@ import (
 
 // A worker's partition cap (--max-partitions) makes a shard that would pass it wait until
 // other shards give their partitions back; a shard larger than the cap takes the whole cap;
-// the worker stopping while a shard waits hands that shard back at once.
+// the worker stopping while a shard waits hands that shard back at once; waiting too close to
+// the activity's timeout ends with a clear error.
 func TestShardsWaitForTheWorkersPartitionCap(t *testing.T) {
 	a := &Activities{CapturePartitions: 4}
 	ctx := context.Background()
@@ -23,11 +24,11 @@ func TestShardsWaitForTheWorkersPartitionCap(t *testing.T) {
 		}
 	}
 
-	first, err := a.capturePartitions(ctx, 3)
+	first, err := a.capturePartitions(ctx, 3, time.Minute)
 	require.NoError(t, err)
 	got := make(chan func(), 1)
 	go func() {
-		release, err := a.capturePartitions(ctx, 10)
+		release, err := a.capturePartitions(ctx, 10, time.Minute)
 		require.NoError(t, err)
 		got <- release
 	}()
@@ -44,7 +45,7 @@ func TestShardsWaitForTheWorkersPartitionCap(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivityWithOptions(func(ctx context.Context) error {
-		_, err := a.capturePartitions(ctx, 1)
+		_, err := a.capturePartitions(ctx, 1, time.Minute)
 		return err
 	}, activity.RegisterOptions{Name: "wait"})
 	stop := make(chan struct{})
@@ -60,10 +61,18 @@ func TestShardsWaitForTheWorkersPartitionCap(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
 	require.Equal(t, ErrWorkerStopping, appErr.Type())
+	// A shard that would wait until less than its run time (and a minute) is left before its
+	// activity's timeout says the cap is too small instead.
+	dctx, dcancel := context.WithTimeout(ctx, time.Second+time.Minute+50*time.Millisecond)
+	defer dcancel()
+	_, err = a.capturePartitions(dctx, 1, time.Second)
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrWorkerFull, appErr.Type())
+	require.Contains(t, appErr.Error(), "this worker's partition cap (--max-partitions or --max-memory: 4) stayed taken by other shards")
 	second()
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	third, err := a.capturePartitions(tctx, 4)
+	third, err := a.capturePartitions(tctx, 4, time.Minute)
 	require.NoError(t, err, "every partition was given back")
 	third()
 }
