@@ -70,12 +70,14 @@ func (a *Activities) capturePartitions(ctx context.Context, n int, run time.Dura
 		a.waiting.Add(1)
 		defer a.waiting.Add(-1)
 		defer beat.Start(ctx, nil)()
-		wctx, cancel := context.WithCancel(ctx)
-		defer cancel()
+		var wctx context.Context
+		var cancel context.CancelFunc
 		if d, ok := ctx.Deadline(); ok {
-			wctx, cancel = context.WithDeadline(wctx, d.Add(-run-time.Minute))
-			defer cancel()
+			wctx, cancel = context.WithDeadline(ctx, d.Add(-run-time.Minute))
+		} else {
+			wctx, cancel = context.WithCancel(ctx)
 		}
+		defer cancel()
 		started := time.Now()
 		go func() {
 			select {

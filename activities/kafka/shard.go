@@ -460,7 +460,7 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 	go func() { wg.Wait(); close(done) }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	stopping := activity.GetWorkerStopChannel(ctx)
+	stopping := workerStopping(ctx)
 	for waiting := true; waiting; {
 		select {
 		case <-done:

@@ -41,6 +41,12 @@ func runActivity[In, Out any](t *testing.T, name string, fn any, in In) Out {
 	return out
 }
 
+// discoverShards runs DiscoverShards for one topic (run: a scheduled run's start, or nil).
+func discoverShards(t *testing.T, e *captureEnv, conn kafkabackup.Connection, topic string, now time.Time, run *archive.Run) kafkabackup.DiscoverShardsResult {
+	return runActivity[kafkabackup.DiscoverShardsInput, kafkabackup.DiscoverShardsResult](t, kafkabackup.ActivityDiscoverShards, e.acts.DiscoverShards,
+		kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{topic}}, Time: now, Run: run})
+}
+
 // A shard captures all its partitions through one client, stages what it uploaded, resumes
 // from the staged object when run again under the same activity id (as a retry is), and the
 // commit merges the staged object into the catalog: every offset exactly once.
@@ -71,9 +77,7 @@ func TestCaptureShardStagesResumesAndCommitsExactlyOnce(t *testing.T) {
 	conn := kafkabackup.Connection{Namespace: "default", Backup: "default/shard", Kafka: kj, Storage: sj}
 	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
 	discover := func(run string) kafkabackup.DiscoverShardsResult {
-		return runActivity[kafkabackup.DiscoverShardsInput, kafkabackup.DiscoverShardsResult](t, kafkabackup.ActivityDiscoverShards, e.acts.DiscoverShards,
-			kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{topic}}, Time: now,
-				Run: &archive.Run{ID: run, Start: now, Outcome: "Running"}})
+		return discoverShards(t, e, conn, topic, now, &archive.Run{ID: run, Start: now, Outcome: "Running"})
 	}
 	capture := func(shard kafkabackup.Shard, run string) kafkabackup.CaptureShardResult {
 		return runActivity[kafkabackup.CaptureShardInput, kafkabackup.CaptureShardResult](t, kafkabackup.ActivityCaptureShard, e.acts.CaptureShard,
@@ -163,8 +167,7 @@ func TestStoppingWorkerUploadsWhatTheShardRead(t *testing.T) {
 	require.NoError(t, err)
 	conn := kafkabackup.Connection{Namespace: "default", Backup: "default/shard-stop", Kafka: kj, Storage: sj}
 	now := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
-	d := runActivity[kafkabackup.DiscoverShardsInput, kafkabackup.DiscoverShardsResult](t, kafkabackup.ActivityDiscoverShards, e.acts.DiscoverShards,
-		kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{topic}}, Time: now})
+	d := discoverShards(t, e, conn, topic, now, nil)
 	require.Len(t, d.Shards, 1)
 	// Continuous, uncompressed, segments far larger than the data and a minute long: nothing
 	// rolls before the stop.
@@ -224,9 +227,7 @@ func TestStoppingWorkerUploadsWhatTheShardRead(t *testing.T) {
 
 	// The next attempt (same activity id) resumes after the uploaded segments and, in a run up
 	// to the high watermarks, finishes: the commit holds every offset once.
-	d = runActivity[kafkabackup.DiscoverShardsInput, kafkabackup.DiscoverShardsResult](t, kafkabackup.ActivityDiscoverShards, e.acts.DiscoverShards,
-		kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{topic}}, Time: now,
-			Run: &archive.Run{ID: "run-1", Start: now, Outcome: "Running"}})
+	d = discoverShards(t, e, conn, topic, now, &archive.Run{ID: "run-1", Start: now, Outcome: "Running"})
 	in.Run = "run-1"
 	res := runActivity[kafkabackup.CaptureShardInput, kafkabackup.CaptureShardResult](t, kafkabackup.ActivityCaptureShard, e.acts.CaptureShard, in)
 	require.True(t, res.Done)

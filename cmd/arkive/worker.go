@@ -50,7 +50,6 @@ type workerFlags struct {
 	// defaults from (a Kubernetes quantity, empty for none).
 	maxPartitions int
 	maxMemory     string
-	memoryLimit   int64
 	// mover runs only the volume activities (arkive mover) on the volume mounted at volume.
 	mover  bool
 	volume string
@@ -101,18 +100,23 @@ func (w *workerFlags) validate() error {
 	if w.maxPartitions < 0 {
 		return fmt.Errorf("--max-partitions: %d is negative (0 means no cap)", w.maxPartitions)
 	}
-	w.memoryLimit = 0
-	if w.maxMemory != "" {
-		q, err := resource.ParseQuantity(w.maxMemory)
-		if err != nil {
-			return fmt.Errorf("--max-memory: %q is not a quantity such as 1Gi or 768Mi", w.maxMemory)
-		}
-		if q.Value() < minMaxMemory {
-			return fmt.Errorf("--max-memory: %s is below the %d MiB a worker needs", w.maxMemory, minMaxMemory>>20)
-		}
-		w.memoryLimit = q.Value()
+	_, err := w.memoryLimit()
+	return err
+}
+
+// memoryLimit is --max-memory in bytes, 0 when not set.
+func (w *workerFlags) memoryLimit() (int64, error) {
+	if w.maxMemory == "" {
+		return 0, nil
 	}
-	return nil
+	q, err := resource.ParseQuantity(w.maxMemory)
+	if err != nil {
+		return 0, fmt.Errorf("--max-memory: %q is not a quantity such as 1Gi or 768Mi", w.maxMemory)
+	}
+	if q.Value() < minMaxMemory {
+		return 0, fmt.Errorf("--max-memory: %s is below the %d MiB a worker needs", w.maxMemory, minMaxMemory>>20)
+	}
+	return q.Value(), nil
 }
 
 // minMaxMemory is the least --max-memory takes: a worker with its Temporal and Kafka clients
@@ -121,10 +125,11 @@ const minMaxMemory = 128 << 20
 
 // capturePartitions is the partition cap the flags give.
 func (w *workerFlags) capturePartitions() int {
-	if w.maxPartitions > 0 || w.memoryLimit == 0 {
+	limit, _ := w.memoryLimit() // checked by validate
+	if w.maxPartitions > 0 || limit == 0 {
 		return w.maxPartitions
 	}
-	return max(1, int(w.memoryLimit/kafka.CaptureBytesPerPartition))
+	return max(1, int(limit/kafka.CaptureBytesPerPartition))
 }
 
 func (w *workerFlags) options() (worker.Options, error) {
@@ -202,7 +207,8 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 
 // runWorker runs a worker (and the metrics endpoint) until ctx ends.
 func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Writer) error {
-	worker.SetGCTarget(f.memoryLimit)
+	limit, _ := f.memoryLimit() // checked by validate
+	worker.SetGCTarget(limit)
 	if f.metricsPort > 0 {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
