@@ -12,11 +12,11 @@ import (
 // default level, allocated and cleared for every segment. A shard of thousands of partitions
 // writes thousands of small segments at once, and making their encoders cost more CPU than
 // compressing them, most of it in the garbage collector (docs/benchmarks.md, many
-// partitions). So a segment's compressed body starts as a buffer: a body that ends within
-// the window is compressed by one call to an encoder the process shares (one zstd frame over
-// the same window, so the same ratio); a body that grows past the window takes a streaming
-// encoder from a pool, which gets the buffer first and goes back to the pool at Close.
-// Readers see a zstd stream either way.
+// partitions). So a segment's compressed body starts as a buffer of pooled chunks: a body
+// that ends within the window is compressed by one call to an encoder the process shares (one
+// zstd frame over the same window, so the same ratio); a body that grows past the window
+// takes a streaming encoder from a pool, which gets the buffer first and goes back to the pool
+// at Close. Readers see a zstd stream either way.
 
 // zstdWindow is the encoders' window, and the most a body buffers before it streams. Kafka
 // records are small, so a larger window finds little more to reuse, and a worker holds one
@@ -36,8 +36,25 @@ func (k zstdKey) options(concurrency int) []zstd.EOption {
 var (
 	zstdShared  sync.Map // zstdKey → *zstd.Encoder, for EncodeAll from any goroutine
 	zstdStreams sync.Map // zstdKey → *sync.Pool of streaming *zstd.Encoder
-	zstdBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+	zstdChunks  = sync.Pool{New: func() any { b := make([]byte, 0, zstdChunk); return &b }}
+	// zstdScratch holds the contiguous copies that bodies of more than one chunk are
+	// compressed from, and their output: one per core, so thousands of segments closing at
+	// once wait for one rather than each holding a window's worth.
+	zstdScratch = make(chan *scratch, runtime.GOMAXPROCS(0))
 )
+
+// zstdChunk is the piece a buffered body grows by. Chunks, rather than one slice that grows,
+// because growing copied and cleared every body two or three times over, and a body holds no
+// more than a chunk beyond what was written (docs/benchmarks.md, many partitions).
+const zstdChunk = 32 << 10
+
+type scratch struct{ in, out []byte }
+
+func init() {
+	for range cap(zstdScratch) {
+		zstdScratch <- &scratch{}
+	}
+}
 
 // sharedZstd is the process's EncodeAll encoder for k: as many block encoders as there are
 // cores, so compressing segments on every core does not wait.
@@ -65,7 +82,8 @@ func streamPool(k zstdKey) *sync.Pool {
 type lazyZstd struct {
 	w      io.Writer
 	key    zstdKey
-	buf    *[]byte       // what was written while the body is within the window
+	chunks []*[]byte     // what was written while the body is within the window
+	size   int           // bytes in chunks
 	stream *zstd.Encoder // set once the body outgrew the window
 	closed bool
 }
@@ -75,15 +93,24 @@ func newLazyZstd(w io.Writer, level zstd.EncoderLevel, crc bool) (*lazyZstd, err
 	if _, err := sharedZstd(zstdKey{level, crc}); err != nil {
 		return nil, err
 	}
-	return &lazyZstd{w: w, key: zstdKey{level, crc}, buf: zstdBuffers.Get().(*[]byte)}, nil
+	return &lazyZstd{w: w, key: zstdKey{level, crc}}, nil
 }
 
 func (z *lazyZstd) Write(p []byte) (int, error) {
 	if z.stream != nil {
 		return z.stream.Write(p)
 	}
-	if len(*z.buf)+len(p) <= zstdWindow {
-		*z.buf = append(*z.buf, p...)
+	if z.size+len(p) <= zstdWindow {
+		for rest := p; len(rest) > 0; {
+			if len(z.chunks) == 0 || len(*z.chunks[len(z.chunks)-1]) == zstdChunk {
+				z.chunks = append(z.chunks, zstdChunks.Get().(*[]byte))
+			}
+			c := z.chunks[len(z.chunks)-1]
+			n := min(len(rest), zstdChunk-len(*c))
+			*c = append(*c, rest[:n]...)
+			rest = rest[n:]
+		}
+		z.size += len(p)
 		return len(p), nil
 	}
 	pool := streamPool(z.key)
@@ -97,8 +124,10 @@ func (z *lazyZstd) Write(p []byte) (int, error) {
 		}
 		z.stream = e
 	}
-	if _, err := z.stream.Write(*z.buf); err != nil {
-		return 0, err
+	for _, c := range z.chunks {
+		if _, err := z.stream.Write(*c); err != nil {
+			return 0, err
+		}
 	}
 	z.release()
 	return z.stream.Write(p)
@@ -119,28 +148,31 @@ func (z *lazyZstd) Close() error {
 		z.stream = nil
 		return err
 	}
+	defer z.release()
 	enc, err := sharedZstd(z.key)
 	if err != nil {
 		return err
 	}
-	out := zstdBuffers.Get().(*[]byte)
-	*out = enc.EncodeAll(*z.buf, (*out)[:0])
-	_, err = z.w.Write(*out)
-	putZstdBuffer(out)
-	z.release()
+	s := <-zstdScratch
+	defer func() { zstdScratch <- s }()
+	in := s.in[:0]
+	if len(z.chunks) == 1 {
+		in = *z.chunks[0]
+	} else {
+		for _, c := range z.chunks {
+			in = append(in, *c...)
+		}
+		s.in = in
+	}
+	s.out = enc.EncodeAll(in, s.out[:0])
+	_, err = z.w.Write(s.out)
 	return err
 }
 
 func (z *lazyZstd) release() {
-	if z.buf != nil {
-		putZstdBuffer(z.buf)
-		z.buf = nil
+	for _, c := range z.chunks {
+		*c = (*c)[:0]
+		zstdChunks.Put(c)
 	}
-}
-
-func putZstdBuffer(b *[]byte) {
-	if cap(*b) <= 2*zstdWindow {
-		*b = (*b)[:0]
-		zstdBuffers.Put(b)
-	}
+	z.chunks, z.size = nil, 0
 }

@@ -26,7 +26,7 @@ func TestZstdBodiesWithinAndPastTheWindow(t *testing.T) {
 		}
 		return b[:n]
 	}
-	sizes := []int{0, 1, 1000, zstdWindow - 1, zstdWindow, zstdWindow + 1, 3*zstdWindow + 12345}
+	sizes := []int{0, 1, 1000, zstdChunk - 1, zstdChunk, zstdChunk + 1, 5*zstdChunk + 7, zstdWindow - 1, zstdWindow, zstdWindow + 1, 3*zstdWindow + 12345}
 	inputs := make([][]byte, len(sizes))
 	for i, n := range sizes {
 		inputs[i] = text(n)
