@@ -42,6 +42,7 @@ type Activities struct {
 	slotsOnce sync.Once
 	slots     *semaphore.Weighted
 	waiting   atomic.Int32 // shards waiting for partition slots
+	capturing atomic.Int64 // partitions being captured now, which share captureFetchBudget
 }
 
 // CaptureBytesPerPartition is about the most memory a partition being captured holds: its
@@ -62,7 +63,7 @@ const ErrWorkerFull = "WorkerFull"
 // release gives them back.
 func (a *Activities) capturePartitions(ctx context.Context, n int, run time.Duration) (release func(), err error) {
 	if a.CapturePartitions <= 0 {
-		return func() {}, nil
+		return a.countCapture(n), nil
 	}
 	a.slotsOnce.Do(func() { a.slots = semaphore.NewWeighted(int64(a.CapturePartitions)) })
 	w := int64(min(n, a.CapturePartitions))
@@ -97,7 +98,14 @@ func (a *Activities) capturePartitions(ctx context.Context, n int, run time.Dura
 			return nil, errWorkerStopping()
 		}
 	}
-	return func() { a.slots.Release(w) }, nil
+	done := a.countCapture(n)
+	return func() { done(); a.slots.Release(w) }, nil
+}
+
+// countCapture counts n partitions as being captured until the returned func is called.
+func (a *Activities) countCapture(n int) (done func()) {
+	a.capturing.Add(int64(n))
+	return func() { a.capturing.Add(-int64(n)) }
 }
 
 // Defaults of the restore's in-flight caps: 8 MiB per stream keeps a partition's produce

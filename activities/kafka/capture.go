@@ -62,6 +62,7 @@ type capture struct {
 	// read them for all its partitions in a few requests.
 	known     *[2]int64
 	spoolDir  string
+	blockSize int // of the segments' blocks; 0: archive.DefaultBlockSize
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 	// stored, when set, is told the records and their key, value and header bytes of every
 	// segment stored, before the heartbeat that names it.
@@ -134,7 +135,7 @@ func (a *Activities) newCapture(ctx context.Context, in kafkabackup.CaptureInput
 	// read_committed: records of aborted transactions and control records are not backed up.
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Consumer.Return.Errors = true
-	setCaptureFetch(cfg, 1)
+	setCaptureFetch(cfg, 1, int(a.capturing.Load()))
 	if c.client, err = sarama.NewClient(kspec.BootstrapServers, cfg); err != nil {
 		c.close()
 		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
@@ -165,13 +166,16 @@ func segmentSettings(c kafkabackup.Compression, maxBytes int64, maxInterval time
 	return comp, nil
 }
 
-// setCaptureFetch sets the consumer's fetch sizes for a client that consumes partitions
-// partitions. 2 MiB per partition and fetch: half the broker's CPU of 1 MiB fetches; larger
-// ones save little more and each partition's consumer holds about two fetches
-// (docs/benchmarks.md). A shard of many partitions shares captureFetchBudget among them (at
-// least 64 KiB each), so a worker's memory does not grow by 4 MiB per partition.
-func setCaptureFetch(cfg *sarama.Config, partitions int) {
-	cfg.Consumer.Fetch.Default = int32(min(2<<20, max(64<<10, captureFetchBudget/max(1, partitions))))
+// setCaptureFetch sets the consumer's fetch sizes for a client that consumes partitions of the
+// worker's capturing partitions. 2 MiB per partition and fetch: half the broker's CPU of 1 MiB
+// fetches; larger ones save little more and each partition's consumer holds about two fetches
+// (docs/benchmarks.md). With many partitions the worker's captureFetchBudget is shared among all
+// it captures (at least 32 KiB each; sarama doubles a partition's size when a batch does not
+// fit): a consumer slower than its fetches otherwise holds what each partition was sent,
+// decoded, and at 2,000 partitions that was most of the data (docs/benchmarks.md, many
+// partitions).
+func setCaptureFetch(cfg *sarama.Config, partitions, capturing int) {
+	cfg.Consumer.Fetch.Default = int32(min(2<<20, max(16<<10, captureFetchBudget/max(1, partitions, capturing))))
 	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
 	if partitions > 16 {
 		// Messages buffered per partition before the consumer stops fetching for it.
@@ -179,8 +183,15 @@ func setCaptureFetch(cfg *sarama.Config, partitions int) {
 	}
 }
 
-// captureFetchBudget is what one client's fetches hold together for a shard's partitions.
-const captureFetchBudget = 64 << 20
+// manyPartitionsBlock is the block size of the segments of a shard of more than 16
+// partitions. Each partition being captured holds its block being filled and a spool buffer of
+// half a block; at 2,000 partitions 128 KiB blocks held 290 MiB. A block costs 12 bytes of
+// count, length and CRC whatever its size, and readers take any size.
+const manyPartitionsBlock = 32 << 10
+
+// captureFetchBudget is what the fetches of a worker's captures hold together (compressed, as
+// the broker sends them).
+const captureFetchBudget = 32 << 20
 
 func recordHeartbeat(ctx context.Context, p kafkabackup.CaptureProgress) {
 	activity.RecordHeartbeat(ctx, p)
@@ -488,11 +499,15 @@ func (c *capture) openSegment() error {
 	if err != nil {
 		return fmt.Errorf("spool segment: %w", err)
 	}
-	// Smaller than a segment block (128 KiB), so an uncompressed segment's blocks, which the
-	// writer hands over whole, go to the file without a copy through the buffer; compressed
-	// output still reaches the file in batches.
-	buf := bufio.NewWriterSize(f, 64<<10)
-	w, err := archive.NewSegmentWriter(buf, archive.WriterOptions{Compression: c.comp, Key: c.key})
+	// Half a segment block, so an uncompressed segment's blocks, which the writer hands over
+	// whole, go to the file without a copy through the buffer; compressed output still reaches
+	// the file in batches.
+	block := c.blockSize
+	if block <= 0 {
+		block = archive.DefaultBlockSize
+	}
+	buf := bufio.NewWriterSize(f, block/2)
+	w, err := archive.NewSegmentWriter(buf, archive.WriterOptions{Compression: c.comp, Key: c.key, BlockSize: block})
 	if err != nil {
 		_ = f.Close()
 		_ = os.Remove(f.Name())

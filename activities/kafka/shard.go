@@ -207,7 +207,11 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	}
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted // as Capture: no aborted or control records
 	cfg.Consumer.Return.Errors = true
-	setCaptureFetch(cfg, in.Shard.Len())
+	setCaptureFetch(cfg, in.Shard.Len(), int(a.capturing.Load()))
+	blockSize := 0
+	if in.Shard.Len() > 16 {
+		blockSize = manyPartitionsBlock
+	}
 	client, err := sarama.NewClient(kspec.BootstrapServers, cfg)
 	if err != nil {
 		return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
@@ -265,7 +269,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 				Compression: in.Compression, MaxSegmentBytes: in.MaxSegmentBytes, MaxSegmentInterval: in.MaxSegmentInterval, MaxRunTime: in.MaxRunTime,
 				RateLimit: in.RateLimit}
 			c := &capture{in: pin, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir,
-				client: client, consumer: consumer, shared: true, stop: s.stop, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
+				client: client, consumer: consumer, shared: true, stop: s.stop, blockSize: blockSize, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
 			if b, ok := bounds[tpKey(st.Topic, p)]; ok {
 				c.known = &b
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -75,4 +76,27 @@ func TestShardsWaitForTheWorkersPartitionCap(t *testing.T) {
 	third, err := a.capturePartitions(tctx, 4, time.Minute)
 	require.NoError(t, err, "every partition was given back")
 	third()
+}
+
+// The partitions a worker captures share one fetch budget: a lone shard of a few partitions
+// fetches 2 MiB per partition, a shard that starts while the worker captures thousands fetches
+// the floor, whether or not the worker has a partition cap.
+func TestCapturesShareTheWorkersFetchBudget(t *testing.T) {
+	for _, a := range []*Activities{{}, {CapturePartitions: 3000}} {
+		fetch := func(shard int) int32 {
+			release, err := a.capturePartitions(context.Background(), shard, time.Minute)
+			require.NoError(t, err)
+			defer release()
+			cfg := sarama.NewConfig()
+			setCaptureFetch(cfg, shard, int(a.capturing.Load()))
+			return cfg.Consumer.Fetch.Default
+		}
+		require.EqualValues(t, 2<<20, fetch(8), "8 partitions alone")
+		require.EqualValues(t, 256<<10, fetch(128), "128 partitions alone: 32 MiB / 128")
+		others, err := a.capturePartitions(context.Background(), 2000, time.Minute)
+		require.NoError(t, err)
+		require.EqualValues(t, 16<<10, fetch(125), "beside 2,000 others: 32 MiB / 2,125 is below the floor")
+		others()
+		require.Zero(t, a.capturing.Load(), "every partition counted out")
+	}
 }
