@@ -170,10 +170,11 @@ func segmentSettings(c kafkabackup.Compression, maxBytes int64, maxInterval time
 // partitions while the worker captures capturing in all. 2 MiB per partition and fetch: half
 // the broker's CPU of 1 MiB fetches; larger ones save little more and each partition's
 // consumer holds about two fetches (docs/benchmarks.md). With many partitions the worker's
-// captureFetchBudget is shared among all it captures (at least 16 KiB each; sarama doubles a
-// partition's size when a batch does not fit): a consumer slower than its fetches otherwise
-// holds what each partition was sent, decoded, and at 2,000 partitions that was most of the
-// data (docs/benchmarks.md, many partitions).
+// captureFetchBudget is shared among all it captures, at least 16 KiB each: a consumer slower
+// than its fetches otherwise holds what each partition was sent, decoded, and at 2,000
+// partitions that was most of the data (docs/benchmarks.md, many partitions). A batch larger
+// than a partition's share is not lost: the broker sends part of it, and sarama asks for its
+// exact size next (one more request for that partition per such batch).
 func setCaptureFetch(cfg *sarama.Config, partitions, capturing int) {
 	cfg.Consumer.Fetch.Default = int32(min(2<<20, max(16<<10, captureFetchBudget/max(1, partitions, capturing))))
 	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond

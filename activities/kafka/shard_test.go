@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -246,4 +247,44 @@ func TestStoppingWorkerUploadsWhatTheShardRead(t *testing.T) {
 		}))
 		require.Equal(t, perPartition, n, "partition %d: every offset once", p.Partition)
 	}
+}
+
+// On a worker that captures thousands of partitions a shard fetches 16 KiB per partition;
+// record batches several times that size still arrive, and every record is captured once.
+func TestBusyWorkerCapturesBatchesLargerThanItsFetch(t *testing.T) {
+	e := newCaptureEnv(t)
+	const partitions, records = 3, 12
+	topic := testenv.Topic(t, "shard-large", partitions, nil)
+	rng := rand.NewChaCha8([32]byte{7})
+	var msgs []*sarama.ProducerMessage
+	for p := range partitions {
+		for range records {
+			v := make([]byte, 64<<10) // random, so a batch stays larger than 16 KiB compressed
+			_, _ = rng.Read(v)
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(p), Value: sarama.ByteEncoder(v)})
+		}
+	}
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer([]string{e.bootstrap}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, prod.SendMessages(msgs))
+	require.NoError(t, prod.Close())
+
+	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{e.bootstrap}})
+	require.NoError(t, err)
+	sj, err := json.Marshal(e.storage)
+	require.NoError(t, err)
+	conn := kafkabackup.Connection{Namespace: "default", Backup: "default/shard-large", Kafka: kj, Storage: sj}
+	now := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
+	d := discoverShards(t, e, conn, topic, now, &archive.Run{ID: "run-1", Start: now, Outcome: "Running"})
+	require.Len(t, d.Shards, 1)
+
+	defer kafka.HoldCaptures(e.acts, 2000)() // 32 MiB over 2,003 partitions: the 16 KiB floor
+	res := runActivity[kafkabackup.CaptureShardInput, kafkabackup.CaptureShardResult](t, kafkabackup.ActivityCaptureShard, e.acts.CaptureShard,
+		kafkabackup.CaptureShardInput{Connection: conn, Shard: d.Shards[0], Run: "run-1", Compression: kafkabackup.Compression{Codec: "zstd"},
+			MaxSegmentBytes: 4 << 20, MaxSegmentInterval: time.Minute, MaxRunTime: 2 * time.Minute})
+	require.True(t, res.Done, "every partition reached the run's high watermark")
+	require.Equal(t, int64(partitions*records), res.Records)
+	require.Equal(t, int64(partitions*records*64<<10), res.Bytes)
 }
