@@ -47,7 +47,8 @@ type Activities struct {
 
 // CaptureBytesPerPartition is about the most memory a partition being captured holds: its
 // segment's body buffered up to the compression window (1 MiB), its block being filled, its
-// spool file's buffer and its share of the shard's fetches. A worker's --max-memory divided by
+// spool file's buffer and its share of the worker's fetches, decoded (about 1.2 MiB in all at
+// 2,000 partitions), with room for the garbage collector. A worker's --max-memory divided by
 // it is the partition cap when --max-partitions is not given.
 const CaptureBytesPerPartition = 2 << 20
 
