@@ -48,6 +48,25 @@ func discoverShards(t *testing.T, e *captureEnv, conn kafkabackup.Connection, to
 		kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{topic}}, Time: now, Run: run})
 }
 
+// produceTo writes msgs (each with its partition) with a synchronous producer.
+func produceTo(t *testing.T, e *captureEnv, msgs []*sarama.ProducerMessage) {
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer([]string{e.bootstrap}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, prod.SendMessages(msgs))
+	require.NoError(t, prod.Close())
+}
+
+// shardConnection is the connection of backup default/name to e's broker and storage.
+func shardConnection(t *testing.T, e *captureEnv, name string) kafkabackup.Connection {
+	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{e.bootstrap}})
+	require.NoError(t, err)
+	sj, err := json.Marshal(e.storage)
+	require.NoError(t, err)
+	return kafkabackup.Connection{Namespace: "default", Backup: "default/" + name, Kafka: kj, Storage: sj}
+}
+
 // A shard captures all its partitions through one client, stages what it uploaded, resumes
 // from the staged object when run again under the same activity id (as a retry is), and the
 // commit merges the staged object into the catalog: every offset exactly once.
@@ -155,18 +174,8 @@ func TestStoppingWorkerUploadsWhatTheShardRead(t *testing.T) {
 				Value: sarama.StringEncoder(strconv.Itoa(i) + ":" + strings.Repeat("x", 4<<10))})
 		}
 	}
-	cfg := testenv.ProducerConfig()
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer([]string{e.bootstrap}, cfg)
-	require.NoError(t, err)
-	require.NoError(t, prod.SendMessages(msgs))
-	require.NoError(t, prod.Close())
-
-	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{e.bootstrap}})
-	require.NoError(t, err)
-	sj, err := json.Marshal(e.storage)
-	require.NoError(t, err)
-	conn := kafkabackup.Connection{Namespace: "default", Backup: "default/shard-stop", Kafka: kj, Storage: sj}
+	produceTo(t, e, msgs)
+	conn := shardConnection(t, e, "shard-stop")
 	now := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
 	d := discoverShards(t, e, conn, topic, now, nil)
 	require.Len(t, d.Shards, 1)
@@ -202,7 +211,7 @@ func TestStoppingWorkerUploadsWhatTheShardRead(t *testing.T) {
 		}
 	}
 	close(stop)
-	err = <-errc
+	err := <-errc
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
 	require.Equal(t, kafka.ErrWorkerStopping, appErr.Type())
@@ -264,18 +273,8 @@ func TestBusyWorkerCapturesBatchesLargerThanItsFetch(t *testing.T) {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(p), Value: sarama.ByteEncoder(v)})
 		}
 	}
-	cfg := testenv.ProducerConfig()
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer([]string{e.bootstrap}, cfg)
-	require.NoError(t, err)
-	require.NoError(t, prod.SendMessages(msgs))
-	require.NoError(t, prod.Close())
-
-	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{e.bootstrap}})
-	require.NoError(t, err)
-	sj, err := json.Marshal(e.storage)
-	require.NoError(t, err)
-	conn := kafkabackup.Connection{Namespace: "default", Backup: "default/shard-large", Kafka: kj, Storage: sj}
+	produceTo(t, e, msgs)
+	conn := shardConnection(t, e, "shard-large")
 	now := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
 	d := discoverShards(t, e, conn, topic, now, &archive.Run{ID: "run-1", Start: now, Outcome: "Running"})
 	require.Len(t, d.Shards, 1)
