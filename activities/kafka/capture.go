@@ -178,13 +178,17 @@ func segmentSettings(c kafkabackup.Compression, maxBytes int64, maxInterval time
 func setCaptureFetch(cfg *sarama.Config, partitions, capturing int) {
 	cfg.Consumer.Fetch.Default = int32(min(2<<20, max(16<<10, captureFetchBudget/max(1, partitions, capturing))))
 	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond
-	if partitions > 16 {
+	if partitions > manyPartitions {
 		// Messages buffered per partition before the consumer stops fetching for it.
 		cfg.ChannelBufferSize = 64
 	}
 }
 
-// manyPartitionsBlock is the block size of the segments of a shard of more than 16
+// manyPartitions is the shard size past which a shard's partitions buffer fewer messages and
+// write smaller blocks, since it holds both for each of them at once.
+const manyPartitions = 16
+
+// manyPartitionsBlock is the block size of the segments of a shard of more than manyPartitions
 // partitions. Each partition being captured holds its block being filled and a spool buffer of
 // half a block; at 2,000 partitions 128 KiB blocks held 290 MiB. A block costs 12 bytes of
 // count, length and CRC whatever its size, and readers take any size.

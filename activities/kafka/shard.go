@@ -209,7 +209,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	cfg.Consumer.Return.Errors = true
 	setCaptureFetch(cfg, in.Shard.Len(), int(a.capturing.Load()))
 	blockSize := 0
-	if in.Shard.Len() > 16 {
+	if in.Shard.Len() > manyPartitions {
 		blockSize = manyPartitionsBlock
 	}
 	client, err := sarama.NewClient(kspec.BootstrapServers, cfg)

@@ -83,7 +83,6 @@ type lazyZstd struct {
 	w      io.Writer
 	key    zstdKey
 	chunks []*[]byte     // what was written while the body is within the window
-	size   int           // bytes in chunks
 	stream *zstd.Encoder // set once the body outgrew the window
 	closed bool
 }
@@ -100,7 +99,7 @@ func (z *lazyZstd) Write(p []byte) (int, error) {
 	if z.stream != nil {
 		return z.stream.Write(p)
 	}
-	if z.size+len(p) <= zstdWindow {
+	if z.buffered()+len(p) <= zstdWindow {
 		for rest := p; len(rest) > 0; {
 			if len(z.chunks) == 0 || len(*z.chunks[len(z.chunks)-1]) == zstdChunk {
 				z.chunks = append(z.chunks, zstdChunks.Get().(*[]byte))
@@ -110,7 +109,6 @@ func (z *lazyZstd) Write(p []byte) (int, error) {
 			*c = append(*c, rest[:n]...)
 			rest = rest[n:]
 		}
-		z.size += len(p)
 		return len(p), nil
 	}
 	pool := streamPool(z.key)
@@ -174,5 +172,13 @@ func (z *lazyZstd) release() {
 		*c = (*c)[:0]
 		zstdChunks.Put(c)
 	}
-	z.chunks, z.size = nil, 0
+	z.chunks = nil
+}
+
+// buffered is how many bytes the chunks hold: every chunk but the last is full.
+func (z *lazyZstd) buffered() int {
+	if len(z.chunks) == 0 {
+		return 0
+	}
+	return (len(z.chunks)-1)*zstdChunk + len(*z.chunks[len(z.chunks)-1])
 }
