@@ -36,6 +36,10 @@ type Activities struct {
 	// captured holds up to CaptureBytesPerPartition of memory.
 	CapturePartitions int
 
+	// OnCapturing (optional) is told how many partitions the worker captures whenever that
+	// changes, one call at a time and in order (the worker sets its GC target from it).
+	OnCapturing func(partitions int64)
+
 	memoryOnce sync.Once
 	memory     *semaphore.Weighted
 
@@ -43,6 +47,7 @@ type Activities struct {
 	slots     *semaphore.Weighted
 	waiting   atomic.Int32 // shards waiting for partition slots
 	capturing atomic.Int64 // partitions being captured now, which share captureFetchBudget
+	counting  sync.Mutex   // orders the OnCapturing calls
 }
 
 // CaptureBytesPerPartition is about the most memory a partition being captured holds: its
@@ -105,8 +110,18 @@ func (a *Activities) capturePartitions(ctx context.Context, n int, run time.Dura
 
 // countCapture counts n partitions as being captured until the returned func is called.
 func (a *Activities) countCapture(n int) (done func()) {
-	a.capturing.Add(int64(n))
-	return func() { a.capturing.Add(-int64(n)) }
+	a.addCapturing(int64(n))
+	return func() { a.addCapturing(-int64(n)) }
+}
+
+func (a *Activities) addCapturing(n int64) {
+	if a.OnCapturing == nil {
+		a.capturing.Add(n)
+		return
+	}
+	a.counting.Lock()
+	defer a.counting.Unlock()
+	a.OnCapturing(a.capturing.Add(n))
 }
 
 // Defaults of the restore's in-flight caps: 8 MiB per stream keeps a partition's produce

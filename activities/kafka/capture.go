@@ -34,6 +34,7 @@ import (
 // the last heartbeat reached the server is an orphan that no manifest names: the retry writes
 // those offsets again, so nothing is lost and the manifest never lists an offset twice.
 func (a *Activities) Capture(ctx context.Context, in kafkabackup.CaptureInput) (kafkabackup.CaptureResult, error) {
+	defer a.countCapture(1)()
 	c, err := a.newCapture(ctx, in)
 	if err != nil {
 		return kafkabackup.CaptureResult{}, err

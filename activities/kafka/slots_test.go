@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +99,36 @@ func TestCapturesShareTheWorkersFetchBudget(t *testing.T) {
 		require.EqualValues(t, 16<<10, fetch(125), "beside 2,000 others: 32 MiB / 2,125 is below the floor")
 		others()
 		require.Zero(t, a.capturing.Load(), "every partition counted out")
+	}
+}
+
+// The worker is told how many partitions it captures each time that changes, in order, so the
+// last thing it hears is the count now (its GC target follows it).
+func TestCapturesReportTheirCountInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var heard []int64
+	a := &Activities{OnCapturing: func(n int64) { mu.Lock(); heard = append(heard, n); mu.Unlock() }}
+	first, err := a.capturePartitions(context.Background(), 3, time.Minute)
+	require.NoError(t, err)
+	second, err := a.capturePartitions(context.Background(), 10, time.Minute)
+	require.NoError(t, err)
+	first()
+	second()
+	require.Equal(t, []int64{3, 13, 10, 0}, heard)
+
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			release, err := a.capturePartitions(context.Background(), i%7+1, time.Minute)
+			if err == nil {
+				release()
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, heard, 4+128)
+	require.Zero(t, heard[len(heard)-1], "the last count heard is the count now")
+	for _, n := range heard {
+		require.GreaterOrEqual(t, n, int64(0))
 	}
 }

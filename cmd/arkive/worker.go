@@ -138,7 +138,7 @@ func (w *workerFlags) options() (worker.Options, error) {
 	}
 	opts := worker.Options{TaskQueue: w.taskQueue, SpoolDir: w.spoolDir, MaxConcurrentActivities: w.concurrency, RestoreMemory: int64(w.restoreMiB) << 20,
 		CapturePartitions: w.capturePartitions(),
-		Metrics:           w.recorder, Mover: w.mover, VolumeRoot: w.volume,
+		Metrics:           w.recorder, Mover: w.mover, VolumeRoot: w.volume, GCFollowsCaptures: true,
 		MoverPods: kube.MoverTemplate{Image: w.moverImage, ServiceAccount: w.moverAccount,
 			Args:     []string{"--temporal-address", w.address, "--temporal-namespace", w.namespace},
 			Temporal: w.security.mover()}}
