@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/worker"
+	"arkive.io/arkive/workflows"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// An `arkive worker` process collects garbage at worker.IdleGCPercent while it captures
+// nothing and at worker.GCPercent once it captures (read from its own go_gc_gogc_percent).
+func TestWorkerProcessGCTargetFollowsItsCaptures(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	temporal := testenv.Temporal(t)
+	topic := testenv.Topic(t, "gc", 2, nil)
+	produceSequence(t, bootstrap, topic, make([]int, 2), 100)
+	bin := buildArkive(t)
+
+	name := "gc" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	queue := "gc-" + name
+	port := strconv.Itoa(testenv.FreePort(t))
+	cmd := exec.Command(bin, "worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir(), "--metrics-port", port)
+	cmd.Env = append(cmd.Environ(), "GOGC=") // the worker's own choice, whatever this process runs with
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	// gogc reads the worker's GC target from its metrics (-1 while they do not answer yet).
+	gogc := func() int {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for line := range strings.Lines(string(body)) {
+			if v, ok := strings.CutPrefix(line, "go_gc_gogc_percent "); ok {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				require.NoError(t, err, line)
+				return n
+			}
+		}
+		t.Fatalf("no go_gc_gogc_percent in the worker's metrics")
+		return -1
+	}
+	waitFor := func(want int, what string) {
+		var got int
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(50 * time.Millisecond) { // polling interval
+			if got = gogc(); got == want {
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "%s: the worker's GC target is %d, want %d", what, got, want)
+		}
+	}
+	waitFor(worker.IdleGCPercent, "before any work")
+
+	c, err := client.Dial(client.Options{HostPort: temporal})
+	require.NoError(t, err)
+	defer c.Close()
+	wid := workflows.WorkflowID("KafkaBackup", "default", name)
+	in := volumeBackupInput(t, bootstrap, topic, t.TempDir(), name, 256<<10)
+	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	require.NoError(t, err)
+	defer func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") }()
+	waitFor(worker.GCPercent, fmt.Sprintf("capturing %s", topic))
+}
