@@ -115,13 +115,11 @@ func (a *Activities) countCapture(n int) (done func()) {
 }
 
 func (a *Activities) addCapturing(n int64) {
-	if a.OnCapturing == nil {
-		a.capturing.Add(n)
-		return
-	}
 	a.counting.Lock()
 	defer a.counting.Unlock()
-	a.OnCapturing(a.capturing.Add(n))
+	if now := a.capturing.Add(n); a.OnCapturing != nil {
+		a.OnCapturing(now)
+	}
 }
 
 // Defaults of the restore's in-flight caps: 8 MiB per stream keeps a partition's produce

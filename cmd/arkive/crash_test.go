@@ -188,9 +188,9 @@ func readBackSequence(t *testing.T, store *blobstore.Store, part archive.Partiti
 }
 
 // startKafkaWorker starts an `arkive worker` process polling queue, with a spool directory of
-// its own; the caller kills it.
-func startKafkaWorker(t *testing.T, bin, temporal, queue string) *exec.Cmd {
-	cmd := exec.Command(bin, "worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir())
+// its own and any further flags; the caller kills it.
+func startKafkaWorker(t *testing.T, bin, temporal, queue string, flags ...string) *exec.Cmd {
+	cmd := exec.Command(bin, append([]string{"worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir()}, flags...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	require.NoError(t, cmd.Start())
 	return cmd

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,10 +31,8 @@ func TestWorkerProcessGCTargetFollowsItsCaptures(t *testing.T) {
 	name := "gc" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
 	queue := "gc-" + name
 	port := strconv.Itoa(testenv.FreePort(t))
-	cmd := exec.Command(bin, "worker", "--temporal-address", temporal, "--task-queue", queue, "--spool-dir", t.TempDir(), "--metrics-port", port)
-	cmd.Env = append(cmd.Environ(), "GOGC=") // the worker's own choice, whatever this process runs with
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	require.NoError(t, cmd.Start())
+	t.Setenv("GOGC", "") // the worker's own choice, whatever this process runs with
+	cmd := startKafkaWorker(t, bin, temporal, queue, "--metrics-port", port)
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
 	// gogc reads the worker's GC target from its metrics (-1 while they do not answer yet).
