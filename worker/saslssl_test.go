@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,11 +21,13 @@ import (
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
 )
 
 // Issue 22, point 7: TLS together with SASL (SASL_SSL) against the real broker, as PLAIN and as
 // SCRAM-SHA-512, into encrypted storage; neither the SASL password nor the storage encryption
-// key appears in the workflow history.
+// key appears in the workflow history. The backup is then restored through the same listener
+// into a new topic, record for record.
 func TestSASLSSLBackupIntoEncryptedStorage(t *testing.T) {
 	bootstrap, caDir := testenv.KafkaSASLSSL(t)
 	_, user, password := testenv.KafkaSASL(t)
@@ -68,6 +71,21 @@ func TestSASLSSLBackupIntoEncryptedStorage(t *testing.T) {
 			requireNotInHistory(t, c, wid, "", password, `"secretName"`)
 			requireNotInHistory(t, c, wid, "", key, `"keySecret"`)
 			requireNotInHistory(t, c, wid, "", string(raw), `"keySecret"`)
+
+			// The restore reads the metadata with sarama and writes with franz-go: both through
+			// the same listener, CA and mechanism, from the same spec.
+			target := topic + "-restored-" + strings.ToLower(string(mech))
+			rin := kafkarestore.RunInput{Input: kafkarestore.Input{Connection: kafkarestore.Connection{Namespace: "default", Backup: "default/" + name, Kafka: kj, Storage: sj},
+				Spec: kafkarestore.Spec{PartitionMapping: kafkarestore.MappingSame, CreateTopics: true,
+					Topics: []kafkarestore.TopicMapping{{Source: topic, Target: target}}}}}
+			rid := workflows.WorkflowID("KafkaRestore", "default", name)
+			_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: rid, TaskQueue: queue}, kafkarestore.WorkflowName, rin)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), rid, "", "test done") })
+			rs := restoreStatus(t, c, rid)
+			require.Equal(t, kafkarestore.PhaseDone, rs.Phase, "restore: %s %s", rs.Reason, rs.LastError)
+			requireSameRecords(t, kcatRead(t, testenv.Kafka(t), topic), kcatRead(t, testenv.Kafka(t), target), target)
+			requireNotInHistory(t, c, rid, "", password, `"secretName"`)
 		})
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/semaphore"
@@ -21,6 +23,7 @@ import (
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/metrics"
+	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -63,8 +66,8 @@ type restorer struct {
 	store    *blobstore.Store
 	key      []byte
 	topic    archive.Topic
-	client   sarama.Client
-	producer sarama.AsyncProducer
+	client   sarama.Client // metadata, offsets and reading back
+	producer *kgo.Client   // writes (producer.go)
 	consumer sarama.Consumer
 	throttle *throttle
 	deadline time.Time       // the activity stops at a checkpoint after this (zero: never)
@@ -77,7 +80,6 @@ type restorer struct {
 	// offset of the next tail record.
 	gone, next []int64
 	verifiers  map[int32]sarama.PartitionConsumer // read those records back
-	collected  sync.WaitGroup
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -113,7 +115,11 @@ type pending struct {
 // entry and the producer's bookkeeping. It makes the byte caps bound small records too.
 const inFlightOverhead = 256
 
-func recordCost(p *pending) int64 { return p.bytes + inFlightOverhead }
+// recordCost counts a record's bytes twice: until the target acknowledges it, the stream's
+// copy and the producer's encoding of it in a request buffer are both alive (franz-go encodes
+// a request into one buffer; in a heap profile of BenchmarkRestoreMemory16 those buffers were
+// as large as the copies). The caps then bound the memory records hold, not half of it.
+func recordCost(p *pending) int64 { return 2*p.bytes + inFlightOverhead }
 
 func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInput) (*restorer, error) {
 	if in.Target.Partitions < 1 || len(in.Target.Baseline) != int(in.Target.Partitions) {
@@ -180,14 +186,6 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 		r.close()
 		return nil, err
 	}
-	cfg.Producer.Idempotent = true // retries within an attempt never duplicate
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Net.MaxOpenRequests = 1
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner // the stream routes each record itself
-	cfg.Producer.MaxMessageBytes = int(in.Target.MaxMessageBytes)
-	cfg.Producer.Retry.Max = 10
 	cfg.Consumer.Return.Errors = true
 	if r.client, err = sarama.NewClient(kspec.BootstrapServers, cfg); err != nil {
 		r.close()
@@ -197,13 +195,10 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 		r.close()
 		return nil, err
 	}
-	if r.producer, err = sarama.NewAsyncProducerFromClient(r.client); err != nil {
+	if r.producer, err = newProducer(cfg, kspec.BootstrapServers, int32(min(in.Target.MaxMessageBytes, 1<<30))); err != nil {
 		r.close()
-		return nil, classify(err)
+		return nil, classify(fmt.Errorf("producer for %v: %w", kspec.BootstrapServers, err))
 	}
-	r.collected.Add(2)
-	go r.collectSuccesses()
-	go r.collectErrors()
 	return r, nil
 }
 
@@ -266,11 +261,10 @@ func (r *restorer) close() {
 		_ = r.consumer.Close()
 	}
 	if r.producer != nil {
-		r.producer.AsyncClose()
-		r.collected.Wait()
+		r.producer.Close() // fails what it still buffers, through the records' promises
 	}
-	// Whatever the producer never answered for (it returns every message on close; this is
-	// the guard) goes back to the worker's cap.
+	// Whatever the producer never answered for (it fails every buffered record on close;
+	// this is the guard) goes back to the worker's cap.
 	r.mu.Lock()
 	for _, p := range r.inflight {
 		r.release(p)
@@ -375,9 +369,14 @@ func (r *restorer) skip(s kafkarestore.SkippedRange) {
 }
 
 func classifyRestore(err error) error {
-	var perr *sarama.ProducerError
-	if errors.As(err, &perr) && errors.Is(perr.Err, sarama.ErrMessageSizeTooLarge) {
+	switch {
+	case errors.Is(err, kerr.MessageTooLarge):
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrPreflight, err)
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrTopicNotFound, err)
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.TopicAuthorizationFailed),
+		errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrAuthentication, err)
 	}
 	return classify(err)
 }
@@ -527,24 +526,24 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 	if err := r.admit(ctx, p); err != nil {
 		return err
 	}
-	msg.Metadata = p
 	r.mu.Lock()
 	r.inflight = append(r.inflight, p)
 	r.mu.Unlock()
+	// Produce waits only when franz-go's own buffer is full (admit keeps the stream below
+	// that in all but tiny-record cases); a failure, the context or the close end the wait.
+	r.producer.Produce(ctx, msg, func(rec *kgo.Record, err error) { r.acked(p, rec, err) })
 	select {
-	case r.producer.Input() <- msg:
-		return nil
 	case <-r.failedCh:
 		return r.failure()
-	case <-ctx.Done():
+	default:
 		return ctx.Err()
 	}
 }
 
 // message builds the producer message for a record; the record's bytes are copied (the
 // segment reader reuses its buffers) into one allocation, where schema ids are rewritten.
-func (r *restorer) message(rec *archive.Record, partition, tp int32) (*sarama.ProducerMessage, error) {
-	msg := &sarama.ProducerMessage{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp)}
+func (r *restorer) message(rec *archive.Record, partition, tp int32) (*kgo.Record, error) {
+	msg := &kgo.Record{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp)}
 	buf := make([]byte, 0, recordBytes(rec))
 	take := func(b []byte) []byte {
 		if b == nil {
@@ -554,14 +553,14 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) (*sarama.Pr
 		return buf[len(buf)-len(b) : len(buf) : len(buf)]
 	}
 	// A key or value copied, its schema id rewritten when the restore remaps that part.
-	part := func(b []byte, name string, remap bool) (sarama.Encoder, error) {
+	part := func(b []byte, name string, remap bool) ([]byte, error) {
 		b = take(b)
 		if remap && r.ids != nil {
 			if err := r.rewriteID(b, name, partition, rec.Offset); err != nil {
 				return nil, err
 			}
 		}
-		return sarama.ByteEncoder(b), nil
+		return b, nil
 	}
 	var err error
 	if rec.Key != nil {
@@ -579,40 +578,32 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) (*sarama.Pr
 		n += 4
 	}
 	if n > 0 {
-		msg.Headers = make([]sarama.RecordHeader, 0, n)
+		msg.Headers = make([]kgo.RecordHeader, 0, n)
 		for _, h := range rec.Headers {
-			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: take([]byte(h.Key)), Value: take(h.Value)})
+			msg.Headers = append(msg.Headers, kgo.RecordHeader{Key: h.Key, Value: take(h.Value)})
 		}
 	}
 	if r.in.OriginHeaders {
 		msg.Headers = append(msg.Headers,
-			sarama.RecordHeader{Key: []byte(HeaderOriginTopic), Value: []byte(r.in.Stream.Source)},
-			sarama.RecordHeader{Key: []byte(HeaderOriginPartition), Value: strconv.AppendInt(nil, int64(partition), 10)},
-			sarama.RecordHeader{Key: []byte(HeaderOriginOffset), Value: strconv.AppendInt(nil, rec.Offset, 10)},
-			sarama.RecordHeader{Key: []byte(HeaderOriginTimestamp), Value: strconv.AppendInt(nil, rec.Timestamp, 10)})
+			kgo.RecordHeader{Key: HeaderOriginTopic, Value: []byte(r.in.Stream.Source)},
+			kgo.RecordHeader{Key: HeaderOriginPartition, Value: strconv.AppendInt(nil, int64(partition), 10)},
+			kgo.RecordHeader{Key: HeaderOriginOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+			kgo.RecordHeader{Key: HeaderOriginTimestamp, Value: strconv.AppendInt(nil, rec.Timestamp, 10)})
 	}
 	return msg, nil
 }
 
 // sameRecord compares what a message would write with a record read from the target.
-func sameRecord(msg *sarama.ProducerMessage, got *sarama.ConsumerMessage) bool {
-	if !bytes.Equal(encoded(msg.Key), got.Key) || !bytes.Equal(encoded(msg.Value), got.Value) || len(msg.Headers) != len(got.Headers) {
+func sameRecord(msg *kgo.Record, got *sarama.ConsumerMessage) bool {
+	if !bytes.Equal(msg.Key, got.Key) || !bytes.Equal(msg.Value, got.Value) || len(msg.Headers) != len(got.Headers) {
 		return false
 	}
 	for i, h := range msg.Headers {
-		if !bytes.Equal(h.Key, got.Headers[i].Key) || !bytes.Equal(h.Value, got.Headers[i].Value) {
+		if h.Key != string(got.Headers[i].Key) || !bytes.Equal(h.Value, got.Headers[i].Value) {
 			return false
 		}
 	}
 	return true
-}
-
-func encoded(e sarama.Encoder) []byte {
-	if e == nil {
-		return nil
-	}
-	b, _ := e.Encode()
-	return b
 }
 
 // readBack returns the next record an earlier attempt wrote to target partition tp.
@@ -632,16 +623,23 @@ func (r *restorer) readBack(ctx context.Context, tp int32) (*sarama.ConsumerMess
 	}
 }
 
-func (r *restorer) collectSuccesses() {
-	defer r.collected.Done()
-	for msg := range r.producer.Successes() {
-		p := msg.Metadata.(*pending)
-		r.mu.Lock()
-		p.target, p.done = msg.Offset, true
-		r.release(p)
-		r.fold()
-		r.mu.Unlock()
+// acked is a record's promise: franz-go calls it once, when the target acknowledged the record
+// (at its offset) or the producer gave it up. Promises run one at a time, in order within a
+// partition.
+func (r *restorer) acked(p *pending, rec *kgo.Record, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.release(p)
+	if err != nil {
+		if r.failed == nil {
+			r.failed = fmt.Errorf("write to %s/%d: %w", rec.Topic, rec.Partition, err)
+			close(r.failedCh)
+			r.cond.Broadcast()
+		}
+		return
 	}
+	p.target, p.done = rec.Offset, true
+	r.fold()
 }
 
 // admit holds a record's cost of the stream's and the worker's in-flight caps before it goes
@@ -700,22 +698,6 @@ func (r *restorer) release(p *pending) {
 	r.memory.Release(min(p.cost, restoreMemoryFloor))
 	p.cost = 0
 	r.cond.Broadcast()
-}
-
-func (r *restorer) collectErrors() {
-	defer r.collected.Done()
-	for perr := range r.producer.Errors() {
-		r.mu.Lock()
-		if p, ok := perr.Msg.Metadata.(*pending); ok {
-			r.release(p)
-		}
-		if r.failed == nil {
-			r.failed = perr
-			close(r.failedCh)
-			r.cond.Broadcast()
-		}
-		r.mu.Unlock()
-	}
 }
 
 func (r *restorer) failure() error {

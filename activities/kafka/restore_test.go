@@ -31,6 +31,10 @@ func blocks(t *testing.T, ctx context.Context, r *restorer, waits chan struct{},
 	return admitted
 }
 
+// costing is a record whose in-flight cost is n bytes (n - inFlightOverhead even): its bytes
+// count twice, the stream's copy and the producer's encoding.
+func costing(n int64) *pending { return &pending{bytes: (n - inFlightOverhead) / 2} }
+
 func (r *restorer) ack(p *pending) {
 	r.mu.Lock()
 	r.release(p)
@@ -44,7 +48,7 @@ func TestRestoreInFlightCaps(t *testing.T) {
 	a := &Activities{RestoreMemory: 8 << 20}
 	r, waits := newCapped(a, 1<<20)
 	ctx := context.Background()
-	small := func() *pending { return &pending{bytes: 512<<10 - inFlightOverhead} } // costs 512 KiB
+	small := func() *pending { return costing(512 << 10) }
 	p1, p2, p3 := small(), small(), small()
 	require.NoError(t, r.admit(ctx, p1))
 	require.NoError(t, r.admit(ctx, p2))
@@ -56,23 +60,23 @@ func TestRestoreInFlightCaps(t *testing.T) {
 	require.Equal(t, int64(1<<20), r.unacked, "p2 and p3")
 
 	// A record larger than the cap waits for an empty stream, then goes alone.
-	big := &pending{bytes: 3 << 20}
+	big := costing(3 << 20)
 	admitted = blocks(t, ctx, r, waits, big, "a record larger than the cap, with p2 and p3 in flight")
 	r.ack(p2)
 	r.ack(p3)
 	require.NoError(t, <-admitted)
-	require.Equal(t, int64(3<<20+inFlightOverhead), r.unacked, "alone")
+	require.Equal(t, int64(3<<20), r.unacked, "alone")
 
 	// The worker's 8 MiB: another stream with room of its own still waits for it.
 	other, otherWaits := newCapped(a, 64<<20)
 	for range 3 { // 3 × ~1.3 MiB beside the big record's 3 MiB: 6.9 of the worker's 8 MiB
-		require.NoError(t, other.admit(ctx, &pending{bytes: 1300 << 10}))
+		require.NoError(t, other.admit(ctx, costing(1300<<10)))
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	admitted = blocks(t, cctx, other, otherWaits, &pending{bytes: 1500 << 10}, "a record with the worker's cap full")
+	admitted = blocks(t, cctx, other, otherWaits, costing(1500<<10), "a record with the worker's cap full")
 	cancel()
 	require.ErrorIs(t, <-admitted, context.Canceled)
-	admitted = blocks(t, ctx, other, otherWaits, &pending{bytes: 1500 << 10}, "a record with the worker's cap full")
+	admitted = blocks(t, ctx, other, otherWaits, costing(1500<<10), "a record with the worker's cap full")
 	r.ack(big)
 	require.NoError(t, <-admitted, "room again once the big record is acknowledged")
 }
