@@ -237,15 +237,21 @@ func bareProduceMsgs(b *testing.B, bootstrap string, msgs []*sarama.ProducerMess
 	for _, m := range msgs {
 		p.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: m.Partition, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value}
 	}
-	select {
-	case <-done:
-	case <-time.After(10 * time.Minute):
-		b.Fatalf("bare producer: %d of %d records acknowledged after 10 minutes", acked.Load(), len(msgs))
-	}
-	elapsed := time.Since(start)
+	elapsed := awaitAcks(b, "bare producer", start, done, &acked, len(msgs))
 	p.AsyncClose()
 	deleteTopic(b, bootstrap, topic)
 	return elapsed
+}
+
+// awaitAcks waits for done (closed once all n records are acknowledged) and returns the time
+// since start; after 10 minutes it fails the benchmark instead of waiting forever.
+func awaitAcks(b *testing.B, what string, start time.Time, done <-chan struct{}, acked *atomic.Int64, n int) time.Duration {
+	select {
+	case <-done:
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("%s: %d of %d records acknowledged after 10 minutes", what, acked.Load(), n)
+	}
+	return time.Since(start)
 }
 
 // deleteTopic drops a benchmark's target topic once measured, so repeated runs do not fill the

@@ -194,12 +194,7 @@ func bareFranzProduce(b *testing.B, bootstrap string, msgs []*sarama.ProducerMes
 			}
 		})
 	}
-	select {
-	case <-done:
-	case <-time.After(10 * time.Minute):
-		b.Fatalf("bare franz-go producer: %d of %d records acknowledged after 10 minutes", acked.Load(), len(recs))
-	}
-	elapsed := time.Since(start)
+	elapsed := awaitAcks(b, "bare franz-go producer", start, done, &acked, len(recs))
 	cl.Close()
 	deleteTopic(b, bootstrap, topic)
 	return elapsed

@@ -529,8 +529,9 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 	r.mu.Lock()
 	r.inflight = append(r.inflight, p)
 	r.mu.Unlock()
-	// Produce waits only when franz-go's own buffer is full (admit keeps the stream below
-	// that in all but tiny-record cases); a failure, the context or the close end the wait.
+	// Produce waits only when franz-go's buffer (50,000 records) is full: never at the default
+	// cap (at most 32,768 records of 256 bytes' cost); a failure, the context or the close end
+	// the wait.
 	r.producer.Produce(ctx, msg, func(rec *kgo.Record, err error) { r.acked(p, rec, err) })
 	select {
 	case <-r.failedCh:
