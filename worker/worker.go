@@ -196,7 +196,8 @@ const GCPercent = 50
 // saves little memory there and costs CPU: a 16-partition restore spent about 15 % more worker
 // CPU per GiB at 50 than at 100 and peaked at about 370 MiB against 480 of the 512 it may use.
 // 75 takes about two thirds of that saving (the collector's work goes as 1/GOGC) for half the
-// memory: about 430 MiB (docs/benchmarks.md).
+// memory: about 430 MiB then, 390–410 since the restore's producer is franz-go and a record in
+// flight counts twice (docs/benchmarks.md).
 const IdleGCPercent = 75
 
 // FollowCaptures sets the GC target from the partitions the worker captures: GCPercent while

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"gocloud.dev/blob"
@@ -613,11 +614,13 @@ func classify(err error) error {
 	if errors.As(err, &appErr) {
 		return err
 	}
+	// The same answers from sarama (reads, captures) and franz-go (the restore's producer).
 	switch {
-	case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
+	case errors.Is(err, sarama.ErrUnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicOrPartition):
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrTopicNotFound, err)
 	case errors.Is(err, sarama.ErrSASLAuthenticationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed),
-		errors.Is(err, sarama.ErrClusterAuthorizationFailed):
+		errors.Is(err, sarama.ErrClusterAuthorizationFailed), errors.Is(err, kerr.SaslAuthenticationFailed),
+		errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrAuthentication, err)
 	}
 	return backupstore.Classify(err) // storage refusals, corrupt manifests

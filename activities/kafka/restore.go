@@ -23,7 +23,6 @@ import (
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/metrics"
-	"arkive.io/arkive/workflows/kafkabackup"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -369,14 +368,8 @@ func (r *restorer) skip(s kafkarestore.SkippedRange) {
 }
 
 func classifyRestore(err error) error {
-	switch {
-	case errors.Is(err, kerr.MessageTooLarge):
+	if errors.Is(err, kerr.MessageTooLarge) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrPreflight, err)
-	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		return temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrTopicNotFound, err)
-	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.TopicAuthorizationFailed),
-		errors.Is(err, kerr.ClusterAuthorizationFailed):
-		return temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrAuthentication, err)
 	}
 	return classify(err)
 }
