@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -174,6 +175,43 @@ func bareConsumeTopic(b *testing.B, bootstrap, topic string, hwm map[int32]int64
 	return time.Since(start)
 }
 
+// bareFranzConsumeTopic is bareConsumeTopic with one franz-go client for all the topic's
+// partitions (read_committed, the capture's fetch sizes), to show what that client makes of
+// the same layouts (bare-franz-x-8-partitions).
+func bareFranzConsumeTopic(b *testing.B, bootstrap, topic string, hwm map[int32]int64, bytes int64) time.Duration {
+	offsets := map[int32]kgo.Offset{}
+	for p, end := range hwm {
+		if end > 0 {
+			offsets[p] = kgo.NewOffset().At(0)
+		}
+	}
+	start := time.Now()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxBytes(32<<20), kgo.FetchMaxPartitionBytes(2<<20),
+		kgo.FetchMaxWait(250*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	var n int64
+	for left := len(offsets); left > 0; {
+		fs := cl.PollFetches(context.Background())
+		for _, e := range fs.Errors() {
+			b.Fatalf("bare franz-go consumer: %s/%d: %v", e.Topic, e.Partition, e.Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n += int64(len(r.Key) + len(r.Value))
+			if r.Offset == hwm[r.Partition]-1 {
+				left--
+			}
+		})
+	}
+	if n != bytes {
+		b.Fatalf("bare franz-go consumer read %d bytes, want %d", n, bytes)
+	}
+	return time.Since(start)
+}
+
 // workerBackup runs a scheduled backup run (triggered) of the 8-partition dataset through a
 // worker process of its own: see backupInWorker.
 func workerBackup(b *testing.B, codec string, level int) (time.Duration, time.Duration, float64) {
@@ -248,10 +286,44 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 			if s.Runs[0].Outcome != "Succeeded" || s.Runs[0].Bytes != t.bytes {
 				b.Fatalf("run %+v (want %d bytes): %s", s.Runs[0], t.bytes, s.LastError)
 			}
+			if os.Getenv("ARKIVE_BENCH_PHASES") != "" {
+				logPhases(b, t.c, wid, start)
+			}
 			return backupRun{elapsed: elapsed, run: s.Runs[0].End.Sub(s.Runs[0].Start), peakRSS: testenv.PeakRSSMiB(w.Process.Pid),
 				cpu: cpuSeconds(b, w.Process.Pid) - cpu0, stored: dirBytes(b, storageDir)}
 		}
 		time.Sleep(5 * time.Millisecond) // sampling interval of the run-finished clock
+	}
+}
+
+// logPhases logs when each activity of the run started and ended, from its start
+// (ARKIVE_BENCH_PHASES=1): where a run's time goes besides capturing.
+func logPhases(b *testing.B, c client.Client, wid string, start time.Time) {
+	type span struct {
+		name     string
+		from, to time.Time
+	}
+	scheduled := map[int64]*span{}
+	var order []*span
+	it := c.GetWorkflowHistory(context.Background(), wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		switch {
+		case e.GetActivityTaskScheduledEventAttributes() != nil:
+			sp := &span{name: e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(), from: e.GetEventTime().AsTime()}
+			scheduled[e.GetEventId()] = sp
+			order = append(order, sp)
+		case e.GetActivityTaskCompletedEventAttributes() != nil:
+			if sp := scheduled[e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; sp != nil {
+				sp.to = e.GetEventTime().AsTime()
+			}
+		}
+	}
+	for _, sp := range order {
+		fmt.Fprintf(os.Stderr, "phase %-32s %6.2fs → %6.2fs\n", sp.name, sp.from.Sub(start).Seconds(), sp.to.Sub(start).Seconds())
 	}
 }
 
@@ -479,8 +551,10 @@ func BenchmarkBackupPartitions(b *testing.B) {
 			broker := brokerPID(b)
 			var narrow, wide time.Duration
 			var rss, narrowRSS, narrowCPU, wideCPU, narrowBroker, wideBroker float64
-			var bareNarrow, bareWide time.Duration
+			var bareNarrow, bareWide, franzNarrow, franzWide time.Duration
 			for range b.N {
+				franzNarrow += bareFranzConsumeTopic(b, bb.bootstrap, bb.topic, bb.hwm, bb.bytes)
+				franzWide += bareFranzConsumeTopic(b, bb.bootstrap, wb.topic, wb.hwm, wb.bytes)
 				// What sarama itself makes of the same two layouts: one consumer for all the
 				// topic's partitions, nothing stored (bare-x-8-partitions).
 				bareNarrow += bareConsumeTopic(b, bb.bootstrap, bb.topic, bb.hwm, bb.bytes)
@@ -497,6 +571,7 @@ func BenchmarkBackupPartitions(b *testing.B) {
 			}
 			b.ReportMetric((float64(wb.bytes)/wide.Seconds())/(float64(bb.bytes)/narrow.Seconds()), "x-8-partitions")
 			b.ReportMetric((float64(wb.bytes)/bareWide.Seconds())/(float64(bb.bytes)/bareNarrow.Seconds()), "bare-x-8-partitions")
+			b.ReportMetric((float64(wb.bytes)/franzWide.Seconds())/(float64(bb.bytes)/franzNarrow.Seconds()), "bare-franz-x-8-partitions")
 			b.ReportMetric(rss, "peak-rss-MiB")
 			b.ReportMetric(narrowRSS, "peak-rss-8-MiB")
 			b.ReportMetric(float64(wb.bytes)*float64(b.N)/wide.Seconds()/(1<<20), "wide-MiB/s")

@@ -271,3 +271,43 @@ func TestDiscoverSkipsDisabledStreams(t *testing.T) {
 		"x2 is disabled; x1 is named exactly by an enabled stream")
 
 }
+
+// Discover asks each leader for all its partitions' offsets at once (#18): what it reports
+// for every partition is what the broker says of that partition alone, log start offsets
+// moved by retention included.
+func TestDiscoverReportsEachPartitionsOffsets(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	const partitions = 12
+	topic := testenv.Topic(t, fmt.Sprintf("discover-offsets-%d", time.Now().UnixNano()), partitions, nil)
+	testenv.WaitForLeaders(t, bootstrap, []string{topic}, partitions)
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	var msgs []*sarama.ProducerMessage
+	for part := range int32(partitions) {
+		for i := range 3 * int(part) { // partition n holds 3n records: every partition differs
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: part, Value: sarama.StringEncoder(fmt.Sprint(i))})
+		}
+	}
+	require.NoError(t, p.SendMessages(msgs))
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	require.NoError(t, admin.DeleteRecords(topic, map[int32]int64{5: 4, 11: 30}))
+
+	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
+	require.NoError(t, err)
+	a := &kafka.Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
+	res, err := a.Discover(context.Background(), kafkabackup.DiscoverInput{Connection: kafkabackup.Connection{Namespace: "default", Kafka: kj},
+		Include: []string{topic}})
+	require.NoError(t, err)
+	require.Len(t, res.Topics, 1)
+	require.Len(t, res.Topics[0].Partitions, partitions)
+	for i, got := range res.Topics[0].Partitions {
+		require.EqualValues(t, i, got.Partition)
+		wantStart := map[int32]int64{5: 4, 11: 30}[got.Partition]
+		require.Equal(t, kafkabackup.PartitionInfo{Partition: got.Partition, LogStart: wantStart, HighWatermark: 3 * int64(got.Partition)}, got)
+	}
+}

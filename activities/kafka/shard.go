@@ -293,7 +293,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 
 // shardBounds asks each leader for the log start offsets and the high watermarks of the
 // shard's partitions it leads, in one request each. A partition missing from the answer (an
-// error, a leader that moved) is left out: its capture asks for itself.
+// error, a leader that moved) is left out: the caller asks for it alone (a capture, Discover).
 func shardBounds(client sarama.Client, shard kafkabackup.Shard) map[string][2]int64 {
 	type tp struct {
 		topic     string
