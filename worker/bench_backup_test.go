@@ -296,8 +296,8 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 	}
 }
 
-// logPhases logs when each activity of the run started and ended, from its start
-// (ARKIVE_BENCH_PHASES=1): where a run's time goes besides capturing.
+// logPhases prints when each activity of the run was scheduled and completed, counted from the
+// run's start (ARKIVE_BENCH_PHASES=1): where a run's time goes besides capturing.
 func logPhases(b *testing.B, c client.Client, wid string, start time.Time) {
 	type span struct {
 		name     string
