@@ -340,11 +340,16 @@ func (c *capture) bounds() (oldest, hwm int64, err error) {
 	if c.known != nil {
 		return c.known[0], c.known[1], nil
 	}
-	if oldest, err = c.client.GetOffset(c.in.Topic, c.in.Partition, sarama.OffsetOldest); err != nil {
-		return 0, 0, fmt.Errorf("log start offset of %s/%d: %w", c.in.Topic, c.in.Partition, err)
+	return partitionBounds(c.client, c.in.Topic, c.in.Partition)
+}
+
+// partitionBounds asks the broker for one partition's log start offset and high watermark.
+func partitionBounds(client sarama.Client, topic string, partition int32) (oldest, hwm int64, err error) {
+	if oldest, err = client.GetOffset(topic, partition, sarama.OffsetOldest); err != nil {
+		return 0, 0, fmt.Errorf("log start offset of %s/%d: %w", topic, partition, err)
 	}
-	if hwm, err = c.client.GetOffset(c.in.Topic, c.in.Partition, sarama.OffsetNewest); err != nil {
-		return 0, 0, fmt.Errorf("high watermark of %s/%d: %w", c.in.Topic, c.in.Partition, err)
+	if hwm, err = client.GetOffset(topic, partition, sarama.OffsetNewest); err != nil {
+		return 0, 0, fmt.Errorf("high watermark of %s/%d: %w", topic, partition, err)
 	}
 	return oldest, hwm, nil
 }

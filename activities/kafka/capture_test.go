@@ -276,32 +276,23 @@ func TestDiscoverSkipsDisabledStreams(t *testing.T) {
 // for every partition is what the broker says of that partition alone, log start offsets
 // moved by retention included.
 func TestDiscoverReportsEachPartitionsOffsets(t *testing.T) {
-	bootstrap := testenv.Kafka(t)
+	e := newCaptureEnv(t)
 	const partitions = 12
 	topic := testenv.Topic(t, fmt.Sprintf("discover-offsets-%d", time.Now().UnixNano()), partitions, nil)
-	testenv.WaitForLeaders(t, bootstrap, []string{topic}, partitions)
-	cfg := testenv.ProducerConfig()
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
-	require.NoError(t, err)
-	defer p.Close()
+	testenv.WaitForLeaders(t, e.bootstrap, []string{topic}, partitions)
 	var msgs []*sarama.ProducerMessage
 	for part := range int32(partitions) {
 		for i := range 3 * int(part) { // partition n holds 3n records: every partition differs
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: part, Value: sarama.StringEncoder(fmt.Sprint(i))})
 		}
 	}
-	require.NoError(t, p.SendMessages(msgs))
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	produceTo(t, e, msgs)
+	admin, err := sarama.NewClusterAdmin([]string{e.bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)
 	defer admin.Close()
 	require.NoError(t, admin.DeleteRecords(topic, map[int32]int64{5: 4, 11: 30}))
 
-	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
-	require.NoError(t, err)
-	a := &kafka.Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
-	res, err := a.Discover(context.Background(), kafkabackup.DiscoverInput{Connection: kafkabackup.Connection{Namespace: "default", Kafka: kj},
-		Include: []string{topic}})
+	res, err := e.acts.Discover(context.Background(), kafkabackup.DiscoverInput{Connection: shardConnection(t, e, "offsets"), Include: []string{topic}})
 	require.NoError(t, err)
 	require.Len(t, res.Topics, 1)
 	require.Len(t, res.Topics[0].Partitions, partitions)

@@ -74,11 +74,8 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 				// Not in a leader's answer (an error, a leader that moved): ask for it alone,
 				// which says what is wrong.
 				var err error
-				if b[0], err = client.GetOffset(name, p, sarama.OffsetOldest); err != nil {
-					return res, classify(fmt.Errorf("log start offset of %s/%d: %w", name, p, err))
-				}
-				if b[1], err = client.GetOffset(name, p, sarama.OffsetNewest); err != nil {
-					return res, classify(fmt.Errorf("high watermark of %s/%d: %w", name, p, err))
+				if b[0], b[1], err = partitionBounds(client, name, p); err != nil {
+					return res, classify(err)
 				}
 			}
 			t.Partitions = append(t.Partitions, kafkabackup.PartitionInfo{Partition: p, LogStart: b[0], HighWatermark: b[1]})
