@@ -24,8 +24,8 @@ const producerRetries = 10
 
 // newProducer opens an idempotent producer (acks from all in-sync replicas, one writer per
 // partition sequence: retries within an attempt never duplicate) that writes each record to
-// the partition it names, uncompressed, in batches of at most maxBatch bytes (the target
-// topic's max.message.bytes).
+// the partition it names, uncompressed, in batches of at most maxBatch bytes (the target's
+// BatchBytes, within its max.message.bytes).
 func newProducer(cfg *sarama.Config, brokers []string, maxBatch int32) (*kgo.Client, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),

@@ -194,7 +194,8 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 		r.close()
 		return nil, err
 	}
-	if r.producer, err = newProducer(cfg, kspec.BootstrapServers, int32(min(in.Target.MaxMessageBytes, 1<<30))); err != nil {
+	batch := cmp.Or(in.Target.BatchBytes, in.Target.MaxMessageBytes)
+	if r.producer, err = newProducer(cfg, kspec.BootstrapServers, int32(min(batch, 1<<30))); err != nil {
 		r.close()
 		return nil, classify(fmt.Errorf("producer for %v: %w", kspec.BootstrapServers, err))
 	}

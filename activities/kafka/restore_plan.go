@@ -263,6 +263,24 @@ func recordBytes(r *archive.Record) int64 {
 	return n
 }
 
+// restoreBatchBytes caps the restore producer's batches where every planned record is at most
+// half of it: Kafka's default max.message.bytes. Batching up to a larger limit (the test
+// broker allows 16 MiB) made each stream's requests large and rare, and franz-go grows a
+// request's buffer afresh once the collector has emptied its pool: at 16 MiB the worker
+// allocated three times the restored bytes doing so, at 1 MiB under one (docs/benchmarks.md,
+// #20). Larger records keep batches up to max.message.bytes, as before.
+const restoreBatchBytes = 1 << 20
+
+// batchBytes is the producer's batch limit for a target allowing maxMessageBytes, where the
+// largest planned record needs need bytes: restoreBatchBytes when that leaves room to spare (a
+// record's encoding can exceed need by its headers' lengths), else maxMessageBytes.
+func batchBytes(maxMessageBytes, need int64) int64 {
+	if need <= restoreBatchBytes/2 {
+		return min(maxMessageBytes, restoreBatchBytes)
+	}
+	return maxMessageBytes
+}
+
 // recordOverhead bounds what a one-record batch adds to a record's bytes (batch header,
 // record framing, and the origin headers when asked for).
 func recordOverhead(originHeaders bool) int64 {
@@ -349,10 +367,12 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 			problems = append(problems, fmt.Sprintf("target topic %s has %d partitions; partitionMapping Same needs %d (source topic %s); use KeyHash or RoundRobin, or add partitions",
 				pt.Target, tt.Partitions, pt.Partitions, pt.Source))
 		}
-		if need := pt.MaxRecordBytes + recordOverhead(in.Spec.OriginHeaders); pt.MaxRecordBytes > 0 && need > tt.MaxMessageBytes {
+		need := pt.MaxRecordBytes + recordOverhead(in.Spec.OriginHeaders)
+		if pt.MaxRecordBytes > 0 && need > tt.MaxMessageBytes {
 			problems = append(problems, fmt.Sprintf("topic %s: the largest record to restore needs %d bytes, over the target %s's max.message.bytes of %d",
 				pt.Source, need, pt.Target, tt.MaxMessageBytes))
 		}
+		tt.BatchBytes = batchBytes(tt.MaxMessageBytes, need)
 		res.Targets = append(res.Targets, tt)
 	}
 	if groups := groupNames(in.Plan.Groups); len(groups) > 0 {

@@ -80,3 +80,23 @@ func TestRestoreInFlightCaps(t *testing.T) {
 	r.ack(big)
 	require.NoError(t, <-admitted, "room again once the big record is acknowledged")
 }
+
+// A restore's producer batches up to 1 MiB while every planned record needs at most half of it,
+// whatever larger batches the target allows; a smaller max.message.bytes still bounds it, and
+// larger records keep the target's limit (room for one record with all its header lengths).
+func TestRestoreBatchBytes(t *testing.T) {
+	for _, tc := range []struct {
+		maxMessageBytes, need, want int64
+	}{
+		{16 << 20, 125, 1 << 20},           // the test broker's 16 MiB, small records
+		{8 << 20, 512 << 10, 1 << 20},      // at the threshold
+		{8 << 20, 512<<10 + 1, 8 << 20},    // past it: the target's limit, as before
+		{10_000, 125, 10_000},              // a target allowing less than 1 MiB
+		{1_048_588, 5 << 20, 1_048_588},    // preflight refuses this restore; never raised
+		{64 << 20, 20<<20 + 125, 64 << 20}, // large records
+	} {
+		if got := batchBytes(tc.maxMessageBytes, tc.need); got != tc.want {
+			t.Errorf("batchBytes(%d, %d) = %d, want %d", tc.maxMessageBytes, tc.need, got, tc.want)
+		}
+	}
+}

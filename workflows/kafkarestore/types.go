@@ -244,10 +244,14 @@ type PreflightResult struct {
 // TargetTopic is a target topic's partition count, record size limit, and each partition's
 // end offset before the restore wrote anything.
 type TargetTopic struct {
-	Name            string  `json:"name"`
-	Partitions      int32   `json:"partitions"`
-	MaxMessageBytes int64   `json:"maxMessageBytes"`
-	Baseline        []int64 `json:"baseline"`
+	Name            string `json:"name"`
+	Partitions      int32  `json:"partitions"`
+	MaxMessageBytes int64  `json:"maxMessageBytes"`
+	// BatchBytes is the largest batch the restore's producer builds: 1 MiB where the planned
+	// records are small, else MaxMessageBytes. 0 in preflight results recorded before it: the
+	// producer then batches up to MaxMessageBytes.
+	BatchBytes int64   `json:"batchBytes,omitempty"`
+	Baseline   []int64 `json:"baseline"`
 }
 
 // RestoreInput asks an activity to write one stream. Resume, when set, is the last progress
