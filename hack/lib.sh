@@ -7,6 +7,10 @@ ARKIVE_RUN="${ARKIVE_RUN:-$ARKIVE_CACHE/run}"
 ARKIVE_BIN="$ARKIVE_CACHE/bin"
 
 TEMPORAL_CLI_VERSION=v1.5.1        # newer tags carry a replace directive and do not `go install`
+# The dev server's SQLite driver. The CLI's own (v1.34.1, via server 1.29.1) leaves a connection
+# answering "interrupted (9)" to every query after one cancelled at the wrong moment, which
+# took the whole dev server down mid-suite; temporalio/temporal#9198 moved to v1.44.3 for it.
+TEMPORAL_SQLITE_VERSION=v1.44.3
 KUBE_VERSION=v1.37.1               # kube-apiserver built from source for envtest (v1.37.2 is not on the proxy)
 KUBE_STAGING_VERSION=v0.37.1       # the staging modules that go with KUBE_VERSION
 KAFKA_VERSION=3.9.1                # org.apache.kafka:kafka_2.13 from Maven Central, KRaft mode
