@@ -34,23 +34,9 @@ install_tools() {
 }
 
 install_helm() { versioned_go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION"; }
-# install_temporal builds the pinned CLI in a scratch module that also requires the pinned
-# SQLite driver (a plain `go install` cannot raise a dependency), once per pair of versions.
+# The CLI with the dev server's SQLite driver raised (TEMPORAL_SQLITE_VERSION in lib.sh).
 install_temporal() {
-  local dir="$ARKIVE_CACHE/temporal-$TEMPORAL_CLI_VERSION-sqlite-$TEMPORAL_SQLITE_VERSION" mod
-  if [ ! -x "$dir/temporal" ]; then
-    log "building temporal $TEMPORAL_CLI_VERSION with modernc.org/sqlite $TEMPORAL_SQLITE_VERSION (once per version)"
-    mod=$(mktemp -d)
-    mkdir -p "$dir"
-    (cd "$mod" && go mod init arkive.invalid/temporal-build >/dev/null 2>&1 &&
-      CGO_ENABLED=0 go get "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" "modernc.org/sqlite@$TEMPORAL_SQLITE_VERSION" &&
-      CGO_ENABLED=0 go build -trimpath -o "$dir/temporal.tmp" github.com/temporalio/cli/cmd/temporal) ||
-      { rm -rf "$mod"; die "building temporal $TEMPORAL_CLI_VERSION failed"; }
-    rm -rf "$mod"
-    mv "$dir/temporal.tmp" "$dir/temporal"
-  fi
-  mkdir -p "$ARKIVE_BIN"
-  ln -sfn "$dir/temporal" "$ARKIVE_BIN/temporal"
+  versioned_go_install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION" "modernc.org/sqlite@$TEMPORAL_SQLITE_VERSION"
 }
 install_minio() { versioned_go_install minio github.com/minio/minio "$MINIO_VERSION"; }
 install_gcs() { versioned_go_install fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION"; }

@@ -53,13 +53,31 @@ TLS_DIR="$ARKIVE_CACHE/tls-v1"     # the test CA and certificates of the TLS lis
 log() { printf '[arkive-hack] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# versioned_go_install BIN MODULE_PATH VERSION: go install into $ARKIVE_CACHE/<bin>-<version>/ once,
-# then link it into $ARKIVE_BIN so every script finds the pinned build.
+# versioned_go_install BIN PACKAGE VERSION [MODULE@VERSION...]: build PACKAGE at VERSION into
+# $ARKIVE_CACHE/<bin>-<version>[-<module>-<version>...]/ once, then link it into $ARKIVE_BIN so
+# every script finds the pinned build. Each MODULE@VERSION raises one of its dependencies, which
+# `go install` cannot: the build then runs in a scratch module that requires them too.
 versioned_go_install() {
-  local bin=$1 pkg=$2 version=$3 dir="$ARKIVE_CACHE/$1-$3"
+  local bin=$1 pkg=$2 version=$3 dir="$ARKIVE_CACHE/$1-$3" pin mod
+  shift 3
+  for pin in "$@"; do
+    pin=${pin##*/}
+    dir="$dir-${pin/@/-}"
+  done
   if [ ! -x "$dir/$bin" ]; then
-    log "building $bin $version (once per version)"
-    GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" || die "go install $pkg@$version failed"
+    log "building $bin $version${*:+ with $*} (once per version)"
+    if [ $# -eq 0 ]; then
+      GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" || die "go install $pkg@$version failed"
+    else
+      mod=$(mktemp -d)
+      mkdir -p "$dir"
+      (cd "$mod" && go mod init arkive.invalid/build >/dev/null 2>&1 &&
+        CGO_ENABLED=0 go get "$pkg@$version" "$@" &&
+        CGO_ENABLED=0 go build -trimpath -o "$dir/$bin.tmp" "$pkg") ||
+        { rm -rf "$mod"; die "building $pkg@$version with $* failed"; }
+      rm -rf "$mod"
+      mv "$dir/$bin.tmp" "$dir/$bin" # only a finished build gets the name that is checked above
+    fi
   fi
   mkdir -p "$ARKIVE_BIN"
   ln -sfn "$dir/$bin" "$ARKIVE_BIN/$bin"
