@@ -108,14 +108,15 @@ type pending struct {
 	cost      int64 // what it holds of the in-flight caps until acknowledged (0: never sent)
 	verified  bool
 	done      bool
+	msg       kgo.Record // what goes to the producer, allocated with the entry: one allocation a record
 }
 
-// inFlightOverhead is what a record in flight costs beside its bytes: the message, its pending
-// entry and the producer's bookkeeping. It makes the byte caps bound small records too.
+// inFlightOverhead is what a record in flight costs beside its bytes: its pending entry with
+// the message (232 bytes) and the producer's bookkeeping. It makes the byte caps bound small records too.
 const inFlightOverhead = 256
 
-// recordCost counts a record's bytes twice: until the target acknowledges it, the stream's
-// copy and the producer's encoding of it in a request buffer are both alive (franz-go encodes
+// recordCost counts a record's bytes twice: until the target acknowledges it, its bytes in the
+// segment block the message points into and the producer's encoding of it in a request buffer are both alive (franz-go encodes
 // a request into one buffer; in a heap profile of BenchmarkRestoreMemory16 those buffers were
 // as large as the copies). The caps then bound the memory records hold, not half of it.
 func recordCost(p *pending) int64 { return 2*p.bytes + inFlightOverhead }
@@ -397,7 +398,7 @@ func (r *restorer) stream(ctx context.Context) error {
 			}
 			last := int64(-1) // the last offset read from the segment
 			var sendErr error
-			err := backups.Segment(ctx, r.store, seg, r.key, func(rec *archive.Record) error {
+			err := backups.SegmentOwned(ctx, r.store, seg, r.key, func(rec *archive.Record) error {
 				last = rec.Offset
 				if rec.Offset < from || rec.Offset >= sp.Upto || !w.Contains(rec.Offset, rec.Timestamp) {
 					return nil
@@ -479,11 +480,11 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 		return errTimeUp
 	}
 	tp := r.route(partition, rec.Key)
-	msg, err := r.message(rec, partition, tp)
-	if err != nil {
+	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, tp: tp, bytes: recordBytes(rec)}
+	msg := &p.msg
+	if err := r.message(msg, rec, partition, tp); err != nil {
 		return err
 	}
-	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, tp: tp, bytes: recordBytes(rec)}
 	r.index++
 	if r.gone[tp] > 0 {
 		r.gone[tp]--
@@ -535,37 +536,21 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 	}
 }
 
-// message builds the producer message for a record; the record's bytes are copied (the
-// segment reader reuses its buffers) into one allocation, where schema ids are rewritten.
-func (r *restorer) message(rec *archive.Record, partition, tp int32) (*kgo.Record, error) {
-	msg := &kgo.Record{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp)}
-	buf := make([]byte, 0, recordBytes(rec))
-	take := func(b []byte) []byte {
-		if b == nil {
-			return nil
-		}
-		buf = append(buf, b...)
-		return buf[len(buf)-len(b) : len(buf) : len(buf)]
-	}
-	// A key or value copied, its schema id rewritten when the restore remaps that part.
-	part := func(b []byte, name string, remap bool) ([]byte, error) {
-		b = take(b)
-		if remap && r.ids != nil {
-			if err := r.rewriteID(b, name, partition, rec.Offset); err != nil {
-				return nil, err
+// message fills in the producer message for a record. It takes the record's bytes as they
+// are, without a copy: the restore reads segments into blocks of their own
+// (backups.SegmentOwned), so a message may keep them, and a schema id is rewritten in place.
+func (r *restorer) message(msg *kgo.Record, rec *archive.Record, partition, tp int32) error {
+	*msg = kgo.Record{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp), Key: rec.Key, Value: rec.Value}
+	if r.ids != nil {
+		if rec.Key != nil && r.in.Remap.Keys {
+			if err := r.rewriteID(msg.Key, "key", partition, rec.Offset); err != nil {
+				return err
 			}
 		}
-		return b, nil
-	}
-	var err error
-	if rec.Key != nil {
-		if msg.Key, err = part(rec.Key, "key", r.in.Remap != nil && r.in.Remap.Keys); err != nil {
-			return nil, err
-		}
-	}
-	if rec.Value != nil {
-		if msg.Value, err = part(rec.Value, "value", r.in.Remap != nil && r.in.Remap.Values); err != nil {
-			return nil, err
+		if rec.Value != nil && r.in.Remap.Values {
+			if err := r.rewriteID(msg.Value, "value", partition, rec.Offset); err != nil {
+				return err
+			}
 		}
 	}
 	n := len(rec.Headers)
@@ -575,7 +560,7 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) (*kgo.Recor
 	if n > 0 {
 		msg.Headers = make([]kgo.RecordHeader, 0, n)
 		for _, h := range rec.Headers {
-			msg.Headers = append(msg.Headers, kgo.RecordHeader{Key: h.Key, Value: take(h.Value)})
+			msg.Headers = append(msg.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 		}
 	}
 	if r.in.OriginHeaders {
@@ -585,7 +570,7 @@ func (r *restorer) message(rec *archive.Record, partition, tp int32) (*kgo.Recor
 			kgo.RecordHeader{Key: HeaderOriginOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
 			kgo.RecordHeader{Key: HeaderOriginTimestamp, Value: strconv.AppendInt(nil, rec.Timestamp, 10)})
 	}
-	return msg, nil
+	return nil
 }
 
 // sameRecord compares what a message would write with a record read from the target.

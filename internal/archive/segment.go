@@ -330,6 +330,11 @@ type ReaderOptions struct {
 	Name string
 	// Key decrypts an encrypted object. Reading an encrypted object without it is an error.
 	Key []byte
+	// OwnBlocks reads every block into memory of its own instead of reusing one buffer, so a
+	// record's Key, Value and header values stay valid after Next and are the caller's to
+	// change: a restore hands them to the producer without copying. The Record and its Headers
+	// slice are still reused. A record kept this way keeps its whole block (128 KiB) alive.
+	OwnBlocks bool
 }
 
 // SegmentReader streams the records of one segment object, checking every block before it
@@ -341,6 +346,7 @@ type SegmentReader struct {
 	body    io.Reader // plaintext codec stream
 	dec     io.ReadCloser
 	spos    int64 // position in the record stream
+	own     bool  // every block in a buffer of its own (ReaderOptions.OwnBlocks)
 	block   []byte
 	rest    []byte // unread part of the current block
 	left    uint64 // records left in the current block
@@ -356,8 +362,10 @@ type SegmentReader struct {
 
 // NewSegmentReader reads and checks the header of a segment object.
 func NewSegmentReader(r io.Reader, opts ReaderOptions) (*SegmentReader, error) {
-	sr := &SegmentReader{name: opts.Name, src: &countingReader{r: r}, prevOff: -1,
-		block: make([]byte, 0, DefaultBlockSize+DefaultBlockSize/4)}
+	sr := &SegmentReader{name: opts.Name, src: &countingReader{r: r}, prevOff: -1, own: opts.OwnBlocks}
+	if !sr.own {
+		sr.block = make([]byte, 0, DefaultBlockSize+DefaultBlockSize/4)
+	}
 	hdr, codec, encrypted, err := sr.readHeader()
 	if err != nil {
 		return nil, err
@@ -510,6 +518,9 @@ func (r *SegmentReader) nextBlock() (done bool, err error) {
 // end of the data rather than by allocating n bytes up front.
 func (r *SegmentReader) readBlock(n int) error {
 	r.block = r.block[:0]
+	if r.own {
+		r.block = nil
+	}
 	for len(r.block) < n {
 		step := min(n-len(r.block), 4<<20)
 		if cap(r.block)-len(r.block) < step {

@@ -52,12 +52,24 @@ func Partition(ctx context.Context, store *blobstore.Store, p archive.Partition,
 // Segment streams the records of one committed segment to fn, checking each lies in the
 // segment's range and the footer matches what the manifest says.
 func Segment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef, key []byte, fn func(*archive.Record) error) error {
+	return segment(ctx, store, ref, archive.ReaderOptions{Key: key}, fn)
+}
+
+// SegmentOwned is Segment with records whose byte slices fn may keep and change: every block
+// is read into memory of its own (archive.ReaderOptions.OwnBlocks). The Record itself and its
+// Headers slice are still reused.
+func SegmentOwned(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef, key []byte, fn func(*archive.Record) error) error {
+	return segment(ctx, store, ref, archive.ReaderOptions{Key: key, OwnBlocks: true}, fn)
+}
+
+func segment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef, opts archive.ReaderOptions, fn func(*archive.Record) error) error {
 	r, err := store.NewReader(ctx, ref.Key, nil)
 	if err != nil {
 		return fmt.Errorf("open segment %s: %w", ref.Key, err)
 	}
 	defer r.Close()
-	sr, err := archive.NewSegmentReader(r, archive.ReaderOptions{Name: ref.Key, Key: key})
+	opts.Name = ref.Key
+	sr, err := archive.NewSegmentReader(r, opts)
 	if err != nil {
 		return err
 	}
