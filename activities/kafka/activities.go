@@ -124,13 +124,14 @@ func (a *Activities) addCapturing(n int64) {
 
 // Defaults of the restore's in-flight caps: 8 MiB per stream keeps a partition's produce
 // pipeline full (the producer sends at most a 1 MiB batch per partition and request), and the
-// worker's 64 MiB bounds what many streams hold together. What they add to a worker's memory
-// is about four times as much: the producer holds an encoded copy of what it is sending, and
-// the Go heap runs to about twice what is live (a 16-stream restore's heap profile: 95 MiB of
-// records, 61 MiB of encoded requests at a 128 MiB cap).
+// worker's 128 MiB lets 16 streams each fill their own cap (at 64 MiB the 16-partition restore
+// was 10-20 % slower: BenchmarkRestoreMemory16, docs/benchmarks.md) and bounds what more
+// streams hold together. A record counts twice its size: the segment block it is read into
+// and the producer's encoding of it. The Go heap runs to about twice what is live (a
+// 16-stream restore's peak RSS: 293-308 MiB at 64 MiB, 337-374 at 128).
 const (
 	DefaultStreamInFlightBytes = 8 << 20
-	DefaultRestoreMemory       = 64 << 20
+	DefaultRestoreMemory       = 128 << 20
 )
 
 // restoreMemoryFloor is the most one record takes of the worker's cap, so a record larger than

@@ -103,9 +103,9 @@ type KafkaRestoreSpec struct {
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 	// maxInFlightBytes caps, per stream, the memory held by records read from the backup and
-	// not yet acknowledged by the target, a record counting twice its size (its copy and the
-	// producer's request) (default 8 MiB), so a restore's memory does not grow with the data;
-	// the worker's --restore-memory-mib caps all its streams together.
+	// not yet acknowledged by the target, a record counting twice its size (the block it is
+	// read into and the producer's request) (default 8 MiB), so a restore's memory does not
+	// grow with the data; the worker's --restore-memory-mib caps all its streams together.
 	// +kubebuilder:validation:Minimum=1048576
 	// +optional
 	MaxInFlightBytes *int64 `json:"maxInFlightBytes,omitempty"`
