@@ -112,13 +112,15 @@ type pending struct {
 }
 
 // inFlightOverhead is what a record in flight costs beside its bytes: its pending entry with
-// the message (232 bytes) and the producer's bookkeeping. It makes the byte caps bound small records too.
+// the message (232 bytes) and the producer's bookkeeping. It makes the byte caps bound small
+// records too.
 const inFlightOverhead = 256
 
 // recordCost counts a record's bytes twice: until the target acknowledges it, its bytes in the
-// segment block the message points into and the producer's encoding of it in a request buffer are both alive (franz-go encodes
-// a request into one buffer; in a heap profile of BenchmarkRestoreMemory16 those buffers were
-// as large as the copies). The caps then bound the memory records hold, not half of it.
+// segment block the message points into and the producer's encoding of it in a request buffer
+// are both alive (franz-go encodes a request into one buffer; in a heap profile of
+// BenchmarkRestoreMemory16 those buffers were as large as the records). The caps then bound
+// the memory records hold, not half of it.
 func recordCost(p *pending) int64 { return 2*p.bytes + inFlightOverhead }
 
 func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInput) (*restorer, error) {
