@@ -481,12 +481,11 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 	if !r.deadline.IsZero() && time.Now().After(r.deadline) {
 		return errTimeUp
 	}
-	tp := r.route(partition, rec.Key)
-	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, tp: tp, bytes: recordBytes(rec)}
-	msg := &p.msg
-	if err := r.message(msg, rec, partition, tp); err != nil {
+	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, bytes: recordBytes(rec)}
+	if err := r.prepare(p, rec); err != nil {
 		return err
 	}
+	tp, msg := p.tp, &p.msg
 	r.index++
 	if r.gone[tp] > 0 {
 		r.gone[tp]--
@@ -538,11 +537,24 @@ func (r *restorer) send(ctx context.Context, part int, partition int32, rec *arc
 	}
 }
 
-// message fills in the producer message for a record. It takes the record's bytes as they
-// are, without a copy: the restore reads segments into blocks of their own
-// (backups.SegmentOwned), so a message may keep them, and a schema id is rewritten in place.
-func (r *restorer) message(msg *kgo.Record, rec *archive.Record, partition, tp int32) error {
-	*msg = kgo.Record{Topic: r.in.Target.Name, Partition: tp, Timestamp: time.UnixMilli(rec.Timestamp), Key: rec.Key, Value: rec.Value}
+// prepare fills in p's message for rec and routes it. KeyHash hashes the key as the target
+// will hold it, its schema id rewritten where keys are remapped: the partition a producer on
+// the target picks for the same key, so a key's old and new records share a partition.
+func (r *restorer) prepare(p *pending, rec *archive.Record) error {
+	if err := r.message(&p.msg, rec, p.partition); err != nil {
+		return err
+	}
+	p.tp = r.route(p.partition, p.msg.Key)
+	p.msg.Partition = p.tp
+	return nil
+}
+
+// message fills in the producer message for a record, all but its target partition. It takes
+// the record's bytes as they are, without a copy: the restore reads segments into blocks of
+// their own (backups.SegmentOwned), so a message may keep them, and a schema id is rewritten
+// in place.
+func (r *restorer) message(msg *kgo.Record, rec *archive.Record, partition int32) error {
+	*msg = kgo.Record{Topic: r.in.Target.Name, Timestamp: time.UnixMilli(rec.Timestamp), Key: rec.Key, Value: rec.Value}
 	if r.ids != nil {
 		if rec.Key != nil && r.in.Remap.Keys {
 			if err := r.rewriteID(msg.Key, "key", partition, rec.Offset); err != nil {

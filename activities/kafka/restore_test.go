@@ -2,10 +2,14 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/workflows/kafkarestore"
 )
 
 // newCapped is a restorer with only what admit and release use; waits signals each time admit
@@ -32,7 +36,7 @@ func blocks(t *testing.T, ctx context.Context, r *restorer, waits chan struct{},
 }
 
 // costing is a record whose in-flight cost is n bytes (n - inFlightOverhead even): its bytes
-// count twice, the stream's copy and the producer's encoding.
+// count twice, the segment block they are read into and the producer's encoding.
 func costing(n int64) *pending { return &pending{bytes: (n - inFlightOverhead) / 2} }
 
 func (r *restorer) ack(p *pending) {
@@ -99,4 +103,37 @@ func TestRestoreBatchBytes(t *testing.T) {
 			t.Errorf("batchBytes(%d, %d) = %d, want %d", tc.maxMessageBytes, tc.need, got, tc.want)
 		}
 	}
+}
+
+// KeyHash routes a record by its key as restored: with keys remapped, the key's schema id is
+// the target's, and so is the partition, as a producer on the target would pick it.
+func TestRestoreKeyHashRoutesTheRewrittenKey(t *testing.T) {
+	const partitions = 12
+	in := kafkarestore.RestoreInput{Mapping: kafkarestore.MappingKeyHash, Remap: &kafkarestore.StreamRemap{Keys: true},
+		Target: kafkarestore.TargetTopic{Name: "orders", Partitions: partitions}}
+	r := &restorer{in: in, ids: map[int32]int32{7: 1007}}
+	// A key in the Schema Registry wire format: magic byte, schema id 7, payload.
+	var payload []byte
+	for i := 0; ; i++ { // a payload whose partition changes with the id, so the test can tell
+		payload = []byte(fmt.Sprintf("customer-%d", i))
+		src := append([]byte{0, 0, 0, 0, 7}, payload...)
+		dst := append([]byte{0, 0, 0, 0x03, 0xef}, payload...)
+		if KeyPartition(src, partitions) != KeyPartition(dst, partitions) {
+			break
+		}
+	}
+	rec := &archive.Record{Offset: 5, Key: append([]byte{0, 0, 0, 0, 7}, payload...), Value: []byte("v")}
+	p := &pending{partition: 3, offset: rec.Offset}
+	require.NoError(t, r.prepare(p, rec))
+	want := append([]byte{0, 0, 0, 0x03, 0xef}, payload...)
+	require.Equal(t, want, p.msg.Key, "the key's schema id is the target's")
+	require.Equal(t, KeyPartition(want, partitions), p.tp)
+	require.Equal(t, p.tp, p.msg.Partition)
+
+	// Without remapping the key goes as it is, and so does its hash.
+	r = &restorer{in: in}
+	r.in.Remap = nil
+	rec.Key = append([]byte{0, 0, 0, 0, 7}, payload...)
+	require.NoError(t, r.prepare(p, rec))
+	require.Equal(t, KeyPartition(rec.Key, partitions), p.tp)
 }

@@ -76,7 +76,10 @@ type KafkaRestoreSpec struct {
 	// +listMapKey=source
 	// +optional
 	Topics []TopicMapping `json:"topics,omitempty"`
-	// partitionMapping is Same (default), KeyHash or RoundRobin.
+	// partitionMapping is Same (default), KeyHash or RoundRobin. KeyHash picks a keyed
+	// record's partition as the Java client's default partitioner does, from the key as
+	// restored (with schemaRegistry remapping keys, its schema id is the target's); records
+	// without a key go round robin.
 	// +kubebuilder:default=Same
 	// +optional
 	PartitionMapping PartitionMapping `json:"partitionMapping,omitempty"`
