@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 
 	"arkive.io/arkive/activities/kafka"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
@@ -277,4 +278,66 @@ func TestKafkaRestoreDryRunOriginHeadersAndPause(t *testing.T) {
 			kafka.HeaderOriginTimestamp, fmt.Sprint(base.Add(time.Duration(i) * time.Second).UnixMilli())},
 			[]string{*h[0], *h[1], *h[2], *h[3], *h[4], *h[5], *h[6], *h[7]})
 	}
+}
+
+// With Same mapping each stream's input carries its own partition's baseline only, however
+// many partitions the target has (a topic's P streams of P offsets each would pass Temporal's
+// history limits at a few thousand partitions), and the restore into a non-empty topic is
+// still exact: every partition ends with its old record followed by the restored one.
+func TestKafkaRestoreStreamsCarryTheirOwnBaseline(t *testing.T) {
+	const partitions = 20
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	source, target := testenv.Topic(t, "own", partitions, nil), testenv.Topic(t, "own-target", partitions, nil)
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	for _, topic := range []string{source, target} {
+		for part := range int32(partitions) {
+			_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: part, Value: sarama.StringEncoder(fmt.Sprintf("%s-%d", topic, part))})
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, p.Close())
+	backupOnce(t, c, queue, bootstrap, storage, "default/own", source)
+
+	wid := startRestore(t, c, queue, bootstrap, storage, "default/own", kafkarestore.Spec{AllowNonEmpty: true,
+		Topics: []kafkarestore.TopicMapping{{Source: source, Target: target}}})
+	s := restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "%s %s", s.Reason, s.LastError)
+	got := kcatRead(t, bootstrap, target)
+	for part := range int32(partitions) {
+		var vals []string
+		for _, r := range got[part] {
+			vals = append(vals, derefOr(r.Payload))
+		}
+		require.Equal(t, []string{fmt.Sprintf("%s-%d", target, part), fmt.Sprintf("%s-%d", source, part)}, vals, "partition %d", part)
+	}
+
+	streams := 0
+	iter := c.GetWorkflowHistory(context.Background(), wid, "", false, 0)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		a := ev.GetActivityTaskScheduledEventAttributes()
+		if a == nil || a.GetActivityType().GetName() != kafkarestore.ActivityRestore {
+			continue
+		}
+		var in kafkarestore.RestoreInput
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &in))
+		require.Len(t, in.Stream.Partitions, 1)
+		own := in.Stream.Partitions[0].Partition
+		require.Len(t, in.Target.Baseline, partitions)
+		for tp, off := range in.Target.Baseline {
+			want := int64(0) // another stream's partition: left out
+			if int32(tp) == own {
+				want = 1 // the target's record before the restore
+			}
+			require.Equal(t, want, off, "stream of partition %d: baseline of target partition %d", own, tp)
+		}
+		streams++
+	}
+	require.Equal(t, partitions, streams)
 }

@@ -56,6 +56,6 @@ func TestKafkaRestoreResumesPastRetention(t *testing.T) {
 	require.NoError(t, v.Get(&p))
 	require.True(t, p.Done)
 	require.EqualValues(t, 1000, p.Verified, "every record was found written (600 deleted, 400 read back)")
-	require.Equal(t, []int64{1000}, p.Target)
+	require.Equal(t, kafkarestore.Offsets{1000}, p.Target)
 	require.Equal(t, map[int32]int64{0: 1000}, endOffsets(t, bootstrap, target), "nothing written twice")
 }

@@ -251,7 +251,7 @@ type TargetTopic struct {
 	// records are small, else MaxMessageBytes. 0 in preflight results recorded before it: the
 	// producer then batches up to MaxMessageBytes.
 	BatchBytes int64   `json:"batchBytes,omitempty"`
-	Baseline   []int64 `json:"baseline"`
+	Baseline   Offsets `json:"baseline"`
 }
 
 // RestoreInput asks an activity to write one stream. Resume, when set, is the last progress
@@ -283,7 +283,7 @@ type Progress struct {
 	Part   int     `json:"part"` // index into Stream.Partitions
 	Next   int64   `json:"next"` // next source offset to read in that partition
 	Index  int64   `json:"index"`
-	Target []int64 `json:"target"`
+	Target Offsets `json:"target"`
 	// Records and Bytes written so far.
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"bytes"`

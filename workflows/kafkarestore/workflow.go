@@ -235,7 +235,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		var target TargetTopic
 		for _, t := range pre.Targets {
 			if t.Name == s.Target {
-				target = t
+				target = StreamTarget(t, s, r.in.Spec.PartitionMapping)
 			}
 		}
 		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
