@@ -33,6 +33,8 @@ type State struct {
 	Paused    bool             `json:"paused,omitempty"`
 	// SchemaIDs is the schema id map, computed once (spec.schemaRegistry).
 	SchemaIDs *SchemaIDs `json:"schemaIds,omitempty"`
+	// NextStream is the stream the next round starts first (capped rounds).
+	NextStream int `json:"nextStream,omitempty"`
 }
 
 // Input carries the state when the workflow continues as new.
@@ -210,8 +212,20 @@ func (r *restore) allDone() bool {
 	return true
 }
 
-// restoreStreams runs every unfinished stream for up to streamRunTime, in parallel, and keeps
-// their progress. A pause cancels them; they hand back their progress.
+// versionStreamCap is the change id of capped restore rounds (workflow.GetVersion; never
+// rename): runs that began before it start every unfinished stream at once, as they did.
+const versionStreamCap = "restore-stream-cap"
+
+// maxRunningStreams bounds the Restore activities a run has pending at once, well below
+// Temporal's default limit of 2,000 pending activities per workflow. A variable only so that
+// tests can set a cap the SDK's test environment can hold (about 1,000 activities at once).
+var maxRunningStreams = 1000
+
+// restoreStreams runs the unfinished streams for up to streamRunTime each, at most
+// maxRunningStreams at once, starting the next as one ends, and keeps their progress. It
+// starts no more once the run's history is long enough to continue as new; the next round
+// begins where this one stopped starting them. A pause cancels them; they hand back their
+// progress.
 func (r *restore) restoreStreams(ctx workflow.Context) error {
 	cctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
@@ -220,18 +234,36 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	var firstErr error
 	left := 0
 	sel := workflow.NewSelector(ctx)
-	// The spec's rate limit is for the whole restore: share it among the streams that run.
-	running := 0
-	for _, p := range r.state.Progress {
-		if p == nil || !p.Done {
-			running++
+	capped := workflow.GetVersion(ctx, versionStreamCap, workflow.DefaultVersion, 1) == 1
+	// The unfinished streams, from where the last round stopped starting them.
+	var todo []int
+	n := len(plan.Streams)
+	for k := range n {
+		i := k
+		if capped {
+			i = (r.state.NextStream + k) % n
+		}
+		if p := r.state.Progress[i]; p == nil || !p.Done {
+			todo = append(todo, i)
 		}
 	}
+	running := len(todo)
+	if capped {
+		running = min(running, maxRunningStreams)
+	}
+	// The spec's rate limit is for the whole restore: share it among the streams that run.
 	limit := r.in.Spec.RateLimit.Share(running)
-	for i, s := range plan.Streams {
-		if p := r.state.Progress[i]; p != nil && p.Done {
-			continue
+	var start func(i int)
+	next := 0 // todo[next] is the next stream to start
+	startMore := func() {
+		for next < len(todo) && left < running && firstErr == nil && !r.state.Paused && cctx.Err() == nil &&
+			(!capped || next < running || workflow.GetInfo(ctx).GetCurrentHistoryLength() <= continueAfterEvents) {
+			next++
+			start(todo[next-1])
 		}
+	}
+	start = func(i int) {
+		s := plan.Streams[i]
 		var target TargetTopic
 		for _, t := range pre.Targets {
 			if t.Name == s.Target {
@@ -274,8 +306,12 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 					cancel()
 				}
 			}
+			if capped {
+				startMore()
+			}
 		})
 	}
+	startMore()
 	// A pause cancels the streams; they hand back their progress.
 	r.sig.Add(ctx, sel, func() {
 		if r.state.Paused {
@@ -284,6 +320,9 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	})
 	for left > 0 {
 		sel.Select(ctx)
+	}
+	if capped && next < len(todo) {
+		r.state.NextStream = todo[next] // the next round starts the ones this one did not
 	}
 	if firstErr == nil {
 		r.status.LastError = ""
