@@ -108,6 +108,8 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.Restore, activity.RegisterOptions{Name: kafkarestore.ActivityRestore})
 	r.RegisterActivityWithOptions(kf.RestoreGroupOffsets, activity.RegisterOptions{Name: kafkarestore.ActivityGroups})
 	r.RegisterActivityWithOptions(kf.UnpinCatalog, activity.RegisterOptions{Name: kafkarestore.ActivityUnpin})
+	r.RegisterActivityWithOptions(kf.ReadRestorePage, activity.RegisterOptions{Name: kafkarestore.ActivityReadPage})
+	r.RegisterActivityWithOptions(kf.SaveRestorePage, activity.RegisterOptions{Name: kafkarestore.ActivitySavePage})
 
 	sr := &schemaregistry.Activities{Secrets: opts.Secrets}
 	r.RegisterActivityWithOptions(sr.Check, activity.RegisterOptions{Name: check.ActivityCheckSchemas})

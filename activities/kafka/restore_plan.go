@@ -198,6 +198,9 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		plan.Topics = append(plan.Topics, pt)
 	}
 	plan.Groups, plan.Warnings = selectGroups(m, spec, plan.Topics)
+	if err := pagePlan(ctx, backup, restoreID(ctx), in.PageStreams, &plan); err != nil {
+		return plan, err
+	}
 	// Pin the generation planned from. Storage a restore may only read (credentials without
 	// write access) cannot hold a pin: the restore still runs, unprotected, and says so.
 	if holder := restoreHolder(ctx); holder != "" {
@@ -375,7 +378,7 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 		tt.BatchBytes = batchBytes(tt.MaxMessageBytes, need)
 		res.Targets = append(res.Targets, tt)
 	}
-	if groups := groupNames(in.Plan.Groups); len(groups) > 0 {
+	if groups := append(groupNames(in.Plan.Groups), in.Plan.GroupNames...); len(groups) > 0 {
 		admin, err := sarama.NewClusterAdminFromClient(client) // not closed: that would close client
 		if err != nil {
 			return res, classify(err)
@@ -518,8 +521,8 @@ func (a *Activities) targetConfig(ctx context.Context, conn kafkarestore.Connect
 	return cfg, kspec, nil
 }
 
-// UnpinCatalog releases the generation the restore's plan pinned, and deletes the schema id
-// map the restore stored, if any.
+// UnpinCatalog releases the generation the restore's plan pinned, and deletes what the restore
+// kept in the storage.
 func (a *Activities) UnpinCatalog(ctx context.Context, in kafkarestore.UnpinInput) error {
 	holder := restoreHolder(ctx)
 	if holder == "" {
@@ -530,8 +533,9 @@ func (a *Activities) UnpinCatalog(ctx context.Context, in kafkarestore.UnpinInpu
 		return err
 	}
 	defer store.Close()
-	// The schema id map a large remap stored (spec.schemaRegistry), if any, goes with the pin.
-	if err := store.Delete(ctx, store.Layout.SchemaIDMap(activity.GetInfo(ctx).WorkflowExecution.ID)); err != nil && !blobstore.IsNotFound(err) {
+	// What the restore kept in the storage (a large schema id map, a large plan's pages) goes
+	// with the pin.
+	if err := deleteRestoreObjects(ctx, store, restoreID(ctx)); err != nil {
 		return classify(err)
 	}
 	return classify(catalog.Unpin(ctx, store.Store, store.Layout, holder))

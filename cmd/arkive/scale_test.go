@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"gocloud.dev/blob"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/blobstore"
@@ -243,7 +245,7 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 	require.NoError(t, err)
 	rqueue := "scale-restore-" + name
 	rid := workflows.WorkflowID("KafkaRestore", "default", name)
-	_, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: rid, TaskQueue: rqueue}, kafkarestore.WorkflowName, rin)
+	firstRun, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: rid, TaskQueue: rqueue}, kafkarestore.WorkflowName, rin)
 	require.NoError(t, err)
 	defer func() { _ = c.TerminateWorkflow(context.Background(), rid, "", "test done") }()
 	restorers := []*workerProcess{{cmd: startKafkaWorker(t, bin, temporal, rqueue)}, {cmd: startKafkaWorker(t, bin, temporal, rqueue)}}
@@ -290,6 +292,27 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 	require.NoError(t, c.GetWorkflow(ctx, rid, "").Get(ctx, &res))
 	require.Equal(t, kafkarestore.PhaseDone, res.Status.Phase)
 	t.Logf("restore: %d of %d records written when a worker was killed", atKill, total)
+	// 2,000 streams: the plan lived in pages in the storage, and the restore's end took them.
+	require.Len(t, res.Status.Plan.Pages, scaleTopics*scalePerTopic/kafkarestore.PageStreams, "the plan's pages")
+	require.Equal(t, scaleTopics*scalePerTopic, res.Status.StreamsDone)
+	left, err := store.List(&blob.ListOptions{Prefix: layout.Root() + "restores/"}).Next(context.Background())
+	require.ErrorIs(t, err, io.EOF, "the restore left %v in the storage", left)
+	// Its first run read the plan's pages and, continuing as new, wrote its progress to pages.
+	activities := map[string]int{}
+	iter := c.GetWorkflowHistory(context.Background(), rid, firstRun.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			activities[a.GetActivityType().GetName()]++
+		}
+		if ev.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil {
+			activities["continued as new"]++
+		}
+	}
+	require.Equal(t, len(res.Status.Plan.Pages), activities[kafkarestore.ActivityReadPage], "%v", activities)
+	require.Positive(t, activities[kafkarestore.ActivitySavePage], "%v", activities)
+	require.Equal(t, 1, activities["continued as new"], "%v", activities)
 
 	kclient, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 //	kafka/<backup>/catalog/deltas/<generation:020d>.json
 //	kafka/<backup>/catalog/index/<topic>/<partition>/<level>-<first:020d>-<generation:020d>-<seq>.json
 //	kafka/<backup>/restores/<hash of a restore's workflow id>/schema-ids.json
+//	kafka/<backup>/restores/<hash of a restore's workflow id>/<page>.json
 //	kafka/<backup>/staging/<hash of a capture activity's id>.json
 //	schemas/<backup>/manifest.json
 //	schemas/<backup>/snapshots/<snapshot>.json.zst
@@ -27,6 +28,7 @@ var (
 	backupSegment = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 	topicName     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
 	snapshotID    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	pageName      = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
 )
 
 // ValidateBackupName checks a backup name: DNS-label-like segments joined by "/".
@@ -86,8 +88,23 @@ func (l KafkaLayout) Segment(topic string, partition int32, first, last int64) (
 // SchemaIDMap is where a running restore (named by its workflow id, hashed) keeps a schema id
 // map too large to travel with every stream; the restore deletes it when it ends.
 func (l KafkaLayout) SchemaIDMap(restore string) string {
+	return l.RestorePrefix(restore) + "schema-ids.json"
+}
+
+// RestorePrefix holds what a running restore (named by its workflow id, hashed) keeps in the
+// storage while it runs: the restore deletes it when it ends.
+func (l KafkaLayout) RestorePrefix(restore string) string {
 	sum := sha256.Sum256([]byte(restore))
-	return l.root + "restores/" + hex.EncodeToString(sum[:16]) + "/schema-ids.json"
+	return l.root + "restores/" + hex.EncodeToString(sum[:16]) + "/"
+}
+
+// RestorePage is where a running restore keeps a page of its plan or progress; name is a few
+// lower-case letters, digits and dashes.
+func (l KafkaLayout) RestorePage(restore, name string) (string, error) {
+	if !pageName.MatchString(name) || name == "schema-ids" {
+		return "", fmt.Errorf("restore page name %q: must be 1-64 lower-case letters, digits and dashes", name)
+	}
+	return l.RestorePrefix(restore) + name + ".json", nil
 }
 
 // StagingPrefix holds what shard captures wrote and no commit has merged yet.

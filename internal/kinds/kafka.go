@@ -146,7 +146,7 @@ func mirrorKafkaRestore(kr *arkivev1.KafkaRestore, s *kafkarestore.Status) {
 	case s.Reason == status.PausedBySignal:
 		reason = arkivev1.ReasonPausedBySignal
 	case s.Reason == status.DryRun && s.Plan != nil:
-		message = fmt.Sprintf("dry run: the plan restores up to %d records (%d bytes) in %d streams; see the workflow's status query", s.Plan.Records, s.Plan.Bytes, len(s.Plan.Streams))
+		message = fmt.Sprintf("dry run: the plan restores up to %d records (%d bytes) in %d streams; see the workflow's status query", s.Plan.Records, s.Plan.Bytes, s.Plan.NumStreams())
 	}
 	SetWorkflowReady(&st.Conditions, kr.Generation, cond, reason, message)
 }

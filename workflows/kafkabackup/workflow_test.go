@@ -10,14 +10,13 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/temporaltest"
 	"arkive.io/arkive/workflows"
 )
 
@@ -410,40 +409,6 @@ func TestCommitBatchesStayBelowTheSegmentLimit(t *testing.T) {
 	require.Len(t, commitBatches(nil), 1, "an empty commit still records topics and runs")
 }
 
-// sizeCheckingConverter fails any payload of 256 KB or more (Temporal's per-payload warning
-// limit) and remembers the largest it saw.
-type sizeCheckingConverter struct {
-	converter.DataConverter
-	mu      sync.Mutex
-	largest int
-	tooBig  []string
-}
-
-func (c *sizeCheckingConverter) ToPayload(v any) (*commonpb.Payload, error) {
-	p, err := c.DataConverter.ToPayload(v)
-	if p != nil {
-		c.mu.Lock()
-		c.largest = max(c.largest, p.Size())
-		if p.Size() >= 256<<10 {
-			c.tooBig = append(c.tooBig, fmt.Sprintf("%T: %d bytes", v, p.Size()))
-		}
-		c.mu.Unlock()
-	}
-	return p, err
-}
-
-func (c *sizeCheckingConverter) ToPayloads(vs ...any) (*commonpb.Payloads, error) {
-	out := &commonpb.Payloads{}
-	for _, v := range vs {
-		p, err := c.ToPayload(v)
-		if err != nil {
-			return nil, err
-		}
-		out.Payloads = append(out.Payloads, p)
-	}
-	return out, nil
-}
-
 // A simulated multi-day continuous backup of 16 partitions by a run started before sharding
 // (per-partition captures), whose source keeps losing data to
 // retention (so warnings pile up): every run continues as new below 10,000 events and no payload
@@ -456,7 +421,7 @@ func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
 	var events atomic.Int64
 	hwm := map[int32]int64{}
 	var mu sync.Mutex
-	dc := &sizeCheckingConverter{DataConverter: converter.GetDefaultDataConverter()}
+	dc := temporaltest.NewSizeCheckingConverter()
 	in := Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)}
 	in.Spec.MaxSegmentInterval = 5 * time.Minute
 	var simulated time.Duration
@@ -517,8 +482,8 @@ func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
 		require.Len(t, in.State.Next, partitions, "offsets carried over")
 		require.LessOrEqual(t, len(in.State.Warnings), maxWarnings)
 	}
-	require.Empty(t, dc.tooBig, "payloads of 256 KB or more")
-	t.Logf("%d runs over %s of simulated time; largest payload %d bytes", runs, simulated.Round(time.Hour), dc.largest)
+	require.Empty(t, dc.TooBig(), "payloads of 256 KB or more")
+	t.Logf("%d runs over %s of simulated time; largest payload %d bytes", runs, simulated.Round(time.Hour), dc.Largest())
 }
 
 // Issue 18, acceptance 1: a simulated continuous backup of 20,000 partitions (100 topics of
@@ -528,7 +493,7 @@ func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
 func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 	const topics, perTopic = 100, 200
 	var events atomic.Int64
-	dc := &sizeCheckingConverter{DataConverter: converter.GetDefaultDataConverter()}
+	dc := temporaltest.NewSizeCheckingConverter()
 	in := Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)}
 	in.Spec.Streams = []Stream{{Topic: "orders-*", Enabled: true}}
 	in.Spec.MaxSegmentInterval = 5 * time.Minute
@@ -606,12 +571,12 @@ func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 		require.Equal(t, topics*perTopic, st.PartitionCount, "the status counts every partition")
 		require.Len(t, st.Partitions, MaxStatusPartitions)
 	}
-	require.Empty(t, dc.tooBig, "payloads of 256 KB or more")
+	require.Empty(t, dc.TooBig(), "payloads of 256 KB or more")
 	require.LessOrEqual(t, maxPending, MaxShards, "captures pending at once")
 	require.Equal(t, MaxShards, len(SplitShards(infos)), "20,000 partitions fill every shard")
 	require.Equal(t, cycles*topics*perTopic, captured, "every cycle captures every partition")
 	t.Logf("%d runs, %d cycles over %s of simulated time; at most %d captures pending; largest payload %d bytes",
-		runs, cycles, simulated.Round(time.Hour), maxPending, dc.largest)
+		runs, cycles, simulated.Round(time.Hour), maxPending, dc.Largest())
 }
 
 func TestSplitShards(t *testing.T) {

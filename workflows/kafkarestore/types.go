@@ -21,6 +21,10 @@ const (
 	// ActivityRemapSchemas registers a Schema Registry snapshot's schemas in the target
 	// registry and returns the id map the streams rewrite records with.
 	ActivityRemapSchemas = "arkive.schemaregistry.RemapSchemas"
+	// ActivityReadPage and ActivitySavePage read and write a page of a large restore's plan or
+	// progress in the backup's storage (see Page).
+	ActivityReadPage = "arkive.kafka.ReadRestorePage"
+	ActivitySavePage = "arkive.kafka.SaveRestorePage"
 )
 
 // Phases, shared by every restore kind.
@@ -179,6 +183,9 @@ type StreamRemap struct {
 type PlanInput struct {
 	Connection
 	Spec Spec `json:"spec"`
+	// PageStreams, when set, is the most streams the plan holds inline: a larger plan goes to
+	// pages (Plan.Pages). Unset, as workflows from before pages send it: always inline.
+	PageStreams int `json:"pageStreams,omitempty"`
 }
 
 // Plan is what the restore will write. Segments are not listed (a large backup has too many
@@ -194,6 +201,47 @@ type Plan struct {
 	// Groups are the selected groups' captured offsets on the planned partitions.
 	Groups   []archive.GroupOffset `json:"groups,omitempty"`
 	Warnings []string              `json:"warnings,omitempty"`
+	// Pages, when set, are the storage keys of the pages holding the streams and the groups'
+	// offsets (Streams and Groups are then empty): a plan of more than PageStreams streams
+	// would make payloads grow with the partitions. StreamCount and GroupNames say what the
+	// pages hold.
+	Pages       []string `json:"pages,omitempty"`
+	StreamCount int      `json:"streamCount,omitempty"`
+	GroupNames  []string `json:"groupNames,omitempty"`
+}
+
+// PageStreams is the most streams a plan holds inline, and the most a page of it holds.
+const PageStreams = 500
+
+// pageBytes is about the most a page of progress holds, encoded.
+const pageBytes = 128 << 10
+
+// NumStreams is how many streams the plan has, inline or in pages.
+func (p *Plan) NumStreams() int {
+	if len(p.Pages) > 0 {
+		return p.StreamCount
+	}
+	return len(p.Streams)
+}
+
+// Page is part of a large restore's plan or progress, kept in the backup's storage (under the
+// restore's own prefix, deleted when it ends) so that no workflow payload grows with the
+// number of streams: the plan's streams from First on with the groups' offsets on their
+// partitions, or the progress of the streams from First on.
+type Page struct {
+	First    int                   `json:"first"`
+	Streams  []Stream              `json:"streams,omitempty"`
+	Groups   []archive.GroupOffset `json:"groups,omitempty"`
+	Progress []*Progress           `json:"progress,omitempty"`
+}
+
+// PageInput reads the page at Key, or writes Page under Name (a few letters, digits and
+// dashes) and returns its key.
+type PageInput struct {
+	Connection
+	Key  string `json:"key,omitempty"`
+	Name string `json:"name,omitempty"`
+	Page *Page  `json:"page,omitempty"`
 }
 
 // PlannedTopic is one source topic, where it goes, and what the backup captured of it.
@@ -369,7 +417,19 @@ type Status struct {
 	Skipped []SkippedRange `json:"skipped,omitempty"`
 	// SchemaIDs is the schema id map's summary (pairs left out), when ids are remapped.
 	SchemaIDs *SchemaIDs `json:"schemaIds,omitempty"`
+	// Streams and StreamsDone count every stream. Partitions lists at most
+	// maxStatusStreams of them (the unfinished first) and Groups at most maxStatusGroups
+	// translated offsets (GroupsTotal counts them all), so the status stays small.
+	Streams     int `json:"streams,omitempty"`
+	StreamsDone int `json:"streamsDone,omitempty"`
+	GroupsTotal int `json:"groupsTotal,omitempty"`
 }
+
+// The most streams and translated group offsets the status lists.
+const (
+	maxStatusStreams = 256
+	maxStatusGroups  = 256
+)
 
 // PartitionStatus is one stream's progress.
 type PartitionStatus struct {
@@ -381,11 +441,16 @@ type PartitionStatus struct {
 	Done       bool    `json:"done"`
 }
 
-// Result is what a finished restore returns: the status and every stream's offset map.
+// Result is what a finished restore returns: the status and every stream's offset map, when
+// they hold at most maxResultRanges ranges in all (else OffsetRanges counts them).
 type Result struct {
-	Status     Status          `json:"status"`
-	OffsetMaps [][]OffsetRange `json:"offsetMaps,omitempty"`
+	Status       Status          `json:"status"`
+	OffsetMaps   [][]OffsetRange `json:"offsetMaps,omitempty"`
+	OffsetRanges int             `json:"offsetRanges,omitempty"`
 }
+
+// maxResultRanges bounds the offset ranges a result carries (about 100 bytes each).
+const maxResultRanges = 2000
 
 // UnpinInput releases the restore's pin on the backup's catalog.
 type UnpinInput struct {

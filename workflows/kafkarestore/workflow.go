@@ -1,8 +1,10 @@
 package kafkarestore
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -35,6 +37,9 @@ type State struct {
 	SchemaIDs *SchemaIDs `json:"schemaIds,omitempty"`
 	// NextStream is the stream the next round starts first (capped rounds).
 	NextStream int `json:"nextStream,omitempty"`
+	// ProgressPages, with a paged plan, are the storage keys of the pages holding Progress
+	// (which is then empty) when the workflow continued as new.
+	ProgressPages []string `json:"progressPages,omitempty"`
 }
 
 // Input carries the state when the workflow continues as new.
@@ -47,6 +52,9 @@ type restore struct {
 	in     Input
 	state  State
 	status Status
+	// streams and groups are the plan's, read from its pages when it has them.
+	streams []Stream
+	groups  map[topicPartition][]GroupOffset
 	// sig takes pause and resume; a restore has nothing to trigger, and its spec is fixed.
 	sig *workflows.Signals
 }
@@ -94,11 +102,15 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	if r.state.Plan == nil {
 		var plan Plan
 		if err := r.attempt(ctx, func() error {
-			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityPlan, PlanInput{Connection: r.in.Connection, Spec: r.in.Spec}).Get(ctx, &plan)
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityPlan,
+				PlanInput{Connection: r.in.Connection, Spec: r.in.Spec, PageStreams: PageStreams}).Get(ctx, &plan)
 		}); err != nil {
 			return Result{}, err
 		}
 		r.state.Plan = &plan
+	}
+	if err := r.load(ctx); err != nil {
+		return Result{}, err
 	}
 	r.status.Plan = r.state.Plan
 	r.status.Warnings = r.state.Plan.Warnings
@@ -120,7 +132,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 			return Result{}, err
 		}
 		r.state.Preflight = &pre
-		r.state.Progress = make([]*Progress, len(r.state.Plan.Streams))
+		r.state.Progress = make([]*Progress, len(r.streams))
 	}
 	if err := r.remapSchemas(ctx); err != nil {
 		return Result{}, err
@@ -142,6 +154,13 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		}
 		if !r.allDone() && workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
 			st := r.state
+			if len(st.Plan.Pages) > 0 {
+				keys, err := r.saveProgress(ctx)
+				if err != nil {
+					return Result{}, err
+				}
+				st.Progress, st.ProgressPages = nil, keys
+			}
 			return Result{}, workflow.NewContinueAsNewError(ctx, KafkaRestore, RunInput{Input: r.in, State: &st})
 		}
 	}
@@ -149,9 +168,12 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	for _, p := range r.state.Progress {
 		groups = append(groups, p.Groups...)
 	}
-	if len(groups) > 0 {
+	// Many partitions' offsets go in several requests, so that no input grows with them.
+	for len(groups) > 0 {
+		batch := groups[:min(len(groups), groupsPerRequest)]
+		groups = groups[len(batch):]
 		if err := r.attempt(ctx, func() error {
-			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityGroups, GroupsInput{Connection: r.in.Connection, Groups: groups}).Get(ctx, nil)
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityGroups, GroupsInput{Connection: r.in.Connection, Groups: batch}).Get(ctx, nil)
 		}); err != nil {
 			return Result{}, err
 		}
@@ -161,8 +183,131 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	res := Result{Status: r.snapshot()}
 	for _, p := range r.state.Progress {
 		res.OffsetMaps = append(res.OffsetMaps, p.OffsetMap)
+		res.OffsetRanges += len(p.OffsetMap)
+	}
+	if res.OffsetRanges <= maxResultRanges {
+		res.OffsetRanges = 0
+	} else {
+		res.OffsetMaps = nil
 	}
 	return res, nil
+}
+
+// groupsPerRequest bounds the translated offsets one Groups activity commits.
+const groupsPerRequest = 1000
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// load reads the plan's streams and groups (from its pages when it has them) and the progress
+// the last run left in pages.
+func (r *restore) load(ctx workflow.Context) error {
+	plan := r.state.Plan
+	r.streams, r.groups = plan.Streams, map[topicPartition][]GroupOffset{}
+	groups := plan.Groups
+	read := func(key string) (Page, error) {
+		var page Page
+		err := r.attempt(ctx, func() error {
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityReadPage, PageInput{Connection: r.in.Connection, Key: key}).Get(ctx, &page)
+		})
+		return page, err
+	}
+	for _, key := range plan.Pages {
+		page, err := read(key)
+		if err != nil {
+			return err
+		}
+		if page.First != len(r.streams) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan's page %s begins at stream %d, not %d", key, page.First, len(r.streams)), ErrCorruptManifest, nil)
+		}
+		r.streams = append(r.streams, page.Streams...)
+		groups = append(groups, page.Groups...)
+	}
+	if len(plan.Pages) > 0 && len(r.streams) != plan.StreamCount {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan's pages hold %d streams, not %d", len(r.streams), plan.StreamCount), ErrCorruptManifest, nil)
+	}
+	for _, g := range groups {
+		k := topicPartition{g.Topic, g.Partition}
+		r.groups[k] = append(r.groups[k], g)
+	}
+	if len(r.state.ProgressPages) > 0 {
+		r.state.Progress = make([]*Progress, len(r.streams))
+		for _, key := range r.state.ProgressPages {
+			page, err := read(key)
+			if err != nil {
+				return err
+			}
+			if page.First < 0 || page.First+len(page.Progress) > len(r.streams) {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the progress page %s holds streams %d-%d of %d", key, page.First, page.First+len(page.Progress), len(r.streams)), ErrCorruptManifest, nil)
+			}
+			copy(r.state.Progress[page.First:], page.Progress)
+		}
+		r.state.ProgressPages = nil
+	}
+	return nil
+}
+
+// encodedBound bounds a progress's JSON size (encoding it in workflow code is not
+// deterministic by Temporal's rules: encoding/json caches by type).
+func encodedBound(p *Progress) int {
+	if p == nil {
+		return 5
+	}
+	nonZero := 0
+	for _, v := range p.Target {
+		if v != 0 {
+			nonZero++
+		}
+	}
+	n := 400 + min(21*len(p.Target), 40+42*nonZero) + 140*len(p.OffsetMap)
+	for _, g := range p.Groups {
+		n += 200 + len(g.Group) + len(g.Topic) + len(g.Metadata)
+	}
+	for _, sk := range p.Skipped {
+		n += 120 + len(sk.Topic) + len(sk.Object) + len(sk.Reason)
+	}
+	return n
+}
+
+// saveProgress writes the streams' progress in pages of about pageBytes, leaving out the
+// streams not started before the first started one of a page, and returns their keys.
+func (r *restore) saveProgress(ctx workflow.Context) ([]string, error) {
+	var keys []string
+	var page *Page
+	size := 0
+	flush := func() error {
+		var key string
+		in := PageInput{Connection: r.in.Connection, Name: fmt.Sprintf("progress-%04d", len(keys)), Page: page}
+		if err := r.attempt(ctx, func() error {
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivitySavePage, in).Get(ctx, &key)
+		}); err != nil {
+			return err
+		}
+		keys, page, size = append(keys, key), nil, 0
+		return nil
+	}
+	for i, p := range r.state.Progress {
+		if p == nil && page == nil {
+			continue
+		}
+		if page == nil {
+			page = &Page{First: i}
+		}
+		page.Progress = append(page.Progress, p)
+		if size += encodedBound(p); size >= pageBytes {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if page != nil {
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 // remapSchemas computes the schema id map once, when the spec asks for it: the snapshot's
@@ -237,7 +382,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	capped := workflow.GetVersion(ctx, versionStreamCap, workflow.DefaultVersion, 1) == 1
 	// The unfinished streams, from where the last round stopped starting them.
 	var todo []int
-	n := len(plan.Streams)
+	n := len(r.streams)
 	for k := range n {
 		i := k
 		if capped {
@@ -263,7 +408,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		}
 	}
 	start = func(i int) {
-		s := plan.Streams[i]
+		s := r.streams[i]
 		var target TargetTopic
 		for _, t := range pre.Targets {
 			if t.Name == s.Target {
@@ -272,7 +417,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		}
 		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
 			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, OnDamage: r.in.Spec.OnDamage, RateLimit: limit,
-			Generation: plan.Generation, Groups: streamGroups(plan, s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxInFlightBytes: r.in.Spec.MaxInFlightBytes, MaxRunTime: streamRunTime}
+			Generation: plan.Generation, Groups: r.streamGroups(s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxInFlightBytes: r.in.Spec.MaxInFlightBytes, MaxRunTime: streamRunTime}
 		left++
 		opts := workflow.GetActivityOptions(actx)
 		opts.Summary = fmt.Sprintf("restore %s to %s: %s records in all", s.Source, s.Target, workflows.Thousands(s.Records))
@@ -284,6 +429,11 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 			var timeout *temporal.TimeoutError
 			switch {
 			case err == nil:
+				if p.Done {
+					// A finished stream never resumes: its target offsets (one per partition of
+					// the target topic) would only weigh on the workflow's memory and pages.
+					p.Target = nil
+				}
 				r.state.Progress[i] = &p
 			case errors.As(err, &canceled):
 				if canceled.HasDetails() && canceled.Details(&p) == nil {
@@ -338,17 +488,10 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 }
 
 // streamGroups are the plan's group offsets on a stream's source partitions.
-func streamGroups(plan *Plan, s Stream) []GroupOffset {
+func (r *restore) streamGroups(s Stream) []GroupOffset {
 	var out []GroupOffset
-	for _, g := range plan.Groups {
-		if g.Topic != s.Source {
-			continue
-		}
-		for _, p := range s.Partitions {
-			if p.Partition == g.Partition {
-				out = append(out, g)
-			}
-		}
+	for _, p := range s.Partitions {
+		out = append(out, r.groups[topicPartition{s.Source, p.Partition}]...)
 	}
 	return out
 }
@@ -392,7 +535,7 @@ func (r *restore) snapshot() Status {
 		return s
 	}
 	var planned int64
-	for i, st := range r.state.Plan.Streams {
+	for i, st := range r.streams {
 		ps := PartitionStatus{Source: st.Source, Target: st.Target, Planned: st.Records}
 		for _, p := range st.Partitions {
 			ps.Partitions = append(ps.Partitions, p.Partition)
@@ -402,11 +545,28 @@ func (r *restore) snapshot() Status {
 			ps.Records, ps.Done = p.Records, p.Done
 			s.Records += p.Records
 			s.Bytes += p.Bytes
-			s.Groups = append(s.Groups, p.Groups...)
+			s.GroupsTotal += len(p.Groups)
+			if room := maxStatusGroups - len(s.Groups); room > 0 {
+				s.Groups = append(s.Groups, p.Groups[:min(room, len(p.Groups))]...)
+			}
 			s.Skipped = append(s.Skipped, p.Skipped...)
 		}
 		planned += st.Records
+		s.Streams++
+		if ps.Done {
+			s.StreamsDone++
+		}
 		s.Partitions = append(s.Partitions, ps)
+	}
+	// A long list shows the unfinished streams first: what an operator looks for.
+	if len(s.Partitions) > maxStatusStreams {
+		slices.SortStableFunc(s.Partitions, func(a, b PartitionStatus) int {
+			return cmp.Compare(b2i(a.Done), b2i(b.Done))
+		})
+		s.Partitions = s.Partitions[:maxStatusStreams]
+	}
+	if s.GroupsTotal <= len(s.Groups) {
+		s.GroupsTotal = 0
 	}
 	switch {
 	case s.Phase == PhaseDone:
@@ -416,4 +576,11 @@ func (r *restore) snapshot() Status {
 		s.Percent = int32(min(99, s.Records*100/planned))
 	}
 	return s
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -2,7 +2,11 @@ package kafkarestore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,38 +18,108 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"arkive.io/arkive/internal/temporaltest"
+	"arkive.io/arkive/workflows"
 )
 
-// streamRounds restores one topic of n partitions (Same mapping: a stream each) through the
-// workflow with every activity mocked, each stream finishing in one 20-second activity, and
-// continues as new until the restore is done. It returns the most Restore activities pending
-// at once, the events of the longest run (counted as the server would: one when an activity
-// is scheduled, two when it ends) and how many runs it took.
-func streamRounds(t *testing.T, n int, legacy bool) (maxPending, longest, runs int) {
+// rounds says what streamRounds simulates.
+type rounds struct {
+	n      int  // partitions of the one topic, a stream each (Same mapping)
+	legacy bool // a run that began before the stream cap
+	// paged has the plan activity keep its streams in pages, as the real one does with more
+	// than PageStreams; a map stands in for the storage.
+	paged bool
+	// groups gives one consumer group an offset on every partition.
+	groups bool
+	dc     *temporaltest.SizeCheckingConverter
+}
+
+// roundsResult is what streamRounds saw: the most Restore activities pending at once, the
+// events of the longest run (counted as the server would: one when an activity is scheduled,
+// two when it ends), how many runs it took, the largest status answer's size and list, and
+// the group offsets committed.
+type roundsResult struct {
+	maxPending, longest, runs int
+	statusBytes, statusListed int
+	committed                 int
+}
+
+// streamRounds restores one topic through the workflow with every activity mocked, each stream
+// finishing in one 20-second activity, and continues as new until the restore is done; it
+// checks that every partition was restored once and every group offset committed once.
+func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 	t.Helper()
+	n := o.n
 	in := RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
 		Spec: Spec{PartitionMapping: MappingSame, Topics: []TopicMapping{{Source: "orders", Target: "orders-restored"}}}}}
-	plan := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: int32(n)}}}
+	full := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: int32(n)}}}
 	for p := range int32(n) {
-		plan.Streams = append(plan.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
+		full.Streams = append(full.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
+		if o.groups {
+			full.Groups = append(full.Groups, GroupOffset{Group: "billing", Topic: "orders", Partition: p, Offset: 7})
+		}
+	}
+	storage := map[string][]byte{} // what the page activities keep
+	planFor := func(in PlanInput) (Plan, error) {
+		if !o.paged || in.PageStreams == 0 || n <= in.PageStreams {
+			return full, nil
+		}
+		plan := full
+		plan.Streams, plan.Groups, plan.StreamCount, plan.GroupNames = nil, nil, n, []string{"billing"}
+		for first := 0; first < n; first += in.PageStreams {
+			page := Page{First: first, Streams: full.Streams[first:min(n, first+in.PageStreams)]}
+			if o.groups {
+				page.Groups = full.Groups[first:min(n, first+in.PageStreams)]
+			}
+			key := fmt.Sprintf("restores/r/plan-%04d.json", len(plan.Pages))
+			storage[key], _ = json.Marshal(page)
+			plan.Pages = append(plan.Pages, key)
+		}
+		return plan, nil
 	}
 	pre := PreflightResult{Targets: []TargetTopic{{Name: "orders-restored", Partitions: int32(n), MaxMessageBytes: 1 << 20, Baseline: make(Offsets, n)}}}
-	restored := make([]int, n)
+	restored, committed := make([]int, n), make([]int, n)
 	for {
-		runs++
-		require.Less(t, runs, 20, "too many runs")
+		res.runs++
+		require.Less(t, res.runs, 40, "too many runs")
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestWorkflowEnvironment()
+		if o.dc != nil {
+			env.SetDataConverter(o.dc)
+		}
 		// The test worker's own slots (1,000 by default) must not be what caps the streams.
-		tuner, err := worker.NewFixedSizeTuner(worker.FixedSizeTunerOptions{NumActivitySlots: 2 * n})
+		tuner, err := worker.NewFixedSizeTuner(worker.FixedSizeTunerOptions{NumActivitySlots: 2 * min(n, 1000)})
 		require.NoError(t, err)
 		env.SetWorkerOptions(worker.Options{Tuner: tuner})
 		var mu sync.Mutex
 		pending, events := 0, 10
 		env.RegisterWorkflowWithOptions(KafkaRestore, workflow.RegisterOptions{Name: WorkflowName})
-		env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) { return plan, nil }, activity.RegisterOptions{Name: ActivityPlan})
+		env.RegisterActivityWithOptions(planFor, activity.RegisterOptions{Name: ActivityPlan})
 		env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) { return pre, nil }, activity.RegisterOptions{Name: ActivityPreflight})
 		env.RegisterActivityWithOptions(func(UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+		env.RegisterActivityWithOptions(func(in GroupsInput) error {
+			mu.Lock()
+			defer mu.Unlock()
+			require.LessOrEqual(t, len(in.Groups), groupsPerRequest, "offsets in one request")
+			for _, g := range in.Groups {
+				committed[g.SourcePartition]++
+			}
+			return nil
+		}, activity.RegisterOptions{Name: ActivityGroups})
+		env.RegisterActivityWithOptions(func(in PageInput) (Page, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var page Page
+			return page, json.Unmarshal(storage[in.Key], &page)
+		}, activity.RegisterOptions{Name: ActivityReadPage})
+		env.RegisterActivityWithOptions(func(in PageInput) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			key := "restores/r/" + in.Name + ".json"
+			storage[key], _ = json.Marshal(in.Page)
+			return key, nil
+		}, activity.RegisterOptions{Name: ActivitySavePage})
 		restore := func(in RestoreInput) (Progress, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -53,36 +127,53 @@ func streamRounds(t *testing.T, n int, legacy bool) (maxPending, longest, runs i
 			restored[own]++
 			target := in.Target.Baseline
 			target[own] = 10
-			return Progress{Part: 0, Next: 10, Index: 10, Target: target, Records: 10, Done: true}, nil
+			p := Progress{Part: 0, Next: 10, Index: 10, Target: target, Records: 10, Done: true,
+				OffsetMap: []OffsetRange{{Partition: own, SourceFrom: 0, TargetPartition: own, TargetFrom: 0, Count: 10}}}
+			for _, g := range in.Groups {
+				require.Equal(t, own, g.Partition, "a stream gets its own partitions' group offsets")
+				p.Groups = append(p.Groups, TranslatedGroup{Group: g.Group, SourcePartition: own, SourceOffset: g.Offset, Topic: "orders-restored", Partition: own, Offset: g.Offset})
+			}
+			return p, nil
 		}
 		env.RegisterActivityWithOptions(restore, activity.RegisterOptions{Name: ActivityRestore})
 		env.OnActivity(ActivityRestore, mock.Anything, mock.Anything).Return(restore).After(20 * time.Second)
-		if legacy {
+		if o.legacy {
 			env.OnGetVersion(versionStreamCap, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 		}
+		// Every activity's events count; only Restore activities count as streams pending.
 		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-			if info.ActivityType.Name != ActivityRestore {
-				return
-			}
 			mu.Lock()
 			defer mu.Unlock()
-			pending++
-			maxPending = max(maxPending, pending)
 			events++
 			env.SetCurrentHistoryLength(events)
+			if info.ActivityType.Name == ActivityRestore {
+				pending++
+				res.maxPending = max(res.maxPending, pending)
+			}
 		})
 		env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
-			if info.ActivityType.Name != ActivityRestore {
-				return
-			}
 			mu.Lock()
 			defer mu.Unlock()
-			pending--
 			events += 2
 			env.SetCurrentHistoryLength(events)
+			if info.ActivityType.Name == ActivityRestore {
+				pending--
+			}
 		})
+		// The status, as the operator asks for it, halfway through a stream's run.
+		env.RegisterDelayedCallback(func() {
+			v, err := env.QueryWorkflow(workflows.QueryStatus)
+			require.NoError(t, err)
+			var st Status
+			require.NoError(t, v.Get(&st))
+			b, _ := json.Marshal(st)
+			res.statusBytes, res.statusListed = max(res.statusBytes, len(b)), max(res.statusListed, len(st.Partitions))
+			if st.Phase == PhaseRestoring {
+				require.Equal(t, n, st.Streams, "the status counts every stream")
+			}
+		}, 10*time.Second)
 		env.ExecuteWorkflow(KafkaRestore, in)
-		longest = max(longest, events)
+		res.longest = max(res.longest, events)
 		var can *workflow.ContinueAsNewError
 		if err := env.GetWorkflowError(); errors.As(err, &can) {
 			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
@@ -90,16 +181,29 @@ func streamRounds(t *testing.T, n int, legacy bool) (maxPending, longest, runs i
 		} else {
 			require.NoError(t, err)
 		}
-		var res Result
-		require.NoError(t, env.GetWorkflowResult(&res))
-		require.Equal(t, PhaseDone, res.Status.Phase)
-		require.EqualValues(t, 10*n, res.Status.Records)
+		var out Result
+		require.NoError(t, env.GetWorkflowResult(&out))
+		require.Equal(t, PhaseDone, out.Status.Phase)
+		require.EqualValues(t, 10*n, out.Status.Records)
+		require.Equal(t, n, out.Status.StreamsDone)
+		if n <= maxResultRanges {
+			require.Len(t, out.OffsetMaps, n, "the result carries every stream's offset map")
+		} else {
+			require.Empty(t, out.OffsetMaps)
+			require.Equal(t, n, out.OffsetRanges, "the result counts the offset ranges it leaves out")
+		}
 		break
 	}
 	for p, k := range restored {
 		require.Equal(t, 1, k, "partition %d restored once", p)
 	}
-	return maxPending, longest, runs
+	for p, k := range committed {
+		if o.groups {
+			require.Equal(t, 1, k, "partition %d's group offset committed once", p)
+			res.committed++
+		}
+	}
+	return res
 }
 
 // A restore of 2,500 partitions keeps at most maxRunningStreams streams pending (Temporal's
@@ -109,17 +213,66 @@ func streamRounds(t *testing.T, n int, legacy bool) (maxPending, longest, runs i
 func TestRestoreOfManyPartitionsCapsItsStreams(t *testing.T) {
 	defer func(c int) { maxRunningStreams = c }(maxRunningStreams)
 	maxRunningStreams = 300
-	maxPending, longest, runs := streamRounds(t, 2500, false)
-	require.Equal(t, 300, maxPending, "streams pending at once")
-	require.Less(t, longest, 10_000, "events in a run")
-	require.Greater(t, runs, 1, "the restore continued as new")
-	t.Logf("%d runs, at most %d streams pending, longest run %d events", runs, maxPending, longest)
+	r := streamRounds(t, rounds{n: 2500})
+	require.Equal(t, 300, r.maxPending, "streams pending at once")
+	require.Less(t, r.longest, 10_000, "events in a run")
+	require.Greater(t, r.runs, 1, "the restore continued as new")
+	t.Logf("%d runs, at most %d streams pending, longest run %d events", r.runs, r.maxPending, r.longest)
 }
 
 // A run that began before the cap starts every stream at once, as it did then.
 func TestRestoreBeforeTheCapStartsEveryStream(t *testing.T) {
 	defer func(c int) { maxRunningStreams = c }(maxRunningStreams)
 	maxRunningStreams = 300
-	maxPending, _, _ := streamRounds(t, 800, true)
-	require.Equal(t, 800, maxPending, "streams pending at once")
+	r := streamRounds(t, rounds{n: 800, legacy: true})
+	require.Equal(t, 800, r.maxPending, "streams pending at once")
+}
+
+// A restore of 20,000 partitions with a consumer group on each stays within Temporal's limits:
+// its plan and, between runs, its progress live in pages in the storage, so no payload (plan,
+// inputs, results, the continue-as-new state, the status answer) reaches 256 KB; every run
+// stays below 10,000 events with at most maxRunningStreams (here 300) streams pending; every
+// partition is restored once and every group offset committed once, in bounded requests.
+func TestRestoreOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
+	defer func(c int) { maxRunningStreams = c }(maxRunningStreams)
+	maxRunningStreams = 300
+	dc := temporaltest.NewSizeCheckingConverter()
+	r := streamRounds(t, rounds{n: 20_000, paged: true, groups: true, dc: dc})
+	require.Empty(t, dc.TooBig(), "payloads of 256 KB or more")
+	require.LessOrEqual(t, r.maxPending, 300, "streams pending at once")
+	require.Less(t, r.longest, 10_000, "events in a run")
+	require.Equal(t, maxStatusStreams, r.statusListed, "streams the status lists")
+	require.Equal(t, 20_000, r.committed)
+	t.Logf("%d runs, at most %d streams pending, longest run %d events, largest payload %d bytes, status %d bytes",
+		r.runs, r.maxPending, r.longest, dc.Largest(), r.statusBytes)
+}
+
+// Without pages (a plan from before them, or storage the restore may only read) the limits
+// catch even a tenth of that restore: its plan and continue-as-new state pass 256 KB.
+func TestRestoreWithoutPagesIsWhatTheLimitsCatch(t *testing.T) {
+	defer func(c int) { maxRunningStreams = c }(maxRunningStreams)
+	maxRunningStreams = 300
+	dc := temporaltest.NewSizeCheckingConverter()
+	streamRounds(t, rounds{n: 2000, groups: true, dc: dc})
+	require.NotEmpty(t, dc.TooBig(), "payloads of 256 KB or more")
+	t.Log(dc.TooBig())
+}
+
+// The workflow sizes progress pages by encodedBound, which must not undercount: a page it
+// thinks small would reach Temporal's limits.
+func TestEncodedBoundIsAnUpperBound(t *testing.T) {
+	big := int64(1) << 62
+	full := &Progress{Part: 1 << 30, Next: big, Index: big, Records: big, Bytes: big, Verified: big, Done: true, OffsetMapTruncated: true}
+	for i := range 100 {
+		full.Target = append(full.Target, big+int64(i))
+		full.OffsetMap = append(full.OffsetMap, OffsetRange{Partition: 1 << 30, SourceFrom: big, TargetPartition: 1 << 30, TargetFrom: big, Count: big})
+		full.Groups = append(full.Groups, TranslatedGroup{Group: "billing-" + strconv.Itoa(i), SourcePartition: 1 << 30, SourceOffset: big,
+			Topic: "orders", Partition: 1 << 30, Offset: big, Metadata: strings.Repeat("m", i)})
+		full.Skipped = append(full.Skipped, SkippedRange{Topic: "orders", Partition: 1 << 30, From: big, To: big, Object: "kafka/b/topics/orders/1/x.seg", Reason: `checksum "mismatch"`})
+	}
+	for _, p := range []*Progress{nil, {}, {Target: make(Offsets, 50)}, full} {
+		b, err := json.Marshal(p)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, encodedBound(p), len(b))
+	}
 }

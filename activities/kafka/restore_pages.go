@@ -1,0 +1,147 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"gocloud.dev/blob"
+
+	"arkive.io/arkive/activities/backupstore"
+	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+// A restore of thousands of partitions keeps its plan (and, between runs, its progress) in
+// pages in the backup's storage, under the restore's own prefix, so that no workflow payload
+// grows with the partitions: Temporal warns at 256 KB and fails at 2 MB.
+
+// pagePlan moves the streams and group offsets of a plan of more than per streams into pages
+// of per streams, in stream order; per 0 (a workflow from before pages) keeps every plan
+// inline. Storage the restore may only read keeps the plan inline too: it restores the same,
+// up to the size Temporal accepts.
+func pagePlan(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore string, per int, plan *kafkarestore.Plan) error {
+	if per <= 0 || len(plan.Streams) <= per || restore == "" {
+		return nil
+	}
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	groups := map[tp][]archive.GroupOffset{}
+	for _, g := range plan.Groups {
+		groups[tp{g.Topic, g.Partition}] = append(groups[tp{g.Topic, g.Partition}], g)
+	}
+	var keys []string
+	for first := 0; first < len(plan.Streams); first += per {
+		page := kafkarestore.Page{First: first, Streams: plan.Streams[first:min(first+per, len(plan.Streams))]}
+		for _, s := range page.Streams {
+			for _, p := range s.Partitions {
+				page.Groups = append(page.Groups, groups[tp{s.Source, p.Partition}]...)
+			}
+		}
+		key, err := putPage(ctx, store, restore, fmt.Sprintf("plan-%04d", len(keys)), &page)
+		if blobstore.IsAccessDenied(err) && len(keys) == 0 {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf(
+				"the storage cannot hold this restore's plan (%v): it travels with the workflow, whose payloads grow with its %d streams", err, len(plan.Streams)))
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		keys = append(keys, key)
+	}
+	plan.GroupNames = groupNames(plan.Groups)
+	plan.Pages, plan.StreamCount, plan.Streams, plan.Groups = keys, len(plan.Streams), nil, nil
+	return nil
+}
+
+func putPage(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore, name string, page *kafkarestore.Page) (string, error) {
+	key, err := store.Layout.RestorePage(restore, name)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrInvalidSpec, nil)
+	}
+	data, err := json.Marshal(page)
+	if err != nil {
+		return "", err
+	}
+	if err := store.Put(ctx, key, data); err != nil {
+		if blobstore.IsAccessDenied(err) {
+			return "", err
+		}
+		return "", classify(fmt.Errorf("store the restore's page %s: %w", key, err))
+	}
+	return key, nil
+}
+
+// SaveRestorePage writes a page of the restore's progress under its name and returns its key.
+func (a *Activities) SaveRestorePage(ctx context.Context, in kafkarestore.PageInput) (string, error) {
+	if in.Page == nil {
+		return "", temporal.NewNonRetryableApplicationError("no page to save", kafkarestore.ErrInvalidSpec, nil)
+	}
+	store, err := a.openBackup(ctx, in.Connection, false)
+	if err != nil {
+		return "", err
+	}
+	defer store.Close()
+	key, err := putPage(ctx, store, restoreID(ctx), in.Name, in.Page)
+	return key, classify(err)
+}
+
+// ReadRestorePage reads a page of the restore's plan or progress.
+func (a *Activities) ReadRestorePage(ctx context.Context, in kafkarestore.PageInput) (kafkarestore.Page, error) {
+	store, err := a.openBackup(ctx, in.Connection, false)
+	if err != nil {
+		return kafkarestore.Page{}, err
+	}
+	defer store.Close()
+	// Only the restore's own pages: the key comes from its history.
+	if !strings.HasPrefix(in.Key, store.Layout.RestorePrefix(restoreID(ctx))) {
+		return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a page of this restore", in.Key), kafkarestore.ErrInvalidSpec, nil)
+	}
+	data, err := store.ReadAll(ctx, in.Key)
+	if err != nil {
+		if blobstore.IsNotFound(err) {
+			return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("the restore's page %s is missing from the storage", in.Key), kafkarestore.ErrBackupNotFound, nil)
+		}
+		return kafkarestore.Page{}, classify(fmt.Errorf("read the restore's page %s: %w", in.Key, err))
+	}
+	var page kafkarestore.Page
+	if err := json.Unmarshal(data, &page); err != nil {
+		return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the restore's page %s cannot be read: %v", in.Key, err), kafkarestore.ErrCorruptManifest, nil)
+	}
+	return page, nil
+}
+
+// restoreID is the workflow id of the restore an activity works for ("" outside one).
+func restoreID(ctx context.Context) string {
+	if !activity.IsActivity(ctx) {
+		return ""
+	}
+	return activity.GetInfo(ctx).WorkflowExecution.ID
+}
+
+// deleteRestoreObjects deletes what the restore kept in the storage: its pages and schema id map.
+func deleteRestoreObjects(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore string) error {
+	it := store.List(&blob.ListOptions{Prefix: store.Layout.RestorePrefix(restore)})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := store.Delete(ctx, obj.Key); err != nil && !blobstore.IsNotFound(err) {
+			return err
+		}
+	}
+}
