@@ -19,6 +19,7 @@ type SizeCheckingConverter struct {
 	converter.DataConverter
 	mu      sync.Mutex
 	largest int
+	total   int64
 	tooBig  []string
 }
 
@@ -33,6 +34,7 @@ func (c *SizeCheckingConverter) ToPayload(v any) (*commonpb.Payload, error) {
 	if p != nil {
 		c.mu.Lock()
 		c.largest = max(c.largest, p.Size())
+		c.total += int64(p.Size())
 		if p.Size() >= WarnPayloadBytes {
 			c.tooBig = append(c.tooBig, fmt.Sprintf("%T: %d bytes", v, p.Size()))
 		}
@@ -59,6 +61,14 @@ func (c *SizeCheckingConverter) Largest() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.largest
+}
+
+// Total is the size of every payload encoded so far: about what a history holds (inputs,
+// results, signals), plus query answers.
+func (c *SizeCheckingConverter) Total() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
 }
 
 // TooBig describes each payload of WarnPayloadBytes or more.

@@ -43,6 +43,7 @@ type roundsResult struct {
 	maxPending, longest, runs int
 	statusBytes, statusListed int
 	committed                 int
+	runBytes                  int64 // the most payload bytes one run encoded
 }
 
 // streamRounds restores one topic through the workflow with every activity mocked, each stream
@@ -172,8 +173,16 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 				require.Equal(t, n, st.Streams, "the status counts every stream")
 			}
 		}, 10*time.Second)
+		var before int64
+		if o.dc != nil {
+			before = o.dc.Total()
+		}
 		env.ExecuteWorkflow(KafkaRestore, in)
 		res.longest = max(res.longest, events)
+		if o.dc != nil {
+			res.runBytes = max(res.runBytes, o.dc.Total()-before)
+
+		}
 		var can *workflow.ContinueAsNewError
 		if err := env.GetWorkflowError(); errors.As(err, &can) {
 			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
@@ -241,10 +250,12 @@ func TestRestoreOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 	require.Empty(t, dc.TooBig(), "payloads of 256 KB or more")
 	require.LessOrEqual(t, r.maxPending, 300, "streams pending at once")
 	require.Less(t, r.longest, 10_000, "events in a run")
+	// Temporal fails a history of 50 MB (and warns at 10 MB): a run's payloads are about its size.
+	require.Less(t, r.runBytes, int64(25<<20), "payload bytes in a run")
 	require.Equal(t, maxStatusStreams, r.statusListed, "streams the status lists")
 	require.Equal(t, 20_000, r.committed)
-	t.Logf("%d runs, at most %d streams pending, longest run %d events, largest payload %d bytes, status %d bytes",
-		r.runs, r.maxPending, r.longest, dc.Largest(), r.statusBytes)
+	t.Logf("%d runs, at most %d streams pending, longest run %d events, largest payload %d bytes, status %d bytes, at most %d payload bytes in a run",
+		r.runs, r.maxPending, r.longest, dc.Largest(), r.statusBytes, r.runBytes)
 }
 
 // Without pages (a plan from before them, or storage the restore may only read) the limits
