@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"arkive.io/arkive/activities/backupstore"
@@ -41,10 +40,10 @@ const (
 
 // restoreHolder names what pins a restore's catalog generation: its workflow ("" outside one).
 func restoreHolder(ctx context.Context) string {
-	if !activity.IsActivity(ctx) {
-		return ""
+	if id := restoreID(ctx); id != "" {
+		return "restore/" + id
 	}
-	return "restore/" + activity.GetInfo(ctx).WorkflowExecution.ID
+	return ""
 }
 
 // openRestore opens a restore's storage and reads the part of the backup's catalog the filter
