@@ -41,15 +41,15 @@ func PruneSnapshots[R any](ctx context.Context, st *Backup[blobstore.SnapshotLay
 		if err != nil {
 			continue
 		}
-		if err := deletePrefix(ctx, st.Store, prefix); err != nil {
+		if err := DeletePrefix(ctx, st.Store, prefix); err != nil {
 			return dropped, err
 		}
 	}
 	return dropped, nil
 }
 
-// deletePrefix deletes every object under prefix.
-func deletePrefix(ctx context.Context, st *blobstore.Store, prefix string) error {
+// DeletePrefix deletes every object under prefix.
+func DeletePrefix(ctx context.Context, st *blobstore.Store, prefix string) error {
 	it := st.List(&blob.ListOptions{Prefix: prefix})
 	for {
 		obj, err := it.Next(ctx)

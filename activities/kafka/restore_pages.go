@@ -3,17 +3,13 @@ package kafka
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	"gocloud.dev/blob"
 
 	"arkive.io/arkive/activities/backupstore"
-	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/blobstore"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
@@ -30,21 +26,12 @@ func pagePlan(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayo
 	if per <= 0 || len(plan.Streams) <= per || restore == "" {
 		return nil
 	}
-	type tp struct {
-		topic     string
-		partition int32
-	}
-	groups := map[tp][]archive.GroupOffset{}
-	for _, g := range plan.Groups {
-		groups[tp{g.Topic, g.Partition}] = append(groups[tp{g.Topic, g.Partition}], g)
-	}
+	groups := kafkarestore.IndexGroups(plan.Groups)
 	var keys []string
 	for first := 0; first < len(plan.Streams); first += per {
 		page := kafkarestore.Page{First: first, Streams: plan.Streams[first:min(first+per, len(plan.Streams))]}
 		for _, s := range page.Streams {
-			for _, p := range s.Partitions {
-				page.Groups = append(page.Groups, groups[tp{s.Source, p.Partition}]...)
-			}
+			page.Groups = append(page.Groups, groups.Of(s)...)
 		}
 		key, err := putPage(ctx, store, restore, fmt.Sprintf("plan-%04d", len(keys)), &page)
 		if blobstore.IsAccessDenied(err) && len(keys) == 0 {
@@ -127,21 +114,4 @@ func restoreID(ctx context.Context) string {
 		return ""
 	}
 	return activity.GetInfo(ctx).WorkflowExecution.ID
-}
-
-// deleteRestoreObjects deletes what the restore kept in the storage: its pages and schema id map.
-func deleteRestoreObjects(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore string) error {
-	it := store.List(&blob.ListOptions{Prefix: store.Layout.RestorePrefix(restore)})
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := store.Delete(ctx, obj.Key); err != nil && !blobstore.IsNotFound(err) {
-			return err
-		}
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"gocloud.dev/blob"
 
+	"arkive.io/arkive/activities/backupstore"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/secrets"
@@ -121,7 +122,7 @@ func TestRestorePagesRoundTripThroughTheStorage(t *testing.T) {
 	requirePermanent(t, err, kafkarestore.ErrCorruptManifest, "cannot be read")
 
 	// The end of the restore takes them all, and nothing else.
-	require.NoError(t, deleteRestoreObjects(ctx, store, restore))
+	require.NoError(t, backupstore.DeletePrefix(ctx, store.Store, store.Layout.RestorePrefix(restore)))
 	it := store.List(&blob.ListOptions{})
 	var left []string
 	for {

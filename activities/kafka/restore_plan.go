@@ -534,7 +534,7 @@ func (a *Activities) UnpinCatalog(ctx context.Context, in kafkarestore.UnpinInpu
 	defer store.Close()
 	// What the restore kept in the storage (a large schema id map, a large plan's pages) goes
 	// with the pin.
-	if err := deleteRestoreObjects(ctx, store, restoreID(ctx)); err != nil {
+	if err := backupstore.DeletePrefix(ctx, store.Store, store.Layout.RestorePrefix(restoreID(ctx))); err != nil {
 		return classify(err)
 	}
 	return classify(catalog.Unpin(ctx, store.Store, store.Layout, holder))

@@ -244,6 +244,33 @@ type PageInput struct {
 	Page *Page  `json:"page,omitempty"`
 }
 
+// GroupIndex is group offsets by source topic and partition.
+type GroupIndex map[topicPartition][]GroupOffset
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// IndexGroups indexes group offsets by their topic and partition.
+func IndexGroups(groups []GroupOffset) GroupIndex {
+	x := GroupIndex{}
+	for _, g := range groups {
+		k := topicPartition{g.Topic, g.Partition}
+		x[k] = append(x[k], g)
+	}
+	return x
+}
+
+// Of is the offsets on a stream's source partitions, partition by partition.
+func (x GroupIndex) Of(s Stream) []GroupOffset {
+	var out []GroupOffset
+	for _, p := range s.Partitions {
+		out = append(out, x[topicPartition{s.Source, p.Partition}]...)
+	}
+	return out
+}
+
 // PlannedTopic is one source topic, where it goes, and what the backup captured of it.
 type PlannedTopic struct {
 	Source     string            `json:"source"`

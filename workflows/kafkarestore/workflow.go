@@ -1,10 +1,8 @@
 package kafkarestore
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -54,7 +52,7 @@ type restore struct {
 	status Status
 	// streams and groups are the plan's, read from its pages when it has them.
 	streams []Stream
-	groups  map[topicPartition][]GroupOffset
+	groups  GroupIndex
 	// sig takes pause and resume; a restore has nothing to trigger, and its spec is fixed.
 	sig *workflows.Signals
 }
@@ -196,16 +194,11 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 // groupsPerRequest bounds the translated offsets one Groups activity commits.
 const groupsPerRequest = 1000
 
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
 // load reads the plan's streams and groups (from its pages when it has them) and the progress
 // the last run left in pages.
 func (r *restore) load(ctx workflow.Context) error {
 	plan := r.state.Plan
-	r.streams, r.groups = plan.Streams, map[topicPartition][]GroupOffset{}
+	r.streams = plan.Streams
 	groups := plan.Groups
 	read := func(key string) (Page, error) {
 		var page Page
@@ -228,10 +221,7 @@ func (r *restore) load(ctx workflow.Context) error {
 	if len(plan.Pages) > 0 && len(r.streams) != plan.StreamCount {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan's pages hold %d streams, not %d", len(r.streams), plan.StreamCount), ErrCorruptManifest, nil)
 	}
-	for _, g := range groups {
-		k := topicPartition{g.Topic, g.Partition}
-		r.groups[k] = append(r.groups[k], g)
-	}
+	r.groups = IndexGroups(groups)
 	if len(r.state.ProgressPages) > 0 {
 		r.state.Progress = make([]*Progress, len(r.streams))
 		for _, key := range r.state.ProgressPages {
@@ -417,7 +407,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		}
 		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
 			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, OnDamage: r.in.Spec.OnDamage, RateLimit: limit,
-			Generation: plan.Generation, Groups: r.streamGroups(s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxInFlightBytes: r.in.Spec.MaxInFlightBytes, MaxRunTime: streamRunTime}
+			Generation: plan.Generation, Groups: r.groups.Of(s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxInFlightBytes: r.in.Spec.MaxInFlightBytes, MaxRunTime: streamRunTime}
 		left++
 		opts := workflow.GetActivityOptions(actx)
 		opts.Summary = fmt.Sprintf("restore %s to %s: %s records in all", s.Source, s.Target, workflows.Thousands(s.Records))
@@ -487,15 +477,6 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	return nil
 }
 
-// streamGroups are the plan's group offsets on a stream's source partitions.
-func (r *restore) streamGroups(s Stream) []GroupOffset {
-	var out []GroupOffset
-	for _, p := range s.Partitions {
-		out = append(out, r.groups[topicPartition{s.Source, p.Partition}]...)
-	}
-	return out
-}
-
 // attempt runs fn until it succeeds or fails for good; between tries the status shows why.
 func (r *restore) attempt(ctx workflow.Context, fn func() error) error {
 	err := r.sig.Attempt(ctx, fn, r.retrying)
@@ -535,14 +516,15 @@ func (r *restore) snapshot() Status {
 		return s
 	}
 	var planned int64
-	for i, st := range r.streams {
-		ps := PartitionStatus{Source: st.Source, Target: st.Target, Planned: st.Records}
-		for _, p := range st.Partitions {
-			ps.Partitions = append(ps.Partitions, p.Partition)
+	progress := func(i int) *Progress {
+		if i < len(r.state.Progress) {
+			return r.state.Progress[i]
 		}
-		if i < len(r.state.Progress) && r.state.Progress[i] != nil {
-			p := r.state.Progress[i]
-			ps.Records, ps.Done = p.Records, p.Done
+		return nil
+	}
+	done := func(i int) bool { p := progress(i); return p != nil && p.Done }
+	for i, st := range r.streams {
+		if p := progress(i); p != nil {
 			s.Records += p.Records
 			s.Bytes += p.Bytes
 			s.GroupsTotal += len(p.Groups)
@@ -552,18 +534,35 @@ func (r *restore) snapshot() Status {
 			s.Skipped = append(s.Skipped, p.Skipped...)
 		}
 		planned += st.Records
-		s.Streams++
-		if ps.Done {
+		if done(i) {
 			s.StreamsDone++
 		}
-		s.Partitions = append(s.Partitions, ps)
 	}
-	// A long list shows the unfinished streams first: what an operator looks for.
-	if len(s.Partitions) > maxStatusStreams {
-		slices.SortStableFunc(s.Partitions, func(a, b PartitionStatus) int {
-			return cmp.Compare(b2i(a.Done), b2i(b.Done))
-		})
-		s.Partitions = s.Partitions[:maxStatusStreams]
+	s.Streams = len(r.streams)
+	// A long list shows the unfinished streams first, in plan order: what an operator looks for.
+	list := func(keep func(i int) bool) {
+		for i, st := range r.streams {
+			if len(s.Partitions) == maxStatusStreams {
+				return
+			}
+			if !keep(i) {
+				continue
+			}
+			ps := PartitionStatus{Source: st.Source, Target: st.Target, Planned: st.Records}
+			for _, p := range st.Partitions {
+				ps.Partitions = append(ps.Partitions, p.Partition)
+			}
+			if p := progress(i); p != nil {
+				ps.Records, ps.Done = p.Records, p.Done
+			}
+			s.Partitions = append(s.Partitions, ps)
+		}
+	}
+	if len(r.streams) <= maxStatusStreams {
+		list(func(int) bool { return true })
+	} else {
+		list(func(i int) bool { return !done(i) })
+		list(done)
 	}
 	if s.GroupsTotal <= len(s.Groups) {
 		s.GroupsTotal = 0
@@ -576,11 +575,4 @@ func (r *restore) snapshot() Status {
 		s.Percent = int32(min(99, s.Records*100/planned))
 	}
 	return s
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
