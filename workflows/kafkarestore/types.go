@@ -235,6 +235,27 @@ type Page struct {
 	Progress []*Progress           `json:"progress,omitempty"`
 }
 
+// PageState is what a restore keeps between runs of one page of a paged plan: where its
+// streams' progress is stored and, once they have all finished, their totals, so that later
+// runs neither read nor write the page until the restore ends.
+type PageState struct {
+	// First and Streams are the page's streams: the plan's from First on.
+	First   int `json:"first"`
+	Streams int `json:"streams"`
+	// Progress are the keys of the pages holding the progress of those streams (none: none
+	// has started).
+	Progress []string `json:"progress,omitempty"`
+	// Done says every stream of the page finished; the totals below are then theirs.
+	Done    bool  `json:"done,omitempty"`
+	Planned int64 `json:"planned,omitempty"`
+	Records int64 `json:"records,omitempty"`
+	Bytes   int64 `json:"bytes,omitempty"`
+	// Groups and Ranges count the streams' translated group offsets and offset-map ranges.
+	Groups  int            `json:"groups,omitempty"`
+	Ranges  int            `json:"ranges,omitempty"`
+	Skipped []SkippedRange `json:"skipped,omitempty"`
+}
+
 // PageInput reads the page at Key, or writes Page under Name (a few letters, digits and
 // dashes) and returns its key.
 type PageInput struct {

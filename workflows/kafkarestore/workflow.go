@@ -3,6 +3,7 @@ package kafkarestore
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -36,9 +37,16 @@ type State struct {
 	// NextStream is the stream the next round starts first (capped rounds).
 	NextStream int `json:"nextStream,omitempty"`
 	// ProgressPages, with a paged plan, are the storage keys of the pages holding Progress
-	// (which is then empty) when the workflow continued as new.
+	// (which is then empty) when a run from before versionPageState continued as new.
 	ProgressPages []string `json:"progressPages,omitempty"`
+	// Pages, with a paged plan, is what the runs keep of each of its pages (Progress is then
+	// empty between runs): a page whose streams have all finished is read again only at the end.
+	Pages []PageState `json:"pages,omitempty"`
 }
+
+// versionPageState is the change id of progress kept per page of the plan (workflow.GetVersion;
+// never rename): a run that continued as new before it wrote every stream's progress again.
+const versionPageState = "restore-page-state"
 
 // Input carries the state when the workflow continues as new.
 type RunInput struct {
@@ -53,9 +61,16 @@ type restore struct {
 	// streams and groups are the plan's, read from its pages when it has them.
 	streams []Stream
 	groups  GroupIndex
+	// pages, with a paged plan, say which of its pages this run read (the streams of the others
+	// are zero here, and their progress a finished placeholder: state.Pages has their totals)
+	// and which it changed.
+	pages []pageRun
 	// sig takes pause and resume; a restore has nothing to trigger, and its spec is fixed.
 	sig *workflows.Signals
 }
+
+// pageRun is what a run did with one page of a paged plan.
+type pageRun struct{ read, changed bool }
 
 // KafkaRestore plans a restore, checks the target, writes every stream exactly once, then moves
 // the consumer groups. Phases: Draft (planning) → Ready (checked) → Restoring → Done, or Failed
@@ -152,15 +167,26 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		}
 		if !r.allDone() && workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
 			st := r.state
-			if len(st.Plan.Pages) > 0 {
+			switch {
+			case len(st.Plan.Pages) == 0:
+			case workflow.GetVersion(ctx, versionPageState, workflow.DefaultVersion, 1) == 1:
+				if err := r.savePages(ctx); err != nil {
+					return Result{}, err
+				}
+				st.Progress, st.Pages = nil, r.state.Pages
+			default:
 				keys, err := r.saveProgress(ctx)
 				if err != nil {
 					return Result{}, err
 				}
-				st.Progress, st.ProgressPages = nil, keys
+				st.Progress, st.ProgressPages, st.Pages = nil, keys, nil
 			}
 			return Result{}, workflow.NewContinueAsNewError(ctx, KafkaRestore, RunInput{Input: r.in, State: &st})
 		}
+	}
+	ranges, err := r.readFinished(ctx)
+	if err != nil {
+		return Result{}, err
 	}
 	var groups []TranslatedGroup
 	for _, p := range r.state.Progress {
@@ -179,14 +205,12 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	r.status.Phase, r.status.Reason, r.status.LastError = PhaseDone, "", ""
 	r.status.CompletionTime = workflow.Now(ctx)
 	res := Result{Status: r.snapshot()}
+	if ranges > maxResultRanges {
+		res.OffsetRanges = ranges
+		return res, nil
+	}
 	for _, p := range r.state.Progress {
 		res.OffsetMaps = append(res.OffsetMaps, p.OffsetMap)
-		res.OffsetRanges += len(p.OffsetMap)
-	}
-	if res.OffsetRanges <= maxResultRanges {
-		res.OffsetRanges = 0
-	} else {
-		res.OffsetMaps = nil
 	}
 	return res, nil
 }
@@ -195,48 +219,174 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 const groupsPerRequest = 1000
 
 // load reads the plan's streams and groups (from its pages when it has them) and the progress
-// the last run left in pages.
+// the last run left in pages. A page whose streams all finished in an earlier run is not read:
+// its streams stay zero here and their progress a finished placeholder.
 func (r *restore) load(ctx workflow.Context) error {
 	plan := r.state.Plan
-	r.streams = plan.Streams
-	groups := plan.Groups
-	read := func(key string) (Page, error) {
-		var page Page
-		err := r.attempt(ctx, func() error {
-			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityReadPage, PageInput{Connection: r.in.Connection, Key: key}).Get(ctx, &page)
-		})
-		return page, err
+	r.streams, r.groups = plan.Streams, IndexGroups(plan.Groups)
+	if len(plan.Pages) == 0 {
+		return nil
 	}
-	for _, key := range plan.Pages {
-		page, err := read(key)
+	corrupt := func(format string, args ...any) error {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrCorruptManifest, nil)
+	}
+	states, progressKept := r.state.Pages, r.state.Pages != nil
+	if states == nil { // the first run, or one that continued as new before versionPageState
+		states = make([]PageState, len(plan.Pages))
+	} else if len(states) != len(plan.Pages) {
+		return corrupt("the restore keeps the state of %d pages of a plan of %d", len(states), len(plan.Pages))
+	}
+	r.streams = make([]Stream, 0, plan.StreamCount)
+	pages := make([]pageRun, len(plan.Pages))
+	var groups []GroupOffset
+	for j, key := range plan.Pages {
+		ps := &states[j]
+		if ps.Done {
+			if ps.First != len(r.streams) {
+				return corrupt("the plan's page %s begins at stream %d, not %d", key, ps.First, len(r.streams))
+			}
+			r.streams = r.streams[:len(r.streams)+ps.Streams]
+			continue
+		}
+		page, err := r.readPage(ctx, key)
 		if err != nil {
 			return err
 		}
-		if page.First != len(r.streams) {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan's page %s begins at stream %d, not %d", key, page.First, len(r.streams)), ErrCorruptManifest, nil)
+		if page.First != len(r.streams) || (progressKept && (ps.First != page.First || ps.Streams != len(page.Streams))) {
+			return corrupt("the plan's page %s begins at stream %d, not %d", key, page.First, len(r.streams))
 		}
+		ps.First, ps.Streams = page.First, len(page.Streams)
 		r.streams = append(r.streams, page.Streams...)
 		groups = append(groups, page.Groups...)
+		pages[j].read = true
 	}
-	if len(plan.Pages) > 0 && len(r.streams) != plan.StreamCount {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan's pages hold %d streams, not %d", len(r.streams), plan.StreamCount), ErrCorruptManifest, nil)
+	if len(r.streams) != plan.StreamCount {
+		return corrupt("the plan's pages hold %d streams, not %d", len(r.streams), plan.StreamCount)
 	}
 	r.groups = IndexGroups(groups)
-	if len(r.state.ProgressPages) > 0 {
+	r.pages, r.state.Pages = pages, states
+	if progressKept {
 		r.state.Progress = make([]*Progress, len(r.streams))
-		for _, key := range r.state.ProgressPages {
-			page, err := read(key)
-			if err != nil {
+		for _, ps := range states {
+			if ps.Done {
+				finished := &Progress{Done: true}
+				for i := range ps.Streams {
+					r.state.Progress[ps.First+i] = finished
+				}
+			} else if err := r.readProgress(ctx, ps.Progress); err != nil {
 				return err
 			}
-			if page.First < 0 || page.First+len(page.Progress) > len(r.streams) {
-				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the progress page %s holds streams %d-%d of %d", key, page.First, page.First+len(page.Progress), len(r.streams)), ErrCorruptManifest, nil)
-			}
-			copy(r.state.Progress[page.First:], page.Progress)
+		}
+	}
+	if len(r.state.ProgressPages) > 0 {
+		r.state.Progress = make([]*Progress, len(r.streams))
+		if err := r.readProgress(ctx, r.state.ProgressPages); err != nil {
+			return err
 		}
 		r.state.ProgressPages = nil
+		for j := range r.pages {
+			r.pages[j].changed = true // their progress is in the old pages only
+		}
 	}
 	return nil
+}
+
+func (r *restore) readPage(ctx workflow.Context, key string) (Page, error) {
+	var page Page
+	err := r.attempt(ctx, func() error {
+		return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityReadPage, PageInput{Connection: r.in.Connection, Key: key}).Get(ctx, &page)
+	})
+	return page, err
+}
+
+// readProgress reads pages of progress into the state.
+func (r *restore) readProgress(ctx workflow.Context, keys []string) error {
+	for _, key := range keys {
+		page, err := r.readPage(ctx, key)
+		if err != nil {
+			return err
+		}
+		if page.First < 0 || page.First+len(page.Progress) > len(r.streams) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the progress page %s holds streams %d-%d of %d", key, page.First, page.First+len(page.Progress), len(r.streams)), ErrCorruptManifest, nil)
+		}
+		copy(r.state.Progress[page.First:], page.Progress)
+	}
+	return nil
+}
+
+// pageOf is the index of the plan's page holding stream i.
+func (r *restore) pageOf(i int) int {
+	ps := r.state.Pages
+	return sort.Search(len(ps), func(j int) bool { return ps[j].First > i }) - 1
+}
+
+// setProgress keeps a stream's new progress and notes its page as changed.
+func (r *restore) setProgress(i int, p *Progress) {
+	r.state.Progress[i] = p
+	if len(r.pages) > 0 {
+		r.pages[r.pageOf(i)].changed = true
+	}
+}
+
+// savePages writes the progress of the pages this run changed, each in pages of about
+// pageBytes, and keeps their totals once every stream of a page has finished; the others keep
+// the keys they had.
+func (r *restore) savePages(ctx workflow.Context) error {
+	for j := range r.state.Pages {
+		if !r.pages[j].changed {
+			continue
+		}
+		ps := &r.state.Pages[j]
+		progress := r.state.Progress[ps.First : ps.First+ps.Streams]
+		keys, err := r.writeProgress(ctx, fmt.Sprintf("progress-%04d", j), ps.First, progress)
+		if err != nil {
+			return err
+		}
+		ps.Progress = keys
+		ps.Done = true
+		for _, p := range progress {
+			ps.Done = ps.Done && p != nil && p.Done
+		}
+		if !ps.Done {
+			continue
+		}
+		*ps = PageState{First: ps.First, Streams: ps.Streams, Progress: keys, Done: true}
+		for k, p := range progress {
+			ps.Planned += r.streams[ps.First+k].Records
+			ps.Records += p.Records
+			ps.Bytes += p.Bytes
+			ps.Groups += len(p.Groups)
+			ps.Ranges += len(p.OffsetMap)
+			ps.Skipped = append(ps.Skipped, p.Skipped...)
+		}
+	}
+	return nil
+}
+
+// readFinished reads back the progress of the pages that finished in earlier runs when the end
+// needs it: for their group offsets, and for their offset maps when the result carries them
+// (at most maxResultRanges ranges in all, which it returns).
+func (r *restore) readFinished(ctx workflow.Context) (int, error) {
+	ranges := 0
+	for i, p := range r.state.Progress {
+		if len(r.pages) == 0 || r.pages[r.pageOf(i)].read {
+			ranges += len(p.OffsetMap)
+		}
+	}
+	for j, ps := range r.state.Pages {
+		if !r.pages[j].read {
+			ranges += ps.Ranges
+		}
+	}
+	for j, ps := range r.state.Pages {
+		if r.pages[j].read || (ps.Groups == 0 && ranges > maxResultRanges) {
+			continue
+		}
+		if err := r.readProgress(ctx, ps.Progress); err != nil {
+			return 0, err
+		}
+	}
+	return ranges, nil
 }
 
 // encodedBound bounds a progress's JSON size (encoding it in workflow code is not
@@ -261,15 +411,21 @@ func encodedBound(p *Progress) int {
 	return n
 }
 
-// saveProgress writes the streams' progress in pages of about pageBytes, leaving out the
-// streams not started before the first started one of a page, and returns their keys.
+// saveProgress writes every stream's progress, as runs from before versionPageState did.
 func (r *restore) saveProgress(ctx workflow.Context) ([]string, error) {
+	return r.writeProgress(ctx, "progress", 0, r.state.Progress)
+}
+
+// writeProgress writes the progress of the streams from first on in pages of about pageBytes
+// named <name>-0000, <name>-0001, …, leaving out the streams not started before the first
+// started one of a page, and returns their keys.
+func (r *restore) writeProgress(ctx workflow.Context, name string, first int, progress []*Progress) ([]string, error) {
 	var keys []string
 	var page *Page
 	size := 0
 	flush := func() error {
 		var key string
-		in := PageInput{Connection: r.in.Connection, Name: fmt.Sprintf("progress-%04d", len(keys)), Page: page}
+		in := PageInput{Connection: r.in.Connection, Name: fmt.Sprintf("%s-%04d", name, len(keys)), Page: page}
 		if err := r.attempt(ctx, func() error {
 			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivitySavePage, in).Get(ctx, &key)
 		}); err != nil {
@@ -278,12 +434,12 @@ func (r *restore) saveProgress(ctx workflow.Context) ([]string, error) {
 		keys, page, size = append(keys, key), nil, 0
 		return nil
 	}
-	for i, p := range r.state.Progress {
+	for i, p := range progress {
 		if p == nil && page == nil {
 			continue
 		}
 		if page == nil {
-			page = &Page{First: i}
+			page = &Page{First: first + i}
 		}
 		page.Progress = append(page.Progress, p)
 		if size += encodedBound(p); size >= pageBytes {
@@ -424,22 +580,22 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 					// the target topic) would only weigh on the workflow's memory and pages.
 					p.Target = nil
 				}
-				r.state.Progress[i] = &p
+				r.setProgress(i, &p)
 			case errors.As(err, &canceled):
 				if canceled.HasDetails() && canceled.Details(&p) == nil {
-					r.state.Progress[i] = &p
+					r.setProgress(i, &p)
 				}
 			default:
 				// Keep the furthest checkpoint the attempts reported; a later activity checks
 				// the target against it, so even an older one would not duplicate.
 				if errors.As(err, &timeout) && timeout.HasLastHeartbeatDetails() && timeout.LastHeartbeatDetails(&p) == nil {
-					r.state.Progress[i] = &p
+					r.setProgress(i, &p)
 				}
 				// A damaged backup or an unknown schema id fails the stream with its progress:
 				// the records written before it are accounted for in the status.
 				var appErr *temporal.ApplicationError
 				if errors.As(err, &appErr) && (appErr.Type() == ErrDamagedBackup || appErr.Type() == ErrUnknownSchemaID) && appErr.HasDetails() && appErr.Details(&p) == nil {
-					r.state.Progress[i] = &p
+					r.setProgress(i, &p)
 				}
 				if firstErr == nil {
 					firstErr = err
@@ -523,7 +679,22 @@ func (r *restore) snapshot() Status {
 		return nil
 	}
 	done := func(i int) bool { p := progress(i); return p != nil && p.Done }
+	// A page's streams count one by one when this run read it, else by its totals.
+	read := func(i int) bool { return len(r.pages) == 0 || r.pages[r.pageOf(i)].read }
+	for j, ps := range r.state.Pages {
+		if j < len(r.pages) && !r.pages[j].read {
+			s.Records += ps.Records
+			s.Bytes += ps.Bytes
+			s.GroupsTotal += ps.Groups
+			s.Skipped = append(s.Skipped, ps.Skipped...)
+			s.StreamsDone += ps.Streams
+			planned += ps.Planned
+		}
+	}
 	for i, st := range r.streams {
+		if !read(i) {
+			continue
+		}
 		if p := progress(i); p != nil {
 			s.Records += p.Records
 			s.Bytes += p.Bytes
@@ -545,7 +716,7 @@ func (r *restore) snapshot() Status {
 			if len(s.Partitions) == maxStatusStreams {
 				return
 			}
-			if !keep(i) {
+			if !read(i) || !keep(i) {
 				continue
 			}
 			ps := PartitionStatus{Source: st.Source, Target: st.Target, Planned: st.Records}
