@@ -110,6 +110,7 @@ func Register(r sdkworker.Registry, opts Options) {
 	r.RegisterActivityWithOptions(kf.UnpinCatalog, activity.RegisterOptions{Name: kafkarestore.ActivityUnpin})
 	r.RegisterActivityWithOptions(kf.ReadRestorePage, activity.RegisterOptions{Name: kafkarestore.ActivityReadPage})
 	r.RegisterActivityWithOptions(kf.SaveRestorePage, activity.RegisterOptions{Name: kafkarestore.ActivitySavePage})
+	r.RegisterActivityWithOptions(kf.RestoreGroupOffsetsFromPages, activity.RegisterOptions{Name: kafkarestore.ActivityGroupsFromPages})
 
 	sr := &schemaregistry.Activities{Secrets: opts.Secrets}
 	r.RegisterActivityWithOptions(sr.Check, activity.RegisterOptions{Name: check.ActivityCheckSchemas})

@@ -108,6 +108,24 @@ func (a *Activities) ReadRestorePage(ctx context.Context, in kafkarestore.PageIn
 	return page, nil
 }
 
+// RestoreGroupOffsetsFromPages commits the translated group offsets in pages of the restore's
+// progress, as RestoreGroupOffsets commits those it is given.
+func (a *Activities) RestoreGroupOffsetsFromPages(ctx context.Context, in kafkarestore.GroupPagesInput) error {
+	var groups []kafkarestore.TranslatedGroup
+	for _, key := range in.Pages {
+		page, err := a.ReadRestorePage(ctx, kafkarestore.PageInput{Connection: in.Connection, Key: key})
+		if err != nil {
+			return err
+		}
+		for _, p := range page.Progress {
+			if p != nil {
+				groups = append(groups, p.Groups...)
+			}
+		}
+	}
+	return a.RestoreGroupOffsets(ctx, kafkarestore.GroupsInput{Connection: in.Connection, Groups: groups})
+}
+
 // restoreID is the workflow id of the restore an activity works for ("" outside one).
 func restoreID(ctx context.Context) string {
 	if !activity.IsActivity(ctx) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -17,6 +18,7 @@ import (
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -143,4 +145,67 @@ func requirePermanent(t *testing.T, err error, kind, message string) {
 	require.Equal(t, kind, appErr.Type(), appErr.Error())
 	require.True(t, appErr.NonRetryable(), appErr.Error())
 	require.Contains(t, appErr.Error(), message)
+}
+
+// The translated group offsets of pages finished in an earlier run are committed from the
+// pages themselves: every group's offset on every partition lands on the target broker, and a
+// key that is not one of the restore's pages is refused before anything is committed.
+func TestGroupOffsetsCommittedFromPages(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	topic := testenv.Topic(t, "pages-groups", 3, nil)
+	storage, err := json.Marshal(arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}})
+	require.NoError(t, err)
+	cluster, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
+	require.NoError(t, err)
+	conn := kafkarestore.Connection{Namespace: "default", Backup: "default/orders", Kafka: cluster, Storage: storage}
+	a := &Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(a.SaveRestorePage, activity.RegisterOptions{Name: kafkarestore.ActivitySavePage})
+	env.RegisterActivityWithOptions(a.RestoreGroupOffsetsFromPages, activity.RegisterOptions{Name: kafkarestore.ActivityGroupsFromPages})
+
+	g1, g2 := topic+"-billing", topic+"-audit"
+	offset := func(group string, p int32, o int64) kafkarestore.TranslatedGroup {
+		return kafkarestore.TranslatedGroup{Group: group, SourcePartition: p, SourceOffset: o + 100, Topic: topic, Partition: p, Offset: o}
+	}
+	save := func(name string, page kafkarestore.Page) string {
+		v, err := env.ExecuteActivity(kafkarestore.ActivitySavePage, kafkarestore.PageInput{Connection: conn, Name: name, Page: &page})
+		require.NoError(t, err)
+		var key string
+		require.NoError(t, v.Get(&key))
+		return key
+	}
+	first := save("progress-0000-0000", kafkarestore.Page{First: 0, Progress: []*kafkarestore.Progress{
+		{Done: true, Groups: []kafkarestore.TranslatedGroup{offset(g1, 0, 5), offset(g2, 0, 3)}},
+		{Done: true, Groups: []kafkarestore.TranslatedGroup{offset(g1, 1, 7)}},
+	}})
+	second := save("progress-0000-0001", kafkarestore.Page{First: 2, Progress: []*kafkarestore.Progress{
+		{Done: true, Groups: []kafkarestore.TranslatedGroup{offset(g1, 2, 9)}}, nil,
+	}})
+
+	store, err := a.openBackup(context.Background(), conn, false)
+	require.NoError(t, err)
+	defer store.Close()
+	_, err = env.ExecuteActivity(kafkarestore.ActivityGroupsFromPages, kafkarestore.GroupPagesInput{Connection: conn, Pages: []string{first, store.Layout.Manifest()}})
+	requirePermanent(t, err, kafkarestore.ErrInvalidSpec, "is not a page of this restore")
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	committed := func(group string) map[int32]int64 {
+		got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0, 1, 2}})
+		require.NoError(t, err)
+		out := map[int32]int64{}
+		for p := range int32(3) {
+			if b := got.GetBlock(topic, p); b != nil && b.Offset >= 0 {
+				out[p] = b.Offset
+			}
+		}
+		return out
+	}
+	require.Empty(t, committed(g1), "nothing committed when a key is refused")
+
+	_, err = env.ExecuteActivity(kafkarestore.ActivityGroupsFromPages, kafkarestore.GroupPagesInput{Connection: conn, Pages: []string{first, second}})
+	require.NoError(t, err)
+	require.Equal(t, map[int32]int64{0: 5, 1: 7, 2: 9}, committed(g1))
+	require.Equal(t, map[int32]int64{0: 3}, committed(g2))
 }

@@ -25,6 +25,10 @@ const (
 	// progress in the backup's storage (see Page).
 	ActivityReadPage = "arkive.kafka.ReadRestorePage"
 	ActivitySavePage = "arkive.kafka.SaveRestorePage"
+	// ActivityGroupsFromPages commits the translated group offsets held in pages of a large
+	// restore's progress (a name of its own: a worker without it must not take the task and
+	// commit nothing).
+	ActivityGroupsFromPages = "arkive.kafka.RestoreGroupOffsetsFromPages"
 )
 
 // Phases, shared by every restore kind.
@@ -445,6 +449,13 @@ type TranslatedGroup struct {
 type GroupsInput struct {
 	Connection
 	Groups []TranslatedGroup `json:"groups"`
+}
+
+// GroupPagesInput commits the translated group offsets in pages of the restore's progress (the
+// streams of a plan page that finished in an earlier run), so they never travel inline.
+type GroupPagesInput struct {
+	Connection
+	Pages []string `json:"pages"`
 }
 
 // Status answers the status query.

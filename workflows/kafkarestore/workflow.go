@@ -192,7 +192,21 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	for _, p := range r.state.Progress {
 		groups = append(groups, p.Groups...)
 	}
-	// Many partitions' offsets go in several requests, so that no input grows with them.
+	// Many partitions' offsets go in several requests, so that no input grows with them; those
+	// of pages finished in earlier runs are read from the pages by the activity.
+	var fromPages [][]string
+	for j, ps := range r.state.Pages {
+		if ranges > maxResultRanges && !r.pages[j].read && ps.Groups > 0 {
+			fromPages = append(fromPages, ps.Progress)
+		}
+	}
+	for _, keys := range fromPages {
+		if err := r.attempt(ctx, func() error {
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityGroupsFromPages, GroupPagesInput{Connection: r.in.Connection, Pages: keys}).Get(ctx, nil)
+		}); err != nil {
+			return Result{}, err
+		}
+	}
 	for len(groups) > 0 {
 		batch := groups[:min(len(groups), groupsPerRequest)]
 		groups = groups[len(batch):]
@@ -363,9 +377,9 @@ func (r *restore) savePages(ctx workflow.Context) error {
 	return nil
 }
 
-// readFinished reads back the progress of the pages that finished in earlier runs when the end
-// needs it: for their group offsets, and for their offset maps when the result carries them
-// (at most maxResultRanges ranges in all, which it returns).
+// readFinished reads back the progress of the pages that finished in earlier runs when the
+// result carries their offset maps (at most maxResultRanges ranges in all, which it returns);
+// else their group offsets are committed from the pages.
 func (r *restore) readFinished(ctx workflow.Context) (int, error) {
 	ranges := 0
 	for i, p := range r.state.Progress {
@@ -379,7 +393,7 @@ func (r *restore) readFinished(ctx workflow.Context) (int, error) {
 		}
 	}
 	for j, ps := range r.state.Pages {
-		if r.pages[j].read || (ps.Groups == 0 && ranges > maxResultRanges) {
+		if r.pages[j].read || ranges > maxResultRanges {
 			continue
 		}
 		if err := r.readProgress(ctx, ps.Progress); err != nil {
