@@ -151,8 +151,10 @@ func (s *Store) Adopt(ctx context.Context, f *os.File, key string) (bool, error)
 	if err := os.Rename(f.Name(), path); err != nil {
 		return true, fmt.Errorf("adopt %s: %w", key, err)
 	}
-	if err := s.Sync(key); err != nil {
-		return true, err
+	// The file's data is durable already (synced above, and a rename moves no data); what
+	// remains is the rename itself, which lives in the folder.
+	if err := syncPath(filepath.Dir(path)); err != nil {
+		return true, fmt.Errorf("sync %s: %w", key, err)
 	}
 	metrics.Stored(ctx, info.Size())
 	return true, nil
@@ -261,17 +263,22 @@ func (s *Store) Sync(key string) error {
 	}
 	path := filepath.Join(s.dir, filepath.FromSlash(key))
 	for _, p := range []string{path, filepath.Dir(path)} {
-		f, err := os.Open(p)
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", key, err)
-		}
-		err = f.Sync()
-		_ = f.Close()
-		if err != nil {
+		if err := syncPath(p); err != nil {
 			return fmt.Errorf("sync %s: %w", key, err)
 		}
 	}
 	return nil
+}
+
+// syncPath fsyncs a file or folder.
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	_ = f.Close()
+	return err
 }
 
 // IsNotFound reports whether err says an object does not exist.
