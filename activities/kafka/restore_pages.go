@@ -45,7 +45,7 @@ func pagePlan(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayo
 		keys = append(keys, key)
 	}
 	plan.GroupNames = groupNames(plan.Groups)
-	plan.Pages, plan.StreamCount, plan.Streams, plan.Groups = keys, len(plan.Streams), nil, nil
+	plan.Pages, plan.StreamCount, plan.PageSize, plan.Streams, plan.Groups = keys, len(plan.Streams), per, nil, nil
 	return nil
 }
 

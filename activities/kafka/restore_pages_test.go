@@ -73,6 +73,7 @@ func TestRestorePagesRoundTripThroughTheStorage(t *testing.T) {
 	require.Empty(t, plan.Streams)
 	require.Empty(t, plan.Groups)
 	require.Equal(t, n, plan.StreamCount)
+	require.Equal(t, kafkarestore.PageStreams, plan.PageSize, "every page but the last holds this many")
 	require.Equal(t, n, plan.NumStreams())
 	require.Equal(t, []string{"billing"}, plan.GroupNames)
 	read := func(key string) (kafkarestore.Page, error) {

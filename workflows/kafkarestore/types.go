@@ -212,6 +212,9 @@ type Plan struct {
 	Pages       []string `json:"pages,omitempty"`
 	StreamCount int      `json:"streamCount,omitempty"`
 	GroupNames  []string `json:"groupNames,omitempty"`
+	// PageSize is how many streams each page but the last holds (0 in plans paged before it
+	// was recorded: their runs read every unfinished page, not knowing where each begins).
+	PageSize int `json:"pageSize,omitempty"`
 }
 
 // PageStreams is the most streams a plan holds inline, and the most a page of it holds.
@@ -251,7 +254,6 @@ type PageState struct {
 	Progress []string `json:"progress,omitempty"`
 	// Done says every stream of the page finished; the totals below are then theirs.
 	Done    bool  `json:"done,omitempty"`
-	Planned int64 `json:"planned,omitempty"`
 	Records int64 `json:"records,omitempty"`
 	Bytes   int64 `json:"bytes,omitempty"`
 	// Groups and Ranges count the streams' translated group offsets and offset-map ranges.

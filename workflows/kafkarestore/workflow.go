@@ -165,7 +165,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		if err := r.restoreStreams(ctx); err != nil {
 			return Result{}, err
 		}
-		if !r.allDone() && workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
+		if !r.allDone() && (workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents || r.waiting()) {
 			st := r.state
 			switch {
 			case len(st.Plan.Pages) == 0:
@@ -232,9 +232,16 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 // groupsPerRequest bounds the translated offsets one Groups activity commits.
 const groupsPerRequest = 1000
 
+// loadStreams is about how many streams a run of a paged plan reads beyond those under way:
+// more than a run starts before its history is long enough to continue as new (about
+// continueAfterEvents/3 activities).
+const loadStreams = continueAfterEvents / 2
+
 // load reads the plan's streams and groups (from its pages when it has them) and the progress
-// the last run left in pages. A page whose streams all finished in an earlier run is not read:
-// its streams stay zero here and their progress a finished placeholder.
+// the last run left in pages. Of a paged plan it reads the pages whose streams are under way
+// and then, in order, pages not yet started until about loadStreams streams are unfinished;
+// the others' streams stay zero here, and a finished page's progress is a finished placeholder
+// (state.Pages has its totals). A page is read again until every stream of it has finished.
 func (r *restore) load(ctx workflow.Context) error {
 	plan := r.state.Plan
 	r.streams, r.groups = plan.Streams, IndexGroups(plan.Groups)
@@ -245,53 +252,105 @@ func (r *restore) load(ctx workflow.Context) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrCorruptManifest, nil)
 	}
 	states, progressKept := r.state.Pages, r.state.Pages != nil
-	if states == nil { // the first run, or one that continued as new before versionPageState
+	// Where each page begins is known from the state or from the plan's page size; a plan
+	// paged before it was recorded has every page read (as its runs did) to learn it.
+	known, lazy := progressKept || plan.PageSize > 0, plan.PageSize > 0
+	switch {
+	case states == nil:
 		states = make([]PageState, len(plan.Pages))
-	} else if len(states) != len(plan.Pages) {
+		for j := range states {
+			if plan.PageSize > 0 {
+				states[j].First = j * plan.PageSize
+				states[j].Streams = max(0, min(plan.PageSize, plan.StreamCount-states[j].First))
+			}
+		}
+	case len(states) != len(plan.Pages):
 		return corrupt("the restore keeps the state of %d pages of a plan of %d", len(states), len(plan.Pages))
 	}
-	r.streams = make([]Stream, 0, plan.StreamCount)
+	if known {
+		next := 0
+		for j, ps := range states {
+			if ps.First != next {
+				return corrupt("the plan's page %s begins at stream %d, not %d", plan.Pages[j], ps.First, next)
+			}
+			next += ps.Streams
+		}
+		if next != plan.StreamCount {
+			return corrupt("the plan's pages hold %d streams, not %d", next, plan.StreamCount)
+		}
+	}
+	streams := make([]Stream, plan.StreamCount)
 	pages := make([]pageRun, len(plan.Pages))
 	var groups []GroupOffset
-	for j, key := range plan.Pages {
+	next := 0 // where the next page begins, when not known
+	read := func(j int) error {
 		ps := &states[j]
-		if ps.Done {
-			if ps.First != len(r.streams) {
-				return corrupt("the plan's page %s begins at stream %d, not %d", key, ps.First, len(r.streams))
-			}
-			r.streams = r.streams[:len(r.streams)+ps.Streams]
-			continue
+		if !known {
+			ps.First = next
 		}
-		page, err := r.readPage(ctx, key)
+		page, err := r.readPage(ctx, plan.Pages[j])
 		if err != nil {
 			return err
 		}
-		if page.First != len(r.streams) || (progressKept && (ps.First != page.First || ps.Streams != len(page.Streams))) {
-			return corrupt("the plan's page %s begins at stream %d, not %d", key, page.First, len(r.streams))
+		if page.First != ps.First || (known && len(page.Streams) != ps.Streams) || page.First+len(page.Streams) > plan.StreamCount {
+			return corrupt("the plan's page %s holds streams %d-%d, not from %d", plan.Pages[j], page.First, page.First+len(page.Streams), ps.First)
 		}
-		ps.First, ps.Streams = page.First, len(page.Streams)
-		r.streams = append(r.streams, page.Streams...)
+		ps.Streams = len(page.Streams)
+		copy(streams[ps.First:], page.Streams)
 		groups = append(groups, page.Groups...)
 		pages[j].read = true
+		next = ps.First + ps.Streams
+		return nil
 	}
-	if len(r.streams) != plan.StreamCount {
-		return corrupt("the plan's pages hold %d streams, not %d", len(r.streams), plan.StreamCount)
+	// Every unfinished page, or (lazily) those under way; their progress; then pages not yet
+	// started while fewer than loadStreams of the streams read are unfinished.
+	for j, ps := range states {
+		if !ps.Done && (!lazy || len(ps.Progress) > 0) {
+			if err := read(j); err != nil {
+				return err
+			}
+		}
 	}
-	r.groups = IndexGroups(groups)
-	r.pages, r.state.Pages = pages, states
+	if !known && next != plan.StreamCount {
+		return corrupt("the plan's pages hold %d streams, not %d", next, plan.StreamCount)
+	}
 	if progressKept {
-		r.state.Progress = make([]*Progress, len(r.streams))
-		for _, ps := range states {
+		r.state.Progress = make([]*Progress, plan.StreamCount)
+		for j, ps := range states {
 			if ps.Done {
 				finished := &Progress{Done: true}
 				for i := range ps.Streams {
 					r.state.Progress[ps.First+i] = finished
 				}
-			} else if err := r.readProgress(ctx, ps.Progress); err != nil {
-				return err
+			} else if pages[j].read {
+				if err := r.readProgress(ctx, ps.Progress); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	if lazy {
+		unfinished := 0
+		for j, ps := range states {
+			for i := range ps.Streams {
+				if p := progressAt(r.state.Progress, ps.First+i); pages[j].read && (p == nil || !p.Done) {
+					unfinished++
+				}
+			}
+		}
+		for j, ps := range states {
+			if unfinished >= loadStreams {
+				break
+			}
+			if !ps.Done && !pages[j].read {
+				if err := read(j); err != nil {
+					return err
+				}
+				unfinished += ps.Streams
+			}
+		}
+	}
+	r.streams, r.groups, r.pages, r.state.Pages = streams, IndexGroups(groups), pages, states
 	if len(r.state.ProgressPages) > 0 {
 		r.state.Progress = make([]*Progress, len(r.streams))
 		if err := r.readProgress(ctx, r.state.ProgressPages); err != nil {
@@ -303,6 +362,35 @@ func (r *restore) load(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// progressAt is progress[i], nil past its end (before the preflight there is none).
+func progressAt(progress []*Progress, i int) *Progress {
+	if i < len(progress) {
+		return progress[i]
+	}
+	return nil
+}
+
+// waiting reports whether every stream this run read has finished while pages it did not read
+// have not: the next run reads them.
+func (r *restore) waiting() bool {
+	for i, p := range r.state.Progress {
+		if (p == nil || !p.Done) && r.isRead(i) {
+			return false
+		}
+	}
+	for j, ps := range r.state.Pages {
+		if !ps.Done && !r.pages[j].read {
+			return true
+		}
+	}
+	return false
+}
+
+// isRead reports whether this run read stream i (every stream of a plan without pages).
+func (r *restore) isRead(i int) bool {
+	return len(r.pages) == 0 || r.pages[r.pageOf(i)].read
 }
 
 func (r *restore) readPage(ctx workflow.Context, key string) (Page, error) {
@@ -320,8 +408,8 @@ func (r *restore) readProgress(ctx workflow.Context, keys []string) error {
 		if err != nil {
 			return err
 		}
-		if page.First < 0 || page.First+len(page.Progress) > len(r.streams) {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the progress page %s holds streams %d-%d of %d", key, page.First, page.First+len(page.Progress), len(r.streams)), ErrCorruptManifest, nil)
+		if page.First < 0 || page.First+len(page.Progress) > len(r.state.Progress) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the progress page %s holds streams %d-%d of %d", key, page.First, page.First+len(page.Progress), len(r.state.Progress)), ErrCorruptManifest, nil)
 		}
 		copy(r.state.Progress[page.First:], page.Progress)
 	}
@@ -365,8 +453,7 @@ func (r *restore) savePages(ctx workflow.Context) error {
 			continue
 		}
 		*ps = PageState{First: ps.First, Streams: ps.Streams, Progress: keys, Done: true}
-		for k, p := range progress {
-			ps.Planned += r.streams[ps.First+k].Records
+		for _, p := range progress {
 			ps.Records += p.Records
 			ps.Bytes += p.Bytes
 			ps.Groups += len(p.Groups)
@@ -383,7 +470,7 @@ func (r *restore) savePages(ctx workflow.Context) error {
 func (r *restore) readFinished(ctx workflow.Context) (int, error) {
 	ranges := 0
 	for i, p := range r.state.Progress {
-		if len(r.pages) == 0 || r.pages[r.pageOf(i)].read {
+		if r.isRead(i) {
 			ranges += len(p.OffsetMap)
 		}
 	}
@@ -548,7 +635,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		if capped {
 			i = (r.state.NextStream + k) % n
 		}
-		if p := r.state.Progress[i]; p == nil || !p.Done {
+		if p := r.state.Progress[i]; (p == nil || !p.Done) && r.isRead(i) {
 			todo = append(todo, i)
 		}
 	}
@@ -686,6 +773,9 @@ func (r *restore) snapshot() Status {
 		return s
 	}
 	var planned int64
+	if len(r.state.Plan.Pages) > 0 {
+		planned = r.state.Plan.Records // a run reads only some of a paged plan's streams
+	}
 	progress := func(i int) *Progress {
 		if i < len(r.state.Progress) {
 			return r.state.Progress[i]
@@ -694,19 +784,17 @@ func (r *restore) snapshot() Status {
 	}
 	done := func(i int) bool { p := progress(i); return p != nil && p.Done }
 	// A page's streams count one by one when this run read it, else by its totals.
-	read := func(i int) bool { return len(r.pages) == 0 || r.pages[r.pageOf(i)].read }
 	for j, ps := range r.state.Pages {
-		if j < len(r.pages) && !r.pages[j].read {
+		if j < len(r.pages) && !r.pages[j].read && ps.Done {
 			s.Records += ps.Records
 			s.Bytes += ps.Bytes
 			s.GroupsTotal += ps.Groups
 			s.Skipped = append(s.Skipped, ps.Skipped...)
 			s.StreamsDone += ps.Streams
-			planned += ps.Planned
 		}
 	}
 	for i, st := range r.streams {
-		if !read(i) {
+		if !r.isRead(i) {
 			continue
 		}
 		if p := progress(i); p != nil {
@@ -718,7 +806,9 @@ func (r *restore) snapshot() Status {
 			}
 			s.Skipped = append(s.Skipped, p.Skipped...)
 		}
-		planned += st.Records
+		if len(r.state.Plan.Pages) == 0 {
+			planned += st.Records
+		}
 		if done(i) {
 			s.StreamsDone++
 		}
@@ -730,7 +820,7 @@ func (r *restore) snapshot() Status {
 			if len(s.Partitions) == maxStatusStreams {
 				return
 			}
-			if !read(i) || !keep(i) {
+			if !r.isRead(i) || !keep(i) {
 				continue
 			}
 			ps := PartitionStatus{Source: st.Source, Target: st.Target, Planned: st.Records}
