@@ -88,32 +88,20 @@ func (a *Activities) ReadRestorePage(ctx context.Context, in kafkarestore.PageIn
 		return kafkarestore.Page{}, err
 	}
 	defer store.Close()
-	// Only the restore's own pages: the key comes from its history.
-	if !strings.HasPrefix(in.Key, store.Layout.RestorePrefix(restoreID(ctx))) {
-		return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a page of this restore", in.Key), kafkarestore.ErrInvalidSpec, nil)
-	}
-	data, err := store.ReadAll(ctx, in.Key)
-	if err != nil {
-		if blobstore.IsNotFound(err) {
-			return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("the restore's page %s is missing from the storage", in.Key), kafkarestore.ErrBackupNotFound, nil)
-		}
-		return kafkarestore.Page{}, classify(fmt.Errorf("read the restore's page %s: %w", in.Key, err))
-	}
-	var page kafkarestore.Page
-	if err := json.Unmarshal(data, &page); err != nil {
-		return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("the restore's page %s cannot be read: %v", in.Key, err), kafkarestore.ErrCorruptManifest, nil)
-	}
-	return page, nil
+	return readPage(ctx, store, in.Key)
 }
 
 // RestoreGroupOffsetsFromPages commits the translated group offsets in pages of the restore's
 // progress, as RestoreGroupOffsets commits those it is given.
 func (a *Activities) RestoreGroupOffsetsFromPages(ctx context.Context, in kafkarestore.GroupPagesInput) error {
+	store, err := a.openBackup(ctx, in.Connection, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	var groups []kafkarestore.TranslatedGroup
 	for _, key := range in.Pages {
-		page, err := a.ReadRestorePage(ctx, kafkarestore.PageInput{Connection: in.Connection, Key: key})
+		page, err := readPage(ctx, store, key)
 		if err != nil {
 			return err
 		}
@@ -124,6 +112,27 @@ func (a *Activities) RestoreGroupOffsetsFromPages(ctx context.Context, in kafkar
 		}
 	}
 	return a.RestoreGroupOffsets(ctx, kafkarestore.GroupsInput{Connection: in.Connection, Groups: groups})
+}
+
+// readPage reads one of the restore's own pages: the key comes from its history.
+func readPage(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], key string) (kafkarestore.Page, error) {
+	if !strings.HasPrefix(key, store.Layout.RestorePrefix(restoreID(ctx))) {
+		return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a page of this restore", key), kafkarestore.ErrInvalidSpec, nil)
+	}
+	data, err := store.ReadAll(ctx, key)
+	if err != nil {
+		if blobstore.IsNotFound(err) {
+			return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("the restore's page %s is missing from the storage", key), kafkarestore.ErrBackupNotFound, nil)
+		}
+		return kafkarestore.Page{}, classify(fmt.Errorf("read the restore's page %s: %w", key, err))
+	}
+	var page kafkarestore.Page
+	if err := json.Unmarshal(data, &page); err != nil {
+		return kafkarestore.Page{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the restore's page %s cannot be read: %v", key, err), kafkarestore.ErrCorruptManifest, nil)
+	}
+	return page, nil
 }
 
 // restoreID is the workflow id of the restore an activity works for ("" outside one).

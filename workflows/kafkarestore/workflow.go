@@ -3,6 +3,7 @@ package kafkarestore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -194,15 +195,12 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	}
 	// Many partitions' offsets go in several requests, so that no input grows with them; those
 	// of pages finished in earlier runs are read from the pages by the activity.
-	var fromPages [][]string
 	for j, ps := range r.state.Pages {
-		if ranges > maxResultRanges && !r.pages[j].read && ps.Groups > 0 {
-			fromPages = append(fromPages, ps.Progress)
+		if ranges <= maxResultRanges || r.pages[j].read || ps.Groups == 0 {
+			continue // none, or read back into the progress
 		}
-	}
-	for _, keys := range fromPages {
 		if err := r.attempt(ctx, func() error {
-			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityGroupsFromPages, GroupPagesInput{Connection: r.in.Connection, Pages: keys}).Get(ctx, nil)
+			return workflow.ExecuteActivity(r.activityCtx(ctx, 5*time.Minute, 0), ActivityGroupsFromPages, GroupPagesInput{Connection: r.in.Connection, Pages: ps.Progress}).Get(ctx, nil)
 		}); err != nil {
 			return Result{}, err
 		}
@@ -247,9 +245,6 @@ func (r *restore) load(ctx workflow.Context) error {
 	r.streams, r.groups = plan.Streams, IndexGroups(plan.Groups)
 	if len(plan.Pages) == 0 {
 		return nil
-	}
-	corrupt := func(format string, args ...any) error {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrCorruptManifest, nil)
 	}
 	states, progressKept := r.state.Pages, r.state.Pages != nil
 	// Where each page begins is known from the state or from the plan's page size; a plan
@@ -332,8 +327,11 @@ func (r *restore) load(ctx workflow.Context) error {
 	if lazy {
 		unfinished := 0
 		for j, ps := range states {
+			if !pages[j].read {
+				continue
+			}
 			for i := range ps.Streams {
-				if p := progressAt(r.state.Progress, ps.First+i); pages[j].read && (p == nil || !p.Done) {
+				if p := progressAt(r.state.Progress, ps.First+i); p == nil || !p.Done {
 					unfinished++
 				}
 			}
@@ -362,6 +360,11 @@ func (r *restore) load(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// corrupt fails the restore for good: its plan or progress in the storage does not add up.
+func corrupt(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrCorruptManifest, nil)
 }
 
 // progressAt is progress[i], nil past its end (before the preflight there is none).
@@ -409,7 +412,7 @@ func (r *restore) readProgress(ctx workflow.Context, keys []string) error {
 			return err
 		}
 		if page.First < 0 || page.First+len(page.Progress) > len(r.state.Progress) {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the progress page %s holds streams %d-%d of %d", key, page.First, page.First+len(page.Progress), len(r.state.Progress)), ErrCorruptManifest, nil)
+			return corrupt("the progress page %s holds streams %d-%d of %d", key, page.First, page.First+len(page.Progress), len(r.state.Progress))
 		}
 		copy(r.state.Progress[page.First:], page.Progress)
 	}
@@ -445,11 +448,7 @@ func (r *restore) savePages(ctx workflow.Context) error {
 			return err
 		}
 		ps.Progress = keys
-		ps.Done = true
-		for _, p := range progress {
-			ps.Done = ps.Done && p != nil && p.Done
-		}
-		if !ps.Done {
+		if slices.ContainsFunc(progress, func(p *Progress) bool { return p == nil || !p.Done }) {
 			continue
 		}
 		*ps = PageState{First: ps.First, Streams: ps.Streams, Progress: keys, Done: true}
@@ -479,12 +478,14 @@ func (r *restore) readFinished(ctx workflow.Context) (int, error) {
 			ranges += ps.Ranges
 		}
 	}
+	if ranges > maxResultRanges {
+		return ranges, nil
+	}
 	for j, ps := range r.state.Pages {
-		if r.pages[j].read || ranges > maxResultRanges {
-			continue
-		}
-		if err := r.readProgress(ctx, ps.Progress); err != nil {
-			return 0, err
+		if !r.pages[j].read {
+			if err := r.readProgress(ctx, ps.Progress); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return ranges, nil
@@ -776,12 +777,7 @@ func (r *restore) snapshot() Status {
 	if len(r.state.Plan.Pages) > 0 {
 		planned = r.state.Plan.Records // a run reads only some of a paged plan's streams
 	}
-	progress := func(i int) *Progress {
-		if i < len(r.state.Progress) {
-			return r.state.Progress[i]
-		}
-		return nil
-	}
+	progress := func(i int) *Progress { return progressAt(r.state.Progress, i) }
 	done := func(i int) bool { p := progress(i); return p != nil && p.Done }
 	// A page's streams count one by one when this run read it, else by its totals.
 	for j, ps := range r.state.Pages {
