@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -215,7 +217,7 @@ func commitGroup(t *testing.T, bootstrap, group, topic string, offsets map[int32
 	require.NoError(t, om.Close())
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	require.NoError(t, err)
-	got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0, 1}})
+	got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: slices.Collect(maps.Keys(offsets))})
 	require.NoError(t, err)
 	for p, o := range offsets {
 		require.Equal(t, o, got.GetBlock(topic, p).Offset, "source group offset committed")

@@ -31,24 +31,49 @@ var recordHistories = flag.Bool("record-histories", false, "write the histories 
 
 const historiesDir = "testdata/histories"
 
-// recordHistory keeps a workflow's history as a replay fixture when -record-histories is set
-// (go test ./worker -record-histories -run '<the tests that call it>').
+// recordHistory keeps a workflow's (last run's) history as a replay fixture when
+// -record-histories is set (go test ./worker -record-histories -run '<the tests that call it>').
 func recordHistory(t *testing.T, c client.Client, wid, name string) {
 	t.Helper()
-	if !*recordHistories {
-		return
+	if *recordHistories {
+		writeHistory(t, runHistory(t, c, wid, ""), name)
 	}
-	iter := c.GetWorkflowHistory(context.Background(), wid, "", false, 0)
+}
+
+func writeHistory(t *testing.T, h *historypb.History, name string) {
+	t.Helper()
+	b, err := protojson.MarshalOptions{Multiline: true}.Marshal(h)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(historiesDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(historiesDir, name+".json"), b, 0o644))
+}
+
+// runHistory is one run's history ("": the last run).
+func runHistory(t *testing.T, c client.Client, wid, runID string) *historypb.History {
+	t.Helper()
+	iter := c.GetWorkflowHistory(context.Background(), wid, runID, false, 0)
 	h := &historypb.History{}
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		require.NoError(t, err)
 		h.Events = append(h.Events, ev)
 	}
-	b, err := protojson.MarshalOptions{Multiline: true}.Marshal(h)
-	require.NoError(t, err)
-	require.NoError(t, os.MkdirAll(historiesDir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(historiesDir, name+".json"), b, 0o644))
+	require.NotEmpty(t, h.Events, "history of %s run %q", wid, runID)
+	return h
+}
+
+// runHistories is the history of every run of a workflow that continued as new, first run
+// first (each run's start names the run it continues).
+func runHistories(t *testing.T, c client.Client, wid string) []*historypb.History {
+	t.Helper()
+	var runs []*historypb.History
+	for runID := ""; ; {
+		h := runHistory(t, c, wid, runID)
+		runs = append([]*historypb.History{h}, runs...)
+		if runID = h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId(); runID == "" {
+			return runs
+		}
+	}
 }
 
 // Every checked-in history (real runs of every workflow kind on the dev server) replays against

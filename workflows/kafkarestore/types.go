@@ -133,7 +133,49 @@ type Input struct {
 	// Schemas, when set, rewrites the schema ids of records in the Confluent wire format to
 	// the ids the target registry gives the snapshot's schemas.
 	Schemas *SchemaRemap `json:"schemas,omitempty"`
+	// Limits, when set, shape the restore's runs; the operator leaves them zero.
+	Limits Limits `json:"limits,omitzero"`
 }
+
+// Limits shape a restore's runs: when its plan goes to pages, how many streams a run reads,
+// when its result stops carrying offset maps. A zero field takes its default. They travel in
+// every run's input, so a run decides as the runs before it did; a test (or a restore started
+// by hand) sets them low to page and continue as new with a few partitions.
+type Limits struct {
+	// PageStreams is the most streams a plan holds inline and a page of it holds
+	// (default PageStreams).
+	PageStreams int `json:"pageStreams,omitempty"`
+	// LoadStreams is about how many unfinished streams a run of a paged plan reads beyond
+	// those under way (default loadStreams).
+	LoadStreams int `json:"loadStreams,omitempty"`
+	// ResultRanges is the most offset ranges a result carries (default maxResultRanges);
+	// above it, group offsets of pages finished in earlier runs are committed from the pages.
+	ResultRanges int `json:"resultRanges,omitempty"`
+}
+
+// check names the first limit that is negative.
+func (l Limits) check() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"pageStreams", l.PageStreams}, {"loadStreams", l.LoadStreams}, {"resultRanges", l.ResultRanges}} {
+		if f.v < 0 {
+			return fmt.Errorf("limits.%s: %d is negative (0 takes the default)", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (l Limits) pageStreams() int  { return orDefault(l.PageStreams, PageStreams) }
+func (l Limits) loadStreams() int  { return orDefault(l.LoadStreams, loadStreams) }
+func (l Limits) resultRanges() int { return orDefault(l.ResultRanges, maxResultRanges) }
 
 // Record parts that may carry a schema id.
 const (

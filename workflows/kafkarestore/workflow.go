@@ -113,11 +113,14 @@ func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
 }
 
 func (r *restore) run(ctx workflow.Context) (Result, error) {
+	if err := r.in.Limits.check(); err != nil {
+		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidSpec, nil)
+	}
 	if r.state.Plan == nil {
 		var plan Plan
 		if err := r.attempt(ctx, func() error {
 			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityPlan,
-				PlanInput{Connection: r.in.Connection, Spec: r.in.Spec, PageStreams: PageStreams}).Get(ctx, &plan)
+				PlanInput{Connection: r.in.Connection, Spec: r.in.Spec, PageStreams: r.in.Limits.pageStreams()}).Get(ctx, &plan)
 		}); err != nil {
 			return Result{}, err
 		}
@@ -196,7 +199,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	// Many partitions' offsets go in several requests, so that no input grows with them; those
 	// of pages finished in earlier runs are read from the pages by the activity.
 	for j, ps := range r.state.Pages {
-		if ranges <= maxResultRanges || r.pages[j].read || ps.Groups == 0 {
+		if ranges <= r.in.Limits.resultRanges() || r.pages[j].read || ps.Groups == 0 {
 			continue // none, or read back into the progress
 		}
 		if err := r.attempt(ctx, func() error {
@@ -217,7 +220,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	r.status.Phase, r.status.Reason, r.status.LastError = PhaseDone, "", ""
 	r.status.CompletionTime = workflow.Now(ctx)
 	res := Result{Status: r.snapshot()}
-	if ranges > maxResultRanges {
+	if ranges > r.in.Limits.resultRanges() {
 		res.OffsetRanges = ranges
 		return res, nil
 	}
@@ -237,7 +240,7 @@ const loadStreams = continueAfterEvents / 2
 
 // load reads the plan's streams and groups (from its pages when it has them) and the progress
 // the last run left in pages. Of a paged plan it reads the pages whose streams are under way
-// and then, in order, pages not yet started until about loadStreams streams are unfinished;
+// and then, in order, pages not yet started until about Limits.LoadStreams streams are unfinished;
 // the others' streams stay zero here, and a finished page's progress is a finished placeholder
 // (state.Pages has its totals). A page is read again until every stream of it has finished.
 func (r *restore) load(ctx workflow.Context) error {
@@ -298,7 +301,7 @@ func (r *restore) load(ctx workflow.Context) error {
 		return nil
 	}
 	// Every unfinished page, or (lazily) those under way; their progress; then pages not yet
-	// started while fewer than loadStreams of the streams read are unfinished.
+	// started while fewer than Limits.LoadStreams of the streams read are unfinished.
 	for j, ps := range states {
 		if !ps.Done && (!lazy || len(ps.Progress) > 0) {
 			if err := read(j); err != nil {
@@ -337,7 +340,7 @@ func (r *restore) load(ctx workflow.Context) error {
 			}
 		}
 		for j, ps := range states {
-			if unfinished >= loadStreams {
+			if unfinished >= r.in.Limits.loadStreams() {
 				break
 			}
 			if !ps.Done && !pages[j].read {
@@ -464,7 +467,7 @@ func (r *restore) savePages(ctx workflow.Context) error {
 }
 
 // readFinished reads back the progress of the pages that finished in earlier runs when the
-// result carries their offset maps (at most maxResultRanges ranges in all, which it returns);
+// result carries their offset maps (at most Limits.ResultRanges ranges in all, which it returns);
 // else their group offsets are committed from the pages.
 func (r *restore) readFinished(ctx workflow.Context) (int, error) {
 	ranges := 0
@@ -478,7 +481,7 @@ func (r *restore) readFinished(ctx workflow.Context) (int, error) {
 			ranges += ps.Ranges
 		}
 	}
-	if ranges > maxResultRanges {
+	if ranges > r.in.Limits.resultRanges() {
 		return ranges, nil
 	}
 	for j, ps := range r.state.Pages {

@@ -364,3 +364,15 @@ func TestEncodedBoundIsAnUpperBound(t *testing.T) {
 		require.GreaterOrEqual(t, encodedBound(p), len(b))
 	}
 }
+
+// A negative limit fails the restore before it plans (no plan activity is registered), naming
+// the field.
+func TestNegativeLimitIsInvalidSpec(t *testing.T) {
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.RegisterActivityWithOptions(func(context.Context, UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+	env.ExecuteWorkflow(KafkaRestore, RunInput{Input: Input{Limits: Limits{PageStreams: 4, LoadStreams: -3}}})
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, env.GetWorkflowError(), &appErr)
+	require.Equal(t, ErrInvalidSpec, appErr.Type())
+	require.Contains(t, appErr.Error(), "limits.loadStreams: -3 is negative")
+}

@@ -1,0 +1,162 @@
+package worker_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/common/v1"
+
+	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/secrets"
+	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows/kafkarestore"
+)
+
+// A restore whose plan lives in pages and whose runs continue as new, on the real server:
+// Limits make three topics of four partitions what thousands of partitions are by default
+// (pages of 4 streams, a run reads about 4 unfinished streams, offset maps stay out of the
+// result). Each run reads only the page it restores, every record lands exactly, the group
+// offsets of a page finished in an earlier run are committed from its progress page, and the
+// restore leaves nothing in the storage. Its runs are the replay fixtures kafkarestore-paged-*.
+func TestPagedRestoreContinuesAsNewOnTheServer(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	dir := t.TempDir()
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}
+	prefix := fmt.Sprintf("pg%d", time.Now().UnixNano())
+	var sources []string
+	for _, name := range []string{"a", "b", "c"} {
+		topic := testenv.Topic(t, prefix+"-"+name, 4, nil)
+		sources = append(sources, topic)
+		producePartitions(t, bootstrap, topic, 4)
+	}
+	// The group has offsets on the first topic (the first page, finished two runs before the
+	// last) and on the last (the last run's own page).
+	group := prefix + "-g"
+	committed := map[string]map[int32]int64{sources[0]: {0: 5, 1: 7}, sources[2]: {2: 3, 3: 11}}
+	for topic, offsets := range committed {
+		commitGroup(t, bootstrap, group, topic, offsets)
+	}
+	backupOnce(t, c, queue, bootstrap, storage, "default/pg", prefix+"-*")
+
+	var topics []kafkarestore.TopicMapping
+	for _, s := range sources {
+		topics = append(topics, kafkarestore.TopicMapping{Source: s, Target: s + "-restored"})
+	}
+	limits := kafkarestore.Limits{PageStreams: 4, LoadStreams: 4, ResultRanges: 1}
+	wid := startRestore(t, c, queue, bootstrap, storage, "default/pg",
+		kafkarestore.Spec{Topics: topics, CreateTopics: true, ConsumerGroups: []string{group}},
+		func(in *kafkarestore.Input) { in.Limits = limits })
+	s := restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "restore: %s %s", s.Reason, s.LastError)
+	require.EqualValues(t, 100, s.Percent)
+	require.Len(t, s.Plan.Pages, 3, "a page per topic")
+	require.Equal(t, 12, s.StreamsDone)
+
+	var total int64
+	for _, tm := range topics {
+		src, dst := kcatRead(t, bootstrap, tm.Source), kcatRead(t, bootstrap, tm.Target)
+		requireSameRecords(t, src, dst, tm.Target)
+		for _, recs := range src {
+			total += int64(len(recs))
+		}
+	}
+	require.Equal(t, total, s.Records, "records restored, as the status counts them")
+
+	// Fresh target topics with no gaps: the translated offsets are the source's.
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	for source, offsets := range committed {
+		target := source + "-restored"
+		got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{target: {0, 1, 2, 3}})
+		require.NoError(t, err)
+		for p := range int32(4) {
+			want, ok := offsets[p]
+			if !ok {
+				want = -1 // none committed
+			}
+			require.Equal(t, want, got.GetBlock(target, p).Offset, "group offset on %s/%d", target, p)
+		}
+	}
+
+	// Three runs, each reading the one plan page it restores and no progress page (the pages
+	// finished before it are known from the state), and the last committing the first page's
+	// offsets from that page's progress.
+	runs := runHistories(t, c, wid)
+	require.Equal(t, 3, len(runs), "runs of the restore")
+	read := map[string]int{}
+	scheduled := map[string]int{}
+	for i, h := range runs {
+		for _, ev := range h.Events {
+			a := ev.GetActivityTaskScheduledEventAttributes()
+			if a == nil {
+				continue
+			}
+			scheduled[a.GetActivityType().GetName()]++
+			if a.GetActivityType().GetName() == kafkarestore.ActivityReadPage {
+				var in kafkarestore.PageInput
+				require.NoError(t, json.Unmarshal(firstPayload(a.GetInput()), &in))
+				read[in.Key]++
+				require.Contains(t, in.Key, "plan-", "run %d read a progress page", i+1)
+			}
+		}
+		if i < len(runs)-1 {
+			require.NotNil(t, h.Events[len(h.Events)-1].GetWorkflowExecutionContinuedAsNewEventAttributes(), "run %d ends continuing as new", i+1)
+		}
+	}
+	for _, key := range s.Plan.Pages {
+		require.Equal(t, 1, read[key], "reads of the plan's page %s", key)
+	}
+	require.Equal(t, 2, scheduled[kafkarestore.ActivitySavePage], "progress pages written: one per run that continued as new")
+	require.Equal(t, 1, scheduled[kafkarestore.ActivityGroupsFromPages], "group offsets committed from the first page's progress")
+	require.Equal(t, 1, scheduled[kafkarestore.ActivityGroups], "group offsets of the last run's own page")
+
+	var left []string
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(filepath.ToSlash(path), "/restores/") {
+			left = append(left, path)
+		}
+		return err
+	}))
+	require.Empty(t, left, "the restore's pages left in the storage")
+
+	if *recordHistories {
+		for i, h := range runs {
+			writeHistory(t, h, fmt.Sprintf("kafkarestore-paged-run%d", i+1))
+		}
+	}
+}
+
+// producePartitions writes 20+3p records to each partition p of topic.
+func producePartitions(t *testing.T, bootstrap, topic string, partitions int32) {
+	t.Helper()
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	var msgs []*sarama.ProducerMessage
+	for part := range partitions {
+		for i := range 20 + 3*int(part) {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: part,
+				Key: sarama.StringEncoder(fmt.Sprintf("k%d-%d", part, i)), Value: sarama.StringEncoder(fmt.Sprintf("v%d-%d", part, i))})
+		}
+	}
+	require.NoError(t, p.SendMessages(msgs))
+}
+
+// firstPayload is the data of an activity's first argument.
+func firstPayload(in *common.Payloads) []byte {
+	if in == nil || len(in.GetPayloads()) == 0 {
+		return nil
+	}
+	return in.GetPayloads()[0].GetData()
+}
