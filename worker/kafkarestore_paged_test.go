@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -12,10 +13,14 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
+	"arkive.io/arkive/api/status"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -26,34 +31,8 @@ import (
 // offsets of a page finished in an earlier run are committed from its progress page, and the
 // restore leaves nothing in the storage. Its runs are the replay fixtures kafkarestore-paged-*.
 func TestPagedRestoreContinuesAsNewOnTheServer(t *testing.T) {
-	bootstrap := testenv.Kafka(t)
-	c, queue := startWorker(t, secrets.Map{})
-	dir := t.TempDir()
-	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: dir}}
-	prefix := fmt.Sprintf("pg%d", time.Now().UnixNano())
-	var sources []string
-	for _, name := range []string{"a", "b", "c"} {
-		topic := testenv.Topic(t, prefix+"-"+name, 4, nil)
-		sources = append(sources, topic)
-		producePartitions(t, bootstrap, topic, 4)
-	}
-	// The group has offsets on the first topic (the first page, finished two runs before the
-	// last) and on the last (the last run's own page).
-	group := prefix + "-g"
-	committed := map[string]map[int32]int64{sources[0]: {0: 5, 1: 7}, sources[2]: {2: 3, 3: 11}}
-	for topic, offsets := range committed {
-		commitGroup(t, bootstrap, group, topic, offsets)
-	}
-	backupOnce(t, c, queue, bootstrap, storage, "default/pg", prefix+"-*")
-
-	var topics []kafkarestore.TopicMapping
-	for _, s := range sources {
-		topics = append(topics, kafkarestore.TopicMapping{Source: s, Target: s + "-restored"})
-	}
-	limits := kafkarestore.Limits{PageStreams: 4, LoadStreams: 4, ResultRanges: 1}
-	wid := startRestore(t, c, queue, bootstrap, storage, "default/pg",
-		kafkarestore.Spec{Topics: topics, CreateTopics: true, ConsumerGroups: []string{group}},
-		func(in *kafkarestore.Input) { in.Limits = limits })
+	pr := startPagedRestore(t)
+	c, bootstrap, topics, group, committed, dir, wid := pr.c, pr.bootstrap, pr.topics, pr.group, pr.committed, pr.dir, pr.wid
 	s := restoreStatus(t, c, wid)
 	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "restore: %s %s", s.Reason, s.LastError)
 	require.EqualValues(t, 100, s.Percent)
@@ -119,20 +98,94 @@ func TestPagedRestoreContinuesAsNewOnTheServer(t *testing.T) {
 	require.Equal(t, 1, scheduled[kafkarestore.ActivityGroupsFromPages], "group offsets committed from the first page's progress")
 	require.Equal(t, 1, scheduled[kafkarestore.ActivityGroups], "group offsets of the last run's own page")
 
-	var left []string
-	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.Contains(filepath.ToSlash(path), "/restores/") {
-			left = append(left, path)
-		}
-		return err
-	}))
-	require.Empty(t, left, "the restore's pages left in the storage")
+	require.Empty(t, storedUnder(t, dir, "/restores/"), "the restore's pages left in the storage")
 
 	if *recordHistories {
 		for i, h := range runs {
 			writeHistory(t, h, fmt.Sprintf("kafkarestore-paged-run%d", i+1))
 		}
 	}
+}
+
+// pagedRestore is a restore of three topics of four partitions with Limits that make it page
+// and continue as new, started on a worker of its own.
+type pagedRestore struct {
+	c              client.Client
+	bootstrap, dir string
+	topics         []kafkarestore.TopicMapping
+	group          string
+	committed      map[string]map[int32]int64 // the group's offsets on the source topics
+	wid            string
+}
+
+// startPagedRestore backs up three topics of four partitions (a consumer group with offsets on
+// the first and the last) to a volume and starts their restore into new topics, pages of 4
+// streams and runs of about 4; before opts change its input.
+func startPagedRestore(t *testing.T, opts ...func(*kafkarestore.Input)) pagedRestore {
+	t.Helper()
+	pr := pagedRestore{bootstrap: testenv.Kafka(t), dir: t.TempDir()}
+	var queue string
+	pr.c, queue = startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: pr.dir}}
+	prefix := fmt.Sprintf("pg%d", time.Now().UnixNano())
+	var sources []string
+	for _, name := range []string{"a", "b", "c"} {
+		topic := testenv.Topic(t, prefix+"-"+name, 4, nil)
+		sources = append(sources, topic)
+		producePartitions(t, pr.bootstrap, topic, 4)
+	}
+	// The group has offsets on the first topic (the first page, finished two runs before the
+	// last) and on the last (the last run's own page).
+	pr.group = prefix + "-g"
+	pr.committed = map[string]map[int32]int64{sources[0]: {0: 5, 1: 7}, sources[2]: {2: 3, 3: 11}}
+	for topic, offsets := range pr.committed {
+		commitGroup(t, pr.bootstrap, pr.group, topic, offsets)
+	}
+	backupOnce(t, pr.c, queue, pr.bootstrap, storage, "default/pg", prefix+"-*")
+	for _, s := range sources {
+		pr.topics = append(pr.topics, kafkarestore.TopicMapping{Source: s, Target: s + "-restored"})
+	}
+	limits := kafkarestore.Limits{PageStreams: 4, LoadStreams: 4, ResultRanges: 1}
+	pr.wid = startRestore(t, pr.c, queue, pr.bootstrap, storage, "default/pg",
+		kafkarestore.Spec{Topics: pr.topics, CreateTopics: true, ConsumerGroups: []string{pr.group}},
+		append([]func(*kafkarestore.Input){func(in *kafkarestore.Input) { in.Limits = limits }}, opts...)...)
+	return pr
+}
+
+// storedUnder lists the files under dir whose path holds part.
+func storedUnder(t *testing.T, dir, part string) []string {
+	t.Helper()
+	var found []string
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(filepath.ToSlash(path), part) {
+			found = append(found, path)
+		}
+		return err
+	}))
+	return found
+}
+
+// A paged restore paused and then cancelled (its KafkaRestore deleted) ends cancelled, and
+// takes its pages and its pin on the backup's catalog with it. (Before, a cancelled paused
+// restore spun in its workflow task until the deadlock detector failed it, again and again.)
+func TestPausedPagedRestoreCancelledLeavesNothing(t *testing.T) {
+	pr := startPagedRestore(t)
+	require.NoError(t, pr.c.SignalWorkflow(context.Background(), pr.wid, "", workflows.SignalPause, nil))
+	s := waitForStatus(t, pr.c, pr.wid, func(s kafkarestore.Status) bool {
+		return s.Reason == status.PausedBySignal && s.Plan != nil && len(s.Plan.Pages) == 3
+	})
+	require.Less(t, s.StreamsDone, 12, "paused before it finished")
+	require.NotEmpty(t, storedUnder(t, pr.dir, "/restores/"), "the plan's pages while it is paused")
+	require.NotEmpty(t, storedUnder(t, pr.dir, "/pins/"), "its pin while it is paused")
+
+	require.NoError(t, pr.c.CancelWorkflow(context.Background(), pr.wid, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := pr.c.GetWorkflow(ctx, pr.wid, "").Get(ctx, nil)
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, err, &canceled, "the restore ends cancelled")
+	require.Empty(t, storedUnder(t, pr.dir, "/restores/"), "the restore's pages left in the storage")
+	require.Empty(t, storedUnder(t, pr.dir, "/pins/"), "the restore's pin left in the storage")
 }
 
 // producePartitions writes 20+3p records to each partition p of topic.

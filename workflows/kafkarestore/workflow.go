@@ -156,14 +156,16 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	}
 	r.status.Phase = PhaseReady
 	for !r.allDone() {
+		// Cancelled (the resource was deleted) first: a paused restore's wait returns at once
+		// once cancelled, and would spin here.
+		if ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
 		r.sig.Drain(ctx)
 		if r.state.Paused {
 			r.status.Phase, r.status.Reason = PhaseRestoring, status.PausedBySignal
 			r.sig.Wait(ctx)
 			continue
-		}
-		if ctx.Err() != nil {
-			return Result{}, ctx.Err()
 		}
 		r.status.Phase, r.status.Reason = PhaseRestoring, ""
 		if err := r.restoreStreams(ctx); err != nil {

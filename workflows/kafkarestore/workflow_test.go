@@ -376,3 +376,28 @@ func TestNegativeLimitIsInvalidSpec(t *testing.T) {
 	require.Equal(t, ErrInvalidSpec, appErr.Type())
 	require.Contains(t, appErr.Error(), "limits.loadStreams: -3 is negative")
 }
+
+// A restore paused and then cancelled (its resource deleted) ends cancelled and releases its
+// pin; no stream starts while it is paused.
+func TestPausedRestoreEndsWhenCancelled(t *testing.T) {
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	plan := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders", Partitions: 1}}, Records: 10,
+		Streams: []Stream{{Source: "orders", Target: "orders", Partitions: []StreamPartition{{Partition: 0, Upto: 10}}, Records: 10}}}
+	env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) { return plan, nil }, activity.RegisterOptions{Name: ActivityPlan})
+	env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) {
+		return PreflightResult{Targets: []TargetTopic{{Name: "orders", Partitions: 1, MaxMessageBytes: 1 << 20, Baseline: make(Offsets, 1)}}}, nil
+	}, activity.RegisterOptions{Name: ActivityPreflight})
+	unpinned := 0
+	env.RegisterActivityWithOptions(func(UnpinInput) error { unpinned++; return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+	env.RegisterActivityWithOptions(func(RestoreInput) (Progress, error) {
+		t.Error("a stream started while the restore was paused")
+		return Progress{Done: true}, nil
+	}, activity.RegisterOptions{Name: ActivityRestore})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalPause, nil) }, 0)
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Hour)
+	env.ExecuteWorkflow(KafkaRestore, RunInput{Input: Input{Spec: Spec{PartitionMapping: MappingSame}}})
+	require.True(t, env.IsWorkflowCompleted())
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, env.GetWorkflowError(), &canceled)
+	require.Equal(t, 1, unpinned, "the pin released")
+}
