@@ -133,14 +133,16 @@ type Input struct {
 	// Schemas, when set, rewrites the schema ids of records in the Confluent wire format to
 	// the ids the target registry gives the snapshot's schemas.
 	Schemas *SchemaRemap `json:"schemas,omitempty"`
-	// Limits, when set, shape the restore's runs; the operator leaves them zero.
+	// Limits shape the restore's runs; the operator leaves them zero, and a new restore fixes
+	// their defaults at its start.
 	Limits Limits `json:"limits,omitzero"`
 }
 
 // Limits shape a restore's runs: when its plan goes to pages, how many streams a run reads,
-// when its result stops carrying offset maps. A zero field takes its default. They travel in
-// every run's input, so a run decides as the runs before it did; a test (or a restore started
-// by hand) sets them low to page and continue as new with a few partitions.
+// when its result stops carrying offset maps. A zero field takes its default when the restore
+// starts, and they travel in every run's input from then on, so its later runs decide as its
+// first did even if a release changes the defaults. A test (or a restore started by hand) sets
+// them low to page and continue as new with a few partitions.
 type Limits struct {
 	// PageStreams is the most streams a plan holds inline and a page of it holds
 	// (default PageStreams).
@@ -166,6 +168,11 @@ func (l Limits) check() error {
 	return nil
 }
 
+// withDefaults is l with every zero field at its default.
+func (l Limits) withDefaults() Limits {
+	return Limits{PageStreams: l.pageStreams(), LoadStreams: l.loadStreams(), ResultRanges: l.resultRanges()}
+}
+
 func orDefault(v, def int) int {
 	if v > 0 {
 		return v
@@ -173,6 +180,8 @@ func orDefault(v, def int) int {
 	return def
 }
 
+// A restore that began before its limits were fixed at its start has them zero in every run:
+// the defaults apply.
 func (l Limits) pageStreams() int  { return orDefault(l.PageStreams, PageStreams) }
 func (l Limits) loadStreams() int  { return orDefault(l.LoadStreams, loadStreams) }
 func (l Limits) resultRanges() int { return orDefault(l.ResultRanges, maxResultRanges) }

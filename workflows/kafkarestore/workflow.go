@@ -117,6 +117,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		return Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidSpec, nil)
 	}
 	if r.state.Plan == nil {
+		r.in.Limits = r.in.Limits.withDefaults() // fixed for every later run (see Limits)
 		var plan Plan
 		if err := r.attempt(ctx, func() error {
 			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityPlan,
