@@ -32,30 +32,18 @@ import (
 // restore leaves nothing in the storage. Its runs are the replay fixtures kafkarestore-paged-*.
 func TestPagedRestoreContinuesAsNewOnTheServer(t *testing.T) {
 	pr := startPagedRestore(t)
-	c, bootstrap, topics, group, committed, dir, wid := pr.c, pr.bootstrap, pr.topics, pr.group, pr.committed, pr.dir, pr.wid
-	s := restoreStatus(t, c, wid)
-	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "restore: %s %s", s.Reason, s.LastError)
-	require.EqualValues(t, 100, s.Percent)
+	s := restoreStatus(t, pr.c, pr.wid)
+	requireRestoredExactly(t, pr.bootstrap, pr.topics, s)
 	require.Len(t, s.Plan.Pages, 3, "a page per topic")
 	require.Equal(t, 12, s.StreamsDone)
 
-	var total int64
-	for _, tm := range topics {
-		src, dst := kcatRead(t, bootstrap, tm.Source), kcatRead(t, bootstrap, tm.Target)
-		requireSameRecords(t, src, dst, tm.Target)
-		for _, recs := range src {
-			total += int64(len(recs))
-		}
-	}
-	require.Equal(t, total, s.Records, "records restored, as the status counts them")
-
 	// Fresh target topics with no gaps: the translated offsets are the source's.
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	admin, err := sarama.NewClusterAdmin([]string{pr.bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)
 	defer admin.Close()
-	for source, offsets := range committed {
+	for source, offsets := range pr.committed {
 		target := source + "-restored"
-		got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{target: {0, 1, 2, 3}})
+		got, err := admin.ListConsumerGroupOffsets(pr.group, map[string][]int32{target: {0, 1, 2, 3}})
 		require.NoError(t, err)
 		for p := range int32(4) {
 			want, ok := offsets[p]
@@ -69,7 +57,7 @@ func TestPagedRestoreContinuesAsNewOnTheServer(t *testing.T) {
 	// Three runs, each reading the one plan page it restores and no progress page (the pages
 	// finished before it are known from the state), and the last committing the first page's
 	// offsets from that page's progress.
-	runs := runHistories(t, c, wid)
+	runs := runHistories(t, pr.c, pr.wid)
 	require.Equal(t, 3, len(runs), "runs of the restore")
 	read := map[string]int{}
 	scheduled := map[string]int{}
@@ -98,7 +86,7 @@ func TestPagedRestoreContinuesAsNewOnTheServer(t *testing.T) {
 	require.Equal(t, 1, scheduled[kafkarestore.ActivityGroupsFromPages], "group offsets committed from the first page's progress")
 	require.Equal(t, 1, scheduled[kafkarestore.ActivityGroups], "group offsets of the last run's own page")
 
-	require.Empty(t, storedUnder(t, dir, "/restores/"), "the restore's pages left in the storage")
+	require.Empty(t, storedUnder(t, pr.dir, "/restores/"), "the restore's pages left in the storage")
 
 	if *recordHistories {
 		for i, h := range runs {
@@ -191,11 +179,6 @@ func TestPausedPagedRestoreCancelledLeavesNothing(t *testing.T) {
 // producePartitions writes 20+3p records to each partition p of topic.
 func producePartitions(t *testing.T, bootstrap, topic string, partitions int32) {
 	t.Helper()
-	cfg := testenv.ProducerConfig()
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
-	require.NoError(t, err)
-	defer p.Close()
 	var msgs []*sarama.ProducerMessage
 	for part := range partitions {
 		for i := range 20 + 3*int(part) {
@@ -203,7 +186,7 @@ func producePartitions(t *testing.T, bootstrap, topic string, partitions int32) 
 				Key: sarama.StringEncoder(fmt.Sprintf("k%d-%d", part, i)), Value: sarama.StringEncoder(fmt.Sprintf("v%d-%d", part, i))})
 		}
 	}
-	require.NoError(t, p.SendMessages(msgs))
+	sendAsGiven(t, bootstrap, msgs)
 }
 
 // firstPayload is the data of an activity's first argument.

@@ -86,15 +86,21 @@ func readRaw(t *testing.T, bootstrap, topic string) []*sarama.ConsumerMessage {
 // produceRaw writes keys and values to partition 0 as given.
 func produceRaw(t *testing.T, bootstrap, topic string, keys, values [][]byte) {
 	t.Helper()
+	var msgs []*sarama.ProducerMessage
+	for i := range values {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(keys[i]), Value: sarama.ByteEncoder(values[i])})
+	}
+	sendAsGiven(t, bootstrap, msgs)
+}
+
+// sendAsGiven sends messages to the partitions they name, in order.
+func sendAsGiven(t *testing.T, bootstrap string, msgs []*sarama.ProducerMessage) {
+	t.Helper()
 	cfg := testenv.ProducerConfig()
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
 	require.NoError(t, err)
 	defer p.Close()
-	var msgs []*sarama.ProducerMessage
-	for i := range values {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(keys[i]), Value: sarama.ByteEncoder(values[i])})
-	}
 	require.NoError(t, p.SendMessages(msgs))
 }
 

@@ -151,18 +151,7 @@ func TestKafkaRestoreRoundTrip(t *testing.T) {
 	}
 	wid := startRestore(t, c, queue, bootstrap, storage, "default/rt", kafkarestore.Spec{Topics: topics, CreateTopics: true, ConsumerGroups: []string{group}})
 	s := restoreStatus(t, c, wid)
-	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "restore: %s %s", s.Reason, s.LastError)
-	require.EqualValues(t, 100, s.Percent)
-
-	var total int64
-	for _, tm := range topics {
-		src, dst := kcatRead(t, bootstrap, tm.Source), kcatRead(t, bootstrap, tm.Target)
-		requireSameRecords(t, src, dst, tm.Target)
-		for _, recs := range src {
-			total += int64(len(recs))
-		}
-	}
-	require.Equal(t, total, s.Records, "records restored, as the status counts them")
+	requireRestoredExactly(t, bootstrap, topics, s)
 
 	// The group resumes on the target exactly where it stopped on the source.
 	src := kcatRead(t, bootstrap, prefix+"-plain")
@@ -182,6 +171,23 @@ func TestKafkaRestoreRoundTrip(t *testing.T) {
 		require.Equal(t, derefOr(want.Key), valueOrNull(got.Key), "partition %d: first record's key", p)
 	}
 	recordHistory(t, c, wid, "kafkarestore-round-trip")
+}
+
+// requireRestoredExactly checks that the restore is done and that every target topic holds its
+// source's records exactly, as many as the status counts.
+func requireRestoredExactly(t *testing.T, bootstrap string, topics []kafkarestore.TopicMapping, s kafkarestore.Status) {
+	t.Helper()
+	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "restore: %s %s", s.Reason, s.LastError)
+	require.EqualValues(t, 100, s.Percent)
+	var total int64
+	for _, tm := range topics {
+		src, dst := kcatRead(t, bootstrap, tm.Source), kcatRead(t, bootstrap, tm.Target)
+		requireSameRecords(t, src, dst, tm.Target)
+		for _, recs := range src {
+			total += int64(len(recs))
+		}
+	}
+	require.Equal(t, total, s.Records, "records restored, as the status counts them")
 }
 
 func derefOr(s *string) string {
