@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"arkive.io/arkive/api/status"
@@ -70,7 +69,7 @@ func TestPagedRestoreContinuesAsNewOnTheServer(t *testing.T) {
 			scheduled[a.GetActivityType().GetName()]++
 			if a.GetActivityType().GetName() == kafkarestore.ActivityReadPage {
 				var in kafkarestore.PageInput
-				require.NoError(t, json.Unmarshal(firstPayload(a.GetInput()), &in))
+				require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &in))
 				read[in.Key]++
 				require.Contains(t, in.Key, "plan-", "run %d read a progress page", i+1)
 			}
@@ -187,12 +186,4 @@ func producePartitions(t *testing.T, bootstrap, topic string, partitions int32) 
 		}
 	}
 	sendAsGiven(t, bootstrap, msgs)
-}
-
-// firstPayload is the data of an activity's first argument.
-func firstPayload(in *common.Payloads) []byte {
-	if in == nil || len(in.GetPayloads()) == 0 {
-		return nil
-	}
-	return in.GetPayloads()[0].GetData()
 }

@@ -195,6 +195,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	inline := ranges <= r.in.Limits.resultRanges() // the result carries the offset maps
 	var groups []TranslatedGroup
 	for _, p := range r.state.Progress {
 		groups = append(groups, p.Groups...)
@@ -202,7 +203,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	// Many partitions' offsets go in several requests, so that no input grows with them; those
 	// of pages finished in earlier runs are read from the pages by the activity.
 	for j, ps := range r.state.Pages {
-		if ranges <= r.in.Limits.resultRanges() || r.pages[j].read || ps.Groups == 0 {
+		if inline || r.pages[j].read || ps.Groups == 0 {
 			continue // none, or read back into the progress
 		}
 		if err := r.attempt(ctx, func() error {
@@ -223,7 +224,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 	r.status.Phase, r.status.Reason, r.status.LastError = PhaseDone, "", ""
 	r.status.CompletionTime = workflow.Now(ctx)
 	res := Result{Status: r.snapshot()}
-	if ranges > r.in.Limits.resultRanges() {
+	if !inline {
 		res.OffsetRanges = ranges
 		return res, nil
 	}
