@@ -360,29 +360,16 @@ func partitionBounds(client sarama.Client, topic string, partition int32) (oldes
 // itself: a shard's shared consumer fetches only as fast as its slowest partition, and a busy
 // broker can be slow. Only batches actually read past until make the answer no.
 func (c *capture) holdsRecords(ctx context.Context, from, until int64) (bool, error) {
-	broker, err := c.client.Leader(c.in.Topic, c.in.Partition)
-	if err != nil {
-		return false, fmt.Errorf("leader of %s/%d: %w", c.in.Topic, c.in.Partition, err)
-	}
 	for off := from; off < until; {
 		if ctx.Err() != nil {
 			return true, nil // cancelled: record no gap on a guess
 		}
-		// At most one batch an answer (a broker returns the first batch whatever the limit):
-		// the first committed data record ends the search, and in a shard slower than the
-		// silence this runs often, so reading megabytes here would double the fetching.
-		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 500, MinBytes: 1, MaxBytes: 1, Isolation: sarama.ReadCommitted}
-		req.AddBlock(c.in.Topic, c.in.Partition, off, 1, -1)
-		resp, err := broker.Fetch(req)
+		// At most one batch an answer: the first committed data record ends the search, and
+		// in a shard slower than the silence this runs often, so reading megabytes here would
+		// double the fetching.
+		block, err := fetchOneBatch(c.client, c.in.Topic, c.in.Partition, off)
 		if err != nil {
-			return false, fmt.Errorf("fetch %s/%d at %d: %w", c.in.Topic, c.in.Partition, off, err)
-		}
-		block := resp.GetBlock(c.in.Topic, c.in.Partition)
-		if block == nil {
-			return false, fmt.Errorf("fetch %s/%d at %d: no answer for the partition", c.in.Topic, c.in.Partition, off)
-		}
-		if block.Err != sarama.ErrNoError {
-			return false, fmt.Errorf("fetch %s/%d at %d: %w", c.in.Topic, c.in.Partition, off, block.Err)
+			return false, err
 		}
 		aborted := slices.Clone(block.AbortedTransactions)
 		slices.SortFunc(aborted, func(a, b *sarama.AbortedTransaction) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })

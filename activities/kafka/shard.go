@@ -288,6 +288,9 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 			s.results = append(s.results, staged)
 		}
 	}
+	if in.Shard.Len() <= manyPartitions {
+		sizeChannelBuffer(client, s.captures)
+	}
 	return s.run(ctx)
 }
 
