@@ -11,7 +11,7 @@ import (
 // messages, and sarama asks a broker for its partitions again only once every partition's
 // consumer has taken all but that many of the last answer. With sarama's 256, a capture busy
 // compressing held up the next fetch of every partition in the shard; a buffer that holds about
-// a fetch's records let the captures of 4 and 16 partitions run 7–16 % faster
+// a fetch's records let the captures of 4 and 16 partitions run 7–13 % faster
 // (docs/benchmarks.md). A count bounds memory only through the records' size, so the buffer
 // is sized from the largest record of the batches the shard is about to read: two fetches'
 // worth, no fewer messages than sarama's default and no more than maxChannelBuffer.
