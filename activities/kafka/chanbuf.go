@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -29,12 +31,19 @@ func channelBuffer(largest int64, fetch int32) int {
 	return int(min(maxChannelBuffer, max(defaultChannelBuffer, 2*int64(fetch)/largest)))
 }
 
+// probeWait bounds how long the captures wait for sizeChannelBuffer's probes: the size is an
+// optimisation, and a slow broker is no reason to start late (the shard heartbeats only once
+// its captures run).
+var probeWait = 2 * time.Second
+
 // sizeChannelBuffer sets the shard's consumer's buffer (see above) from the largest record in
 // the first batch each capture is about to read (one request per partition with something to
 // read, at once). It must run before any capture starts its partition consumer: sarama reads
 // the client's config as each starts. A probe that fails or finds no record where there is
-// something to read leaves sarama's default: its records may be any size.
-func sizeChannelBuffer(client sarama.Client, captures []*capture) {
+// something to read leaves sarama's default: its records may be any size. So do probes that
+// take longer than probeWait, or a cancelled ctx; those end on their own, unread.
+func sizeChannelBuffer(ctx context.Context, client sarama.Client, captures []*capture) {
+	client.Config().ChannelBufferSize = defaultChannelBuffer
 	largest := make([]int64, len(captures))
 	var wg sync.WaitGroup
 	for i, c := range captures {
@@ -58,7 +67,15 @@ func sizeChannelBuffer(client sarama.Client, captures []*capture) {
 			}
 		})
 	}
-	wg.Wait()
+	probed := make(chan struct{})
+	go func() { wg.Wait(); close(probed) }()
+	select {
+	case <-probed:
+	case <-time.After(probeWait):
+		return
+	case <-ctx.Done():
+		return
+	}
 	most := int64(0)
 	for _, n := range largest {
 		if n < 0 {

@@ -2,7 +2,9 @@ package kafka
 
 import (
 	"bytes"
+	"context"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
@@ -43,7 +45,7 @@ func TestShardBufferFollowsTheRecordsAboutToBeRead(t *testing.T) {
 	}
 	sized := func(captures ...*capture) int {
 		client.Config().ChannelBufferSize = 1 // neither value it may set
-		sizeChannelBuffer(client, captures)
+		sizeChannelBuffer(context.Background(), client, captures)
 		return client.Config().ChannelBufferSize
 	}
 
@@ -57,6 +59,24 @@ func TestShardBufferFollowsTheRecordsAboutToBeRead(t *testing.T) {
 	gone := capt(small, 0, 20)
 	gone.in.Topic = "chanbuf-no-such-topic"
 	require.Equal(t, defaultChannelBuffer, sized(capt(small, 0, 20), gone), "a partition whose records cannot be seen")
+
+	// A probe that is slow to answer does not hold the captures up: under read_committed the
+	// broker holds a fetch at an open transaction for the request's 500 ms wait.
+	open := testenv.Topic(t, "chanbuf", 1, nil)
+	cfg := testenv.ProducerConfig()
+	cfg.Producer.Transaction.ID = open + "-txn"
+	txn, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	require.NoError(t, err)
+	defer txn.Close()
+	require.NoError(t, txn.BeginTxn())
+	_, _, err = txn.SendMessage(&sarama.ProducerMessage{Topic: open, Value: sarama.StringEncoder("undecided")})
+	require.NoError(t, err)
+	defer func(wait time.Duration) { probeWait = wait }(probeWait)
+	probeWait = 50 * time.Millisecond
+	start := time.Now()
+	require.Equal(t, defaultChannelBuffer, sized(capt(small, 0, 20), capt(open, 0, 1)), "a probe still waiting")
+	require.Less(t, time.Since(start), 450*time.Millisecond, "the captures must not wait for a probe the broker holds")
+	require.NoError(t, txn.AbortTxn())
 }
 
 func TestChannelBufferBoundsTheBytesItHolds(t *testing.T) {

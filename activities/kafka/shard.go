@@ -289,7 +289,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		}
 	}
 	if in.Shard.Len() <= manyPartitions {
-		sizeChannelBuffer(client, s.captures)
+		sizeChannelBuffer(ctx, client, s.captures)
 	}
 	return s.run(ctx)
 }
