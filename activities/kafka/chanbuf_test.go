@@ -44,7 +44,6 @@ func TestShardBufferFollowsTheRecordsAboutToBeRead(t *testing.T) {
 		return &capture{in: kafkabackup.CaptureInput{Topic: topic, Until: -1}, pos: pos, known: &[2]int64{0, hwm}}
 	}
 	sized := func(captures ...*capture) int {
-		client.Config().ChannelBufferSize = 1 // neither value it may set
 		sizeChannelBuffer(context.Background(), client, captures)
 		return client.Config().ChannelBufferSize
 	}
