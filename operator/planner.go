@@ -20,6 +20,7 @@ const (
 	ActionUpdate          Action = "Update"  // signal update with the new spec
 	ActionRestart         Action = "Restart" // start again after it ended without being asked to
 	ActionCancel          Action = "Cancel"  // the resource is being deleted
+	ActionRelease         Action = "Release" // deleted after a terminated run: release what it kept
 	ActionRemoveFinalizer Action = "RemoveFinalizer"
 )
 
@@ -33,14 +34,24 @@ type Observed struct {
 	// RunsOnce: the kind's workflow finishes (restores); otherwise it runs for as long as the
 	// resource exists (backups).
 	RunsOnce bool
+	// Kept: the kind keeps objects in the storage while its workflow runs (kinds.Work.Release),
+	// and the last run was terminated by hand, so it did not release them.
+	Kept bool
+	// Releasing: the running run only releases them (started by ActionRelease).
+	Releasing bool
 }
 
 // Plan decides the one action a reconcile takes. Pausing is not an action of its own: a spec
 // with enabled: false reaches the workflow by the update signal, and the workflow pauses.
 func Plan(o Observed) Action {
 	if o.Deleting {
-		if o.Workflow == WorkflowRunning {
+		switch {
+		case o.Workflow == WorkflowRunning && o.Releasing:
+			return ActionNone // the finalizer goes once it has released
+		case o.Workflow == WorkflowRunning:
 			return ActionCancel
+		case o.Kept:
+			return ActionRelease
 		}
 		return ActionRemoveFinalizer
 	}

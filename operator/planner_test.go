@@ -23,6 +23,11 @@ func TestPlan(t *testing.T) {
 		"restore failed, corrected":             {Observed{Generation: 2, ObservedGeneration: 1, Workflow: WorkflowFailed, RunsOnce: true}, ActionStart},
 		"restore terminated, unchanged":         {Observed{Generation: 1, ObservedGeneration: 1, Workflow: WorkflowTerminated, RunsOnce: true}, ActionNone},
 		"deleting restore, running":             {Observed{Deleting: true, Workflow: WorkflowRunning, RunsOnce: true}, ActionCancel},
+		"deleting restore, cancelled":           {Observed{Deleting: true, Workflow: WorkflowTerminated, RunsOnce: true}, ActionRemoveFinalizer},
+		"deleting restore terminated by hand":   {Observed{Deleting: true, Workflow: WorkflowTerminated, RunsOnce: true, Kept: true}, ActionRelease},
+		"deleting restore, releasing":           {Observed{Deleting: true, Workflow: WorkflowRunning, RunsOnce: true, Releasing: true}, ActionNone},
+		"deleting restore, released":            {Observed{Deleting: true, Workflow: WorkflowCompleted, RunsOnce: true}, ActionRemoveFinalizer},
+		"restore terminated, not deleted":       {Observed{Generation: 1, ObservedGeneration: 1, Workflow: WorkflowTerminated, RunsOnce: true, Kept: true}, ActionNone},
 	} {
 		if got := Plan(tc.o); got != tc.want {
 			t.Errorf("%s: Plan(%+v) = %s, want %s", name, tc.o, got, tc.want)

@@ -40,12 +40,12 @@ func (r *WorkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := r.kind.Phase(obj)
-	state, res, invalid, err := r.drive(ctx, obj)
+	latest, res, invalid, err := r.drive(ctx, obj)
 	if err != nil || !obj.GetDeletionTimestamp().IsZero() {
 		return res, err
 	}
-	res, err = r.follow(ctx, state, res, obj, before)
-	if err == nil && invalid != nil && state != WorkflowRunning {
+	res, err = r.follow(ctx, latest, res, obj, before)
+	if err == nil && invalid != nil && latest.State != WorkflowRunning {
 		// A spec that cannot work is not tried again every interval: the condition says why,
 		// and the next change of the resource reconciles it again. (A running workflow is still
 		// followed: its status keeps coming.)
@@ -57,7 +57,7 @@ func (r *WorkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // drive runs the lifecycle of one resource's workflow and returns the workflow's state after
 // it, and the spec error (not a missing reference, which may appear) that kept it from starting
 // or updating the workflow. It never waits on a workflow: every Temporal call returns at once.
-func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ WorkflowState, _ ctrl.Result, invalid, _ error) {
+func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ run, _ ctrl.Result, invalid, _ error) {
 	k := r.kind
 	status := k.Status(obj)
 	id := k.WorkflowID(obj.GetNamespace(), obj.GetName())
@@ -70,29 +70,39 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ Workfl
 	deleting := !obj.GetDeletionTimestamp().IsZero()
 	if !deleting && controllerutil.AddFinalizer(obj, Finalizer) {
 		if err := r.Update(ctx, obj); err != nil {
-			return "", ctrl.Result{}, nil, err
+			return run{}, ctrl.Result{}, nil, err
 		}
 	}
-	state, err := describe(tctx, r.Temporal, id)
+	latest, err := describe(tctx, r.Temporal, id)
 	if err != nil {
 		setCondition(metav1.ConditionUnknown, arkivev1.ReasonUnknown, "Temporal: "+err.Error())
-		return "", requeue, nil, nil
+		return run{}, requeue, nil, nil
 	}
+	state := latest.State
 	status.WorkflowID = id
 	action := Plan(Observed{Deleting: deleting, Generation: obj.GetGeneration(), ObservedGeneration: status.ObservedGeneration,
-		Workflow: state, RunsOnce: k.RunsOnce})
+		Workflow: state, RunsOnce: k.RunsOnce, Kept: latest.Kept && k.Release != nil, Releasing: latest.Releasing})
 	switch action {
+	case ActionNone:
+		if deleting {
+			return latest, ctrl.Result{RequeueAfter: time.Second}, nil, nil // a release run is under way
+		}
+	case ActionRelease:
+		if err := r.release(ctx, tctx, obj, id); err != nil {
+			return latest, ctrl.Result{}, nil, err
+		}
+		return latest, ctrl.Result{RequeueAfter: time.Second}, nil, nil // the finalizer goes once it has released
 	case ActionCancel:
 		if err := r.Temporal.CancelWorkflow(tctx, id, ""); err != nil {
-			return state, ctrl.Result{}, nil, fmt.Errorf("cancel %s: %w", id, err)
+			return latest, ctrl.Result{}, nil, fmt.Errorf("cancel %s: %w", id, err)
 		}
 		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "Deleting", "CancelWorkflow", "cancelled workflow %s", id)
-		return state, ctrl.Result{RequeueAfter: time.Second}, nil, nil // the finalizer goes once it has closed
+		return latest, ctrl.Result{RequeueAfter: time.Second}, nil, nil // the finalizer goes once it has closed
 	case ActionRemoveFinalizer:
 		if controllerutil.RemoveFinalizer(obj, Finalizer) {
-			return state, ctrl.Result{}, nil, r.Update(ctx, obj)
+			return latest, ctrl.Result{}, nil, r.Update(ctx, obj)
 		}
-		return state, ctrl.Result{}, nil, nil
+		return latest, ctrl.Result{}, nil, nil
 	}
 	// The references are resolved and the input built on every reconcile, so a missing object
 	// or a bad spec shows in the WorkflowReady condition and nothing is started.
@@ -106,16 +116,16 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ Workfl
 		var missing *missingError
 		if errors.As(err, &missing) {
 			setCondition(metav1.ConditionFalse, arkivev1.ReasonMissingReference, err.Error())
-			return state, requeue, nil, nil // a missing object may appear: look again
+			return latest, requeue, nil, nil // a missing object may appear: look again
 		}
 		setCondition(metav1.ConditionFalse, arkivev1.ReasonInvalidSpec, err.Error())
-		return state, requeue, err, nil
+		return latest, requeue, err, nil
 	}
 	switch action {
 	case ActionStart, ActionRestart:
 		if _, err := k.Start(tctx, r.Temporal, id, r.taskQueue(), in, update); err != nil {
 			setCondition(metav1.ConditionFalse, arkivev1.ReasonFailed, "start workflow: "+err.Error())
-			return state, requeue, nil, nil
+			return latest, requeue, nil, nil
 		}
 		if action == ActionRestart {
 			r.events.Eventf(obj, nil, corev1.EventTypeWarning, "WorkflowRestarted", "StartWorkflow",
@@ -124,20 +134,47 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ Workfl
 			r.events.Eventf(obj, nil, corev1.EventTypeNormal, "WorkflowStarted", "StartWorkflow", "started workflow %s", id)
 		}
 		status.ObservedGeneration = obj.GetGeneration()
-		state = WorkflowRunning
+		latest.State = WorkflowRunning
 	case ActionUpdate:
 		if err := k.Update(tctx, r.Temporal, id, update); err != nil {
-			return state, requeue, nil, nil // looked at again next time
+			return latest, requeue, nil, nil // looked at again next time
 		}
 		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "SpecUpdated", "SignalWorkflow", "sent generation %d to workflow %s", obj.GetGeneration(), id)
 		status.ObservedGeneration = obj.GetGeneration()
 	}
-	if value := obj.GetAnnotations()[TriggerAnnotation]; value != "" && (state == WorkflowRunning || k.RunsOnce) {
+	if value := obj.GetAnnotations()[TriggerAnnotation]; value != "" && (latest.State == WorkflowRunning || k.RunsOnce) {
 		if err := r.trigger(ctx, tctx, obj, id, value); err != nil {
-			return state, ctrl.Result{}, nil, err
+			return latest, ctrl.Result{}, nil, err
 		}
 	}
-	return state, requeue, nil, nil
+	return latest, requeue, nil, nil
+}
+
+// release starts the run that releases what the resource's terminated workflow kept in the
+// storage (kinds.Work.Release). Without the objects the spec names, or with a spec that no
+// longer builds, nothing can reach that storage: a Warning event says what stays, and the
+// finalizer goes. A Temporal error is returned, to be tried again.
+func (r *WorkReconciler) release(ctx, tctx context.Context, obj client.Object, id string) error {
+	k := r.kind
+	refs, err := r.resolveRefs(ctx, obj.GetNamespace(), k.Refs(obj))
+	var in any
+	if err == nil {
+		in, _, err = k.Input(obj, refs)
+	}
+	if err != nil {
+		r.events.Eventf(obj, nil, corev1.EventTypeWarning, "ReleaseSkipped", "Delete",
+			"workflow %s was terminated by hand and what it kept in the backup's storage cannot be released (%v): its catalog pin expires within a day, its pages stay under restores/ in the backup", id, err)
+		if controllerutil.RemoveFinalizer(obj, Finalizer) {
+			return r.Update(ctx, obj)
+		}
+		return nil
+	}
+	if err := k.StartRelease(tctx, r.Temporal, id, r.taskQueue(), in); err != nil {
+		return fmt.Errorf("start the release of %s: %w", id, err)
+	}
+	r.events.Eventf(obj, nil, corev1.EventTypeNormal, "Releasing", "StartWorkflow",
+		"workflow %s was terminated by hand: started a run that releases what it kept in the backup's storage", id)
+	return nil
 }
 
 // TriggerAnnotation on a backup asks for a run now: `kubectl annotate kb/orders
@@ -178,8 +215,9 @@ func (r *WorkReconciler) trigger(ctx, tctx context.Context, obj client.Object, i
 // backup's while it runs; a restore's also after it ended, and a restore terminated by hand is
 // Failed, saying so), records a phase change as an Event, saves the status, and stops
 // requeueing a restore once its run has finished for the current spec.
-func (r *WorkReconciler) follow(ctx context.Context, state WorkflowState, res ctrl.Result, obj client.Object, before string) (ctrl.Result, error) {
+func (r *WorkReconciler) follow(ctx context.Context, latest run, res ctrl.Result, obj client.Object, before string) (ctrl.Result, error) {
 	k := r.kind
+	state := latest.State
 	status := k.Status(obj)
 	var runBefore, lastRunBefore, outcomeBefore string
 	if k.Warning != nil {
@@ -198,10 +236,15 @@ func (r *WorkReconciler) follow(ctx context.Context, state WorkflowState, res ct
 			}
 			return v.Get(into)
 		})
-		// No answer: the status stays as it was until the next reconcile, except for a
-		// restore terminated by hand, which will never answer again.
-		if err != nil && k.RunsOnce && state == WorkflowTerminated {
-			k.Terminated(obj, "workflow "+status.WorkflowID+" was terminated")
+		// No answer: the status stays as it was until the next reconcile. A restore terminated
+		// or cancelled by hand answers (if at all) with the phase it was in then, which it will
+		// never leave: it failed.
+		if k.RunsOnce && state == WorkflowTerminated && (err != nil || !k.Finished(obj)) {
+			how := "cancelled"
+			if latest.Kept {
+				how = "terminated"
+			}
+			k.Terminated(obj, "workflow "+status.WorkflowID+" was "+how+" in Temporal before it finished")
 		}
 	}
 	if k.Warning != nil {

@@ -197,6 +197,9 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		plan.Topics = append(plan.Topics, pt)
 	}
 	plan.Groups, plan.Warnings = selectGroups(m, spec, plan.Topics)
+	if err := clearRestore(ctx, backup, restoreID(ctx)); err != nil {
+		return plan, err
+	}
 	if err := pagePlan(ctx, backup, restoreID(ctx), in.PageStreams, &plan); err != nil {
 		return plan, err
 	}
@@ -518,6 +521,21 @@ func (a *Activities) targetConfig(ctx context.Context, conn kafkarestore.Connect
 		return nil, kspec, invalidRestore("%v", err)
 	}
 	return cfg, kspec, nil
+}
+
+// clearRestore deletes what an earlier restore under the same workflow id (the same resource)
+// kept in the storage and could not delete because it was terminated by hand: its pages and
+// schema id map would otherwise stay forever. Only the plan's first run calls it, before it
+// writes anything of its own there. Storage the restore may only read holds nothing of it.
+func clearRestore(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore string) error {
+	if restore == "" {
+		return nil
+	}
+	err := backupstore.DeletePrefix(ctx, store.Store, store.Layout.RestorePrefix(restore))
+	if err != nil && !blobstore.IsAccessDenied(err) {
+		return classify(fmt.Errorf("delete what an earlier run of this restore left: %w", err))
+	}
+	return nil
 }
 
 // UnpinCatalog releases the generation the restore's plan pinned, and deletes what the restore

@@ -34,6 +34,7 @@ const (
 	ScheduledRun       = "ScheduledRun"       // a run (on schedule, on trigger, or a Once backup's) is capturing
 	DryRun             = "DryRun"             // a restore that only planned
 	Unchanged          = "Unchanged"          // the target already held the snapshot
+	Released           = "Released"           // a run that only released what a terminated restore kept in the storage
 )
 
 // Outcomes of a scheduled backup run (status.runs[].outcome).

@@ -111,6 +111,12 @@ var kafkaRestore = work[*arkivev1.KafkaRestore, kafkarestore.Status]{
 		return in, nil, err
 	},
 	figures: kafkaRestoreFigures,
+	// Its catalog pin and its pages stay in the storage when it is terminated by hand.
+	release: func(start any) any {
+		in := start.(kafkarestore.RunInput)
+		in.Release = true
+		return in
+	},
 	phase:   func(o *arkivev1.KafkaRestore) string { return string(o.Status.Phase) },
 	mirror:  mirrorKafkaRestore,
 	restore: func(o *arkivev1.KafkaRestore) (*arkivev1.RestorePhase, bool) { return &o.Status.Phase, o.Spec.DryRun },

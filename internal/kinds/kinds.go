@@ -62,6 +62,10 @@ type Work struct {
 	// Terminated (restores) records a workflow terminated by hand: the run failed, and the
 	// workflow will answer no more queries.
 	Terminated func(obj Object, message string)
+	// Release (optional, restores that keep objects in the storage while they run) turns the
+	// start input into that of a run that only releases what a run terminated by hand kept
+	// there; the operator starts it under the same workflow id when the resource is deleted.
+	Release func(start any) any
 	// Warning (optional) is the warning the resource's status shows, and the run it belongs
 	// to: the operator sends a Warning event for each new run that has one.
 	Warning func(Object) (warning, run string)
@@ -182,7 +186,23 @@ func (w *Work) WorkflowID(namespace, name string) string {
 // The workflow carries Arkive's search attributes and a summary for the Temporal UI; where the
 // namespace has not registered the attributes, it starts without them.
 func (w *Work) Start(ctx context.Context, c tclient.Client, id, queue string, start, update any) (tclient.WorkflowRun, error) {
+	return w.startWith(ctx, c, StartOptions(w.Kind, id, queue), start, update)
+}
+
+// ReleaseMemo marks the runs StartRelease starts (in the workflow's memo), so that the
+// operator waits for such a run instead of cancelling it.
+const ReleaseMemo = "arkive.release"
+
+// StartRelease starts, under the resource's workflow id, a run that only releases what a run
+// terminated by hand kept in the storage (Release); start is the resource's start input.
+func (w *Work) StartRelease(ctx context.Context, c tclient.Client, id, queue string, start any) error {
 	opts := StartOptions(w.Kind, id, queue)
+	opts.Memo = map[string]any{ReleaseMemo: true}
+	_, err := w.startWith(ctx, c, opts, w.Release(start), nil)
+	return err
+}
+
+func (w *Work) startWith(ctx context.Context, c tclient.Client, opts tclient.StartWorkflowOptions, start, update any) (tclient.WorkflowRun, error) {
 	run, err := w.start(ctx, c, opts, start, update)
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) && strings.Contains(strings.ToLower(invalid.Error()), "search attribute") {
@@ -232,6 +252,7 @@ type work[O Object, S any] struct {
 	warning func(O) (string, string)
 	lastRun func(O) (string, string, string)
 	figures func(O) Figures
+	release func(start any) any
 }
 
 func (k work[O, S]) entry() *Work {
@@ -250,6 +271,7 @@ func (k work[O, S]) entry() *Work {
 			return nil
 		},
 	}
+	w.Release = k.release
 	if k.warning != nil {
 		w.Warning = func(o Object) (string, string) { return k.warning(o.(O)) }
 	}

@@ -53,6 +53,10 @@ const versionPageState = "restore-page-state"
 type RunInput struct {
 	Input
 	State *State `json:"state,omitempty"`
+	// Release: this run only releases what an earlier run under the same workflow id kept in the
+	// storage (its catalog pin, its pages) and could not release because it was terminated by
+	// hand; the operator starts it when such a restore's resource is deleted.
+	Release bool `json:"release,omitempty"`
 }
 
 type restore struct {
@@ -91,6 +95,13 @@ func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
 		return r.status.Phase, workflows.Details(r.status.Phase, r.status.Reason, r.status.LastError)
 	}); err != nil {
 		return Result{}, err
+	}
+	if in.Release {
+		r.unpin(ctx)
+		r.status.Phase, r.status.Reason = PhaseFailed, status.Released
+		r.status.LastError = "the restore was terminated by hand; this run released what it kept in the storage"
+		r.status.CompletionTime = workflow.Now(ctx)
+		return Result{Status: r.snapshot()}, nil
 	}
 	res, err := r.run(ctx)
 	var can *workflow.ContinueAsNewError

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/internal/temporaltest"
 	"arkive.io/arkive/workflows"
 )
@@ -402,4 +403,29 @@ func TestPausedRestoreEndsWhenCancelled(t *testing.T) {
 	var canceled *temporal.CanceledError
 	require.ErrorAs(t, env.GetWorkflowError(), &canceled)
 	require.Equal(t, 1, unpinned, "the pin released")
+}
+
+// A release run (the operator's, after a restore was terminated by hand and its resource
+// deleted) releases the pin and pages the terminated run kept, and plans and writes nothing.
+func TestReleaseRunOnlyReleases(t *testing.T) {
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) {
+		t.Error("a release run planned")
+		return Plan{}, nil
+	}, activity.RegisterOptions{Name: ActivityPlan})
+	env.RegisterActivityWithOptions(func(RestoreInput) (Progress, error) {
+		t.Error("a release run restored")
+		return Progress{Done: true}, nil
+	}, activity.RegisterOptions{Name: ActivityRestore})
+	var released []UnpinInput
+	env.RegisterActivityWithOptions(func(in UnpinInput) error { released = append(released, in); return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+	conn := Connection{Namespace: "kafka", Backup: "kafka/orders", Kafka: json.RawMessage(`{}`), Storage: json.RawMessage(`{"volume":{"path":"/backups"}}`)}
+	env.ExecuteWorkflow(KafkaRestore, RunInput{Input: Input{Connection: conn, Spec: Spec{PartitionMapping: MappingSame}}, Release: true})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []UnpinInput{{Connection: conn}}, released)
+	var res Result
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, PhaseFailed, res.Status.Phase)
+	require.Equal(t, status.Released, res.Status.Reason)
 }
