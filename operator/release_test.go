@@ -110,4 +110,21 @@ func TestDeletedTerminatedRestoreReleasesWhatItKept(t *testing.T) {
 		released = released || (e.Reason == "Releasing" && strings.Contains(e.Message, id))
 	}
 	require.True(t, released, "an event says a run releases what the terminated one kept")
+
+	// Cancelled by hand instead: the run releases by itself, and the resource says it failed.
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaRestore{ObjectMeta: objMeta(ns, "slow"), Spec: arkivev1.KafkaRestoreSpec{
+		Source: arkivev1.BackupSource{Storage: "files", Backup: ns + "/orders"}, Target: "kafka",
+		Topics:    []arkivev1.TopicMapping{{Source: topic, Target: topic + "-again"}},
+		RateLimit: &arkivev1.RateLimit{RecordsPerSecond: ptr.To[int64](1)}}}))
+	eventually(t, time.Minute, "the second restore writes, pinned", func() (bool, string) {
+		kr, left := restore(), kept()
+		return kr.Status.Phase == arkivev1.RestoreRestoring && kr.Status.Progress != nil && kr.Status.Progress.Records > 0 && len(left) == 1,
+			fmt.Sprintf("phase %s, kept %v", kr.Status.Phase, left)
+	})
+	require.NoError(t, b.temporal.CancelWorkflow(ctx, id, ""))
+	eventually(t, time.Minute, "the cancelled restore is Failed and kept nothing", func() (bool, string) {
+		kr, left := restore(), kept()
+		return kr.Status.Phase == arkivev1.RestoreFailed && strings.Contains(kr.Status.LastError, "cancelled") && len(left) == 0,
+			fmt.Sprintf("%+v, kept %v", kr.Status, left)
+	})
 }
