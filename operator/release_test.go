@@ -127,4 +127,38 @@ func TestDeletedTerminatedRestoreReleasesWhatItKept(t *testing.T) {
 		return kr.Status.Phase == arkivev1.RestoreFailed && strings.Contains(kr.Status.LastError, "cancelled") && len(left) == 0,
 			fmt.Sprintf("%+v, kept %v", kr.Status, left)
 	})
+
+	// Terminated, and deleted while its storage cannot be reached: the release fails, a Warning
+	// event says what stays, and the resource still goes.
+	broken := types.NamespacedName{Namespace: ns, Name: "broken"}
+	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaRestore{ObjectMeta: objMeta(ns, broken.Name), Spec: arkivev1.KafkaRestoreSpec{
+		Source: arkivev1.BackupSource{Storage: "files", Backup: ns + "/orders"}, Target: "kafka",
+		Topics:    []arkivev1.TopicMapping{{Source: topic, Target: topic + "-broken"}},
+		RateLimit: &arkivev1.RateLimit{RecordsPerSecond: ptr.To[int64](1)}}}))
+	kr := &arkivev1.KafkaRestore{}
+	eventually(t, time.Minute, "the third restore writes", func() (bool, string) {
+		require.NoError(t, b.k8s.Get(ctx, broken, kr))
+		return kr.Status.Phase == arkivev1.RestoreRestoring && kr.Status.Progress != nil && kr.Status.Progress.Records > 0, fmt.Sprintf("%+v", kr.Status)
+	})
+	require.NoError(t, b.temporal.TerminateWorkflow(ctx, workflows.WorkflowID("KafkaRestore", ns, broken.Name), "", "an operator's mistake"))
+	eventually(t, time.Minute, "the third restore is Failed", func() (bool, string) {
+		require.NoError(t, b.k8s.Get(ctx, broken, kr))
+		return kr.Status.Phase == arkivev1.RestoreFailed, fmt.Sprintf("%+v", kr.Status)
+	})
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.WriteFile(dir, []byte("not a folder"), 0o644)) // the volume is gone
+	require.NoError(t, b.k8s.Delete(ctx, kr))
+	eventually(t, time.Minute, "the third resource is gone", func() (bool, string) {
+		err := b.k8s.Get(ctx, broken, &arkivev1.KafkaRestore{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	eventually(t, 30*time.Second, "a Warning event says the release failed", func() (bool, string) {
+		require.NoError(t, b.k8s.List(ctx, &events, client.InNamespace(ns)))
+		for _, e := range events.Items {
+			if e.Reason == "ReleaseFailed" && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, broken.Name) {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(events.Items))
+	})
 }

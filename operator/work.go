@@ -99,6 +99,10 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ run, _
 		r.events.Eventf(obj, nil, corev1.EventTypeNormal, "Deleting", "CancelWorkflow", "cancelled workflow %s", id)
 		return latest, ctrl.Result{RequeueAfter: time.Second}, nil, nil // the finalizer goes once it has closed
 	case ActionRemoveFinalizer:
+		if latest.Releasing && state == WorkflowFailed {
+			r.events.Eventf(obj, nil, corev1.EventTypeWarning, "ReleaseFailed", "Delete",
+				"the run that was to release what workflow %s kept in the backup's storage failed (its history says why): its catalog pin expires within a day, its pages stay under restores/ in the backup", id)
+		}
 		if controllerutil.RemoveFinalizer(obj, Finalizer) {
 			return latest, ctrl.Result{}, nil, r.Update(ctx, obj)
 		}

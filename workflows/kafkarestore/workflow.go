@@ -97,11 +97,15 @@ func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
 		return Result{}, err
 	}
 	if in.Release {
-		r.unpin(ctx)
+		// Unlike the end of a restore, a failure here fails the run: the operator says so.
+		err := workflow.ExecuteActivity(r.activityCtx(ctx, time.Minute, 0), ActivityUnpin, UnpinInput{Connection: r.in.Connection}).Get(ctx, nil)
 		r.status.Phase, r.status.Reason = PhaseFailed, status.Released
 		r.status.LastError = "the restore was terminated by hand; this run released what it kept in the storage"
+		if err != nil {
+			r.status.LastError = "the restore was terminated by hand; what it kept in the storage could not be released: " + workflows.RootMessage(err)
+		}
 		r.status.CompletionTime = workflow.Now(ctx)
-		return Result{Status: r.snapshot()}, nil
+		return Result{Status: r.snapshot()}, err
 	}
 	res, err := r.run(ctx)
 	var can *workflow.ContinueAsNewError

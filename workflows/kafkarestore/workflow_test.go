@@ -429,3 +429,23 @@ func TestReleaseRunOnlyReleases(t *testing.T) {
 	require.Equal(t, PhaseFailed, res.Status.Phase)
 	require.Equal(t, status.Released, res.Status.Reason)
 }
+
+// A release run that cannot reach the storage fails, saying so, after the activity's attempts.
+func TestReleaseRunFailsWhenItCannotRelease(t *testing.T) {
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	attempts := 0
+	env.RegisterActivityWithOptions(func(UnpinInput) error {
+		attempts++
+		return errors.New("storage unreachable")
+	}, activity.RegisterOptions{Name: ActivityUnpin})
+	env.ExecuteWorkflow(KafkaRestore, RunInput{Input: Input{Spec: Spec{PartitionMapping: MappingSame}}, Release: true})
+	require.True(t, env.IsWorkflowCompleted())
+	require.ErrorContains(t, env.GetWorkflowError(), "storage unreachable")
+	require.Equal(t, 3, attempts)
+	v, err := env.QueryWorkflow(workflows.QueryStatus)
+	require.NoError(t, err)
+	var st Status
+	require.NoError(t, v.Get(&st))
+	require.Equal(t, status.Released, st.Reason)
+	require.Contains(t, st.LastError, "could not be released: storage unreachable")
+}
