@@ -72,11 +72,14 @@ func TestDeletedTerminatedRestoreReleasesWhatItKept(t *testing.T) {
 		return found
 	}
 
-	// One record a second: the restore is still writing when it is terminated.
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaRestore{ObjectMeta: objMeta(ns, "slow"), Spec: arkivev1.KafkaRestoreSpec{
-		Source: arkivev1.BackupSource{Storage: "files", Backup: ns + "/orders"}, Target: "kafka",
-		Topics:    []arkivev1.TopicMapping{{Source: topic, Target: topic + "-restored"}},
-		RateLimit: &arkivev1.RateLimit{RecordsPerSecond: ptr.To[int64](1)}}}))
+	// One record a second: a restore is still writing when it is terminated or cancelled.
+	slowRestore := func(name, target string) {
+		require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaRestore{ObjectMeta: objMeta(ns, name), Spec: arkivev1.KafkaRestoreSpec{
+			Source: arkivev1.BackupSource{Storage: "files", Backup: ns + "/orders"}, Target: "kafka",
+			Topics:    []arkivev1.TopicMapping{{Source: topic, Target: target}},
+			RateLimit: &arkivev1.RateLimit{RecordsPerSecond: ptr.To[int64](1)}}}))
+	}
+	slowRestore("slow", topic+"-restored")
 	restore := func() *arkivev1.KafkaRestore {
 		kr := &arkivev1.KafkaRestore{}
 		require.NoError(t, b.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "slow"}, kr))
@@ -112,10 +115,7 @@ func TestDeletedTerminatedRestoreReleasesWhatItKept(t *testing.T) {
 	require.True(t, released, "an event says a run releases what the terminated one kept")
 
 	// Cancelled by hand instead: the run releases by itself, and the resource says it failed.
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaRestore{ObjectMeta: objMeta(ns, "slow"), Spec: arkivev1.KafkaRestoreSpec{
-		Source: arkivev1.BackupSource{Storage: "files", Backup: ns + "/orders"}, Target: "kafka",
-		Topics:    []arkivev1.TopicMapping{{Source: topic, Target: topic + "-again"}},
-		RateLimit: &arkivev1.RateLimit{RecordsPerSecond: ptr.To[int64](1)}}}))
+	slowRestore("slow", topic+"-again")
 	eventually(t, time.Minute, "the second restore writes, pinned", func() (bool, string) {
 		kr, left := restore(), kept()
 		return kr.Status.Phase == arkivev1.RestoreRestoring && kr.Status.Progress != nil && kr.Status.Progress.Records > 0 && len(left) == 1,
@@ -131,10 +131,7 @@ func TestDeletedTerminatedRestoreReleasesWhatItKept(t *testing.T) {
 	// Terminated, and deleted while its storage cannot be reached: the release fails, a Warning
 	// event says what stays, and the resource still goes.
 	broken := types.NamespacedName{Namespace: ns, Name: "broken"}
-	require.NoError(t, b.k8s.Create(ctx, &arkivev1.KafkaRestore{ObjectMeta: objMeta(ns, broken.Name), Spec: arkivev1.KafkaRestoreSpec{
-		Source: arkivev1.BackupSource{Storage: "files", Backup: ns + "/orders"}, Target: "kafka",
-		Topics:    []arkivev1.TopicMapping{{Source: topic, Target: topic + "-broken"}},
-		RateLimit: &arkivev1.RateLimit{RecordsPerSecond: ptr.To[int64](1)}}}))
+	slowRestore(broken.Name, topic+"-broken")
 	kr := &arkivev1.KafkaRestore{}
 	eventually(t, time.Minute, "the third restore writes", func() (bool, string) {
 		require.NoError(t, b.k8s.Get(ctx, broken, kr))

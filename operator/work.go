@@ -103,10 +103,7 @@ func (r *WorkReconciler) drive(ctx context.Context, obj client.Object) (_ run, _
 			r.events.Eventf(obj, nil, corev1.EventTypeWarning, "ReleaseFailed", "Delete",
 				"the run that was to release what workflow %s kept in the backup's storage failed (its history says why): its catalog pin expires within a day, its pages stay under restores/ in the backup", id)
 		}
-		if controllerutil.RemoveFinalizer(obj, Finalizer) {
-			return latest, ctrl.Result{}, nil, r.Update(ctx, obj)
-		}
-		return latest, ctrl.Result{}, nil, nil
+		return latest, ctrl.Result{}, nil, r.removeFinalizer(ctx, obj)
 	}
 	// The references are resolved and the input built on every reconcile, so a missing object
 	// or a bad spec shows in the WorkflowReady condition and nothing is started.
@@ -168,16 +165,21 @@ func (r *WorkReconciler) release(ctx, tctx context.Context, obj client.Object, i
 	if err != nil {
 		r.events.Eventf(obj, nil, corev1.EventTypeWarning, "ReleaseSkipped", "Delete",
 			"workflow %s was terminated by hand and what it kept in the backup's storage cannot be released (%v): its catalog pin expires within a day, its pages stay under restores/ in the backup", id, err)
-		if controllerutil.RemoveFinalizer(obj, Finalizer) {
-			return r.Update(ctx, obj)
-		}
-		return nil
+		return r.removeFinalizer(ctx, obj)
 	}
 	if err := k.StartRelease(tctx, r.Temporal, id, r.taskQueue(), in); err != nil {
 		return fmt.Errorf("start the release of %s: %w", id, err)
 	}
 	r.events.Eventf(obj, nil, corev1.EventTypeNormal, "Releasing", "StartWorkflow",
 		"workflow %s was terminated by hand: started a run that releases what it kept in the backup's storage", id)
+	return nil
+}
+
+// removeFinalizer lets the API server delete the resource.
+func (r *WorkReconciler) removeFinalizer(ctx context.Context, obj client.Object) error {
+	if controllerutil.RemoveFinalizer(obj, Finalizer) {
+		return r.Update(ctx, obj)
+	}
 	return nil
 }
 

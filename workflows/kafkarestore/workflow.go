@@ -97,15 +97,7 @@ func KafkaRestore(ctx workflow.Context, in RunInput) (Result, error) {
 		return Result{}, err
 	}
 	if in.Release {
-		// Unlike the end of a restore, a failure here fails the run: the operator says so.
-		err := workflow.ExecuteActivity(r.activityCtx(ctx, time.Minute, 0), ActivityUnpin, UnpinInput{Connection: r.in.Connection}).Get(ctx, nil)
-		r.status.Phase, r.status.Reason = PhaseFailed, status.Released
-		r.status.LastError = "the restore was terminated by hand; this run released what it kept in the storage"
-		if err != nil {
-			r.status.LastError = "the restore was terminated by hand; what it kept in the storage could not be released: " + workflows.RootMessage(err)
-		}
-		r.status.CompletionTime = workflow.Now(ctx)
-		return Result{Status: r.snapshot()}, err
+		return r.releaseOnly(ctx)
 	}
 	res, err := r.run(ctx)
 	var can *workflow.ContinueAsNewError
@@ -615,7 +607,25 @@ func (r *restore) unpin(ctx workflow.Context) {
 	}
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	_ = workflow.ExecuteActivity(r.activityCtx(dctx, time.Minute, 0), ActivityUnpin, UnpinInput{Connection: r.in.Connection}).Get(dctx, nil)
+	_ = r.releaseStorage(dctx)
+}
+
+// releaseStorage deletes the restore's pin and what it keeps under its prefix in the storage.
+func (r *restore) releaseStorage(ctx workflow.Context) error {
+	return workflow.ExecuteActivity(r.activityCtx(ctx, time.Minute, 0), ActivityUnpin, UnpinInput{Connection: r.in.Connection}).Get(ctx, nil)
+}
+
+// releaseOnly is a release run (RunInput.Release). Unlike the end of a restore, a failure here
+// fails the run: the operator says so.
+func (r *restore) releaseOnly(ctx workflow.Context) (Result, error) {
+	err := r.releaseStorage(ctx)
+	r.status.Phase, r.status.Reason = PhaseFailed, status.Released
+	r.status.LastError = "the restore was terminated by hand; this run released what it kept in the storage"
+	if err != nil {
+		r.status.LastError = "the restore was terminated by hand; what it kept in the storage could not be released: " + workflows.RootMessage(err)
+	}
+	r.status.CompletionTime = workflow.Now(ctx)
+	return Result{Status: r.snapshot()}, err
 }
 
 func (r *restore) allDone() bool {
