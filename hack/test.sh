@@ -17,4 +17,6 @@ bash hack/check-sizes.sh
 bash hack/verify-generated.sh
 make --no-print-directory lint
 log "running go test (real servers: Temporal $ARKIVE_TEST_TEMPORAL, Kafka $ARKIVE_TEST_KAFKA, MinIO, Azurite, fake GCS, envtest)"
-go test -count=1 -timeout 40m "${@:-./...}"
+# -parallel 4: the fault tests that call t.Parallel spend most of their time waiting for
+# heartbeat timeouts and restarts (a quarter of a core each), so four overlap on two cores.
+go test -count=1 -timeout 40m -parallel 4 "${@:-./...}"

@@ -184,6 +184,7 @@ func runningRuns(t *testing.T, c tclient.Client, id string) int {
 // workflow without a restart and without reading committed offsets again; delete closes the
 // workflow, removes the finalizer and the resource.
 func TestKafkaBackupLifecycle(t *testing.T) {
+	t.Parallel() // a bed of its own, mostly waiting on Temporal: overlapped with the other waiting tests
 	b := newBed(t)
 	ctx := context.Background()
 	bootstrap := testenv.Kafka(t)
@@ -314,6 +315,7 @@ func isTopicExists(err error) bool {
 // status; terminating a workflow by hand is detected (a Warning event) and recovered, and the
 // new run continues from the manifest rather than from the start of the topic.
 func TestOperatorRestartAndTerminatedWorkflow(t *testing.T) {
+	t.Parallel() // a bed of its own, mostly waiting on Temporal: overlapped with the other waiting tests
 	b := newBed(t)
 	ctx := context.Background()
 	bootstrap := testenv.Kafka(t)

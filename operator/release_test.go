@@ -27,6 +27,7 @@ import (
 // under the same workflow id that releases them, and the finalizer goes once it has; and a
 // restore that runs again under that id first deletes what an earlier run left.
 func TestDeletedTerminatedRestoreReleasesWhatItKept(t *testing.T) {
+	t.Parallel() // a bed of its own, mostly waiting on Temporal: overlapped with the other waiting tests
 	b := newBed(t)
 	ctx := context.Background()
 	bootstrap := testenv.Kafka(t)

@@ -172,6 +172,7 @@ func TestVersion1BackupContinuesUnderTheCatalog(t *testing.T) {
 // folds, every offset stays named exactly once, and a restore that started before the merge and
 // finishes after it restores exactly.
 func TestCompactionMergesSmallSegmentsUnderARunningRestore(t *testing.T) {
+	t.Parallel() // waits on intervals and timeouts, nearly idle: overlapped with the other waiting tests
 	bootstrap := testenv.Kafka(t)
 	c, queue := startWorker(t, secrets.Map{})
 	dir := t.TempDir()

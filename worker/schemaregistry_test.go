@@ -495,6 +495,7 @@ func TestSchemaRegistryUnauthorizedAndUnavailable(t *testing.T) {
 // whose registry is down for longer than the activity's own retries shows Retrying with the
 // cause (not Error), then Running once the registry answers again.
 func TestSchemaRegistryBackupInitializingAndRetrying(t *testing.T) {
+	t.Parallel() // waits on intervals and timeouts, nearly idle: overlapped with the other waiting tests
 	down := registrytest.New()
 	var outage atomic.Bool
 	down.Fail = func(*http.Request) int {

@@ -30,6 +30,7 @@ import (
 // environment measures heartbeat timeouts in real time). Without the plan's heartbeat its first
 // attempt times out and the restore does not finish within the test's limit.
 func TestSchemaRestorePlanLongerThanHeartbeatTimeoutCompletes(t *testing.T) {
+	t.Parallel() // waits on intervals and timeouts, nearly idle: overlapped with the other waiting tests
 	src := registrytest.New()
 	srcURL := src.Start(t)
 	populate(t, registryAPI{t: t, base: srcURL}, 3)

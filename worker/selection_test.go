@@ -26,6 +26,7 @@ import (
 // (AllStreamsDisabled); enabled: false pauses it (PausedBySpec) and enabled: true again resumes
 // it, continuing from its committed offsets.
 func TestStreamSelectionExcludesAndEnabled(t *testing.T) {
+	t.Parallel() // waits on intervals and timeouts, nearly idle: overlapped with the other waiting tests
 	bootstrap := testenv.Kafka(t)
 	ctx := context.Background()
 	prefix := fmt.Sprintf("sel%d", time.Now().UnixNano())

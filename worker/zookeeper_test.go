@@ -623,6 +623,7 @@ func ensurePath(c *zk.Conn, p string, data []byte) error {
 // digest password (whose bytes appear nowhere in the history), an unreachable ensemble, a
 // snapshot id that does not exist, a node larger than the target's jute.maxbuffer.
 func TestZooKeeperBadInput(t *testing.T) {
+	t.Parallel() // waits on intervals and timeouts, nearly idle: overlapped with the other waiting tests
 	b := newZKBed(t)
 	src, dst := zkConn(t, b.src), zkConn(t, b.dst)
 	root := b.chroot(t, src, "bad")

@@ -44,6 +44,7 @@ func TestCompactionSurvivesWorkerSIGKILLs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long crash test")
 	}
+	t.Parallel() // mostly waiting for heartbeat timeouts and restarts: overlapped with the other fault tests
 	ctx := context.Background()
 	bootstrap := testenv.Kafka(t)
 	temporal := testenv.Temporal(t)

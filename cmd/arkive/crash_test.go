@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,12 +70,35 @@ func requireSent(t *testing.T, err error) {
 	require.NoError(t, err)
 }
 
+// built is the arkive binary the process tests run: built once for the package (linking it
+// takes about seven seconds), removed by TestMain.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
 func buildArkive(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "arkive")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run(), "build arkive")
-	return bin
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "arkive-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "arkive")
+		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("%w: %s", err, out)
+		}
+	})
+	require.NoError(t, built.err, "build arkive")
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // Crash safety: the worker process is SIGKILLed at random moments at least ten times during a
@@ -83,6 +108,7 @@ func TestBackupSurvivesWorkerSIGKILLs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long crash test")
 	}
+	t.Parallel() // mostly waiting for heartbeat timeouts and restarts: overlapped with the other fault tests
 	bootstrap := testenv.Kafka(t)
 	temporal := testenv.Temporal(t)
 	topic := testenv.Topic(t, "crash", crashPartitions, nil)

@@ -29,17 +29,23 @@ import (
 // privateBed runs hack/servers.sh for a Temporal dev server and a Kafka broker of this test
 // only (own ports and folder), so it can take them down without touching other tests.
 type privateBed struct {
-	t   *testing.T
-	env []string
+	t               *testing.T
+	env             []string
+	kafka, temporal string // addresses
 }
 
-func newPrivateBed(t *testing.T, env ...string) *privateBed {
+// newPrivateBed starts the bed's Temporal and Kafka on ports from base (base+92 to base+96 for
+// the broker, base+233 and base+234 for Temporal): each test gives a base of its own, so fault
+// tests running at once do not meet. The bases stay below Linux's ephemeral range
+// (32768-60999), where an outgoing connection may hold a port; every listener of the bed is
+// set, or it would clash with the shared bed's.
+func newPrivateBed(t *testing.T, base int, env ...string) *privateBed {
 	testenv.Temporal(t) // installed by the test bed; in CI it is there
-	// Ports of its own, below Linux's ephemeral range (32768-60999), where an outgoing
-	// connection may hold one: every listener of the bed is set, or it would clash with the
-	// shared bed's.
-	b := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT=23233", "ARKIVE_TEMPORAL_UI_PORT=23234",
-		"ARKIVE_KAFKA_PORT=23092", "ARKIVE_KAFKA_CONTROLLER_PORT=23093", "ARKIVE_KAFKA_SASL_PORT=23094", "ARKIVE_KAFKA_SSL_PORT=23095", "ARKIVE_KAFKA_SASL_SSL_PORT=23096", "ARKIVE_KEEP_DATA=1")}
+	port := func(n int) string { return strconv.Itoa(base + n) }
+	b := &privateBed{t: t, kafka: "127.0.0.1:" + port(92), temporal: "127.0.0.1:" + port(233),
+		env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT="+port(233), "ARKIVE_TEMPORAL_UI_PORT="+port(234),
+			"ARKIVE_KAFKA_PORT="+port(92), "ARKIVE_KAFKA_CONTROLLER_PORT="+port(93), "ARKIVE_KAFKA_SASL_PORT="+port(94),
+			"ARKIVE_KAFKA_SSL_PORT="+port(95), "ARKIVE_KAFKA_SASL_SSL_PORT="+port(96), "ARKIVE_KEEP_DATA=1")}
 	b.env = append(b.env, env...)
 	b.servers("start", "temporal", "kafka")
 	t.Cleanup(func() { b.servers("stop") })
@@ -60,8 +66,9 @@ func TestBackupRecoversFromBrokerOutageAndTemporalRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long fault test")
 	}
-	bed := newPrivateBed(t)
-	bootstrap, temporal := "127.0.0.1:23092", "127.0.0.1:23233"
+	t.Parallel() // a bed of its own: the waits for the outage overlap other tests
+	bed := newPrivateBed(t, 23000)
+	bootstrap, temporal := bed.kafka, bed.temporal
 	c, err := client.Dial(client.Options{HostPort: temporal})
 	require.NoError(t, err)
 	defer c.Close()

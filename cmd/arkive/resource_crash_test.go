@@ -47,6 +47,7 @@ func TestResourceRestoreSurvivesWorkerSIGKILLs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long crash test")
 	}
+	t.Parallel() // mostly waiting for heartbeat timeouts and restarts: overlapped with the other fault tests
 	log.SetLogger(logr.Discard())
 	env := &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)}
 	cfg, err := env.Start()

@@ -35,6 +35,7 @@ func TestRestoreSurvivesWorkerSIGKILLs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long crash test")
 	}
+	t.Parallel() // mostly waiting for heartbeat timeouts and restarts: overlapped with the other fault tests
 	bootstrap := testenv.Kafka(t)
 	temporal := testenv.Temporal(t)
 	source := testenv.Topic(t, "rcrash", crashPartitions, nil)

@@ -35,9 +35,10 @@ func TestBackupAndRestoreRecoverFromStorageOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long fault test")
 	}
-	bed := newPrivateBed(t, "ARKIVE_MINIO_PORT=23900")
+	t.Parallel() // a bed of its own: the waits for the outages overlap other tests
+	bed := newPrivateBed(t, 24000, "ARKIVE_MINIO_PORT=24900")
 	bed.servers("start", "minio")
-	bootstrap, temporal, endpoint := "127.0.0.1:23092", "127.0.0.1:23233", "http://127.0.0.1:23900"
+	bootstrap, temporal, endpoint := bed.kafka, bed.temporal, "http://127.0.0.1:24900"
 	testenv.CreateBucket(t, endpoint, "arkive", "arkive-secret-key", "outage")
 	c, err := client.Dial(client.Options{HostPort: temporal})
 	require.NoError(t, err)

@@ -65,6 +65,7 @@ func TestZooKeeperRestoreSurvivesWorkerSIGKILLs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long crash test")
 	}
+	t.Parallel() // mostly waiting for heartbeat timeouts and restarts: overlapped with the other fault tests
 	srcServer, dstServer := testenv.ZooKeeper(t), testenv.ZooKeeper38(t)
 	connect := func(server string) *zk.Conn {
 		c, events, err := zk.Connect([]string{server}, 30*time.Second, zk.WithLogInfo(false))

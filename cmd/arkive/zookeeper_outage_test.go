@@ -34,6 +34,7 @@ func TestZooKeeperBackupRecoversFromServerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long fault test")
 	}
+	t.Parallel() // mostly waiting for heartbeat timeouts and restarts: overlapped with the other fault tests
 	const port, nodes = "23181", 30_000
 	bed := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_ZOOKEEPER_PORT="+port, "ARKIVE_KEEP_DATA=1")}
 	bed.servers("start", "zookeeper")
