@@ -29,24 +29,24 @@ import (
 // privateBed runs hack/servers.sh for a Temporal dev server and a Kafka broker of this test
 // only (own ports and folder), so it can take them down without touching other tests.
 type privateBed struct {
-	t               *testing.T
-	env             []string
-	kafka, temporal string // addresses
+	t                      *testing.T
+	env                    []string
+	kafka, temporal, minio string // addresses; MinIO runs only when a test starts it
 }
 
 // newPrivateBed starts the bed's Temporal and Kafka on ports from base (base+92 to base+96 for
-// the broker, base+233 and base+234 for Temporal): each test gives a base of its own, so fault
+// the broker, base+233 and base+234 for Temporal; base+900 for MinIO, should the test start
+// it): each test gives a base of its own, so fault
 // tests running at once do not meet. The bases stay below Linux's ephemeral range
 // (32768-60999), where an outgoing connection may hold a port; every listener of the bed is
 // set, or it would clash with the shared bed's.
-func newPrivateBed(t *testing.T, base int, env ...string) *privateBed {
+func newPrivateBed(t *testing.T, base int) *privateBed {
 	testenv.Temporal(t) // installed by the test bed; in CI it is there
 	port := func(n int) string { return strconv.Itoa(base + n) }
-	b := &privateBed{t: t, kafka: "127.0.0.1:" + port(92), temporal: "127.0.0.1:" + port(233),
+	b := &privateBed{t: t, kafka: "127.0.0.1:" + port(92), temporal: "127.0.0.1:" + port(233), minio: "127.0.0.1:" + port(900),
 		env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT="+port(233), "ARKIVE_TEMPORAL_UI_PORT="+port(234),
 			"ARKIVE_KAFKA_PORT="+port(92), "ARKIVE_KAFKA_CONTROLLER_PORT="+port(93), "ARKIVE_KAFKA_SASL_PORT="+port(94),
-			"ARKIVE_KAFKA_SSL_PORT="+port(95), "ARKIVE_KAFKA_SASL_SSL_PORT="+port(96), "ARKIVE_KEEP_DATA=1")}
-	b.env = append(b.env, env...)
+			"ARKIVE_KAFKA_SSL_PORT="+port(95), "ARKIVE_KAFKA_SASL_SSL_PORT="+port(96), "ARKIVE_MINIO_PORT="+port(900), "ARKIVE_KEEP_DATA=1")}
 	b.servers("start", "temporal", "kafka")
 	t.Cleanup(func() { b.servers("stop") })
 	return b

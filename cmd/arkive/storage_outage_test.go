@@ -36,9 +36,9 @@ func TestBackupAndRestoreRecoverFromStorageOutage(t *testing.T) {
 		t.Skip("long fault test")
 	}
 	t.Parallel() // a bed of its own: the waits for the outages overlap other tests
-	bed := newPrivateBed(t, 24000, "ARKIVE_MINIO_PORT=24900")
+	bed := newPrivateBed(t, 24000)
 	bed.servers("start", "minio")
-	bootstrap, temporal, endpoint := bed.kafka, bed.temporal, "http://127.0.0.1:24900"
+	bootstrap, temporal, endpoint := bed.kafka, bed.temporal, "http://"+bed.minio
 	testenv.CreateBucket(t, endpoint, "arkive", "arkive-secret-key", "outage")
 	c, err := client.Dial(client.Options{HostPort: temporal})
 	require.NoError(t, err)
