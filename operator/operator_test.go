@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -303,7 +304,13 @@ func produce(t *testing.T, bootstrap, topic string, partitions int32, n int) {
 	for i := range n {
 		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(i) % partitions, Value: sarama.StringEncoder(fmt.Sprint(i))})
 	}
-	require.NoError(t, p.SendMessages(msgs))
+	if err := p.SendMessages(msgs); err != nil {
+		var errs sarama.ProducerErrors
+		if errors.As(err, &errs) && len(errs) > 0 {
+			err = fmt.Errorf("%w (the first: %w)", err, errs[0].Err) // which error, not only how many
+		}
+		require.NoError(t, err)
+	}
 }
 
 func isTopicExists(err error) bool {

@@ -105,6 +105,13 @@ func ProducerConfig() *sarama.Config {
 	// exactly-once order.
 	cfg.Producer.Retry.Max = 20
 	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
+	// A topic just created may be missing from the broker's metadata for a few seconds while
+	// it creates thousands of partitions for another test, and sarama fails a message whose
+	// topic's partitions it cannot look up without its producer retries, after the client's
+	// three metadata retries (CI at 963a4a7: "Failed to deliver 120 messages" right after
+	// CreateTopic, beside the 2,000-partition scale test). Ten seconds.
+	cfg.Metadata.Retry.Max = 40
+	cfg.Metadata.Retry.Backoff = 250 * time.Millisecond
 	return cfg
 }
 
