@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
@@ -47,9 +49,11 @@ type workerFlags struct {
 	spoolDir     string
 	restoreMiB   int
 	// maxPartitions caps the partitions captured at once; maxMemory is the memory limit it
-	// defaults from (a Kubernetes quantity, empty for none).
-	maxPartitions int
-	maxMemory     string
+	// defaults from (a Kubernetes quantity; empty: the container's, see resolveMemory; "0": none).
+	// containerMemory is the limit resolveMemory took from the container, 0 for none.
+	maxPartitions   int
+	maxMemory       string
+	containerMemory int64
 	// mover runs only the volume activities (arkive mover) on the volume mounted at volume.
 	mover  bool
 	volume string
@@ -68,7 +72,7 @@ func (w *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.kubeconfig, "kubeconfig", envOr("ARKIVE_KUBECONFIG", ""), "kubeconfig of the cluster whose objects ResourceBackup and ResourceRestore read and write; in a cluster (or with --kube-secrets) the in-cluster config or $KUBECONFIG is used without it (env ARKIVE_KUBECONFIG)")
 	fs.IntVar(&w.restoreMiB, "restore-memory-mib", envInt("ARKIVE_RESTORE_MEMORY_MIB", kafka.DefaultRestoreMemory>>20), "MiB all restore streams on this worker together hold for records read but not yet acknowledged by the target, a record counting twice its size (the block it is read into and the producer's request), at least 8 (env ARKIVE_RESTORE_MEMORY_MIB)")
 	fs.IntVar(&w.maxPartitions, "max-partitions", envInt("ARKIVE_MAX_PARTITIONS", 0), "most Kafka partitions this worker captures at once; a shard that would pass it waits on this worker until others end. 0: no cap, or --max-memory's share when that is set (env ARKIVE_MAX_PARTITIONS)")
-	fs.StringVar(&w.maxMemory, "max-memory", envOr("ARKIVE_MAX_MEMORY", ""), "memory this worker keeps within, as a Kubernetes quantity (1Gi, 768Mi): Go's memory limit, and unless --max-partitions is set, a partition cap of one per 2 MiB (env ARKIVE_MAX_MEMORY)")
+	fs.StringVar(&w.maxMemory, "max-memory", envOr("ARKIVE_MAX_MEMORY", ""), "memory this worker keeps within, as a Kubernetes quantity (1Gi, 768Mi): Go's memory limit, and unless --max-partitions is set, a partition cap of one per 2 MiB. Not set: 7/8 of the container's memory limit (cgroup) when it has one; 0: no cap (env ARKIVE_MAX_MEMORY)")
 	fs.StringVar(&w.moverImage, "mover-image", envOr("ARKIVE_MOVER_IMAGE", envOr("ARKIVE_IMAGE", DefaultImage)), "image of the mover Pods that copy ResourceBackup volumes: this worker's own (env ARKIVE_MOVER_IMAGE, or ARKIVE_IMAGE)")
 	fs.StringVar(&w.moverAccount, "mover-service-account", envOr("ARKIVE_MOVER_SERVICE_ACCOUNT", "arkive-mover"), "service account of the mover Pods, in each volume's namespace; it reads the Storage's Secrets (env ARKIVE_MOVER_SERVICE_ACCOUNT)")
 	fs.StringVar(&w.spoolDir, "spool-dir", envOr("ARKIVE_SPOOL_DIR", ""), "folder for segments while they fill (env ARKIVE_SPOOL_DIR; default the system temp folder)")
@@ -104,9 +108,13 @@ func (w *workerFlags) validate() error {
 	return err
 }
 
-// memoryLimit is --max-memory in bytes, 0 when not set.
+// memoryLimit is the memory the worker keeps within in bytes, 0 for none: --max-memory, or
+// when it is not set, what resolveMemory took from the container.
 func (w *workerFlags) memoryLimit() (int64, error) {
-	if w.maxMemory == "" {
+	switch w.maxMemory {
+	case "":
+		return w.containerMemory, nil
+	case "0":
 		return 0, nil
 	}
 	q, err := resource.ParseQuantity(w.maxMemory)
@@ -122,6 +130,38 @@ func (w *workerFlags) memoryLimit() (int64, error) {
 // minMaxMemory is the least --max-memory takes: a worker with its Temporal and Kafka clients
 // and nothing to do uses about 60 MiB.
 const minMaxMemory = 128 << 20
+
+// containerShare is the part of a container's memory limit a worker without --max-memory keeps
+// within: the rest is for what Go's limit does not count (thread stacks, the binary's pages,
+// the kernel's page cache charged to the container), as deploy/base leaves 1800Mi of 2Gi.
+const containerShare = 7.0 / 8
+
+// resolveMemory gives a worker without --max-memory 7/8 of its container's memory limit
+// (cgroup v1 or v2), so that a Pod given a limit but not the flag caps its captures and
+// collects harder near the limit instead of being killed for memory. Reading the limit is
+// best effort: a worker that cannot read it says so and runs uncapped, as before.
+func (w *workerFlags) resolveMemory(stderr io.Writer) {
+	if w.maxMemory != "" {
+		return
+	}
+	limit, err := memlimit.FromCgroup()
+	switch {
+	case errors.Is(err, memlimit.ErrNoLimit), errors.Is(err, memlimit.ErrNoCgroup), errors.Is(err, memlimit.ErrCgroupsNotSupported):
+		return
+	case err != nil:
+		fmt.Fprintf(stderr, "arkive: --max-memory not set and the container's memory limit is unreadable (%v): no memory cap\n", err)
+		return
+	case limit > math.MaxInt64:
+		return
+	}
+	w.containerMemory = int64(float64(limit)*containerShare) &^ (1<<20 - 1) // whole MiB, so it reads as the flag would
+	fmt.Fprintf(stderr, "arkive: --max-memory not set: keeping within %s, 7/8 of this container's memory limit of %s",
+		resource.NewQuantity(w.containerMemory, resource.BinarySI), resource.NewQuantity(int64(limit), resource.BinarySI))
+	if n := w.capturePartitions(); n > 0 && w.maxPartitions == 0 {
+		fmt.Fprintf(stderr, ", capturing at most %d partitions at once", n)
+	}
+	fmt.Fprintln(stderr)
+}
 
 // capturePartitions is the partition cap the flags give.
 func (w *workerFlags) capturePartitions() int {
@@ -207,6 +247,7 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 
 // runWorker runs a worker (and the metrics endpoint) until ctx ends.
 func runWorker(ctx context.Context, c client.Client, f workerFlags, stderr io.Writer) error {
+	f.resolveMemory(stderr)
 	limit, _ := f.memoryLimit() // checked by validate
 	worker.SetGCTarget(limit)
 	if f.metricsPort > 0 {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"arkive.io/arkive/internal/testenv"
+)
+
+// A worker without --max-memory keeps within 7/8 of its container's memory limit: each worker
+// here runs in a real memory cgroup of 1 GiB made for it, and its Go memory limit is read from
+// its own /metrics. --max-memory still wins, and --max-memory 0 turns the cap off.
+func TestWorkerKeepsWithinItsContainersMemoryLimit(t *testing.T) {
+	temporal := testenv.Temporal(t)
+	bin := buildArkive(t)
+	cases := []struct {
+		flags     []string
+		wantLimit float64 // go_gc_gomemlimit_bytes
+		wantLine  string  // in stderr, empty for no line about it
+	}{
+		{nil, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi, capturing at most 448 partitions at once"},
+		{[]string{"--max-partitions", "100"}, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi\n"},
+		{[]string{"--max-memory", "512Mi"}, 512 << 20, ""},
+		{[]string{"--max-memory", "0"}, float64(1<<63 - 1), ""}, // Go's "no limit"
+	}
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		cgroup := memoryCgroup(t, 1<<30)
+		port := strconv.Itoa(testenv.FreePort(t))
+		// The shell joins the cgroup, then becomes the worker: the worker starts inside it.
+		args := append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, cgroup, bin, "worker",
+			"--temporal-address", temporal, "--task-queue", "memory-" + strconv.Itoa(i), "--metrics-port", port}, tc.flags...)
+		cmd := exec.Command("sh", args...)
+		stderr := &lockedBuffer{}
+		cmd.Stderr = stderr
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = os.Remove(cgroup) })
+		wg.Go(func() {
+			got := waitForMetric(t, port, "go_gc_gomemlimit_bytes", stderr.String)
+			assert.Equal(t, tc.wantLimit, got, "%v: stderr %s", tc.flags, stderr)
+			waitForLine(t, stderr, "polling task queue")
+			if tc.wantLine != "" {
+				assert.Contains(t, stderr.String(), tc.wantLine, tc.flags)
+			} else {
+				assert.NotContains(t, stderr.String(), "--max-memory not set", tc.flags)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// memoryCgroup makes a cgroup v1 memory group of limit bytes beside this process's own and
+// returns its folder; the test removes it after its processes end. Where the machine gives no
+// writable v1 memory hierarchy, the test is skipped with the reason.
+func memoryCgroup(t *testing.T, limit int64) string {
+	t.Helper()
+	own, err := os.ReadFile("/proc/self/cgroup")
+	require.NoError(t, err)
+	var path string
+	for line := range strings.Lines(string(own)) {
+		if f := strings.SplitN(strings.TrimSpace(line), ":", 3); len(f) == 3 && strings.Contains(","+f[1]+",", ",memory,") {
+			path = f[2]
+		}
+	}
+	if path == "" {
+		t.Skip("this machine has no cgroup v1 memory hierarchy (/proc/self/cgroup); the worker's cgroup reading is then only exercised by automemlimit's own tests")
+	}
+	dir := filepath.Join("/sys/fs/cgroup/memory", path, "arkive-test-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a memory cgroup here (%v)", err)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644))
+	return dir
+}
+
+// waitForMetric reads an unlabelled metric from the process's /metrics on port until it answers.
+// It reports a failure with t.Errorf, so it may run on a goroutine of its own.
+func waitForMetric(t *testing.T, port, name string, log func() string) float64 {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) { // polling interval
+		if v, err := readMetric(port, name); err == nil {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("no %s from the worker on port %s; its stderr: %s", name, port, log())
+			return -1
+		}
+	}
+}
+
+func readMetric(port, name string) (float64, error) {
+	resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, errors.New("not exported")
+}
+
+func waitForLine(t *testing.T, b *lockedBuffer, want string) {
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(b.String(), want); time.Sleep(50 * time.Millisecond) { // polling interval
+		if time.Now().After(deadline) {
+			t.Errorf("no %q in the worker's stderr: %s", want, b)
+			return
+		}
+	}
+}
+
+// lockedBuffer is a process's output, read while the process writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+var _ io.Writer = (*lockedBuffer)(nil)
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
