@@ -11,7 +11,24 @@ cd "$(dirname "$0")/.."
 . hack/lib.sh
 mkdir -p "$ARKIVE_RUN"
 
-alive() { [ -f "$ARKIVE_RUN/$1.pid" ] && kill -0 "$(cat "$ARKIVE_RUN/$1.pid")" 2>/dev/null; }
+# started PID: when the process began, in clock ticks since boot (field 22 of /proc/PID/stat).
+# With the pid it names one process: a pid the kernel has since given another has another time.
+started() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  set -- ${stat##*) } # the fields after the command's name, which may hold spaces; field 3 first
+  echo "${20}"
+}
+
+# alive NAME: the server spawn started as NAME still runs. A pid file left by a bed whose test
+# was killed may name a pid reused since; its start time then differs and nothing is stopped.
+alive() {
+  [ -f "$ARKIVE_RUN/$1.pid" ] || return 1
+  local pid
+  pid=$(cat "$ARKIVE_RUN/$1.pid")
+  kill -0 "$pid" 2>/dev/null || return 1
+  [ ! -f "$ARKIVE_RUN/$1.started" ] || [ "$(started "$pid")" = "$(cat "$ARKIVE_RUN/$1.started")" ]
+}
 
 # spawn NAME CMD...: start a server in its own session with its output in $ARKIVE_RUN/NAME.log.
 spawn() {
@@ -20,6 +37,7 @@ spawn() {
   log "starting $name"
   setsid "$@" >"$ARKIVE_RUN/$name.log" 2>&1 </dev/null &
   echo $! >"$ARKIVE_RUN/$name.pid"
+  started $! >"$ARKIVE_RUN/$name.started"
 }
 
 # free_ports NAME VAR...: refuse to start NAME when another process already answers one of the
@@ -241,7 +259,7 @@ stop_all() {
       pids+=("$(cat "$ARKIVE_RUN/$name.pid")")
       kill -TERM -- "-${pids[-1]}" 2>/dev/null || true
     fi
-    rm -f "$ARKIVE_RUN/$name.pid"
+    rm -f "$ARKIVE_RUN/$name.pid" "$ARKIVE_RUN/$name.started"
   done
   local deadline=$((SECONDS + 20)) pid
   for pid in "${pids[@]}"; do
@@ -267,7 +285,7 @@ case "${1:-}" in
       # Gone before this returns: a start right after must find the port free.
       while kill -0 -- "-$pid" 2>/dev/null; do sleep 0.1; done
     fi
-    rm -f "$ARKIVE_RUN/${2:-none}.pid" ;;
+    rm -f "$ARKIVE_RUN/${2:-none}.pid" "$ARKIVE_RUN/${2:-none}.started" ;;
   env) write_env; cat "$ARKIVE_RUN/env" ;;
   *) die "usage: hack/servers.sh start [server...]|stop|kill SERVER|env" ;;
 esac

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -43,12 +44,26 @@ type privateBed struct {
 func newPrivateBed(t *testing.T, base int) *privateBed {
 	testenv.Temporal(t) // installed by the test bed; in CI it is there
 	port := func(n int) string { return strconv.Itoa(base + n) }
-	b := &privateBed{t: t, kafka: "127.0.0.1:" + port(92), temporal: "127.0.0.1:" + port(233), minio: "127.0.0.1:" + port(900),
-		env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_TEMPORAL_PORT="+port(233), "ARKIVE_TEMPORAL_UI_PORT="+port(234),
-			"ARKIVE_KAFKA_PORT="+port(92), "ARKIVE_KAFKA_CONTROLLER_PORT="+port(93), "ARKIVE_KAFKA_SASL_PORT="+port(94),
-			"ARKIVE_KAFKA_SSL_PORT="+port(95), "ARKIVE_KAFKA_SASL_SSL_PORT="+port(96), "ARKIVE_MINIO_PORT="+port(900), "ARKIVE_KEEP_DATA=1")}
+	b := ownBed(t, strconv.Itoa(base), "ARKIVE_TEMPORAL_PORT="+port(233), "ARKIVE_TEMPORAL_UI_PORT="+port(234),
+		"ARKIVE_KAFKA_PORT="+port(92), "ARKIVE_KAFKA_CONTROLLER_PORT="+port(93), "ARKIVE_KAFKA_SASL_PORT="+port(94),
+		"ARKIVE_KAFKA_SSL_PORT="+port(95), "ARKIVE_KAFKA_SASL_SSL_PORT="+port(96), "ARKIVE_MINIO_PORT="+port(900))
+	b.kafka, b.temporal, b.minio = "127.0.0.1:"+port(92), "127.0.0.1:"+port(233), "127.0.0.1:"+port(900)
 	b.servers("start", "temporal", "kafka")
-	t.Cleanup(func() { b.servers("stop") })
+	return b
+}
+
+// ownBed is a bed on the folder arkive-bed-NAME with the environment's ports, which stops
+// when the test ends; a stopped server starts again on its data (ARKIVE_KEEP_DATA). The
+// folder is named, not made anew: a run of the test killed before its clean-up (go test's
+// -timeout, Ctrl-C) leaves its servers running on the bed's ports, and the next run stops them
+// first by the pid files they left (servers.sh stops only a process whose pid and start time
+// are those it recorded), then starts on an emptied folder.
+func ownBed(t *testing.T, name string, env ...string) *privateBed {
+	run := filepath.Join(os.TempDir(), "arkive-bed-"+name)
+	b := &privateBed{t: t, env: append(append(os.Environ(), "ARKIVE_RUN="+run, "ARKIVE_KEEP_DATA=1"), env...)}
+	b.servers("stop")
+	require.NoError(t, os.RemoveAll(run))
+	t.Cleanup(func() { b.servers("stop"); _ = os.RemoveAll(run) })
 	return b
 }
 

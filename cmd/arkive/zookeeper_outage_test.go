@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -36,9 +35,8 @@ func TestZooKeeperBackupRecoversFromServerRestart(t *testing.T) {
 	}
 	t.Parallel() // mostly waiting for heartbeat timeouts and restarts: overlapped with the other fault tests
 	const port, nodes = "23181", 30_000
-	bed := &privateBed{t: t, env: append(os.Environ(), "ARKIVE_RUN="+t.TempDir(), "ARKIVE_ZOOKEEPER_PORT="+port, "ARKIVE_KEEP_DATA=1")}
+	bed := ownBed(t, port, "ARKIVE_ZOOKEEPER_PORT="+port)
 	bed.servers("start", "zookeeper")
-	t.Cleanup(func() { bed.servers("stop") })
 	server := "127.0.0.1:" + port
 	c, events, err := zk.Connect([]string{server}, 30*time.Second, zk.WithLogInfo(false))
 	require.NoError(t, err)
