@@ -227,6 +227,7 @@ type backupTarget struct {
 	bootstrap, topic string
 	bytes            int64    // key and value bytes in the topic
 	args             []string // more worker flags
+	cgroup           string   // a memory cgroup the worker runs in (testenv.MemoryCgroup), or ""
 }
 
 // backupRun is what backupInWorker measured.
@@ -255,10 +256,15 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 		args = append(args, "--metrics-port", strconv.Itoa(port), "--pprof")
 	}
 	w := exec.Command(t.bin, args...)
+	if t.cgroup != "" {
+		w = testenv.InCgroup(t.cgroup, t.bin, args...)
+	}
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+	exited := make(chan error, 1)
+	go func() { exited <- w.Wait() }()
+	defer func() { _ = w.Process.Kill(); <-exited }()
 	waitForPoller(b, t.c, queue) // workers run before backups do: its start is not the backup's
 	if profile != "" {
 		defer profileWorker(b, port, profile)()
@@ -292,7 +298,12 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 			return backupRun{elapsed: elapsed, run: s.Runs[0].End.Sub(s.Runs[0].Start), peakRSS: testenv.PeakRSSMiB(w.Process.Pid),
 				cpu: cpuSeconds(b, w.Process.Pid) - cpu0, stored: dirBytes(b, storageDir)}
 		}
-		time.Sleep(5 * time.Millisecond) // sampling interval of the run-finished clock
+		select {
+		case err := <-exited: // in a memory cgroup, the kernel kills a worker that outgrows it
+			exited <- err
+			b.Fatalf("the worker exited during the run: %v", err)
+		case <-time.After(5 * time.Millisecond): // sampling interval of the run-finished clock
+		}
 	}
 }
 
@@ -527,8 +538,9 @@ var wideBench struct {
 // BenchmarkBackupPartitions (issue 18, acceptance 5): the same ≥ 1 GiB backed up from 8
 // partitions and from 2,000, each by a worker process of its own with zstd at its default
 // level: throughput at 2,000 over throughput at 8 (x-8-partitions) and the worker's peak RSS at
-// 2,000 (peak-rss-MiB), with and without --max-memory (which caps the partitions a worker
-// captures at once, here at 512).
+// 2,000 (peak-rss-MiB): uncapped, with --max-memory 1Gi (which caps the partitions a worker
+// captures at once, here at 512), and with no flags in a memory cgroup of 1 GiB, as in a Pod
+// with that limit (the worker then keeps within 896Mi and 448 partitions by itself).
 func BenchmarkBackupPartitions(b *testing.B) {
 	setupBackupBench(b)
 	bb, wb := &backupBench, &wideBench
@@ -546,8 +558,14 @@ func BenchmarkBackupPartitions(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		args []string
-	}{{"uncapped", nil}, {"max-memory-1Gi", []string{"--max-memory", "1Gi"}}} {
+	}{{"uncapped", nil}, {"max-memory-1Gi", []string{"--max-memory", "1Gi"}}, {"container-1Gi", nil}} {
 		b.Run(tc.name, func(b *testing.B) {
+			var cgroup string
+			if tc.name == "container-1Gi" {
+				// No flags, in a container limited to 1 GiB: the worker takes 7/8 of the limit
+				// itself, and the kernel kills it (failing the benchmark) if it outgrows it.
+				cgroup = testenv.MemoryCgroup(b, 1<<30)
+			}
 			broker := brokerPID(b)
 			var narrow, wide time.Duration
 			var rss, narrowRSS, narrowCPU, wideCPU, narrowBroker, wideBroker float64
@@ -560,9 +578,9 @@ func BenchmarkBackupPartitions(b *testing.B) {
 				bareNarrow += bareConsumeTopic(b, bb.bootstrap, bb.topic, bb.hwm, bb.bytes)
 				bareWide += bareConsumeTopic(b, bb.bootstrap, wb.topic, wb.hwm, wb.bytes)
 				b0 := cpuSeconds(b, broker)
-				n := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: bb.topic, bytes: bb.bytes, args: tc.args}, "zstd", 0)
+				n := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: bb.topic, bytes: bb.bytes, args: tc.args, cgroup: cgroup}, "zstd", 0)
 				b1 := cpuSeconds(b, broker)
-				w := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: wb.topic, bytes: wb.bytes, args: tc.args}, "zstd", 0)
+				w := backupInWorker(b, backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: wb.topic, bytes: wb.bytes, args: tc.args, cgroup: cgroup}, "zstd", 0)
 				narrowBroker, wideBroker = narrowBroker+b1-b0, wideBroker+cpuSeconds(b, broker)-b1
 				narrow += n.elapsed
 				wide += w.elapsed

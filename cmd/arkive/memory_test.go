@@ -6,9 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,16 +36,14 @@ func TestWorkerKeepsWithinItsContainersMemoryLimit(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i, tc := range cases {
-		cgroup := memoryCgroup(t, 1<<30)
+		cgroup := testenv.MemoryCgroup(t, 1<<30)
 		port := strconv.Itoa(testenv.FreePort(t))
-		// The shell joins the cgroup, then becomes the worker: the worker starts inside it.
-		args := append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, cgroup, bin, "worker",
-			"--temporal-address", temporal, "--task-queue", "memory-" + strconv.Itoa(i), "--metrics-port", port}, tc.flags...)
-		cmd := exec.Command("sh", args...)
+		cmd := testenv.InCgroup(cgroup, bin, append([]string{"worker", "--temporal-address", temporal,
+			"--task-queue", "memory-" + strconv.Itoa(i), "--metrics-port", port}, tc.flags...)...)
 		stderr := &lockedBuffer{}
 		cmd.Stderr = stderr
 		require.NoError(t, cmd.Start())
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = os.Remove(cgroup) })
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		wg.Go(func() {
 			got := waitForMetric(t, port, "go_gc_gomemlimit_bytes", stderr.String)
 			assert.Equal(t, tc.wantLimit, got, "%v: stderr %s", tc.flags, stderr)
@@ -61,30 +56,6 @@ func TestWorkerKeepsWithinItsContainersMemoryLimit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-// memoryCgroup makes a cgroup v1 memory group of limit bytes beside this process's own and
-// returns its folder; the test removes it after its processes end. Where the machine gives no
-// writable v1 memory hierarchy, the test is skipped with the reason.
-func memoryCgroup(t *testing.T, limit int64) string {
-	t.Helper()
-	own, err := os.ReadFile("/proc/self/cgroup")
-	require.NoError(t, err)
-	var path string
-	for line := range strings.Lines(string(own)) {
-		if f := strings.SplitN(strings.TrimSpace(line), ":", 3); len(f) == 3 && strings.Contains(","+f[1]+",", ",memory,") {
-			path = f[2]
-		}
-	}
-	if path == "" {
-		t.Skip("this machine has no cgroup v1 memory hierarchy (/proc/self/cgroup); the worker's cgroup reading is then only exercised by automemlimit's own tests")
-	}
-	dir := filepath.Join("/sys/fs/cgroup/memory", path, "arkive-test-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cannot make a memory cgroup here (%v)", err)
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644))
-	return dir
 }
 
 // waitForMetric reads an unlabelled metric from the process's /metrics on port until it answers.
