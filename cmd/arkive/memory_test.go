@@ -25,18 +25,21 @@ func TestWorkerKeepsWithinItsContainersMemoryLimit(t *testing.T) {
 	temporal := testenv.Temporal(t)
 	bin := buildArkive(t)
 	cases := []struct {
-		flags     []string
-		wantLimit float64 // go_gc_gomemlimit_bytes
-		wantLine  string  // in stderr, empty for no line about it
+		cgroupLimit int64
+		flags       []string
+		wantLimit   float64 // go_gc_gomemlimit_bytes
+		wantLine    string  // in stderr, empty for no line about it
 	}{
-		{nil, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi, capturing at most 448 partitions at once"},
-		{[]string{"--max-partitions", "100"}, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi\n"},
-		{[]string{"--max-memory", "512Mi"}, 512 << 20, ""},
-		{[]string{"--max-memory", "0"}, float64(1<<63 - 1), ""}, // Go's "no limit"
+		{1 << 30, nil, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi, capturing at most 448 partitions at once"},
+		{1 << 30, []string{"--max-partitions", "100"}, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi\n"},
+		{1 << 30, []string{"--max-memory", "512Mi"}, 512 << 20, ""},
+		{1 << 30, []string{"--max-memory", "0"}, float64(1<<63 - 1), ""}, // Go's "no limit"
+		// A limit of 1G: 10^9 bytes, which the kernel rounds down to whole pages (999,997,440).
+		{1e9, nil, 834 << 20, "arkive: --max-memory not set: keeping within 834Mi, 7/8 of this container's memory limit of 999997440 bytes, capturing at most 417 partitions at once"},
 	}
 	var wg sync.WaitGroup
 	for i, tc := range cases {
-		cgroup := testenv.MemoryCgroup(t, 1<<30)
+		cgroup := testenv.MemoryCgroup(t, tc.cgroupLimit)
 		port := strconv.Itoa(testenv.FreePort(t))
 		cmd := testenv.InCgroup(cgroup, bin, append([]string{"worker", "--temporal-address", temporal,
 			"--task-queue", "memory-" + strconv.Itoa(i), "--metrics-port", port}, tc.flags...)...)

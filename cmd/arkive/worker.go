@@ -156,11 +156,23 @@ func (w *workerFlags) resolveMemory(stderr io.Writer) {
 	}
 	w.containerMemory = int64(float64(limit)*containerShare) &^ (1<<20 - 1) // whole MiB, so it reads as the flag would
 	fmt.Fprintf(stderr, "arkive: --max-memory not set: keeping within %s, 7/8 of this container's memory limit of %s",
-		resource.NewQuantity(w.containerMemory, resource.BinarySI), resource.NewQuantity(int64(limit), resource.BinarySI))
+		quantity(w.containerMemory), quantity(int64(limit)))
 	if n := w.capturePartitions(); n > 0 && w.maxPartitions == 0 {
 		fmt.Fprintf(stderr, ", capturing at most %d partitions at once", n)
 	}
 	fmt.Fprintln(stderr)
+}
+
+// quantity writes bytes as a Kubernetes quantity in Gi or Mi when it is a whole number of them,
+// else in bytes: a limit of 1G is 1000000000 bytes, not a whole MiB.
+func quantity(bytes int64) string {
+	switch {
+	case bytes%(1<<30) == 0:
+		return fmt.Sprintf("%dGi", bytes>>30)
+	case bytes%(1<<20) == 0:
+		return fmt.Sprintf("%dMi", bytes>>20)
+	}
+	return fmt.Sprintf("%d bytes", bytes)
 }
 
 // capturePartitions is the partition cap the flags give.
