@@ -53,7 +53,11 @@ func TestInvalidSpecIsNotRetried(t *testing.T) {
 	before := reconciles(t, "kafkabackup")
 	time.Sleep(3 * time.Second) // the window in which an interval of 300 ms would reconcile about ten times
 	after := reconciles(t, "kafkabackup")
-	require.LessOrEqual(t, after-before, 1.0, "reconciles of an unworkable spec within 3 s")
+	// At most two, none of them a retry: the reconcile that wrote the condition is counted only
+	// when it returns, which under load can come after the test saw the condition, and its
+	// status write comes back as one more reconcile that finds nothing to do (CI once counted
+	// 2). A spec tried again would count about ten.
+	require.LessOrEqual(t, after-before, 2.0, "reconciles of an unworkable spec within 3 s")
 
 	edit(t, b, kb, func(kb *arkivev1.KafkaBackup) { kb.Spec.Schedule = "@yearly" })
 	waitPhase(t, b, ns, "bad", arkivev1.KafkaBackupReady, arkivev1.ReasonRunning)
