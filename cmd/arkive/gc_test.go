@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,21 +34,11 @@ func TestWorkerProcessGCTargetFollowsItsCaptures(t *testing.T) {
 
 	// gogc reads the worker's GC target from its metrics (-1 while they do not answer yet).
 	gogc := func() int {
-		resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+		v, err := readMetric(port, "go_gc_gogc_percent")
 		if err != nil {
 			return -1
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		for line := range strings.Lines(string(body)) {
-			if v, ok := strings.CutPrefix(line, "go_gc_gogc_percent "); ok {
-				n, err := strconv.Atoi(strings.TrimSpace(v))
-				require.NoError(t, err, line)
-				return n
-			}
-		}
-		t.Fatalf("no go_gc_gogc_percent in the worker's metrics")
-		return -1
+		return int(v)
 	}
 	waitFor := func(want int, what string) {
 		var got int

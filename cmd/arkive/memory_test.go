@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"arkive.io/arkive/internal/testenv"
@@ -37,8 +37,12 @@ func TestWorkerKeepsWithinItsContainersMemoryLimit(t *testing.T) {
 		// A limit of 1G: 10^9 bytes, which the kernel rounds down to whole pages (999,997,440).
 		{1e9, nil, 834 << 20, "arkive: --max-memory not set: keeping within 834Mi, 7/8 of this container's memory limit of 999997440 bytes, capturing at most 417 partitions at once"},
 	}
-	var wg sync.WaitGroup
-	for i, tc := range cases {
+	type started struct {
+		port   string
+		stderr *lockedBuffer
+	}
+	var workers []started
+	for i, tc := range cases { // all start at once; each is then checked in turn
 		cgroup := testenv.MemoryCgroup(t, tc.cgroupLimit)
 		port := strconv.Itoa(testenv.FreePort(t))
 		cmd := testenv.InCgroup(cgroup, bin, append([]string{"worker", "--temporal-address", temporal,
@@ -47,34 +51,29 @@ func TestWorkerKeepsWithinItsContainersMemoryLimit(t *testing.T) {
 		cmd.Stderr = stderr
 		require.NoError(t, cmd.Start())
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		wg.Go(func() {
-			got := waitForMetric(t, port, "go_gc_gomemlimit_bytes", stderr.String)
-			assert.Equal(t, tc.wantLimit, got, "%v: stderr %s", tc.flags, stderr)
-			waitForLine(t, stderr, "polling task queue")
-			if tc.wantLine != "" {
-				assert.Contains(t, stderr.String(), tc.wantLine, tc.flags)
-			} else {
-				assert.NotContains(t, stderr.String(), "--max-memory not set", tc.flags)
-			}
+		workers = append(workers, started{port, stderr})
+	}
+	for i, tc := range cases {
+		w := workers[i]
+		var got float64
+		testenv.Eventually(t, time.Minute, fmt.Sprintf("%v: the worker's go_gc_gomemlimit_bytes", tc.flags), func() (bool, string) {
+			v, err := readMetric(w.port, "go_gc_gomemlimit_bytes")
+			got = v
+			return err == nil, fmt.Sprintf("%v; stderr: %s", err, w.stderr)
 		})
-	}
-	wg.Wait()
-}
-
-// waitForMetric reads an unlabelled metric from the process's /metrics on port until it answers.
-// It reports a failure with t.Errorf, so it may run on a goroutine of its own.
-func waitForMetric(t *testing.T, port, name string, log func() string) float64 {
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) { // polling interval
-		if v, err := readMetric(port, name); err == nil {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("no %s from the worker on port %s; its stderr: %s", name, port, log())
-			return -1
+		require.Equal(t, tc.wantLimit, got, "%v: stderr %s", tc.flags, w.stderr)
+		testenv.Eventually(t, time.Minute, fmt.Sprintf("%v: the worker polls", tc.flags), func() (bool, string) {
+			return strings.Contains(w.stderr.String(), "polling task queue"), w.stderr.String()
+		})
+		if tc.wantLine != "" {
+			require.Contains(t, w.stderr.String(), tc.wantLine, tc.flags)
+		} else {
+			require.NotContains(t, w.stderr.String(), "--max-memory not set", tc.flags)
 		}
 	}
 }
 
+// readMetric is an unlabelled metric from the /metrics a process serves on port.
 func readMetric(port, name string) (float64, error) {
 	resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
 	if err != nil {
@@ -89,15 +88,6 @@ func readMetric(port, name string) (float64, error) {
 		}
 	}
 	return 0, errors.New("not exported")
-}
-
-func waitForLine(t *testing.T, b *lockedBuffer, want string) {
-	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(b.String(), want); time.Sleep(50 * time.Millisecond) { // polling interval
-		if time.Now().After(deadline) {
-			t.Errorf("no %q in the worker's stderr: %s", want, b)
-			return
-		}
-	}
 }
 
 // lockedBuffer is a process's output, read while the process writes it.
