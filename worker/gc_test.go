@@ -1,11 +1,13 @@
 package worker_test
 
 import (
+	"math"
 	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/worker"
 )
 
@@ -37,4 +39,26 @@ func TestGCTargetFollowsCaptures(t *testing.T) {
 	require.Equal(t, 80, gcPercent(), "GOGC set: left alone")
 	worker.FollowCaptures(0)
 	require.Equal(t, 80, gcPercent(), "GOGC set: left alone")
+}
+
+// A worker's memory limit caps the segments it compresses as streams at once: an eighth of the
+// limit at 6 MiB a stream, at least 2; no cap without a limit. A 1 GiB container's worker
+// (896Mi) streams 18 at once: 112 MiB of streams, against 448 partitions × 6 MiB = 2.6 GiB
+// uncapped.
+func TestMemoryLimitCapsCompressionStreams(t *testing.T) {
+	was := gcPercent()
+	t.Cleanup(func() {
+		debug.SetGCPercent(was)
+		debug.SetMemoryLimit(math.MaxInt64)
+		archive.SetZstdStreams(0)
+	})
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	for _, tc := range []struct {
+		limit   int64
+		streams int
+	}{{896 << 20, 18}, {1800 << 20, 37}, {128 << 20, 2}, {0, 0}} {
+		worker.SetGCTarget(tc.limit)
+		require.Equal(t, tc.streams, archive.ZstdStreams(), "memory limit %d MiB", tc.limit>>20)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"arkive.io/arkive/activities/storage"
 	"arkive.io/arkive/activities/volume"
 	"arkive.io/arkive/activities/zookeeper"
+	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/metrics"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows"
@@ -218,7 +219,8 @@ func FollowCaptures(partitions int64) {
 
 // SetGCTarget applies GCPercent unless the GOGC environment variable says otherwise, and a
 // memory limit (bytes, 0 for none) unless GOMEMLIMIT does: near the limit the collector runs
-// as often as it must to stay under it.
+// as often as it must to stay under it. The limit also caps the process's streaming
+// compressors (CompressionStreams).
 func SetGCTarget(memoryLimit int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
@@ -226,4 +228,19 @@ func SetGCTarget(memoryLimit int64) {
 	if memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
+	archive.SetZstdStreams(CompressionStreams(memoryLimit))
+}
+
+// CompressionStreams is how many segments a worker with this memory limit (0: none) compresses
+// as streams at once: an eighth of the limit, at archive.ZstdStreamBytes each, and at least 2;
+// 0 (no cap) without a limit. The per-partition budget (kafka.CaptureBytesPerPartition) counts
+// a segment's body only up to the compression window; a busy partition's segment grows past
+// it, and its stream holds three times that budget. With a stream for each of a capped
+// worker's hundreds of busy partitions it would outgrow its limit, so past the cap segments are
+// compressed one window at a time instead (about 1 % more bytes on JSON).
+func CompressionStreams(memoryLimit int64) int {
+	if memoryLimit <= 0 {
+		return 0
+	}
+	return int(max(2, memoryLimit/8/archive.ZstdStreamBytes))
 }

@@ -54,7 +54,8 @@ type Activities struct {
 // segment's body buffered up to the compression window (1 MiB), its block being filled, its
 // spool file's buffer and its share of the worker's fetches, decoded (about 1.2 MiB in all at
 // 2,000 partitions), with room for the garbage collector. A worker's --max-memory divided by
-// it is the partition cap when --max-partitions is not given.
+// it is the partition cap when --max-partitions is not given. A body past the window streams
+// and holds more; those are counted apart (worker.CompressionStreams).
 const CaptureBytesPerPartition = 2 << 20
 
 // ErrWorkerFull is the (retried) error of a shard that waited for its worker's partition cap

@@ -518,6 +518,7 @@ func (c *capture) openSegment() error {
 
 func (c *capture) discardSegment() {
 	if c.seg != nil {
+		c.seg.w.Discard() // after roll's Close, nothing; else gives back its compressor
 		_ = c.seg.file.Close()
 		_ = os.Remove(c.seg.file.Name())
 		c.seg = nil

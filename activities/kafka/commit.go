@@ -194,6 +194,7 @@ func (m merger) merge(ctx context.Context, topic string, partition int32, source
 		_ = out.Close()
 		return archive.SegmentRef{}, err
 	}
+	defer sw.Discard() // after Close, nothing
 	var maxRecord int64
 	for _, src := range sources {
 		err := backups.Segment(ctx, m.store.Store, src, m.store.Key, func(r *archive.Record) error {

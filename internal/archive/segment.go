@@ -275,6 +275,7 @@ func (w *SegmentWriter) Close() (Footer, error) {
 	}
 	w.closed = true
 	if w.err != nil {
+		w.discardCodec()
 		return Footer{}, w.err
 	}
 	if err := w.flushBlock(); err != nil {
@@ -299,6 +300,24 @@ func (w *SegmentWriter) Close() (Footer, error) {
 		return Footer{}, fmt.Errorf("write segment trailer: %w", err)
 	}
 	return f, nil
+}
+
+// Discard lets go of a segment that will not be finished: the codec's buffers and any
+// streaming encoder it holds (a capped worker has few, see SetZstdStreams). What was written
+// to the underlying writer is an incomplete object. After Close it does nothing.
+func (w *SegmentWriter) Discard() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.err = errors.New("segment discarded")
+	w.discardCodec()
+}
+
+func (w *SegmentWriter) discardCodec() {
+	if d, ok := w.comp.(interface{ discard() }); ok {
+		d.discard()
+	}
 }
 
 // Footer is the summary so far; final after Close.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -17,20 +18,73 @@ import (
 // zstd frame over the same window, so the same ratio); a body that grows past the window
 // takes a streaming encoder from a pool, which gets the buffer first and goes back to the pool
 // at Close. Readers see a zstd stream either way.
+//
+// A streaming encoder holds about 6 MiB for as long as its segment is open, three times what
+// a worker budgets per partition (kafka.CaptureBytesPerPartition). Busy partitions all stream,
+// so a worker capped by --max-memory also caps how many streams it holds (SetZstdStreams).
+// A body that outgrows the window while none is free ends its buffer as a frame of its own
+// and buffers on: a stream of one-window frames, which any zstd reader reads as one stream,
+// about 1 % larger on JSON since each frame starts without history (docs/benchmarks.md).
 
-// zstdWindow is the encoders' window, and the most a body buffers before it streams. Kafka
-// records are small, so a larger window finds little more to reuse, and a worker holds one
-// encoder per partition it writes.
+// zstdWindow is the most a body buffers before it streams, and the window of its frames. Kafka
+// records are small, so a larger window finds little more to reuse, and a capped worker holds
+// one such buffer per partition it writes.
 const zstdWindow = 1 << 20
+
+// zstdStreamWindow is a streaming encoder's window. The encoder spends about a tenth less CPU
+// per byte at 2 MiB than at 1 MiB, for the same ratio (docs/benchmarks.md, #20); streams are
+// few and counted (SetZstdStreams), so their extra 2 MiB of history is too.
+const zstdStreamWindow = 2 << 20
+
+// ZstdStreamBytes is about the most memory one streaming encoder holds (its history of two
+// windows, match tables and block buffers), for budgeting SetZstdStreams.
+const ZstdStreamBytes = 6 << 20
+
+var (
+	zstdStreamCap  atomic.Int64 // 0: no cap
+	zstdStreamsNow atomic.Int64
+)
+
+// streamSlot is one counted streaming encoder. A body gives it back at Close or discard; a
+// body dropped without either gives it back when collected, so a forgotten writer cannot
+// shrink the process's streams for good.
+type streamSlot struct{ held atomic.Bool }
+
+func (s *streamSlot) release() {
+	if s.held.CompareAndSwap(true, false) {
+		zstdStreamsNow.Add(-1)
+	}
+}
+
+// SetZstdStreams caps the streaming zstd encoders this process holds at once; n ≤ 0 removes
+// the cap. It is the process's setting (the worker sets it from its memory limit): bodies
+// already streaming keep their encoders.
+func SetZstdStreams(n int) { zstdStreamCap.Store(int64(max(0, n))) }
+
+// ZstdStreams is the cap SetZstdStreams set; 0 for none.
+func ZstdStreams() int { return int(zstdStreamCap.Load()) }
+
+// takeStream counts one more streaming encoder, unless the cap is reached.
+func takeStream() bool {
+	for {
+		now, limit := zstdStreamsNow.Load(), zstdStreamCap.Load()
+		if limit > 0 && now >= limit {
+			return false
+		}
+		if zstdStreamsNow.CompareAndSwap(now, now+1) {
+			return true
+		}
+	}
+}
 
 type zstdKey struct {
 	level zstd.EncoderLevel
 	crc   bool
 }
 
-func (k zstdKey) options(concurrency int) []zstd.EOption {
+func (k zstdKey) options(concurrency, window int) []zstd.EOption {
 	return []zstd.EOption{zstd.WithEncoderLevel(k.level), zstd.WithEncoderConcurrency(concurrency), zstd.WithEncoderCRC(k.crc),
-		zstd.WithWindowSize(zstdWindow)}
+		zstd.WithWindowSize(window)}
 }
 
 var (
@@ -62,7 +116,7 @@ func sharedZstd(k zstdKey) (*zstd.Encoder, error) {
 	if e, ok := zstdShared.Load(k); ok {
 		return e.(*zstd.Encoder), nil
 	}
-	e, err := zstd.NewWriter(nil, k.options(runtime.GOMAXPROCS(0))...)
+	e, err := zstd.NewWriter(nil, k.options(runtime.GOMAXPROCS(0), zstdWindow)...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +137,9 @@ type lazyZstd struct {
 	w      io.Writer
 	key    zstdKey
 	chunks []*[]byte     // what was written while the body is within the window
-	stream *zstd.Encoder // set once the body outgrew the window
+	stream *zstd.Encoder // set once the body outgrew the window and a stream was free
+	slot   *streamSlot   // the stream's count
+	frames int           // frames written from the buffer (no stream was free)
 	closed bool
 }
 
@@ -99,45 +155,78 @@ func (z *lazyZstd) Write(p []byte) (int, error) {
 	if z.stream != nil {
 		return z.stream.Write(p)
 	}
-	if z.buffered()+len(p) <= zstdWindow {
-		for rest := p; len(rest) > 0; {
-			if len(z.chunks) == 0 || len(*z.chunks[len(z.chunks)-1]) == zstdChunk {
-				z.chunks = append(z.chunks, zstdChunks.Get().(*[]byte))
+	n := len(p)
+	for z.buffered()+len(p) > zstdWindow {
+		if takeStream() {
+			if err := z.startStream(); err != nil {
+				return 0, err
 			}
-			c := z.chunks[len(z.chunks)-1]
-			n := min(len(rest), zstdChunk-len(*c))
-			*c = append(*c, rest[:n]...)
-			rest = rest[n:]
+			if _, err := z.stream.Write(p); err != nil {
+				return 0, err
+			}
+			return n, nil
 		}
-		return len(p), nil
+		// No stream free: the buffer, filled to the window, becomes a frame.
+		room := zstdWindow - z.buffered()
+		z.buffer(p[:room])
+		p = p[room:]
+		if err := z.frame(); err != nil {
+			return 0, err
+		}
 	}
+	z.buffer(p)
+	return n, nil
+}
+
+// buffer appends p to the chunks; the caller keeps them within the window.
+func (z *lazyZstd) buffer(p []byte) {
+	for len(p) > 0 {
+		if len(z.chunks) == 0 || len(*z.chunks[len(z.chunks)-1]) == zstdChunk {
+			z.chunks = append(z.chunks, zstdChunks.Get().(*[]byte))
+		}
+		c := z.chunks[len(z.chunks)-1]
+		k := min(len(p), zstdChunk-len(*c))
+		*c = append(*c, p[:k]...)
+		p = p[k:]
+	}
+}
+
+// startStream moves the body onto a streaming encoder (counted by the caller's takeStream),
+// which gets what was buffered first.
+func (z *lazyZstd) startStream() error {
+	z.slot = &streamSlot{}
+	z.slot.held.Store(true)
+	runtime.AddCleanup(z, (*streamSlot).release, z.slot)
 	pool := streamPool(z.key)
 	if e, ok := pool.Get().(*zstd.Encoder); ok {
 		e.Reset(z.w)
 		z.stream = e
 	} else {
-		e, err := zstd.NewWriter(z.w, z.key.options(1)...)
+		e, err := zstd.NewWriter(z.w, z.key.options(1, zstdStreamWindow)...)
 		if err != nil {
-			return 0, err
+			z.slot.release()
+			return err
 		}
 		z.stream = e
 	}
 	for _, c := range z.chunks {
 		if _, err := z.stream.Write(*c); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	z.release()
-	return z.stream.Write(p)
+	return nil
 }
 
-// Close writes the frame's end (the whole frame for a buffered body). It does not close w.
+// Close writes the frame's end (the last frame for a buffered body; an empty body is one
+// empty frame). It does not close w.
 func (z *lazyZstd) Close() error {
 	if z.closed {
 		return nil
 	}
 	z.closed = true
 	if z.stream != nil {
+		defer z.slot.release()
 		err := z.stream.Close()
 		if err == nil {
 			z.stream.Reset(nil) // let go of w
@@ -146,6 +235,14 @@ func (z *lazyZstd) Close() error {
 		z.stream = nil
 		return err
 	}
+	if len(z.chunks) == 0 && z.frames > 0 {
+		return nil
+	}
+	return z.frame()
+}
+
+// frame compresses the buffer as one frame onto w with the shared encoder, and empties it.
+func (z *lazyZstd) frame() error {
 	defer z.release()
 	enc, err := sharedZstd(z.key)
 	if err != nil {
@@ -163,8 +260,25 @@ func (z *lazyZstd) Close() error {
 		s.in = in
 	}
 	s.out = enc.EncodeAll(in, s.out[:0])
+	z.frames++
 	_, err = z.w.Write(s.out)
 	return err
+}
+
+// discard lets go of the body unfinished: its buffer, and its stream, which is reset for the
+// next body.
+func (z *lazyZstd) discard() {
+	if z.closed {
+		return
+	}
+	z.closed = true
+	if z.stream != nil {
+		z.stream.Reset(nil)
+		streamPool(z.key).Put(z.stream)
+		z.stream = nil
+		z.slot.release()
+	}
+	z.release()
 }
 
 func (z *lazyZstd) release() {
