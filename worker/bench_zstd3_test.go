@@ -37,6 +37,42 @@ func BenchmarkBackupZstd3(b *testing.B) {
 	}
 }
 
+// BenchmarkBackupZstd3Capped: the 16-partition dataset backed up by the same build uncapped and
+// with --max-memory 256Mi, alternating. The capped worker compresses at most 5 segments as zstd
+// streams at once (worker.CompressionStreams), so 11 of the 16 partitions write one-window
+// frames: what that costs in stored bytes (x-uncapped-stored) and saves in peak RSS.
+func BenchmarkBackupZstd3Capped(b *testing.B) {
+	m := setupDataset(b, memBenchKind{partitions: 16, varied: true})
+	target := backupTarget{bin: m.bin, temporal: m.tempo, c: m.c, bootstrap: m.rc.bootstrap, topic: m.rc.source, bytes: m.bytes}
+	capped := target
+	capped.args = []string{"--max-memory", "256Mi"}
+	var runs [2]backupRun
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range runs { // each side goes first in turn
+			k := (i + j) % len(runs)
+			t := target
+			if k == 1 {
+				t = capped
+			}
+			r := backupInWorker(b, t, "zstd", 3)
+			runs[k].elapsed += r.elapsed
+			runs[k].cpu += r.cpu
+			runs[k].peakRSS = max(runs[k].peakRSS, r.peakRSS)
+			runs[k].stored = r.stored
+		}
+	}
+	b.StopTimer()
+	gib := float64(m.bytes) * float64(b.N) / (1 << 30)
+	b.ReportMetric(gib*1024/runs[0].elapsed.Seconds(), "uncapped-MiB/s")
+	b.ReportMetric(gib*1024/runs[1].elapsed.Seconds(), "capped-MiB/s")
+	b.ReportMetric(runs[0].cpu/gib, "uncapped-worker-core-s-per-gib")
+	b.ReportMetric(runs[1].cpu/gib, "capped-worker-core-s-per-gib")
+	b.ReportMetric(runs[0].peakRSS, "uncapped-peak-rss-MiB")
+	b.ReportMetric(runs[1].peakRSS, "capped-peak-rss-MiB")
+	b.ReportMetric(float64(runs[1].stored)/float64(runs[0].stored), "x-uncapped-stored")
+}
+
 // BenchmarkRestoreZstd3: a restore of the same datasets through a fresh `arkive worker` against
 // the bare idempotent AsyncProducer writing the same records from memory (x-bare-producer; #20
 // wants ≥ 0.9 at 4 and at 16 partitions). The restore writes with franz-go, which is cheaper

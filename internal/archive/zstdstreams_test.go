@@ -158,9 +158,9 @@ func orderText(rng *rand.Rand, n int) []byte {
 	return b[:n]
 }
 
-// A document (a catalog page, a snapshot) larger than the window, written while no stream is
-// free, is framed like a segment body and reads back the same.
-func TestZstdFramedDocument(t *testing.T) {
+// A segment and a document (a catalog page, a snapshot) larger than the window, written while
+// no stream is free, are framed and read back the same, encrypted or not.
+func TestZstdFramedObjects(t *testing.T) {
 	defer SetZstdStreams(0)
 	SetZstdStreams(1)
 	held, err := newCompressor(io.Discard, Compression{Codec: CodecZstd})
@@ -176,6 +176,40 @@ func TestZstdFramedDocument(t *testing.T) {
 	}
 	doc := orderText(rand.New(rand.NewPCG(9, 10)), 3*zstdWindow+17)
 	for _, key := range [][]byte{nil, bytes.Repeat([]byte{7}, KeySize)} {
+		var seg bytes.Buffer
+		w, err := NewSegmentWriter(&seg, WriterOptions{Compression: Compression{Codec: CodecZstd}, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := bytes.SplitAfter(doc, []byte("\n"))
+		for i, l := range lines {
+			if err := w.Append(&Record{Offset: int64(i), Timestamp: int64(i), Value: l}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if z := w.comp.(*lazyZstd); z.stream != nil || z.frames < 2 {
+			t.Fatalf("the segment streamed or wrote %d frames, with no stream free", z.frames)
+		}
+		if _, err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewSegmentReader(&seg, ReaderOptions{Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			rec, err := r.Next()
+			if err == io.EOF {
+				if i != len(lines) {
+					t.Fatalf("encrypted %v: %d records back of %d", key != nil, i, len(lines))
+				}
+				break
+			}
+			if err != nil || rec.Offset != int64(i) || !bytes.Equal(rec.Value, lines[i]) {
+				t.Fatalf("encrypted %v: record %d: %+v (%v)", key != nil, i, rec, err)
+			}
+		}
+		_ = r.Close()
 		obj, err := EncodeDocument(doc, key)
 		if err != nil {
 			t.Fatal(err)
