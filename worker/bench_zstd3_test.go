@@ -37,11 +37,11 @@ func BenchmarkBackupZstd3(b *testing.B) {
 	}
 }
 
-// BenchmarkBackupZstd3Capped: the 16-partition dataset backed up by the same build uncapped and
+// BenchmarkCappedBackupZstd3: the 16-partition dataset backed up by the same build uncapped and
 // with --max-memory 256Mi, alternating. The capped worker compresses at most 5 segments as zstd
 // streams at once (worker.CompressionStreams), so 11 of the 16 partitions write one-window
 // frames: what that costs in stored bytes (x-uncapped-stored) and saves in peak RSS.
-func BenchmarkBackupZstd3Capped(b *testing.B) {
+func BenchmarkCappedBackupZstd3(b *testing.B) {
 	m := setupDataset(b, memBenchKind{partitions: 16, varied: true})
 	target := backupTarget{bin: m.bin, temporal: m.tempo, c: m.c, bootstrap: m.rc.bootstrap, topic: m.rc.source, bytes: m.bytes}
 	capped := target
