@@ -560,7 +560,7 @@ func (c *capture) roll(ctx context.Context) error {
 	// Keep heartbeating while a large segment uploads, so a slow upload is not taken for a
 	// dead worker.
 	if _, err := io.Copy(w, &beatingReader{r: s.file, beat: func() { c.heartbeat(ctx, c.durable) }}); err != nil {
-		_ = w.Close()
+		w.Abort() // a partial segment under its final key would read as damaged
 		return classify(fmt.Errorf("upload %s: %w", key, err))
 	}
 	if err := w.Close(); err != nil {

@@ -189,9 +189,9 @@ func (m merger) merge(ctx context.Context, topic string, partition int32, source
 	if err != nil {
 		return archive.SegmentRef{}, fmt.Errorf("write %s: %w", key, err)
 	}
+	defer out.Abort() // a merge that fails part-way stores nothing; after Close, nothing
 	sw, err := archive.NewSegmentWriter(out, archive.WriterOptions{Compression: m.comp, Key: m.store.Key})
 	if err != nil {
-		_ = out.Close()
 		return archive.SegmentRef{}, err
 	}
 	defer sw.Discard() // after Close, nothing
@@ -202,13 +202,11 @@ func (m merger) merge(ctx context.Context, topic string, partition int32, source
 			return sw.Append(r)
 		})
 		if err != nil {
-			_ = out.Close()
 			return archive.SegmentRef{}, err
 		}
 	}
 	footer, err := sw.Close()
 	if err != nil {
-		_ = out.Close()
 		return archive.SegmentRef{}, err
 	}
 	stored := sw.StoredBytes()

@@ -201,7 +201,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	if _, err := w.Write(data); err != nil {
-		_ = w.Close()
+		w.Abort()
 		return fmt.Errorf("write %s: %w", key, err)
 	}
 	return w.Close()
@@ -209,22 +209,37 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 
 // Writer streams one object. Nothing is visible under its key until Close succeeds; a write
 // whose context is cancelled fails at Close and leaves the previous object, if any, in place.
+// A writer that will not finish must be aborted, not closed: Close commits what was written.
 type Writer struct {
 	w       *blob.Writer
 	key     string
 	store   *Store
 	ctx     context.Context
+	cancel  context.CancelFunc
 	written int64
+	closed  bool
 }
 
 // NewWriter starts writing an object. It shadows blob.Bucket.NewWriter so that every write
 // gets the same guarantees on every backend.
 func (s *Store) NewWriter(ctx context.Context, key string, opts *blob.WriterOptions) (*Writer, error) {
-	w, err := s.Bucket.NewWriter(ctx, key, opts)
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := s.Bucket.NewWriter(wctx, key, opts)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("write %s: %w", key, err)
 	}
-	return &Writer{w: w, key: key, store: s, ctx: ctx}, nil
+	return &Writer{w: w, key: key, store: s, ctx: ctx, cancel: cancel}, nil
+}
+
+// Abort gives up the write: nothing becomes visible under the key, and an object already
+// there stays as it was. After Close it does nothing.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.cancel()
+	_ = w.Close()
 }
 
 // Write appends to the object.
@@ -236,6 +251,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // Close commits the object and, on volume storage, makes it durable.
 func (w *Writer) Close() (err error) {
+	w.closed = true
+	defer w.cancel()
 	defer func() {
 		// gocloud.dev v0.47.0's azureblob writer dereferences a nil pipe in Close when its
 		// upload failed (e.g. the activity was cancelled). The upload has failed by then and

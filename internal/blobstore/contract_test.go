@@ -200,6 +200,13 @@ func TestBlobContract(t *testing.T) {
 					cancel()
 					require.Error(t, w.Close(), "a cancelled write must fail")
 				}
+				for _, key := range []string{"f/new", "f/existing"} { // given up by the writer (Abort), its context live
+					w, err := s.NewWriter(ctx, key, nil)
+					require.NoError(t, err)
+					_, _ = w.Write(randomBytes(6 << 20))
+					w.Abort()
+					w.Abort() // twice: nothing more
+				}
 				ok, err := s.Exists(ctx, "f/new")
 				require.NoError(t, err)
 				require.False(t, ok, "a failed write made a new object visible")
