@@ -53,11 +53,13 @@ func SchemaRegistryBackup(ctx workflow.Context, in RunInput) error {
 
 // snapshot takes one snapshot and applies retention; failures land in the state.
 func (b *backup) snapshot(ctx workflow.Context) {
+	// Checks counts finished checks, retention included, so a status showing n checks has
+	// their outcome: counted as the check returns, not between its snapshot and its pruning.
+	defer func() { b.state.Checks++ }()
 	now := workflow.Now(ctx)
 	var res SnapshotResult
 	err := workflow.ExecuteActivity(b.activityCtx(ctx), ActivitySnapshot,
 		SnapshotInput{Connection: b.in.Connection, ID: SnapshotID(now, b.state.Checks+1), Time: now}).Get(ctx, &res)
-	b.state.Checks++ // counts finished checks, so a status showing n checks has their outcome
 	interval := max(b.in.Spec.Interval, time.Second)
 	if err != nil {
 		if ctx.Err() != nil {

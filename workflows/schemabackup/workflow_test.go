@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -154,4 +155,25 @@ func TestPermanentErrorWaitsForTrigger(t *testing.T) {
 	require.Equal(t, start.Add(5*time.Hour), f.checks[1])
 	require.Less(t, f.checks[2].Sub(f.checks[1]), time.Minute, "a passing error is retried at once by the activity's retry policy")
 	require.Equal(t, 1, f.objects)
+}
+
+// A status showing n checks has their outcome, retention included: queried while the third
+// check's pruning runs, it still shows two checks, so whoever waits for three then finds the
+// oldest snapshot gone (the race TestSchemaRegistryBackupStoresOnlyChanges lost under load).
+func TestStatusCountsACheckOnceItsRetentionIsDone(t *testing.T) {
+	start := time.Date(2026, 11, 21, 2, 0, 0, 0, time.UTC)
+	f := &fakeRegistry{changedAt: map[int]bool{2: true, 3: true}}
+	env := newEnv(t, f)
+	env.SetStartTime(start)
+	env.OnActivity(ActivityPrune, mock.Anything).After(5 * time.Minute).Return(f.prune)
+	var during, after Status
+	env.RegisterDelayedCallback(func() { during = query(t, env) }, 22*time.Minute) // the check at 20 is pruning
+	env.RegisterDelayedCallback(func() { after = query(t, env); env.CancelWorkflow() }, 27*time.Minute)
+	env.ExecuteWorkflow(SchemaRegistryBackup, RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
+		Spec: Spec{Enabled: true, Interval: 10 * time.Minute, KeepLast: 2}}})
+	require.True(t, env.IsWorkflowCompleted())
+	require.Equal(t, 2, during.Checks, "the third check is not counted while it prunes")
+	require.Equal(t, 3, after.Checks)
+	require.Equal(t, 2, after.Snapshots)
+	require.Len(t, f.pruned, 1)
 }
