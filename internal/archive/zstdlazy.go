@@ -226,13 +226,8 @@ func (z *lazyZstd) Close() error {
 	}
 	z.closed = true
 	if z.stream != nil {
-		defer z.slot.release()
 		err := z.stream.Close()
-		if err == nil {
-			z.stream.Reset(nil) // let go of w
-			streamPool(z.key).Put(z.stream)
-		}
-		z.stream = nil
+		z.endStream(err == nil) // an encoder whose Close failed is not reused
 		return err
 	}
 	if len(z.chunks) == 0 && z.frames > 0 {
@@ -273,12 +268,20 @@ func (z *lazyZstd) discard() {
 	}
 	z.closed = true
 	if z.stream != nil {
-		z.stream.Reset(nil)
-		streamPool(z.key).Put(z.stream)
-		z.stream = nil
-		z.slot.release()
+		z.endStream(true)
 	}
 	z.release()
+}
+
+// endStream lets go of the body's stream and its count; reuse puts the encoder, reset, back in
+// the pool.
+func (z *lazyZstd) endStream(reuse bool) {
+	if reuse {
+		z.stream.Reset(nil) // let go of w
+		streamPool(z.key).Put(z.stream)
+	}
+	z.stream = nil
+	z.slot.release()
 }
 
 func (z *lazyZstd) release() {

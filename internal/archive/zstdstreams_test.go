@@ -181,9 +181,12 @@ func TestZstdFramedObjects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines := bytes.SplitAfter(doc, []byte("\n"))
-		for i, l := range lines {
-			if err := w.Append(&Record{Offset: int64(i), Timestamp: int64(i), Value: l}); err != nil {
+		var recs []*Record
+		for i, l := range bytes.SplitAfter(doc, []byte("\n")) {
+			recs = append(recs, &Record{Offset: int64(i), Timestamp: int64(i), Value: l})
+		}
+		for _, r := range recs {
+			if err := w.Append(r); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -193,23 +196,11 @@ func TestZstdFramedObjects(t *testing.T) {
 		if _, err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		r, err := NewSegmentReader(&seg, ReaderOptions{Key: key})
+		got, _, err := readSegment(seg.Bytes(), "framed", key)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("encrypted %v: %v", key != nil, err)
 		}
-		for i := 0; ; i++ {
-			rec, err := r.Next()
-			if err == io.EOF {
-				if i != len(lines) {
-					t.Fatalf("encrypted %v: %d records back of %d", key != nil, i, len(lines))
-				}
-				break
-			}
-			if err != nil || rec.Offset != int64(i) || !bytes.Equal(rec.Value, lines[i]) {
-				t.Fatalf("encrypted %v: record %d: %+v (%v)", key != nil, i, rec, err)
-			}
-		}
-		_ = r.Close()
+		requireSameRecords(t, recs, got)
 		obj, err := EncodeDocument(doc, key)
 		if err != nil {
 			t.Fatal(err)
