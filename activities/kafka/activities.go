@@ -40,6 +40,10 @@ type Activities struct {
 	// changes, one call at a time and in order (the worker sets its GC target from it).
 	OnCapturing func(partitions int64)
 
+	// attempt, when set (by tests: the test environment always runs a first attempt), is the
+	// attempt number and scheduled time CaptureShard sees instead of the activity's own.
+	attempt func() (int32, time.Time)
+
 	memoryOnce sync.Once
 	memory     *semaphore.Weighted
 

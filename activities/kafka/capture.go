@@ -65,6 +65,9 @@ type capture struct {
 	known     *[2]int64
 	spoolDir  string
 	blockSize int // of the segments' blocks; 0: archive.DefaultBlockSize
+	// catchUp, when set, lets a retried shard's capture read past its run time, for at most
+	// catchUp in all, until it reaches the high watermark it found at its start (see caughtUp).
+	catchUp   time.Duration
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 	// stored, when set, is told the records and their key, value and header bytes of every
 	// segment stored, before the heartbeat that names it.
@@ -320,7 +323,7 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 				c.pos, c.durable.Next = in.Until, in.Until
 				return c.finish(true), nil
 			}
-			if in.MaxRunTime > 0 && now.Sub(started) >= in.MaxRunTime {
+			if in.MaxRunTime > 0 && now.Sub(started) >= in.MaxRunTime && c.caughtUp(now.Sub(started), now.Sub(lastRecord)) {
 				if err := c.roll(ctx); err != nil {
 					return c.result, err
 				}
@@ -333,6 +336,20 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 		}
 	}
 }
+
+// caughtUp says whether a capture past its run time may end: always, but for a retry
+// (catchUp) that has not yet read up to the high watermark it found at its start. A retry that
+// started after its first attempt would have ended gets a second or so; without this, whatever
+// it could not read again in that time (the dead attempt's open segment, under load) would be
+// committed only a whole cycle later. Its end stays bounded: by catchUp, and by catchUpSilence
+// without a record (offsets that hold only transaction markers are never read).
+func (c *capture) caughtUp(running, silent time.Duration) bool {
+	return c.catchUp <= 0 || c.pos >= c.result.HighWatermark || running >= c.catchUp || silent >= catchUpSilence
+}
+
+// catchUpSilence ends a retry's catching up when nothing has arrived for that long: ending
+// early costs only latency (the rest is read in the next cycle), never records.
+const catchUpSilence = 5 * time.Second
 
 // bounds is the partition's log start offset and high watermark: those its shard asked for
 // all its partitions at once when it did, the broker's answers to two requests otherwise.

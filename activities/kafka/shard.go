@@ -177,10 +177,18 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	store.CleanSpool(time.Hour + 2*in.MaxSegmentInterval)
 	info := activity.GetInfo(ctx)
 	key := store.Layout.Staged(info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID)
-	if info.Attempt > 1 {
+	attempt, scheduled := info.Attempt, info.ScheduledTime
+	if a.attempt != nil {
+		attempt, scheduled = a.attempt()
+	}
+	catchUp := time.Duration(0)
+	if attempt > 1 {
 		// A retry (its worker died or stopped) ends when the first attempt would have, so the
-		// cycle's commit is not held up by a whole further run.
-		in.MaxRunTime = max(time.Second, min(in.MaxRunTime, time.Until(info.ScheduledTime.Add(in.MaxRunTime))))
+		// cycle's commit is not held up by a whole further run; but not before it has read what
+		// its partitions held when it started (catchUp), or the records the dead attempt had
+		// read and not uploaded would wait for the next cycle too.
+		catchUp = in.MaxRunTime
+		in.MaxRunTime = max(time.Second, min(in.MaxRunTime, time.Until(scheduled.Add(in.MaxRunTime))))
 	}
 
 	cat, err := openCatalog(ctx, store)
@@ -269,7 +277,8 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 				Compression: in.Compression, MaxSegmentBytes: in.MaxSegmentBytes, MaxSegmentInterval: in.MaxSegmentInterval, MaxRunTime: in.MaxRunTime,
 				RateLimit: in.RateLimit}
 			c := &capture{in: pin, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir,
-				client: client, consumer: consumer, shared: true, stop: s.stop, blockSize: blockSize, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes)}
+				client: client, consumer: consumer, shared: true, stop: s.stop, blockSize: blockSize, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes),
+				catchUp: catchUp}
 			if b, ok := bounds[tpKey(st.Topic, p)]; ok {
 				c.known = &b
 			}

@@ -287,3 +287,35 @@ func TestBusyWorkerCapturesBatchesLargerThanItsFetch(t *testing.T) {
 	require.Equal(t, int64(partitions*records), res.Records)
 	require.Equal(t, int64(partitions*records*64<<10), res.Bytes)
 }
+
+// A retry that starts after its first attempt would have ended (its worker died, and the
+// heartbeat timeout ran out late in the cycle) still reads what its partitions held when it
+// started, however long that takes, before it ends: those records are what the dead attempt
+// had read and not uploaded, and without this they would wait for the next cycle. A partition
+// with nothing to read does not hold the shard.
+func TestLateRetryCatchesUpBeforeItEnds(t *testing.T) {
+	e := newCaptureEnv(t)
+	const perPartition = 20000
+	topic := testenv.Topic(t, "shard-late", 2, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := range perPartition {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(strconv.Itoa(i))})
+	}
+	produceTo(t, e, msgs) // partition 1 stays empty
+	conn := shardConnection(t, e, "shard-late")
+	d := discoverShards(t, e, conn, topic, time.Now(), nil)
+	require.Len(t, d.Shards, 1)
+
+	// The first attempt was scheduled a whole run ago, so the retry's own run time is the
+	// one-second minimum; at 5,000 records a second partition 0 takes about four. (A capture
+	// looks at its clock between batches of up to 1,024 records, so an ending one reads a few
+	// more; this many records leave it no chance of reading them all in its one second.)
+	acts := &kafka.Activities{Secrets: e.acts.Secrets, SpoolDir: e.acts.SpoolDir}
+	kafka.AsRetry(acts, time.Now().Add(-10*time.Minute))
+	in := kafkabackup.CaptureShardInput{Connection: conn, Shard: d.Shards[0], Compression: kafkabackup.Compression{Codec: "zstd"},
+		MaxSegmentBytes: 64 << 20, MaxSegmentInterval: time.Minute, MaxRunTime: 2 * time.Minute,
+		RateLimit: kafkabackup.RateLimit{RecordsPerSecond: 5000}}
+	res := runActivity[kafkabackup.CaptureShardInput, kafkabackup.CaptureShardResult](t, kafkabackup.ActivityCaptureShard, acts.CaptureShard, in)
+	require.Equal(t, int64(perPartition), res.Records, "the retry read everything its partitions held when it started")
+	require.False(t, res.Done, "a continuous capture is never done")
+}
