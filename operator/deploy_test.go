@@ -39,6 +39,9 @@ func TestKustomizeAppliesOnTheAPIServer(t *testing.T) {
 		for _, want := range append([]string{"kind: ClusterRole", "name: arkive-operator", "name: arkive-worker", "kind: CustomResourceDefinition", "ARKIVE_TEMPORAL_ADDRESS"}, wants[dir]...) {
 			require.Contains(t, manifests, want, dir)
 		}
+		// The worker takes its memory cap from its container's limit, so a changed limit
+		// changes the cap: a fixed --max-memory above a lowered limit gets the Pod killed.
+		require.NotContains(t, manifests, "--max-memory", dir)
 		out := run(manifests, "apply", "--dry-run=server", "-f", "-")
 		require.Contains(t, out, "deployment.apps/arkive-operator created (server dry run)", dir)
 		require.Contains(t, out, "deployment.apps/arkive-worker created (server dry run)", dir)

@@ -57,6 +57,9 @@ func TestHelmChart(t *testing.T) {
 		require.Contains(t, rendered, "alert: "+a.Name)
 	}
 	require.Contains(t, rendered, "grafana_dashboard: \"1\"")
+	// The worker takes its memory cap from its container's limit unless worker.maxMemory says.
+	require.NotContains(t, rendered, "--max-memory")
+	require.Contains(t, helmRun("template", "rel", chart, "--set", "worker.maxMemory=1Gi"), "- --max-memory=1Gi")
 
 	cfg, kubectl := apiServer(t)
 	const ns = "arkive-system"

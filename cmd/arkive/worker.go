@@ -133,7 +133,7 @@ const minMaxMemory = 128 << 20
 
 // containerShare is the part of a container's memory limit a worker without --max-memory keeps
 // within: the rest is for what Go's limit does not count (thread stacks, the binary's pages,
-// the kernel's page cache charged to the container), as deploy/base leaves 1800Mi of 2Gi.
+// the kernel's page cache charged to the container): 1792Mi of deploy/base's 2Gi.
 const containerShare = 7.0 / 8
 
 // resolveMemory gives a worker without --max-memory 7/8 of its container's memory limit
