@@ -431,11 +431,19 @@ func (c *capture) holdsRecords(ctx context.Context, from, until int64) (bool, er
 // cancellation, the errors and the clock again.
 const consumeBatch = 1024
 
+// throttledBatch bounds how long a rate-limited capture's consume keeps taking records: run's
+// ticker looks every 250 ms.
+const throttledBatch = 250 * time.Millisecond
+
 // consume appends msg and then the records the consumer has already buffered, up to
 // consumeBatch, rolling segments as they fill; finished is true once Until is covered. Going
 // back through run's four-way select and reading the clock for every record cost about a third
 // of a capture's own CPU; a receive that does not block is far cheaper.
 func (c *capture) consume(ctx context.Context, msg *sarama.ConsumerMessage, more <-chan *sarama.ConsumerMessage) (finished bool, err error) {
+	var began time.Time
+	if c.throttle != nil {
+		began = time.Now()
+	}
 	for n := 1; ; n++ {
 		// A rate-limited capture slows its own reading; the consumer's buffers fill and
 		// fetching pauses, so the broker sees the limit too.
@@ -453,7 +461,9 @@ func (c *capture) consume(ctx context.Context, msg *sarama.ConsumerMessage, more
 		if c.done() {
 			return true, nil
 		}
-		if n == consumeBatch {
+		// A rate-limited capture's batch is bounded in time too: at 20 records a second,
+		// 1,024 records would keep run from its clock, a stop and the segment interval for 50 s.
+		if n == consumeBatch || (c.throttle != nil && time.Since(began) >= throttledBatch) {
 			return false, nil
 		}
 		var ok bool

@@ -200,6 +200,30 @@ func TestCaptureResumesFromHeartbeat(t *testing.T) {
 	require.Len(t, e.readBack(t, resumed), len(msgs))
 }
 
+// A rate-limited capture still ends at its run time: it looks at its clock while it takes
+// records, not only between batches of 1,024, which at 20 records a second would take 50 s.
+// What it read is stored and resumes where it stopped.
+func TestRateLimitedCaptureEndsAtItsRunTime(t *testing.T) {
+	e := newCaptureEnv(t)
+	topic := newTopic(t, e.bootstrap, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := range 2000 {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(strconv.Itoa(i))})
+	}
+	produceTo(t, e, msgs)
+	in := e.input(t, topic, 0, -1)
+	in.MaxRunTime = time.Second
+	in.RateLimit = kafkabackup.RateLimit{RecordsPerSecond: 20}
+	res, err := e.run(t, in, nil)
+	require.NoError(t, err)
+	require.False(t, res.Done)
+	// A second at 20 a second after a burst of 20, and the ticker's quarter of a second.
+	require.Positive(t, res.Records)
+	require.Less(t, res.Records, int64(100), "the capture ended near its run time, not after a batch of 1,024")
+	require.Equal(t, res.Records, res.Next, "what it read is stored: the next run starts after it")
+	require.Len(t, e.readBack(t, res), int(res.Records))
+}
+
 // LogAppendTime topics keep the broker's timestamps and say so; checked against kcat, a
 // client Arkive did not write.
 func TestCaptureLogAppendTimeMatchesKcat(t *testing.T) {
