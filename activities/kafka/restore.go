@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -70,6 +71,7 @@ type restorer struct {
 	consumer sarama.Consumer
 	throttle *throttle
 	deadline time.Time       // the activity stops at a checkpoint after this (zero: never)
+	stopping atomic.Bool     // the worker is shutting down: stop at a checkpoint now
 	ids      map[int32]int32 // schema id map (spec.schemaRegistry), nil when ids are kept
 
 	index int64   // stream index of the next record routed
@@ -287,6 +289,17 @@ func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 	var counted moved
 	counted.records, counted.bytes = r.moved() // a retried attempt starts from its checkpoint: counted before
 	go func() { defer close(beating); r.heartbeat(ctx, stop, &counted) }()
+	// A worker shutting down (SIGTERM) hands the stream back at once: it stops reading, lets
+	// what is in flight land and returns that checkpoint, as at its run time, so the workflow
+	// starts the next activity on another worker from there. Otherwise it would run on until
+	// the worker's stop timeout cancelled it and be retried only after its heartbeat timeout.
+	go func() {
+		select {
+		case <-workerStopping(ctx):
+			r.stopping.Store(true)
+		case <-stop:
+		}
+	}()
 	defer func() {
 		close(stop)
 		<-beating // no heartbeat after the activity returned
@@ -474,11 +487,12 @@ func (r *restorer) route(partition int32, key []byte) int32 {
 	}
 }
 
-// errTimeUp ends an activity's stream at its MaxRunTime.
+// errTimeUp ends an activity's stream at a checkpoint: at its MaxRunTime, or when its worker
+// is shutting down.
 var errTimeUp = errors.New("run time is up")
 
 func (r *restorer) send(ctx context.Context, part int, partition int32, rec *archive.Record) error {
-	if !r.deadline.IsZero() && time.Now().After(r.deadline) {
+	if r.stopping.Load() || (!r.deadline.IsZero() && time.Now().After(r.deadline)) {
 		return errTimeUp
 	}
 	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, bytes: recordBytes(rec)}
