@@ -321,11 +321,11 @@ func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 		}
 		return p, temporal.NewNonRetryableApplicationError(err.Error(), kind, nil, p)
 	}
-	timeUp := errors.Is(err, errTimeUp)
-	if err == nil || timeUp {
+	atCheckpoint := errors.Is(err, errCheckpoint)
+	if err == nil || atCheckpoint {
 		err = r.waitInflight(ctx.Done())
 	}
-	if err == nil && timeUp {
+	if err == nil && atCheckpoint {
 		return r.snapshot(), nil // a checkpoint: the workflow starts the next activity from it
 	}
 	if err == nil {
@@ -487,13 +487,13 @@ func (r *restorer) route(partition int32, key []byte) int32 {
 	}
 }
 
-// errTimeUp ends an activity's stream at a checkpoint: at its MaxRunTime, or when its worker
-// is shutting down.
-var errTimeUp = errors.New("run time is up")
+// errCheckpoint ends an activity's stream at a checkpoint: at its MaxRunTime, or when its
+// worker is shutting down.
+var errCheckpoint = errors.New("the stream stops at a checkpoint")
 
 func (r *restorer) send(ctx context.Context, part int, partition int32, rec *archive.Record) error {
 	if r.stopping.Load() || (!r.deadline.IsZero() && time.Now().After(r.deadline)) {
-		return errTimeUp
+		return errCheckpoint
 	}
 	p := &pending{part: part, partition: partition, offset: rec.Offset, index: r.index, bytes: recordBytes(rec)}
 	if err := r.prepare(p, rec); err != nil {

@@ -181,7 +181,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	if a.attempt != nil {
 		attempt, scheduled = a.attempt()
 	}
-	catchUp := time.Duration(0)
+	var catchUp time.Duration
 	if attempt > 1 {
 		// A retry (its worker died or stopped) ends when the first attempt would have, so the
 		// cycle's commit is not held up by a whole further run; but not before it has read what
