@@ -251,8 +251,9 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 	queue := fmt.Sprintf("bench-backup-%d", time.Now().UnixNano())
 	args := append([]string{"worker", "--temporal-address", t.temporal, "--task-queue", queue, "--spool-dir", dir}, t.args...)
 	profile := os.Getenv("ARKIVE_BENCH_WORKER_PROFILE") // a file for the worker's CPU profile of the run's first seconds
+	heaps := os.Getenv("ARKIVE_BENCH_WORKER_HEAP")      // a directory for the worker's heap profiles, one a second
 	port := testenv.FreePort(b)
-	if profile != "" {
+	if profile != "" || heaps != "" {
 		args = append(args, "--metrics-port", strconv.Itoa(port), "--pprof")
 	}
 	w := exec.Command(t.bin, args...)
@@ -268,6 +269,9 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 	waitForPoller(b, t.c, queue) // workers run before backups do: its start is not the backup's
 	if profile != "" {
 		defer profileWorker(b, port, profile)()
+	}
+	if heaps != "" {
+		defer heapProfiles(b, port, heaps)()
 	}
 	storageDir := filepath.Join(dir, "storage")
 	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: storageDir}}
@@ -568,7 +572,7 @@ func BenchmarkBackupPartitions(b *testing.B) {
 			}
 			broker := brokerPID(b)
 			var narrow, wide time.Duration
-			var rss, narrowRSS, narrowCPU, wideCPU, narrowBroker, wideBroker float64
+			var rss, narrowRSS, narrowCPU, wideCPU, narrowBroker, wideBroker, wideStored float64
 			var bareNarrow, bareWide, franzNarrow, franzWide time.Duration
 			for range b.N {
 				franzNarrow += bareFranzConsumeTopic(b, bb.bootstrap, bb.topic, bb.hwm, bb.bytes)
@@ -586,6 +590,7 @@ func BenchmarkBackupPartitions(b *testing.B) {
 				wide += w.elapsed
 				narrowCPU, wideCPU = narrowCPU+n.cpu, wideCPU+w.cpu
 				rss, narrowRSS = max(rss, w.peakRSS), max(narrowRSS, n.peakRSS)
+				wideStored += float64(w.stored)
 			}
 			b.ReportMetric((float64(wb.bytes)/wide.Seconds())/(float64(bb.bytes)/narrow.Seconds()), "x-8-partitions")
 			b.ReportMetric((float64(wb.bytes)/bareWide.Seconds())/(float64(bb.bytes)/bareNarrow.Seconds()), "bare-x-8-partitions")
@@ -593,6 +598,8 @@ func BenchmarkBackupPartitions(b *testing.B) {
 			b.ReportMetric(rss, "peak-rss-MiB")
 			b.ReportMetric(narrowRSS, "peak-rss-8-MiB")
 			b.ReportMetric(float64(wb.bytes)*float64(b.N)/wide.Seconds()/(1<<20), "wide-MiB/s")
+			// What the 2,000-partition backup stored per byte of records.
+			b.ReportMetric(wideStored/(float64(wb.bytes)*float64(b.N)), "wide-stored-per-byte")
 			// Where the time goes: worker and broker CPU per GiB at 2,000 partitions and at 8.
 			gib := func(bytes int64) float64 { return float64(bytes) * float64(b.N) / (1 << 30) }
 			b.ReportMetric(wideCPU/gib(wb.bytes), "worker-core-s-per-gib")
@@ -748,6 +755,30 @@ func newBenchWorker(b *testing.B, c client.Client, queue string) stopper {
 
 // profileWorker starts taking the CPU profile of the first six seconds of a worker started
 // with --metrics-port port --pprof into file; the returned func waits for it.
+// heapProfiles saves the worker's heap profile every second into dir (heap-<clock>.pb.gz)
+// until the returned stop is called: where its memory goes at its peak.
+func heapProfiles(b *testing.B, port int, dir string) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Second): // the sampling interval
+			}
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", port))
+			if err != nil {
+				continue
+			}
+			data, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("heap-%s.pb.gz", time.Now().Format("150405"))), data, 0o644)
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
 func profileWorker(b *testing.B, port int, file string) (wait func()) {
 	profiled := make(chan struct{})
 	go func() {
