@@ -42,23 +42,26 @@ func TestGCTargetFollowsCaptures(t *testing.T) {
 }
 
 // A worker's memory limit caps the segments it compresses as streams at once: an eighth of the
-// limit at 6 MiB a stream, at least 2; no cap without a limit. A 1 GiB container's worker
-// (896Mi) streams 18 at once: 112 MiB of streams, against 448 partitions × 6 MiB = 2.6 GiB
-// uncapped.
+// limit at 6 MiB a stream, at least 2; 32 without a limit. A 1 GiB container's worker (896Mi)
+// streams 18 at once: 112 MiB of streams, against 448 partitions × 6 MiB = 2.6 GiB uncapped.
+// Their bodies buffered within the window hold half the limit together, 256 MiB without one.
 func TestMemoryLimitCapsCompressionStreams(t *testing.T) {
 	was := gcPercent()
 	t.Cleanup(func() {
 		debug.SetGCPercent(was)
 		debug.SetMemoryLimit(math.MaxInt64)
 		archive.SetZstdStreams(0)
+		archive.SetZstdBodyBudget(0)
 	})
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
 	for _, tc := range []struct {
 		limit   int64
 		streams int
-	}{{896 << 20, 18}, {1800 << 20, 37}, {128 << 20, 2}, {0, 0}} {
+		bodies  int64
+	}{{896 << 20, 18, 448 << 20}, {1800 << 20, 37, 900 << 20}, {128 << 20, 2, 64 << 20}, {0, 32, 256 << 20}} {
 		worker.SetGCTarget(tc.limit)
 		require.Equal(t, tc.streams, archive.ZstdStreams(), "memory limit %d MiB", tc.limit>>20)
+		require.Equal(t, tc.bodies, archive.ZstdBodyBudget(), "memory limit %d MiB", tc.limit>>20)
 	}
 }

@@ -219,8 +219,8 @@ func FollowCaptures(partitions int64) {
 
 // SetGCTarget applies GCPercent unless the GOGC environment variable says otherwise, and a
 // memory limit (bytes, 0 for none) unless GOMEMLIMIT does: near the limit the collector runs
-// as often as it must to stay under it. The limit also caps the process's streaming
-// compressors (CompressionStreams).
+// as often as it must to stay under it. The limit also sets what the process's compressors
+// hold (CompressionStreams, CompressionBuffers).
 func SetGCTarget(memoryLimit int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
@@ -229,18 +229,42 @@ func SetGCTarget(memoryLimit int64) {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	archive.SetZstdStreams(CompressionStreams(memoryLimit))
+	archive.SetZstdBodyBudget(CompressionBuffers(memoryLimit))
 }
+
+// CompressionBuffers is what a worker with this memory limit (0: none) lets its segments'
+// uncompressed bodies hold together (archive.SetZstdBodyBudget): half the limit, which is the
+// window for each partition its partition cap lets it capture (kafka.CaptureBytesPerPartition),
+// so a capped worker is not held back by it; DefaultCompressionBuffers without a limit, since
+// such a worker captures as many partitions as it is given.
+func CompressionBuffers(memoryLimit int64) int64 {
+	if memoryLimit <= 0 {
+		return DefaultCompressionBuffers
+	}
+	return memoryLimit / 2
+}
+
+// DefaultCompressionBuffers is the body budget of a worker without a memory limit. At 2,000
+// busy partitions it makes frames of about 128 KiB where the bodies held up to 2,000 MiB (597
+// MiB measured): 0.9 % more stored bytes on the benchmark's orders (docs/benchmarks.md, many
+// partitions).
+const DefaultCompressionBuffers = 256 << 20
+
+// DefaultCompressionStreams is how many segments a worker without a memory limit compresses as
+// streams at once (192 MiB): without a cap every busy partition's body past the window would
+// hold a stream of 6 MiB, 12 GiB at 2,000.
+const DefaultCompressionStreams = 32
 
 // CompressionStreams is how many segments a worker with this memory limit (0: none) compresses
 // as streams at once: an eighth of the limit, at archive.ZstdStreamBytes each, and at least 2;
-// 0 (no cap) without a limit. The per-partition budget (kafka.CaptureBytesPerPartition) counts
+// DefaultCompressionStreams without a limit. The per-partition budget (kafka.CaptureBytesPerPartition) counts
 // a segment's body only up to the compression window; a busy partition's segment grows past
 // it, and its stream holds three times that budget. With a stream for each of a capped
 // worker's hundreds of busy partitions it would outgrow its limit, so past the cap segments are
 // compressed one window at a time instead (about 1 % more bytes on JSON).
 func CompressionStreams(memoryLimit int64) int {
 	if memoryLimit <= 0 {
-		return 0
+		return DefaultCompressionStreams
 	}
 	return int(max(2, memoryLimit/8/archive.ZstdStreamBytes))
 }

@@ -25,6 +25,9 @@ import (
 // A body that outgrows the window while none is free ends its buffer as a frame of its own
 // and buffers on: a stream of one-window frames, which any zstd reader reads as one stream,
 // about 1 % larger on JSON since each frame starts without history (docs/benchmarks.md).
+// Buffered bodies are budgeted too (SetZstdBodyBudget): a worker capturing thousands of
+// partitions at once would otherwise hold up to a window for each; past the budget a body ends
+// its buffer as a frame early.
 
 // zstdWindow is the most a body buffers before it streams, and the window of its frames. Kafka
 // records are small, so a larger window finds little more to reuse, and a capped worker holds
@@ -43,7 +46,35 @@ const ZstdStreamBytes = 6 << 20
 var (
 	zstdStreamCap  atomic.Int64 // 0: no cap
 	zstdStreamsNow atomic.Int64
+	zstdBodyBudget atomic.Int64 // 0: no budget
+	zstdBodyBytes  atomic.Int64 // what every buffered body holds now, in chunks
 )
+
+// zstdMinFrame is the least a body buffers before the body budget makes it a frame: frames of
+// less compress too poorly (docs/benchmarks.md), and the budget may be overdrawn by this much
+// per body.
+const zstdMinFrame = 64 << 10
+
+// SetZstdBodyBudget caps the uncompressed bytes all buffered bodies of this process hold
+// together; n ≤ 0 removes the cap. A body that holds at least zstdMinFrame when the budget is
+// spent ends its buffer as a frame, as when no stream is free. Without it a worker capturing
+// thousands of partitions at once holds up to the window for each (2,000 MiB at 2,000).
+func SetZstdBodyBudget(n int64) { zstdBodyBudget.Store(max(0, n)) }
+
+// ZstdBodyBudget is the budget SetZstdBodyBudget set; 0 for none.
+func ZstdBodyBudget() int64 { return zstdBodyBudget.Load() }
+
+// overBudget says whether buffering p more would overspend the process's body budget.
+func overBudget(p int) bool {
+	budget := zstdBodyBudget.Load()
+	return budget > 0 && zstdBodyBytes.Load()+int64(p) > budget
+}
+
+// bodyCount is what one body has counted in zstdBodyBytes. A body gives it back when it lets
+// go of its chunks; a body dropped without Close or discard gives it back when collected.
+type bodyCount struct{ n atomic.Int64 }
+
+func (c *bodyCount) release() { zstdBodyBytes.Add(-c.n.Swap(0)) }
 
 // streamSlot is one counted streaming encoder. A body gives it back at Close or discard; a
 // body dropped without either gives it back when collected, so a forgotten writer cannot
@@ -139,7 +170,8 @@ type lazyZstd struct {
 	chunks []*[]byte     // what was written while the body is within the window
 	stream *zstd.Encoder // set once the body outgrew the window and a stream was free
 	slot   *streamSlot   // the stream's count
-	frames int           // frames written from the buffer (no stream was free)
+	frames int           // frames written from the buffer (no stream was free, or the budget was spent)
+	count  *bodyCount    // the chunks' share of zstdBodyBytes
 	closed bool
 }
 
@@ -156,6 +188,11 @@ func (z *lazyZstd) Write(p []byte) (int, error) {
 		return z.stream.Write(p)
 	}
 	n := len(p)
+	if z.buffered() >= zstdMinFrame && overBudget(len(p)) {
+		if err := z.frame(); err != nil {
+			return 0, err
+		}
+	}
 	for z.buffered()+len(p) > zstdWindow {
 		if takeStream() {
 			if err := z.startStream(); err != nil {
@@ -183,6 +220,12 @@ func (z *lazyZstd) buffer(p []byte) {
 	for len(p) > 0 {
 		if len(z.chunks) == 0 || len(*z.chunks[len(z.chunks)-1]) == zstdChunk {
 			z.chunks = append(z.chunks, zstdChunks.Get().(*[]byte))
+			if z.count == nil {
+				z.count = &bodyCount{}
+				runtime.AddCleanup(z, (*bodyCount).release, z.count)
+			}
+			z.count.n.Add(zstdChunk)
+			zstdBodyBytes.Add(zstdChunk)
 		}
 		c := z.chunks[len(z.chunks)-1]
 		k := min(len(p), zstdChunk-len(*c))
@@ -285,6 +328,9 @@ func (z *lazyZstd) endStream(reuse bool) {
 }
 
 func (z *lazyZstd) release() {
+	if z.count != nil {
+		z.count.release()
+	}
 	for _, c := range z.chunks {
 		*c = (*c)[:0]
 		zstdChunks.Put(c)

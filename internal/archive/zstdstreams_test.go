@@ -211,3 +211,84 @@ func TestZstdFramedObjects(t *testing.T) {
 		}
 	}
 }
+
+// With the process's body budget set, bodies that all grow at once (a shard of many busy
+// partitions) hold no more together than the budget and an overdraft of zstdMinFrame and a
+// chunk each; the rest is written as frames early. Every body comes back byte for byte, the
+// count is back to zero once they close, and a dropped body gives its count back.
+func TestZstdBodyBudget(t *testing.T) {
+	defer SetZstdBodyBudget(0)
+	in := orderText(rand.New(rand.NewPCG(11, 12)), 3*zstdWindow/4) // within the window: no stream
+	const bodies, budget = 64, 8 << 20
+	run := func(budget int64) (peak int64, stored int) {
+		SetZstdBodyBudget(budget)
+		outs := make([]*bytes.Buffer, bodies)
+		ws := make([]*lazyZstd, bodies)
+		for i := range ws {
+			outs[i] = &bytes.Buffer{}
+			w, err := newCompressor(outs[i], Compression{Codec: CodecZstd, Level: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws[i] = w.(*lazyZstd)
+		}
+		for off := 0; off < len(in); off += 32 << 10 { // a block at a time, as a segment writes
+			for _, w := range ws {
+				if _, err := w.Write(in[off:min(off+32<<10, len(in))]); err != nil {
+					t.Fatal(err)
+				}
+				peak = max(peak, zstdBodyBytes.Load())
+			}
+		}
+		for _, w := range ws {
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := zstdBodyBytes.Load(); n != 0 {
+			t.Fatalf("%d body bytes still counted after every body closed", n)
+		}
+		for i, out := range outs {
+			stored += out.Len()
+			r, err := newDecompressor(bytes.NewReader(out.Bytes()), CodecZstd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := io.ReadAll(r)
+			_ = r.Close()
+			if err != nil || !bytes.Equal(back, in) {
+				t.Fatalf("body %d (budget %d): %d bytes back of %d (%v)", i, budget, len(back), len(in), err)
+			}
+		}
+		return peak, stored
+	}
+	free, freeStored := run(0)
+	held, heldStored := run(budget)
+	t.Logf("bodies held at most %.1f MiB without a budget, %.1f MiB with %d MiB; stored %d and %d bytes (%+.1f %%)",
+		float64(free)/(1<<20), float64(held)/(1<<20), budget>>20, freeStored, heldStored, 100*(float64(heldStored)/float64(freeStored)-1))
+	if free < bodies*int64(len(in)) {
+		t.Fatalf("without a budget the bodies held %d bytes, less than their %d: the test shows nothing", free, bodies*len(in))
+	}
+	if limit := int64(budget + bodies*(zstdMinFrame+zstdChunk)); held > limit {
+		t.Errorf("bodies held %d bytes with a budget of %d, want at most %d", held, budget, limit)
+	}
+	// Frames of about budget/bodies (128 KiB here) cost some ratio on these orders; a bound, so
+	// that a budget that framed every block would show.
+	if float64(heldStored) > 1.15*float64(freeStored) {
+		t.Errorf("stored %d bytes with the budget against %d without", heldStored, freeStored)
+	}
+
+	SetZstdBodyBudget(budget)
+	func() { // dropped without Close
+		w, err := newCompressor(io.Discard, Compression{Codec: CodecZstd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write(in[:zstdWindow/2])
+	}()
+	testenv.Eventually(t, 10*time.Second, "the dropped body's bytes given back", func() (bool, string) {
+		runtime.GC()
+		n := zstdBodyBytes.Load()
+		return n == 0, fmt.Sprintf("%d bytes counted", n)
+	})
+}
