@@ -91,6 +91,7 @@ func TestStoppingWorkerHandsBackARestoreStream(t *testing.T) {
 	}
 	require.NotNil(t, handedBack, "the stopping worker's stream completed with a checkpoint (restored by: %v)", restoredBy)
 	require.False(t, handedBack.Done)
+	require.True(t, handedBack.HandedBack, "the checkpoint says its worker was stopping, so the workflow starts the stream again at once")
 	require.Greater(t, handedBack.Records, int64(400))
 	require.Less(t, handedBack.Records, int64(records))
 	require.Equal(t, int64(records), restoredBy["second-worker"], "the other worker went on from the checkpoint to the end")

@@ -326,7 +326,9 @@ func (r *restorer) run(ctx context.Context) (kafkarestore.Progress, error) {
 		err = r.waitInflight(ctx.Done())
 	}
 	if err == nil && atCheckpoint {
-		return r.snapshot(), nil // a checkpoint: the workflow starts the next activity from it
+		p := r.snapshot() // a checkpoint: the workflow starts the next activity from it
+		p.HandedBack = r.stopping.Load()
+		return p, nil
 	}
 	if err == nil {
 		err = r.finish()

@@ -449,6 +449,10 @@ type Progress struct {
 	// OffsetMapTruncated says the map stopped at maxOffsetRanges ranges.
 	OffsetMapTruncated bool `json:"offsetMapTruncated,omitempty"`
 	Done               bool `json:"done,omitempty"`
+	// HandedBack says the activity stopped at this checkpoint because its worker was shutting
+	// down, not at its run time: the workflow starts the stream again at once, on another
+	// worker, rather than in its next round.
+	HandedBack bool `json:"handedBack,omitempty"`
 	// Skipped are the ranges this stream could not read and skipped (onDamage SkipBlock).
 	Skipped []SkippedRange `json:"skipped,omitempty"`
 }

@@ -637,6 +637,11 @@ func (r *restore) allDone() bool {
 	return true
 }
 
+// versionHandBack is the change id of streams started again within their round when their
+// worker handed them back (Progress.HandedBack; workflow.GetVersion, never rename): runs that
+// began before it start them in the next round, as they did.
+const versionHandBack = "restore-hand-back"
+
 // versionStreamCap is the change id of capped restore rounds (workflow.GetVersion; never
 // rename): runs that began before it start every unfinished stream at once, as they did.
 const versionStreamCap = "restore-stream-cap"
@@ -660,6 +665,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	left := 0
 	sel := workflow.NewSelector(ctx)
 	capped := workflow.GetVersion(ctx, versionStreamCap, workflow.DefaultVersion, 1) == 1
+	again := workflow.GetVersion(ctx, versionHandBack, workflow.DefaultVersion, 1) == 1
 	// The unfinished streams, from where the last round stopped starting them.
 	var todo []int
 	n := len(r.streams)
@@ -686,6 +692,15 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 			next++
 			start(todo[next-1])
 		}
+	}
+	// restart starts a stream its worker handed back again at once, in its own slot, unless the
+	// round is ending; otherwise the next round starts it (todo keeps it).
+	restart := func(i int) bool {
+		if firstErr != nil || r.state.Paused || cctx.Err() != nil || workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
+			return false
+		}
+		start(i)
+		return true
 	}
 	start = func(i int) {
 		s := r.streams[i]
@@ -714,7 +729,12 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 					// the target topic) would only weigh on the workflow's memory and pages.
 					p.Target = nil
 				}
+				handedBack := p.HandedBack && !p.Done
+				p.HandedBack = false
 				r.setProgress(i, &p)
+				if again && handedBack && restart(i) {
+					return // its slot is taken again
+				}
 			case errors.As(err, &canceled):
 				if canceled.HasDetails() && canceled.Details(&p) == nil {
 					r.setProgress(i, &p)

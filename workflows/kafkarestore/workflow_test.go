@@ -449,3 +449,88 @@ func TestReleaseRunFailsWhenItCannotRelease(t *testing.T) {
 	require.Equal(t, status.Released, st.Reason)
 	require.Contains(t, st.LastError, "could not be released: storage unreachable")
 }
+
+// A stream whose worker hands it back (it was shutting down) starts again at once from its
+// checkpoint, within the round, rather than after the round's other streams finish their run
+// time; a run that began before that change waits for the next round, as it did. Every record
+// is restored once either way.
+func TestHandedBackStreamStartsAgainAtOnce(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		in := RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
+			Spec: Spec{PartitionMapping: MappingSame, Topics: []TopicMapping{{Source: "orders", Target: "orders-restored"}}}}}
+		plan := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: 2}}, Records: 20}
+		for p := range int32(2) {
+			plan.Streams = append(plan.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
+		}
+		pre := PreflightResult{Targets: []TargetTopic{{Name: "orders-restored", Partitions: 2, MaxMessageBytes: 1 << 20, Baseline: make(Offsets, 2)}}}
+		env.RegisterWorkflowWithOptions(KafkaRestore, workflow.RegisterOptions{Name: WorkflowName})
+		env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) { return plan, nil }, activity.RegisterOptions{Name: ActivityPlan})
+		env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) { return pre, nil }, activity.RegisterOptions{Name: ActivityPreflight})
+		env.RegisterActivityWithOptions(func(UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+		var mu sync.Mutex
+		var starts []string // partition, resumed from, at (workflow time since the first Restore)
+		var first time.Time
+		records := make([]int64, 2)
+		restore := func(in RestoreInput) (Progress, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			own := in.Stream.Partitions[0].Partition
+			target := in.Target.Baseline
+			if own == 0 && in.Resume == nil { // its worker stops halfway: hands back at 5
+				target[0] = 5
+				records[0] += 5
+				return Progress{Next: 5, Index: 5, Target: target, Records: 5, HandedBack: true}, nil
+			}
+			from := int64(0)
+			if in.Resume != nil {
+				from = in.Resume.Next
+				require.False(t, in.Resume.HandedBack, "the flag is the activity's word to the workflow, not kept")
+			}
+			records[own] += 10 - from
+			target[own] = 10
+			return Progress{Next: 10, Index: 10, Target: target, Records: 10, Done: true,
+				OffsetMap: []OffsetRange{{Partition: own, TargetPartition: own, Count: 10}}}, nil
+		}
+		env.RegisterActivityWithOptions(restore, activity.RegisterOptions{Name: ActivityRestore})
+		// Partition 0's first activity ends after 2 s (handed back); every other one takes 25 s.
+		env.OnActivity(ActivityRestore, mock.MatchedBy(func(in RestoreInput) bool {
+			return in.Stream.Partitions[0].Partition == 0 && in.Resume == nil
+		})).Return(restore).After(2 * time.Second)
+		env.OnActivity(ActivityRestore, mock.Anything).Return(restore).After(25 * time.Second)
+		if before {
+			env.OnGetVersion(versionHandBack, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		}
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+			if info.ActivityType.Name != ActivityRestore {
+				return
+			}
+			var in RestoreInput
+			require.NoError(t, args.Get(&in))
+			mu.Lock()
+			defer mu.Unlock()
+			if first.IsZero() {
+				first = env.Now()
+			}
+			from := int64(0)
+			if in.Resume != nil {
+				from = in.Resume.Next
+			}
+			starts = append(starts, fmt.Sprintf("p%d from %d at %s", in.Stream.Partitions[0].Partition, from, env.Now().Sub(first).Round(time.Second)))
+		})
+		env.ExecuteWorkflow(KafkaRestore, in)
+		require.NoError(t, env.GetWorkflowError())
+		var out Result
+		require.NoError(t, env.GetWorkflowResult(&out))
+		require.Equal(t, PhaseDone, out.Status.Phase)
+		require.Equal(t, []int64{10, 10}, records, "records restored per partition")
+		t.Logf("before the change %v: %v", before, starts)
+		require.Len(t, starts, 3)
+		again := "p0 from 5 at 2s"
+		if before {
+			again = "p0 from 5 at 25s" // the next round, once partition 1's run time is over
+		}
+		require.Contains(t, starts, again)
+	}
+}
