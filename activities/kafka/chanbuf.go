@@ -36,6 +36,11 @@ func channelBuffer(largest int64, fetch int32) int {
 // its captures run).
 var probeWait = 2 * time.Second
 
+// probeHold is the most a probe's fetch lets the broker hold it for a record (read_committed
+// holds it at an open transaction). A variable so that a test can make a held probe stand out
+// from the load on the machine.
+var probeHold = 500 * time.Millisecond
+
 // sizeChannelBuffer sets the shard's consumer's buffer (see above) from the largest record in
 // the first batch each capture is about to read (one request per partition with something to
 // read, at once). It must run before any capture starts its partition consumer: sarama reads
@@ -94,7 +99,7 @@ func fetchOneBatch(client sarama.Client, topic string, partition int32, off int6
 	if err != nil {
 		return nil, fmt.Errorf("leader of %s/%d: %w", topic, partition, err)
 	}
-	req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 500, MinBytes: 1, MaxBytes: 1, Isolation: sarama.ReadCommitted}
+	req := &sarama.FetchRequest{Version: 11, MaxWaitTime: int32(probeHold.Milliseconds()), MinBytes: 1, MaxBytes: 1, Isolation: sarama.ReadCommitted}
 	req.AddBlock(topic, partition, off, 1, -1)
 	resp, err := broker.Fetch(req)
 	if err != nil {
