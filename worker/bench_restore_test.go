@@ -320,6 +320,9 @@ func restoreOnce(b *testing.B, rc restoreCase) (total, first time.Duration) {
 		b.Fatal(err)
 	}
 	total = time.Since(start)
+	if os.Getenv("ARKIVE_BENCH_PHASES") != "" {
+		logPhases(b, rc.c, wid, start)
+	}
 	if res.Status.Records != rc.records {
 		b.Fatalf("restored %d records, want %d", res.Status.Records, rc.records)
 	}
