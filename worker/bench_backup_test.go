@@ -271,7 +271,7 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 		defer profileWorker(b, port, profile)()
 	}
 	if heaps != "" {
-		defer heapProfiles(b, port, heaps)()
+		defer heapProfiles(port, heaps)()
 	}
 	storageDir := filepath.Join(dir, "storage")
 	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: storageDir}}
@@ -757,7 +757,7 @@ func newBenchWorker(b *testing.B, c client.Client, queue string) stopper {
 // with --metrics-port port --pprof into file; the returned func waits for it.
 // heapProfiles saves the worker's heap profile every second into dir (heap-<clock>.pb.gz)
 // until the returned stop is called: where its memory goes at its peak.
-func heapProfiles(b *testing.B, port int, dir string) (stop func()) {
+func heapProfiles(port int, dir string) (stop func()) {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)

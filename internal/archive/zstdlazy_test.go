@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -45,15 +44,7 @@ func TestZstdBodiesWithinAndPastTheWindow(t *testing.T) {
 				}
 				wg.Wait()
 				for g, out := range outs {
-					r, err := newDecompressor(bytes.NewReader(out), CodecZstd)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := io.ReadAll(r)
-					_ = r.Close()
-					if err != nil || !bytes.Equal(got, in) {
-						t.Fatalf("writer %d: %d bytes back of %d (%v)", g, len(got), len(in), err)
-					}
+					requireZstdBody(t, out, in, fmt.Sprintf("writer %d", g))
 				}
 				if sizes[i] <= zstdWindow && sizes[i] > 1000 {
 					var ref bytes.Buffer

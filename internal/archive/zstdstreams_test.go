@@ -62,15 +62,7 @@ func TestZstdStreamsCapped(t *testing.T) {
 		got := make([][]byte, bodies)
 		for i, out := range outs {
 			got[i] = out.Bytes()
-			r, err := newDecompressor(bytes.NewReader(got[i]), CodecZstd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back, err := io.ReadAll(r)
-			_ = r.Close()
-			if err != nil || !bytes.Equal(back, in) {
-				t.Fatalf("body %d (cap %d): %d bytes back of %d (%v)", i, limit, len(back), len(in), err)
-			}
+			requireZstdBody(t, got[i], in, fmt.Sprintf("body %d (cap %d)", i, limit))
 		}
 		return perBody, got
 	}
@@ -132,6 +124,20 @@ func TestZstdStreamsComeBack(t *testing.T) {
 	w.Discard() // after Close: nothing
 	if n := zstdStreamsNow.Load(); n != 0 {
 		t.Fatalf("%d streams counted after Close", n)
+	}
+}
+
+// requireZstdBody fails the test unless body decompresses to want.
+func requireZstdBody(t *testing.T, body, want []byte, what string) {
+	t.Helper()
+	r, err := newDecompressor(bytes.NewReader(body), CodecZstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := io.ReadAll(r)
+	_ = r.Close()
+	if err != nil || !bytes.Equal(back, want) {
+		t.Fatalf("%s: %d bytes back of %d (%v)", what, len(back), len(want), err)
 	}
 }
 
@@ -250,15 +256,7 @@ func TestZstdBodyBudget(t *testing.T) {
 		}
 		for i, out := range outs {
 			stored += out.Len()
-			r, err := newDecompressor(bytes.NewReader(out.Bytes()), CodecZstd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back, err := io.ReadAll(r)
-			_ = r.Close()
-			if err != nil || !bytes.Equal(back, in) {
-				t.Fatalf("body %d (budget %d): %d bytes back of %d (%v)", i, budget, len(back), len(in), err)
-			}
+			requireZstdBody(t, out.Bytes(), in, fmt.Sprintf("body %d (budget %d)", i, budget))
 		}
 		return peak, stored
 	}

@@ -686,17 +686,19 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	limit := r.in.Spec.RateLimit.Share(running)
 	var start func(i int)
 	next := 0 // todo[next] is the next stream to start
+	// goesOn says the round may start streams: nothing failed, paused or cancelled it.
+	goesOn := func() bool { return firstErr == nil && !r.state.Paused && cctx.Err() == nil }
+	shortHistory := func() bool { return workflow.GetInfo(ctx).GetCurrentHistoryLength() <= continueAfterEvents }
 	startMore := func() {
-		for next < len(todo) && left < running && firstErr == nil && !r.state.Paused && cctx.Err() == nil &&
-			(!capped || next < running || workflow.GetInfo(ctx).GetCurrentHistoryLength() <= continueAfterEvents) {
+		for next < len(todo) && left < running && goesOn() && (!capped || next < running || shortHistory()) {
 			next++
 			start(todo[next-1])
 		}
 	}
 	// restart starts a stream its worker handed back again at once, in its own slot, unless the
-	// round is ending; otherwise the next round starts it (todo keeps it).
+	// round is ending; otherwise the next round starts it, as it does every unfinished stream.
 	restart := func(i int) bool {
-		if firstErr != nil || r.state.Paused || cctx.Err() != nil || workflow.GetInfo(ctx).GetCurrentHistoryLength() > continueAfterEvents {
+		if !goesOn() || !shortHistory() {
 			return false
 		}
 		start(i)
