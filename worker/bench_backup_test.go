@@ -260,6 +260,9 @@ func backupInWorker(b *testing.B, t backupTarget, codec string, level int) backu
 	if t.cgroup != "" {
 		w = testenv.InCgroup(t.cgroup, t.bin, args...)
 	}
+	if env := os.Getenv("ARKIVE_BENCH_WORKER_ENV"); env != "" { // e.g. GOGC=100, for the worker alone
+		w.Env = append(os.Environ(), strings.Fields(env)...)
+	}
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}

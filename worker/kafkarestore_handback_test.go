@@ -53,7 +53,7 @@ func TestStoppingWorkerHandsBackARestoreStream(t *testing.T) {
 	target := topic + "-restored"
 	wid := startRestore(t, first, queue, bootstrap, storage, "default/handback", kafkarestore.Spec{CreateTopics: true,
 		RateLimit: kafkarestore.RateLimit{RecordsPerSecond: 400}, Topics: []kafkarestore.TopicMapping{{Source: topic, Target: target}}})
-	require.Eventually(t, func() bool { return endOffsets(t, bootstrap, target)[0] > 400 }, time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return partitionEnd(bootstrap, target, 0) > 400 }, time.Minute, 20*time.Millisecond)
 	stopping := time.Now()
 	w1.Stop()
 	stopped = true

@@ -224,6 +224,23 @@ func endOffsets(t testing.TB, bootstrap, topic string) map[int32]int64 {
 	return out
 }
 
+// partitionEnd is a partition's end offset, or -1 while the broker cannot say: a topic the
+// restore creates is briefly in the metadata before its partition has a leader. For polling
+// (require.Eventually runs its condition on another goroutine, where a failed require would
+// stop the condition without failing the test until the wait ran out).
+func partitionEnd(bootstrap, topic string, partition int32) int64 {
+	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	if err != nil {
+		return -1
+	}
+	defer client.Close()
+	end, err := client.GetOffset(topic, partition, sarama.OffsetNewest)
+	if err != nil {
+		return -1
+	}
+	return end
+}
+
 // A dry run stops after the plan and writes nothing; origin headers carry each record's source
 // topic, partition, offset and timestamp; pause and resume signals stop a restore at a
 // checkpoint and continue it without duplicates.
@@ -255,7 +272,7 @@ func TestKafkaRestoreDryRunOriginHeadersAndPause(t *testing.T) {
 	target := topic + "-origin"
 	wid = startRestore(t, c, queue, bootstrap, storage, "default/dry", kafkarestore.Spec{CreateTopics: true, OriginHeaders: true,
 		RateLimit: kafkarestore.RateLimit{RecordsPerSecond: 1000}, Topics: []kafkarestore.TopicMapping{{Source: topic, Target: target}}})
-	require.Eventually(t, func() bool { return endOffsets(t, bootstrap, target)[0] > 200 }, time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return partitionEnd(bootstrap, target, 0) > 200 }, time.Minute, 20*time.Millisecond)
 	require.NoError(t, c.SignalWorkflow(context.Background(), wid, "", workflows.SignalPause, nil))
 	var paused kafkarestore.Status
 	require.Eventually(t, func() bool {
