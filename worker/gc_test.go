@@ -45,11 +45,12 @@ func TestGCTargetFollowsCaptures(t *testing.T) {
 // limit at 6 MiB a stream, at least 2; 32 without a limit. A 1 GiB container's worker (896Mi)
 // streams 18 at once: 112 MiB of streams, against 448 partitions × 6 MiB = 2.6 GiB uncapped.
 // Their bodies buffered within the window hold half the limit together, 256 MiB without one.
+// The limit is Go's memory limit; without one, Go's soft limit is DefaultMemoryTarget.
 func TestMemoryLimitCapsCompressionStreams(t *testing.T) {
 	was := gcPercent()
 	t.Cleanup(func() {
 		debug.SetGCPercent(was)
-		debug.SetMemoryLimit(math.MaxInt64)
+		worker.SetGCTarget(math.MaxInt64) // stops the soft limit's follower
 		archive.SetZstdStreams(0)
 		archive.SetZstdBodyBudget(0)
 	})
@@ -63,5 +64,15 @@ func TestMemoryLimitCapsCompressionStreams(t *testing.T) {
 		worker.SetGCTarget(tc.limit)
 		require.Equal(t, tc.streams, archive.ZstdStreams(), "memory limit %d MiB", tc.limit>>20)
 		require.Equal(t, tc.bodies, archive.ZstdBodyBudget(), "memory limit %d MiB", tc.limit>>20)
+		want := tc.limit
+		if want == 0 {
+			want = worker.DefaultMemoryTarget // soft: this process's live heap is far below it
+		}
+		require.Equal(t, want, debug.SetMemoryLimit(-1), "memory limit %d MiB", tc.limit>>20)
 	}
+
+	t.Setenv("GOMEMLIMIT", "700MiB")
+	debug.SetMemoryLimit(700 << 20) // as the runtime does for GOMEMLIMIT at start
+	worker.SetGCTarget(0)
+	require.EqualValues(t, 700<<20, debug.SetMemoryLimit(-1), "GOMEMLIMIT set: left alone")
 }
