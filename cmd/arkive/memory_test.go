@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"arkive.io/arkive/internal/testenv"
+	"arkive.io/arkive/worker"
 )
 
 // A worker without --max-memory keeps within 7/8 of its container's memory limit: each worker
@@ -33,7 +34,9 @@ func TestWorkerKeepsWithinItsContainersMemoryLimit(t *testing.T) {
 		{1 << 30, nil, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi, capturing at most 448 partitions at once"},
 		{1 << 30, []string{"--max-partitions", "100"}, 896 << 20, "arkive: --max-memory not set: keeping within 896Mi, 7/8 of this container's memory limit of 1Gi\n"},
 		{1 << 30, []string{"--max-memory", "512Mi"}, 512 << 20, ""},
-		{1 << 30, []string{"--max-memory", "0"}, float64(1<<63 - 1), ""}, // Go's "no limit"
+		// No cap: Go's soft limit is then the target of a worker without a limit, which rises
+		// with its live data (worker.SetGCTarget).
+		{1 << 30, []string{"--max-memory", "0"}, worker.DefaultMemoryTarget, ""},
 		// A limit of 1G: 10^9 bytes, which the kernel rounds down to whole pages (999,997,440).
 		{1e9, nil, 834 << 20, "arkive: --max-memory not set: keeping within 834Mi, 7/8 of this container's memory limit of 999997440 bytes, capturing at most 417 partitions at once"},
 	}
