@@ -222,8 +222,9 @@ func FollowCaptures(partitions int64) {
 
 // SetGCTarget applies GCPercent unless the GOGC environment variable says otherwise, and a
 // memory limit (bytes, 0 for none) unless GOMEMLIMIT does: near the limit the collector runs
-// as often as it must to stay under it. The limit also sets what the process's compressors
-// hold (CompressionStreams, CompressionBuffers).
+// as often as it must to stay under it. Without a limit, Go's soft limit is DefaultMemoryTarget,
+// following the live heap past it. The limit also sets what the process's compressors hold
+// (CompressionStreams, CompressionBuffers).
 func SetGCTarget(memoryLimit int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
