@@ -211,16 +211,8 @@ func TestKafkaRestorePreflight(t *testing.T) {
 
 func endOffsets(t testing.TB, bootstrap, topic string) map[int32]int64 {
 	t.Helper()
-	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	out, err := readEndOffsets(bootstrap, topic)
 	require.NoError(t, err)
-	defer client.Close()
-	parts, err := client.Partitions(topic)
-	require.NoError(t, err)
-	out := map[int32]int64{}
-	for _, p := range parts {
-		out[p], err = client.GetOffset(topic, p, sarama.OffsetNewest)
-		require.NoError(t, err)
-	}
 	return out
 }
 
@@ -229,16 +221,31 @@ func endOffsets(t testing.TB, bootstrap, topic string) map[int32]int64 {
 // (require.Eventually runs its condition on another goroutine, where a failed require would
 // stop the condition without failing the test until the wait ran out).
 func partitionEnd(bootstrap, topic string, partition int32) int64 {
+	ends, err := readEndOffsets(bootstrap, topic)
+	if end, ok := ends[partition]; err == nil && ok {
+		return end
+	}
+	return -1
+}
+
+// readEndOffsets is every partition's end offset.
+func readEndOffsets(bootstrap, topic string) (map[int32]int64, error) {
 	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
 	if err != nil {
-		return -1
+		return nil, err
 	}
 	defer client.Close()
-	end, err := client.GetOffset(topic, partition, sarama.OffsetNewest)
+	parts, err := client.Partitions(topic)
 	if err != nil {
-		return -1
+		return nil, err
 	}
-	return end
+	out := map[int32]int64{}
+	for _, p := range parts {
+		if out[p], err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // A dry run stops after the plan and writes nothing; origin headers carry each record's source

@@ -266,8 +266,8 @@ func followLiveHeap(target int64) {
 	arm = func() {
 		// The sentinel is garbage at once: its cleanup runs after the next collection. It holds
 		// a pointer so that it is not a tiny allocation, whose cleanups may never run.
-		runtime.AddCleanup(new(struct{ _ *byte }), func(gen int64) {
-			if heapFollower.Load() != gen {
+		runtime.AddCleanup(new(struct{ _ *byte }), func(armed int64) {
+			if heapFollower.Load() != armed {
 				return
 			}
 			runtimemetrics.Read(live)
