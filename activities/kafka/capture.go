@@ -41,6 +41,10 @@ func (a *Activities) Capture(ctx context.Context, in kafkabackup.CaptureInput) (
 		return kafkabackup.CaptureResult{}, err
 	}
 	defer c.close()
+	// A worker shutting down (SIGTERM) ends the capture as its run time would: the open segment
+	// is uploaded and the workflow has the progress at once, rather than the capture running on
+	// until the worker's stop timeout cancels it mid-segment.
+	c.stop = workerStopping(ctx)
 	return c.run(ctx)
 }
 

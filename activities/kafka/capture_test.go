@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -222,6 +224,69 @@ func TestRateLimitedCaptureEndsAtItsRunTime(t *testing.T) {
 	require.Less(t, res.Records, int64(100), "the capture ended near its run time, not after a batch of 1,024")
 	require.Equal(t, res.Records, res.Next, "what it read is stored: the next run starts after it")
 	require.Len(t, e.readBack(t, res), int(res.Records))
+}
+
+// A worker shutting down ends a capture at once, as its run time would: the open segment is
+// uploaded and the result names every record read, so the next cycle starts after them.
+func TestStoppingWorkerEndsACaptureWithWhatItRead(t *testing.T) {
+	e := newCaptureEnv(t)
+	topic := newTopic(t, e.bootstrap, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := range 100 {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(strconv.Itoa(i) + ":" + strings.Repeat("x", 4<<10))})
+	}
+	produceTo(t, e, msgs)
+	// Continuous, uncompressed, a segment far larger than the data and a minute long: nothing
+	// rolls before the stop, and the run time is far off.
+	in := e.input(t, topic, 0, -1)
+	in.Compression, in.MaxSegmentBytes = kafkabackup.Compression{Codec: "none"}, 64<<20
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(e.acts.Capture, activity.RegisterOptions{Name: kafkabackup.ActivityCapture})
+	stop := make(chan struct{})
+	env.SetWorkerStopChannel(stop)
+	type outcome struct {
+		res kafkabackup.CaptureResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		val, err := env.ExecuteActivity(kafkabackup.ActivityCapture, in)
+		if o.err = err; err == nil {
+			o.err = val.Get(&o.res)
+		}
+		done <- o
+	}()
+	// Stop once the spool file holds more than two 128 KiB blocks: at least 60 records read.
+	spool := filepath.Join(e.storage.Volume.Path, ".arkive-spool", "arkive-segment-*.seg")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) { // polling interval
+		require.True(t, time.Now().Before(deadline), "the capture did not fill its segment")
+		files, _ := filepath.Glob(spool)
+		if len(files) == 1 {
+			if fi, err := os.Stat(files[0]); err == nil && fi.Size() > 260<<10 {
+				break
+			}
+		}
+	}
+	close(stop)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the capture ran on after the worker began to stop")
+	}
+	require.NoError(t, o.err)
+	require.False(t, o.res.Done)
+	require.GreaterOrEqual(t, o.res.Next, int64(60), "the open segment was uploaded on the stop")
+	require.NotEmpty(t, o.res.Segments)
+	require.Equal(t, o.res.Next, o.res.Segments[len(o.res.Segments)-1].LastOffset+1)
+	got := e.readBack(t, o.res)
+	require.Len(t, got, int(o.res.Next), "every record read is stored, once")
+	for i, r := range got {
+		require.True(t, strings.HasPrefix(string(r.Value), strconv.Itoa(i)+":"), "offset %d", r.Offset)
+	}
 }
 
 // LogAppendTime topics keep the broker's timestamps and say so; checked against kcat, a
