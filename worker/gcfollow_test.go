@@ -18,12 +18,8 @@ import (
 // back to the target when the live heap shrinks: measured through real collections, with a
 // target small enough for a test to outgrow.
 func TestSoftMemoryLimitFollowsTheLiveHeap(t *testing.T) {
-	t.Cleanup(func() {
-		heapFollower.Add(1)
-		debug.SetMemoryLimit(math.MaxInt64)
-	})
+	t.Cleanup(func() { limitMemory(math.MaxInt64) })
 	const target = 64 << 20
-	heapFollower.Add(1)
 	followLiveHeap(target)
 	limit := func() int64 { return debug.SetMemoryLimit(-1) }
 	require.EqualValues(t, target, limit())
@@ -47,8 +43,7 @@ func TestSoftMemoryLimitFollowsTheLiveHeap(t *testing.T) {
 	})
 
 	// Another target (SetGCTarget) stops the follower: a collection leaves the limit alone.
-	heapFollower.Add(1)
-	debug.SetMemoryLimit(math.MaxInt64)
+	limitMemory(math.MaxInt64)
 	runtime.GC()
 	runtime.GC()
 	require.EqualValues(t, int64(math.MaxInt64), limit())

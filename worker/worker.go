@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	runtimemetrics "runtime/metrics"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -229,11 +229,11 @@ func SetGCTarget(memoryLimit int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
 	}
-	heapFollower.Add(1) // a follower started before stops at its next collection
 	switch {
 	case os.Getenv("GOMEMLIMIT") != "":
+		limitMemory(-1) // the runtime set it from the variable
 	case memoryLimit > 0:
-		debug.SetMemoryLimit(memoryLimit)
+		limitMemory(memoryLimit)
 	default:
 		followLiveHeap(DefaultMemoryTarget)
 	}
@@ -251,29 +251,48 @@ func SetGCTarget(memoryLimit int64) {
 // within, leaves room for what Go's limit does not count (the binary's pages, about 50 MiB).
 const DefaultMemoryTarget = 896 << 20
 
-// heapFollower is the generation of the running followLiveHeap: SetGCTarget moves it on, which
-// stops the one before.
-var heapFollower atomic.Int64
+// Go's memory limit is set under following, and heapFollower (guarded by it) is the generation
+// of the running followLiveHeap: every new setting moves it on, which stops the follower before.
+// The lock keeps a follower's collection that began before a new setting from writing its own
+// limit after it.
+var (
+	following    sync.Mutex
+	heapFollower int64
+)
+
+// limitMemory stops any follower and sets Go's memory limit (limit < 0: leaves it as it is).
+func limitMemory(limit int64) {
+	following.Lock()
+	defer following.Unlock()
+	heapFollower++
+	if limit >= 0 {
+		debug.SetMemoryLimit(limit)
+	}
+}
 
 // followLiveHeap sets Go's soft memory limit to target and, after every collection,
 // to softMemoryLimit of the live heap then: a worker whose live data outgrows the target is not
 // held at it, which would have the collector run continuously (Go then lets it take up to half
-// the CPU). It runs until SetGCTarget is called again.
+// the CPU). It runs until the next setting (SetGCTarget, limitMemory).
 func followLiveHeap(target int64) {
-	gen := heapFollower.Load()
+	following.Lock()
+	defer following.Unlock()
+	heapFollower++
 	live := []runtimemetrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var arm func()
 	arm = func() {
 		// The sentinel is garbage at once: its cleanup runs after the next collection. It holds
 		// a pointer so that it is not a tiny allocation, whose cleanups may never run.
 		runtime.AddCleanup(new(struct{ _ *byte }), func(armed int64) {
-			if heapFollower.Load() != armed {
+			following.Lock()
+			defer following.Unlock()
+			if heapFollower != armed {
 				return
 			}
 			runtimemetrics.Read(live)
 			debug.SetMemoryLimit(softMemoryLimit(target, int64(live[0].Value.Uint64())))
 			arm()
-		}, gen)
+		}, heapFollower)
 	}
 	debug.SetMemoryLimit(target)
 	arm()

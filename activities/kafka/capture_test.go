@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,16 +258,7 @@ func TestStoppingWorkerEndsACaptureWithWhatItRead(t *testing.T) {
 		done <- o
 	}()
 	// Stop once the spool file holds more than two 128 KiB blocks: at least 60 records read.
-	spool := filepath.Join(e.storage.Volume.Path, ".arkive-spool", "arkive-segment-*.seg")
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) { // polling interval
-		require.True(t, time.Now().Before(deadline), "the capture did not fill its segment")
-		files, _ := filepath.Glob(spool)
-		if len(files) == 1 {
-			if fi, err := os.Stat(files[0]); err == nil && fi.Size() > 260<<10 {
-				break
-			}
-		}
-	}
+	waitForSpooled(t, e, 1)
 	close(stop)
 	var o outcome
 	select {

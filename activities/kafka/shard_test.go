@@ -58,6 +58,26 @@ func produceTo(t *testing.T, e *captureEnv, msgs []*sarama.ProducerMessage) {
 	require.NoError(t, prod.Close())
 }
 
+// waitForSpooled waits until n segments filling in e's volume storage hold more than two
+// 128 KiB blocks each: with 4 KiB records, at least 60 records of each have been read.
+func waitForSpooled(t *testing.T, e *captureEnv, n int) {
+	t.Helper()
+	spool := filepath.Join(e.storage.Volume.Path, ".arkive-spool", "arkive-segment-*.seg")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) { // polling interval
+		require.True(t, time.Now().Before(deadline), "the captures did not fill their segments")
+		files, _ := filepath.Glob(spool)
+		full := 0
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && fi.Size() > 260<<10 {
+				full++
+			}
+		}
+		if full == n {
+			return
+		}
+	}
+}
+
 // shardConnection is the connection of backup default/name to e's broker and storage.
 func shardConnection(t *testing.T, e *captureEnv, name string) kafkabackup.Connection {
 	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{e.bootstrap}})
@@ -196,20 +216,7 @@ func TestStoppingWorkerUploadsWhatTheShardRead(t *testing.T) {
 	}()
 	// Stop once every partition's spool file holds more than two 128 KiB blocks, so at least
 	// 60 records of each have been read.
-	spool := filepath.Join(e.storage.Volume.Path, ".arkive-spool", "arkive-segment-*.seg")
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) { // polling interval
-		require.True(t, time.Now().Before(deadline), "the shard's partitions did not fill their segments")
-		files, _ := filepath.Glob(spool)
-		full := 0
-		for _, f := range files {
-			if fi, err := os.Stat(f); err == nil && fi.Size() > 260<<10 {
-				full++
-			}
-		}
-		if full == partitions {
-			break
-		}
-	}
+	waitForSpooled(t, e, partitions)
 	close(stop)
 	err := <-errc
 	var appErr *temporal.ApplicationError
