@@ -142,9 +142,9 @@ func setupDataset(b *testing.B, kind memBenchKind) *memBench {
 }
 
 // restoreInWorker restores the dataset with a fresh `arkive worker` process and returns how
-// long the restore took, the process's peak RSS in MiB and the CPU seconds it used from the
-// restore's start to its end.
-func (m *memBench) restoreInWorker(b *testing.B) (time.Duration, float64, float64) {
+// long the restore took, the process's peak RSS in MiB, and the CPU seconds it and the broker
+// (process broker) used from the restore's start to its end.
+func (m *memBench) restoreInWorker(b *testing.B, broker int) (elapsed time.Duration, rss, workerCPU, brokerCPU float64) {
 	queue := fmt.Sprintf("bench-mem-%d", time.Now().UnixNano())
 	args := []string{"worker", "--temporal-address", m.tempo, "--task-queue", queue}
 	profile := os.Getenv("ARKIVE_BENCH_WORKER_PROFILE") // as for backups: the restore's first seconds
@@ -164,9 +164,9 @@ func (m *memBench) restoreInWorker(b *testing.B) (time.Duration, float64, float6
 	rc := m.rc
 	rc.c, rc.queue = m.c, queue
 	dropPageCache(b)
-	cpu0 := cpuSeconds(b, w.Process.Pid)
-	elapsed, _ := restoreOnce(b, rc)
-	return elapsed, testenv.PeakRSSMiB(w.Process.Pid), cpuSeconds(b, w.Process.Pid) - cpu0
+	cpu0, b0 := cpuSeconds(b, w.Process.Pid), cpuSeconds(b, broker)
+	elapsed, _ = restoreOnce(b, rc)
+	return elapsed, testenv.PeakRSSMiB(w.Process.Pid), cpuSeconds(b, w.Process.Pid) - cpu0, cpuSeconds(b, broker) - b0
 }
 
 // benchRestoreMemory restores the partitions' dataset and the 4-partition one, alternating,
@@ -184,12 +184,11 @@ func benchRestoreMemory(b *testing.B, partitions int32) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		run := func(m *memBench, t *time.Duration, p, cpu, brokerCPU *float64) {
-			b0 := cpuSeconds(b, broker)
-			d, rss, c := m.restoreInWorker(b)
-			*brokerCPU += cpuSeconds(b, broker) - b0
+			d, rss, c, bc := m.restoreInWorker(b, broker)
 			*t += d
 			*p = max(*p, rss)
 			*cpu += c
+			*brokerCPU += bc
 		}
 		if i%2 == 0 {
 			run(four, &tFour, &peakFour, &cpuFour, &brokerFour)

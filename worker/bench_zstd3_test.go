@@ -178,11 +178,10 @@ func benchRestoreZstd3(b *testing.B, partitions int32) {
 		if i%2 == 0 {
 			runBare()
 		}
-		b0 := cpuSeconds(b, broker)
-		d, peak, cpu := m.restoreInWorker(b)
-		brokerCPU += cpuSeconds(b, broker) - b0
+		d, peak, cpu, bc := m.restoreInWorker(b, broker)
 		restore += d
 		workerCPU += cpu
+		brokerCPU += bc
 		rss = max(rss, peak)
 		if i%2 == 1 {
 			runBare()
