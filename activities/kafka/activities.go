@@ -16,6 +16,7 @@ import (
 
 	"arkive.io/arkive/activities/beat"
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
+	"arkive.io/arkive/internal/catalog"
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/workflows/check"
 )
@@ -46,6 +47,9 @@ type Activities struct {
 
 	memoryOnce sync.Once
 	memory     *semaphore.Weighted
+
+	deltasOnce sync.Once
+	deltas     *catalog.DeltaCache
 
 	slotsOnce sync.Once
 	slots     *semaphore.Weighted
@@ -149,6 +153,18 @@ func (a *Activities) restoreMemory() *semaphore.Weighted {
 		a.memory = semaphore.NewWeighted(max(cmp.Or(a.RestoreMemory, DefaultRestoreMemory), restoreMemoryFloor))
 	})
 	return a.memory
+}
+
+// RestoreDeltaCache bounds the stored size of the catalog deltas a worker keeps decoded for its
+// restore streams to share (catalog.DeltaCache). A delta lists every partition a commit
+// touched: about 0.35 KB a partition, so 32 MiB holds the 12 deltas a backup of 2,000
+// partitions has pending at most (catalog.FoldAfter) several times over.
+const RestoreDeltaCache = 32 << 20
+
+// deltaCache is the worker's catalog.DeltaCache.
+func (a *Activities) deltaCache() *catalog.DeltaCache {
+	a.deltasOnce.Do(func() { a.deltas = catalog.NewDeltaCache(RestoreDeltaCache) })
+	return a.deltas
 }
 
 // Check connects to the cluster and reads its metadata.

@@ -66,6 +66,8 @@ func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connecti
 		cat, err = openCatalog(ctx, store)
 	}
 	if err == nil {
+		// Every stream of a restore views the same root: they decode its deltas once.
+		cat.ShareDeltas(a.deltaCache())
 		m, err = cat.View(ctx, f)
 		err = classify(err)
 	}

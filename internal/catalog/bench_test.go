@@ -122,3 +122,46 @@ func BenchmarkCatalogYear(b *testing.B) {
 		b.ReportMetric(float64(f.v1Estimate), "v1-manifest-bytes")
 	}
 }
+
+// BenchmarkRestoreStreamViews: a restore's streams each view their own partition of a backup of
+// 2,000 partitions with FoldAfter deltas pending (each delta names every partition), once each
+// reading the deltas itself and once sharing them through a DeltaCache, as a worker's streams
+// do. Reports the milliseconds per stream's view both ways and their ratio (x-unshared), and
+// the stored bytes of a delta per partition it names.
+//
+//	go test -run '^$' -bench BenchmarkRestoreStreamViews -benchtime 3x ./internal/catalog/
+func BenchmarkRestoreStreamViews(b *testing.B) {
+	const partitions, streams = 2000, 100
+	s := newSim(b, map[string]int32{"orders": partitions})
+	for range FoldAfter {
+		s.commit(s.open(), s.cycle(1, 100, nil))
+		s.now = s.now.Add(5 * time.Minute)
+	}
+	root := s.open().Root()
+	require.Len(b, root.Deltas, FoldAfter)
+	attrs, err := s.store.Attributes(context.Background(), root.Deltas[0].Key)
+	require.NoError(b, err)
+	views := func(cache *DeltaCache) time.Duration {
+		start := time.Now()
+		for i := range int32(streams) {
+			c := s.open()
+			if cache != nil {
+				c.ShareDeltas(cache)
+			}
+			v, err := c.View(context.Background(), onePartition(i*(partitions/streams)))
+			require.NoError(b, err)
+			require.Len(b, v.Topics[0].Data[i*(partitions/streams)].Segments, FoldAfter)
+		}
+		return time.Since(start)
+	}
+	var unshared, shared time.Duration
+	for b.Loop() {
+		unshared += views(nil)
+		shared += views(NewDeltaCache(32 << 20)) // a new cache each time: its first view decodes
+	}
+	n := float64(b.N * streams)
+	b.ReportMetric(float64(unshared.Milliseconds())/n, "unshared-ms-per-view")
+	b.ReportMetric(float64(shared.Milliseconds())/n, "shared-ms-per-view")
+	b.ReportMetric(float64(unshared)/float64(shared), "x-unshared")
+	b.ReportMetric(float64(attrs.Size)/partitions, "delta-bytes-per-partition")
+}

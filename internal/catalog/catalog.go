@@ -40,6 +40,8 @@ type Catalog struct {
 	root   *archive.Manifest
 	// pins is the oldest pinned generation, once OldestPin has listed the pins.
 	pins *int64
+	// deltas, when set, shares decoded deltas with the other views of the root (ShareDeltas).
+	deltas *DeltaCache
 	// IO counts what this catalog read and wrote (for the benchmarks and the bounds tests).
 	IO IO
 }
@@ -128,19 +130,30 @@ func (c *Catalog) readNode(ctx context.Context, topic string, partition int32, r
 	return n, nil
 }
 
+// readDelta reads a delta the root names, through the shared cache when there is one: the
+// delta must then be left as it is.
 func (c *Catalog) readDelta(ctx context.Context, ref archive.DeltaRef) (*archive.Delta, error) {
+	if c.deltas == nil {
+		d, _, err := c.loadDelta(ctx, ref)
+		return d, err
+	}
+	id := deltaID{manifest: c.layout.Manifest(), generation: c.root.Generation, committedAt: c.root.CommittedAt.UnixNano(), key: ref.Key}
+	return c.deltas.get(ctx, id, func() (*archive.Delta, int64, error) { return c.loadDelta(ctx, ref) })
+}
+
+func (c *Catalog) loadDelta(ctx context.Context, ref archive.DeltaRef) (*archive.Delta, int64, error) {
 	data, err := c.get(ctx, ref.Key)
 	if err != nil {
-		return nil, missing(ref.Key, err)
+		return nil, 0, missing(ref.Key, err)
 	}
 	d, err := archive.UnmarshalDelta(ref.Key, data)
 	if err != nil {
-		return nil, &backups.CorruptError{Err: err}
+		return nil, 0, &backups.CorruptError{Err: err}
 	}
 	if d.Generation != ref.Generation {
-		return nil, &backups.CorruptError{Err: fmt.Errorf("delta %s: holds generation %d where the manifest names %d", ref.Key, d.Generation, ref.Generation)}
+		return nil, 0, &backups.CorruptError{Err: fmt.Errorf("delta %s: holds generation %d where the manifest names %d", ref.Key, d.Generation, ref.Generation)}
 	}
-	return d, nil
+	return d, int64(len(data)), nil
 }
 
 // Filter selects what a view holds. The zero Filter selects everything.
