@@ -19,10 +19,16 @@ import (
 )
 
 // PinFor is how long a pin holds a generation after it was last renewed. A restore renews its
-// pin whenever one of its streams starts, so only a restore idle (paused, or its worker gone)
-// for longer loses it; it then reads the current catalog and fails with RemovedByRetention if
-// retention removed what it planned.
+// pin when one of its streams starts and the pin was last renewed PinRenewAfter or more
+// before, so only a restore idle (paused, or its worker gone) for longer than PinFor less
+// PinRenewAfter can lose it; it then reads the current catalog and fails with
+// RemovedByRetention if retention removed what it planned.
 const PinFor = 24 * time.Hour
+
+// PinRenewAfter is how old a pin gets before a stream's start renews it. Renewing rewrites the
+// pinned root (up to about 0.45 KB per partition: docs/benchmarks.md, Kafka catalog), and a
+// restore of 2,000 partitions starts 2,000 streams: each renewing it wrote the root 2,000 times.
+const PinRenewAfter = time.Hour
 
 // pin is the stored object of a pinned generation: a copy of that generation's root, so the
 // holder reads exactly what it planned from, and nothing the root names is deleted while the
@@ -60,8 +66,8 @@ func (c *Catalog) Pin(ctx context.Context, holder string, now time.Time) error {
 	return c.put(ctx, pinKey(c.layout, holder), data)
 }
 
-// OpenPinned opens the generation holder pinned, renewing the pin; found is false when holder
-// has no live pin (never pinned, expired or removed).
+// OpenPinned opens the generation holder pinned, renewing the pin once it is PinRenewAfter old;
+// found is false when holder has no live pin (never pinned, expired or removed).
 func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string, now time.Time) (c *Catalog, found bool, err error) {
 	c = &Catalog{store: store, layout: layout}
 	key := pinKey(layout, holder)
@@ -80,6 +86,9 @@ func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.Ka
 		return nil, false, nil
 	}
 	c.root = p.Root
+	if p.Expires.Sub(now) > PinFor-PinRenewAfter {
+		return c, true, nil
+	}
 	return c, true, c.Pin(ctx, holder, now)
 }
 

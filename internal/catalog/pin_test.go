@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -88,4 +89,35 @@ func TestPinKeepsAGenerationReadable(t *testing.T) {
 	_, found, err = OpenPinned(ctx, s.store, s.layout, "restore/r2", s.now)
 	require.NoError(t, err)
 	require.False(t, found)
+}
+
+// A restore's streams each open its pin as they start: the pin is rewritten (the root copied
+// again) only once it is PinRenewAfter old, so thousands of streams starting within the hour
+// write it once, and it always has most of a day left when one starts.
+func TestOpenPinnedRenewsHourly(t *testing.T) {
+	ctx := context.Background()
+	s := newSim(t, map[string]int32{"orders": 4})
+	s.commit(s.open(), s.cycle(1, 10, nil))
+	pinned := s.now
+	require.NoError(t, s.open().Pin(ctx, "restore/r1", pinned))
+	expires := func() time.Time {
+		data, err := s.store.ReadAll(ctx, pinKey(s.layout, "restore/r1"))
+		require.NoError(t, err)
+		var p pin
+		require.NoError(t, json.Unmarshal(data, &p))
+		return p.Expires
+	}
+
+	for _, after := range []time.Duration{time.Second, 30 * time.Minute, PinRenewAfter - time.Second} {
+		c, found, err := OpenPinned(ctx, s.store, s.layout, "restore/r1", pinned.Add(after))
+		require.NoError(t, err)
+		require.True(t, found)
+		require.Zero(t, c.IO.Writes, "%s after the pin: not rewritten", after)
+		require.True(t, pinned.Add(PinFor).Equal(expires()), "still the first pin's expiry")
+	}
+	c, found, err := OpenPinned(ctx, s.store, s.layout, "restore/r1", pinned.Add(PinRenewAfter))
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, 1, c.IO.Writes, "an hour after the pin: renewed")
+	require.True(t, pinned.Add(PinRenewAfter+PinFor).Equal(expires()), "a day from the renewal")
 }
