@@ -48,8 +48,8 @@ type Activities struct {
 	memoryOnce sync.Once
 	memory     *semaphore.Weighted
 
-	deltasOnce sync.Once
-	deltas     *catalog.DeltaCache
+	viewsOnce sync.Once
+	views     *catalog.ViewCache
 
 	slotsOnce sync.Once
 	slots     *semaphore.Weighted
@@ -155,16 +155,17 @@ func (a *Activities) restoreMemory() *semaphore.Weighted {
 	return a.memory
 }
 
-// RestoreDeltaCache bounds the stored size of the catalog deltas a worker keeps decoded for its
-// restore streams to share (catalog.DeltaCache). A delta lists every partition a commit
-// touched: about 0.35 KB a partition, so 32 MiB holds the 12 deltas a backup of 2,000
-// partitions has pending at most (catalog.FoldAfter) several times over.
-const RestoreDeltaCache = 32 << 20
+// RestoreViewCache bounds the stored size of the pinned roots and catalog deltas a worker keeps
+// decoded for its restore streams to share (catalog.ViewCache). A delta lists every partition
+// a commit touched, and a root every partition: about 0.35 and 0.45 KB a partition, so 32 MiB
+// holds a root of 2,000 partitions and the 12 deltas it can have pending at most
+// (catalog.FoldAfter) several times over.
+const RestoreViewCache = 32 << 20
 
-// deltaCache is the worker's catalog.DeltaCache.
-func (a *Activities) deltaCache() *catalog.DeltaCache {
-	a.deltasOnce.Do(func() { a.deltas = catalog.NewDeltaCache(RestoreDeltaCache) })
-	return a.deltas
+// viewCache is the worker's catalog.ViewCache.
+func (a *Activities) viewCache() *catalog.ViewCache {
+	a.viewsOnce.Do(func() { a.views = catalog.NewViewCache(RestoreViewCache) })
+	return a.views
 }
 
 // Check connects to the cluster and reads its metadata.

@@ -59,7 +59,8 @@ func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connecti
 	var cat *catalog.Catalog
 	holder, found := restoreHolder(ctx), false
 	if use == readPinned && holder != "" {
-		cat, found, err = catalog.OpenPinned(ctx, store.Store, store.Layout, holder, time.Now())
+		// Every stream of a restore opens the same pin: they decode it once.
+		cat, found, err = a.viewCache().OpenPinned(ctx, store.Store, store.Layout, holder, time.Now())
 		err = classify(err)
 	}
 	if err == nil && !found {
@@ -67,7 +68,7 @@ func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connecti
 	}
 	if err == nil {
 		// Every stream of a restore views the same root: they decode its deltas once.
-		cat.ShareDeltas(a.deltaCache())
+		cat.ShareDeltas(a.viewCache())
 		m, err = cat.View(ctx, f)
 		err = classify(err)
 	}

@@ -123,15 +123,18 @@ func BenchmarkCatalogYear(b *testing.B) {
 	}
 }
 
-// BenchmarkRestoreStreamViews: a restore's streams each view their own partition of a backup of
-// 2,000 partitions with FoldAfter deltas pending (each delta names every partition), once each
-// reading the deltas itself and once sharing them through a DeltaCache, as a worker's streams
-// do. Reports the milliseconds per stream's view both ways and their ratio (x-unshared), and
-// the stored bytes of a delta per partition it names.
+// BenchmarkRestoreStreamViews: a restore's streams each open the restore's pin of a backup of
+// 2,000 partitions with FoldAfter deltas pending (each delta names every partition) and view
+// their own partition, as a worker's streams do: each decoding the pin and the deltas itself
+// (unshared), decoding the pin itself and sharing the deltas (as session 40 left it,
+// deltas-shared), and sharing both through a ViewCache (shared). Reports the milliseconds per
+// stream's open and view each way, the ratios to unshared, and the stored bytes of a delta per
+// partition it names.
 //
 //	go test -run '^$' -bench BenchmarkRestoreStreamViews -benchtime 3x ./internal/catalog/
 func BenchmarkRestoreStreamViews(b *testing.B) {
 	const partitions, streams = 2000, 100
+	ctx := context.Background()
 	s := newSim(b, map[string]int32{"orders": partitions})
 	for range FoldAfter {
 		s.commit(s.open(), s.cycle(1, 100, nil))
@@ -139,29 +142,67 @@ func BenchmarkRestoreStreamViews(b *testing.B) {
 	}
 	root := s.open().Root()
 	require.Len(b, root.Deltas, FoldAfter)
-	attrs, err := s.store.Attributes(context.Background(), root.Deltas[0].Key)
+	require.NoError(b, s.open().Pin(ctx, "restore/r", s.now))
+	attrs, err := s.store.Attributes(ctx, root.Deltas[0].Key)
 	require.NoError(b, err)
-	views := func(cache *DeltaCache) time.Duration {
+	views := func(cache *ViewCache, sharePin bool) time.Duration {
 		start := time.Now()
 		for i := range int32(streams) {
-			c := s.open()
-			if cache != nil {
-				c.ShareDeltas(cache)
+			var c *Catalog
+			var found bool
+			var err error
+			if sharePin {
+				c, found, err = cache.OpenPinned(ctx, s.store, s.layout, "restore/r", s.now)
+			} else {
+				c, found, err = OpenPinned(ctx, s.store, s.layout, "restore/r", s.now)
+				if cache != nil {
+					c.ShareDeltas(cache)
+				}
 			}
-			v, err := c.View(context.Background(), onePartition(i*(partitions/streams)))
+			require.NoError(b, err)
+			require.True(b, found)
+			v, err := c.View(ctx, onePartition(i*(partitions/streams)))
 			require.NoError(b, err)
 			require.Len(b, v.Topics[0].Data[i*(partitions/streams)].Segments, FoldAfter)
 		}
 		return time.Since(start)
 	}
-	var unshared, shared time.Duration
+	var unshared, deltas, shared time.Duration
 	for b.Loop() {
-		unshared += views(nil)
-		shared += views(NewDeltaCache(32 << 20)) // a new cache each time: its first view decodes
+		unshared += views(nil, false)
+		deltas += views(NewViewCache(32<<20), false) // a new cache each time: its first view decodes
+		shared += views(NewViewCache(32<<20), true)
 	}
 	n := float64(b.N * streams)
-	b.ReportMetric(float64(unshared.Milliseconds())/n, "unshared-ms-per-view")
-	b.ReportMetric(float64(shared.Milliseconds())/n, "shared-ms-per-view")
+	b.ReportMetric(float64(unshared.Microseconds())/1000/n, "unshared-ms-per-view")
+	b.ReportMetric(float64(deltas.Microseconds())/1000/n, "deltas-shared-ms-per-view")
+	b.ReportMetric(float64(shared.Microseconds())/1000/n, "shared-ms-per-view")
+	b.ReportMetric(float64(unshared)/float64(deltas), "x-unshared-deltas")
 	b.ReportMetric(float64(unshared)/float64(shared), "x-unshared")
 	b.ReportMetric(float64(attrs.Size)/partitions, "delta-bytes-per-partition")
+}
+
+// BenchmarkCopyManifest: the copy View makes of a root of 2,000 partitions, by hand
+// (copyManifest) against the JSON round trip it replaced (cloneRoot). Reports both in
+// microseconds and their ratio (x-json).
+//
+//	go test -run '^$' -bench BenchmarkCopyManifest ./internal/catalog/
+func BenchmarkCopyManifest(b *testing.B) {
+	s := newSim(b, map[string]int32{"orders": 1000, "payments": 1000})
+	s.commit(s.open(), s.cycle(1, 100, nil))
+	require.NoError(b, s.open().Fold(context.Background(), s.now))
+	root := s.open().Root()
+	require.NotNil(b, root.Topics[0].Data[0].Index, "a folded root")
+	var byHand, viaJSON time.Duration
+	for b.Loop() {
+		start := time.Now()
+		_ = copyManifest(root)
+		byHand += time.Since(start)
+		start = time.Now()
+		_ = cloneRoot(root)
+		viaJSON += time.Since(start)
+	}
+	b.ReportMetric(float64(byHand.Microseconds())/float64(b.N), "copy-us")
+	b.ReportMetric(float64(viaJSON.Microseconds())/float64(b.N), "json-us")
+	b.ReportMetric(float64(viaJSON)/float64(byHand), "x-json")
 }

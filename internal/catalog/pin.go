@@ -69,7 +69,17 @@ func (c *Catalog) Pin(ctx context.Context, holder string, now time.Time) error {
 // OpenPinned opens the generation holder pinned, renewing the pin once it is PinRenewAfter old;
 // found is false when holder has no live pin (never pinned, expired or removed).
 func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string, now time.Time) (c *Catalog, found bool, err error) {
-	c = &Catalog{store: store, layout: layout}
+	return openPinned(ctx, store, layout, holder, now, nil)
+}
+
+// OpenPinned is catalog.OpenPinned sharing the decoded pin, and then the deltas of its root,
+// with the other catalogs opened through dc: the root must be left as it is (View copies it).
+func (dc *ViewCache) OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string, now time.Time) (c *Catalog, found bool, err error) {
+	return openPinned(ctx, store, layout, holder, now, dc)
+}
+
+func openPinned(ctx context.Context, store *blobstore.Store, layout blobstore.KafkaLayout, holder string, now time.Time, dc *ViewCache) (c *Catalog, found bool, err error) {
+	c = &Catalog{store: store, layout: layout, deltas: dc}
 	key := pinKey(layout, holder)
 	data, err := c.get(ctx, key)
 	if blobstore.IsNotFound(err) {
@@ -78,18 +88,37 @@ func OpenPinned(ctx context.Context, store *blobstore.Store, layout blobstore.Ka
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s: %w", key, err)
 	}
-	var p pin
-	if err := json.Unmarshal(data, &p); err != nil || p.Root == nil || p.Version != pinVersion {
-		return nil, false, nil // unreadable: as if unpinned, the caller reads the current root
+	var p *pin
+	if dc != nil {
+		// The same bytes decode to the same pin: a renewed pin has other bytes.
+		sum := sha256.Sum256(data)
+		v, err := dc.get(ctx, cacheID{manifest: layout.Manifest(), key: "pin " + hex.EncodeToString(sum[:])}, func() (any, int64, error) {
+			return decodePin(data), int64(len(data)), nil
+		})
+		if err != nil {
+			return nil, false, err // only the context's: decoding does not fail
+		}
+		p = v.(*pin)
+	} else {
+		p = decodePin(data)
 	}
-	if !now.Before(p.Expires) {
-		return nil, false, nil
+	if p == nil || !now.Before(p.Expires) {
+		return nil, false, nil // unreadable or expired: as if unpinned, the caller reads the current root
 	}
 	c.root = p.Root
 	if p.Expires.Sub(now) > PinFor-PinRenewAfter {
 		return c, true, nil
 	}
 	return c, true, c.Pin(ctx, holder, now)
+}
+
+// decodePin is the pin data holds, or nil when it is not one this build reads.
+func decodePin(data []byte) *pin {
+	var p pin
+	if err := json.Unmarshal(data, &p); err != nil || p.Root == nil || p.Version != pinVersion {
+		return nil
+	}
+	return &p
 }
 
 // Unpin removes holder's pin (none is no error).

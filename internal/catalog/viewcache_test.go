@@ -17,7 +17,7 @@ func onePartition(p int32) Filter {
 }
 
 // openShared opens the catalog as a restore stream does, reading its deltas through cache.
-func (s *sim) openShared(cache *DeltaCache) *Catalog {
+func (s *sim) openShared(cache *ViewCache) *Catalog {
 	c := s.open()
 	c.ShareDeltas(cache)
 	return c
@@ -34,7 +34,7 @@ func TestSharedDeltasAreReadOncePerRoot(t *testing.T) {
 	}
 	require.Equal(t, 3, s.open().PendingDeltas())
 
-	cache := NewDeltaCache(64 << 20)
+	cache := NewViewCache(64 << 20)
 	views := make([]*archive.Manifest, partitions)
 	reads := make([]int, partitions)
 	var wg sync.WaitGroup
@@ -62,7 +62,7 @@ func TestSharedDeltasAreReadOncePerRoot(t *testing.T) {
 // backup deleted and written again under the same name (the same generations and delta keys,
 // other content) is read afresh.
 func TestSharedDeltasFollowTheRoot(t *testing.T) {
-	cache := NewDeltaCache(64 << 20)
+	cache := NewViewCache(64 << 20)
 	s := newSim(t, map[string]int32{"orders": 4})
 	s.commit(s.open(), s.cycle(1, 10, nil))
 	before, err := s.openShared(cache).View(context.Background(), Filter{})
@@ -88,7 +88,7 @@ func TestSharedDeltasFollowTheRoot(t *testing.T) {
 
 // The cache holds at most its limit; a delta larger than the limit is read but not kept, and a
 // delta that could not be read is read again by the next view.
-func TestDeltaCacheLimitAndFailedReads(t *testing.T) {
+func TestViewCacheLimitAndFailedReads(t *testing.T) {
 	s := newSim(t, map[string]int32{"orders": 32})
 	for range 3 {
 		s.commit(s.open(), s.cycle(1, 10, nil))
@@ -102,16 +102,16 @@ func TestDeltaCacheLimitAndFailedReads(t *testing.T) {
 		largest = max(largest, attrs.Size)
 	}
 
-	small := NewDeltaCache(largest + largest/2) // room for one delta, not two
+	small := NewViewCache(largest + largest/2) // room for one delta, not two
 	s.check(s.openShared(small))
 	require.Positive(t, small.Size())
 	require.LessOrEqual(t, small.Size(), largest+largest/2)
 
-	tiny := NewDeltaCache(largest / 4)
+	tiny := NewViewCache(largest / 4)
 	s.check(s.openShared(tiny))
 	require.Zero(t, tiny.Size(), "no delta fits")
 
-	cache := NewDeltaCache(64 << 20)
+	cache := NewViewCache(64 << 20)
 	key := root.Deltas[1].Key
 	data, err := s.store.ReadAll(context.Background(), key)
 	require.NoError(t, err)
@@ -120,4 +120,65 @@ func TestDeltaCacheLimitAndFailedReads(t *testing.T) {
 	require.ErrorContains(t, err, key)
 	require.NoError(t, s.store.Put(context.Background(), key, data))
 	s.check(s.openShared(cache))
+}
+
+// Streams opening a restore's pin through the cache share one decoded root, views of it equal
+// those of a catalog that decoded the pin itself and leave it unchanged, and a renewed or
+// expired pin is not answered from the old entry.
+func TestSharedPinIsDecodedOnce(t *testing.T) {
+	ctx := context.Background()
+	const partitions = 16
+	s := newSim(t, map[string]int32{"orders": partitions})
+	s.commit(s.open(), s.cycle(1, 10, nil))
+	s.now = s.now.Add(time.Minute)
+	s.commit(s.open(), s.cycle(1, 10, nil))
+	pinned := s.now
+	require.NoError(t, s.open().Pin(ctx, "restore/r1", pinned))
+	// A commit after the pin: the pinned views must not see it.
+	s.commit(s.open(), s.cycle(1, 10, nil))
+
+	cache := NewViewCache(64 << 20)
+	roots := make([]*archive.Manifest, partitions)
+	views := make([]*archive.Manifest, partitions)
+	var wg sync.WaitGroup
+	for p := range int32(partitions) {
+		wg.Go(func() {
+			c, found, err := cache.OpenPinned(ctx, s.store, s.layout, "restore/r1", pinned.Add(time.Second))
+			require.NoError(t, err)
+			require.True(t, found)
+			roots[p] = c.Root()
+			v, err := c.View(ctx, onePartition(p))
+			require.NoError(t, err)
+			v.Topics[0].Data[p].Segments[0].Key = "changed by the stream" // a view is its own
+			views[p] = v
+		})
+	}
+	wg.Wait()
+	own, _, err := OpenPinned(ctx, s.store, s.layout, "restore/r1", pinned.Add(time.Second))
+	require.NoError(t, err)
+	for p := range int32(partitions) {
+		require.Same(t, roots[0], roots[p], "stream %d decoded the pin again", p)
+		want, err := own.View(ctx, onePartition(p))
+		require.NoError(t, err)
+		require.Len(t, want.Topics[0].Data[p].Segments, 2, "the pinned generation's two segments")
+		want.Topics[0].Data[p].Segments[0].Key = "changed by the stream"
+		require.Equal(t, want, views[p], "partition %d", p)
+	}
+	require.Equal(t, own.Root(), roots[0], "the shared root is left as it was read")
+
+	// An hour on, the first open renews the pin (new bytes): the next decodes the new pin.
+	renewed, found, err := cache.OpenPinned(ctx, s.store, s.layout, "restore/r1", pinned.Add(PinRenewAfter))
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Same(t, roots[0], renewed.Root(), "the renewing open read the old pin")
+	after, found, err := cache.OpenPinned(ctx, s.store, s.layout, "restore/r1", pinned.Add(PinRenewAfter+time.Second))
+	require.NoError(t, err)
+	require.True(t, found)
+	require.NotSame(t, roots[0], after.Root())
+	require.Equal(t, roots[0].Generation, after.Root().Generation)
+
+	// Expired, the cached pin does not open.
+	_, found, err = cache.OpenPinned(ctx, s.store, s.layout, "restore/r1", pinned.Add(PinRenewAfter+PinFor))
+	require.NoError(t, err)
+	require.False(t, found)
 }
