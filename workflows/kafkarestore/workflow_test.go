@@ -29,6 +29,7 @@ import (
 type rounds struct {
 	n      int  // partitions of the one topic, a stream each (Same mapping)
 	legacy bool // a run that began before the stream cap
+	capV1  bool // a run that began at version 1 of the stream cap (legacyRunningStreams)
 	// paged has the plan activity keep its streams in pages, as the real one does with more
 	// than PageStreams; a map stands in for the storage.
 	paged bool
@@ -180,7 +181,10 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 		env.RegisterActivityWithOptions(restore, activity.RegisterOptions{Name: ActivityRestore})
 		env.OnActivity(ActivityRestore, mock.Anything, mock.Anything).Return(restore).After(20 * time.Second)
 		if o.legacy {
-			env.OnGetVersion(versionStreamCap, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			env.OnGetVersion(versionStreamCap, workflow.DefaultVersion, 2).Return(workflow.DefaultVersion)
+		}
+		if o.capV1 {
+			env.OnGetVersion(versionStreamCap, workflow.DefaultVersion, 2).Return(workflow.Version(1))
 		}
 		if o.oldFirstRun && res.runs == 1 {
 			env.OnGetVersion(versionPageState, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
@@ -280,6 +284,15 @@ func TestRestoreOfManyPartitionsCapsItsStreams(t *testing.T) {
 	require.Less(t, r.longest, 10_000, "events in a run")
 	require.Greater(t, r.runs, 1, "the restore continued as new")
 	t.Logf("%d runs, at most %d streams pending, longest run %d events", r.runs, r.maxPending, r.longest)
+}
+
+// A new run keeps at most maxRunningStreams (256) pending; a run that began at version 1 of
+// the cap keeps the 1,000 it kept then.
+func TestRestoreStreamCapByVersion(t *testing.T) {
+	r := streamRounds(t, rounds{n: 600})
+	require.Equal(t, 256, r.maxPending, "streams pending at once")
+	r = streamRounds(t, rounds{n: 1100, capV1: true})
+	require.Equal(t, 1000, r.maxPending, "streams pending at once in a run at version 1")
 }
 
 // A run that began before the cap starts every stream at once, as it did then.
