@@ -304,7 +304,7 @@ func TestKafkaRestoreDryRunOriginHeadersAndPause(t *testing.T) {
 	}
 }
 
-// With Same mapping each stream's input carries its own partition's baseline only, however
+// With Same mapping each stream's input carries its own partitions' baselines only, however
 // many partitions the target has (a topic's P streams of P offsets each would pass Temporal's
 // history limits at a few thousand partitions), and the restore into a non-empty topic is
 // still exact: every partition ends with its old record followed by the restored one.
@@ -351,17 +351,20 @@ func TestKafkaRestoreStreamsCarryTheirOwnBaseline(t *testing.T) {
 		}
 		var in kafkarestore.RestoreInput
 		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &in))
-		require.Len(t, in.Stream.Partitions, 1)
-		own := in.Stream.Partitions[0].Partition
+		own := map[int]bool{}
+		for _, sp := range in.Stream.Partitions {
+			own[int(sp.Partition)] = true
+		}
 		require.Len(t, in.Target.Baseline, partitions)
 		for tp, off := range in.Target.Baseline {
 			want := int64(0) // another stream's partition: left out
-			if int32(tp) == own {
+			if own[tp] {
 				want = 1 // the target's record before the restore
 			}
-			require.Equal(t, want, off, "stream of partition %d: baseline of target partition %d", own, tp)
+			require.Equal(t, want, off, "stream of partitions %v: baseline of target partition %d", own, tp)
 		}
 		streams++
 	}
-	require.Equal(t, partitions, streams)
+	// The partitions are small: 16 share the first stream, 4 the second.
+	require.Equal(t, 2, streams)
 }

@@ -132,7 +132,7 @@ func startPagedRestore(t *testing.T, opts ...func(*kafkarestore.Input)) pagedRes
 	for _, s := range sources {
 		pr.topics = append(pr.topics, kafkarestore.TopicMapping{Source: s, Target: s + "-restored"})
 	}
-	limits := kafkarestore.Limits{PageStreams: 4, LoadStreams: 4, ResultRanges: 1}
+	limits := kafkarestore.Limits{PageStreams: 4, LoadStreams: 4, ResultRanges: 1, PackPartitions: 1} // a stream per partition
 	pr.wid = startRestore(t, pr.c, queue, pr.bootstrap, storage, "default/pg",
 		kafkarestore.Spec{Topics: pr.topics, CreateTopics: true, ConsumerGroups: []string{pr.group}},
 		append([]func(*kafkarestore.Input){func(in *kafkarestore.Input) { in.Limits = limits }}, opts...)...)

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,31 @@ func (a *Activities) openRestore(ctx context.Context, conn kafkarestore.Connecti
 	return store, m, cat, nil
 }
 
+// A stream restores its partitions one after another, each into the target partition of its
+// number (Same mapping). Consecutive partitions of a topic whose planned bytes together stay
+// within packBytes, up to kafkarestore.PackPartitions of them, share a stream: a restore of
+// thousands of small partitions ran an activity for each, and the Temporal server's work per
+// activity bound it (docs/scaling.md). A stream of 16 MiB takes a worker a fraction of a
+// second; partitions of 16 MiB and more keep a stream each and restore side by side.
+const packBytes = 16 << 20
+
+// packStreams joins a topic's streams of one partition each, in order: each joins the stream
+// before it while that holds fewer than most partitions and both stay within packBytes
+// together.
+func packStreams(own []kafkarestore.Stream, most int) []kafkarestore.Stream {
+	var out []kafkarestore.Stream
+	for _, s := range own {
+		if n := len(out) - 1; n >= 0 && len(out[n].Partitions) < most && out[n].Bytes+s.Bytes <= packBytes {
+			out[n].Partitions = append(out[n].Partitions, s.Partitions...)
+			out[n].Records += s.Records
+			out[n].Bytes += s.Bytes
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // PlanRestore decides which topics, partitions and offsets a restore writes, from the manifest.
 func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput) (kafkarestore.Plan, error) {
 	defer beat.Start(ctx, nil)() // reading a long manifest reports nothing
@@ -152,6 +178,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		t := m.Topics[ti]
 		pt := kafkarestore.PlannedTopic{Source: t.Name, Target: target, Partitions: t.Partitions, Configs: t.Configs}
 		var merged *kafkarestore.Stream
+		var own []kafkarestore.Stream // with Same mapping, a stream per partition until packed
 		for _, p := range t.Data {
 			upto := p.NextOffset
 			if run != nil {
@@ -186,7 +213,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 			plan.Records += s.Records
 			plan.Bytes += s.Bytes
 			if spec.PartitionMapping == kafkarestore.MappingSame {
-				plan.Streams = append(plan.Streams, s)
+				own = append(own, s)
 				continue
 			}
 			if merged == nil {
@@ -197,6 +224,7 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 			merged.Records += s.Records
 			merged.Bytes += s.Bytes
 		}
+		plan.Streams = append(plan.Streams, packStreams(own, cmp.Or(in.PackPartitions, kafkarestore.PackPartitions))...)
 		plan.Topics = append(plan.Topics, pt)
 	}
 	plan.Groups, plan.Warnings = selectGroups(m, spec, plan.Topics)

@@ -153,6 +153,9 @@ type Limits struct {
 	// ResultRanges is the most offset ranges a result carries (default maxResultRanges);
 	// above it, group offsets of pages finished in earlier runs are committed from the pages.
 	ResultRanges int `json:"resultRanges,omitempty"`
+	// PackPartitions is the most small partitions of a topic one stream restores with Same
+	// mapping (default PackPartitions; 1 gives every partition a stream of its own).
+	PackPartitions int `json:"packPartitions,omitempty"`
 }
 
 // check names the first limit that is negative.
@@ -160,7 +163,7 @@ func (l Limits) check() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"pageStreams", l.PageStreams}, {"loadStreams", l.LoadStreams}, {"resultRanges", l.ResultRanges}} {
+	}{{"pageStreams", l.PageStreams}, {"loadStreams", l.LoadStreams}, {"resultRanges", l.ResultRanges}, {"packPartitions", l.PackPartitions}} {
 		if f.v < 0 {
 			return fmt.Errorf("limits.%s: %d is negative (0 takes the default)", f.name, f.v)
 		}
@@ -170,7 +173,7 @@ func (l Limits) check() error {
 
 // withDefaults is l with every zero field at its default.
 func (l Limits) withDefaults() Limits {
-	return Limits{PageStreams: l.pageStreams(), LoadStreams: l.loadStreams(), ResultRanges: l.resultRanges()}
+	return Limits{PageStreams: l.pageStreams(), LoadStreams: l.loadStreams(), ResultRanges: l.resultRanges(), PackPartitions: l.packPartitions()}
 }
 
 func orDefault(v, def int) int {
@@ -185,6 +188,9 @@ func orDefault(v, def int) int {
 func (l Limits) pageStreams() int  { return orDefault(l.PageStreams, PageStreams) }
 func (l Limits) loadStreams() int  { return orDefault(l.LoadStreams, loadStreams) }
 func (l Limits) resultRanges() int { return orDefault(l.ResultRanges, maxResultRanges) }
+func (l Limits) packPartitions() int {
+	return orDefault(l.PackPartitions, PackPartitions)
+}
 
 // Record parts that may carry a schema id.
 const (
@@ -241,6 +247,9 @@ type PlanInput struct {
 	// PageStreams, when set, is the most streams the plan holds inline: a larger plan goes to
 	// pages (Plan.Pages). Unset, as workflows from before pages send it: always inline.
 	PageStreams int `json:"pageStreams,omitempty"`
+	// PackPartitions is the most small partitions of a topic a stream takes with Same mapping;
+	// unset, PackPartitions.
+	PackPartitions int `json:"packPartitions,omitempty"`
 }
 
 // Plan is what the restore will write. Segments are not listed (a large backup has too many
@@ -270,6 +279,12 @@ type Plan struct {
 
 // PageStreams is the most streams a plan holds inline, and the most a page of it holds.
 const PageStreams = 500
+
+// PackPartitions is the most small partitions of a topic that share a stream with Same mapping:
+// a restore of thousands of small partitions would otherwise run an activity for each, and
+// the Temporal server's work per activity would bound it (docs/scaling.md). The plan decides
+// which partitions are small (activities/kafka, packStreams).
+const PackPartitions = 16
 
 // pageBytes is about the most a page of progress holds, encoded.
 const pageBytes = 128 << 10

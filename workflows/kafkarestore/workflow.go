@@ -128,7 +128,7 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		var plan Plan
 		if err := r.attempt(ctx, func() error {
 			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityPlan,
-				PlanInput{Connection: r.in.Connection, Spec: r.in.Spec, PageStreams: r.in.Limits.pageStreams()}).Get(ctx, &plan)
+				PlanInput{Connection: r.in.Connection, Spec: r.in.Spec, PageStreams: r.in.Limits.pageStreams(), PackPartitions: r.in.Limits.packPartitions()}).Get(ctx, &plan)
 		}); err != nil {
 			return Result{}, err
 		}

@@ -236,7 +236,7 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 		if err := env.GetWorkflowError(); errors.As(err, &can) {
 			in = RunInput{} // each run decodes its input afresh, as on the server
 			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
-			require.Equal(t, Limits{PageStreams: PageStreams, LoadStreams: loadStreams, ResultRanges: maxResultRanges}, in.Limits,
+			require.Equal(t, Limits{PageStreams: PageStreams, LoadStreams: loadStreams, ResultRanges: maxResultRanges, PackPartitions: PackPartitions}, in.Limits,
 				"the limits a new restore fixed at its start, in every later run's input")
 			continue
 		} else {
