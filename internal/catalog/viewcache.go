@@ -7,9 +7,10 @@ import (
 )
 
 // ViewCache shares what the views of one root decode within a process: the pinned root
-// itself and its deltas. A restore runs a stream per partition, and each stream opens the
-// restore's pinned root and views it for its own partitions; the root and every pending delta
-// list every partition, so without the cache each stream decoded all of them whole. In the
+// itself and its deltas. A restore of thousands of partitions runs hundreds or thousands of
+// streams, and each opens the restore's pinned root and views it for its own partitions; the
+// root and every pending delta list every partition, so without the cache each stream decoded
+// all of them whole. In the
 // 2,000-partition scale test the deltas were 86 % of the restoring workers' CPU, and once they
 // were shared, decoding the pinned root was a fifth of what was left (docs/benchmarks.md,
 // Kafka catalog).
