@@ -185,12 +185,10 @@ func orDefault(v, def int) int {
 
 // A restore that began before its limits were fixed at its start has them zero in every run:
 // the defaults apply.
-func (l Limits) pageStreams() int  { return orDefault(l.PageStreams, PageStreams) }
-func (l Limits) loadStreams() int  { return orDefault(l.LoadStreams, loadStreams) }
-func (l Limits) resultRanges() int { return orDefault(l.ResultRanges, maxResultRanges) }
-func (l Limits) packPartitions() int {
-	return orDefault(l.PackPartitions, PackPartitions)
-}
+func (l Limits) pageStreams() int    { return orDefault(l.PageStreams, PageStreams) }
+func (l Limits) loadStreams() int    { return orDefault(l.LoadStreams, loadStreams) }
+func (l Limits) resultRanges() int   { return orDefault(l.ResultRanges, maxResultRanges) }
+func (l Limits) packPartitions() int { return orDefault(l.PackPartitions, PackPartitions) }
 
 // Record parts that may carry a schema id.
 const (
