@@ -21,8 +21,9 @@ func Start(ctx context.Context, details func() any) (stop func()) {
 	if t := activity.GetInfo(ctx).HeartbeatTimeout; t > 0 {
 		every = min(every, t/3)
 	}
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -40,5 +41,6 @@ func Start(ctx context.Context, details func() any) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	// Once stop returns no heartbeat is being sent: the caller may change what details reads.
+	return func() { close(done); <-exited }
 }

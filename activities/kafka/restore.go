@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/semaphore"
 
+	"arkive.io/arkive/activities/beat"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/backups"
 	"arkive.io/arkive/internal/blobstore"
@@ -199,7 +200,12 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 		r.close()
 		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
 	}
-	if err := r.checkTarget(); err != nil {
+	// No heartbeat goes out before run starts beating, and waiting for a moving leader may
+	// take longer than the heartbeat timeout; the details stay the checkpoint resumed from.
+	stopBeat := beat.Start(ctx, func() any { return r.progress })
+	err = r.checkTarget(ctx)
+	stopBeat()
+	if err != nil {
 		r.close()
 		return nil, err
 	}
@@ -213,14 +219,14 @@ func (a *Activities) newRestorer(ctx context.Context, in kafkarestore.RestoreInp
 
 // checkTarget compares every target partition's end with the checkpoint and opens a reader on
 // the records past it, which an earlier attempt wrote.
-func (r *restorer) checkTarget() error {
+func (r *restorer) checkTarget(ctx context.Context) error {
 	r.tail = make([]int64, r.in.Target.Partitions)
 	r.gone, r.next = make([]int64, r.in.Target.Partitions), make([]int64, r.in.Target.Partitions)
 	for tp := range r.in.Target.Partitions {
 		if !r.writes(tp) {
 			continue // another stream's partition
 		}
-		end, err := r.client.GetOffset(r.in.Target.Name, tp, sarama.OffsetNewest)
+		end, err := offsetOnceServed(ctx, r.client, r.in.Target.Name, tp, sarama.OffsetNewest)
 		if err != nil {
 			return classify(fmt.Errorf("end offset of target %s/%d: %w", r.in.Target.Name, tp, err))
 		}
@@ -237,7 +243,7 @@ func (r *restorer) checkTarget() error {
 		// have deleted some of what a dead attempt wrote past the checkpoint. Those offsets
 		// were written by this restore (nothing else may write there), so they are skipped,
 		// and the records that are still there are read back and compared as usual.
-		oldest, err := r.client.GetOffset(r.in.Target.Name, tp, sarama.OffsetOldest)
+		oldest, err := offsetOnceServed(ctx, r.client, r.in.Target.Name, tp, sarama.OffsetOldest)
 		if err != nil {
 			return classify(fmt.Errorf("start offset of target %s/%d: %w", r.in.Target.Name, tp, err))
 		}
@@ -260,6 +266,42 @@ func (r *restorer) checkTarget() error {
 		r.verifiers[tp] = pc
 	}
 	return nil
+}
+
+// leaderWait is how long a restore stream waits for a target partition's leader to answer.
+const leaderWait = 30 * time.Second
+
+// offsetOnceServed is client.GetOffset, asked again for up to leaderWait while the partition's
+// leader is moving or not yet set up (a topic the preflight created a moment ago, a broker
+// restarting): sarama asks once more after a metadata refresh, which is too soon, and
+// classify would take UnknownTopicOrPartition for a deleted topic.
+func offsetOnceServed(ctx context.Context, client sarama.Client, topic string, partition int32, at int64) (int64, error) {
+	deadline := time.Now().Add(leaderWait)
+	wait := 50 * time.Millisecond
+	for {
+		off, err := client.GetOffset(topic, partition, at)
+		if err == nil || !leaderMoving(err) || time.Now().Add(wait).After(deadline) {
+			return off, err
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second) // backoff
+	}
+}
+
+// leaderMoving says a partition's leader cannot answer yet but will: the answers of a broker
+// setting a partition up or handing its leadership over.
+func leaderMoving(err error) bool {
+	for _, moving := range []error{sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownTopicOrPartition,
+		sarama.ErrReplicaNotAvailable, sarama.ErrOffsetNotAvailable} {
+		if errors.Is(err, moving) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *restorer) close() {

@@ -285,6 +285,7 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling interval
 	}
 	victim = busyRestorer(t, c, rid, restorers)
+	killedAt := time.Now()
 	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
 	_ = victim.cmd.Wait()
 	atKill := restored()
@@ -293,6 +294,7 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 	defer cancel()
 	var res kafkarestore.Result
 	require.NoError(t, c.GetWorkflow(ctx, rid, "").Get(ctx, &res))
+	doneAfterKill := time.Since(killedAt)
 	require.Equal(t, kafkarestore.PhaseDone, res.Status.Phase)
 	t.Logf("restore: %d of %d records written when a worker was killed", atKill, total)
 	// 2,000 partitions in 128 streams of at most 16 (31 of 16 and one of 4 per topic): an
@@ -315,7 +317,14 @@ func TestShardedBackupOverThreeWorkersSurvivesKillAndStop(t *testing.T) {
 		if ev.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil {
 			activities["continued as new"]++
 		}
+		if ev.GetActivityTaskCancelRequestedEventAttributes() != nil {
+			activities["cancelled"]++
+		}
 	}
+	// The killed worker's streams were taken over by the other (their own retries, or the
+	// workflow's retry of them alone): no stream of the round was cancelled for them.
+	require.Zero(t, activities["cancelled"], "%v", activities)
+	t.Logf("restore: done %s after the kill; activities %v", doneAfterKill.Round(time.Second), activities)
 	// Each stream's activity, and again those the killed worker was running.
 	require.GreaterOrEqual(t, activities[kafkarestore.ActivityRestore], streams, "%v", activities)
 	require.Less(t, activities[kafkarestore.ActivityRestore], 2*streams, "%v", activities)
