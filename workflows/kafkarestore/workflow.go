@@ -647,6 +647,12 @@ const versionHandBack = "restore-hand-back"
 // version 1 a run keeps legacyRunningStreams pending, from version 2 maxRunningStreams.
 const versionStreamCap = "restore-stream-cap"
 
+// versionRetryAlone is the change id of a failed stream retried on its own after RetryPause
+// while the round's other streams run on (workflow.GetVersion, never rename). Runs that began
+// before it cancel the round at a stream's failure, as they did: a worker killed under a few
+// of a restore's streams then stopped all of them for the pause.
+const versionRetryAlone = "restore-retry-alone"
+
 // maxRunningStreams bounds the Restore activities a run has pending at once, far below
 // Temporal's default limit of 2,000 pending activities per workflow. The server's work per
 // activity grows with the activities pending: in the 2,000-partition scale test the Temporal
@@ -663,7 +669,8 @@ const legacyRunningStreams = 1000
 // maxRunningStreams at once, starting the next as one ends, and keeps their progress. It
 // starts no more once the run's history is long enough to continue as new; the next round
 // begins where this one stopped starting them. A pause cancels them; they hand back their
-// progress.
+// progress. A stream whose attempts failed for a cause that may pass starts again, from its
+// checkpoint, after RetryPause while the others run on; one that fails for good ends the round.
 func (r *restore) restoreStreams(ctx workflow.Context) error {
 	cctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
@@ -679,6 +686,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		streamCap = legacyRunningStreams
 	}
 	again := workflow.GetVersion(ctx, versionHandBack, workflow.DefaultVersion, 1) == 1
+	alone := workflow.GetVersion(ctx, versionRetryAlone, workflow.DefaultVersion, 1) == 1
 	// The unfinished streams, from where the last round stopped starting them.
 	var todo []int
 	n := len(r.streams)
@@ -702,11 +710,33 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	// goesOn says the round may start streams: nothing failed, paused or cancelled it.
 	goesOn := func() bool { return firstErr == nil && !r.state.Paused && cctx.Err() == nil }
 	shortHistory := func() bool { return workflow.GetInfo(ctx).GetCurrentHistoryLength() <= continueAfterEvents }
+	// Streams that failed for a cause that may pass wait out RetryPause (one timer for all that
+	// failed while none was pending), then start before any stream not yet started.
+	var waiting, due []int
+	timing := false
 	startMore := func() {
+		for len(due) > 0 && left < running && goesOn() && shortHistory() {
+			i := due[0]
+			due = due[1:]
+			start(i)
+		}
 		for next < len(todo) && left < running && goesOn() && (!capped || next < running || shortHistory()) {
 			next++
 			start(todo[next-1])
 		}
+	}
+	retryLater := func(i int, err error) {
+		r.retrying(workflows.RootMessage(err))
+		waiting = append(waiting, i)
+		if timing {
+			return
+		}
+		timing = true
+		sel.AddFuture(workflow.NewTimer(cctx, workflows.RetryPause), func(workflow.Future) {
+			timing = false
+			due, waiting = append(due, waiting...), nil
+			startMore()
+		})
 	}
 	// restart starts a stream its worker handed back again at once, in its own slot, unless the
 	// round is ending; otherwise the next round starts it, as it does every unfinished stream.
@@ -747,6 +777,9 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 				handedBack := p.HandedBack && !p.Done
 				p.HandedBack = false
 				r.setProgress(i, &p)
+				if alone && r.status.Reason == status.Retrying && len(waiting)+len(due) == 0 {
+					r.status.Reason, r.status.LastError = "", "" // no stream waits to be retried
+				}
 				if again && handedBack && restart(i) {
 					return // its slot is taken again
 				}
@@ -766,7 +799,9 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 				if errors.As(err, &appErr) && (appErr.Type() == ErrDamagedBackup || appErr.Type() == ErrUnknownSchemaID) && appErr.HasDetails() && appErr.Details(&p) == nil {
 					r.setProgress(i, &p)
 				}
-				if firstErr == nil {
+				if _, permanent := workflows.Permanent(err); alone && !permanent && goesOn() {
+					retryLater(i, err) // the others run on; its slot goes to the next stream
+				} else if firstErr == nil {
 					firstErr = err
 					cancel()
 				}
@@ -777,20 +812,28 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		})
 	}
 	startMore()
-	// A pause cancels the streams; they hand back their progress.
+	// A pause cancels the streams; they hand back their progress. Any other signal ends the
+	// wait of streams that failed, as it ends the workflow's other waits to try again.
 	r.sig.Add(ctx, sel, func() {
 		if r.state.Paused {
 			cancel()
+		} else if alone && len(waiting) > 0 {
+			due, waiting = append(due, waiting...), nil
+			startMore()
 		}
 	})
-	for left > 0 {
+	for left > 0 || timing {
 		sel.Select(ctx)
 	}
 	if capped && next < len(todo) {
 		r.state.NextStream = todo[next] // the next round starts the ones this one did not
 	}
+	// Failed streams not started again (the round is ending) are unfinished: the next round,
+	// or the next run, starts them.
 	if firstErr == nil {
-		r.status.LastError = ""
+		if len(waiting)+len(due) == 0 {
+			r.status.LastError = ""
+		}
 		return nil
 	}
 	if _, permanent := workflows.Permanent(firstErr); permanent {

@@ -547,3 +547,85 @@ func TestHandedBackStreamStartsAgainAtOnce(t *testing.T) {
 		require.Contains(t, starts, again)
 	}
 }
+
+// A stream whose attempts all fail for a cause that may pass (here its worker's broker
+// connection, three attempts) waits RetryPause and starts again from its checkpoint, while the
+// round's other streams run on untouched; the status says why meanwhile. Runs that began
+// before the change cancel the whole round and start every stream again after the pause.
+func TestFailedStreamIsRetriedAlone(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		in := RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
+			Spec: Spec{PartitionMapping: MappingSame, Topics: []TopicMapping{{Source: "orders", Target: "orders-restored"}}}}}
+		plan := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: 2}}, Records: 20}
+		for p := range int32(2) {
+			plan.Streams = append(plan.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
+		}
+		pre := PreflightResult{Targets: []TargetTopic{{Name: "orders-restored", Partitions: 2, MaxMessageBytes: 1 << 20, Baseline: make(Offsets, 2)}}}
+		env.RegisterWorkflowWithOptions(KafkaRestore, workflow.RegisterOptions{Name: WorkflowName})
+		env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) { return plan, nil }, activity.RegisterOptions{Name: ActivityPlan})
+		env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) { return pre, nil }, activity.RegisterOptions{Name: ActivityPreflight})
+		env.RegisterActivityWithOptions(func(UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+		var mu sync.Mutex
+		var starts []string // partition, resumed from, at (workflow time since the first Restore)
+		var first time.Time
+		failures := 0
+		restore := func(in RestoreInput) (Progress, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			own := in.Stream.Partitions[0].Partition
+			if own == 0 && failures < 3 {
+				failures++
+				return Progress{}, temporal.NewApplicationError("connect to [broker:9092]: connection refused", "Transient")
+			}
+			target := in.Target.Baseline
+			target[own] = 10
+			return Progress{Next: 10, Index: 10, Target: target, Records: 10, Done: true,
+				OffsetMap: []OffsetRange{{Partition: own, TargetPartition: own, Count: 10}}}, nil
+		}
+		env.RegisterActivityWithOptions(restore, activity.RegisterOptions{Name: ActivityRestore})
+		// Partition 0's attempts end after 2 s each; partition 1's activity takes 90 s.
+		env.OnActivity(ActivityRestore, mock.MatchedBy(func(in RestoreInput) bool { return in.Stream.Partitions[0].Partition == 0 })).
+			Return(restore).After(2 * time.Second)
+		env.OnActivity(ActivityRestore, mock.Anything).Return(restore).After(90 * time.Second)
+		if before {
+			env.OnGetVersion(versionRetryAlone, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		}
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+			if info.ActivityType.Name != ActivityRestore {
+				return
+			}
+			var in RestoreInput
+			require.NoError(t, args.Get(&in))
+			mu.Lock()
+			defer mu.Unlock()
+			if first.IsZero() {
+				first = env.Now()
+			}
+			starts = append(starts, fmt.Sprintf("p%d at %s", in.Stream.Partitions[0].Partition, env.Now().Sub(first).Round(time.Second)))
+		})
+		var waiting Status
+		env.RegisterDelayedCallback(func() {
+			v, err := env.QueryWorkflow(workflows.QueryStatus)
+			require.NoError(t, err)
+			require.NoError(t, v.Get(&waiting))
+		}, 30*time.Second)
+		env.ExecuteWorkflow(KafkaRestore, in)
+		require.NoError(t, env.GetWorkflowError())
+		var out Result
+		require.NoError(t, env.GetWorkflowResult(&out))
+		require.Equal(t, PhaseDone, out.Status.Phase)
+		require.Empty(t, out.Status.LastError)
+		require.Equal(t, status.Retrying, waiting.Reason, "while partition 0 waits")
+		require.Contains(t, waiting.LastError, "connection refused")
+		t.Logf("before the change %v: %v", before, starts)
+		// Three attempts at 0, 3 and 7 s (the activity's own retries, 1 and 2 s apart), then
+		// RetryPause after the third failed at 9 s.
+		want := []string{"p0 at 0s", "p1 at 0s", "p0 at 3s", "p0 at 7s", "p0 at 39s"}
+		if before {
+			want = append(want, "p1 at 39s") // cancelled at 9 s with the round, and started again
+		}
+		require.ElementsMatch(t, want, starts)
+	}
+}
