@@ -10,10 +10,19 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/workflows"
 )
 
 // versionSharded is the change id of sharded captures (workflow.GetVersion; never rename).
 const versionSharded = "sharded-captures"
+
+// versionShardFailsAlone is the change id of a shard failing alone (workflow.GetVersion; never
+// rename): when a shard's attempts fail for a cause that may pass, the other shards finish
+// their cycle and are committed, and the failed shard is captured again in the next cycle.
+// Runs that began before it cancel every shard at the first failure, commit what had ended
+// and wait RetryPause, as they did: a partition whose leader stayed away (a broker down with
+// unreplicated partitions) held back the backup of every other partition.
+const versionShardFailsAlone = "shard-fails-alone"
 
 // A sharded cycle is one discovery when due, one CaptureShard activity per shard and one
 // commit: about 6 history events per shard, at most MaxShards shards, so a cycle stays a few
@@ -79,6 +88,8 @@ func (b *backup) captureShards(ctx workflow.Context, runFor time.Duration, run *
 	share := b.in.Spec.RateLimit.Share(total)
 	var results []CaptureShardResult
 	var firstErr error
+	alone := workflow.GetVersion(ctx, versionShardFailsAlone, workflow.DefaultVersion, 1) == 1
+	var passing error // the first failure that may pass of a shard that failed alone
 	left := 0
 	sel := workflow.NewSelector(ctx)
 	for i, sh := range b.shards {
@@ -113,6 +124,13 @@ func (b *backup) captureShards(ctx workflow.Context, runFor time.Duration, run *
 					results = append(results, res)
 				}
 			case firstErr == nil:
+				if _, permanent := workflows.Permanent(err); alone && !permanent {
+					if passing == nil {
+						passing = err
+					}
+					b.retrying(workflows.RootMessage(err)) // shown at once; the others run on
+					return
+				}
 				firstErr = err
 				cancel()
 			}
@@ -127,6 +145,14 @@ func (b *backup) captureShards(ctx workflow.Context, runFor time.Duration, run *
 	})
 	for left > 0 {
 		sel.Select(ctx)
+	}
+	b.passing = ""
+	if firstErr == nil && passing != nil {
+		if len(results) == 0 {
+			firstErr = passing // nothing went on (an outage): report it and wait, as before
+		} else {
+			b.passing = workflows.RootMessage(passing) // the caller shows it once it has committed
+		}
 	}
 	if firstErr != nil {
 		// Commit what did get written before reporting the failure.
@@ -200,6 +226,7 @@ func (b *backup) scheduledSharded(ctx workflow.Context, run *archive.Run) error 
 		if err := b.commitSharded(ctx, results, run); err != nil {
 			return err
 		}
+		b.showPassing()
 		if b.state.PausedBySignal {
 			return nil
 		}

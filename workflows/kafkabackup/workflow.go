@@ -143,6 +143,9 @@ type backup struct {
 	// (shardDone says which have).
 	unfinished int
 	shardDone  []bool
+	// passing is why a shard of the last captureShards failed while the others went on ("":
+	// none did); it stays in the status after their commit.
+	passing string
 }
 
 // KafkaBackup keeps a backup of the selected topics in step with the source: forever in
@@ -239,6 +242,14 @@ func (b *backup) failed(ctx workflow.Context, appErr *temporal.ApplicationError)
 }
 
 func (b *backup) retrying(cause string) { b.status.LastError, b.status.Reason = cause, status.Retrying }
+
+// showPassing keeps a shard's failure in the status after the commit of the shards that
+// went on (a commit clears LastError); the next cycle captures that shard again.
+func (b *backup) showPassing() {
+	if b.passing != "" {
+		b.retrying(b.passing)
+	}
+}
 
 // inactiveReason says why nothing should run now, or "" when the backup should run.
 func (b *backup) inactiveReason() string {
@@ -393,6 +404,7 @@ func (b *backup) continuous(ctx workflow.Context) error {
 		if err := b.commitSharded(ctx, staged, nil); err != nil {
 			return err
 		}
+		b.showPassing()
 		return b.retainByAge(ctx)
 	}
 	results, err := b.captureAll(ctx, runFor, nil)

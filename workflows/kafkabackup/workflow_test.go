@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"arkive.io/arkive/api/status"
 	"arkive.io/arkive/internal/archive"
 	"arkive.io/arkive/internal/temporaltest"
 	"arkive.io/arkive/workflows"
@@ -41,6 +42,7 @@ type fakeCluster struct {
 	// groupCaptures counts consumer-group snapshots recorded (by a sharded discovery or a commit).
 	groupCaptures int
 	onDiscover    func(DiscoverInput) // called on the workflow's goroutine (the test env's)
+	shardEach     bool                // a shard per partition (else one for all)
 }
 
 func newFake() *fakeCluster {
@@ -112,7 +114,14 @@ func (f *fakeCluster) discoverShards(in DiscoverShardsInput) (DiscoverShardsResu
 		}
 		sh.Topics = append(sh.Topics, st)
 	}
-	if len(sh.Topics) > 0 {
+	switch {
+	case f.shardEach:
+		for _, t := range sh.Topics {
+			for _, p := range t.Partitions {
+				res.Shards = append(res.Shards, Shard{Topics: []ShardTopic{{Topic: t.Topic, Partitions: []int32{p}}}})
+			}
+		}
+	case len(sh.Topics) > 0:
 		res.Shards = []Shard{sh}
 	}
 	if in.Run != nil {
@@ -199,7 +208,9 @@ func (f *fakeCluster) fold(FoldInput) error {
 	return nil
 }
 
-func newEnv(t *testing.T, f *fakeCluster) *testsuite.TestWorkflowEnvironment {
+// newEnv is the workflow's test environment with f's activities. first registers mocks that
+// take precedence over the default ones.
+func newEnv(t *testing.T, f *fakeCluster, first ...func(*testsuite.TestWorkflowEnvironment)) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
@@ -209,6 +220,9 @@ func newEnv(t *testing.T, f *fakeCluster) *testsuite.TestWorkflowEnvironment {
 	env.RegisterActivityWithOptions(f.captureShard, activity.RegisterOptions{Name: ActivityCaptureShard})
 	env.RegisterActivityWithOptions(f.commit, activity.RegisterOptions{Name: ActivityCommit})
 	env.RegisterActivityWithOptions(f.fold, activity.RegisterOptions{Name: ActivityFold})
+	for _, register := range first {
+		register(env)
+	}
 	// A capture takes workflow time, as the real one runs for about a segment interval.
 	env.OnActivity(ActivityCapture, mock.Anything, mock.Anything).Return(
 		func(in CaptureInput) (CaptureResult, error) { return f.capture(in) }).After(30 * time.Second)
@@ -682,4 +696,71 @@ func TestGroupOffsetsAreCapturedAtTheirInterval(t *testing.T) {
 		defer f.mu.Unlock()
 		require.Equal(t, len(captured), f.groupCaptures, "each capture is recorded once")
 	})
+}
+
+// A shard whose attempts all fail for a cause that may pass (partition 1's leader away) does not
+// hold back the others: they finish their cycle and are committed, the status says why
+// partition 1 is behind, and the next cycle starts at once and captures it again. Runs that
+// began before the change cancel the other shards at the failure, commit nothing of theirs
+// and wait RetryPause.
+func TestFailingShardDoesNotHoldBackTheOthers(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		f := newFake()
+		f.shardEach = true
+		var failures atomic.Int32
+		env := newEnv(t, f, func(env *testsuite.TestWorkflowEnvironment) {
+			// Partition 1's first three attempts fail after a second each.
+			env.OnActivity(ActivityCaptureShard, mock.MatchedBy(func(in CaptureShardInput) bool {
+				return in.Shard.Topics[0].Partitions[0] == 1 && failures.Load() < 3
+			})).Return(func(CaptureShardInput) (CaptureShardResult, error) {
+				failures.Add(1)
+				return CaptureShardResult{}, temporal.NewApplicationError("orders/1: leader not available", "Transient")
+			}).After(time.Second)
+		})
+		if before {
+			env.OnGetVersion(versionShardFailsAlone, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		}
+		var during, after, recovered Status
+		env.RegisterDelayedCallback(func() { during = query(t, env) }, 20*time.Second)
+		env.RegisterDelayedCallback(func() { after = query(t, env) }, 45*time.Second)
+		env.RegisterDelayedCallback(func() { recovered = query(t, env); env.CancelWorkflow() }, 150*time.Second)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+		var canceled *temporal.CanceledError
+		require.ErrorAs(t, env.GetWorkflowError(), &canceled)
+		require.Equal(t, int32(3), failures.Load())
+
+		// The first cycle's commit (after the one that seeds the offsets): partition 0's
+		// capture is in it, unless the run cancelled it.
+		f.mu.Lock()
+		var commits [][]int32
+		for _, c := range f.commits {
+			var captured []int32
+			for _, k := range c.Staged {
+				for _, c := range f.staged[k] {
+					captured = append(captured, c.Partition)
+				}
+			}
+			commits = append(commits, captured)
+		}
+		captured := commits[1]
+		partition0 := 0
+		for _, c := range f.captures {
+			if c.Partition == 0 {
+				partition0++
+			}
+		}
+		f.mu.Unlock()
+		require.Equal(t, status.Retrying, during.Reason, "before %v", before)
+		require.Contains(t, during.LastError, "leader not available")
+		require.Empty(t, recovered.LastError, "a cycle with every shard committed clears it")
+		t.Logf("before the change %v: commits %v, partition 0 captured %d times", before, commits, partition0)
+		if before {
+			require.Empty(t, captured, "partition 0 cancelled with the round")
+			continue
+		}
+		require.Equal(t, []int32{0}, captured, "partition 0 committed in the first cycle")
+		// At 45 s the second cycle (from 30 s) captures both; the status still names the cause.
+		require.Contains(t, after.LastError, "leader not available")
+		require.Equal(t, PhaseStreaming, after.Phase)
+	}
 }
