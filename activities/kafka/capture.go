@@ -244,7 +244,7 @@ func (c *capture) done() bool { return c.in.Until >= 0 && c.pos >= c.in.Until }
 func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	in := c.in
 	c.result.Topic, c.result.Partition = in.Topic, in.Partition
-	oldest, hwm, err := c.bounds()
+	oldest, hwm, err := c.bounds(ctx)
 	if err != nil {
 		return c.result, classify(err)
 	}
@@ -357,19 +357,22 @@ const catchUpSilence = 5 * time.Second
 
 // bounds is the partition's log start offset and high watermark: those its shard asked for
 // all its partitions at once when it did, the broker's answers to two requests otherwise.
-func (c *capture) bounds() (oldest, hwm int64, err error) {
+func (c *capture) bounds(ctx context.Context) (oldest, hwm int64, err error) {
 	if c.known != nil {
 		return c.known[0], c.known[1], nil
 	}
-	return partitionBounds(c.client, c.in.Topic, c.in.Partition)
+	return partitionBounds(ctx, c.client, c.in.Topic, c.in.Partition)
 }
 
-// partitionBounds asks the broker for one partition's log start offset and high watermark.
-func partitionBounds(client sarama.Client, topic string, partition int32) (oldest, hwm int64, err error) {
-	if oldest, err = client.GetOffset(topic, partition, sarama.OffsetOldest); err != nil {
+// partitionBounds asks the broker for one partition's log start offset and high watermark,
+// waiting for a leader that is moving or being set up (a topic created a moment ago answers
+// UnknownTopicOrPartition for a while, which classify would take for a deleted topic and fail
+// the backup for good).
+func partitionBounds(ctx context.Context, client sarama.Client, topic string, partition int32) (oldest, hwm int64, err error) {
+	if oldest, err = offsetOnceServed(ctx, client, topic, partition, sarama.OffsetOldest); err != nil {
 		return 0, 0, fmt.Errorf("log start offset of %s/%d: %w", topic, partition, err)
 	}
-	if hwm, err = client.GetOffset(topic, partition, sarama.OffsetNewest); err != nil {
+	if hwm, err = offsetOnceServed(ctx, client, topic, partition, sarama.OffsetNewest); err != nil {
 		return 0, 0, fmt.Errorf("high watermark of %s/%d: %w", topic, partition, err)
 	}
 	return oldest, hwm, nil

@@ -74,7 +74,7 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 				// Not in a leader's answer (an error, a leader that moved): ask for it alone,
 				// which says what is wrong.
 				var err error
-				if b[0], b[1], err = partitionBounds(client, name, p); err != nil {
+				if b[0], b[1], err = partitionBounds(ctx, client, name, p); err != nil {
 					return res, classify(err)
 				}
 			}

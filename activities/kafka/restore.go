@@ -268,42 +268,6 @@ func (r *restorer) checkTarget(ctx context.Context) error {
 	return nil
 }
 
-// leaderWait is how long a restore stream waits for a target partition's leader to answer.
-const leaderWait = 30 * time.Second
-
-// offsetOnceServed is client.GetOffset, asked again for up to leaderWait while the partition's
-// leader is moving or not yet set up (a topic the preflight created a moment ago, a broker
-// restarting): sarama asks once more after a metadata refresh, which is too soon, and
-// classify would take UnknownTopicOrPartition for a deleted topic.
-func offsetOnceServed(ctx context.Context, client sarama.Client, topic string, partition int32, at int64) (int64, error) {
-	deadline := time.Now().Add(leaderWait)
-	wait := 50 * time.Millisecond
-	for {
-		off, err := client.GetOffset(topic, partition, at)
-		if err == nil || !leaderMoving(err) || time.Now().Add(wait).After(deadline) {
-			return off, err
-		}
-		select {
-		case <-ctx.Done():
-			return -1, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second) // backoff
-	}
-}
-
-// leaderMoving says a partition's leader cannot answer yet but will: the answers of a broker
-// setting a partition up or handing its leadership over.
-func leaderMoving(err error) bool {
-	for _, moving := range []error{sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable, sarama.ErrUnknownTopicOrPartition,
-		sarama.ErrReplicaNotAvailable, sarama.ErrOffsetNotAvailable} {
-		if errors.Is(err, moving) {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *restorer) close() {
 	for _, pc := range r.verifiers {
 		_ = pc.Close()

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -106,26 +105,4 @@ func endOffsetsOf(t *testing.T, client sarama.Client, topic string, partitions i
 		out = append(out, end)
 	}
 	return out
-}
-
-// A restore stream asking for its target's offsets while the broker is still setting the
-// partitions up (here: a topic created a moment ago, not waited for) waits for their leaders
-// instead of failing its attempt.
-func TestTargetOffsetsWaitForLeadersBeingSetUp(t *testing.T) {
-	bootstrap := testenv.Kafka(t)
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
-	require.NoError(t, err)
-	defer admin.Close()
-	const partitions = 500
-	topic := fmt.Sprintf("leaders-being-set-up-%d", time.Now().UnixNano())
-	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false))
-	t.Cleanup(func() { _ = admin.DeleteTopic(topic) })
-	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
-	require.NoError(t, err)
-	defer client.Close()
-	for p := range int32(partitions) {
-		end, err := offsetOnceServed(context.Background(), client, topic, p, sarama.OffsetNewest)
-		require.NoError(t, err, "partition %d", p)
-		require.Zero(t, end)
-	}
 }
