@@ -469,22 +469,8 @@ func TestReleaseRunFailsWhenItCannotRelease(t *testing.T) {
 // is restored once either way.
 func TestHandedBackStreamStartsAgainAtOnce(t *testing.T) {
 	for _, before := range []bool{false, true} {
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
-		in := RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
-			Spec: Spec{PartitionMapping: MappingSame, Topics: []TopicMapping{{Source: "orders", Target: "orders-restored"}}}}}
-		plan := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: 2}}, Records: 20}
-		for p := range int32(2) {
-			plan.Streams = append(plan.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
-		}
-		pre := PreflightResult{Targets: []TargetTopic{{Name: "orders-restored", Partitions: 2, MaxMessageBytes: 1 << 20, Baseline: make(Offsets, 2)}}}
-		env.RegisterWorkflowWithOptions(KafkaRestore, workflow.RegisterOptions{Name: WorkflowName})
-		env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) { return plan, nil }, activity.RegisterOptions{Name: ActivityPlan})
-		env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) { return pre, nil }, activity.RegisterOptions{Name: ActivityPreflight})
-		env.RegisterActivityWithOptions(func(UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+		env, in, starts := twoStreams(t)
 		var mu sync.Mutex
-		var starts []string // partition, resumed from, at (workflow time since the first Restore)
-		var first time.Time
 		records := make([]int64, 2)
 		restore := func(in RestoreInput) (Progress, error) {
 			mu.Lock()
@@ -515,36 +501,19 @@ func TestHandedBackStreamStartsAgainAtOnce(t *testing.T) {
 		if before {
 			env.OnGetVersion(versionHandBack, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 		}
-		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-			if info.ActivityType.Name != ActivityRestore {
-				return
-			}
-			var in RestoreInput
-			require.NoError(t, args.Get(&in))
-			mu.Lock()
-			defer mu.Unlock()
-			if first.IsZero() {
-				first = env.Now()
-			}
-			from := int64(0)
-			if in.Resume != nil {
-				from = in.Resume.Next
-			}
-			starts = append(starts, fmt.Sprintf("p%d from %d at %s", in.Stream.Partitions[0].Partition, from, env.Now().Sub(first).Round(time.Second)))
-		})
 		env.ExecuteWorkflow(KafkaRestore, in)
 		require.NoError(t, env.GetWorkflowError())
 		var out Result
 		require.NoError(t, env.GetWorkflowResult(&out))
 		require.Equal(t, PhaseDone, out.Status.Phase)
 		require.Equal(t, []int64{10, 10}, records, "records restored per partition")
-		t.Logf("before the change %v: %v", before, starts)
-		require.Len(t, starts, 3)
+		t.Logf("before the change %v: %v", before, starts.list)
+		require.Len(t, starts.list, 3)
 		again := "p0 from 5 at 2s"
 		if before {
 			again = "p0 from 5 at 25s" // the next round, once partition 1's run time is over
 		}
-		require.Contains(t, starts, again)
+		require.Contains(t, starts.list, again)
 	}
 }
 
@@ -554,22 +523,8 @@ func TestHandedBackStreamStartsAgainAtOnce(t *testing.T) {
 // before the change cancel the whole round and start every stream again after the pause.
 func TestFailedStreamIsRetriedAlone(t *testing.T) {
 	for _, before := range []bool{false, true} {
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
-		in := RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
-			Spec: Spec{PartitionMapping: MappingSame, Topics: []TopicMapping{{Source: "orders", Target: "orders-restored"}}}}}
-		plan := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: 2}}, Records: 20}
-		for p := range int32(2) {
-			plan.Streams = append(plan.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
-		}
-		pre := PreflightResult{Targets: []TargetTopic{{Name: "orders-restored", Partitions: 2, MaxMessageBytes: 1 << 20, Baseline: make(Offsets, 2)}}}
-		env.RegisterWorkflowWithOptions(KafkaRestore, workflow.RegisterOptions{Name: WorkflowName})
-		env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) { return plan, nil }, activity.RegisterOptions{Name: ActivityPlan})
-		env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) { return pre, nil }, activity.RegisterOptions{Name: ActivityPreflight})
-		env.RegisterActivityWithOptions(func(UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+		env, in, starts := twoStreams(t)
 		var mu sync.Mutex
-		var starts []string // partition, resumed from, at (workflow time since the first Restore)
-		var first time.Time
 		failures := 0
 		restore := func(in RestoreInput) (Progress, error) {
 			mu.Lock()
@@ -592,19 +547,6 @@ func TestFailedStreamIsRetriedAlone(t *testing.T) {
 		if before {
 			env.OnGetVersion(versionRetryAlone, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 		}
-		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-			if info.ActivityType.Name != ActivityRestore {
-				return
-			}
-			var in RestoreInput
-			require.NoError(t, args.Get(&in))
-			mu.Lock()
-			defer mu.Unlock()
-			if first.IsZero() {
-				first = env.Now()
-			}
-			starts = append(starts, fmt.Sprintf("p%d at %s", in.Stream.Partitions[0].Partition, env.Now().Sub(first).Round(time.Second)))
-		})
 		var waiting Status
 		env.RegisterDelayedCallback(func() {
 			v, err := env.QueryWorkflow(workflows.QueryStatus)
@@ -619,13 +561,59 @@ func TestFailedStreamIsRetriedAlone(t *testing.T) {
 		require.Empty(t, out.Status.LastError)
 		require.Equal(t, status.Retrying, waiting.Reason, "while partition 0 waits")
 		require.Contains(t, waiting.LastError, "connection refused")
-		t.Logf("before the change %v: %v", before, starts)
+		t.Logf("before the change %v: %v", before, starts.list)
 		// Three attempts at 0, 3 and 7 s (the activity's own retries, 1 and 2 s apart), then
 		// RetryPause after the third failed at 9 s.
-		want := []string{"p0 at 0s", "p1 at 0s", "p0 at 3s", "p0 at 7s", "p0 at 39s"}
+		want := []string{"p0 from 0 at 0s", "p1 from 0 at 0s", "p0 from 0 at 3s", "p0 from 0 at 7s", "p0 from 0 at 39s"}
 		if before {
-			want = append(want, "p1 at 39s") // cancelled at 9 s with the round, and started again
+			want = append(want, "p1 from 0 at 39s") // cancelled at 9 s with the round, and started again
 		}
-		require.ElementsMatch(t, want, starts)
+		require.ElementsMatch(t, want, starts.list)
 	}
+}
+
+// startLog is each Restore activity's start: partition, resumed from, at (workflow time since
+// the first Restore).
+type startLog struct {
+	mu    sync.Mutex
+	first time.Time
+	list  []string
+}
+
+// twoStreams is a test environment restoring two streams of a partition each (orders/0 and
+// orders/1, ten records each) with the plan, preflight and unpin activities answered, and
+// the log of the Restore activities' starts; the caller registers the Restore activity.
+func twoStreams(t *testing.T) (*testsuite.TestWorkflowEnvironment, RunInput, *startLog) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	in := RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
+		Spec: Spec{PartitionMapping: MappingSame, Topics: []TopicMapping{{Source: "orders", Target: "orders-restored"}}}}}
+	plan := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: 2}}, Records: 20}
+	for p := range int32(2) {
+		plan.Streams = append(plan.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
+	}
+	pre := PreflightResult{Targets: []TargetTopic{{Name: "orders-restored", Partitions: 2, MaxMessageBytes: 1 << 20, Baseline: make(Offsets, 2)}}}
+	env.RegisterWorkflowWithOptions(KafkaRestore, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(func(PlanInput) (Plan, error) { return plan, nil }, activity.RegisterOptions{Name: ActivityPlan})
+	env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) { return pre, nil }, activity.RegisterOptions{Name: ActivityPreflight})
+	env.RegisterActivityWithOptions(func(UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
+	starts := &startLog{}
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		if info.ActivityType.Name != ActivityRestore {
+			return
+		}
+		var in RestoreInput
+		require.NoError(t, args.Get(&in))
+		starts.mu.Lock()
+		defer starts.mu.Unlock()
+		if starts.first.IsZero() {
+			starts.first = env.Now()
+		}
+		from := int64(0)
+		if in.Resume != nil {
+			from = in.Resume.Next
+		}
+		starts.list = append(starts.list, fmt.Sprintf("p%d from %d at %s", in.Stream.Partitions[0].Partition, from, env.Now().Sub(starts.first).Round(time.Second)))
+	})
+	return env, in, starts
 }
