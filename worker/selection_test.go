@@ -60,15 +60,7 @@ func TestStreamSelectionExcludesAndEnabled(t *testing.T) {
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
-	committed := func(s kafkabackup.Status, topic string) int64 {
-		for _, p := range s.Partitions {
-			if p.Topic == topic {
-				return p.Committed
-			}
-		}
-		return -1
-	}
-	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return committed(s, topics["a"]) == 10 })
+	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return topicCommitted(s, topics["a"]) == 10 })
 
 	store, err := blobstore.Open(ctx, storage, nil)
 	require.NoError(t, err)
@@ -99,7 +91,7 @@ func TestStreamSelectionExcludesAndEnabled(t *testing.T) {
 	produceN(topics["a"], 5)
 
 	update(spec) // enabled: true again
-	s = waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return committed(s, topics["a"]) == 15 })
+	s = waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return topicCommitted(s, topics["a"]) == 15 })
 	require.Equal(t, kafkabackup.PhaseStreaming, s.Phase)
 	m, err = catalog.Read(ctx, store, layout)
 	require.NoError(t, err)

@@ -52,6 +52,17 @@ func committed(s kafkabackup.Status) int64 {
 	return n
 }
 
+// topicCommitted is the committed offset of topic's first partition in the status, or -1 when
+// the status does not list the topic.
+func topicCommitted(s kafkabackup.Status, topic string) int64 {
+	for _, p := range s.Partitions {
+		if p.Topic == topic {
+			return p.Committed
+		}
+	}
+	return -1
+}
+
 // pause, resume and trigger sent with `temporal workflow signal` steer a running backup.
 func TestSignalsFromTheTemporalCLI(t *testing.T) {
 	bootstrap := testenv.Kafka(t)

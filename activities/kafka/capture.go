@@ -71,7 +71,9 @@ type capture struct {
 	blockSize int // of the segments' blocks; 0: archive.DefaultBlockSize
 	// catchUp, when set, lets a retried shard's capture read past its run time, for at most
 	// catchUp in all, until it reaches the high watermark it found at its start (see caughtUp).
-	catchUp   time.Duration
+	catchUp time.Duration
+	// deleted says its shard found the topic deleted from the source before it began.
+	deleted   bool
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 	// stored, when set, is told the records and their key, value and header bytes of every
 	// segment stored, before the heartbeat that names it.
@@ -241,9 +243,33 @@ func (c *capture) close() {
 
 func (c *capture) done() bool { return c.in.Until >= 0 && c.pos >= c.in.Until }
 
+// run captures the partition. A topic deleted from the source since it was discovered ends
+// the capture, not the backup: what was read is uploaded and kept, and the result says the
+// topic is gone (one deleted topic used to fail every partition of the backup until a person
+// resumed it).
 func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
+	c.result.Topic, c.result.Partition = c.in.Topic, c.in.Partition
+	if c.deleted {
+		return c.finishDeleted(), nil
+	}
+	res, err := c.read(ctx)
+	if err == nil || !topicDeleted(c.client, c.in.Topic, err) {
+		return res, err
+	}
+	if err := c.roll(ctx); err != nil {
+		return c.result, err
+	}
+	return c.finishDeleted(), nil
+}
+
+// finishDeleted is the result of a capture whose topic was deleted: done, with what it uploaded.
+func (c *capture) finishDeleted() kafkabackup.CaptureResult {
+	c.result.Deleted = true
+	return c.finish(true)
+}
+
+func (c *capture) read(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	in := c.in
-	c.result.Topic, c.result.Partition = in.Topic, in.Partition
 	oldest, hwm, err := c.bounds(ctx)
 	if err != nil {
 		return c.result, classify(err)

@@ -109,7 +109,7 @@ func sweepStaging(ctx context.Context, store *backupstore.Backup[blobstore.Kafka
 // shardedSummary fills a sharded commit's status figures from the merged captures: every
 // partition's committed offset and lag behind the high watermark its capture read (the most
 // lagging MaxStatusPartitions of them, in topic and partition order), their count and summed
-// lag, and the retention gaps they found.
+// lag, the retention gaps they found and the topics deleted from the source.
 func shardedSummary(res *kafkabackup.CommitResult, m *archive.Manifest, captures []kafkabackup.CaptureResult) {
 	next := map[string]int64{}
 	for _, t := range m.Topics {
@@ -126,6 +126,10 @@ func shardedSummary(res *kafkabackup.CommitResult, m *archive.Manifest, captures
 			if g.Reason == archive.GapRetention {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", c.Topic, c.Partition, g.From, g.To))
 			}
+		}
+		if c.Deleted && !slices.Contains(res.DeletedTopics, c.Topic) {
+			res.DeletedTopics = append(res.DeletedTopics, c.Topic)
+			res.Warnings = append(res.Warnings, fmt.Sprintf("topic %s was deleted from the source during the backup: what was backed up before stays in the backup", c.Topic))
 		}
 	}
 	res.PartitionCount = len(res.Partitions)

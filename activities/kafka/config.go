@@ -54,6 +54,9 @@ func Config(ctx context.Context, spec arkivev1.KafkaClusterSpec, sr secrets.Reso
 	c.ClientID = "arkive"
 	c.Net.DialTimeout = 10 * time.Second
 	c.Metadata.Retry.Max = 3
+	// A backup reads: asking for a deleted topic's metadata must not create it again on a
+	// broker with auto.create.topics.enable (Kafka's default), as sarama's default would.
+	c.Metadata.AllowAutoTopicCreation = false
 
 	protocol := spec.SecurityProtocol
 	if protocol == "" {

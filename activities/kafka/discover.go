@@ -56,6 +56,9 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 			continue
 		}
 		parts, err := client.Partitions(name)
+		if topicDeleted(client, name, err) {
+			continue // deleted since the listing: as if it had not been listed
+		}
 		if err != nil {
 			return res, classify(fmt.Errorf("partitions of %s: %w", name, err))
 		}
@@ -65,6 +68,7 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 	// Two requests per leader for every partition's offsets, not two per partition: at 2,000
 	// partitions those were 4,000 round trips, most of a scheduled run's discovery.
 	bounds := shardBounds(client, selected)
+topics:
 	for _, st := range selected.Topics {
 		name := st.Topic
 		t := kafkabackup.TopicInfo{Name: name}
@@ -74,7 +78,9 @@ func (a *Activities) Discover(ctx context.Context, in kafkabackup.DiscoverInput)
 				// Not in a leader's answer (an error, a leader that moved): ask for it alone,
 				// which says what is wrong.
 				var err error
-				if b[0], b[1], err = partitionBounds(ctx, client, name, p); err != nil {
+				if b[0], b[1], err = partitionBounds(ctx, client, name, p); topicDeleted(client, name, err) {
+					continue topics // deleted since the listing
+				} else if err != nil {
 					return res, classify(err)
 				}
 			}

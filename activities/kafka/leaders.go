@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -43,4 +44,20 @@ func leaderMoving(err error) bool {
 		}
 	}
 	return false
+}
+
+// topicDeleted says whether err is the broker's answer for a topic it does not know and the
+// topic is no longer listed: deleted since it was discovered. A topic being created is listed
+// before its partitions answer, and a partition whose leader moves stays listed, so neither is
+// taken for deleted. It asks for the metadata of every topic (one request), which only this
+// rare answer costs.
+func topicDeleted(client sarama.Client, topic string, err error) bool {
+	if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) || client == nil {
+		return false
+	}
+	if client.RefreshMetadata() != nil {
+		return false
+	}
+	topics, err := client.Topics()
+	return err == nil && !slices.Contains(topics, topic)
 }

@@ -70,3 +70,35 @@ func TestDiscoveryWaitsForANewTopicsLeaders(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling interval: as soon as the metadata names it
 	}
 }
+
+// Only a topic the broker no longer lists is taken for deleted: not one that answers
+// UnknownTopicOrPartition while it is listed (being set up, its leader moving), nor another
+// error.
+func TestTopicDeletedOnlyWhenNoLongerListed(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	topic := testenv.Topic(t, "deleted", 1, nil)
+	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer client.Close()
+	require.NoError(t, client.RefreshMetadata(topic))
+	require.False(t, topicDeleted(client, topic, sarama.ErrUnknownTopicOrPartition), "listed")
+
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	require.NoError(t, admin.DeleteTopic(topic))
+	for deadline := time.Now().Add(time.Minute); !topicDeleted(client, topic, fmt.Errorf("offsets: %w", sarama.ErrUnknownTopicOrPartition)); time.Sleep(50 * time.Millisecond) { // polling interval
+		require.True(t, time.Now().Before(deadline), "the deleted topic was never taken for deleted")
+	}
+	require.False(t, topicDeleted(client, topic, sarama.ErrNotLeaderForPartition), "another answer")
+	require.False(t, topicDeleted(client, topic, nil))
+}
+
+// A backup's metadata requests never create a topic: on a broker with
+// auto.create.topics.enable (Kafka's default), sarama's default would create again a topic
+// deleted while it was being captured, each time the consumer looked for its leader.
+func TestClientsNeverCreateTopics(t *testing.T) {
+	cfg, err := Config(context.Background(), arkivev1.KafkaClusterSpec{BootstrapServers: []string{"localhost:9092"}}, secrets.Map{})
+	require.NoError(t, err)
+	require.False(t, cfg.Metadata.AllowAutoTopicCreation)
+}

@@ -248,8 +248,11 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		root = &archive.Manifest{}
 	}
 	for _, st := range in.Shard.Topics {
+		deleted := false
 		if err := errs[st.Topic]; err != nil {
-			return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("describe topic %s: %w", st.Topic, err))
+			if deleted = topicDeleted(client, st.Topic, err); !deleted {
+				return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("describe topic %s: %w", st.Topic, err))
+			}
 		}
 		ts, compacts := traitsOf(traits[st.Topic])
 		var t archive.Topic
@@ -278,7 +281,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 				RateLimit: in.RateLimit}
 			c := &capture{in: pin, comp: comp, store: store.Store, key: store.Key, layout: store.Layout, spoolDir: a.SpoolDir,
 				client: client, consumer: consumer, shared: true, stop: s.stop, blockSize: blockSize, tsType: ts, compacts: compacts, throttle: newThrottle(in.RateLimit, in.MaxSegmentBytes),
-				catchUp: catchUp}
+				catchUp: catchUp, deleted: deleted}
 			if b, ok := bounds[tpKey(st.Topic, p)]; ok {
 				c.known = &b
 			}
@@ -466,7 +469,7 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 			if err == nil {
 				s.mu.Lock()
 				r := &s.results[i]
-				r.CaptureProgress, r.HighWatermark, r.Done = cloneProgress(res.CaptureProgress), res.HighWatermark, res.Done
+				r.CaptureProgress, r.HighWatermark, r.Done, r.Deleted = cloneProgress(res.CaptureProgress), res.HighWatermark, res.Done, res.Deleted
 				s.dirty = true
 				s.mu.Unlock()
 			}

@@ -202,6 +202,11 @@ func (b *backup) commitSharded(ctx workflow.Context, results []CaptureShardResul
 		b.status.Partitions, b.status.PartitionCount, b.status.Lag = res.Partitions, res.PartitionCount, res.Lag
 	}
 	b.addWarnings(res.Warnings)
+	if len(res.DeletedTopics) > 0 {
+		// Their shards would find them gone every cycle until the next discovery: discover now.
+		// (No version: histories from before carry no deleted topics, so they replay alike.)
+		b.lastDiscovery = time.Time{}
+	}
 	b.committed(ctx, res.Generation)
 	return nil
 }

@@ -94,10 +94,13 @@ type CaptureResult struct {
 	Topic         string `json:"topic"`
 	Partition     int32  `json:"partition"`
 	HighWatermark int64  `json:"highWatermark"`
-	// Done is true when Until was reached.
+	// Done is true when Until was reached, or when the topic was deleted.
 	Done    bool  `json:"done"`
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"bytes"`
+	// Deleted says the topic was deleted from the source while it was captured: what was
+	// uploaded before is kept, and nothing more can be read.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // Shard is the partitions one CaptureShard activity owns, by topic in name order.
@@ -276,8 +279,12 @@ type CommitResult struct {
 	Partitions     []PartitionStatus `json:"partitions,omitempty"`
 	PartitionCount int               `json:"partitionCount,omitempty"`
 	Lag            int64             `json:"lag,omitempty"`
-	// Warnings are the retention gaps the merged captures found, newest last.
+	// Warnings are the retention gaps and deleted topics the merged captures found, newest
+	// last.
 	Warnings []string `json:"warnings,omitempty"`
+	// DeletedTopics were deleted from the source while they were captured: the workflow
+	// discovers again before its next cycle, which leaves them out.
+	DeletedTopics []string `json:"deletedTopics,omitempty"`
 }
 
 // FoldInput asks for the catalog's pending commits to be folded. Time is the workflow's clock.

@@ -764,3 +764,39 @@ func TestFailingShardDoesNotHoldBackTheOthers(t *testing.T) {
 		require.Equal(t, PhaseStreaming, after.Phase)
 	}
 }
+
+// A commit that says a topic was deleted from the source makes the next cycle discover again,
+// before the discovery interval has passed, so the deleted topic's shards are not started
+// again; its warning stays in the status.
+func TestDeletedTopicIsDiscoveredAwayAtOnce(t *testing.T) {
+	for _, deleted := range []bool{false, true} {
+		f := newFake()
+		var discoveries atomic.Int32
+		f.onDiscover = func(DiscoverInput) { discoveries.Add(1) }
+		const warning = "topic old-orders was deleted from the source during the backup: what was backed up before stays in the backup"
+		said := false
+		env := newEnv(t, f, func(env *testsuite.TestWorkflowEnvironment) {
+			env.OnActivity(ActivityCommit, mock.Anything, mock.Anything).Return(func(in CommitInput) (CommitResult, error) {
+				res, err := f.commit(in)
+				if deleted && len(in.Staged) > 0 && !said {
+					said = true // the first cycle's commit
+					res.DeletedTopics, res.Warnings = []string{"old-orders"}, []string{warning}
+				}
+				return res, err
+			})
+		})
+		sp := spec(ModeContinuous)
+		sp.DiscoveryInterval = time.Hour
+		var st Status
+		env.RegisterDelayedCallback(func() { st = query(t, env); env.CancelWorkflow() }, 100*time.Second)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: sp})
+		var canceled *temporal.CanceledError
+		require.ErrorAs(t, env.GetWorkflowError(), &canceled)
+		if !deleted {
+			require.Equal(t, int32(1), discoveries.Load(), "one discovery an hour")
+			continue
+		}
+		require.Equal(t, int32(2), discoveries.Load(), "the cycle after the deletion discovers again")
+		require.Contains(t, st.Warnings, warning)
+	}
+}
