@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"gocloud.dev/blob"
 
@@ -125,8 +126,7 @@ func TestCaptureKeepsWhatItReadOfATopicDeletedMeanwhile(t *testing.T) {
 	producePartitions(t, e, drop, 2, 40)
 	conn := shardConnection(t, e, "deleted-while")
 	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
-	d := runActivity[kafkabackup.DiscoverShardsInput, kafkabackup.DiscoverShardsResult](t, kafkabackup.ActivityDiscoverShards, e.acts.DiscoverShards,
-		kafkabackup.DiscoverShardsInput{DiscoverInput: kafkabackup.DiscoverInput{Connection: conn, Include: []string{drop}}, Time: now})
+	d := discoverShards(t, e, conn, drop, now, nil)
 	require.Len(t, d.Shards, 1)
 
 	// A continuous capture: without the deletion it would run for its two minutes.
@@ -179,4 +179,42 @@ func TestCaptureKeepsWhatItReadOfATopicDeletedMeanwhile(t *testing.T) {
 	for p, values := range got {
 		require.Len(t, values, 40, "%s/%d: every offset read before the deletion, once", drop, p)
 	}
+}
+
+// A topic deleted and created again under its name between two cycles starts its offsets from
+// 0 again. The capture refuses it with TopicRecreated, a cause a person must settle, instead of
+// reading on from the catalog's next offset: that stored the new topic's records 10-14 after
+// the old topic's 0-9 as if they were one log, and never its records 0-9.
+func TestRecreatedTopicIsRefusedNotMixedWithTheOldOne(t *testing.T) {
+	e := newCaptureEnv(t)
+	topic := testenv.Topic(t, "recreated", 1, nil)
+	producePartitions(t, e, topic, 1, 10)
+	conn := shardConnection(t, e, "recreated")
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	in := kafkabackup.CaptureShardInput{Connection: conn, Shard: discoverShards(t, e, conn, topic, now, nil).Shards[0], Compression: kafkabackup.Compression{Codec: "zstd"},
+		MaxSegmentBytes: 1 << 20, MaxSegmentInterval: time.Second, MaxRunTime: 3 * time.Second}
+	res := runActivity[kafkabackup.CaptureShardInput, kafkabackup.CaptureShardResult](t, kafkabackup.ActivityCaptureShard, e.acts.CaptureShard, in)
+	runActivity[kafkabackup.CommitInput, kafkabackup.CommitResult](t, kafkabackup.ActivityCommit, e.acts.Commit,
+		kafkabackup.CommitInput{Connection: conn, Time: now.Add(time.Minute), Staged: []string{res.Staged}, Sharded: true})
+
+	deleteTopic(t, e.bootstrap, topic)
+	admin, err := sarama.NewClusterAdmin([]string{e.bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	require.NoError(t, admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
+	testenv.WaitForLeaders(t, e.bootstrap, []string{topic}, 1)
+	producePartitions(t, e, topic, 1, 15)
+
+	in.Shard = discoverShards(t, e, conn, topic, now, nil).Shards[0]
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(e.acts.CaptureShard, activity.RegisterOptions{Name: kafkabackup.ActivityCaptureShard})
+	_, err = env.ExecuteActivity(kafkabackup.ActivityCaptureShard, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, kafkabackup.ErrTopicRecreated, appErr.Type())
+	require.True(t, appErr.NonRetryable(), "a person decides: excluding the topic or a new backup")
+	require.Contains(t, appErr.Message(), "topic "+topic+" was deleted and created again")
+	got := readPartitions(t, e, "recreated", topic)
+	require.Len(t, got[0], 10, "the backup holds the old topic's records only")
 }

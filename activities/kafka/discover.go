@@ -88,6 +88,17 @@ topics:
 		}
 		res.Topics = append(res.Topics, t)
 	}
+	names = names[:0]
+	for _, t := range res.Topics {
+		names = append(names, t.Name)
+	}
+	ids, err := topicIDs(client, names)
+	if err != nil {
+		return res, classify(err)
+	}
+	for i := range res.Topics {
+		res.Topics[i].ID = ids[res.Topics[i].Name]
+	}
 	if in.CaptureConfigs && len(res.Topics) > 0 {
 		if err := describeTopicConfigs(client, res.Topics); err != nil {
 			return res, classify(err)

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -60,4 +61,29 @@ func topicDeleted(client sarama.Client, topic string, err error) bool {
 	}
 	topics, err := client.Topics()
 	return err == nil && !slices.Contains(topics, topic)
+}
+
+// topicIDs asks for the topics' ids, in one metadata request, without creating any. Brokers
+// before Kafka 2.8 answer none, and a topic deleted meanwhile is left out.
+func topicIDs(client sarama.Client, topics []string) (map[string]string, error) {
+	ids := map[string]string{}
+	if len(topics) == 0 {
+		return ids, nil
+	}
+	broker, err := client.Controller()
+	if err != nil {
+		return nil, err
+	}
+	req := sarama.NewMetadataRequest(client.Config().Version, topics)
+	req.AllowAutoTopicCreation = false
+	resp, err := broker.GetMetadata(req)
+	if err != nil {
+		return nil, fmt.Errorf("topic ids: %w", err)
+	}
+	for _, t := range resp.Topics {
+		if t.Err == sarama.ErrNoError && t.Uuid != (sarama.Uuid{}) {
+			ids[t.Name] = t.Uuid.String()
+		}
+	}
+	return ids, nil
 }

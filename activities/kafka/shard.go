@@ -77,6 +77,12 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 		for _, info := range found.Topics {
 			t := manifestTopic(m, info.Name)
 			t.Partitions = max(t.Partitions, int32(len(info.Partitions)))
+			if t.TopicID == "" {
+				// The id the backup began with (or, for a backup from before ids were recorded,
+				// the one it has now): never replaced, so CaptureShard can tell a topic created
+				// again under its name.
+				t.TopicID = info.ID
+			}
 			if info.Configs != nil {
 				t.Configs = info.Configs
 			}
@@ -129,7 +135,7 @@ func needsRegistering(root *archive.Manifest, topics []kafkabackup.TopicInfo) bo
 			return true
 		}
 		t := root.Topics[i]
-		if t.Partitions < int32(len(info.Partitions)) || (info.Configs != nil && !maps.Equal(t.Configs, info.Configs)) {
+		if t.Partitions < int32(len(info.Partitions)) || (info.Configs != nil && !maps.Equal(t.Configs, info.Configs)) || (t.TopicID == "" && info.ID != "") {
 			return true
 		}
 		for _, p := range info.Partitions {
@@ -238,6 +244,10 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	if err != nil {
 		return kafkabackup.CaptureShardResult{}, classify(fmt.Errorf("describe topics: %w", err))
 	}
+	ids, err := topicIDs(client, names)
+	if err != nil {
+		return kafkabackup.CaptureShardResult{}, classify(err)
+	}
 
 	// Two requests per broker for every partition's bounds, not two per partition: a
 	// shard's thousands of requests cost the broker more than its fetches did.
@@ -258,6 +268,14 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		var t archive.Topic
 		if i := slices.IndexFunc(root.Topics, func(t archive.Topic) bool { return t.Name == st.Topic }); i >= 0 {
 			t = root.Topics[i]
+		}
+		if id := ids[st.Topic]; !deleted && id != "" && t.TopicID != "" && id != t.TopicID {
+			// Its offsets start again from 0: reading on from the catalog's next offset would
+			// put the new topic's records after the old one's as if they were one log, and
+			// never back up its first ones. A person decides (docs/temporal.md).
+			return kafkabackup.CaptureShardResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"topic %s was deleted and created again since it was backed up (topic id %s, the backup's %s): its new records would mix with the old ones under the same offsets; "+
+					"exclude the topic (spec.excludeTopics) to back up the others, or back it up into a new backup", st.Topic, id, t.TopicID), kafkabackup.ErrTopicRecreated, nil)
 		}
 		for _, p := range st.Partitions {
 			if _, err := store.Layout.PartitionPrefix(st.Topic, p); err != nil {

@@ -36,8 +36,11 @@ const MaxStatusPartitions = 256
 
 // Error types of non-retryable failures, shown in the resource's status.
 const (
-	ErrInvalidSpec         = workflows.ErrInvalidSpec
-	ErrTopicNotFound       = "TopicNotFound"
+	ErrInvalidSpec   = workflows.ErrInvalidSpec
+	ErrTopicNotFound = "TopicNotFound"
+	// ErrTopicRecreated: a topic was deleted and created again under its name since the backup
+	// began; its new records would mix with the old ones under the same offsets.
+	ErrTopicRecreated      = "TopicRecreated"
 	ErrAuthentication      = workflows.ErrAuthentication
 	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
 	// ErrInconsistentCommit: a commit contradicts the manifest (a bug, never retried).
@@ -240,7 +243,10 @@ type DiscoverResult struct {
 
 // TopicInfo is one topic's metadata and, per partition, its offsets at discovery.
 type TopicInfo struct {
-	Name       string            `json:"name"`
+	Name string `json:"name"`
+	// ID is the topic's id (Kafka 2.8 and later; "" from older brokers): a topic deleted and
+	// created again under its name has a new one.
+	ID         string            `json:"id,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	Partitions []PartitionInfo   `json:"partitions"`
 }
