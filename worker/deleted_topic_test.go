@@ -30,17 +30,9 @@ func TestContinuousBackupGoesOnWhenATopicIsDeleted(t *testing.T) {
 	prefix := fmt.Sprintf("del%d", time.Now().UnixNano())
 	keep := testenv.Topic(t, prefix+"-keep", 1, nil)
 	drop := testenv.Topic(t, prefix+"-drop", 1, nil)
-	p, err := sarama.NewSyncProducer([]string{bootstrap}, saramaConfig())
-	require.NoError(t, err)
-	defer p.Close()
-	produceN := func(topic string, n int) {
-		for i := range n {
-			_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(fmt.Sprint(i))})
-			require.NoError(t, err)
-		}
-	}
-	produceN(keep, 10)
-	produceN(drop, 10)
+	base := time.Now()
+	produceNumbered(t, bootstrap, keep, 10, base)
+	produceNumbered(t, bootstrap, drop, 10, base)
 
 	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
 	c, queue := startWorker(t, secrets.Map{})
@@ -50,7 +42,7 @@ func TestContinuousBackupGoesOnWhenATopicIsDeleted(t *testing.T) {
 		Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 1 << 20, MaxSegmentInterval: time.Second, DiscoveryInterval: time.Hour}
 	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: "default/" + prefix, Kafka: kj, Storage: sj}, Spec: spec}
 	wid := workflows.WorkflowID("KafkaBackup", "default", prefix)
-	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: queue}, kafkabackup.WorkflowName, in)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
 	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return topicCommitted(s, keep) == 10 && topicCommitted(s, drop) == 10 })
@@ -60,7 +52,7 @@ func TestContinuousBackupGoesOnWhenATopicIsDeleted(t *testing.T) {
 	defer admin.Close()
 	require.NoError(t, admin.DeleteTopic(drop))
 	deleted := time.Now()
-	produceN(keep, 10)
+	require.NoError(t, sendNumbered(bootstrap, keep, 10, 10, base))
 	warning := "topic " + drop + " was deleted from the source during the backup: what was backed up before stays in the backup"
 	s := waitForStatus(t, c, wid, func(s kafkabackup.Status) bool {
 		return s.Phase == kafkabackup.PhaseFailed || (topicCommitted(s, keep) == 20 && topicCommitted(s, drop) == -1 && slices.Contains(s.Warnings, warning))

@@ -88,11 +88,7 @@ topics:
 		}
 		res.Topics = append(res.Topics, t)
 	}
-	names = names[:0]
-	for _, t := range res.Topics {
-		names = append(names, t.Name)
-	}
-	ids, err := topicIDs(client, names)
+	ids, err := topicIDs(client, topicNames(res.Topics))
 	if err != nil {
 		return res, classify(err)
 	}
@@ -171,11 +167,7 @@ func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo, patterns
 
 // describeTopicConfigs records the non-default configs of each topic: what a restore must set.
 func describeTopicConfigs(client sarama.Client, topics []kafkabackup.TopicInfo) error {
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Name
-	}
-	configs, _, err := describeTopics(client, names, nil) // a topic deleted since listing is left out
+	configs, _, err := describeTopics(client, topicNames(topics), nil) // a topic deleted since listing is left out
 	if err != nil {
 		return fmt.Errorf("describe topic configs: %w", err)
 	}
@@ -232,4 +224,12 @@ func matchAny(patterns []string, name string) bool {
 // isInternal reports Kafka's own topics, which a glob like "*" must not pick up.
 func isInternal(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+func topicNames(topics []kafkabackup.TopicInfo) []string {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	return names
 }

@@ -269,7 +269,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		if i := slices.IndexFunc(root.Topics, func(t archive.Topic) bool { return t.Name == st.Topic }); i >= 0 {
 			t = root.Topics[i]
 		}
-		if id := ids[st.Topic]; !deleted && id != "" && t.TopicID != "" && id != t.TopicID {
+		if id := ids[st.Topic]; id != "" && t.TopicID != "" && id != t.TopicID { // a deleted topic has no id
 			// Its offsets start again from 0: reading on from the catalog's next offset would
 			// put the new topic's records after the old one's as if they were one log, and
 			// never back up its first ones. A person decides (docs/temporal.md).

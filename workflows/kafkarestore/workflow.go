@@ -714,7 +714,13 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 	// failed while none was pending), then start before any stream not yet started.
 	var waiting, due []int
 	timing := false
-	startMore := func() {
+	var startMore func()
+	// retryWaiting starts the waiting streams (their pause is over, or a signal ended it).
+	retryWaiting := func() {
+		due, waiting = append(due, waiting...), nil
+		startMore()
+	}
+	startMore = func() {
 		for len(due) > 0 && left < running && goesOn() && shortHistory() {
 			i := due[0]
 			due = due[1:]
@@ -734,8 +740,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		timing = true
 		sel.AddFuture(workflow.NewTimer(cctx, workflows.RetryPause), func(workflow.Future) {
 			timing = false
-			due, waiting = append(due, waiting...), nil
-			startMore()
+			retryWaiting()
 		})
 	}
 	// restart starts a stream its worker handed back again at once, in its own slot, unless the
@@ -818,8 +823,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 		if r.state.Paused {
 			cancel()
 		} else if alone && len(waiting) > 0 {
-			due, waiting = append(due, waiting...), nil
-			startMore()
+			retryWaiting()
 		}
 	})
 	for left > 0 || timing {
