@@ -253,13 +253,47 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 		return c.finishDeleted(), nil
 	}
 	res, err := c.read(ctx)
-	if err == nil || !topicDeleted(c.client, c.in.Topic, err) {
+	var truncated *truncatedLog
+	switch {
+	case errors.As(err, &truncated):
+		// What was read is uploaded: records the source no longer has are kept here.
+		if err := c.roll(ctx); err != nil {
+			return c.result, err
+		}
+		c.result.Truncated, c.result.LogEnd = true, truncated.end
+		return c.finish(true), nil
+	case err == nil || !topicDeleted(c.client, c.in.Topic, err):
 		return res, err
 	}
 	if err := c.roll(ctx); err != nil {
 		return c.result, err
 	}
 	return c.finishDeleted(), nil
+}
+
+// truncatedLog is read's answer when the partition's log ends below the offset the capture
+// reads from: offsets the backup holds records under were removed from the source's log (an
+// unclean leader election, a broker restored from an older disk; a topic created again is
+// told by its id before). Reading on once the log has grown back there would skip, without a
+// word, the records the source writes under those offsets.
+type truncatedLog struct{ end int64 }
+
+func (t *truncatedLog) Error() string { return fmt.Sprintf("the log ends at offset %d", t.end) }
+
+// outOfRange makes sense of an offset-out-of-range answer (from the start of a read or a
+// fetch): a truncated log when the log now ends below the capture's position, err as it was
+// otherwise (retried: records deleted by retention meanwhile, found as a gap by the retry).
+func (c *capture) outOfRange(ctx context.Context, err error) error {
+	if !errors.Is(err, sarama.ErrOffsetOutOfRange) {
+		return err
+	}
+	// At once: the source is taking new records under the removed offsets already, and once
+	// its log has grown past the position the truncation cannot be told from offsets alone.
+	end, lerr := offsetOnceServed(ctx, c.client, c.in.Topic, c.in.Partition, sarama.OffsetNewest)
+	if lerr == nil && end < c.pos {
+		return &truncatedLog{end: end}
+	}
+	return err
 }
 
 // finishDeleted is the result of a capture whose topic was deleted: done, with what it uploaded.
@@ -275,6 +309,12 @@ func (c *capture) read(ctx context.Context) (kafkabackup.CaptureResult, error) {
 		return c.result, classify(err)
 	}
 	c.result.HighWatermark = hwm
+	if c.pos > hwm {
+		// Asked again on its own, so one stale answer of the shard's requests stops nothing.
+		if err := c.outOfRange(ctx, sarama.ErrOffsetOutOfRange); !errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			return c.result, err
+		}
+	}
 	if c.pos < oldest {
 		// The source deleted offsets before they were backed up: say so, never hide it.
 		c.durable.Gaps = append(c.durable.Gaps, archive.Gap{From: c.pos, To: oldest - 1, Reason: archive.GapRetention})
@@ -293,7 +333,7 @@ func (c *capture) read(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	}
 	pc, err := consumer.ConsumePartition(in.Topic, in.Partition, c.pos)
 	if err != nil {
-		return c.result, classify(fmt.Errorf("consume %s/%d from %d: %w", in.Topic, in.Partition, c.pos, err))
+		return c.result, classify(c.outOfRange(ctx, fmt.Errorf("consume %s/%d from %d: %w", in.Topic, in.Partition, c.pos, err)))
 	}
 	defer pc.Close()
 
@@ -321,7 +361,7 @@ func (c *capture) read(ctx context.Context) (kafkabackup.CaptureResult, error) {
 			}
 			lastRecord = time.Now()
 		case err := <-pc.Errors():
-			return c.result, classify(err)
+			return c.result, classify(c.outOfRange(ctx, err))
 		case <-c.stop:
 			// A failed upload stores nothing: the next attempt reads those offsets again, as
 			// after a kill.

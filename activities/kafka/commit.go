@@ -109,7 +109,8 @@ func sweepStaging(ctx context.Context, store *backupstore.Backup[blobstore.Kafka
 // shardedSummary fills a sharded commit's status figures from the merged captures: every
 // partition's committed offset and lag behind the high watermark its capture read (the most
 // lagging MaxStatusPartitions of them, in topic and partition order), their count and summed
-// lag, the retention gaps they found and the topics deleted from the source.
+// lag, the retention gaps they found, the topics deleted from the source and the partitions
+// whose log was truncated below what the backup holds.
 func shardedSummary(res *kafkabackup.CommitResult, m *archive.Manifest, captures []kafkabackup.CaptureResult) {
 	next := map[string]int64{}
 	for _, t := range m.Topics {
@@ -130,6 +131,9 @@ func shardedSummary(res *kafkabackup.CommitResult, m *archive.Manifest, captures
 		if c.Deleted && !slices.Contains(res.DeletedTopics, c.Topic) {
 			res.DeletedTopics = append(res.DeletedTopics, c.Topic)
 			res.Warnings = append(res.Warnings, fmt.Sprintf("topic %s was deleted from the source during the backup: what was backed up before stays in the backup", c.Topic))
+		}
+		if c.Truncated && len(res.Truncated) < maxCommitWarnings {
+			res.Truncated = append(res.Truncated, c.Truncation())
 		}
 	}
 	res.PartitionCount = len(res.Partitions)

@@ -488,6 +488,7 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 				s.mu.Lock()
 				r := &s.results[i]
 				r.CaptureProgress, r.HighWatermark, r.Done, r.Deleted = cloneProgress(res.CaptureProgress), res.HighWatermark, res.Done, res.Deleted
+				r.Truncated, r.LogEnd = res.Truncated, res.LogEnd
 				s.dirty = true
 				s.mu.Unlock()
 			}

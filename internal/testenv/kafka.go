@@ -88,6 +88,12 @@ func (b *Broker) Kill() {
 	_ = b.cmd.Wait()
 }
 
+// SegmentFile is the file of a partition's first log segment, for a test that damages the log
+// while the broker is down.
+func (b *Broker) SegmentFile(topic string, partition int32) string {
+	return filepath.Join(b.dir, "data", fmt.Sprintf("%s-%d", topic, partition), "00000000000000000000.log")
+}
+
 // FreePort is a TCP port on 127.0.0.1 that nothing listens on now.
 func FreePort(t testing.TB) int {
 	t.Helper()

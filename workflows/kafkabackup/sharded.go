@@ -208,7 +208,21 @@ func (b *backup) commitSharded(ctx workflow.Context, results []CaptureShardResul
 		b.lastDiscovery = time.Time{}
 	}
 	b.committed(ctx, res.Generation)
-	return nil
+	return truncatedError(res.Truncated)
+}
+
+// truncatedError stops the backup once what a truncated partition's capture read is committed
+// (nil when no capture found a truncated log). Going on from the backup's next offset would
+// leave out, without a word, the records the source writes under offsets the backup already
+// holds others under; so a person decides. (No version: histories from before carry no
+// truncations, so they replay alike.)
+func truncatedError(found []string) error {
+	if len(found) == 0 {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(strings.Join(found, "; ")+
+		": the records the source writes there next would take offsets the backup holds other records under; what the backup holds stays. "+
+		"Exclude the topic (spec.excludeTopics) to back up the others, and back it up into a new backup", ErrLogTruncated, nil)
 }
 
 // scheduledSharded captures every shard up to the high watermarks the run's discovery recorded.

@@ -2,6 +2,7 @@ package kafkabackup
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"arkive.io/arkive/internal/archive"
@@ -40,7 +41,11 @@ const (
 	ErrTopicNotFound = "TopicNotFound"
 	// ErrTopicRecreated: a topic was deleted and created again under its name since the backup
 	// began; its new records would mix with the old ones under the same offsets.
-	ErrTopicRecreated      = "TopicRecreated"
+	ErrTopicRecreated = "TopicRecreated"
+	// ErrLogTruncated: a partition's log now ends below offsets the backup already holds (an
+	// unclean leader election, a broker restored from an older disk); the records the source
+	// writes there next would take offsets the backup holds other records under.
+	ErrLogTruncated        = "LogTruncated"
 	ErrAuthentication      = workflows.ErrAuthentication
 	ErrStorageAccessDenied = workflows.ErrStorageAccessDenied
 	// ErrInconsistentCommit: a commit contradicts the manifest (a bug, never retried).
@@ -104,6 +109,15 @@ type CaptureResult struct {
 	// Deleted says the topic was deleted from the source while it was captured: what was
 	// uploaded before is kept, and nothing more can be read.
 	Deleted bool `json:"deleted,omitempty"`
+	// Truncated says the partition's log ends at LogEnd, below Next: what was read before is
+	// uploaded and kept (the only copy of what the source lost), and the capture stops there.
+	Truncated bool  `json:"truncated,omitempty"`
+	LogEnd    int64 `json:"logEnd,omitempty"`
+}
+
+// Truncation describes a truncated partition for the status (CaptureResult.Truncated).
+func (r CaptureResult) Truncation() string {
+	return fmt.Sprintf("%s/%d: the source's log now ends at offset %d, below offset %d up to which the backup holds its records", r.Topic, r.Partition, r.LogEnd, r.Next)
 }
 
 // Shard is the partitions one CaptureShard activity owns, by topic in name order.
@@ -291,6 +305,10 @@ type CommitResult struct {
 	// DeletedTopics were deleted from the source while they were captured: the workflow
 	// discovers again before its next cycle, which leaves them out.
 	DeletedTopics []string `json:"deletedTopics,omitempty"`
+	// Truncated describes the partitions whose log the captures found truncated below what
+	// the backup holds (CaptureResult.Truncation), at most 20 of them: the workflow
+	// stops with LogTruncated once their records are committed.
+	Truncated []string `json:"truncated,omitempty"`
 }
 
 // FoldInput asks for the catalog's pending commits to be folded. Time is the workflow's clock.

@@ -562,17 +562,20 @@ func (b *backup) commit(ctx workflow.Context, results []CaptureResult, run *arch
 			b.state.Next = append(b.state.Next, n) // known to the manifest: continue there
 		}
 	}
-	var warnings []string
+	var warnings, truncated []string
 	for _, r := range results {
 		for _, g := range r.Gaps {
 			if g.Reason == archive.GapRetention {
 				warnings = append(warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", r.Topic, r.Partition, g.From, g.To))
 			}
 		}
+		if r.Truncated {
+			truncated = append(truncated, r.Truncation())
+		}
 	}
 	b.addWarnings(warnings)
 	b.committed(ctx, res.Generation)
-	return nil
+	return truncatedError(truncated)
 }
 
 // foldIfDue folds the catalog when a commit says it is due. Folding keeps each commit's cost

@@ -43,6 +43,9 @@ type fakeCluster struct {
 	groupCaptures int
 	onDiscover    func(DiscoverInput) // called on the workflow's goroutine (the test env's)
 	shardEach     bool                // a shard per partition (else one for all)
+	// truncated is a partition's log end after a truncation: a capture from beyond it finds
+	// the log truncated, as the real one does.
+	truncated map[string]int64
 }
 
 func newFake() *fakeCluster {
@@ -84,6 +87,10 @@ func (f *fakeCluster) capture(in CaptureInput) (CaptureResult, error) {
 		want = map[int32]int64{0: 0, 1: 20}[in.Partition] // log start offsets: nothing committed yet
 	}
 	f.expected = append(f.expected, want)
+	if end, ok := f.truncated[key(in.Topic, in.Partition)]; ok && in.From > end {
+		return CaptureResult{CaptureProgress: CaptureProgress{Start: in.From, Next: in.From}, Topic: in.Topic, Partition: in.Partition,
+			Done: true, Truncated: true, LogEnd: end}, nil
+	}
 	next := in.From + 100
 	if in.Until >= 0 {
 		next = in.Until
@@ -176,10 +183,13 @@ func (f *fakeCluster) commit(in CommitInput) (CommitResult, error) {
 		return CommitResult{}, fmt.Errorf("run %s lost its upto key", in.Run.ID)
 	}
 	f.commits = append(f.commits, in)
+	var res CommitResult
 	for _, c := range in.Captures {
 		f.committed[key(c.Topic, c.Partition)] = c.Next
+		if c.Truncated && in.Sharded {
+			res.Truncated = append(res.Truncated, c.Truncation())
+		}
 	}
-	var res CommitResult
 	for _, p := range []struct {
 		t string
 		p int32
@@ -799,4 +809,38 @@ func TestDeletedTopicIsDiscoveredAwayAtOnce(t *testing.T) {
 		require.Equal(t, int32(2), discoveries.Load(), "the cycle after the deletion discovers again")
 		require.Contains(t, st.Warnings, warning)
 	}
+}
+
+// A capture finds its partition's log truncated below the backup's next offset: the cycle's
+// captures are committed first (the other partition's too), then the backup stops in Failed
+// with LogTruncated naming the partition and both offsets; a resume looks again and stops
+// again rather than reading on from the backup's offset.
+func TestTruncatedLogStopsTheBackupOnceCommitted(t *testing.T) {
+	bothModes(t, func(t *testing.T, f *fakeCluster) {
+		f.truncated = map[string]int64{"orders/1": 50} // the first capture reads 20-119, the next finds the log ending at 50
+		env := newEnv(t, f)
+		var failed, again Status
+		var committedAtFailure int64
+		env.RegisterDelayedCallback(func() {
+			failed = query(t, env)
+			f.mu.Lock()
+			committedAtFailure = f.committed["orders/0"]
+			f.mu.Unlock()
+			env.SignalWorkflow(workflows.SignalResume, nil)
+		}, 5*time.Minute)
+		env.RegisterDelayedCallback(func() { again = query(t, env); env.CancelWorkflow() }, 10*time.Minute)
+		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
+
+		const says = "orders/1: the source's log now ends at offset 50, below offset 120 up to which the backup holds its records"
+		require.Equal(t, PhaseFailed, failed.Phase)
+		require.Equal(t, ErrLogTruncated, failed.Reason)
+		require.Contains(t, failed.LastError, says)
+		require.Equal(t, int64(200), committedAtFailure, "the other partition's capture of the same cycle is committed")
+		require.Equal(t, PhaseFailed, again.Phase, "resumed, the backup finds the truncation again")
+		require.Equal(t, ErrLogTruncated, again.Reason)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		require.Equal(t, int64(120), f.committed["orders/1"], "nothing read past the truncation")
+		require.Equal(t, int64(300), f.committed["orders/0"], "the resumed cycle ran")
+	})
 }
