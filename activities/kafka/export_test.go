@@ -1,6 +1,15 @@
 package kafka
 
-import "time"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"arkive.io/arkive/workflows/kafkabackup"
+)
 
 // HoldCaptures counts n partitions as being captured by a, as other shards on a busy worker
 // would, until release is called.
@@ -10,4 +19,15 @@ func HoldCaptures(a *Activities, n int) (release func()) { return a.countCapture
 // scheduled, as a worker that takes over a dead worker's shard does.
 func AsRetry(a *Activities, scheduled time.Time) {
 	a.attempt = func() (int32, time.Time) { return 2, scheduled }
+}
+
+// TruncatedAt is a capture's reading of an offset-out-of-range answer at pos: the partition's
+// log end when the log ends below pos (truncated), -1 when it does not.
+func TruncatedAt(ctx context.Context, client sarama.Client, topic string, partition int32, pos int64) int64 {
+	c := &capture{client: client, in: kafkabackup.CaptureInput{Topic: topic, Partition: partition}, pos: pos}
+	var t *truncatedLog
+	if errors.As(c.outOfRange(ctx, fmt.Errorf("fetch: %w", sarama.ErrOffsetOutOfRange)), &t) {
+		return t.end
+	}
+	return -1
 }

@@ -378,11 +378,8 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 			bounds := shardBounds(client, kafkabackup.Shard{Topics: []kafkabackup.ShardTopic{{Topic: pt.Target, Partitions: parts}}})
 			for p := range tt.Partitions {
 				b, ok := bounds[tpKey(pt.Target, p)]
-				if !ok { // asked alone, the client refreshes its metadata and says what is wrong
-					if b[0], err = client.GetOffset(pt.Target, p, sarama.OffsetOldest); err != nil {
-						return res, classify(err)
-					}
-					if b[1], err = client.GetOffset(pt.Target, p, sarama.OffsetNewest); err != nil {
+				if !ok { // asked alone, waiting for a leader that is moving, and says what is wrong
+					if b[0], b[1], err = partitionBounds(ctx, client, pt.Target, p); err != nil {
 						return res, classify(err)
 					}
 				}
