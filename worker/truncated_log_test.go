@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,14 +23,16 @@ import (
 )
 
 // A partition's log loses its last records after they were backed up, as an unclean leader
-// election or a broker restored from an older disk does: here the test's own broker is killed,
-// its segment file cut back to the first 50 of 100 records, and started again (its recovery
-// sets the log's end there, the topic id stays). The source then takes 30 new records under
-// offsets 50-79. The backup must neither retry for ever nor, once the log has grown past 100,
-// go on as if offsets 50-99 held what it holds: it stops with LogTruncated, naming the
+// election or a broker restored from an older disk does: here, while the backup is paused, the
+// test's own broker is killed, its segment file cut back to the first 50 of 100 records, and
+// started again (its recovery ends the log at 50 and starts a new leader epoch there; the topic
+// id stays). The source then takes 80 new records under offsets 50-129, so by the time the
+// backup resumes its log reaches past the backup's offset 100 again, and offsets alone cannot
+// tell. The backup must not read on from 100 as if 50-99 held what it holds: the leader epoch
+// it kept of record 99 shows the log diverged at 50; it stops with LogTruncated, naming the
 // partition and both offsets, and keeps the 100 records it had (the only copy of 50-99).
 func TestTruncatedLogStopsTheBackupAndKeepsWhatItHeld(t *testing.T) {
-	t.Parallel() // a broker of its own and a retry pause: mostly waiting
+	t.Parallel() // a broker of its own: mostly waiting
 	broker := testenv.OwnKafka(t)
 	ctx := context.Background()
 	topic := "orders"
@@ -58,18 +61,23 @@ func TestTruncatedLogStopsTheBackupAndKeepsWhatItHeld(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), wid, "", "test done") })
 	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return topicCommitted(s, topic) == 100 })
+	require.NoError(t, c.SignalWorkflow(ctx, wid, "", workflows.SignalPause, nil))
+	waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return s.Phase == kafkabackup.PhasePaused })
 
-	broker.Kill()
+	broker.Stop()
 	require.NoError(t, os.Truncate(segment, kept))
+	require.NoError(t, os.Remove(filepath.Join(filepath.Dir(filepath.Dir(segment)), ".kafka_cleanshutdown")))
 	broker.Start(t)
-	sendOnceServed(t, broker.Bootstrap, topic, 100, 30, base)
-	end := offsetsOf(t, broker.Bootstrap, topic)
-	require.Equal(t, int64(80), end, "the broker's recovery cut the log back to the first 50 records")
+	sendOnceServed(t, broker.Bootstrap, topic, 100, 80, base)
+	require.Equal(t, int64(130), offsetsOf(t, broker.Bootstrap, topic), "the broker's recovery cut the log back to the first 50 records")
 
-	s := waitForStatus(t, c, wid, func(s kafkabackup.Status) bool { return s.Phase == kafkabackup.PhaseFailed })
+	require.NoError(t, c.SignalWorkflow(ctx, wid, "", workflows.SignalResume, nil))
+	s := waitForStatus(t, c, wid, func(s kafkabackup.Status) bool {
+		return s.Phase == kafkabackup.PhaseFailed || topicCommitted(s, topic) > 100
+	})
+	require.Equal(t, kafkabackup.PhaseFailed, s.Phase, "the backup read on from offset 100: %+v", s.Partitions)
 	require.Equal(t, kafkabackup.ErrLogTruncated, s.Reason, "last error: %s", s.LastError)
-	require.Contains(t, s.LastError, topic+"/0: the source's log now ends at offset")
-	require.Contains(t, s.LastError, "below offset 100 up to which the backup holds its records")
+	require.Contains(t, s.LastError, topic+"/0: the source's log was truncated at offset 50, below offset 100 up to which the backup holds its records")
 
 	store, err := blobstore.Open(ctx, storage, secrets.Map{})
 	require.NoError(t, err)

@@ -73,7 +73,10 @@ type capture struct {
 	// catchUp in all, until it reaches the high watermark it found at its start (see caughtUp).
 	catchUp time.Duration
 	// deleted says its shard found the topic deleted from the source before it began.
-	deleted   bool
+	deleted bool
+	// diverged is where its shard found the log cut back below the capture's start, by the
+	// leader epochs (markDiverged); nil when it was not.
+	diverged  *int64
 	heartbeat func(ctx context.Context, p kafkabackup.CaptureProgress)
 	// stored, when set, is told the records and their key, value and header bytes of every
 	// segment stored, before the heartbeat that names it.
@@ -251,6 +254,10 @@ func (c *capture) run(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	c.result.Topic, c.result.Partition = c.in.Topic, c.in.Partition
 	if c.deleted {
 		return c.finishDeleted(), nil
+	}
+	if c.diverged != nil {
+		c.result.Truncated, c.result.LogEnd = true, *c.diverged
+		return c.finish(true), nil
 	}
 	res, err := c.read(ctx)
 	var truncated *truncatedLog

@@ -283,6 +283,11 @@ func mergeCommit(m *archive.Manifest, in kafkabackup.CommitInput) error {
 		}
 		p.Gaps = append(p.Gaps, c.Gaps...)
 		p.NextOffset = c.Next
+		p.LeaderEpoch = nil // describes the record before the old next offset
+		if c.Epoch != nil && c.Epoch.Next == c.Next {
+			epoch := c.Epoch.Epoch
+			p.LeaderEpoch = &epoch
+		}
 	}
 	if in.Run != nil {
 		if i := slices.IndexFunc(m.Runs, func(r archive.Run) bool { return r.ID == in.Run.ID }); i >= 0 {

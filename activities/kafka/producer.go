@@ -27,12 +27,11 @@ const producerRetries = 10
 // the partition it names, uncompressed, in batches of at most maxBatch bytes (the target's
 // BatchBytes, within its max.message.bytes).
 func newProducer(cfg *sarama.Config, brokers []string, maxBatch int32) (*kgo.Client, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.ClientID(cfg.ClientID),
-		kgo.DialTimeout(cfg.Net.DialTimeout),
-		kgo.RequestTimeoutOverhead(cfg.Net.ReadTimeout),
-		kgo.MetadataMaxAge(cfg.Metadata.RefreshFrequency),
+	opts, err := franzOpts(cfg, brokers)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
@@ -41,6 +40,19 @@ func newProducer(cfg *sarama.Config, brokers []string, maxBatch int32) (*kgo.Cli
 		// socket.request.max.bytes; a topic may allow larger records).
 		kgo.BrokerMaxWriteBytes(max(100<<20, min(maxBatch+1<<20, 1<<30))),
 		kgo.RecordRetries(producerRetries),
+	)
+	return kgo.NewClient(opts...)
+}
+
+// franzOpts are a franz-go client's connection settings from the validated sarama
+// configuration: the same brokers, timeouts, TLS and SASL.
+func franzOpts(cfg *sarama.Config, brokers []string) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.DialTimeout(cfg.Net.DialTimeout),
+		kgo.RequestTimeoutOverhead(cfg.Net.ReadTimeout),
+		kgo.MetadataMaxAge(cfg.Metadata.RefreshFrequency),
 	}
 	if cfg.Net.TLS.Enable {
 		opts = append(opts, kgo.DialTLSConfig(cfg.Net.TLS.Config.Clone()))
@@ -58,5 +70,5 @@ func newProducer(cfg *sarama.Config, brokers []string, maxBatch int32) (*kgo.Cli
 			return nil, fmt.Errorf("spec.sasl.mechanism: %s is not supported for restores", cfg.Net.SASL.Mechanism)
 		}
 	}
-	return kgo.NewClient(opts...)
+	return opts, nil
 }

@@ -257,6 +257,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	if root == nil {
 		root = &archive.Manifest{}
 	}
+	var checks []epochCheck
 	for _, st := range in.Shard.Topics {
 		deleted := false
 		if err := errs[st.Topic]; err != nil {
@@ -305,6 +306,9 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 			}
 			c.durable = kafkabackup.CaptureProgress{Start: from, Next: from}
 			staged := kafkabackup.CaptureResult{Topic: st.Topic, Partition: p}
+			if e := t.Data[i].LeaderEpoch; e != nil && from > 0 && !deleted {
+				checks = append(checks, epochCheck{capture: c, topic: st.Topic, partition: p, epoch: *e, next: from})
+			}
 			if pr, ok := prev[tpKey(st.Topic, p)]; ok && pr.Start == from && pr.Next >= from {
 				c.durable = pr.CaptureProgress // a retry: keep what the last attempt uploaded
 				staged.Records, staged.Bytes = pr.Records, pr.Bytes
@@ -318,6 +322,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 			s.results = append(s.results, staged)
 		}
 	}
+	markDiverged(ctx, cfg, kspec.BootstrapServers, checks)
 	if in.Shard.Len() <= manyPartitions {
 		sizeChannelBuffer(ctx, client, s.captures)
 	}
@@ -485,10 +490,14 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 				return
 			}
 			if err == nil {
+				var epoch *kafkabackup.EpochMark
+				if !res.Deleted && !res.Truncated && res.Next > res.Start {
+					epoch = c.epochBefore(res.Next) // for the next capture's check (markDiverged)
+				}
 				s.mu.Lock()
 				r := &s.results[i]
 				r.CaptureProgress, r.HighWatermark, r.Done, r.Deleted = cloneProgress(res.CaptureProgress), res.HighWatermark, res.Done, res.Deleted
-				r.Truncated, r.LogEnd = res.Truncated, res.LogEnd
+				r.Truncated, r.LogEnd, r.Epoch = res.Truncated, res.LogEnd, epoch
 				s.dirty = true
 				s.mu.Unlock()
 			}

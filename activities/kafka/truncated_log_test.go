@@ -33,7 +33,7 @@ func TestCaptureTellsATruncatedLogFromRetention(t *testing.T) {
 	require.True(t, res.Done)
 	require.Equal(t, int64(25), res.Next, "nothing read, nothing skipped")
 	require.Empty(t, res.Segments)
-	require.Contains(t, res.Truncation(), topic+"/0: the source's log now ends at offset 10, below offset 25")
+	require.Contains(t, res.Truncation(), topic+"/0: the source's log was truncated at offset 10, below offset 25")
 
 	admin, err := sarama.NewClusterAdmin([]string{e.bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)

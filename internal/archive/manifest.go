@@ -56,9 +56,14 @@ type Partition struct {
 	// StartOffset is where the backup of this partition began.
 	StartOffset int64 `json:"startOffset"`
 	// NextOffset is the first offset not yet covered: capture resumes here.
-	NextOffset int64        `json:"nextOffset"`
-	Segments   []SegmentRef `json:"segments,omitempty"`
-	Gaps       []Gap        `json:"gaps,omitempty"`
+	NextOffset int64 `json:"nextOffset"`
+	// LeaderEpoch is the leader epoch of the source's record batch holding the record at
+	// NextOffset-1, when a capture could read it (absent: not known). A capture asks the
+	// source where that epoch ends in its log now: before NextOffset, the log was truncated
+	// and took other records under offsets the backup holds (an unclean leader election).
+	LeaderEpoch *int32       `json:"leaderEpoch,omitempty"`
+	Segments    []SegmentRef `json:"segments,omitempty"`
+	Gaps        []Gap        `json:"gaps,omitempty"`
 	// Index (version 2) is the root of the partition's index tree: the segments and gaps
 	// folded so far. A version 2 manifest holds no segments or gaps inline; a view read from
 	// it (internal/catalog) has them filled in and Index kept for reference.

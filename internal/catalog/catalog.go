@@ -464,6 +464,10 @@ func copyManifest(m *archive.Manifest) *archive.Manifest {
 				ix := *p.Index
 				p.Index = &ix
 			}
+			if p.LeaderEpoch != nil {
+				e := *p.LeaderEpoch
+				p.LeaderEpoch = &e
+			}
 		}
 	}
 	v.GroupOffsets = slices.Clone(m.GroupOffsets)

@@ -88,6 +88,16 @@ func (b *Broker) Kill() {
 	_ = b.cmd.Wait()
 }
 
+// Stop shuts the broker down as an operator does (SIGTERM: it hands its partitions' leadership
+// back, which ends their leader epochs), and waits until it has exited.
+func (b *Broker) Stop() {
+	if b.cmd == nil || b.cmd.ProcessState != nil {
+		return
+	}
+	_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGTERM)
+	_ = b.cmd.Wait()
+}
+
 // SegmentFile is the file of a partition's first log segment, for a test that damages the log
 // while the broker is down.
 func (b *Broker) SegmentFile(topic string, partition int32) string {

@@ -109,15 +109,26 @@ type CaptureResult struct {
 	// Deleted says the topic was deleted from the source while it was captured: what was
 	// uploaded before is kept, and nothing more can be read.
 	Deleted bool `json:"deleted,omitempty"`
-	// Truncated says the partition's log ends at LogEnd, below Next: what was read before is
-	// uploaded and kept (the only copy of what the source lost), and the capture stops there.
+	// Truncated says the partition's log was cut back to LogEnd, below Next (it ends there, or
+	// holds other records from there on): what was read before is uploaded and kept (the only
+	// copy of what the source lost), and the capture stops there.
 	Truncated bool  `json:"truncated,omitempty"`
 	LogEnd    int64 `json:"logEnd,omitempty"`
+	// Epoch is the leader epoch of the source's batch holding the record before Epoch.Next,
+	// read when the capture ended; the commit keeps it only when Epoch.Next is the committed
+	// next offset (archive.Partition.LeaderEpoch).
+	Epoch *EpochMark `json:"epoch,omitempty"`
+}
+
+// EpochMark is the leader epoch of the record batch holding the record at Next-1.
+type EpochMark struct {
+	Next  int64 `json:"next"`
+	Epoch int32 `json:"epoch"`
 }
 
 // Truncation describes a truncated partition for the status (CaptureResult.Truncated).
 func (r CaptureResult) Truncation() string {
-	return fmt.Sprintf("%s/%d: the source's log now ends at offset %d, below offset %d up to which the backup holds its records", r.Topic, r.Partition, r.LogEnd, r.Next)
+	return fmt.Sprintf("%s/%d: the source's log was truncated at offset %d, below offset %d up to which the backup holds its records", r.Topic, r.Partition, r.LogEnd, r.Next)
 }
 
 // Shard is the partitions one CaptureShard activity owns, by topic in name order.

@@ -831,7 +831,7 @@ func TestTruncatedLogStopsTheBackupOnceCommitted(t *testing.T) {
 		env.RegisterDelayedCallback(func() { again = query(t, env); env.CancelWorkflow() }, 10*time.Minute)
 		env.ExecuteWorkflow(KafkaBackup, Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)})
 
-		const says = "orders/1: the source's log now ends at offset 50, below offset 120 up to which the backup holds its records"
+		const says = "orders/1: the source's log was truncated at offset 50, below offset 120 up to which the backup holds its records"
 		require.Equal(t, PhaseFailed, failed.Phase)
 		require.Equal(t, ErrLogTruncated, failed.Reason)
 		require.Contains(t, failed.LastError, says)
