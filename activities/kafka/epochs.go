@@ -2,11 +2,14 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
+	"slices"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"arkive.io/arkive/workflows/kafkabackup"
 )
@@ -82,21 +85,102 @@ func markDiverged(ctx context.Context, cfg *sarama.Config, brokers []string, che
 	}
 }
 
-// epochBefore reads the leader epoch of the source's batch holding the record at next-1, or
-// of the first batch after it (a compacted log may no longer hold it: a later batch's epoch is
-// no smaller, so it can only miss a truncation, never invent one); nil when it cannot tell.
-func (c *capture) epochBefore(next int64) *kafkabackup.EpochMark {
-	if next <= 0 || c.client == nil {
-		return nil
+// epochHeader is how much of a record batch this reads: its header up to lastOffsetDelta
+// (base offset 8, length 4, leader epoch 4, magic 1, CRC 4, attributes 2, last offset delta 4).
+const epochHeader = 27
+
+// readEpochs reads, for each finished capture that read records, the leader epoch of the
+// source's batch holding the record before its next offset, or of the first batch after it (a
+// compacted log may no longer hold that record: a later batch's epoch is no smaller, so it can
+// only miss a truncation, never invent one). One fetch request per leader serves all of a
+// shard's partitions, asking epochHeader bytes of each: the broker cuts a batch short at the
+// limit, which is all this needs. A single-batch fetch per partition instead cost the
+// 2,000-partition backup benchmark a fifth of its throughput. Whatever is not answered gets no
+// epoch (and so no epoch check next time).
+func readEpochs(ctx context.Context, cfg *sarama.Config, brokers []string, results []kafkabackup.CaptureResult) {
+	want := map[string]int{} // topic/partition → index in results
+	var topics []string
+	for i, r := range results {
+		if r.Deleted || r.Truncated || r.Next <= r.Start || r.Next <= 0 {
+			continue
+		}
+		if !slices.Contains(topics, r.Topic) {
+			topics = append(topics, r.Topic)
+		}
+		want[tpKey(r.Topic, r.Partition)] = i
 	}
-	block, err := fetchOneBatch(c.client, c.in.Topic, c.in.Partition, next-1)
+	if len(want) == 0 {
+		return
+	}
+	opts, err := franzOpts(cfg, brokers)
 	if err != nil {
-		return nil
+		return
 	}
-	for _, recs := range block.RecordsSet {
-		if b := recs.RecordBatch; b != nil && b.FirstOffset+int64(b.LastOffsetDelta) >= next-1 && b.PartitionLeaderEpoch >= 0 {
-			return &kafkabackup.EpochMark{Next: next, Epoch: b.PartitionLeaderEpoch}
+	// Fetch before version 13 names topics rather than their ids.
+	client, err := kgo.NewClient(append(opts, kgo.MaxVersions(kversion.V2_8_0()))...)
+	if err != nil {
+		return
+	}
+	defer client.Close()
+	meta := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(t)
+		meta.Topics = append(meta.Topics, mt)
+	}
+	mresp, err := meta.RequestWith(ctx, client)
+	if err != nil {
+		return
+	}
+	byLeader := map[int32]*kmsg.FetchRequest{}
+	for _, t := range mresp.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		for _, p := range t.Partitions {
+			i, ok := want[tpKey(*t.Topic, p.Partition)]
+			if !ok || p.ErrorCode != 0 || p.Leader < 0 {
+				continue
+			}
+			req := byLeader[p.Leader]
+			if req == nil {
+				req = kmsg.NewPtrFetchRequest()
+				req.ReplicaID, req.SessionEpoch, req.MinBytes, req.MaxWaitMillis = -1, -1, 1, 0
+				req.MaxBytes = 0 // grows by epochHeader per partition (kmsg's default is the most there is)
+				byLeader[p.Leader] = req
+			}
+			if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != *t.Topic {
+				ft := kmsg.NewFetchRequestTopic()
+				ft.Topic = *t.Topic
+				req.Topics = append(req.Topics, ft)
+			}
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = p.Partition, results[i].Next-1, epochHeader
+			fp.CurrentLeaderEpoch, fp.LastFetchedEpoch, fp.LogStartOffset = -1, -1, -1
+			ft := &req.Topics[len(req.Topics)-1]
+			ft.Partitions = append(ft.Partitions, fp)
+			req.MaxBytes += epochHeader
 		}
 	}
-	return nil
+	for leader, req := range byLeader {
+		resp, err := client.Broker(int(leader)).Request(ctx, req)
+		if err != nil {
+			continue
+		}
+		for _, t := range resp.(*kmsg.FetchResponse).Topics {
+			for _, p := range t.Partitions {
+				i, ok := want[tpKey(t.Topic, p.Partition)]
+				b := p.RecordBatches
+				if !ok || p.ErrorCode != 0 || len(b) < epochHeader || b[16] != 2 { // magic 2: a record batch
+					continue
+				}
+				base := int64(binary.BigEndian.Uint64(b[0:8]))
+				epoch := int32(binary.BigEndian.Uint32(b[12:16]))
+				last := base + int64(int32(binary.BigEndian.Uint32(b[23:27])))
+				if next := results[i].Next; epoch >= 0 && last >= next-1 {
+					results[i].Epoch = &kafkabackup.EpochMark{Next: next, Epoch: epoch}
+				}
+			}
+		}
+	}
 }

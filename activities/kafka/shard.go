@@ -252,7 +252,9 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	// Two requests per broker for every partition's bounds, not two per partition: a
 	// shard's thousands of requests cost the broker more than its fetches did.
 	bounds := shardBounds(client, in.Shard)
-	s := &shardCapture{store: store.Store, key: key, stop: make(chan struct{})}
+	s := &shardCapture{store: store.Store, key: key, stop: make(chan struct{}), epochs: func(ctx context.Context, results []kafkabackup.CaptureResult) {
+		readEpochs(ctx, cfg, kspec.BootstrapServers, results)
+	}}
 	root := cat.Root()
 	if root == nil {
 		root = &archive.Manifest{}
@@ -448,6 +450,8 @@ type shardCapture struct {
 
 	stop    chan struct{} // closed when the worker is shutting down
 	stopped bool
+	// epochs sets the leader epochs of finished captures' results (readEpochs).
+	epochs func(ctx context.Context, results []kafkabackup.CaptureResult)
 
 	mu      sync.Mutex
 	results []kafkabackup.CaptureResult // durable progress per capture, then final results
@@ -490,14 +494,10 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 				return
 			}
 			if err == nil {
-				var epoch *kafkabackup.EpochMark
-				if !res.Deleted && !res.Truncated && res.Next > res.Start {
-					epoch = c.epochBefore(res.Next) // for the next capture's check (markDiverged)
-				}
 				s.mu.Lock()
 				r := &s.results[i]
 				r.CaptureProgress, r.HighWatermark, r.Done, r.Deleted = cloneProgress(res.CaptureProgress), res.HighWatermark, res.Done, res.Deleted
-				r.Truncated, r.LogEnd, r.Epoch = res.Truncated, res.LogEnd, epoch
+				r.Truncated, r.LogEnd = res.Truncated, res.LogEnd
 				s.dirty = true
 				s.mu.Unlock()
 			}
@@ -529,6 +529,9 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 				return kafkabackup.CaptureShardResult{}, err
 			}
 		}
+	}
+	if s.epochs != nil && ctx.Err() == nil && !s.stopped {
+		s.epochs(ctx, s.results) // for the next capture's check (markDiverged)
 	}
 	// Even a failed or cancelled shard stores what it uploaded, for the retry or the commit.
 	// The activity's context may be cancelled already, so the last write gets its own.
