@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"slices"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,6 +21,11 @@ import (
 // the catalog keeps the epoch of the batch holding the last record backed up, and a shard asks
 // the source where that epoch ends in its log now. In a log that was not cut back it ends at or
 // after the backup's next offset; before it, the log diverged there.
+
+// epochWait bounds the epoch requests: they run while nothing heartbeats the shard (whose
+// heartbeat timeout is 10 s), and a broker that does not answer in time only costs the check
+// (franz-go would otherwise retry for longer).
+const epochWait = 3 * time.Second
 
 // epochCheck is one partition to check: the capture it belongs to, and the catalog's epoch of
 // the record before next.
@@ -38,6 +44,8 @@ func markDiverged(ctx context.Context, cfg *sarama.Config, brokers []string, che
 	if len(checks) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, epochWait)
+	defer cancel()
 	opts, err := franzOpts(cfg, brokers)
 	if err != nil {
 		return
@@ -112,6 +120,8 @@ func readEpochs(ctx context.Context, cfg *sarama.Config, brokers []string, resul
 	if len(want) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, epochWait)
+	defer cancel()
 	opts, err := franzOpts(cfg, brokers)
 	if err != nil {
 		return

@@ -531,6 +531,7 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 		}
 	}
 	if s.epochs != nil && ctx.Err() == nil && !s.stopped {
+		activity.RecordHeartbeat(ctx)
 		s.epochs(ctx, s.results) // for the next capture's check (markDiverged)
 	}
 	// Even a failed or cancelled shard stores what it uploaded, for the retry or the commit.
