@@ -294,13 +294,22 @@ func (c *capture) outOfRange(ctx context.Context, err error) error {
 	if !errors.Is(err, sarama.ErrOffsetOutOfRange) {
 		return err
 	}
-	// At once: the source is taking new records under the removed offsets already, and once
-	// its log has grown past the position the truncation cannot be told from offsets alone.
-	end, lerr := offsetOnceServed(ctx, c.client, c.in.Topic, c.in.Partition, sarama.OffsetNewest)
-	if lerr == nil && end < c.pos {
-		return &truncatedLog{end: end}
+	if t := c.truncation(ctx); t != nil {
+		return t
 	}
 	return err
+}
+
+// truncation asks for the log end now: a truncatedLog when it lies below the capture's
+// position, nil otherwise (or without an answer). Asked at once: the source is taking new
+// records under the removed offsets already, and once its log has grown past the position
+// offsets alone cannot tell.
+func (c *capture) truncation(ctx context.Context) *truncatedLog {
+	end, err := offsetOnceServed(ctx, c.client, c.in.Topic, c.in.Partition, sarama.OffsetNewest)
+	if err != nil || end >= c.pos {
+		return nil
+	}
+	return &truncatedLog{end: end}
 }
 
 // finishDeleted is the result of a capture whose topic was deleted: done, with what it uploaded.
@@ -318,8 +327,8 @@ func (c *capture) read(ctx context.Context) (kafkabackup.CaptureResult, error) {
 	c.result.HighWatermark = hwm
 	if c.pos > hwm {
 		// Asked again on its own, so one stale answer of the shard's requests stops nothing.
-		if err := c.outOfRange(ctx, sarama.ErrOffsetOutOfRange); !errors.Is(err, sarama.ErrOffsetOutOfRange) {
-			return c.result, err
+		if t := c.truncation(ctx); t != nil {
+			return c.result, t
 		}
 	}
 	if c.pos < oldest {

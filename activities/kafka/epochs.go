@@ -27,6 +27,33 @@ import (
 // (franz-go would otherwise retry for longer).
 const epochWait = 3 * time.Second
 
+// epochClient is a shard's franz-go client for the epoch requests: made on first use (a shard
+// with nothing to check or read makes none) and shared by the check when the shard starts and
+// the reading when it ends.
+type epochClient struct {
+	cfg     *sarama.Config
+	brokers []string
+	cl      *kgo.Client
+	err     error
+}
+
+func (e *epochClient) client() (*kgo.Client, error) {
+	if e.cl == nil && e.err == nil {
+		var opts []kgo.Opt
+		if opts, e.err = franzOpts(e.cfg, e.brokers); e.err == nil {
+			// Fetch before version 13 names topics rather than their ids.
+			e.cl, e.err = kgo.NewClient(append(opts, kgo.MaxVersions(kversion.V2_8_0()))...)
+		}
+	}
+	return e.cl, e.err
+}
+
+func (e *epochClient) close() {
+	if e.cl != nil {
+		e.cl.Close()
+	}
+}
+
 // epochCheck is one partition to check: the capture it belongs to, and the catalog's epoch of
 // the record before next.
 type epochCheck struct {
@@ -40,21 +67,16 @@ type epochCheck struct {
 // epoch ends now, and marks the captures whose log diverged below their next offset. It never
 // fails: without an answer (a broker before Kafka 2.3, a refusal) nothing is marked, and the
 // captures' own checks of the log end still apply.
-func markDiverged(ctx context.Context, cfg *sarama.Config, brokers []string, checks []epochCheck) {
+func markDiverged(ctx context.Context, epochs *epochClient, checks []epochCheck) {
 	if len(checks) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, epochWait)
 	defer cancel()
-	opts, err := franzOpts(cfg, brokers)
+	client, err := epochs.client()
 	if err != nil {
 		return
 	}
-	client, err := kgo.NewClient(opts...)
-	if err != nil {
-		return
-	}
-	defer client.Close()
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.ReplicaID = -1
 	byTopic := map[string]int{}
@@ -103,9 +125,9 @@ const epochHeader = 27
 // only miss a truncation, never invent one). One fetch request per leader serves all of a
 // shard's partitions, asking epochHeader bytes of each: the broker cuts a batch short at the
 // limit, which is all this needs. A single-batch fetch per partition instead cost the
-// 2,000-partition backup benchmark a fifth of its throughput. Whatever is not answered gets no
+// 2,000-partition backup benchmark a fifth of its throughput (docs/benchmarks.md). Whatever is not answered gets no
 // epoch (and so no epoch check next time).
-func readEpochs(ctx context.Context, cfg *sarama.Config, brokers []string, results []kafkabackup.CaptureResult) {
+func readEpochs(ctx context.Context, epochs *epochClient, results []kafkabackup.CaptureResult) {
 	want := map[string]int{} // topic/partition → index in results
 	var topics []string
 	for i, r := range results {
@@ -122,16 +144,10 @@ func readEpochs(ctx context.Context, cfg *sarama.Config, brokers []string, resul
 	}
 	ctx, cancel := context.WithTimeout(ctx, epochWait)
 	defer cancel()
-	opts, err := franzOpts(cfg, brokers)
+	client, err := epochs.client()
 	if err != nil {
 		return
 	}
-	// Fetch before version 13 names topics rather than their ids.
-	client, err := kgo.NewClient(append(opts, kgo.MaxVersions(kversion.V2_8_0()))...)
-	if err != nil {
-		return
-	}
-	defer client.Close()
 	meta := kmsg.NewPtrMetadataRequest()
 	for _, t := range topics {
 		mt := kmsg.NewMetadataRequestTopic()

@@ -252,8 +252,10 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	// Two requests per broker for every partition's bounds, not two per partition: a
 	// shard's thousands of requests cost the broker more than its fetches did.
 	bounds := shardBounds(client, in.Shard)
+	epochs := &epochClient{cfg: cfg, brokers: kspec.BootstrapServers}
+	defer epochs.close()
 	s := &shardCapture{store: store.Store, key: key, stop: make(chan struct{}), epochs: func(ctx context.Context, results []kafkabackup.CaptureResult) {
-		readEpochs(ctx, cfg, kspec.BootstrapServers, results)
+		readEpochs(ctx, epochs, results)
 	}}
 	root := cat.Root()
 	if root == nil {
@@ -324,7 +326,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 			s.results = append(s.results, staged)
 		}
 	}
-	markDiverged(ctx, cfg, kspec.BootstrapServers, checks)
+	markDiverged(ctx, epochs, checks)
 	if in.Shard.Len() <= manyPartitions {
 		sizeChannelBuffer(ctx, client, s.captures)
 	}
