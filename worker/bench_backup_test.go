@@ -66,7 +66,7 @@ func setupBackupBench(b *testing.B) {
 		if bb.bin, bb.err = benchBinary(); bb.err != nil {
 			return
 		}
-		bb.topic = testenv.Topic(b, "bench-backup", benchPartitions, nil)
+		bb.topic = datasetTopic(b, "bench-backup", benchPartitions)
 		if bb.bytes, bb.err = produceOrderBytes(bb.bootstrap, bb.topic, benchPartitions, backupBenchBytes()); bb.err != nil {
 			return
 		}
@@ -552,7 +552,7 @@ func BenchmarkBackupPartitions(b *testing.B) {
 	setupBackupBench(b)
 	bb, wb := &backupBench, &wideBench
 	wb.once.Do(func() {
-		wb.topic = testenv.Topic(b, "bench-wide", widePartitions, nil)
+		wb.topic = datasetTopic(b, "bench-wide", widePartitions)
 		testenv.WaitForLeaders(b, bb.bootstrap, []string{wb.topic}, widePartitions)
 		wb.bytes, wb.err = produceOrderBytes(bb.bootstrap, wb.topic, widePartitions, backupBenchBytes())
 		if wb.err == nil {

@@ -74,7 +74,7 @@ func setupRemapBench(b *testing.B) {
 			}
 			ids = append(ids, id)
 		}
-		rc.source = testenv.Topic(b, "bench-remap", benchPartitions, nil)
+		rc.source = datasetTopic(b, "bench-remap", benchPartitions)
 		rc.records = int64(benchRecords() / 3)
 		if rb.err = produceOrders(rc.bootstrap, rc.source, int(rc.records), func(i int, v []byte) []byte { return wire(ids[i%len(ids)], v) }); rb.err != nil {
 			return

@@ -94,7 +94,7 @@ func setupDataset(b *testing.B, kind memBenchKind) *memBench {
 		if kind.varied {
 			name = fmt.Sprintf("bench-orders%d", partitions)
 		}
-		rc.source = testenv.Topic(b, name, partitions, nil)
+		rc.source = datasetTopic(b, name, partitions)
 		rng := rand.New(rand.NewPCG(uint64(partitions), 20))
 		cfg := testenv.ProducerConfig()
 		cfg.Producer.Partitioner = sarama.NewManualPartitioner

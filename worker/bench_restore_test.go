@@ -47,6 +47,16 @@ const benchPartitions = 8
 // benchDirs are removed when the package's tests and benchmarks end.
 var benchDirs []string
 
+// benchTopics are the topics of the datasets benchmarks share (datasetTopic), deleted when the
+// package's tests and benchmarks end: each benchmark process made its own and left it, and a
+// series of processes filled the shared broker (eight 2,000-partition ones exhausted its open
+// files) and slowed what ran after them.
+var (
+	benchTopicsMu sync.Mutex
+	benchTopics   []string
+	benchBroker   string // where benchTopics are
+)
+
 func TestMain(m *testing.M) {
 	if runDirectCaptureChild() {
 		return
@@ -55,7 +65,40 @@ func TestMain(m *testing.M) {
 	for _, d := range benchDirs {
 		_ = os.RemoveAll(d)
 	}
+	deleteBenchTopics()
 	os.Exit(code)
+}
+
+// datasetTopic makes a topic for a dataset that outlives the benchmark making it (it is shared
+// through a sync.Once), deleted when the process ends.
+func datasetTopic(b *testing.B, prefix string, partitions int32) string {
+	topic := testenv.Topic(b, prefix, partitions, nil)
+	benchTopicsMu.Lock()
+	defer benchTopicsMu.Unlock()
+	benchTopics, benchBroker = append(benchTopics, topic), testenv.Kafka(b)
+	return topic
+}
+
+// deleteBenchTopics deletes the datasets' topics, in one request. A failure only leaves them
+// on the test broker, so it is reported and not fatal.
+func deleteBenchTopics() {
+	benchTopicsMu.Lock()
+	defer benchTopicsMu.Unlock()
+	if len(benchTopics) == 0 {
+		return
+	}
+	admin, err := sarama.NewClusterAdmin([]string{benchBroker}, testenv.ProducerConfig())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchmark topics left on the broker: %v\n", err)
+		return
+	}
+	defer admin.Close()
+	for _, t := range benchTopics {
+		if err := admin.DeleteTopic(t); err != nil {
+			fmt.Fprintf(os.Stderr, "benchmark topic %s left on the broker: %v\n", t, err)
+		}
+	}
+	benchTopics = nil
 }
 
 func benchRecords() int {
@@ -72,7 +115,7 @@ func setupRestoreBench(b *testing.B) {
 		if rb.c, rb.queue, rb.err = benchWorker(b); rb.err != nil {
 			return
 		}
-		rb.source = testenv.Topic(b, "bench-src", benchPartitions, nil)
+		rb.source = datasetTopic(b, "bench-src", benchPartitions)
 		if rb.err = produceOrders(rb.bootstrap, rb.source, benchRecords(), nil); rb.err != nil {
 			return
 		}
