@@ -31,3 +31,10 @@ func TruncatedAt(ctx context.Context, client sarama.Client, topic string, partit
 	}
 	return -1
 }
+
+// SetInlineShardBytes sets how large a discovery's shards may be inline until the test ends.
+func SetInlineShardBytes(t interface{ Cleanup(func()) }, n int) {
+	old := inlineShardBytes
+	inlineShardBytes = n
+	t.Cleanup(func() { inlineShardBytes = old })
+}

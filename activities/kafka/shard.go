@@ -59,6 +59,9 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 	for _, t := range found.Topics {
 		res.Partitions += len(t.Partitions)
 	}
+	if err := storeShards(ctx, store, &res); err != nil {
+		return kafkabackup.DiscoverShardsResult{}, err
+	}
 	var run *archive.Run
 	if in.Run != nil {
 		r := *in.Run
@@ -180,6 +183,11 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 		return kafkabackup.CaptureShardResult{}, err
 	}
 	defer store.Close()
+	if in.Shard.Ref != nil { // a backup of thousands of topics: its shard list is stored
+		if in.Shard, err = storedShard(ctx, store, *in.Shard.Ref); err != nil {
+			return kafkabackup.CaptureShardResult{}, err
+		}
+	}
 	store.CleanSpool(time.Hour + 2*in.MaxSegmentInterval)
 	info := activity.GetInfo(ctx)
 	key := store.Layout.Staged(info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID)

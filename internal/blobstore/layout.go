@@ -19,6 +19,7 @@ import (
 //	kafka/<backup>/restores/<hash of a restore's workflow id>/schema-ids.json
 //	kafka/<backup>/restores/<hash of a restore's workflow id>/<page>.json
 //	kafka/<backup>/staging/<hash of a capture activity's id>.json
+//	kafka/<backup>/shards/<hash of the list>.json
 //	schemas/<backup>/manifest.json
 //	schemas/<backup>/snapshots/<snapshot>.json.zst
 //
@@ -115,6 +116,16 @@ func (l KafkaLayout) StagingPrefix() string { return l.root + "staging/" }
 func (l KafkaLayout) Staged(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return l.StagingPrefix() + hex.EncodeToString(sum[:16]) + ".json"
+}
+
+// ShardsPrefix holds the shard list of the backup's last discovery, when it is too large to
+// travel in the workflow (kafkabackup.InlineShardBytes).
+func (l KafkaLayout) ShardsPrefix() string { return l.root + "shards/" }
+
+// Shards is the key of a stored shard list, named by the hash of its content.
+func (l KafkaLayout) Shards(content []byte) string {
+	sum := sha256.Sum256(content)
+	return l.ShardsPrefix() + hex.EncodeToString(sum[:16]) + ".json"
 }
 
 // CatalogPrefix is the prefix of the catalog's deltas and index nodes (manifest version 2).

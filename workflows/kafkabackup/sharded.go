@@ -102,7 +102,7 @@ func (b *backup) captureShards(ctx workflow.Context, runFor time.Duration, run *
 			in.Run = run.ID
 		}
 		opts := workflow.GetActivityOptions(actx)
-		opts.Summary = fmt.Sprintf("capture shard %d of %d: %s", i+1, len(b.shards), describeShard(sh))
+		opts.Summary = fmt.Sprintf("capture shard %d of %d: %s", i+1, len(b.shards), sh.Describe())
 		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), ActivityCaptureShard, in)
 		left++
 		sel.AddFuture(f, func(f workflow.Future) {
@@ -162,24 +162,6 @@ func (b *backup) captureShards(ctx workflow.Context, runFor time.Duration, run *
 		return nil, firstErr
 	}
 	return results, nil
-}
-
-// describeShard names a shard's partitions for the Temporal UI, briefly.
-func describeShard(sh Shard) string {
-	var parts []string
-	for _, t := range sh.Topics {
-		ps := t.Partitions
-		switch {
-		case len(ps) == 1:
-			parts = append(parts, fmt.Sprintf("%s/%d", t.Topic, ps[0]))
-		default:
-			parts = append(parts, fmt.Sprintf("%s/%d-%d", t.Topic, ps[0], ps[len(ps)-1]))
-		}
-	}
-	if len(parts) > 3 {
-		parts = append(parts[:3], fmt.Sprintf("and %d more topics", len(parts)-3))
-	}
-	return fmt.Sprintf("%d partitions (%s)", sh.Len(), strings.Join(parts, ", "))
 }
 
 // commitSharded merges what the shards stored into the catalog (with no results: only the

@@ -3,6 +3,7 @@ package kafkabackup
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"arkive.io/arkive/internal/archive"
@@ -131,9 +132,68 @@ func (r CaptureResult) Truncation() string {
 	return fmt.Sprintf("%s/%d: the source's log was truncated at offset %d, below offset %d up to which the backup holds its records", r.Topic, r.Partition, r.LogEnd, r.Next)
 }
 
-// Shard is the partitions one CaptureShard activity owns, by topic in name order.
+// Shard is the partitions one CaptureShard activity owns, by topic in name order, or, when
+// Ref is set, a stand-in for a shard of a stored shard list (DiscoverShards stores the list
+// when it would pass InlineShardBytes: thousands of topics). Topics is then empty.
 type Shard struct {
 	Topics []ShardTopic `json:"topics"`
+	Ref    *ShardRef    `json:"ref,omitempty"`
+}
+
+// ShardRef names a shard in a stored shard list (StoredShards).
+type ShardRef struct {
+	// Key is the stored list, Index the shard's place in it.
+	Key   string `json:"key"`
+	Index int    `json:"index"`
+	// Partitions is how many partitions the shard has; Summary is its Describe.
+	Partitions int    `json:"partitions"`
+	Summary    string `json:"summary"`
+}
+
+// InlineShardBytes is the most a discovery's shards take in its result, encoded. Shards name
+// every selected topic, so without a bound the result would grow with the topics: about 80
+// bytes a topic of 40 characters, past Temporal's 256 KB payload warning at about 3,300 such
+// topics and its 2 MB limit at about 26,000. Past it, DiscoverShards stores the list and
+// returns ShardRefs.
+const InlineShardBytes = 128 << 10
+
+// StoredShards is the object holding a discovery's shards when they pass InlineShardBytes.
+type StoredShards struct {
+	Version int     `json:"version"`
+	Shards  []Shard `json:"shards"`
+}
+
+// StoredShardsVersion is the version of StoredShards objects.
+const StoredShardsVersion = 1
+
+// RefShards returns stand-ins for shards stored as the object key.
+func RefShards(key string, shards []Shard) []Shard {
+	refs := make([]Shard, len(shards))
+	for i, sh := range shards {
+		refs[i] = Shard{Ref: &ShardRef{Key: key, Index: i, Partitions: sh.Len(), Summary: sh.Describe()}}
+	}
+	return refs
+}
+
+// Describe names a shard's partitions for the Temporal UI, briefly.
+func (s Shard) Describe() string {
+	if s.Ref != nil {
+		return s.Ref.Summary
+	}
+	var parts []string
+	for _, t := range s.Topics {
+		ps := t.Partitions
+		switch {
+		case len(ps) == 1:
+			parts = append(parts, fmt.Sprintf("%s/%d", t.Topic, ps[0]))
+		default:
+			parts = append(parts, fmt.Sprintf("%s/%d-%d", t.Topic, ps[0], ps[len(ps)-1]))
+		}
+	}
+	if len(parts) > 3 {
+		parts = append(parts[:3], fmt.Sprintf("and %d more topics", len(parts)-3))
+	}
+	return fmt.Sprintf("%d partitions (%s)", s.Len(), strings.Join(parts, ", "))
 }
 
 // ShardTopic is one topic's partitions in a shard.
@@ -144,6 +204,9 @@ type ShardTopic struct {
 
 // Len is the number of partitions in the shard.
 func (s Shard) Len() int {
+	if s.Ref != nil {
+		return s.Ref.Partitions
+	}
 	n := 0
 	for _, t := range s.Topics {
 		n += len(t.Partitions)

@@ -1,6 +1,7 @@
 package kafkabackup
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -515,26 +516,57 @@ func TestMultiDayBackupStaysWithinHistoryLimits(t *testing.T) {
 // no cycle has more than MaxShards captures pending at once, and no payload (inputs, results,
 // the continue-as-new state, the status query) reaches 256 KB.
 func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
-	const topics, perTopic = 100, 200
+	_, stored := simulateShardedBackup(t, 100, 200, "orders-%03d", 3*24*time.Hour)
+	require.False(t, stored, "a hundred topics' shards travel inline")
+}
+
+// The same 20,000 partitions as 5,000 topics of 4, with names as long as real ones often are:
+// the shards name every topic, about 80 bytes each, so the discovery's result alone would be
+// over 256 KB (and over Temporal's 2 MB limit at about 26,000 topics). The discovery stores
+// the list (storeShards in activities/kafka, emulated here) and the workflow carries
+// stand-ins; each capture finds its own shard in the stored list.
+func TestShardedBackupOfThousandsOfTopicsStaysWithinTemporalLimits(t *testing.T) {
+	list, stored := simulateShardedBackup(t, 5000, 4, "payments.settlement-events.eu-west-v2-%04d", 24*time.Hour)
+	require.Greater(t, list, 256<<10, "inline, the discovery's result would pass 256 KB")
+	require.True(t, stored, "the shard list is stored")
+}
+
+// simulateShardedBackup runs a continuous backup of topics topics of perTopic partitions each
+// (named by nameFormat and their number) for the simulated time given, and checks Temporal's
+// limits as TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits says. It returns the
+// size of the encoded shard list and whether the discovery stored it.
+func simulateShardedBackup(t *testing.T, topics, perTopic int, nameFormat string, span time.Duration) (listBytes int, stored bool) {
 	var events atomic.Int64
 	dc := temporaltest.NewSizeCheckingConverter()
 	in := Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"}, Spec: spec(ModeContinuous)}
-	in.Spec.Streams = []Stream{{Topic: "orders-*", Enabled: true}}
+	in.Spec.Streams = []Stream{{Topic: "*", Enabled: true}}
 	in.Spec.MaxSegmentInterval = 5 * time.Minute
 	in.Spec.DiscoveryInterval = 10 * time.Minute
 	var infos []TopicInfo
 	for i := range topics {
-		ti := TopicInfo{Name: fmt.Sprintf("orders-%03d", i)}
+		ti := TopicInfo{Name: fmt.Sprintf(nameFormat, i)}
 		for p := range int32(perTopic) {
 			ti.Partitions = append(ti.Partitions, PartitionInfo{Partition: p})
 		}
 		infos = append(infos, ti)
 	}
+	// What DiscoverShards answers: the shards, or, past InlineShardBytes, stand-ins for the
+	// list it stored (kept here by key, as the storage would).
+	shards := SplitShards(infos)
+	lists := map[string][]Shard{}
+	list, err := json.Marshal(StoredShards{Version: StoredShardsVersion, Shards: shards})
+	require.NoError(t, err)
+	discovered := shards
+	if len(list) > InlineShardBytes {
+		key := "kafka/ns/b/shards/0123456789abcdef0123456789abcdef.json"
+		lists[key], discovered = shards, RefShards(key, shards)
+	}
+	seen := map[string]int{} // per topic, the partitions captured, over all cycles
 	var mu sync.Mutex
 	pending, maxPending, captured, cycles := 0, 0, 0, 0
 	var simulated time.Duration
 	runs := 0
-	for simulated < 3*24*time.Hour {
+	for simulated < span {
 		runs++
 		require.Less(t, runs, 200, "too many runs")
 		var s testsuite.WorkflowTestSuite
@@ -545,7 +577,7 @@ func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 		env.RegisterWorkflowWithOptions(KafkaBackup, workflow.RegisterOptions{Name: WorkflowName})
 		env.RegisterActivityWithOptions(func(DiscoverShardsInput) (DiscoverShardsResult, error) {
 			act()
-			return DiscoverShardsResult{Shards: SplitShards(infos), Partitions: topics * perTopic}, nil
+			return DiscoverShardsResult{Shards: discovered, Partitions: topics * perTopic}, nil
 		}, activity.RegisterOptions{Name: ActivityDiscoverShards})
 		capture := func(in CaptureShardInput) (CaptureShardResult, error) {
 			act()
@@ -554,6 +586,14 @@ func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 			pending++
 			maxPending = max(maxPending, pending)
 			captured += in.Shard.Len()
+			sh := in.Shard
+			if ref := sh.Ref; ref != nil {
+				sh = lists[ref.Key][ref.Index] // what storedShard reads
+				require.Equal(t, ref.Partitions, sh.Len())
+			}
+			for _, st := range sh.Topics {
+				seen[st.Topic] += len(st.Partitions)
+			}
 			return CaptureShardResult{Staged: fmt.Sprintf("kafka/ns/b/staging/%032x.json", captured), Records: int64(in.Shard.Len()) * 10_000}, nil
 		}
 		env.RegisterActivityWithOptions(capture, activity.RegisterOptions{Name: ActivityCaptureShard})
@@ -573,7 +613,7 @@ func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 				res.Partitions = append(res.Partitions, PartitionStatus{Topic: infos[i/perTopic].Name, Partition: int32(i % perTopic), Committed: 1 << 40, Lag: 1000})
 			}
 			for i := range 20 {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("orders-%03d/%d: offsets %d-%d were deleted by the source before they were backed up", i, i, 1<<40, 1<<40+5))
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s/%d: offsets %d-%d were deleted by the source before they were backed up", infos[i].Name, i, 1<<40, 1<<40+5))
 			}
 			return res, nil
 		}, activity.RegisterOptions{Name: ActivityCommit})
@@ -599,8 +639,13 @@ func TestShardedBackupOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 	require.LessOrEqual(t, maxPending, MaxShards, "captures pending at once")
 	require.Equal(t, MaxShards, len(SplitShards(infos)), "20,000 partitions fill every shard")
 	require.Equal(t, cycles*topics*perTopic, captured, "every cycle captures every partition")
-	t.Logf("%d runs, %d cycles over %s of simulated time; at most %d captures pending; largest payload %d bytes",
-		runs, cycles, simulated.Round(time.Hour), maxPending, dc.Largest())
+	require.Len(t, seen, topics, "every topic captured")
+	for name, n := range seen {
+		require.Equal(t, cycles*perTopic, n, "topic %s: every partition in every cycle", name)
+	}
+	t.Logf("%d runs, %d cycles over %s of simulated time; at most %d captures pending; largest payload %d bytes; shard list %d bytes, stored: %v",
+		runs, cycles, simulated.Round(time.Hour), maxPending, dc.Largest(), len(list), len(lists) > 0)
+	return len(list), len(lists) > 0
 }
 
 func TestSplitShards(t *testing.T) {

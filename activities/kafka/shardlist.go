@@ -1,0 +1,111 @@
+package kafka
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+
+	"go.temporal.io/sdk/temporal"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"arkive.io/arkive/activities/backupstore"
+	"arkive.io/arkive/internal/blobstore"
+	"arkive.io/arkive/workflows/kafkabackup"
+)
+
+// inlineShardBytes is kafkabackup.InlineShardBytes; tests lower it.
+var inlineShardBytes = kafkabackup.InlineShardBytes
+
+// storeShards keeps a discovery's shards in the storage when, encoded, they pass
+// inlineShardBytes (thousands of topics), and gives the workflow stand-ins naming them; the
+// workflow's payloads then do not grow with the topics. The list is written at every such
+// discovery (under a key named by its content, so an unchanged list keeps its key), and the
+// lists of earlier discoveries are deleted: the workflow discovers only between cycles, so no
+// capture it still waits for reads them.
+func storeShards(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], res *kafkabackup.DiscoverShardsResult) error {
+	data, err := json.Marshal(kafkabackup.StoredShards{Version: kafkabackup.StoredShardsVersion, Shards: res.Shards})
+	if err != nil {
+		return err
+	}
+	keep := ""
+	if len(data) > inlineShardBytes {
+		keep = store.Layout.Shards(data)
+		if err := store.Put(ctx, keep, data); err != nil {
+			return classify(fmt.Errorf("store the shard list: %w", err))
+		}
+		res.Shards = kafkabackup.RefShards(keep, res.Shards)
+	}
+	it := store.List(&blob.ListOptions{Prefix: store.Layout.ShardsPrefix()})
+	for {
+		obj, err := it.Next(ctx)
+		if err != nil {
+			return nil // io.EOF, or a failure: the next discovery deletes what is left
+		}
+		if obj.Key != keep {
+			_ = store.Delete(ctx, obj.Key)
+		}
+	}
+}
+
+// shardLists keeps the shard lists this worker read, by key: a key names its content, so a
+// list read once serves every shard of every cycle until the next discovery changes it.
+var shardLists = struct {
+	sync.Mutex
+	byKey map[string][]kafkabackup.Shard
+	order []string
+}{byKey: map[string][]kafkabackup.Shard{}}
+
+// keptShardLists is how many lists shardLists holds (a worker of several large backups).
+const keptShardLists = 8
+
+// storedShard returns the shard a ShardRef names, from the list its discovery stored.
+func storedShard(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], ref kafkabackup.ShardRef) (kafkabackup.Shard, error) {
+	inconsistent := func(format string, args ...any) error {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), kafkabackup.ErrInconsistentCommit, nil)
+	}
+	if !strings.HasPrefix(ref.Key, store.Layout.ShardsPrefix()) {
+		return kafkabackup.Shard{}, inconsistent("shard list %s is not this backup's", ref.Key)
+	}
+	shardLists.Lock()
+	shards, ok := shardLists.byKey[ref.Key]
+	shardLists.Unlock()
+	if !ok {
+		data, err := store.ReadAll(ctx, ref.Key)
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			// Retried: the backup's next discovery stores it again.
+			return kafkabackup.Shard{}, fmt.Errorf("the shard list %s is missing from the storage; the next discovery stores it again", ref.Key)
+		}
+		if err != nil {
+			return kafkabackup.Shard{}, classify(fmt.Errorf("read the shard list %s: %w", ref.Key, err))
+		}
+		sum := sha256.Sum256(data)
+		var list kafkabackup.StoredShards
+		if strings.TrimSuffix(path.Base(ref.Key), ".json") != hex.EncodeToString(sum[:16]) {
+			return kafkabackup.Shard{}, inconsistent("shard list %s does not hold what its name says (damaged)", ref.Key)
+		}
+		if err := json.Unmarshal(data, &list); err != nil || list.Version != kafkabackup.StoredShardsVersion {
+			return kafkabackup.Shard{}, inconsistent("shard list %s: version %d, %v", ref.Key, list.Version, err)
+		}
+		shards = list.Shards
+		shardLists.Lock()
+		if _, ok := shardLists.byKey[ref.Key]; !ok {
+			shardLists.byKey[ref.Key] = shards
+			shardLists.order = append(shardLists.order, ref.Key)
+			if len(shardLists.order) > keptShardLists {
+				delete(shardLists.byKey, shardLists.order[0])
+				shardLists.order = shardLists.order[1:]
+			}
+		}
+		shardLists.Unlock()
+	}
+	if ref.Index < 0 || ref.Index >= len(shards) || shards[ref.Index].Len() != ref.Partitions {
+		return kafkabackup.Shard{}, inconsistent("shard %d of %d partitions is not in the shard list %s (%d shards)", ref.Index, ref.Partitions, ref.Key, len(shards))
+	}
+	return shards[ref.Index], nil
+}
