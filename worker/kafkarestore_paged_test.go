@@ -187,3 +187,32 @@ func producePartitions(t *testing.T, bootstrap, topic string, partitions int32) 
 	}
 	sendAsGiven(t, bootstrap, msgs)
 }
+
+// The same restore with Limits.TopicBytes making its three topics what thousands are by
+// default: the plan keeps its topics in a page, the preflight its targets in another, each
+// Restore activity gets the page instead of its target and takes the target from it, every
+// record lands exactly, and the restore leaves nothing in the storage.
+func TestRestoreOfManyTopicsKeepsTopicsAndTargetsInPages(t *testing.T) {
+	pr := startPagedRestore(t, func(in *kafkarestore.Input) { in.Limits.TopicBytes = 1 })
+	s := restoreStatus(t, pr.c, pr.wid)
+	requireRestoredExactly(t, pr.bootstrap, pr.topics, s)
+	require.NotEmpty(t, s.Plan.TopicsPage, "the planned topics are in a page")
+	require.Empty(t, s.Plan.Topics)
+	require.Equal(t, 3, s.Plan.TopicCount)
+	streams := 0
+	for _, h := range runHistories(t, pr.c, pr.wid) {
+		for _, ev := range h.Events {
+			a := ev.GetActivityTaskScheduledEventAttributes()
+			if a == nil || a.GetActivityType().GetName() != kafkarestore.ActivityRestore {
+				continue
+			}
+			var in kafkarestore.RestoreInput
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &in))
+			require.Contains(t, in.TargetsPage, "/targets-", "stream %s/%d", in.Stream.Source, in.Stream.Partitions[0].Partition)
+			require.Empty(t, in.Target.Name, "no target inline beside the page")
+			streams++
+		}
+	}
+	require.Equal(t, 12, streams, "Restore activities")
+	require.Empty(t, storedUnder(t, pr.dir, "/restores/"), "the restore's pages left in the storage")
+}

@@ -54,6 +54,13 @@ const maxOffsetRanges = 10_000
 // order, and is heartbeated every second; a retried attempt starts from the last heartbeat, a new
 // activity from the progress the workflow holds.
 func (a *Activities) Restore(ctx context.Context, in kafkarestore.RestoreInput) (kafkarestore.Progress, error) {
+	if in.TargetsPage != "" { // a restore of thousands of topics: the targets are in a page
+		t, err := a.pagedTarget(ctx, in)
+		if err != nil {
+			return kafkarestore.Progress{}, err
+		}
+		in.Target = t
+	}
 	r, err := a.newRestorer(ctx, in)
 	if err != nil {
 		return kafkarestore.Progress{}, err

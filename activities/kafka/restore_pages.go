@@ -1,9 +1,13 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
@@ -47,6 +51,67 @@ func pagePlan(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayo
 	plan.GroupNames = groupNames(plan.Groups)
 	plan.Pages, plan.StreamCount, plan.PageSize, plan.Streams, plan.Groups = keys, len(plan.Streams), per, nil, nil
 	return nil
+}
+
+// pageTopics moves a paged plan's topics into a page when, encoded, they pass limit bytes
+// (thousands of topics; 0: kafkarestore.InlineTopicBytes). A plan whose streams are inline
+// keeps its topics inline too: its storage could not hold a page, or it has few streams, so
+// few topics.
+func pageTopics(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore string, limit int, plan *kafkarestore.Plan) error {
+	if len(plan.Pages) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(plan.Topics)
+	if err != nil || len(data) <= cmp.Or(limit, kafkarestore.InlineTopicBytes) {
+		return err
+	}
+	key, err := putHashedPage(ctx, store, restore, "topics", &kafkarestore.Page{Topics: plan.Topics})
+	if err != nil {
+		return err
+	}
+	plan.TopicsPage, plan.TopicCount, plan.Topics = key, len(plan.Topics), nil
+	return nil
+}
+
+// putHashedPage stores a page under prefix and a hash of its content: a worker may keep what
+// it read of it by key (a restore created again under the same name writes other content under
+// another key).
+func putHashedPage(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore, prefix string, page *kafkarestore.Page) (string, error) {
+	data, err := json.Marshal(page)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return putPage(ctx, store, restore, prefix+"-"+hex.EncodeToString(sum[:8]), page)
+}
+
+// targetPages keeps the target pages this worker read (their names hold a hash of their
+// content), so the streams of a restore of thousands of topics read the page once per worker.
+var targetPages = keptByKey[[]kafkarestore.TargetTopic]{max: 8}
+
+// pagedTarget is the target of in's stream, from the preflight's page of targets, as the
+// workflow makes it from inline targets (kafkarestore.StreamTarget).
+func (a *Activities) pagedTarget(ctx context.Context, in kafkarestore.RestoreInput) (kafkarestore.TargetTopic, error) {
+	targets, ok := targetPages.get(in.TargetsPage)
+	if !ok {
+		store, err := a.openBackup(ctx, in.Connection, false)
+		if err != nil {
+			return kafkarestore.TargetTopic{}, err
+		}
+		defer store.Close()
+		page, err := readPage(ctx, store, in.TargetsPage)
+		if err != nil {
+			return kafkarestore.TargetTopic{}, err
+		}
+		targets = page.Targets
+		targetPages.put(in.TargetsPage, targets)
+	}
+	i := slices.IndexFunc(targets, func(t kafkarestore.TargetTopic) bool { return t.Name == in.Stream.Target })
+	if i < 0 {
+		return kafkarestore.TargetTopic{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("target topic %s is not in the preflight's page %s", in.Stream.Target, in.TargetsPage), kafkarestore.ErrInvalidSpec, nil)
+	}
+	return kafkarestore.StreamTarget(targets[i], in.Stream, in.Mapping), nil
 }
 
 func putPage(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore, name string, page *kafkarestore.Page) (string, error) {

@@ -236,6 +236,9 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 	if err := pagePlan(ctx, backup, restoreID(ctx), in.PageStreams, &plan); err != nil {
 		return plan, err
 	}
+	if err := pageTopics(ctx, backup, restoreID(ctx), in.TopicBytes, &plan); err != nil {
+		return plan, err
+	}
 	// Pin the generation planned from. Storage a restore may only read (credentials without
 	// write access) cannot hold a pin: the restore still runs, unprotected, and says so.
 	if holder := restoreHolder(ctx); holder != "" {
@@ -353,7 +356,20 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 	var problems []string
 	var res kafkarestore.PreflightResult
 	var create []kafkarestore.PlannedTopic
-	for _, pt := range in.Plan.Topics {
+	topics := in.Plan.Topics
+	var store *backupstore.Backup[blobstore.KafkaLayout] // with a paged plan's topics
+	if in.Plan.TopicsPage != "" {
+		if store, err = a.openBackup(ctx, in.Connection, false); err != nil {
+			return res, err
+		}
+		defer store.Close()
+		page, err := readPage(ctx, store, in.Plan.TopicsPage)
+		if err != nil {
+			return res, err
+		}
+		topics = page.Topics
+	}
+	for _, pt := range topics {
 		tt := kafkarestore.TargetTopic{Name: pt.Target}
 		if slices.Contains(existing, pt.Target) {
 			parts, err := client.Partitions(pt.Target)
@@ -430,6 +446,9 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 		}
 	}
 	if len(problems) > 0 {
+		if len(problems) > maxPreflightProblems { // thousands of topics: the status names the first ones
+			problems = append(problems[:maxPreflightProblems:maxPreflightProblems], fmt.Sprintf("and %d more problems", len(problems)-maxPreflightProblems))
+		}
 		return res, temporal.NewNonRetryableApplicationError(strings.Join(problems, "; "), kafkarestore.ErrPreflight, nil)
 	}
 	if len(create) > 0 {
@@ -451,8 +470,20 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 			return res, classify(err)
 		}
 	}
+	if store != nil {
+		// The plan's topics are in a page: so are their targets, which would be as large.
+		key, err := putHashedPage(ctx, store, restoreID(ctx), "targets", &kafkarestore.Page{Targets: res.Targets})
+		if err != nil {
+			return res, err
+		}
+		res.TargetsPage, res.Targets, res.CreatedCount = key, nil, len(res.Created)
+		res.Created = res.Created[:min(len(res.Created), kafkarestore.MaxListedCreated)]
+	}
 	return res, nil
 }
+
+// maxPreflightProblems is the most problems a failed preflight names.
+const maxPreflightProblems = 20
 
 // waitUntilServed returns once every partition of the topics answers an offset request from
 // its leader. A broker names a new partition's leader in its metadata before that leader has

@@ -106,3 +106,27 @@ func endOffsetsOf(t *testing.T, client sarama.Client, topic string, partitions i
 	}
 	return out
 }
+
+// A preflight that finds problems with thousands of topics names the first
+// maxPreflightProblems and counts the rest: the message goes into the workflow's history and
+// the resource's status.
+func TestPreflightNamesTheFirstProblemsAndCountsTheRest(t *testing.T) {
+	cluster, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{testenv.Kafka(t)}})
+	require.NoError(t, err)
+	a := &Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(a.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
+	var plan kafkarestore.Plan
+	prefix := fmt.Sprintf("preflight-missing-%d", time.Now().UnixNano())
+	for i := range maxPreflightProblems + 30 {
+		plan.Topics = append(plan.Topics, kafkarestore.PlannedTopic{Source: "a", Target: fmt.Sprintf("%s-%03d", prefix, i), Partitions: 1})
+	}
+	_, err = env.ExecuteActivity(kafkarestore.ActivityPreflight, kafkarestore.PreflightInput{
+		Connection: kafkarestore.Connection{Namespace: "default", Backup: "default/preflight", Kafka: cluster},
+		Spec:       kafkarestore.Spec{PartitionMapping: kafkarestore.MappingSame}, Plan: plan})
+	require.ErrorContains(t, err, prefix+"-000 does not exist and spec.createTopics is false")
+	require.ErrorContains(t, err, fmt.Sprintf("%s-%03d does not exist", prefix, maxPreflightProblems-1))
+	require.NotContains(t, err.Error(), fmt.Sprintf("%s-%03d", prefix, maxPreflightProblems))
+	require.ErrorContains(t, err, "and 30 more problems")
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"sync"
 
 	"go.temporal.io/sdk/temporal"
 	"gocloud.dev/blob"
@@ -53,16 +52,10 @@ func storeShards(ctx context.Context, store *backupstore.Backup[blobstore.KafkaL
 	}
 }
 
-// shardLists keeps the shard lists this worker read, by key: a key names its content, so a
-// list read once serves every shard of every cycle until the next discovery changes it.
-var shardLists = struct {
-	sync.Mutex
-	byKey map[string][]kafkabackup.Shard
-	order []string
-}{byKey: map[string][]kafkabackup.Shard{}}
-
-// keptShardLists is how many lists shardLists holds (a worker of several large backups).
-const keptShardLists = 8
+// shardLists keeps the shard lists this worker read: a key names its content, so a list read
+// once serves every shard of every cycle until the next discovery changes it. Eight: a worker
+// of several large backups.
+var shardLists = keptByKey[[]kafkabackup.Shard]{max: 8}
 
 // storedShard returns the shard a ShardRef names, from the list its discovery stored.
 func storedShard(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], ref kafkabackup.ShardRef) (kafkabackup.Shard, error) {
@@ -72,9 +65,7 @@ func storedShard(ctx context.Context, store *backupstore.Backup[blobstore.KafkaL
 	if !strings.HasPrefix(ref.Key, store.Layout.ShardsPrefix()) {
 		return kafkabackup.Shard{}, inconsistent("shard list %s is not this backup's", ref.Key)
 	}
-	shardLists.Lock()
-	shards, ok := shardLists.byKey[ref.Key]
-	shardLists.Unlock()
+	shards, ok := shardLists.get(ref.Key)
 	if !ok {
 		data, err := store.ReadAll(ctx, ref.Key)
 		if gcerrors.Code(err) == gcerrors.NotFound {
@@ -93,16 +84,7 @@ func storedShard(ctx context.Context, store *backupstore.Backup[blobstore.KafkaL
 			return kafkabackup.Shard{}, inconsistent("shard list %s: version %d, %v", ref.Key, list.Version, err)
 		}
 		shards = list.Shards
-		shardLists.Lock()
-		if _, ok := shardLists.byKey[ref.Key]; !ok {
-			shardLists.byKey[ref.Key] = shards
-			shardLists.order = append(shardLists.order, ref.Key)
-			if len(shardLists.order) > keptShardLists {
-				delete(shardLists.byKey, shardLists.order[0])
-				shardLists.order = shardLists.order[1:]
-			}
-		}
-		shardLists.Unlock()
+		shardLists.put(ref.Key, shards)
 	}
 	if ref.Index < 0 || ref.Index >= len(shards) || shards[ref.Index].Len() != ref.Partitions {
 		return kafkabackup.Shard{}, inconsistent("shard %d of %d partitions is not in the shard list %s (%d shards)", ref.Index, ref.Partitions, ref.Key, len(shards))

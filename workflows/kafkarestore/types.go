@@ -156,6 +156,9 @@ type Limits struct {
 	// PackPartitions is the most small partitions of a topic one stream restores with Same
 	// mapping (default PackPartitions; 1 gives every partition a stream of its own).
 	PackPartitions int `json:"packPartitions,omitempty"`
+	// TopicBytes is the most bytes a paged plan's topics, and its preflight's targets, take
+	// inline, encoded (default InlineTopicBytes); past it they go to pages too.
+	TopicBytes int `json:"topicBytes,omitempty"`
 }
 
 // check names the first limit that is negative.
@@ -163,7 +166,7 @@ func (l Limits) check() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"pageStreams", l.PageStreams}, {"loadStreams", l.LoadStreams}, {"resultRanges", l.ResultRanges}, {"packPartitions", l.PackPartitions}} {
+	}{{"pageStreams", l.PageStreams}, {"loadStreams", l.LoadStreams}, {"resultRanges", l.ResultRanges}, {"packPartitions", l.PackPartitions}, {"topicBytes", l.TopicBytes}} {
 		if f.v < 0 {
 			return fmt.Errorf("limits.%s: %d is negative (0 takes the default)", f.name, f.v)
 		}
@@ -173,7 +176,7 @@ func (l Limits) check() error {
 
 // withDefaults is l with every zero field at its default.
 func (l Limits) withDefaults() Limits {
-	return Limits{PageStreams: l.pageStreams(), LoadStreams: l.loadStreams(), ResultRanges: l.resultRanges(), PackPartitions: l.packPartitions()}
+	return Limits{PageStreams: l.pageStreams(), LoadStreams: l.loadStreams(), ResultRanges: l.resultRanges(), PackPartitions: l.packPartitions(), TopicBytes: l.topicBytes()}
 }
 
 func orDefault(v, def int) int {
@@ -189,6 +192,7 @@ func (l Limits) pageStreams() int    { return orDefault(l.PageStreams, PageStrea
 func (l Limits) loadStreams() int    { return orDefault(l.LoadStreams, loadStreams) }
 func (l Limits) resultRanges() int   { return orDefault(l.ResultRanges, maxResultRanges) }
 func (l Limits) packPartitions() int { return orDefault(l.PackPartitions, PackPartitions) }
+func (l Limits) topicBytes() int     { return orDefault(l.TopicBytes, InlineTopicBytes) }
 
 // Record parts that may carry a schema id.
 const (
@@ -248,6 +252,8 @@ type PlanInput struct {
 	// PackPartitions is the most small partitions of a topic a stream takes with Same mapping;
 	// unset, PackPartitions.
 	PackPartitions int `json:"packPartitions,omitempty"`
+	// TopicBytes is the most bytes a paged plan's topics take inline; unset, InlineTopicBytes.
+	TopicBytes int `json:"topicBytes,omitempty"`
 }
 
 // Plan is what the restore will write. Segments are not listed (a large backup has too many
@@ -273,7 +279,18 @@ type Plan struct {
 	// PageSize is how many streams each page but the last holds (0 in plans paged before it
 	// was recorded: their runs read every unfinished page, not knowing where each begins).
 	PageSize int `json:"pageSize,omitempty"`
+	// TopicsPage, when set, is the storage key of the page holding the planned topics (Topics
+	// is then empty): in a paged plan whose topics would pass InlineTopicBytes (thousands of
+	// topics; Limits.TopicBytes), so that the plan, the preflight's input and the state
+	// carried from run to run do not grow with them. TopicCount counts them.
+	TopicsPage string `json:"topicsPage,omitempty"`
+	TopicCount int    `json:"topicCount,omitempty"`
 }
+
+// InlineTopicBytes is the default of Limits.TopicBytes: the most a paged plan's topics, and its
+// preflight's targets, take inline, encoded. A topic takes about 100 to 300 bytes (its names,
+// configs, and a baseline offset per partition), so that is about a thousand topics.
+const InlineTopicBytes = 128 << 10
 
 // PageStreams is the most streams a plan holds inline, and the most a page of it holds.
 const PageStreams = 500
@@ -304,6 +321,10 @@ type Page struct {
 	Streams  []Stream              `json:"streams,omitempty"`
 	Groups   []archive.GroupOffset `json:"groups,omitempty"`
 	Progress []*Progress           `json:"progress,omitempty"`
+	// Topics and Targets are the pages of a plan's topics (Plan.TopicsPage) and of its
+	// preflight's targets (PreflightResult.TargetsPage).
+	Topics  []PlannedTopic `json:"topics,omitempty"`
+	Targets []TargetTopic  `json:"targets,omitempty"`
 }
 
 // PageState is what a restore keeps between runs of one page of a paged plan: where its
@@ -405,7 +426,15 @@ type PreflightInput struct {
 type PreflightResult struct {
 	Targets []TargetTopic `json:"targets"`
 	Created []string      `json:"created,omitempty"`
+	// TargetsPage, when set, is the storage key of the page holding Targets (then empty), for
+	// a plan whose topics are in a page; each Restore activity takes its stream's target from
+	// it. Created then lists at most MaxListedCreated topics, and CreatedCount counts them all.
+	TargetsPage  string `json:"targetsPage,omitempty"`
+	CreatedCount int    `json:"createdCount,omitempty"`
 }
+
+// MaxListedCreated is the most created topics a preflight result with a TargetsPage lists.
+const MaxListedCreated = 100
 
 // TargetTopic is a target topic's partition count, record size limit, and each partition's
 // end offset before the restore wrote anything.
@@ -424,8 +453,11 @@ type TargetTopic struct {
 // the workflow holds; the activity checks the target against it before writing more.
 type RestoreInput struct {
 	Connection
-	Stream        Stream                `json:"stream"`
-	Target        TargetTopic           `json:"target"`
+	Stream Stream      `json:"stream"`
+	Target TargetTopic `json:"target"`
+	// TargetsPage, when set, is the page of the preflight's targets (Target is then empty): the
+	// activity takes the stream's target from it, as StreamTarget makes it.
+	TargetsPage   string                `json:"targetsPage,omitempty"`
 	Mapping       string                `json:"mapping"`
 	Window        Window                `json:"window,omitzero"`
 	OriginHeaders bool                  `json:"originHeaders,omitempty"`

@@ -128,7 +128,8 @@ func (r *restore) run(ctx workflow.Context) (Result, error) {
 		var plan Plan
 		if err := r.attempt(ctx, func() error {
 			return workflow.ExecuteActivity(r.activityCtx(ctx, 30*time.Minute, planHeartbeat), ActivityPlan,
-				PlanInput{Connection: r.in.Connection, Spec: r.in.Spec, PageStreams: r.in.Limits.pageStreams(), PackPartitions: r.in.Limits.packPartitions()}).Get(ctx, &plan)
+				PlanInput{Connection: r.in.Connection, Spec: r.in.Spec, PageStreams: r.in.Limits.pageStreams(), PackPartitions: r.in.Limits.packPartitions(),
+					TopicBytes: r.in.Limits.topicBytes()}).Get(ctx, &plan)
 		}); err != nil {
 			return Result{}, err
 		}
@@ -760,7 +761,7 @@ func (r *restore) restoreStreams(ctx workflow.Context) error {
 				target = StreamTarget(t, s, r.in.Spec.PartitionMapping)
 			}
 		}
-		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, Mapping: r.in.Spec.PartitionMapping,
+		in := RestoreInput{Connection: r.in.Connection, Stream: s, Target: target, TargetsPage: pre.TargetsPage, Mapping: r.in.Spec.PartitionMapping,
 			Window: r.in.Spec.Window, OriginHeaders: r.in.Spec.OriginHeaders, OnDamage: r.in.Spec.OnDamage, RateLimit: limit,
 			Generation: plan.Generation, Groups: r.groups.Of(s), Resume: r.state.Progress[i], Remap: r.streamRemap(), MaxInFlightBytes: r.in.Spec.MaxInFlightBytes, MaxRunTime: streamRunTime}
 		left++

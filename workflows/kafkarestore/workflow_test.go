@@ -1,10 +1,12 @@
 package kafkarestore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,9 +29,12 @@ import (
 
 // rounds says what streamRounds simulates.
 type rounds struct {
-	n      int  // partitions of the one topic, a stream each (Same mapping)
-	legacy bool // a run that began before the stream cap
-	capV1  bool // a run that began at version 1 of the stream cap (legacyRunningStreams)
+	n      int // partitions of the one topic, a stream each (Same mapping)
+	topics int // with more than 1, the n partitions are spread evenly over this many topics
+	// topicBytes is the restore's Limits.TopicBytes (0: the default).
+	topicBytes int
+	legacy     bool // a run that began before the stream cap
+	capV1      bool // a run that began at version 1 of the stream cap (legacyRunningStreams)
 	// paged has the plan activity keep its streams in pages, as the real one does with more
 	// than PageStreams; a map stands in for the storage.
 	paged bool
@@ -64,11 +69,29 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 	n := o.n
 	in := RunInput{Input: Input{Connection: Connection{Namespace: "ns", Backup: "ns/b"},
 		Spec: Spec{PartitionMapping: MappingSame, Topics: []TopicMapping{{Source: "orders", Target: "orders-restored"}}}}}
-	full := Plan{Generation: 1, Topics: []PlannedTopic{{Source: "orders", Target: "orders-restored", Partitions: int32(n)}}, Records: 10 * int64(n)}
-	for p := range int32(n) {
-		full.Streams = append(full.Streams, Stream{Source: "orders", Target: "orders-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
-		if o.groups {
-			full.Groups = append(full.Groups, GroupOffset{Group: "billing", Topic: "orders", Partition: p, Offset: 7})
+	in.Limits.TopicBytes = o.topicBytes
+	topics := max(o.topics, 1)
+	per := n / topics // partitions per topic
+	require.Equal(t, n, per*topics, "partitions spread evenly")
+	require.False(t, topics > 1 && o.groups, "group offsets on one topic only")
+	name := func(i int) string { return "orders" }
+	if topics > 1 {
+		in.Spec.Topics = nil // every topic of the backup
+		name = func(i int) string { return fmt.Sprintf("payments.settlement-events.eu-west-v2-%04d", i) }
+	}
+	index := map[string]int{} // a source topic's number
+	full := Plan{Generation: 1, Records: 10 * int64(n)}
+	var pre PreflightResult
+	for i := range topics {
+		index[name(i)] = i
+		full.Topics = append(full.Topics, PlannedTopic{Source: name(i), Target: name(i) + "-restored", Partitions: int32(per),
+			Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": "604800000"}})
+		pre.Targets = append(pre.Targets, TargetTopic{Name: name(i) + "-restored", Partitions: int32(per), MaxMessageBytes: 1 << 20, Baseline: make(Offsets, per)})
+		for p := range int32(per) {
+			full.Streams = append(full.Streams, Stream{Source: name(i), Target: name(i) + "-restored", Partitions: []StreamPartition{{Partition: p, Upto: 10}}, Records: 10})
+			if o.groups {
+				full.Groups = append(full.Groups, GroupOffset{Group: "billing", Topic: "orders", Partition: p, Offset: 7})
+			}
 		}
 	}
 	storage := map[string][]byte{} // what the page activities keep
@@ -77,6 +100,12 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 			return full, nil
 		}
 		plan := full
+		// As pageTopics (activities/kafka): a paged plan's topics go to a page past TopicBytes.
+		if b, _ := json.Marshal(full.Topics); in.TopicBytes > 0 && len(b) > in.TopicBytes {
+			key := "restores/r/topics-0123456789abcdef.json"
+			storage[key], _ = json.Marshal(Page{Topics: full.Topics})
+			plan.TopicsPage, plan.TopicCount, plan.Topics = key, len(full.Topics), nil
+		}
 		plan.Streams, plan.Groups, plan.StreamCount, plan.GroupNames = nil, nil, n, []string{"billing"}
 		if !o.oldFirstRun {
 			plan.PageSize = in.PageStreams // plans paged before it was recorded lack it
@@ -92,7 +121,19 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 		}
 		return plan, nil
 	}
-	pre := PreflightResult{Targets: []TargetTopic{{Name: "orders-restored", Partitions: int32(n), MaxMessageBytes: 1 << 20, Baseline: make(Offsets, n)}}}
+	// As PreflightRestore: the targets of a plan whose topics are in a page go to a page too.
+	preflight := func(in PreflightInput) (PreflightResult, error) {
+		if in.Plan.TopicsPage == "" {
+			return pre, nil
+		}
+		var page Page
+		require.NoError(t, json.Unmarshal(storage[in.Plan.TopicsPage], &page))
+		require.Len(t, page.Topics, topics, "the planned topics, from their page")
+		key := "restores/r/targets-0123456789abcdef.json"
+		storage[key], _ = json.Marshal(Page{Targets: pre.Targets})
+		return PreflightResult{TargetsPage: key}, nil
+	}
+	targetPages := map[string]Page{} // decoded once, as a worker keeps them
 	restored, committed := make([]int, n), make([]int, n)
 	reads := 0     // pages read
 	fromPages := 0 // RestoreGroupOffsetsFromPages activities
@@ -113,7 +154,7 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 		pending, events := 0, 10
 		env.RegisterWorkflowWithOptions(KafkaRestore, workflow.RegisterOptions{Name: WorkflowName})
 		env.RegisterActivityWithOptions(planFor, activity.RegisterOptions{Name: ActivityPlan})
-		env.RegisterActivityWithOptions(func(PreflightInput) (PreflightResult, error) { return pre, nil }, activity.RegisterOptions{Name: ActivityPreflight})
+		env.RegisterActivityWithOptions(preflight, activity.RegisterOptions{Name: ActivityPreflight})
 		env.RegisterActivityWithOptions(func(UnpinInput) error { return nil }, activity.RegisterOptions{Name: ActivityUnpin})
 		env.RegisterActivityWithOptions(func(in GroupsInput) error {
 			mu.Lock()
@@ -160,8 +201,21 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 				panic(fmt.Sprintf("run %d: empty stream %+v resume %+v", res.runs, in.Stream, in.Resume))
 			}
 			own := in.Stream.Partitions[0].Partition
-			restored[own]++
-			target := in.Target.Baseline
+			restored[index[in.Stream.Source]*per+int(own)]++
+			tt := in.Target
+			if in.TargetsPage != "" { // as pagedTarget (activities/kafka), which keeps what it read
+				require.Empty(t, tt.Name, "a target inline beside the page")
+				page, ok := targetPages[in.TargetsPage]
+				if !ok {
+					require.NoError(t, json.Unmarshal(storage[in.TargetsPage], &page))
+					targetPages[in.TargetsPage] = page
+				}
+				i := slices.IndexFunc(page.Targets, func(t TargetTopic) bool { return t.Name == in.Stream.Target })
+				require.GreaterOrEqual(t, i, 0, "target %s in the page", in.Stream.Target)
+				tt = StreamTarget(page.Targets[i], in.Stream, in.Mapping)
+			}
+			require.Equal(t, in.Stream.Target, tt.Name)
+			target := tt.Baseline
 			if o.twice && in.Resume == nil {
 				target[own] = 5
 				return Progress{Part: 0, Next: 5, Index: 5, Target: target, Records: 5}, nil
@@ -236,7 +290,7 @@ func streamRounds(t *testing.T, o rounds) (res roundsResult) {
 		if err := env.GetWorkflowError(); errors.As(err, &can) {
 			in = RunInput{} // each run decodes its input afresh, as on the server
 			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
-			require.Equal(t, Limits{PageStreams: PageStreams, LoadStreams: loadStreams, ResultRanges: maxResultRanges, PackPartitions: PackPartitions}, in.Limits,
+			require.Equal(t, Limits{PageStreams: PageStreams, LoadStreams: loadStreams, ResultRanges: maxResultRanges, PackPartitions: PackPartitions, TopicBytes: cmp.Or(o.topicBytes, InlineTopicBytes)}, in.Limits,
 				"the limits a new restore fixed at its start, in every later run's input")
 			continue
 		} else {
@@ -333,6 +387,30 @@ func TestRestoreOf20000PartitionsStaysWithinTemporalLimits(t *testing.T) {
 	require.Positive(t, r.fromPages, "group offsets committed from pages")
 	t.Logf("%d runs, at most %d streams pending, longest run %d events, largest payload %d bytes, status %d bytes, at most %d payload bytes in a run (%d in all: %v; at 5,000 partitions at most %d: %v)",
 		r.runs, r.maxPending, r.longest, dc.Largest(), r.statusBytes, r.runBytes, dc.Total(), r.eachRun, r5.runBytes, r5.eachRun)
+}
+
+// A restore of every topic of a backup of 5,000 topics (20,000 partitions, four each, with
+// names as long as real ones often are and two configs each). Inline, the plan's topics alone
+// take 1.1 MB and the preflight's targets 0.7 MB, and the state carried from run to run holds
+// both: near Temporal's 2 MB limit, which about 5,500 such topics would pass. The plan
+// keeps its topics in a page, the preflight its targets in another, and each Restore activity
+// takes its stream's target from that page; every payload stays below 256 KB. With the pages
+// turned off (Limits.TopicBytes past any plan), 2,000 topics already pass it.
+func TestRestoreOfThousandsOfTopicsStaysWithinTemporalLimits(t *testing.T) {
+	defer func(c int) { maxRunningStreams = c }(maxRunningStreams)
+	maxRunningStreams = 300
+	dc := temporaltest.NewSizeCheckingConverter()
+	r := streamRounds(t, rounds{n: 20_000, topics: 5_000, paged: true, dc: dc})
+	require.Empty(t, dc.TooBig(), "payloads of 256 KB or more")
+	require.Less(t, r.runBytes, int64(10<<20), "payload bytes in a run")
+	require.LessOrEqual(t, r.maxPending, 300, "streams pending at once")
+	require.Less(t, r.longest, 10_000, "events in a run")
+	t.Logf("%d runs, largest payload %d bytes, at most %d payload bytes in a run", r.runs, dc.Largest(), r.runBytes)
+
+	inline := temporaltest.NewSizeCheckingConverter()
+	streamRounds(t, rounds{n: 2_000, topics: 2_000, paged: true, dc: inline, topicBytes: 1 << 30})
+	require.NotEmpty(t, inline.TooBig(), "payloads of 256 KB or more with the topics inline")
+	t.Log(inline.TooBig()[0])
 }
 
 // Streams that need two activities each resume, run after run, from the progress kept in their
