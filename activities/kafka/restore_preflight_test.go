@@ -35,9 +35,16 @@ func TestPreflightReturnsOnceCreatedPartitionsAnswer(t *testing.T) {
 
 	const partitions = 1000
 	existing := testenv.Topic(t, "preflight-existing", 4, nil)
+	// A second existing target with a config of its own: the targets' configs and bounds are
+	// asked for all of them at once, and each must get its own.
+	larger := "2097152"
+	other := testenv.Topic(t, "preflight-other", 2, map[string]*string{"max.message.bytes": &larger})
 	var msgs []*sarama.ProducerMessage
 	for i := range 10 {
 		msgs = append(msgs, &sarama.ProducerMessage{Topic: existing, Partition: int32(i % 3), Value: sarama.StringEncoder(fmt.Sprint(i))})
+	}
+	for i := range 5 {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: other, Value: sarama.StringEncoder(fmt.Sprint(i))})
 	}
 	producer, err := sarama.NewSyncProducer([]string{bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)
@@ -54,6 +61,7 @@ func TestPreflightReturnsOnceCreatedPartitionsAnswer(t *testing.T) {
 		Plan: kafkarestore.Plan{Topics: []kafkarestore.PlannedTopic{
 			{Source: "a", Target: created, Partitions: partitions},
 			{Source: "b", Target: existing, Partitions: 4},
+			{Source: "c", Target: other, Partitions: 2},
 		}}})
 	require.NoError(t, err)
 	var res kafkarestore.PreflightResult
@@ -87,13 +95,19 @@ func TestPreflightReturnsOnceCreatedPartitionsAnswer(t *testing.T) {
 	}
 	require.Equal(t, partitions, answered)
 
-	require.Len(t, res.Targets, 2)
+	require.Len(t, res.Targets, 3)
 	require.Equal(t, created, res.Targets[0].Name)
 	require.Equal(t, make(kafkarestore.Offsets, partitions), res.Targets[0].Baseline)
 	require.Equal(t, []string{created}, res.Created)
 	want := endOffsetsOf(t, client, existing, 4)
 	require.Equal(t, kafkarestore.Offsets(want), res.Targets[1].Baseline)
 	require.NotEqual(t, make([]int64, 4), want, "the existing topic holds records")
+	require.Equal(t, other, res.Targets[2].Name)
+	wantOther := endOffsetsOf(t, client, other, 2)
+	require.Equal(t, kafkarestore.Offsets(wantOther), res.Targets[2].Baseline)
+	require.Equal(t, int64(5), wantOther[0]+wantOther[1], "the other topic holds its five records")
+	require.Equal(t, int64(2097152), res.Targets[2].MaxMessageBytes, "its own max.message.bytes")
+	require.NotEqual(t, int64(2097152), res.Targets[1].MaxMessageBytes)
 }
 
 func endOffsetsOf(t *testing.T, client sarama.Client, topic string, partitions int32) []int64 {
