@@ -48,6 +48,17 @@ func (e *epochClient) client() (*kgo.Client, error) {
 	return e.cl, e.err
 }
 
+// start bounds an epoch request by epochWait and gives the client for it (nil without one:
+// the request is then left out, which only costs the check).
+func (e *epochClient) start(ctx context.Context) (context.Context, context.CancelFunc, *kgo.Client) {
+	ctx, cancel := context.WithTimeout(ctx, epochWait)
+	cl, err := e.client()
+	if err != nil {
+		return ctx, cancel, nil
+	}
+	return ctx, cancel, cl
+}
+
 func (e *epochClient) close() {
 	if e.cl != nil {
 		e.cl.Close()
@@ -71,10 +82,9 @@ func markDiverged(ctx context.Context, epochs *epochClient, checks []epochCheck)
 	if len(checks) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, epochWait)
+	ctx, cancel, client := epochs.start(ctx)
 	defer cancel()
-	client, err := epochs.client()
-	if err != nil {
+	if client == nil {
 		return
 	}
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
@@ -142,10 +152,9 @@ func readEpochs(ctx context.Context, epochs *epochClient, results []kafkabackup.
 	if len(want) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, epochWait)
+	ctx, cancel, client := epochs.start(ctx)
 	defer cancel()
-	client, err := epochs.client()
-	if err != nil {
+	if client == nil {
 		return
 	}
 	meta := kmsg.NewPtrMetadataRequest()

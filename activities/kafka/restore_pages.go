@@ -82,7 +82,7 @@ func putHashedPage(ctx context.Context, store *backupstore.Backup[blobstore.Kafk
 		return "", err
 	}
 	sum := sha256.Sum256(data)
-	return putPage(ctx, store, restore, prefix+"-"+hex.EncodeToString(sum[:8]), page)
+	return putPageData(ctx, store, restore, prefix+"-"+hex.EncodeToString(sum[:8]), data)
 }
 
 // targetPages keeps the target pages this worker read (their names hold a hash of their
@@ -92,19 +92,17 @@ var targetPages = keptByKey[[]kafkarestore.TargetTopic]{max: 8}
 // pagedTarget is the target of in's stream, from the preflight's page of targets, as the
 // workflow makes it from inline targets (kafkarestore.StreamTarget).
 func (a *Activities) pagedTarget(ctx context.Context, in kafkarestore.RestoreInput) (kafkarestore.TargetTopic, error) {
-	targets, ok := targetPages.get(in.TargetsPage)
-	if !ok {
+	targets, err := targetPages.get(ctx, in.TargetsPage, func() ([]kafkarestore.TargetTopic, error) {
 		store, err := a.openBackup(ctx, in.Connection, false)
 		if err != nil {
-			return kafkarestore.TargetTopic{}, err
+			return nil, err
 		}
 		defer store.Close()
 		page, err := readPage(ctx, store, in.TargetsPage)
-		if err != nil {
-			return kafkarestore.TargetTopic{}, err
-		}
-		targets = page.Targets
-		targetPages.put(in.TargetsPage, targets)
+		return page.Targets, err
+	})
+	if err != nil {
+		return kafkarestore.TargetTopic{}, err
 	}
 	i := slices.IndexFunc(targets, func(t kafkarestore.TargetTopic) bool { return t.Name == in.Stream.Target })
 	if i < 0 {
@@ -115,13 +113,18 @@ func (a *Activities) pagedTarget(ctx context.Context, in kafkarestore.RestoreInp
 }
 
 func putPage(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore, name string, page *kafkarestore.Page) (string, error) {
-	key, err := store.Layout.RestorePage(restore, name)
-	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrInvalidSpec, nil)
-	}
 	data, err := json.Marshal(page)
 	if err != nil {
 		return "", err
+	}
+	return putPageData(ctx, store, restore, name, data)
+}
+
+// putPageData stores an encoded page under its name and returns its key.
+func putPageData(ctx context.Context, store *backupstore.Backup[blobstore.KafkaLayout], restore, name string, data []byte) (string, error) {
+	key, err := store.Layout.RestorePage(restore, name)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrInvalidSpec, nil)
 	}
 	if err := store.Put(ctx, key, data); err != nil {
 		if blobstore.IsAccessDenied(err) {

@@ -394,18 +394,13 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 	var bounds map[string][2]int64
 	if len(present) > 0 {
 		var errs map[string]error
-		if configs, errs, err = describeTopics(client, present, []string{"max.message.bytes"}); err == nil {
-			for _, t := range present {
-				if err = errs[t]; err != nil {
-					err = fmt.Errorf("describe target topic %s: %w", t, err)
-					break
-				}
-			}
-		} else {
-			err = fmt.Errorf("describe the target topics: %w", err)
+		if configs, errs, err = describeTopics(client, present, []string{"max.message.bytes"}); err != nil {
+			return res, classify(fmt.Errorf("describe the target topics: %w", err))
 		}
-		if err != nil {
-			return res, classify(err)
+		for _, t := range present {
+			if err := errs[t]; err != nil {
+				return res, classify(fmt.Errorf("describe target topic %s: %w", t, err))
+			}
 		}
 		bounds = shardBounds(client, shard)
 	}

@@ -262,9 +262,7 @@ func (a *Activities) CaptureShard(ctx context.Context, in kafkabackup.CaptureSha
 	bounds := shardBounds(client, in.Shard)
 	epochs := &epochClient{cfg: cfg, brokers: kspec.BootstrapServers}
 	defer epochs.close()
-	s := &shardCapture{store: store.Store, key: key, stop: make(chan struct{}), epochs: func(ctx context.Context, results []kafkabackup.CaptureResult) {
-		readEpochs(ctx, epochs, results)
-	}}
+	s := &shardCapture{store: store.Store, key: key, stop: make(chan struct{}), epochs: epochs}
 	root := cat.Root()
 	if root == nil {
 		root = &archive.Manifest{}
@@ -460,8 +458,8 @@ type shardCapture struct {
 
 	stop    chan struct{} // closed when the worker is shutting down
 	stopped bool
-	// epochs sets the leader epochs of finished captures' results (readEpochs).
-	epochs func(ctx context.Context, results []kafkabackup.CaptureResult)
+	// epochs reads the leader epochs of finished captures' results (readEpochs).
+	epochs *epochClient
 
 	mu      sync.Mutex
 	results []kafkabackup.CaptureResult // durable progress per capture, then final results
@@ -542,7 +540,7 @@ func (s *shardCapture) run(ctx context.Context) (kafkabackup.CaptureShardResult,
 	}
 	if s.epochs != nil && ctx.Err() == nil && !s.stopped {
 		activity.RecordHeartbeat(ctx)
-		s.epochs(ctx, s.results) // for the next capture's check (markDiverged)
+		readEpochs(ctx, s.epochs, s.results) // for the next capture's check (markDiverged)
 	}
 	// Even a failed or cancelled shard stores what it uploaded, for the retry or the commit.
 	// The activity's context may be cancelled already, so the last write gets its own.

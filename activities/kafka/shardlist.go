@@ -2,11 +2,8 @@ package kafka
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -65,26 +62,26 @@ func storedShard(ctx context.Context, store *backupstore.Backup[blobstore.KafkaL
 	if !strings.HasPrefix(ref.Key, store.Layout.ShardsPrefix()) {
 		return kafkabackup.Shard{}, inconsistent("shard list %s is not this backup's", ref.Key)
 	}
-	shards, ok := shardLists.get(ref.Key)
-	if !ok {
+	shards, err := shardLists.get(ctx, ref.Key, func() ([]kafkabackup.Shard, error) {
 		data, err := store.ReadAll(ctx, ref.Key)
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			// Retried: the backup's next discovery stores it again.
-			return kafkabackup.Shard{}, fmt.Errorf("the shard list %s is missing from the storage; the next discovery stores it again", ref.Key)
+			return nil, fmt.Errorf("the shard list %s is missing from the storage; the next discovery stores it again", ref.Key)
 		}
 		if err != nil {
-			return kafkabackup.Shard{}, classify(fmt.Errorf("read the shard list %s: %w", ref.Key, err))
+			return nil, classify(fmt.Errorf("read the shard list %s: %w", ref.Key, err))
 		}
-		sum := sha256.Sum256(data)
+		if store.Layout.Shards(data) != ref.Key {
+			return nil, inconsistent("shard list %s does not hold what its name says (damaged)", ref.Key)
+		}
 		var list kafkabackup.StoredShards
-		if strings.TrimSuffix(path.Base(ref.Key), ".json") != hex.EncodeToString(sum[:16]) {
-			return kafkabackup.Shard{}, inconsistent("shard list %s does not hold what its name says (damaged)", ref.Key)
-		}
 		if err := json.Unmarshal(data, &list); err != nil || list.Version != kafkabackup.StoredShardsVersion {
-			return kafkabackup.Shard{}, inconsistent("shard list %s: version %d, %v", ref.Key, list.Version, err)
+			return nil, inconsistent("shard list %s: version %d, %v", ref.Key, list.Version, err)
 		}
-		shards = list.Shards
-		shardLists.put(ref.Key, shards)
+		return list.Shards, nil
+	})
+	if err != nil {
+		return kafkabackup.Shard{}, err
 	}
 	if ref.Index < 0 || ref.Index >= len(shards) || shards[ref.Index].Len() != ref.Partitions {
 		return kafkabackup.Shard{}, inconsistent("shard %d of %d partitions is not in the shard list %s (%d shards)", ref.Index, ref.Partitions, ref.Key, len(shards))
