@@ -38,3 +38,11 @@ func SetInlineShardBytes(t interface{ Cleanup(func()) }, n int) {
 	inlineShardBytes = n
 	t.Cleanup(func() { inlineShardBytes = old })
 }
+
+// SetCreateRecords sets how many metadata records a preflight's topic creation puts in one
+// request until the test ends.
+func SetCreateRecords(t interface{ Cleanup(func()) }, n int) {
+	old := maxCreateRecords
+	maxCreateRecords = n
+	t.Cleanup(func() { maxCreateRecords = old })
+}

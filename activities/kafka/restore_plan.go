@@ -468,20 +468,25 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 		}
 	}
 	if len(problems) > 0 {
-		if len(problems) > maxPreflightProblems { // thousands of topics: the status names the first ones
-			problems = append(problems[:maxPreflightProblems:maxPreflightProblems], fmt.Sprintf("and %d more problems", len(problems)-maxPreflightProblems))
-		}
-		return res, temporal.NewNonRetryableApplicationError(strings.Join(problems, "; "), kafkarestore.ErrPreflight, nil)
+		return res, temporal.NewNonRetryableApplicationError(preflightProblems(problems), kafkarestore.ErrPreflight, nil)
 	}
 	if len(create) > 0 {
-		admin, err := sarama.NewClusterAdminFromClient(client)
+		// Every creation is validated before the first is made: a config the target refuses
+		// must not leave it with half of the restore's topics.
+		refused, err := createTopics(ctx, client, create, true)
 		if err != nil {
 			return res, classify(err)
 		}
+		if len(refused) > 0 {
+			return res, temporal.NewNonRetryableApplicationError(preflightProblems(refused), kafkarestore.ErrPreflight, nil)
+		}
+		if refused, err = createTopics(ctx, client, create, false); err != nil {
+			return res, classify(err)
+		}
+		if len(refused) > 0 { // a validated creation refused: the cluster changed in between
+			return res, classify(errors.New(preflightProblems(refused)))
+		}
 		for _, pt := range create {
-			if err := admin.CreateTopic(pt.Target, targetTopicDetail(pt), false); err != nil && !errorsIsTopicExists(err) {
-				return res, classify(fmt.Errorf("create target topic %s: %w", pt.Target, err))
-			}
 			res.Created = append(res.Created, pt.Target)
 		}
 		created := map[string]int32{}
@@ -506,6 +511,104 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 
 // maxPreflightProblems is the most problems a failed preflight names.
 const maxPreflightProblems = 20
+
+// preflightProblems is a failed preflight's message: with thousands of topics, the resource's
+// status and the workflow's history name the first problems and count the rest.
+func preflightProblems(problems []string) string {
+	if len(problems) > maxPreflightProblems {
+		problems = append(problems[:maxPreflightProblems:maxPreflightProblems], fmt.Sprintf("and %d more problems", len(problems)-maxPreflightProblems))
+	}
+	return strings.Join(problems, "; ")
+}
+
+// maxCreateRecords bounds the metadata records (a topic, its partitions and its configs) one
+// CreateTopics request asks for: a KRaft controller refuses a whole request of more than
+// 10,000 ("Excessively large number of partitions per request"). A topic larger than the
+// bound goes in a request of its own.
+var maxCreateRecords = 5000
+
+// createTopics creates the topics (or, with validateOnly, asks the controller whether it
+// would), many to a request: one request a topic took 35 ms each here, minutes for a restore
+// of thousands. It returns the topics the cluster refuses for good, each with its reason; a
+// topic that exists already counts as created. A controller that moved, a timeout or a
+// throttle is retried for the topics it concerned; any other failure is returned.
+func createTopics(ctx context.Context, client sarama.Client, topics []kafkarestore.PlannedTopic, validateOnly bool) (refused []string, err error) {
+	var batches [][]kafkarestore.PlannedTopic
+	records := 0
+	for _, pt := range topics {
+		n := 1 + int(max(pt.Partitions, 1)) + len(pt.Configs)
+		if len(batches) == 0 || records+n > maxCreateRecords {
+			batches, records = append(batches, nil), 0
+		}
+		batches[len(batches)-1] = append(batches[len(batches)-1], pt)
+		records += n
+	}
+	for _, batch := range batches {
+		details := map[string]*sarama.TopicDetail{}
+		for _, pt := range batch {
+			details[pt.Target] = targetTopicDetail(pt)
+		}
+		wait := 100 * time.Millisecond
+		for attempt := 1; len(details) > 0; attempt++ {
+			controller, err := client.Controller()
+			if err != nil {
+				return nil, fmt.Errorf("create target topics: %w", err)
+			}
+			resp, err := controller.CreateTopics(sarama.NewCreateTopicsRequest(client.Config().Version, details, 30*time.Second, validateOnly))
+			if err != nil {
+				return nil, fmt.Errorf("create target topics: %w", err)
+			}
+			var retry error
+			for _, pt := range batch {
+				if _, ok := details[pt.Target]; !ok {
+					continue
+				}
+				te, ok := resp.TopicErrors[pt.Target]
+				switch {
+				case !ok:
+					retry = fmt.Errorf("create target topic %s: %w", pt.Target, sarama.ErrIncompleteResponse)
+					continue
+				case te.Err == sarama.ErrNoError || te.Err == sarama.ErrTopicAlreadyExists:
+				case te.Err == sarama.ErrNotController || te.Err == sarama.ErrRequestTimedOut || te.Err == sarama.ErrThrottlingQuotaExceeded:
+					retry = fmt.Errorf("create target topic %s: %w", pt.Target, te)
+					continue
+				case refusedCreation(te.Err):
+					refused = append(refused, fmt.Sprintf("target topic %s cannot be created: %v", pt.Target, te))
+				default:
+					return nil, fmt.Errorf("create target topic %s: %w", pt.Target, te)
+				}
+				delete(details, pt.Target)
+			}
+			if retry == nil {
+				break
+			}
+			if attempt == 5 {
+				return nil, retry
+			}
+			if errors.Is(retry, sarama.ErrNotController) {
+				_, _ = client.RefreshController()
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(max(wait, resp.ThrottleTime)):
+			}
+			wait *= 2
+		}
+	}
+	return refused, nil
+}
+
+// refusedCreation reports a creation the cluster refuses whatever the retries: the restore's
+// spec or the captured topic must change.
+func refusedCreation(err sarama.KError) bool {
+	switch err {
+	case sarama.ErrInvalidConfig, sarama.ErrInvalidPartitions, sarama.ErrInvalidReplicationFactor,
+		sarama.ErrInvalidReplicaAssignment, sarama.ErrPolicyViolation, sarama.ErrInvalidTopic, sarama.ErrInvalidRequest:
+		return true
+	}
+	return false
+}
 
 // waitUntilServed returns once every partition of the topics answers an offset request from
 // its leader. A broker names a new partition's leader in its metadata before that leader has
@@ -539,7 +642,11 @@ func waitUntilServed(ctx context.Context, client sarama.Client, topics map[strin
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("created topics %v: partitions of %v do not answer from their leader after 2 minutes", slices.Sorted(maps.Keys(topics)), slices.Sorted(maps.Keys(pending)))
+			late := slices.Sorted(maps.Keys(pending))
+			if len(late) > maxPreflightProblems { // thousands of created topics: name the first
+				late = append(late[:maxPreflightProblems:maxPreflightProblems], fmt.Sprintf("%d more", len(late)-maxPreflightProblems))
+			}
+			return fmt.Errorf("created %d topics: partitions of %s do not answer from their leader after 2 minutes", len(topics), strings.Join(late, ", "))
 		}
 		select {
 		case <-ctx.Done():
@@ -562,11 +669,6 @@ func targetTopicDetail(pt kafkarestore.PlannedTopic) *sarama.TopicDetail {
 		d.ConfigEntries[k] = &v
 	}
 	return d
-}
-
-func errorsIsTopicExists(err error) bool {
-	var te *sarama.TopicError
-	return errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists
 }
 
 func groupNames(groups []archive.GroupOffset) []string {

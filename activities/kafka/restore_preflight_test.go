@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
@@ -24,14 +25,7 @@ import (
 // NotLeaderForPartition). An existing target's baselines, read two requests per leader, are its
 // partitions' end offsets.
 func TestPreflightReturnsOnceCreatedPartitionsAnswer(t *testing.T) {
-	bootstrap := testenv.Kafka(t)
-	cluster, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
-	require.NoError(t, err)
-	conn := kafkarestore.Connection{Namespace: "default", Backup: "default/preflight", Kafka: cluster}
-	a := &Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivityWithOptions(a.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
+	env, conn, bootstrap := preflightEnv(t)
 
 	const partitions = 1000
 	existing := testenv.Topic(t, "preflight-existing", 4, nil)
@@ -125,22 +119,132 @@ func endOffsetsOf(t *testing.T, client sarama.Client, topic string, partitions i
 // maxPreflightProblems and counts the rest: the message goes into the workflow's history and
 // the resource's status.
 func TestPreflightNamesTheFirstProblemsAndCountsTheRest(t *testing.T) {
-	cluster, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{testenv.Kafka(t)}})
-	require.NoError(t, err)
-	a := &Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivityWithOptions(a.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
+	env, conn, _ := preflightEnv(t)
 	var plan kafkarestore.Plan
 	prefix := fmt.Sprintf("preflight-missing-%d", time.Now().UnixNano())
 	for i := range maxPreflightProblems + 30 {
 		plan.Topics = append(plan.Topics, kafkarestore.PlannedTopic{Source: "a", Target: fmt.Sprintf("%s-%03d", prefix, i), Partitions: 1})
 	}
-	_, err = env.ExecuteActivity(kafkarestore.ActivityPreflight, kafkarestore.PreflightInput{
-		Connection: kafkarestore.Connection{Namespace: "default", Backup: "default/preflight", Kafka: cluster},
+	_, err := env.ExecuteActivity(kafkarestore.ActivityPreflight, kafkarestore.PreflightInput{
+		Connection: conn,
 		Spec:       kafkarestore.Spec{PartitionMapping: kafkarestore.MappingSame}, Plan: plan})
 	require.ErrorContains(t, err, prefix+"-000 does not exist and spec.createTopics is false")
 	require.ErrorContains(t, err, fmt.Sprintf("%s-%03d does not exist", prefix, maxPreflightProblems-1))
 	require.NotContains(t, err.Error(), fmt.Sprintf("%s-%03d", prefix, maxPreflightProblems))
 	require.ErrorContains(t, err, "and 30 more problems")
+}
+
+// A restore of hundreds of topics into an empty cluster creates them many to a request, each
+// with its captured partition count and configs, and a topic larger than a request's bound
+// still gets a request of its own (the KRaft controller refuses a whole request of more than
+// 10,000 metadata records; the bound is lowered here so that 300 topics take several).
+func TestPreflightCreatesManyTopicsInBatches(t *testing.T) {
+	env, conn, bootstrap := preflightEnv(t)
+	SetCreateRecords(t, 50)
+
+	const n = 300
+	prefix := fmt.Sprintf("preflight-many-%d", time.Now().UnixNano())
+	var plan kafkarestore.Plan
+	var names []string
+	for i := range n {
+		pt := kafkarestore.PlannedTopic{Source: "a", Target: fmt.Sprintf("%s-%03d", prefix, i), Partitions: int32(1 + i%3),
+			Configs: map[string]string{"retention.ms": fmt.Sprint(3600000 + i)}}
+		if i == 7 {
+			pt.Partitions = 60 // over the lowered bound by itself
+		}
+		plan.Topics = append(plan.Topics, pt)
+		names = append(names, pt.Target)
+	}
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	t.Cleanup(func() {
+		for _, name := range names {
+			_ = admin.DeleteTopic(name)
+		}
+	})
+	start := time.Now()
+	v, err := env.ExecuteActivity(kafkarestore.ActivityPreflight, kafkarestore.PreflightInput{
+		Connection: conn,
+		Spec:       kafkarestore.Spec{CreateTopics: true, PartitionMapping: kafkarestore.MappingSame}, Plan: plan})
+	require.NoError(t, err)
+	t.Logf("created %d topics in %v", n, time.Since(start))
+	var res kafkarestore.PreflightResult
+	require.NoError(t, v.Get(&res))
+	require.ElementsMatch(t, names, res.Created)
+
+	metas, err := admin.DescribeTopics(names)
+	require.NoError(t, err)
+	require.Len(t, metas, n)
+	for _, m := range metas {
+		require.Equal(t, sarama.ErrNoError, m.Err, "topic %s", m.Name)
+		var i int
+		_, err := fmt.Sscanf(m.Name[len(prefix)+1:], "%d", &i)
+		require.NoError(t, err)
+		require.Len(t, m.Partitions, int(plan.Topics[i].Partitions), "topic %s", m.Name)
+	}
+	client, err := sarama.NewClient([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer client.Close()
+	configs, errs, err := describeTopics(client, names, []string{"retention.ms"})
+	require.NoError(t, err)
+	require.Empty(t, errs)
+	for i, name := range names {
+		require.Len(t, configs[name], 1, "topic %s", name)
+		require.Equal(t, fmt.Sprint(3600000+i), configs[name][0].Value, "topic %s keeps its captured config", name)
+	}
+}
+
+// A target topic the cluster refuses to create (here a config value it does not accept) is a
+// preflight problem that names the topic and the broker's reason, and no topic is created:
+// every creation is validated before the first one is made, so a bad config does not leave
+// the target with half of the restore's topics.
+func TestPreflightCreatesNoTopicWhenOneIsRefused(t *testing.T) {
+	env, conn, bootstrap := preflightEnv(t)
+	SetCreateRecords(t, 5) // the good topics and the bad one in requests of their own
+
+	prefix := fmt.Sprintf("preflight-refused-%d", time.Now().UnixNano())
+	good := []string{prefix + "-a", prefix + "-b", prefix + "-d"}
+	bad := prefix + "-c"
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	t.Cleanup(func() {
+		for _, name := range append(good, bad) {
+			_ = admin.DeleteTopic(name)
+		}
+	})
+	plan := kafkarestore.Plan{Topics: []kafkarestore.PlannedTopic{
+		{Source: "a", Target: good[0], Partitions: 2},
+		{Source: "b", Target: good[1], Partitions: 1},
+		{Source: "c", Target: bad, Partitions: 1, Configs: map[string]string{"cleanup.policy": "shred"}},
+		{Source: "d", Target: good[2], Partitions: 1},
+	}}
+	_, err = env.ExecuteActivity(kafkarestore.ActivityPreflight, kafkarestore.PreflightInput{
+		Connection: conn,
+		Spec:       kafkarestore.Spec{CreateTopics: true, PartitionMapping: kafkarestore.MappingSame}, Plan: plan})
+	require.ErrorContains(t, err, "target topic "+bad+" cannot be created")
+	require.ErrorContains(t, err, "cleanup.policy")
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, kafkarestore.ErrPreflight, appErr.Type())
+	require.True(t, appErr.NonRetryable(), "a refused config is not retried")
+	topics, err := admin.ListTopics()
+	require.NoError(t, err)
+	for _, name := range append(good, bad) {
+		require.NotContains(t, topics, name, "no topic is created when one is refused")
+	}
+}
+
+// preflightEnv runs PreflightRestore against the test broker, whose address it returns.
+func preflightEnv(t *testing.T) (*testsuite.TestActivityEnvironment, kafkarestore.Connection, string) {
+	t.Helper()
+	bootstrap := testenv.Kafka(t)
+	cluster, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
+	require.NoError(t, err)
+	a := &Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(a.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
+	return env, kafkarestore.Connection{Namespace: "default", Backup: "default/preflight", Kafka: cluster}, bootstrap
 }
