@@ -149,6 +149,10 @@ message.max.bytes=16777216
 # Tests write records with fixed past timestamps: the default 7-day retention would delete them
 # at the next 5-minute check, in the middle of a test.
 log.retention.ms=-1
+# Tests and benchmarks create and delete thousands of partitions in a row; a deleted topic's
+# files stay open until they are removed, a minute later by default, and a few such topics
+# in that minute used up the broker's 20,000 open files.
+file.delete.delay.ms=1000
 PROPS
     printf 'log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$dir/log4j.properties"
     local java_opts=(-Xms256m -Xmx1g -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_HOME/libs/*")

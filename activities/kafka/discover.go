@@ -120,19 +120,16 @@ func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo, patterns
 	if err != nil {
 		return nil, fmt.Errorf("list consumer groups: %w", err)
 	}
-	parts := map[string][]int32{}
-	for _, t := range topics {
-		for _, p := range t.Partitions {
-			parts[t.Name] = append(parts[t.Name], p.Partition)
-		}
-	}
 	var names []string
 	for _, g := range slices.Sorted(maps.Keys(groups)) {
 		if len(patterns) == 0 || matchAny(patterns, g) {
 			names = append(names, g)
 		}
 	}
-	// One request per group: a few at a time, since a busy cluster has hundreds of groups.
+	// One request per group: a few at a time, since a busy cluster has hundreds of groups. Each
+	// asks for all the group's commits, not for the backup's partitions by name: a group's
+	// answer is then as long as what it committed, where naming 2,000 partitions made every
+	// group's request and answer name all of them.
 	perGroup := make([][]archive.GroupOffset, len(names))
 	errs := make([]error, len(names))
 	sem := make(chan struct{}, 8)
@@ -142,7 +139,7 @@ func groupOffsets(client sarama.Client, topics []kafkabackup.TopicInfo, patterns
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			resp, err := admin.ListConsumerGroupOffsets(g, parts)
+			resp, err := admin.ListConsumerGroupOffsets(g, nil)
 			if err != nil {
 				errs[i] = fmt.Errorf("offsets of consumer group %s: %w", g, err)
 				return

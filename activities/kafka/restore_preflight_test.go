@@ -147,7 +147,7 @@ func TestPreflightCreatesManyTopicsInBatches(t *testing.T) {
 	var plan kafkarestore.Plan
 	var names []string
 	for i := range n {
-		pt := kafkarestore.PlannedTopic{Source: "a", Target: fmt.Sprintf("%s-%03d", prefix, i), Partitions: int32(1 + i%3),
+		pt := kafkarestore.PlannedTopic{Source: "a", Target: fmt.Sprintf("%s-%03d", prefix, i), Partitions: int32(1 + i%2),
 			Configs: map[string]string{"retention.ms": fmt.Sprint(3600000 + i)}}
 		if i == 7 {
 			pt.Partitions = 60 // over the lowered bound by itself
