@@ -15,6 +15,7 @@ import (
 	"arkive.io/arkive/internal/secrets"
 	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows/kafkabackup"
+	"arkive.io/arkive/workflows/kafkarestore"
 )
 
 // A discovery keeps the committed offsets of the groups its patterns select, on the backup's
@@ -63,6 +64,37 @@ func commitOffsets(t *testing.T, client sarama.Client, group string, offsets map
 	for topic, ps := range resp.Errors {
 		for p, e := range ps {
 			require.Equal(t, sarama.ErrNoError, e, "%s %s/%d", group, topic, p)
+		}
+	}
+}
+
+// A restore commits the translated offsets of many groups, and each group reads back exactly
+// its own offsets on every partition.
+func TestRestoreGroupOffsetsCommitsEveryGroup(t *testing.T) {
+	env, conn, bootstrap := restoreEnv(t)
+	topic := testenv.Topic(t, "groups-restored", 3, nil)
+	const groups = 100
+	prefix := fmt.Sprintf("groups-restored-%d", time.Now().UnixNano())
+	var in kafkarestore.GroupsInput
+	in.Connection = conn
+	for g := range groups {
+		for p := range int32(3) {
+			in.Groups = append(in.Groups, kafkarestore.TranslatedGroup{Group: fmt.Sprintf("%s-%03d", prefix, g), Topic: topic, Partition: p, Offset: int64(1000*g) + int64(p)})
+		}
+	}
+	_, err := env.ExecuteActivity(kafkarestore.ActivityGroups, in)
+	require.NoError(t, err)
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	for g := range groups {
+		group := fmt.Sprintf("%s-%03d", prefix, g)
+		got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0, 1, 2}})
+		require.NoError(t, err)
+		for p := range int32(3) {
+			b := got.GetBlock(topic, p)
+			require.NotNil(t, b, "%s partition %d", group, p)
+			require.Equal(t, int64(1000*g)+int64(p), b.Offset, "%s partition %d", group, p)
 		}
 	}
 }

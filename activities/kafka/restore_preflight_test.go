@@ -25,7 +25,7 @@ import (
 // NotLeaderForPartition). An existing target's baselines, read two requests per leader, are its
 // partitions' end offsets.
 func TestPreflightReturnsOnceCreatedPartitionsAnswer(t *testing.T) {
-	env, conn, bootstrap := preflightEnv(t)
+	env, conn, bootstrap := restoreEnv(t)
 
 	const partitions = 1000
 	existing := testenv.Topic(t, "preflight-existing", 4, nil)
@@ -119,7 +119,7 @@ func endOffsetsOf(t *testing.T, client sarama.Client, topic string, partitions i
 // maxPreflightProblems and counts the rest: the message goes into the workflow's history and
 // the resource's status.
 func TestPreflightNamesTheFirstProblemsAndCountsTheRest(t *testing.T) {
-	env, conn, _ := preflightEnv(t)
+	env, conn, _ := restoreEnv(t)
 	var plan kafkarestore.Plan
 	prefix := fmt.Sprintf("preflight-missing-%d", time.Now().UnixNano())
 	for i := range maxPreflightProblems + 30 {
@@ -139,7 +139,7 @@ func TestPreflightNamesTheFirstProblemsAndCountsTheRest(t *testing.T) {
 // still gets a request of its own (the KRaft controller refuses a whole request of more than
 // 10,000 metadata records; the bound is lowered here so that 300 topics take several).
 func TestPreflightCreatesManyTopicsInBatches(t *testing.T) {
-	env, conn, bootstrap := preflightEnv(t)
+	env, conn, bootstrap := restoreEnv(t)
 	SetCreateRecords(t, 50)
 
 	const n = 300
@@ -200,7 +200,7 @@ func TestPreflightCreatesManyTopicsInBatches(t *testing.T) {
 // every creation is validated before the first one is made, so a bad config does not leave
 // the target with half of the restore's topics.
 func TestPreflightCreatesNoTopicWhenOneIsRefused(t *testing.T) {
-	env, conn, bootstrap := preflightEnv(t)
+	env, conn, bootstrap := restoreEnv(t)
 	SetCreateRecords(t, 5) // the good topics and the bad one in requests of their own
 
 	prefix := fmt.Sprintf("preflight-refused-%d", time.Now().UnixNano())
@@ -236,8 +236,9 @@ func TestPreflightCreatesNoTopicWhenOneIsRefused(t *testing.T) {
 	}
 }
 
-// preflightEnv runs PreflightRestore against the test broker, whose address it returns.
-func preflightEnv(t *testing.T) (*testsuite.TestActivityEnvironment, kafkarestore.Connection, string) {
+// restoreEnv runs PreflightRestore and RestoreGroupOffsets against the test broker, whose
+// address it returns.
+func restoreEnv(t *testing.T) (*testsuite.TestActivityEnvironment, kafkarestore.Connection, string) {
 	t.Helper()
 	bootstrap := testenv.Kafka(t)
 	cluster, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
@@ -246,5 +247,6 @@ func preflightEnv(t *testing.T) (*testsuite.TestActivityEnvironment, kafkarestor
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivityWithOptions(a.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
+	env.RegisterActivityWithOptions(a.RestoreGroupOffsets, activity.RegisterOptions{Name: kafkarestore.ActivityGroups})
 	return env, kafkarestore.Connection{Namespace: "default", Backup: "default/preflight", Kafka: cluster}, bootstrap
 }
