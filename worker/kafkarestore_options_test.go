@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -367,4 +368,62 @@ func TestKafkaRestoreStreamsCarryTheirOwnBaseline(t *testing.T) {
 	}
 	// The partitions are small: 16 share the first stream, 4 the second.
 	require.Equal(t, 2, streams)
+}
+
+// A restore after the source topics were lost selects them by pattern: spec.topics
+// [{source: "<p>-orders-*"}] recreates every orders topic of the backup under its own name
+// with exactly its records, an entry naming another topic restores that one under its new
+// name beside them, and a topic neither selects is not created.
+func TestKafkaRestoreTopicsByPattern(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	c, queue := startWorker(t, secrets.Map{})
+	storage := arkivev1.StorageSpec{Volume: &arkivev1.VolumeStorage{Path: t.TempDir()}}
+	prefix := fmt.Sprintf("pattern%d", time.Now().UnixNano())
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	eu, us, audit, payments := prefix+"-orders-eu", prefix+"-orders-us", prefix+"-audit", prefix+"-payments"
+	renamed := prefix + "-audit-restored"
+	all := []string{eu, us, audit, payments, renamed}
+	t.Cleanup(func() {
+		for _, name := range all {
+			_ = admin.DeleteTopic(name)
+		}
+	})
+	base := time.UnixMilli(1_750_000_000_000).UTC()
+	for i, name := range all[:4] {
+		require.NoError(t, admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false))
+		testenv.WaitForLeaders(t, bootstrap, []string{name}, 1)
+		produceNumbered(t, bootstrap, name, 20+i, base)
+	}
+	backupOnce(t, c, queue, bootstrap, storage, "default/"+prefix, prefix+"-*")
+	source := map[string]map[int32][]kcatRecord{}
+	for _, name := range all[:4] {
+		source[name] = kcatRead(t, bootstrap, name)
+		require.NoError(t, admin.DeleteTopic(name)) // lost on the source
+	}
+	require.Eventually(t, func() bool {
+		topics, err := admin.ListTopics()
+		return err == nil && !slices.ContainsFunc(all, func(n string) bool { _, ok := topics[n]; return ok })
+	}, time.Minute, 100*time.Millisecond)
+
+	wid := startRestore(t, c, queue, bootstrap, storage, "default/"+prefix, kafkarestore.Spec{CreateTopics: true,
+		Topics: []kafkarestore.TopicMapping{{Source: prefix + "-orders-*"}, {Source: audit, Target: renamed}}})
+	s := restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseDone, s.Phase, "%s %s", s.Reason, s.LastError)
+	requireSameRecords(t, source[eu], kcatRead(t, bootstrap, eu), eu)
+	requireSameRecords(t, source[us], kcatRead(t, bootstrap, us), us)
+	requireSameRecords(t, source[audit], kcatRead(t, bootstrap, renamed), renamed)
+	require.Equal(t, int64(20+21+22), s.Records)
+	topics, err := admin.ListTopics()
+	require.NoError(t, err)
+	require.NotContains(t, topics, payments, "no entry selects it")
+	require.NotContains(t, topics, audit, "restored under its new name only")
+
+	// A pattern that selects nothing fails the restore before anything is written, naming it.
+	wid = startRestore(t, c, queue, bootstrap, storage, "default/"+prefix, kafkarestore.Spec{CreateTopics: true,
+		Topics: []kafkarestore.TopicMapping{{Source: prefix + "-invoices-*"}}})
+	s = restoreStatus(t, c, wid)
+	require.Equal(t, kafkarestore.PhaseFailed, s.Phase)
+	require.Contains(t, s.LastError, fmt.Sprintf("spec.topics[0].source: pattern %q matches no topic", prefix+"-invoices-*"))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,15 +128,18 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		return kafkarestore.Plan{}, invalidRestore("spec.consumerGroups: offsets can only be translated with partitionMapping Same, not %s", spec.PartitionMapping)
 	}
 	// Only the selected topics, and within them only the index nodes the window overlaps.
-	var sources map[string]bool
-	if len(spec.Topics) > 0 {
-		sources = map[string]bool{}
-		for _, tm := range spec.Topics {
-			sources[tm.Source] = true
+	var names, patterns []string
+	for _, tm := range spec.Topics {
+		if tm.IsPattern() {
+			patterns = append(patterns, tm.Source)
+		} else {
+			names = append(names, tm.Source)
 		}
 	}
 	backup, m, cat, err := a.openRestore(ctx, in.Connection, catalog.Filter{
-		Partition:    func(topic string, _ int32) bool { return sources == nil || sources[topic] },
+		Partition: func(topic string, _ int32) bool {
+			return len(spec.Topics) == 0 || slices.Contains(names, topic) || matchAny(patterns, topic)
+		},
 		Overlaps:     spec.Window.Overlaps,
 		NoGroups:     len(spec.ConsumerGroups) == 0,
 		LatestGroups: true, // the newest snapshot at or before the restore's point in time
@@ -158,26 +162,13 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		run = &m.Runs[i]
 	}
 
-	mappings := spec.Topics
-	if len(mappings) == 0 {
-		for _, t := range m.Topics {
-			mappings = append(mappings, kafkarestore.TopicMapping{Source: t.Name})
-		}
+	mappings, err := restoredTopics(m.Topics, spec.Topics, in.Backup)
+	if err != nil {
+		return kafkarestore.Plan{}, err
 	}
 	plan := kafkarestore.Plan{Generation: m.Generation}
-	targets := map[string]string{}
-	for i, tm := range mappings {
-		target := orDefault(tm.Target, tm.Source)
-		if prev, ok := targets[target]; ok {
-			return plan, invalidRestore("spec.topics[%d].target: %s is also the target of %s; each target topic takes one source topic", i, target, prev)
-		}
-		targets[target] = tm.Source
-		ti := slices.IndexFunc(m.Topics, func(t archive.Topic) bool { return t.Name == tm.Source })
-		if ti < 0 {
-			return plan, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("spec.topics[%d].source: topic %q is not in backup %q", i, tm.Source, in.Backup), kafkarestore.ErrBackupNotFound, nil)
-		}
-		t := m.Topics[ti]
+	for _, tm := range mappings {
+		t, target := m.Topics[tm.topic], tm.target
 		pt := kafkarestore.PlannedTopic{Source: t.Name, Target: target, Partitions: t.Partitions, Configs: t.Configs}
 		var merged *kafkarestore.Stream
 		var own []kafkarestore.Stream // with Same mapping, a stream per partition until packed
@@ -507,6 +498,74 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 		res.Created = res.Created[:min(len(res.Created), kafkarestore.MaxListedCreated)]
 	}
 	return res, nil
+}
+
+// restoredTopic is one source topic a restore selects: its index in the manifest's topics
+// and its target's name.
+type restoredTopic struct {
+	topic  int
+	target string
+}
+
+// restoredTopics expands spec.topics into the backup's topics it selects: every topic when it
+// is empty; else the names it lists, under their targets, in its order, and then the topics
+// its patterns match that no name took, under their own names, in the backup's order. Each
+// target takes one source topic.
+func restoredTopics(topics []archive.Topic, spec []kafkarestore.TopicMapping, backup string) ([]restoredTopic, error) {
+	index := make(map[string]int, len(topics))
+	for i, t := range topics {
+		index[t.Name] = i
+	}
+	var out []restoredTopic
+	if len(spec) == 0 {
+		for i := range topics {
+			out = append(out, restoredTopic{topic: i, target: topics[i].Name})
+		}
+		return out, nil
+	}
+	taken := map[int]bool{}        // source topics selected
+	targets := map[string]string{} // target → source
+	for i, tm := range spec {
+		if tm.IsPattern() {
+			continue
+		}
+		ti, ok := index[tm.Source]
+		if !ok {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("spec.topics[%d].source: topic %q is not in backup %q", i, tm.Source, backup), kafkarestore.ErrBackupNotFound, nil)
+		}
+		target := orDefault(tm.Target, tm.Source)
+		if prev, ok := targets[target]; ok {
+			return nil, invalidRestore("spec.topics[%d].target: %s is also the target of %s; each target topic takes one source topic", i, target, prev)
+		}
+		targets[target], taken[ti] = tm.Source, true
+		out = append(out, restoredTopic{topic: ti, target: target})
+	}
+	for i, tm := range spec {
+		if !tm.IsPattern() {
+			continue
+		}
+		matched := false
+		for ti, t := range topics {
+			if ok, _ := path.Match(tm.Source, t.Name); !ok {
+				continue
+			}
+			matched = true
+			if taken[ti] {
+				continue // named, or matched by an earlier pattern
+			}
+			if prev, ok := targets[t.Name]; ok {
+				return nil, invalidRestore("spec.topics[%d].source: pattern %q restores %s under its own name, which is also the target of %s; each target topic takes one source topic", i, tm.Source, t.Name, prev)
+			}
+			targets[t.Name], taken[ti] = t.Name, true
+			out = append(out, restoredTopic{topic: ti, target: t.Name})
+		}
+		if !matched {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("spec.topics[%d].source: pattern %q matches no topic in backup %q", i, tm.Source, backup), kafkarestore.ErrBackupNotFound, nil)
+		}
+	}
+	return out, nil
 }
 
 // maxPreflightProblems is the most problems a failed preflight names.

@@ -19,12 +19,16 @@ type BackupSource struct {
 	RunID string `json:"runID,omitempty"`
 }
 
-// TopicMapping restores one source topic, optionally under another name.
+// TopicMapping restores one source topic, optionally under another name, or every topic a
+// pattern matches under its own name.
+// +kubebuilder:validation:XValidation:rule="!has(self.target) || !(self.source.contains('*') || self.source.contains('?') || self.source.contains('['))",message="a pattern source restores each topic it matches under its own name; name the topics one by one to rename them",fieldPath=".target"
 type TopicMapping struct {
-	// source topic name in the backup.
+	// source topic name in the backup, or a pattern (`*`, `?`, `[...]`, as in a KafkaBackup's
+	// topics) restoring every topic of the backup it matches that no other entry names.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=249
 	Source string `json:"source"`
-	// target topic name; empty means the same name.
+	// target topic name; empty means the same name. Not with a pattern source.
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]{1,249}$`
 	// +optional
 	Target string `json:"target,omitempty"`
@@ -71,7 +75,9 @@ type KafkaRestoreSpec struct {
 	// target is the name of the KafkaCluster to restore into.
 	// +kubebuilder:validation:MinLength=1
 	Target string `json:"target"`
-	// topics to restore, with optional renames; empty means every topic in the backup.
+	// topics to restore, with optional renames; empty means every topic in the backup. At most
+	// 10,000 entries: a pattern selects many topics in one.
+	// +kubebuilder:validation:MaxItems=10000
 	// +listType=map
 	// +listMapKey=source
 	// +optional

@@ -193,6 +193,10 @@ func TestCRDsRejectBadSpecsNamingTheField(t *testing.T) {
 		"unknown partition mapping": {&arkivev1.KafkaRestore{ObjectMeta: meta("kr3"), Spec: arkivev1.KafkaRestoreSpec{
 			Source: arkivev1.BackupSource{Storage: "st", Backup: "b"}, Target: "kafka", PartitionMapping: "Random",
 		}}, "spec.partitionMapping", "Unsupported value"},
+		"renamed pattern": {&arkivev1.KafkaRestore{ObjectMeta: meta("kr4"), Spec: arkivev1.KafkaRestoreSpec{
+			Source: arkivev1.BackupSource{Storage: "st", Backup: "b"}, Target: "kafka",
+			Topics: []arkivev1.TopicMapping{{Source: "payments"}, {Source: "orders-*", Target: "restored-orders"}},
+		}}, "spec.topics[1].target", "a pattern source restores each topic it matches under its own name"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

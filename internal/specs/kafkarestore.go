@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"path"
 	"slices"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
@@ -61,6 +62,17 @@ func KafkaRestoreSpec(s arkivev1.KafkaRestoreSpec) (kafkarestore.Spec, error) {
 		if t.Source == "" {
 			return out, fmt.Errorf("spec.topics[%d].source: must not be empty", i)
 		}
+		m := kafkarestore.TopicMapping{Source: t.Source, Target: t.Target}
+		if m.IsPattern() {
+			if _, err := path.Match(t.Source, ""); err != nil {
+				return out, fmt.Errorf("spec.topics[%d].source: pattern %q: %v", i, t.Source, err)
+			}
+			if t.Target != "" {
+				return out, fmt.Errorf("spec.topics[%d].target: source %q is a pattern, which restores each topic it matches under its own name; name the topics one by one to rename them", i, t.Source)
+			}
+			out.Topics = append(out.Topics, m)
+			continue // its targets are known once the plan has read the backup
+		}
 		target := t.Target
 		if target == "" {
 			target = t.Source
@@ -69,7 +81,7 @@ func KafkaRestoreSpec(s arkivev1.KafkaRestoreSpec) (kafkarestore.Spec, error) {
 			return out, fmt.Errorf("spec.topics[%d].target: %s is the target of another topic too", i, target)
 		}
 		targets[target] = true
-		out.Topics = append(out.Topics, kafkarestore.TopicMapping{Source: t.Source, Target: t.Target})
+		out.Topics = append(out.Topics, m)
 	}
 	if w := s.Window; w != nil {
 		if w.FromTime != nil {

@@ -8,6 +8,7 @@ import (
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
 	"arkive.io/arkive/internal/specs"
+	"arkive.io/arkive/workflows/kafkarestore"
 )
 
 // spec.schemaRegistry: parts default to Value, unknown ids to Fail; the names given must be
@@ -48,4 +49,25 @@ func TestKafkaRestoreSchemasDefaultsAndErrors(t *testing.T) {
 		_, err := specs.KafkaRestoreSchemas(kr, sr, st)
 		require.ErrorContains(t, err, field+":")
 	}
+}
+
+// spec.topics: a pattern source goes to the plan as it is and takes no target; a malformed
+// pattern names its field.
+func TestKafkaRestoreTopicPatterns(t *testing.T) {
+	kc := &arkivev1.KafkaCluster{ObjectMeta: metav1.ObjectMeta{Name: "dr"}, Spec: arkivev1.KafkaClusterSpec{BootstrapServers: []string{"kafka:9092"}}}
+	st := &arkivev1.Storage{ObjectMeta: metav1.ObjectMeta{Name: "s3"}}
+	restore := func(topics ...arkivev1.TopicMapping) *arkivev1.KafkaRestore {
+		return &arkivev1.KafkaRestore{ObjectMeta: metav1.ObjectMeta{Namespace: "kafka", Name: "r"},
+			Spec: arkivev1.KafkaRestoreSpec{Source: arkivev1.BackupSource{Storage: "s3", Backup: "b"}, Target: "dr", Topics: topics}}
+	}
+	in, err := specs.KafkaRestoreInput(restore(arkivev1.TopicMapping{Source: "orders-*"}, arkivev1.TopicMapping{Source: "orders-eu", Target: "orders-eu-old"}), kc, st)
+	require.NoError(t, err)
+	require.Equal(t, []kafkarestore.TopicMapping{{Source: "orders-*"}, {Source: "orders-eu", Target: "orders-eu-old"}}, in.Spec.Topics)
+	require.True(t, in.Spec.Topics[0].IsPattern())
+	require.False(t, in.Spec.Topics[1].IsPattern())
+
+	_, err = specs.KafkaRestoreInput(restore(arkivev1.TopicMapping{Source: "a"}, arkivev1.TopicMapping{Source: "orders-*", Target: "restored"}), kc, st)
+	require.ErrorContains(t, err, "spec.topics[1].target: source \"orders-*\" is a pattern")
+	_, err = specs.KafkaRestoreInput(restore(arkivev1.TopicMapping{Source: "orders-[eu"}), kc, st)
+	require.ErrorContains(t, err, "spec.topics[0].source: pattern \"orders-[eu\"")
 }

@@ -2,6 +2,7 @@ package kafkarestore
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"arkive.io/arkive/api/status"
@@ -67,7 +68,9 @@ const (
 // holding Secret references only.
 type Connection = workflows.KafkaConnection
 
-// TopicMapping restores Source under Target (Target empty: the same name).
+// TopicMapping restores Source under Target (Target empty: the same name). A Source holding
+// '*', '?' or '[' is a pattern (path.Match) that restores every topic of the backup it matches
+// under its own name; it has no Target.
 type TopicMapping struct {
 	Source string `json:"source"`
 	Target string `json:"target,omitempty"`
@@ -617,3 +620,7 @@ const maxResultRanges = 2000
 type UnpinInput struct {
 	Connection
 }
+
+// IsPattern reports a Source that is a pattern: Kafka topic names hold none of these
+// characters, so a name is never taken for a pattern.
+func (m TopicMapping) IsPattern() bool { return strings.ContainsAny(m.Source, "*?[") }
