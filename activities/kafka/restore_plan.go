@@ -246,7 +246,12 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 }
 
 // selectGroups picks the selected groups' offsets on the planned topics from the newest
-// snapshot at or before the window's end (the groups as they were at that point in time).
+// snapshot at or before the window's end (the groups as they were at that point in time). An
+// entry of spec.consumerGroups is a group's name or, when no group of the snapshot has that
+// name and it holds '*', '?' or '[', a pattern (path.Match, as a backup's groups) selecting
+// every group it matches; each group is taken once, in the order of the entries and then of
+// the snapshot. One pass over the snapshot: it holds a group's offset on every partition,
+// and matching each entry against all of it took 19 s for 50 groups on 20,000 partitions.
 func selectGroups(m *archive.Manifest, spec kafkarestore.Spec, topics []kafkarestore.PlannedTopic) ([]archive.GroupOffset, []string) {
 	if len(spec.ConsumerGroups) == 0 {
 		return nil, nil
@@ -260,15 +265,36 @@ func selectGroups(m *archive.Manifest, spec kafkarestore.Spec, topics []kafkares
 	if snap == nil {
 		return nil, []string{"the backup holds no consumer-group offsets from before the restore's point in time"}
 	}
+	restored := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		restored[t.Source] = true
+	}
+	byGroup := map[string][]archive.GroupOffset{} // on the restored topics
+	var names []string                            // of byGroup, in the snapshot's order
+	for _, o := range snap.Groups {
+		if !restored[o.Topic] {
+			continue
+		}
+		if _, ok := byGroup[o.Group]; !ok {
+			names = append(names, o.Group)
+		}
+		byGroup[o.Group] = append(byGroup[o.Group], o)
+	}
 	var out []archive.GroupOffset
 	var warnings []string
+	taken := map[string]bool{}
 	for _, g := range spec.ConsumerGroups {
+		selected := []string{g}
+		if _, ok := byGroup[g]; !ok && strings.ContainsAny(g, "*?[") {
+			selected = slices.DeleteFunc(slices.Clone(names), func(name string) bool { ok, _ := path.Match(g, name); return !ok })
+		}
 		found := false
-		for _, o := range snap.Groups {
-			if o.Group == g && slices.ContainsFunc(topics, func(t kafkarestore.PlannedTopic) bool { return t.Source == o.Topic }) {
-				out = append(out, o)
-				found = true
+		for _, name := range selected {
+			if offsets, ok := byGroup[name]; ok && !taken[name] {
+				out = append(out, offsets...)
+				taken[name] = true
 			}
+			found = found || len(byGroup[name]) > 0
 		}
 		if !found {
 			warnings = append(warnings, fmt.Sprintf("consumer group %s has no offsets on the restored topics in the backup (snapshot of %s)", g, snap.Time.Format("2006-01-02T15:04:05Z07:00")))

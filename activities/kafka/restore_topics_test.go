@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -51,4 +52,35 @@ func TestRestoredTopicsExpandNamesAndPatterns(t *testing.T) {
 		_, err := restoredTopics(topics, tc.spec, "kafka/prod")
 		requirePermanent(t, err, tc.kind, tc.message)
 	}
+}
+
+// spec.consumerGroups selects groups by name or pattern: each group's offsets on the restored
+// topics only, each group once, in the order of the entries and then of the snapshot; a group
+// whose name holds a pattern's characters is taken by its name; an entry that selects no
+// offsets is a warning.
+func TestSelectGroupsByNameAndPattern(t *testing.T) {
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	o := func(group, topic string, p int32, offset int64) archive.GroupOffset {
+		return archive.GroupOffset{Group: group, Topic: topic, Partition: p, Offset: offset}
+	}
+	m := &archive.Manifest{GroupOffsets: []archive.GroupOffsetsSnapshot{{Time: at, Groups: []archive.GroupOffset{
+		o("billing", "orders", 0, 5), o("etl-us", "orders", 1, 9), o("billing", "audit", 0, 3), o("audit-reader", "audit", 0, 4),
+		o("etl-eu", "orders", 0, 8), o("billing", "orders", 1, 7), o("etl-[old]", "orders", 1, 2),
+	}}}}
+	topics := []kafkarestore.PlannedTopic{{Source: "orders", Target: "orders-restored"}}
+	got, warnings := selectGroups(m, kafkarestore.Spec{ConsumerGroups: []string{"billing", "etl-e*", "etl-*", "etl-eu", "missing", "audit-reader", "etl-[old]"}}, topics)
+	require.Equal(t, []archive.GroupOffset{
+		o("billing", "orders", 0, 5), o("billing", "orders", 1, 7),
+		o("etl-eu", "orders", 0, 8),
+		o("etl-us", "orders", 1, 9), o("etl-[old]", "orders", 1, 2),
+	}, got)
+	require.Equal(t, []string{
+		"consumer group missing has no offsets on the restored topics in the backup (snapshot of 2026-12-01T00:00:00Z)",
+		"consumer group audit-reader has no offsets on the restored topics in the backup (snapshot of 2026-12-01T00:00:00Z)",
+	}, warnings)
+
+	got, warnings = selectGroups(m, kafkarestore.Spec{ConsumerGroups: []string{"etl-[old]", "audit-*"}}, topics)
+	require.Equal(t, []archive.GroupOffset{o("etl-[old]", "orders", 1, 2)}, got, "a group named like a pattern is taken by its name")
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], "consumer group audit-* has no offsets on the restored topics")
 }

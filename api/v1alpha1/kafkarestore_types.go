@@ -99,7 +99,9 @@ type KafkaRestoreSpec struct {
 	// originHeaders adds headers carrying each record's original topic, partition, offset and timestamp.
 	// +optional
 	OriginHeaders bool `json:"originHeaders,omitempty"`
-	// consumerGroups whose captured offsets are translated and restored.
+	// consumerGroups whose captured offsets are translated and restored: names, or patterns
+	// (`*`, `?`, `[...]`, as in a KafkaBackup's consumerGroups) selecting every group of the
+	// backup they match. A group the backup holds under the exact text is taken by its name.
 	// +optional
 	ConsumerGroups []string `json:"consumerGroups,omitempty"`
 	// allowNonEmpty permits restoring into target partitions that already hold records.
