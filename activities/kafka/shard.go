@@ -77,8 +77,9 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 		return res, nil // nothing new: no commit, so an idle backup's catalog does not grow
 	}
 	m, err := cat.Commit(ctx, in.Backup, in.Time, func(m *archive.Manifest) error {
+		index := manifestTopics(m, topicNames(found.Topics))
 		for _, info := range found.Topics {
-			t := manifestTopic(m, info.Name)
+			t := &m.Topics[index[info.Name]]
 			t.Partitions = max(t.Partitions, int32(len(info.Partitions)))
 			if t.TopicID == "" {
 				// The id the backup began with (or, for a backup from before ids were recorded,
@@ -89,8 +90,9 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 			if info.Configs != nil {
 				t.Configs = info.Configs
 			}
+			known := len(t.Data) // sorted by manifestTopics
 			for _, p := range info.Partitions {
-				if slices.ContainsFunc(t.Data, func(d archive.Partition) bool { return d.Partition == p.Partition }) {
+				if _, ok := slices.BinarySearchFunc(t.Data[:known], archive.Partition{Partition: p.Partition}, byPartition); ok {
 					continue // continues from its checkpoint
 				}
 				// A new partition starts where the spec says, recorded now so a retried or
@@ -101,7 +103,7 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 				}
 				t.Data = append(t.Data, archive.Partition{Partition: p.Partition, StartOffset: from, NextOffset: from})
 			}
-			slices.SortFunc(t.Data, func(a, b archive.Partition) int { return int(a.Partition) - int(b.Partition) })
+			slices.SortFunc(t.Data, byPartition)
 		}
 		if run != nil {
 			if i := slices.IndexFunc(m.Runs, func(r archive.Run) bool { return r.ID == run.ID }); i >= 0 {
@@ -132,9 +134,15 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 // needsRegistering reports whether the discovered topics add partitions or metadata the
 // catalog's root does not hold yet.
 func needsRegistering(root *archive.Manifest, topics []kafkabackup.TopicInfo) bool {
+	index := make(map[string]int, len(root.Topics)) // not a scan a topic: thousands of them
+	for i, t := range root.Topics {
+		if _, ok := index[t.Name]; !ok {
+			index[t.Name] = i
+		}
+	}
 	for _, info := range topics {
-		i := slices.IndexFunc(root.Topics, func(t archive.Topic) bool { return t.Name == info.Name })
-		if i < 0 {
+		i, ok := index[info.Name]
+		if !ok {
 			return true
 		}
 		t := root.Topics[i]
