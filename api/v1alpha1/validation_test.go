@@ -86,6 +86,9 @@ func TestCRDsAcceptValidSpecsAndApplyDefaults(t *testing.T) {
 	kr := &arkivev1.KafkaRestore{ObjectMeta: meta("restore"), Spec: arkivev1.KafkaRestoreSpec{
 		Source: arkivev1.BackupSource{Storage: "bucket", Backup: "default/good"}, Target: "kafka",
 		Window: &arkivev1.RestoreWindow{FromOffset: ptr.To[int64](10), ToOffset: ptr.To[int64](10)},
+		// A pattern restores under the topics' own names; a name may be renamed beside it.
+		Topics:         []arkivev1.TopicMapping{{Source: "orders-*"}, {Source: "payments", Target: "payments-restored"}},
+		ConsumerGroups: []string{"billing", "etl-*"},
 	}}
 	require.NoError(t, c.Create(ctx, kr))
 	require.Equal(t, arkivev1.PartitionSame, kr.Spec.PartitionMapping)
