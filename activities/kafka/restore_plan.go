@@ -128,17 +128,18 @@ func (a *Activities) PlanRestore(ctx context.Context, in kafkarestore.PlanInput)
 		return kafkarestore.Plan{}, invalidRestore("spec.consumerGroups: offsets can only be translated with partitionMapping Same, not %s", spec.PartitionMapping)
 	}
 	// Only the selected topics, and within them only the index nodes the window overlaps.
-	var names, patterns []string
+	names := map[string]bool{}
+	var patterns []string
 	for _, tm := range spec.Topics {
 		if tm.IsPattern() {
 			patterns = append(patterns, tm.Source)
 		} else {
-			names = append(names, tm.Source)
+			names[tm.Source] = true
 		}
 	}
 	backup, m, cat, err := a.openRestore(ctx, in.Connection, catalog.Filter{
 		Partition: func(topic string, _ int32) bool {
-			return len(spec.Topics) == 0 || slices.Contains(names, topic) || matchAny(patterns, topic)
+			return len(spec.Topics) == 0 || names[topic] || matchAny(patterns, topic)
 		},
 		Overlaps:     spec.Window.Overlaps,
 		NoGroups:     len(spec.ConsumerGroups) == 0,
@@ -284,19 +285,19 @@ func selectGroups(m *archive.Manifest, spec kafkarestore.Spec, topics []kafkares
 	var warnings []string
 	taken := map[string]bool{}
 	for _, g := range spec.ConsumerGroups {
-		selected := []string{g}
-		if _, ok := byGroup[g]; !ok && strings.ContainsAny(g, "*?[") {
+		var selected []string // groups with offsets here
+		if _, ok := byGroup[g]; ok {
+			selected = []string{g}
+		} else if kafkarestore.IsPattern(g) {
 			selected = slices.DeleteFunc(slices.Clone(names), func(name string) bool { ok, _ := path.Match(g, name); return !ok })
 		}
-		found := false
 		for _, name := range selected {
-			if offsets, ok := byGroup[name]; ok && !taken[name] {
-				out = append(out, offsets...)
+			if !taken[name] {
+				out = append(out, byGroup[name]...)
 				taken[name] = true
 			}
-			found = found || len(byGroup[name]) > 0
 		}
-		if !found {
+		if len(selected) == 0 {
 			warnings = append(warnings, fmt.Sprintf("consumer group %s has no offsets on the restored topics in the backup (snapshot of %s)", g, snap.Time.Format("2006-01-02T15:04:05Z07:00")))
 		}
 	}
@@ -538,10 +539,7 @@ type restoredTopic struct {
 // its patterns match that no name took, under their own names, in the backup's order. Each
 // target takes one source topic.
 func restoredTopics(topics []archive.Topic, spec []kafkarestore.TopicMapping, backup string) ([]restoredTopic, error) {
-	index := make(map[string]int, len(topics))
-	for i, t := range topics {
-		index[t.Name] = i
-	}
+	index := topicIndex(topics)
 	var out []restoredTopic
 	if len(spec) == 0 {
 		for i := range topics {
@@ -600,10 +598,16 @@ const maxPreflightProblems = 20
 // preflightProblems is a failed preflight's message: with thousands of topics, the resource's
 // status and the workflow's history name the first problems and count the rest.
 func preflightProblems(problems []string) string {
-	if len(problems) > maxPreflightProblems {
-		problems = append(problems[:maxPreflightProblems:maxPreflightProblems], fmt.Sprintf("and %d more problems", len(problems)-maxPreflightProblems))
+	return strings.Join(nameFirst(problems, "and %d more problems"), "; ")
+}
+
+// nameFirst keeps the first maxPreflightProblems items and says, in more's words, how many it
+// left out.
+func nameFirst(items []string, more string) []string {
+	if len(items) <= maxPreflightProblems {
+		return items
 	}
-	return strings.Join(problems, "; ")
+	return append(items[:maxPreflightProblems:maxPreflightProblems], fmt.Sprintf(more, len(items)-maxPreflightProblems))
 }
 
 // maxCreateRecords bounds the metadata records (a topic, its partitions and its configs) one
@@ -727,10 +731,7 @@ func waitUntilServed(ctx context.Context, client sarama.Client, topics map[strin
 			return nil
 		}
 		if time.Now().After(deadline) {
-			late := slices.Sorted(maps.Keys(pending))
-			if len(late) > maxPreflightProblems { // thousands of created topics: name the first
-				late = append(late[:maxPreflightProblems:maxPreflightProblems], fmt.Sprintf("%d more", len(late)-maxPreflightProblems))
-			}
+			late := nameFirst(slices.Sorted(maps.Keys(pending)), "%d more") // of thousands, the first
 			return fmt.Errorf("created %d topics: partitions of %s do not answer from their leader after 2 minutes", len(topics), strings.Join(late, ", "))
 		}
 		select {

@@ -134,12 +134,7 @@ func (a *Activities) DiscoverShards(ctx context.Context, in kafkabackup.Discover
 // needsRegistering reports whether the discovered topics add partitions or metadata the
 // catalog's root does not hold yet.
 func needsRegistering(root *archive.Manifest, topics []kafkabackup.TopicInfo) bool {
-	index := make(map[string]int, len(root.Topics)) // not a scan a topic: thousands of them
-	for i, t := range root.Topics {
-		if _, ok := index[t.Name]; !ok {
-			index[t.Name] = i
-		}
-	}
+	index := topicIndex(root.Topics) // not a scan a topic: thousands of them
 	for _, info := range topics {
 		i, ok := index[info.Name]
 		if !ok {

@@ -623,4 +623,7 @@ type UnpinInput struct {
 
 // IsPattern reports a Source that is a pattern: Kafka topic names hold none of these
 // characters, so a name is never taken for a pattern.
-func (m TopicMapping) IsPattern() bool { return strings.ContainsAny(m.Source, "*?[") }
+func (m TopicMapping) IsPattern() bool { return IsPattern(m.Source) }
+
+// IsPattern reports a name or a pattern (path.Match) that holds '*', '?' or '['.
+func IsPattern(s string) bool { return strings.ContainsAny(s, "*?[") }
