@@ -33,6 +33,11 @@ ARKIVE_KAFKA_CONTROLLER_PORT="${ARKIVE_KAFKA_CONTROLLER_PORT:-19093}"
 ARKIVE_KAFKA_SASL_PORT="${ARKIVE_KAFKA_SASL_PORT:-19094}"
 ARKIVE_KAFKA_SSL_PORT="${ARKIVE_KAFKA_SSL_PORT:-19095}"   # mutual TLS (client certificate required)
 ARKIVE_KAFKA_SASL_SSL_PORT="${ARKIVE_KAFKA_SASL_SSL_PORT:-19096}"   # SASL over TLS (server certificate only)
+# A plaintext listener that advertises the port after it, where a test's delaying proxy
+# (testenv.DistantKafka) listens and forwards to it: a broker as far away as the test says.
+# Derived from the broker's port so that a second bed moves them with it.
+ARKIVE_KAFKA_DISTANT_PORT="${ARKIVE_KAFKA_DISTANT_PORT:-$((ARKIVE_KAFKA_PORT + 5))}"
+ARKIVE_KAFKA_DISTANT_PROXY_PORT="${ARKIVE_KAFKA_DISTANT_PROXY_PORT:-$((ARKIVE_KAFKA_PORT + 6))}"
 # Test-only credentials of the SASL listeners (PLAIN and SCRAM-SHA-256/512 for the same user).
 ARKIVE_KAFKA_SASL_USER=arkive
 ARKIVE_KAFKA_SASL_PASSWORD=arkive-sasl-test-password

@@ -418,3 +418,40 @@ func BenchmarkRestoreVsIdempotentProducer(b *testing.B) { benchRestore(b, true) 
 
 // Restore throughput against a bare AsyncProducer without idempotence (Kafka's old default).
 func BenchmarkRestoreVsPlainProducer(b *testing.B) { benchRestore(b, false) }
+
+// BenchmarkRestoreDistant: the same restore into the shared broker, through the distance
+// proxy with no delay, and through it 25 ms away each way (testenv.DistantKafka), in turns.
+// The proxy runs in this process and takes CPU from the restore, so x-proxied (distant over
+// the proxy with no delay) is what the distance itself costs; x-near also counts the proxy.
+func BenchmarkRestoreDistant(b *testing.B) {
+	const oneWay = 25 * time.Millisecond
+	setupRestoreBench(b)
+	rb := &restoreBench
+	far := testenv.DistantKafka(b, 0)
+	var took, bare [3]time.Duration // near, proxied with no delay, distant
+	for i := range b.N {
+		for j := range 3 {
+			side := (i + j) % 3
+			addr := rb.bootstrap
+			if side > 0 {
+				addr = far.Addr
+				far.SetOneWay(oneWay * time.Duration(side-1))
+			}
+			bare[side] += bareFranzProduceWith(b, addr, rb.msgs, benchPartitions, true)
+			rc := restoreCase{c: rb.c, queue: rb.queue, bootstrap: rb.bootstrap, storage: rb.storage, backup: rb.backup, source: rb.source, records: int64(len(rb.msgs))}
+			rc.bootstrap = addr
+			t, _ := restoreOnce(b, rc)
+			took[side] += t
+		}
+	}
+	mibs := func(d time.Duration) float64 { return float64(rb.bytes) * float64(b.N) / d.Seconds() / (1 << 20) }
+	b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "x-near")
+	b.ReportMetric(took[1].Seconds()/took[2].Seconds(), "x-proxied")
+	b.ReportMetric(mibs(took[0]), "near-MiB/s")
+	b.ReportMetric(mibs(took[1]), "proxied-MiB/s")
+	b.ReportMetric(mibs(took[2]), "distant-MiB/s")
+	// The same for a bare franz-go producer with a client per partition, as the restore's
+	// one-partition streams have, writing the records from memory.
+	b.ReportMetric(bare[1].Seconds()/bare[2].Seconds(), "bare-x-proxied")
+	b.ReportMetric(mibs(bare[2]), "bare-distant-MiB/s")
+}

@@ -207,6 +207,12 @@ func benchRestoreZstd3(b *testing.B, partitions int32) {
 // and no compression, as the restore's), and returns how long it took until every record was
 // acknowledged. The topic is deleted afterwards.
 func bareFranzProduce(b *testing.B, bootstrap string, msgs []*sarama.ProducerMessage, partitions int32) time.Duration {
+	return bareFranzProduceWith(b, bootstrap, msgs, partitions, false)
+}
+
+// bareFranzProduceWith is bareFranzProduce, with a client of its own for each partition when
+// perPartition is set: the shape of a restore whose streams are one partition each.
+func bareFranzProduceWith(b *testing.B, bootstrap string, msgs []*sarama.ProducerMessage, partitions int32, perPartition bool) time.Duration {
 	topic := testenv.Topic(b, "bench-franz", partitions, nil)
 	recs := make([]kgo.Record, len(msgs))
 	for i, m := range msgs {
@@ -214,26 +220,49 @@ func bareFranzProduce(b *testing.B, bootstrap string, msgs []*sarama.ProducerMes
 		v, _ := m.Value.Encode()
 		recs[i] = kgo.Record{Topic: topic, Partition: m.Partition, Timestamp: m.Timestamp, Key: k, Value: v}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1048588))
-	if err != nil {
-		b.Fatal(err)
+	clients := make([]*kgo.Client, 1)
+	if perPartition {
+		clients = make([]*kgo.Client, partitions)
+	}
+	for i := range clients {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1048588))
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients[i] = cl
 	}
 	start := time.Now()
 	var acked atomic.Int64
 	done := make(chan struct{})
-	for i := range recs {
-		cl.Produce(context.Background(), &recs[i], func(_ *kgo.Record, err error) {
-			if err != nil {
-				b.Error(err)
+	produce := func(cl *kgo.Client, partition int32) {
+		for i := range recs {
+			if partition >= 0 && recs[i].Partition != partition {
+				continue
 			}
-			if acked.Add(1) == int64(len(recs)) {
-				close(done)
-			}
-		})
+			cl.Produce(context.Background(), &recs[i], func(_ *kgo.Record, err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				if acked.Add(1) == int64(len(recs)) {
+					close(done)
+				}
+			})
+		}
+	}
+	if perPartition {
+		// A goroutine for each, as each restore stream has: one client's full buffer holds up
+		// no other.
+		for p, cl := range clients {
+			go produce(cl, int32(p))
+		}
+	} else {
+		produce(clients[0], -1)
 	}
 	elapsed := awaitAcks(b, "bare franz-go producer", start, done, &acked, len(recs))
-	cl.Close()
+	for _, cl := range clients {
+		cl.Close()
+	}
 	deleteTopic(b, bootstrap, topic)
 	return elapsed
 }

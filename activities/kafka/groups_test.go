@@ -73,28 +73,111 @@ func commitOffsets(t *testing.T, client sarama.Client, group string, offsets map
 func TestRestoreGroupOffsetsCommitsEveryGroup(t *testing.T) {
 	env, conn, bootstrap := restoreEnv(t)
 	topic := testenv.Topic(t, "groups-restored", 3, nil)
-	const groups = 100
+	in, check := manyGroups(t, conn, bootstrap, topic, 100, 3)
+	_, err := env.ExecuteActivity(kafkarestore.ActivityGroups, in)
+	require.NoError(t, err)
+	check()
+}
+
+// manyGroups is the input of a restore of groups groups' offsets on parts partitions of topic
+// each, and a check that the target holds exactly those.
+func manyGroups(t testing.TB, conn kafkarestore.Connection, bootstrap, topic string, groups int, parts int32) (kafkarestore.GroupsInput, func()) {
 	prefix := fmt.Sprintf("groups-restored-%d", time.Now().UnixNano())
-	var in kafkarestore.GroupsInput
-	in.Connection = conn
+	in := kafkarestore.GroupsInput{Connection: conn}
 	for g := range groups {
-		for p := range int32(3) {
+		for p := range parts {
 			in.Groups = append(in.Groups, kafkarestore.TranslatedGroup{Group: fmt.Sprintf("%s-%03d", prefix, g), Topic: topic, Partition: p, Offset: int64(1000*g) + int64(p)})
 		}
 	}
-	_, err := env.ExecuteActivity(kafkarestore.ActivityGroups, in)
+	return in, func() {
+		admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+		require.NoError(t, err)
+		defer admin.Close()
+		all := make([]int32, parts)
+		for p := range parts {
+			all[p] = p
+		}
+		for g := range groups {
+			group := fmt.Sprintf("%s-%03d", prefix, g)
+			got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: all})
+			require.NoError(t, err)
+			for p := range parts {
+				b := got.GetBlock(topic, p)
+				require.NotNil(t, b, "%s partition %d", group, p)
+				require.Equal(t, int64(1000*g)+int64(p), b.Offset, "%s partition %d", group, p)
+			}
+		}
+	}
+}
+
+// BenchmarkRestoreGroupOffsetsDistant: a restore's last step, committing 200 groups' offsets
+// on 3 partitions each, into a target 25 ms away each way (testenv.DistantKafka).
+// round-trips-per-group is the time taken in round trips of 50 ms, per group: what a restore
+// into another region waits at its end for each group it carries.
+func BenchmarkRestoreGroupOffsetsDistant(b *testing.B) {
+	const oneWay, groups = 25 * time.Millisecond, 200
+	topic := testenv.Topic(b, "groups-distant", 3, nil)
+	env, conn, _ := restoreEnvAt(b, testenv.DistantKafka(b, oneWay).Addr)
+	var took time.Duration
+	for range b.N {
+		in, check := manyGroups(b, conn, testenv.Kafka(b), topic, groups, 3)
+		start := time.Now()
+		_, err := env.ExecuteActivity(kafkarestore.ActivityGroups, in)
+		took += time.Since(start)
+		require.NoError(b, err)
+		check()
+	}
+	b.ReportMetric(took.Seconds()/float64(b.N), "s")
+	b.ReportMetric(float64(took)/float64(b.N)/float64(2*oneWay)/groups, "round-trips-per-group")
+}
+
+// A group with a member on the target is refused by name, as permanent, and nothing is
+// committed for any group of the request: its consumer would overwrite the offsets.
+func TestRestoreGroupOffsetsRefusesActiveGroups(t *testing.T) {
+	env, conn, bootstrap := restoreEnv(t)
+	topic := testenv.Topic(t, "groups-active", 1, nil)
+	in, _ := manyGroups(t, conn, bootstrap, topic, 3, 1)
+	busy := in.Groups[1].Group
+
+	cfg := testenv.ProducerConfig()
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cg, err := sarama.NewConsumerGroup([]string{bootstrap}, busy, cfg)
 	require.NoError(t, err)
+	joined := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = cg.Consume(ctx, []string{topic}, &joiningHandler{joined: joined})
+	}()
+	t.Cleanup(func() { cancel(); <-done; cg.Close() })
+	select {
+	case <-joined:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the consumer did not join its group")
+	}
+
+	_, err = env.ExecuteActivity(kafkarestore.ActivityGroups, in)
+	requirePermanent(t, err, kafkarestore.ErrGroupActive, busy+" (Stable, 1 members)")
 	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
 	require.NoError(t, err)
 	defer admin.Close()
-	for g := range groups {
-		group := fmt.Sprintf("%s-%03d", prefix, g)
-		got, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0, 1, 2}})
+	for _, g := range in.Groups {
+		got, err := admin.ListConsumerGroupOffsets(g.Group, map[string][]int32{topic: {0}})
 		require.NoError(t, err)
-		for p := range int32(3) {
-			b := got.GetBlock(topic, p)
-			require.NotNil(t, b, "%s partition %d", group, p)
-			require.Equal(t, int64(1000*g)+int64(p), b.Offset, "%s partition %d", group, p)
-		}
+		require.Equal(t, int64(-1), got.GetBlock(topic, 0).Offset, "group %s has no commit", g.Group)
 	}
+}
+
+// joiningHandler says when its consumer has joined the group, and then waits.
+type joiningHandler struct{ joined chan struct{} }
+
+func (h *joiningHandler) Setup(sarama.ConsumerGroupSession) error {
+	close(h.joined)
+	return nil
+}
+func (h *joiningHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *joiningHandler) ConsumeClaim(s sarama.ConsumerGroupSession, _ sarama.ConsumerGroupClaim) error {
+	<-s.Context().Done()
+	return nil
 }

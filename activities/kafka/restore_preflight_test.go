@@ -240,7 +240,12 @@ func TestPreflightCreatesNoTopicWhenOneIsRefused(t *testing.T) {
 // address it returns.
 func restoreEnv(t *testing.T) (*testsuite.TestActivityEnvironment, kafkarestore.Connection, string) {
 	t.Helper()
-	bootstrap := testenv.Kafka(t)
+	return restoreEnvAt(t, testenv.Kafka(t))
+}
+
+// restoreEnvAt is restoreEnv with a target at bootstrap.
+func restoreEnvAt(t testing.TB, bootstrap string) (*testsuite.TestActivityEnvironment, kafkarestore.Connection, string) {
+	t.Helper()
 	cluster, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}})
 	require.NoError(t, err)
 	a := &Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
