@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
@@ -35,15 +34,9 @@ func (a *Activities) RestoreGroupOffsets(ctx context.Context, in kafkarestore.Gr
 	if err != nil {
 		return err
 	}
-	opts, err := franzOpts(cfg, kspec.BootstrapServers)
+	cl, err := groupClient(cfg, kspec.BootstrapServers)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), kafkarestore.ErrInvalidSpec, err)
-	}
-	// Versions as Kafka 3.9 has them: OffsetCommit and OffsetFetch name topics by id from
-	// version 10 on, and these requests name them.
-	cl, err := kgo.NewClient(append(opts, kgo.MaxVersions(kversion.V3_9_0()))...)
-	if err != nil {
-		return classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
+		return classify(err)
 	}
 	defer cl.Close()
 	byGroup := map[string][]kafkarestore.TranslatedGroup{}
@@ -74,28 +67,42 @@ const groupConcurrency = 32
 
 // refuseActiveGroups fails, naming them, when any of the groups has members on the target.
 func refuseActiveGroups(ctx context.Context, cl *kgo.Client, names []string) error {
+	busy, err := activeGroups(ctx, cl, names)
+	if err != nil {
+		return err
+	}
+	if len(busy) == 0 {
+		return nil
+	}
+	var active []string
+	for _, d := range busy {
+		active = append(active, fmt.Sprintf("%s (%s, %d members)", d.Group, d.State, len(d.Members)))
+	}
+	return temporal.NewNonRetryableApplicationError("consumer groups active on the target, stop their consumers first: "+strings.Join(active, ", "),
+		kafkarestore.ErrGroupActive, nil)
+}
+
+// activeGroups describes the groups (one request per coordinator) and returns those with
+// members, by name.
+func activeGroups(ctx context.Context, cl *kgo.Client, names []string) ([]kmsg.DescribeGroupsResponseGroup, error) {
 	req := kmsg.NewPtrDescribeGroupsRequest()
 	req.Groups = names
-	var active []string
+	var active []kmsg.DescribeGroupsResponseGroup
 	for _, shard := range cl.RequestSharded(ctx, req) {
 		if shard.Err != nil {
-			return classify(fmt.Errorf("describe consumer groups on the target: %w", shard.Err))
+			return nil, classify(fmt.Errorf("describe consumer groups on the target: %w", shard.Err))
 		}
 		for _, d := range shard.Resp.(*kmsg.DescribeGroupsResponse).Groups {
 			if err := kerr.ErrorForCode(d.ErrorCode); err != nil {
-				return classify(fmt.Errorf("describe consumer group %s on the target: %w", d.Group, err))
+				return nil, classify(fmt.Errorf("describe consumer group %s on the target: %w", d.Group, err))
 			}
 			if d.State != "Empty" && d.State != "Dead" && d.State != "" {
-				active = append(active, fmt.Sprintf("%s (%s, %d members)", d.Group, d.State, len(d.Members)))
+				active = append(active, d)
 			}
 		}
 	}
-	if len(active) > 0 {
-		slices.Sort(active)
-		return temporal.NewNonRetryableApplicationError("consumer groups active on the target, stop their consumers first: "+strings.Join(active, ", "),
-			kafkarestore.ErrGroupActive, nil)
-	}
-	return nil
+	slices.SortFunc(active, func(a, b kmsg.DescribeGroupsResponseGroup) int { return strings.Compare(a.Group, b.Group) })
+	return active, nil
 }
 
 // commitGroup commits one group's translated offsets. Generation -1 and no member id: a

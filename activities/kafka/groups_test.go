@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,9 +140,27 @@ func TestRestoreGroupOffsetsRefusesActiveGroups(t *testing.T) {
 	in, _ := manyGroups(t, conn, bootstrap, topic, 3, 1)
 	busy := in.Groups[1].Group
 
+	joinGroup(t, bootstrap, busy, topic)
+
+	_, err := env.ExecuteActivity(kafkarestore.ActivityGroups, in)
+	requirePermanent(t, err, kafkarestore.ErrGroupActive, busy+" (Stable, 1 members)")
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
+	require.NoError(t, err)
+	defer admin.Close()
+	for _, g := range in.Groups {
+		got, err := admin.ListConsumerGroupOffsets(g.Group, map[string][]int32{topic: {0}})
+		require.NoError(t, err)
+		require.Equal(t, int64(-1), got.GetBlock(topic, 0).Offset, "group %s has no commit", g.Group)
+	}
+}
+
+// joinGroup starts a consumer in group on topic and returns once it has joined; it leaves
+// when the test ends.
+func joinGroup(t *testing.T, bootstrap, group, topic string) {
+	t.Helper()
 	cfg := testenv.ProducerConfig()
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	cg, err := sarama.NewConsumerGroup([]string{bootstrap}, busy, cfg)
+	cg, err := sarama.NewConsumerGroup([]string{bootstrap}, group, cfg)
 	require.NoError(t, err)
 	joined := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -156,17 +175,6 @@ func TestRestoreGroupOffsetsRefusesActiveGroups(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the consumer did not join its group")
 	}
-
-	_, err = env.ExecuteActivity(kafkarestore.ActivityGroups, in)
-	requirePermanent(t, err, kafkarestore.ErrGroupActive, busy+" (Stable, 1 members)")
-	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, testenv.ProducerConfig())
-	require.NoError(t, err)
-	defer admin.Close()
-	for _, g := range in.Groups {
-		got, err := admin.ListConsumerGroupOffsets(g.Group, map[string][]int32{topic: {0}})
-		require.NoError(t, err)
-		require.Equal(t, int64(-1), got.GetBlock(topic, 0).Offset, "group %s has no commit", g.Group)
-	}
 }
 
 // joiningHandler says when its consumer has joined the group, and then waits.
@@ -180,4 +188,34 @@ func (h *joiningHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil
 func (h *joiningHandler) ConsumeClaim(s sarama.ConsumerGroupSession, _ sarama.ConsumerGroupClaim) error {
 	<-s.Context().Done()
 	return nil
+}
+
+// BenchmarkDiscoverGroupsDistant: a backup's discovery of one 3-partition topic and the
+// offsets 200 groups committed on it, from a cluster 25 ms away each way
+// (testenv.DistantKafka). round-trips-per-group is the discovery's time in round trips of
+// 50 ms, per group: every cycle of a backup of a cluster in another region waits that long.
+func BenchmarkDiscoverGroupsDistant(b *testing.B) {
+	const oneWay, groups = 25 * time.Millisecond, 200
+	bootstrap := testenv.Kafka(b)
+	topic := testenv.Topic(b, "groups-discovered", 3, nil)
+	env, conn, _ := restoreEnvAt(b, bootstrap)
+	in, _ := manyGroups(b, conn, bootstrap, topic, groups, 3)
+	_, err := env.ExecuteActivity(kafkarestore.ActivityGroups, in)
+	require.NoError(b, err)
+	prefix := strings.TrimSuffix(in.Groups[0].Group, "-000")
+	far := testenv.DistantKafka(b, oneWay)
+	kj, err := json.Marshal(arkivev1.KafkaClusterSpec{BootstrapServers: []string{far.Addr}})
+	require.NoError(b, err)
+	a := &Activities{Secrets: func(string) secrets.Resolver { return secrets.Map{} }}
+	var took time.Duration
+	for range b.N {
+		start := time.Now()
+		res, err := a.Discover(context.Background(), kafkabackup.DiscoverInput{Connection: kafkabackup.Connection{Namespace: "default", Kafka: kj},
+			Include: []string{topic}, CaptureGroups: true, Groups: []string{prefix + "-*"}})
+		took += time.Since(start)
+		require.NoError(b, err)
+		require.Len(b, res.Groups, groups*3)
+	}
+	b.ReportMetric(took.Seconds()/float64(b.N), "s")
+	b.ReportMetric(float64(took)/float64(b.N)/float64(2*oneWay)/groups, "round-trips-per-group")
 }

@@ -471,18 +471,22 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 		res.Targets = append(res.Targets, tt)
 	}
 	if groups := append(groupNames(in.Plan.Groups), in.Plan.GroupNames...); len(groups) > 0 {
-		admin, err := sarama.NewClusterAdminFromClient(client) // not closed: that would close client
+		// One request per coordinator (sarama looked each group's coordinator up in turn).
+		cfg, kspec, err := a.targetConfig(ctx, in.Connection)
+		if err != nil {
+			return res, err
+		}
+		cl, err := groupClient(cfg, kspec.BootstrapServers)
 		if err != nil {
 			return res, classify(err)
 		}
-		descs, err := admin.DescribeConsumerGroups(groups)
+		active, err := activeGroups(ctx, cl, groups)
+		cl.Close()
 		if err != nil {
-			return res, classify(fmt.Errorf("describe consumer groups on the target: %w", err))
+			return res, err
 		}
-		for _, d := range descs {
-			if d.State != "Empty" && d.State != "Dead" && d.State != "" {
-				problems = append(problems, fmt.Sprintf("consumer group %s is %s on the target with %d member(s); stop its consumers first", d.GroupId, d.State, len(d.Members)))
-			}
+		for _, d := range active {
+			problems = append(problems, fmt.Sprintf("consumer group %s is %s on the target with %d member(s); stop its consumers first", d.Group, d.State, len(d.Members)))
 		}
 	}
 	if len(problems) > 0 {

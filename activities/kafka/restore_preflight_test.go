@@ -134,6 +134,21 @@ func TestPreflightNamesTheFirstProblemsAndCountsTheRest(t *testing.T) {
 	require.ErrorContains(t, err, "and 30 more problems")
 }
 
+// A preflight names each selected group that has members on the target, and only those: a
+// restore must not move offsets under running consumers.
+func TestPreflightNamesActiveGroups(t *testing.T) {
+	env, conn, bootstrap := restoreEnv(t)
+	topic := testenv.Topic(t, "preflight-groups", 1, nil)
+	prefix := fmt.Sprintf("preflight-groups-%d", time.Now().UnixNano())
+	joinGroup(t, bootstrap, prefix+"-busy", topic)
+	_, err := env.ExecuteActivity(kafkarestore.ActivityPreflight, kafkarestore.PreflightInput{
+		Connection: conn,
+		Spec:       kafkarestore.Spec{PartitionMapping: kafkarestore.MappingSame},
+		Plan:       kafkarestore.Plan{GroupNames: []string{prefix + "-idle", prefix + "-busy"}}})
+	requirePermanent(t, err, kafkarestore.ErrPreflight, "consumer group "+prefix+"-busy is Stable on the target with 1 member(s); stop its consumers first")
+	require.NotContains(t, err.Error(), prefix+"-idle")
+}
+
 // A restore of hundreds of topics into an empty cluster creates them many to a request, each
 // with its captured partition count and configs, and a topic larger than a request's bound
 // still gets a request of its own (the KRaft controller refuses a whole request of more than
@@ -254,4 +269,26 @@ func restoreEnvAt(t testing.TB, bootstrap string) (*testsuite.TestActivityEnviro
 	env.RegisterActivityWithOptions(a.PreflightRestore, activity.RegisterOptions{Name: kafkarestore.ActivityPreflight})
 	env.RegisterActivityWithOptions(a.RestoreGroupOffsets, activity.RegisterOptions{Name: kafkarestore.ActivityGroups})
 	return env, kafkarestore.Connection{Namespace: "default", Backup: "default/preflight", Kafka: cluster}, bootstrap
+}
+
+// BenchmarkPreflightGroupsDistant: a preflight that checks 200 groups are idle on a target
+// 25 ms away each way (testenv.DistantKafka); round-trips-per-group as in
+// BenchmarkRestoreGroupOffsetsDistant.
+func BenchmarkPreflightGroupsDistant(b *testing.B) {
+	const oneWay, groups = 25 * time.Millisecond, 200
+	env, conn, _ := restoreEnvAt(b, testenv.DistantKafka(b, oneWay).Addr)
+	var names []string
+	for i := range groups {
+		names = append(names, fmt.Sprintf("preflight-distant-%d-%03d", time.Now().UnixNano(), i))
+	}
+	var took time.Duration
+	for range b.N {
+		start := time.Now()
+		_, err := env.ExecuteActivity(kafkarestore.ActivityPreflight, kafkarestore.PreflightInput{Connection: conn,
+			Spec: kafkarestore.Spec{PartitionMapping: kafkarestore.MappingSame}, Plan: kafkarestore.Plan{GroupNames: names}})
+		took += time.Since(start)
+		require.NoError(b, err)
+	}
+	b.ReportMetric(took.Seconds()/float64(b.N), "s")
+	b.ReportMetric(float64(took)/float64(b.N)/float64(2*oneWay)/groups, "round-trips-per-group")
 }
