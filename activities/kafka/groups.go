@@ -111,13 +111,11 @@ func commitGroup(ctx context.Context, cl *kgo.Client, name string, offsets []kaf
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group, req.Generation = name, -1
 	for _, g := range offsets {
-		i := slices.IndexFunc(req.Topics, func(t kmsg.OffsetCommitRequestTopic) bool { return t.Topic == g.Topic })
-		if i < 0 {
+		i := topicSlot(&req.Topics, g.Topic, func(t kmsg.OffsetCommitRequestTopic) string { return t.Topic }, func() kmsg.OffsetCommitRequestTopic {
 			t := kmsg.NewOffsetCommitRequestTopic()
 			t.Topic = g.Topic
-			req.Topics = append(req.Topics, t)
-			i = len(req.Topics) - 1
-		}
+			return t
+		})
 		p := kmsg.NewOffsetCommitRequestTopicPartition()
 		p.Partition, p.Offset, p.Metadata = g.Partition, g.Offset, kmsg.StringPtr(g.Metadata)
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
@@ -144,13 +142,11 @@ func readBackGroups(ctx context.Context, cl *kgo.Client, byGroup map[string][]ka
 		g := kmsg.NewOffsetFetchRequestGroup()
 		g.Group = name
 		for _, o := range byGroup[name] {
-			i := slices.IndexFunc(g.Topics, func(t kmsg.OffsetFetchRequestGroupTopic) bool { return t.Topic == o.Topic })
-			if i < 0 {
+			i := topicSlot(&g.Topics, o.Topic, func(t kmsg.OffsetFetchRequestGroupTopic) string { return t.Topic }, func() kmsg.OffsetFetchRequestGroupTopic {
 				t := kmsg.NewOffsetFetchRequestGroupTopic()
 				t.Topic = o.Topic
-				g.Topics = append(g.Topics, t)
-				i = len(g.Topics) - 1
-			}
+				return t
+			})
 			g.Topics[i].Partitions = append(g.Topics[i].Partitions, o.Partition)
 		}
 		req.Groups = append(req.Groups, g)
@@ -185,4 +181,14 @@ func readBackGroups(ctx context.Context, cl *kgo.Client, byGroup map[string][]ka
 		}
 	}
 	return nil
+}
+
+// topicSlot is the index of topic's entry in *ts (name says an entry's topic), appending one
+// made by mk when there is none.
+func topicSlot[T any](ts *[]T, topic string, name func(T) string, mk func() T) int {
+	if i := slices.IndexFunc(*ts, func(t T) bool { return name(t) == topic }); i >= 0 {
+		return i
+	}
+	*ts = append(*ts, mk())
+	return len(*ts) - 1
 }
