@@ -803,3 +803,32 @@ func profileWorker(b *testing.B, port int, file string) (wait func()) {
 	}()
 	return func() { <-profiled }
 }
+
+// BenchmarkBackupDistant: the 8-partition backup run (zstd at its default level) from the
+// shared broker, through the distance proxy with no delay, and through it 25 ms away each way
+// (testenv.DistantKafka), in turns, each in a worker process of its own. The proxy runs in
+// this process; x-proxied (distant over proxied) is what the distance itself costs.
+func BenchmarkBackupDistant(b *testing.B) {
+	const oneWay = 25 * time.Millisecond
+	setupBackupBench(b)
+	bb := &backupBench
+	far := testenv.DistantKafka(b, 0)
+	var took [3]time.Duration // near, proxied with no delay, distant
+	for i := range b.N {
+		for j := range 3 {
+			side := (i + j) % 3
+			t := backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: bb.topic, bytes: bb.bytes}
+			if side > 0 {
+				t.bootstrap = far.Addr
+				far.SetOneWay(oneWay * time.Duration(side-1))
+			}
+			took[side] += backupInWorker(b, t, "zstd", 0).elapsed
+		}
+	}
+	mibs := func(d time.Duration) float64 { return float64(bb.bytes) * float64(b.N) / d.Seconds() / (1 << 20) }
+	b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "x-near")
+	b.ReportMetric(took[1].Seconds()/took[2].Seconds(), "x-proxied")
+	b.ReportMetric(mibs(took[0]), "near-MiB/s")
+	b.ReportMetric(mibs(took[1]), "proxied-MiB/s")
+	b.ReportMetric(mibs(took[2]), "distant-MiB/s")
+}

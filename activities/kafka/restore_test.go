@@ -6,9 +6,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
 	"arkive.io/arkive/internal/archive"
+	"arkive.io/arkive/internal/testenv"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -136,4 +138,51 @@ func TestRestoreKeyHashRoutesTheRewrittenKey(t *testing.T) {
 	rec.Key = append([]byte{0, 0, 0, 0, 7}, payload...)
 	require.NoError(t, r.prepare(p, rec))
 	require.Equal(t, KeyPartition(rec.Key, partitions), p.tp)
+}
+
+// A stream's start compares each target partition it writes with its checkpoint: records past
+// the checkpoint were written by an earlier attempt and are read back from there; a partition
+// that ends before the checkpoint lost records, which is refused; partitions of other streams
+// are not looked at.
+func TestRestoreCheckTargetFindsWhatAnEarlierAttemptWrote(t *testing.T) {
+	bootstrap := testenv.Kafka(t)
+	topic := testenv.Topic(t, "restore-check-target", 4, nil)
+	pcfg := testenv.ProducerConfig()
+	pcfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, pcfg)
+	require.NoError(t, err)
+	defer p.Close()
+	for part, n := range []int{3, 0, 2, 5} {
+		for i := range n {
+			_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: int32(part), Value: sarama.StringEncoder(fmt.Sprint(part, "-", i))})
+			require.NoError(t, err)
+		}
+	}
+	check := func(stream []int32, checkpoint []int64) (*restorer, error) {
+		cfg := testenv.ProducerConfig()
+		cfg.Metadata.Full = false
+		client, err := sarama.NewClient([]string{bootstrap}, cfg)
+		require.NoError(t, err)
+		r := &restorer{client: client, verifiers: map[int32]sarama.PartitionConsumer{},
+			progress: kafkarestore.Progress{Target: checkpoint}}
+		r.in.Mapping = kafkarestore.MappingSame
+		r.in.Target = kafkarestore.TargetTopic{Name: topic, Partitions: 4}
+		for _, sp := range stream {
+			r.in.Stream.Partitions = append(r.in.Stream.Partitions, kafkarestore.StreamPartition{Partition: sp})
+		}
+		t.Cleanup(r.close)
+		return r, r.checkTarget(context.Background())
+	}
+
+	r, err := check([]int32{0, 1, 2}, []int64{1, 0, 2, 0})
+	require.NoError(t, err)
+	require.Equal(t, []int64{2, 0, 0, 0}, r.tail, "partition 0 holds two records past its checkpoint; 3 is another stream's")
+	require.Equal(t, []int64{1, 0, 0, 0}, r.next)
+	require.Len(t, r.verifiers, 1)
+	msg := <-r.verifiers[0].Messages()
+	require.Equal(t, int64(1), msg.Offset, "reading back starts at the checkpoint")
+	require.Equal(t, "0-1", string(msg.Value))
+
+	_, err = check([]int32{2, 3}, []int64{0, 0, 4, 5})
+	requirePermanent(t, err, kafkarestore.ErrTargetChanged, "ends at offset 2, before the 4 this restore had written up to: records were deleted")
 }
