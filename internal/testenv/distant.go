@@ -45,18 +45,34 @@ func DistantKafka(t testing.TB, oneWay time.Duration) *Distant {
 		lock.Close()
 		t.Fatalf("the distant broker's proxy on %s: %v", addr, err)
 	}
-	p := &proxy{broker: broker, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { lock.Close() }) // releases the lock, after the proxy's own cleanup
+	return delayedProxy(t, l, broker, oneWay)
+}
+
+// Delayed is a proxy to the server at addr (host:port) on a free loopback port, with
+// DistantKafka's delay each way: for servers that do not tell clients where to connect, such
+// as MinIO, whose S3 answers take tens of milliseconds even within a region.
+func Delayed(t testing.TB, addr string, oneWay time.Duration) *Distant {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return delayedProxy(t, l, addr, oneWay)
+}
+
+func delayedProxy(t testing.TB, l net.Listener, target string, oneWay time.Duration) *Distant {
+	p := &proxy{target: target, conns: map[net.Conn]bool{}}
 	p.delay.Store(int64(oneWay))
 	go p.serve(l)
 	t.Cleanup(func() {
 		l.Close()
 		p.closeAll()
-		lock.Close() // releases the lock
 	})
-	return &Distant{Addr: addr, p: p}
+	return &Distant{Addr: l.Addr().String(), p: p}
 }
 
-// Distant is the proxy DistantKafka started: clients bootstrap at Addr.
+// Distant is a proxy DistantKafka or Delayed started: clients connect to Addr.
 type Distant struct {
 	Addr string
 	p    *proxy
@@ -66,7 +82,7 @@ type Distant struct {
 func (d *Distant) SetOneWay(oneWay time.Duration) { d.p.delay.Store(int64(oneWay)) }
 
 type proxy struct {
-	broker string
+	target string
 	delay  atomic.Int64 // one way, in nanoseconds
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
@@ -79,7 +95,7 @@ func (p *proxy) serve(l net.Listener) {
 			return
 		}
 		go func() {
-			b, err := net.Dial("tcp", p.broker)
+			b, err := net.Dial("tcp", p.target)
 			if err != nil {
 				c.Close()
 				return
