@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -212,10 +213,15 @@ func produceOrders(bootstrap, topic string, n int, frame func(i int, v []byte) [
 
 // benchBackup backs the topic up once, as the tests' backupOnce does, outside any testing.T.
 func benchBackup(b *testing.B, c client.Client, queue, bootstrap string, storage arkivev1.StorageSpec, backup, topic string) error {
+	return benchBackupSegments(b, c, queue, bootstrap, storage, backup, topic, 64<<20)
+}
+
+// benchBackupSegments is benchBackup with segments of at most segmentBytes.
+func benchBackupSegments(b *testing.B, c client.Client, queue, bootstrap string, storage arkivev1.StorageSpec, backup, topic string, segmentBytes int64) error {
 	in := kafkabackup.Input{Connection: kafkabackup.Connection{Namespace: "default", Backup: backup,
 		Kafka: specJSONB(arkivev1.KafkaClusterSpec{BootstrapServers: []string{bootstrap}}), Storage: specJSONB(storage)},
 		Spec: kafkabackup.Spec{Enabled: true, Streams: []kafkabackup.Stream{{Topic: topic, Enabled: true}}, Mode: kafkabackup.ModeScheduled,
-			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: 64 << 20,
+			Schedule: "@yearly", Compression: kafkabackup.Compression{Codec: "zstd"}, MaxSegmentBytes: segmentBytes,
 			MaxSegmentInterval: time.Minute, DiscoveryInterval: time.Minute}}
 	wid := workflows.WorkflowID("KafkaBackup", "default", fmt.Sprintf("bench-%d", time.Now().UnixNano()))
 	if _, err := c.SignalWithStartWorkflow(context.Background(), wid, workflows.SignalTrigger, nil,
@@ -454,4 +460,46 @@ func BenchmarkRestoreDistant(b *testing.B) {
 	// one-partition streams have, writing the records from memory.
 	b.ReportMetric(bare[1].Seconds()/bare[2].Seconds(), "bare-x-proxied")
 	b.ReportMetric(mibs(bare[2]), "bare-distant-MiB/s")
+}
+
+// BenchmarkRestoreStorageDistant: the restore benchmark's records backed up to MinIO in
+// segments of at most 256 KiB (as a continuous backup without compaction leaves a partition
+// many small segments), restored from MinIO directly, through testenv.Delayed with no delay,
+// and through it 10 ms away each way, in turns: every segment a stream opens waits for the
+// store's first answer.
+func BenchmarkRestoreStorageDistant(b *testing.B) {
+	const oneWay = 10 * time.Millisecond
+	setupRestoreBench(b)
+	rb := &restoreBench
+	endpoint, id, secret := testenv.MinIOBucket(b, "arkive-bench-restore-distant")
+	b.Setenv("AWS_ACCESS_KEY_ID", id) // the in-process worker's store takes the default credentials
+	b.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	prefix := fmt.Sprintf("r%d", time.Now().UnixNano())
+	storageAt := func(at string) arkivev1.StorageSpec {
+		return arkivev1.StorageSpec{S3: &arkivev1.S3Storage{Bucket: "arkive-bench-restore-distant", Endpoint: at, ForcePathStyle: true}, Prefix: prefix}
+	}
+	if err := benchBackupSegments(b, rb.c, rb.queue, rb.bootstrap, storageAt(endpoint), rb.backup, rb.source, 256<<10); err != nil {
+		b.Fatal(err)
+	}
+	far := testenv.Delayed(b, strings.TrimPrefix(endpoint, "http://"), 0)
+	var took [3]time.Duration // near, proxied with no delay, distant
+	for i := range b.N {
+		for j := range 3 {
+			side := (i + j) % 3
+			at := endpoint
+			if side > 0 {
+				at = "http://" + far.Addr
+				far.SetOneWay(oneWay * time.Duration(side-1))
+			}
+			t, _ := restoreOnce(b, restoreCase{c: rb.c, queue: rb.queue, bootstrap: rb.bootstrap, storage: storageAt(at), backup: rb.backup,
+				source: rb.source, records: int64(len(rb.msgs))})
+			took[side] += t
+		}
+	}
+	mibs := func(d time.Duration) float64 { return float64(rb.bytes) * float64(b.N) / d.Seconds() / (1 << 20) }
+	b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "x-near")
+	b.ReportMetric(took[1].Seconds()/took[2].Seconds(), "x-proxied")
+	b.ReportMetric(mibs(took[0]), "near-MiB/s")
+	b.ReportMetric(mibs(took[1]), "proxied-MiB/s")
+	b.ReportMetric(mibs(took[2]), "distant-MiB/s")
 }

@@ -443,38 +443,68 @@ func (r *restorer) stream(ctx context.Context) error {
 		if di < 0 {
 			continue
 		}
+		var segs []archive.SegmentRef
 		for _, seg := range r.topic.Data[di].Segments {
 			if seg.LastOffset < from || seg.FirstOffset >= sp.Upto || !w.Overlaps(seg) {
 				continue
 			}
-			last := int64(-1) // the last offset read from the segment
-			var sendErr error
-			err := backups.SegmentOwned(ctx, r.store, seg, r.key, func(rec *archive.Record) error {
-				last = rec.Offset
-				if rec.Offset < from || rec.Offset >= sp.Upto || !w.Contains(rec.Offset, rec.Timestamp) {
-					return nil
-				}
-				sendErr = r.send(ctx, pi, sp.Partition, rec)
-				return sendErr
-			})
-			if err == nil || sendErr != nil || !isDamage(err) {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			// Every record read before the damage is good (a block is checked before any of its
-			// records is handed out); what follows in this segment cannot be read.
-			skipped := kafkarestore.SkippedRange{Topic: r.in.Stream.Source, Partition: sp.Partition,
-				From: max(seg.FirstOffset, from, last+1), To: min(seg.LastOffset, sp.Upto-1), Object: seg.Key, Reason: damageReason(err)}
-			if skipped.From > skipped.To {
-				continue // the damage lies past what this restore reads
-			}
-			if r.in.OnDamage != kafkarestore.OnDamageSkipBlock {
-				return &damageError{skipped}
-			}
-			r.skip(skipped)
+			segs = append(segs, seg)
 		}
+		if err := r.readSegments(ctx, pi, sp, from, segs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readSegments restores a partition's records from segs on, from offset from, opening each
+// segment while the one before it is read: a continuous backup leaves a partition many small
+// segments, and waiting for the store's first answer for each, one after another, halved a
+// restore from an object store 10 ms away (BenchmarkRestoreStorageDistant).
+func (r *restorer) readSegments(ctx context.Context, pi int, sp kafkarestore.StreamPartition, from int64, segs []archive.SegmentRef) error {
+	w := r.in.Window
+	var next *backups.Opening
+	defer func() {
+		if next != nil {
+			next.Close()
+		}
+	}()
+	if len(segs) > 0 {
+		next = backups.OpenSegment(ctx, r.store, segs[0])
+	}
+	for k, seg := range segs {
+		cur := next
+		next = nil
+		if k+1 < len(segs) {
+			next = backups.OpenSegment(ctx, r.store, segs[k+1])
+		}
+		last := int64(-1) // the last offset read from the segment
+		var sendErr error
+		err := cur.ReadOwned(r.key, func(rec *archive.Record) error {
+			last = rec.Offset
+			if rec.Offset < from || rec.Offset >= sp.Upto || !w.Contains(rec.Offset, rec.Timestamp) {
+				return nil
+			}
+			sendErr = r.send(ctx, pi, sp.Partition, rec)
+			return sendErr
+		})
+		if err == nil || sendErr != nil || !isDamage(err) {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		// Every record read before the damage is good (a block is checked before any of its
+		// records is handed out); what follows in this segment cannot be read.
+		skipped := kafkarestore.SkippedRange{Topic: r.in.Stream.Source, Partition: sp.Partition,
+			From: max(seg.FirstOffset, from, last+1), To: min(seg.LastOffset, sp.Upto-1), Object: seg.Key, Reason: damageReason(err)}
+		if skipped.From > skipped.To {
+			continue // the damage lies past what this restore reads
+		}
+		if r.in.OnDamage != kafkarestore.OnDamageSkipBlock {
+			return &damageError{skipped}
+		}
+		r.skip(skipped)
 	}
 	return nil
 }

@@ -67,6 +67,52 @@ func segment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef
 	if err != nil {
 		return fmt.Errorf("open segment %s: %w", ref.Key, err)
 	}
+	return readSegment(r, ref, opts, fn)
+}
+
+// Opening is a segment's object being opened ahead of reading it: opening waits for the
+// store's first answer, tens of milliseconds for an object store, which a reader going
+// through many small segments would otherwise wait once per segment.
+type Opening struct {
+	ref  archive.SegmentRef
+	done chan struct{}
+	r    io.ReadCloser
+	err  error
+}
+
+// OpenSegment starts opening ref's object; ReadOwned or Close must follow.
+func OpenSegment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef) *Opening {
+	o := &Opening{ref: ref, done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		if r, err := store.NewReader(ctx, ref.Key, nil); err != nil {
+			o.err = fmt.Errorf("open segment %s: %w", ref.Key, err)
+		} else {
+			o.r = r
+		}
+	}()
+	return o
+}
+
+// ReadOwned is SegmentOwned on the opened object, which it closes.
+func (o *Opening) ReadOwned(key []byte, fn func(*archive.Record) error) error {
+	<-o.done
+	if o.err != nil {
+		return o.err
+	}
+	return readSegment(o.r, o.ref, archive.ReaderOptions{Key: key, OwnBlocks: true}, fn)
+}
+
+// Close closes an opened object that will not be read.
+func (o *Opening) Close() {
+	<-o.done
+	if o.r != nil {
+		o.r.Close()
+	}
+}
+
+// readSegment reads the records of ref from r, which it closes.
+func readSegment(r io.ReadCloser, ref archive.SegmentRef, opts archive.ReaderOptions, fn func(*archive.Record) error) error {
 	defer r.Close()
 	opts.Name = ref.Key
 	sr, err := archive.NewSegmentReader(r, opts)
