@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -842,71 +843,41 @@ func profileWorker(b *testing.B, port int, file string) (wait func()) {
 
 // BenchmarkBackupDistant: the 8-partition backup run (zstd at its default level) from the
 // shared broker, through the distance proxy with no delay, and through it 25 ms away each way
-// (testenv.DistantKafka), in turns, each in a worker process of its own. The proxy runs in
-// this process; x-proxied (distant over proxied) is what the distance itself costs.
+// (testenv.DistantKafka), in turns (distanceSides), each in a worker process of its own.
 func BenchmarkBackupDistant(b *testing.B) {
-	const oneWay = 25 * time.Millisecond
 	setupBackupBench(b)
 	bb := &backupBench
-	far := testenv.DistantKafka(b, 0)
-	var took [3]time.Duration // near, proxied with no delay, distant
-	for i := range b.N {
-		for j := range 3 {
-			side := (i + j) % 3
-			t := backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: bb.topic, bytes: bb.bytes}
-			if side > 0 {
-				t.bootstrap = far.Addr
-				far.SetOneWay(oneWay * time.Duration(side-1))
-			}
-			took[side] += backupInWorker(b, t, "zstd", 0).elapsed
-		}
-	}
-	mibs := func(d time.Duration) float64 { return float64(bb.bytes) * float64(b.N) / d.Seconds() / (1 << 20) }
-	b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "x-near")
-	b.ReportMetric(took[1].Seconds()/took[2].Seconds(), "x-proxied")
-	b.ReportMetric(mibs(took[0]), "near-MiB/s")
-	b.ReportMetric(mibs(took[1]), "proxied-MiB/s")
-	b.ReportMetric(mibs(took[2]), "distant-MiB/s")
+	distanceSides(b, testenv.DistantKafka(b, 0), 25*time.Millisecond, bb.bytes, func(_ int, addr string) time.Duration {
+		t := backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: cmp.Or(addr, bb.bootstrap), topic: bb.topic, bytes: bb.bytes}
+		return backupInWorker(b, t, "zstd", 0).elapsed
+	})
 }
 
 // BenchmarkBackupStorageDistant: the 2,000-partition backup run (zstd at its default level)
 // into MinIO directly, through testenv.Delayed with no delay, and through it 10 ms away each
 // way, in turns, each in a worker process of its own: an object store's answers take tens of
-// milliseconds even within a region, where this MinIO answers in one. x-proxied is the
-// distant run's throughput over the proxied one's.
+// milliseconds even within a region, where this MinIO answers in one. It also reports each
+// side's commit, where a run waits for the store alone: its reads and writes one after
+// another are what distance multiplies.
 func BenchmarkBackupStorageDistant(b *testing.B) {
-	const oneWay = 10 * time.Millisecond
 	setupWideBench(b)
 	bb, wb := &backupBench, &wideBench
 	endpoint, id, secret := testenv.MinIOBucket(b, "arkive-bench-distant")
-	far := testenv.Delayed(b, strings.TrimPrefix(endpoint, "http://"), 0)
-	var took, commit [3]time.Duration // near, proxied with no delay, distant
-	for i := range b.N {
-		for j := range 3 {
-			side := (i + j) % 3
-			at := endpoint
-			if side > 0 {
-				at = "http://" + far.Addr
-				far.SetOneWay(oneWay * time.Duration(side-1))
-			}
-			storage := arkivev1.StorageSpec{S3: &arkivev1.S3Storage{Bucket: "arkive-bench-distant", Endpoint: at, ForcePathStyle: true},
-				Prefix: fmt.Sprintf("b%d", time.Now().UnixNano())}
-			t := backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: wb.topic, bytes: wb.bytes,
-				storage: &storage, env: []string{"AWS_ACCESS_KEY_ID=" + id, "AWS_SECRET_ACCESS_KEY=" + secret}}
-			r := backupInWorker(b, t, "zstd", 0)
-			took[side] += r.elapsed
-			commit[side] += r.commit
+	var commit [3]time.Duration
+	distanceSides(b, testenv.Delayed(b, strings.TrimPrefix(endpoint, "http://"), 0), 10*time.Millisecond, wb.bytes, func(side int, addr string) time.Duration {
+		at := endpoint
+		if addr != "" {
+			at = "http://" + addr
 		}
-	}
-	// The commit, where a run waits for the store alone: its reads and writes one after
-	// another are what distance multiplies.
+		storage := arkivev1.StorageSpec{S3: &arkivev1.S3Storage{Bucket: "arkive-bench-distant", Endpoint: at, ForcePathStyle: true},
+			Prefix: fmt.Sprintf("b%d", time.Now().UnixNano())}
+		t := backupTarget{bin: bb.bin, temporal: bb.temporal, c: bb.c, bootstrap: bb.bootstrap, topic: wb.topic, bytes: wb.bytes,
+			storage: &storage, env: []string{"AWS_ACCESS_KEY_ID=" + id, "AWS_SECRET_ACCESS_KEY=" + secret}}
+		r := backupInWorker(b, t, "zstd", 0)
+		commit[side] += r.commit
+		return r.elapsed
+	})
 	for side, name := range []string{"near", "proxied", "distant"} {
 		b.ReportMetric(commit[side].Seconds()/float64(b.N), name+"-commit-s")
 	}
-	mibs := func(d time.Duration) float64 { return float64(wb.bytes) * float64(b.N) / d.Seconds() / (1 << 20) }
-	b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "x-near")
-	b.ReportMetric(took[1].Seconds()/took[2].Seconds(), "x-proxied")
-	b.ReportMetric(mibs(took[0]), "near-MiB/s")
-	b.ReportMetric(mibs(took[1]), "proxied-MiB/s")
-	b.ReportMetric(mibs(took[2]), "distant-MiB/s")
 }

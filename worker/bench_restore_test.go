@@ -427,39 +427,46 @@ func BenchmarkRestoreVsPlainProducer(b *testing.B) { benchRestore(b, false) }
 
 // BenchmarkRestoreDistant: the same restore into the shared broker, through the distance
 // proxy with no delay, and through it 25 ms away each way (testenv.DistantKafka), in turns.
-// The proxy runs in this process and takes CPU from the restore, so x-proxied (distant over
-// the proxy with no delay) is what the distance itself costs; x-near also counts the proxy.
+// The bare side is a franz-go producer with a client and a goroutine per partition, as the
+// restore's one-partition streams have, writing the same records from memory.
 func BenchmarkRestoreDistant(b *testing.B) {
-	const oneWay = 25 * time.Millisecond
 	setupRestoreBench(b)
 	rb := &restoreBench
-	far := testenv.DistantKafka(b, 0)
-	var took, bare [3]time.Duration // near, proxied with no delay, distant
+	var bare [3]time.Duration
+	distanceSides(b, testenv.DistantKafka(b, 0), 25*time.Millisecond, rb.bytes, func(side int, addr string) time.Duration {
+		if addr == "" {
+			addr = rb.bootstrap
+		}
+		bare[side] += bareFranzProduceWith(b, addr, rb.msgs, benchPartitions, true)
+		t, _ := restoreOnce(b, restoreCase{c: rb.c, queue: rb.queue, bootstrap: addr, storage: rb.storage, backup: rb.backup, source: rb.source, records: int64(len(rb.msgs))})
+		return t
+	})
+	b.ReportMetric(bare[1].Seconds()/bare[2].Seconds(), "bare-x-proxied")
+	b.ReportMetric(float64(rb.bytes)*float64(b.N)/bare[2].Seconds()/(1<<20), "bare-distant-MiB/s")
+}
+
+// distanceSides measures the same work three ways in turns, b.N times each: directly (addr
+// ""), through the proxy d with no delay, and through it oneWay away each way. It reports
+// x-near and x-proxied (the distant throughput over the direct and the proxied one; the proxy
+// runs in this process and takes CPU, so x-proxied is what the distance itself costs) and each
+// side's MiB/s for bytes per run.
+func distanceSides(b *testing.B, d *testenv.Distant, oneWay time.Duration, bytes int64, run func(side int, addr string) time.Duration) {
+	var took [3]time.Duration // direct, proxied with no delay, distant
 	for i := range b.N {
 		for j := range 3 {
-			side := (i + j) % 3
-			addr := rb.bootstrap
+			side, addr := (i+j)%3, ""
 			if side > 0 {
-				addr = far.Addr
-				far.SetOneWay(oneWay * time.Duration(side-1))
+				addr = d.Addr
+				d.SetOneWay(oneWay * time.Duration(side-1))
 			}
-			bare[side] += bareFranzProduceWith(b, addr, rb.msgs, benchPartitions, true)
-			rc := restoreCase{c: rb.c, queue: rb.queue, bootstrap: rb.bootstrap, storage: rb.storage, backup: rb.backup, source: rb.source, records: int64(len(rb.msgs))}
-			rc.bootstrap = addr
-			t, _ := restoreOnce(b, rc)
-			took[side] += t
+			took[side] += run(side, addr)
 		}
 	}
-	mibs := func(d time.Duration) float64 { return float64(rb.bytes) * float64(b.N) / d.Seconds() / (1 << 20) }
 	b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "x-near")
 	b.ReportMetric(took[1].Seconds()/took[2].Seconds(), "x-proxied")
-	b.ReportMetric(mibs(took[0]), "near-MiB/s")
-	b.ReportMetric(mibs(took[1]), "proxied-MiB/s")
-	b.ReportMetric(mibs(took[2]), "distant-MiB/s")
-	// The same for a bare franz-go producer with a client per partition, as the restore's
-	// one-partition streams have, writing the records from memory.
-	b.ReportMetric(bare[1].Seconds()/bare[2].Seconds(), "bare-x-proxied")
-	b.ReportMetric(mibs(bare[2]), "bare-distant-MiB/s")
+	for side, name := range []string{"near", "proxied", "distant"} {
+		b.ReportMetric(float64(bytes)*float64(b.N)/took[side].Seconds()/(1<<20), name+"-MiB/s")
+	}
 }
 
 // BenchmarkRestoreStorageDistant: the restore benchmark's records backed up to MinIO in
@@ -468,7 +475,6 @@ func BenchmarkRestoreDistant(b *testing.B) {
 // and through it 10 ms away each way, in turns: every segment a stream opens waits for the
 // store's first answer.
 func BenchmarkRestoreStorageDistant(b *testing.B) {
-	const oneWay = 10 * time.Millisecond
 	setupRestoreBench(b)
 	rb := &restoreBench
 	endpoint, id, secret := testenv.MinIOBucket(b, "arkive-bench-restore-distant")
@@ -481,25 +487,13 @@ func BenchmarkRestoreStorageDistant(b *testing.B) {
 	if err := benchBackupSegments(b, rb.c, rb.queue, rb.bootstrap, storageAt(endpoint), rb.backup, rb.source, 256<<10); err != nil {
 		b.Fatal(err)
 	}
-	far := testenv.Delayed(b, strings.TrimPrefix(endpoint, "http://"), 0)
-	var took [3]time.Duration // near, proxied with no delay, distant
-	for i := range b.N {
-		for j := range 3 {
-			side := (i + j) % 3
-			at := endpoint
-			if side > 0 {
-				at = "http://" + far.Addr
-				far.SetOneWay(oneWay * time.Duration(side-1))
-			}
-			t, _ := restoreOnce(b, restoreCase{c: rb.c, queue: rb.queue, bootstrap: rb.bootstrap, storage: storageAt(at), backup: rb.backup,
-				source: rb.source, records: int64(len(rb.msgs))})
-			took[side] += t
+	distanceSides(b, testenv.Delayed(b, strings.TrimPrefix(endpoint, "http://"), 0), 10*time.Millisecond, rb.bytes, func(_ int, addr string) time.Duration {
+		at := endpoint
+		if addr != "" {
+			at = "http://" + addr
 		}
-	}
-	mibs := func(d time.Duration) float64 { return float64(rb.bytes) * float64(b.N) / d.Seconds() / (1 << 20) }
-	b.ReportMetric(took[0].Seconds()/took[2].Seconds(), "x-near")
-	b.ReportMetric(took[1].Seconds()/took[2].Seconds(), "x-proxied")
-	b.ReportMetric(mibs(took[0]), "near-MiB/s")
-	b.ReportMetric(mibs(took[1]), "proxied-MiB/s")
-	b.ReportMetric(mibs(took[2]), "distant-MiB/s")
+		t, _ := restoreOnce(b, restoreCase{c: rb.c, queue: rb.queue, bootstrap: rb.bootstrap, storage: storageAt(at), backup: rb.backup,
+			source: rb.source, records: int64(len(rb.msgs))})
+		return t
+	})
 }
