@@ -54,7 +54,9 @@ func (a *Activities) Commit(ctx context.Context, in kafkabackup.CommitInput) (ka
 	if err := reads.Wait(); err != nil {
 		return kafkabackup.CommitResult{}, err
 	}
-	in.Captures = slices.Concat(append([][]kafkabackup.CaptureResult{in.Captures}, staged...)...)
+	for _, c := range staged {
+		in.Captures = append(in.Captures, c...)
+	}
 	var inconsistent error
 	m, err := cat.Commit(ctx, in.Backup, in.Time, func(m *archive.Manifest) error {
 		inconsistent = mergeCommit(m, in)

@@ -9,9 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 	"go.temporal.io/sdk/temporal"
 
 	arkivev1 "arkive.io/arkive/api/v1alpha1"
@@ -150,24 +148,9 @@ func groupOffsets(ctx context.Context, cfg *sarama.Config, brokers []string, top
 		g.Group = name // no topics: all the group committed
 		req.Groups = append(req.Groups, g)
 	}
-	committed := map[string]map[string]map[int32]kmsg.OffsetFetchResponseGroupTopicPartition{}
-	for _, shard := range cl.RequestSharded(ctx, req) {
-		if shard.Err != nil {
-			return nil, fmt.Errorf("offsets of consumer groups: %w", shard.Err)
-		}
-		for _, g := range shard.Resp.(*kmsg.OffsetFetchResponse).Groups {
-			if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
-				return nil, fmt.Errorf("offsets of consumer group %s: %w", g.Group, err)
-			}
-			byTopic := map[string]map[int32]kmsg.OffsetFetchResponseGroupTopicPartition{}
-			for _, t := range g.Topics {
-				byTopic[t.Topic] = map[int32]kmsg.OffsetFetchResponseGroupTopicPartition{}
-				for _, p := range t.Partitions {
-					byTopic[t.Topic][p.Partition] = p
-				}
-			}
-			committed[g.Group] = byTopic
-		}
+	committed, err := fetchOffsets(ctx, cl, req)
+	if err != nil {
+		return nil, fmt.Errorf("offsets of consumer groups: %w", err)
 	}
 	var out []archive.GroupOffset
 	for _, name := range names {
@@ -189,21 +172,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// groupClient is a franz-go client for the group requests, on the connection settings of cfg.
-// Versions as Kafka 3.9 has them: OffsetCommit and OffsetFetch name topics by id from version
-// 10 on, and these requests name them.
-func groupClient(cfg *sarama.Config, brokers []string) (*kgo.Client, error) {
-	opts, err := franzOpts(cfg, brokers)
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), kafkabackup.ErrInvalidSpec, err)
-	}
-	cl, err := kgo.NewClient(append(opts, kgo.MaxVersions(kversion.V3_9_0()))...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %v: %w", brokers, err)
-	}
-	return cl, nil
 }
 
 // describeTopicConfigs records the non-default configs of each topic: what a restore must set.

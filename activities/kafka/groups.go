@@ -6,12 +6,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
+	"arkive.io/arkive/workflows"
 	"arkive.io/arkive/workflows/kafkarestore"
 )
 
@@ -151,36 +154,65 @@ func readBackGroups(ctx context.Context, cl *kgo.Client, byGroup map[string][]ka
 		}
 		req.Groups = append(req.Groups, g)
 	}
-	got := map[string]map[string]map[int32]int64{}
-	for _, shard := range cl.RequestSharded(ctx, req) {
-		if shard.Err != nil {
-			return classify(fmt.Errorf("read back offsets of consumer groups: %w", shard.Err))
-		}
-		for _, g := range shard.Resp.(*kmsg.OffsetFetchResponse).Groups {
-			if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
-				return classify(fmt.Errorf("read back offsets of group %s: %w", g.Group, err))
-			}
-			topics := map[string]map[int32]int64{}
-			for _, t := range g.Topics {
-				topics[t.Topic] = map[int32]int64{}
-				for _, p := range t.Partitions {
-					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-						return classify(fmt.Errorf("read back offset of group %s on %s/%d: %w", g.Group, t.Topic, p.Partition, err))
-					}
-					topics[t.Topic][p.Partition] = p.Offset
-				}
-			}
-			got[g.Group] = topics
-		}
+	got, err := fetchOffsets(ctx, cl, req)
+	if err != nil {
+		return classify(fmt.Errorf("read back offsets: %w", err))
 	}
 	for _, name := range names {
 		for _, o := range byGroup[name] {
-			if off, ok := got[name][o.Topic][o.Partition]; !ok || off != o.Offset {
-				return fmt.Errorf("group %s on %s/%d: committed %d but reads back %d (found: %v)", name, o.Topic, o.Partition, o.Offset, off, ok)
+			c, ok := got[name][o.Topic][o.Partition]
+			if err := kerr.ErrorForCode(c.ErrorCode); err != nil {
+				return classify(fmt.Errorf("read back offset of group %s on %s/%d: %w", name, o.Topic, o.Partition, err))
+			}
+			if !ok || c.Offset != o.Offset {
+				return fmt.Errorf("group %s on %s/%d: committed %d but reads back %d (found: %v)", name, o.Topic, o.Partition, o.Offset, c.Offset, ok)
 			}
 		}
 	}
 	return nil
+}
+
+// committedOffsets are what OffsetFetch answered, by group, topic and partition.
+type committedOffsets map[string]map[string]map[int32]kmsg.OffsetFetchResponseGroupTopicPartition
+
+// fetchOffsets sends an OffsetFetch of many groups (one request per coordinator) and indexes
+// the answers; a group's error fails it, a partition's error is left to the caller.
+func fetchOffsets(ctx context.Context, cl *kgo.Client, req *kmsg.OffsetFetchRequest) (committedOffsets, error) {
+	out := committedOffsets{}
+	for _, shard := range cl.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			return nil, shard.Err
+		}
+		for _, g := range shard.Resp.(*kmsg.OffsetFetchResponse).Groups {
+			if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
+				return nil, fmt.Errorf("consumer group %s: %w", g.Group, err)
+			}
+			byTopic := map[string]map[int32]kmsg.OffsetFetchResponseGroupTopicPartition{}
+			for _, t := range g.Topics {
+				byTopic[t.Topic] = map[int32]kmsg.OffsetFetchResponseGroupTopicPartition{}
+				for _, p := range t.Partitions {
+					byTopic[t.Topic][p.Partition] = p
+				}
+			}
+			out[g.Group] = byTopic
+		}
+	}
+	return out, nil
+}
+
+// groupClient is a franz-go client for the group requests, on the connection settings of cfg.
+// Versions as Kafka 3.9 has them: OffsetCommit and OffsetFetch name topics by id from version
+// 10 on, and these requests name them.
+func groupClient(cfg *sarama.Config, brokers []string) (*kgo.Client, error) {
+	opts, err := franzOpts(cfg, brokers)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrInvalidSpec, err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.MaxVersions(kversion.V3_9_0()))...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %v: %w", brokers, err)
+	}
+	return cl, nil
 }
 
 // topicSlot is the index of topic's entry in *ts (name says an entry's topic), appending one

@@ -355,9 +355,13 @@ func recordOverhead(originHeaders bool) int64 {
 // it create the missing topics; it returns each target partition's end offset.
 func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.PreflightInput) (kafkarestore.PreflightResult, error) {
 	defer beat.Start(ctx, nil)()
-	client, err := a.targetClient(ctx, in.Connection)
+	cfg, kspec, err := a.targetConfig(ctx, in.Connection)
 	if err != nil {
 		return kafkarestore.PreflightResult{}, err
+	}
+	client, err := sarama.NewClient(kspec.BootstrapServers, cfg)
+	if err != nil {
+		return kafkarestore.PreflightResult{}, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
 	}
 	defer client.Close()
 	if err := client.RefreshMetadata(); err != nil {
@@ -472,10 +476,6 @@ func (a *Activities) PreflightRestore(ctx context.Context, in kafkarestore.Prefl
 	}
 	if groups := append(groupNames(in.Plan.Groups), in.Plan.GroupNames...); len(groups) > 0 {
 		// One request per coordinator (sarama looked each group's coordinator up in turn).
-		cfg, kspec, err := a.targetConfig(ctx, in.Connection)
-		if err != nil {
-			return res, err
-		}
 		cl, err := groupClient(cfg, kspec.BootstrapServers)
 		if err != nil {
 			return res, classify(err)
@@ -790,19 +790,6 @@ func brokerMaxMessageBytes(client sarama.Client) (int64, error) {
 		}
 	}
 	return 1048588, nil // Kafka's default
-}
-
-// targetClient connects to the restore's target cluster.
-func (a *Activities) targetClient(ctx context.Context, conn kafkarestore.Connection) (sarama.Client, error) {
-	cfg, kspec, err := a.targetConfig(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	client, err := sarama.NewClient(kspec.BootstrapServers, cfg)
-	if err != nil {
-		return nil, classify(fmt.Errorf("connect to %v: %w", kspec.BootstrapServers, err))
-	}
-	return client, nil
 }
 
 func (a *Activities) targetConfig(ctx context.Context, conn kafkarestore.Connection) (*sarama.Config, arkivev1.KafkaClusterSpec, error) {

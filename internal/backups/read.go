@@ -63,11 +63,19 @@ func SegmentOwned(ctx context.Context, store *blobstore.Store, ref archive.Segme
 }
 
 func segment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef, opts archive.ReaderOptions, fn func(*archive.Record) error) error {
-	r, err := store.NewReader(ctx, ref.Key, nil)
+	r, err := openSegment(ctx, store, ref)
 	if err != nil {
-		return fmt.Errorf("open segment %s: %w", ref.Key, err)
+		return err
 	}
 	return readSegment(r, ref, opts, fn)
+}
+
+func openSegment(ctx context.Context, store *blobstore.Store, ref archive.SegmentRef) (io.ReadCloser, error) {
+	r, err := store.NewReader(ctx, ref.Key, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", ref.Key, err)
+	}
+	return r, nil
 }
 
 // Opening is a segment's object being opened ahead of reading it: opening waits for the
@@ -85,11 +93,7 @@ func OpenSegment(ctx context.Context, store *blobstore.Store, ref archive.Segmen
 	o := &Opening{ref: ref, done: make(chan struct{})}
 	go func() {
 		defer close(o.done)
-		if r, err := store.NewReader(ctx, ref.Key, nil); err != nil {
-			o.err = fmt.Errorf("open segment %s: %w", ref.Key, err)
-		} else {
-			o.r = r
-		}
+		o.r, o.err = openSegment(ctx, store, ref)
 	}()
 	return o
 }
